@@ -1,0 +1,80 @@
+/**
+ * The one error type of multiverse. Every failure that crosses a module
+ * boundary is an {@link AppError} with a stable `code`; the API maps the code
+ * to an HTTP status and the client maps it to an exit status.
+ */
+
+/** Stable error codes. They appear on the wire in `{ "error": { "code" } }`. */
+export type ErrorCode =
+  | "E_USAGE" // bad input from a user or a caller: 400
+  | "E_UNAUTHORIZED" // missing or wrong token: 401
+  | "E_NOT_FOUND" // no such node or instance: 404
+  | "E_AMBIGUOUS" // a bare name matches several nodes: 409
+  | "E_CONFLICT" // the name is taken, the instance is busy: 409
+  | "E_TOO_LARGE" // a request body over the limit: 413
+  | "E_RATE_LIMITED" // too many failed attempts: 429
+  | "E_MULTIPASS" // multipass failed on the node: 502
+  | "E_UNREACHABLE" // a node or the master cannot be reached: 502
+  | "E_PROTOCOL" // a peer sent something we cannot parse: 502
+  | "E_TIMEOUT" // a node or multipass did not answer in time: 504
+  | "E_UNAVAILABLE" // the feature is not available on this node: 501
+  | "E_INTERNAL"; // a bug: 500
+
+const STATUS: Record<ErrorCode, number> = {
+  E_USAGE: 400,
+  E_UNAUTHORIZED: 401,
+  E_NOT_FOUND: 404,
+  E_AMBIGUOUS: 409,
+  E_CONFLICT: 409,
+  E_TOO_LARGE: 413,
+  E_RATE_LIMITED: 429,
+  E_MULTIPASS: 502,
+  E_UNREACHABLE: 502,
+  E_PROTOCOL: 502,
+  E_TIMEOUT: 504,
+  E_UNAVAILABLE: 501,
+  E_INTERNAL: 500,
+};
+
+/** Extra, machine-readable facts that travel with an error (candidates of an ambiguous name, …). */
+export type ErrorDetails = Record<string, unknown>;
+
+export class AppError extends Error {
+  override name = "AppError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: ErrorDetails } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.details = options.details;
+  }
+  readonly details: ErrorDetails | undefined;
+
+  /** The HTTP status the API answers with for this error. */
+  get status(): number {
+    return STATUS[this.code];
+  }
+}
+
+/** HTTP status for an error code. */
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code];
+}
+
+/** Whether `value` names a known error code (used when parsing errors off the wire). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(STATUS, value);
+}
+
+/** The message of anything thrown, for logs and one-line reports. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** Wraps anything thrown into an AppError, keeping AppErrors as they are. */
+export function toAppError(error: unknown, fallback: ErrorCode = "E_INTERNAL"): AppError {
+  if (error instanceof AppError) return error;
+  return new AppError(fallback, messageOf(error), { cause: error });
+}
