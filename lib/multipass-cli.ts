@@ -1,0 +1,243 @@
+/**
+ * The {@link Multipass} driver that runs the real `multipass` CLI (CONTRACT.md
+ * §4, §6): pure argv builders, the pure parsers of `multipass-parse.ts`, and
+ * one injected {@link Runner} that alone starts processes.
+ */
+import { AppError } from "./errors.ts";
+import { classifyFailure } from "./multipass-failure.ts";
+import { parseInfo, parseList, parseVersion } from "./multipass-parse.ts";
+import { createLaunchProgressParser } from "./multipass-progress.ts";
+import { runProcess, type RunOptions, type RunResult, type Runner } from "./multipass-run.ts";
+import { MultipassError, type CallOptions, type LaunchRequest, type Multipass } from "./multipass.ts";
+import { formatSize, parseSize, validateCpus, validateImage, validateInstanceName, validateTimeoutSeconds } from "./validate.ts";
+
+export type { Runner } from "./multipass-run.ts";
+
+const COMMANDS = [
+  "list",
+  "info",
+  "version",
+  "get",
+  "launch",
+  "start",
+  "stop",
+  "restart",
+  "suspend",
+  "delete",
+  "recover",
+  "purge",
+] as const;
+/** Commands with their own timeout. */
+export type MultipassCommand = (typeof COMMANDS)[number];
+
+const MINUTE = 60_000;
+/**
+ * Read-only calls answer in well under a second (`info` needs one SSH round
+ * trip per running instance); state changes may wait out the daemon's own
+ * 300 s shutdown/SSH timeouts, so they get a minute more.
+ */
+export const DEFAULT_TIMEOUTS_MS: Readonly<Record<MultipassCommand, number>> = {
+  list: 15_000,
+  version: 15_000,
+  get: 15_000,
+  info: MINUTE,
+  launch: 20 * MINUTE,
+  start: 6 * MINUTE,
+  stop: 6 * MINUTE,
+  restart: 6 * MINUTE,
+  suspend: 6 * MINUTE,
+  delete: 6 * MINUTE,
+  recover: 6 * MINUTE,
+  purge: 6 * MINUTE,
+};
+/** Added to a launch's own `--timeout`, so multipass's exit 5 arrives before our kill. */
+export const LAUNCH_TIMEOUT_MARGIN_MS = MINUTE;
+/** setTimeout's ceiling (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+const SETTING_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const MAX_SETTING_KEY_LENGTH = 256;
+// Newlines and NUL cannot be in a path handed over on a command line; other control characters should not be.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function usage(message: string): AppError {
+  return new AppError("E_USAGE", message);
+}
+
+function names(list: readonly string[], command: string): string[] {
+  // Without names, start/stop/restart/suspend would act on the "primary" instance.
+  if (list.length === 0) throw usage(`multipass ${command} needs at least one instance name`);
+  return list.map(validateInstanceName);
+}
+
+function cloudInitPath(path: string): string {
+  // "-" would make multipass read the cloud-init document from stdin.
+  if (path === "" || path.startsWith("-") || CONTROL.test(path)) {
+    throw usage(`Invalid cloud-init path ${JSON.stringify(path)}: need a file path that does not start with "-"`);
+  }
+  return path;
+}
+
+/**
+ * Pure argv builders: the arguments after the binary. User values are
+ * validated first (an instance name always starts with a letter, a size with a
+ * digit), and positionals follow `--` wherever multipass takes them, so no
+ * value can be read as an option.
+ * @throws AppError E_USAGE on an invalid name, size, CPU count, image, key or path.
+ */
+export const buildArgv = {
+  list: (): string[] => ["list", "--format", "json"],
+  info: (instances: readonly string[] = []): string[] => [
+    "info",
+    "--format",
+    "json",
+    ...(instances.length === 0 ? [] : ["--", ...instances.map(validateInstanceName)]),
+  ],
+  version: (): string[] => ["version", "--format", "json"],
+  get: (key: string): string[] => {
+    if (!SETTING_KEY.test(key) || key.length > MAX_SETTING_KEY_LENGTH) {
+      throw usage(`Invalid setting key ${JSON.stringify(key)}: need letters, digits, ".", "-" or "_"`);
+    }
+    return ["get", key, "--raw"];
+  },
+  launch: (request: LaunchRequest): string[] => {
+    const argv = ["launch", "--name", validateInstanceName(request.name)];
+    if (request.cpus !== undefined) argv.push("--cpus", String(validateCpus(request.cpus)));
+    if (request.memory !== undefined) argv.push("--memory", formatSize(parseSize(request.memory)));
+    if (request.disk !== undefined) argv.push("--disk", formatSize(parseSize(request.disk)));
+    if (request.cloudInitPath !== undefined) argv.push("--cloud-init", cloudInitPath(request.cloudInitPath));
+    if (request.timeoutSeconds !== undefined) {
+      argv.push("--timeout", String(validateTimeoutSeconds(request.timeoutSeconds)));
+    }
+    if (request.image !== undefined) argv.push("--", validateImage(request.image));
+    return argv;
+  },
+  start: (instances: readonly string[]): string[] => ["start", "--", ...names(instances, "start")],
+  stop: (instances: readonly string[], options: { force?: boolean } = {}): string[] => [
+    "stop",
+    ...(options.force ? ["--force"] : []),
+    "--",
+    ...names(instances, "stop"),
+  ],
+  restart: (instances: readonly string[]): string[] => ["restart", "--", ...names(instances, "restart")],
+  suspend: (instances: readonly string[]): string[] => ["suspend", "--", ...names(instances, "suspend")],
+  delete: (instances: readonly string[], options: { purge?: boolean } = {}): string[] => [
+    "delete",
+    ...(options.purge ? ["--purge"] : []),
+    "--",
+    ...names(instances, "delete"),
+  ],
+  recover: (instances: readonly string[]): string[] => ["recover", "--", ...names(instances, "recover")],
+  purge: (): string[] => ["purge"],
+  exec: (name: string, command: readonly string[]): string[] => {
+    if (command.length === 0) throw usage(`multipass exec needs a command to run in ${JSON.stringify(name)}`);
+    return ["exec", validateInstanceName(name), "--no-map-working-directory", "--", ...command];
+  },
+};
+
+export interface MultipassCliOptions {
+  /** The multipass binary; default `"multipass"` from PATH. */
+  path?: string;
+  /** Runs one process; default {@link runProcess}. Tests inject a fake. */
+  run?: Runner;
+  /** Per-command overrides of {@link DEFAULT_TIMEOUTS_MS}, in milliseconds. */
+  timeouts?: Partial<Record<MultipassCommand, number>>;
+}
+
+/**
+ * Creates the CLI-backed {@link Multipass} driver. Every call runs one
+ * process with the command's timeout; a launch given `timeoutSeconds` waits
+ * that long plus {@link LAUNCH_TIMEOUT_MARGIN_MS} instead. Invalid arguments
+ * fail before any process starts, with a MultipassError of kind
+ * "invalid-arguments". `onProgress` of `launch` must not throw: if it does,
+ * the launch is killed and that error is rethrown.
+ * @throws AppError E_USAGE when a timeout override is not a positive number of milliseconds.
+ */
+export function createMultipassCli(options: MultipassCliOptions = {}): Multipass {
+  const { path = "multipass", run = runProcess } = options;
+  const timeouts: Record<MultipassCommand, number> = { ...DEFAULT_TIMEOUTS_MS };
+  for (const command of COMMANDS) {
+    const ms = options.timeouts?.[command];
+    if (ms === undefined) continue;
+    if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMEOUT_MS) {
+      throw usage(`Invalid timeout for multipass ${command}: ${ms} ms`);
+    }
+    timeouts[command] = ms;
+  }
+
+  /** Builds the argv, turning a validation failure into the driver's own error type. */
+  const argvOf = (command: MultipassCommand | "exec", build: () => string[]): string[] => {
+    try {
+      return [path, ...build()];
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      throw new MultipassError("invalid-arguments", error.message, [path, command], null, "", { cause: error });
+    }
+  };
+
+  const call = async (
+    command: MultipassCommand,
+    build: () => string[],
+    callOptions: CallOptions = {},
+    extra: Partial<RunOptions> = {},
+  ): Promise<{ argv: string[]; result: RunResult }> => {
+    const argv = argvOf(command, build);
+    let result: RunResult;
+    try {
+      result = await run(argv, { timeoutMs: timeouts[command], signal: callOptions.signal, ...extra });
+    } catch (error) {
+      if (error instanceof MultipassError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new MultipassError("failed", `multipass ${command} failed: ${reason}`, argv, null, "", { cause: error });
+    }
+    if (result.exitCode !== 0) throw classifyFailure(argv, result.exitCode, result.stderr);
+    return { argv, result };
+  };
+
+  const simple = async (command: MultipassCommand, build: () => string[], callOptions?: CallOptions): Promise<void> => {
+    await call(command, build, callOptions);
+  };
+
+  return {
+    async list(callOptions) {
+      const { argv, result } = await call("list", buildArgv.list, callOptions);
+      return parseList(result.stdout, argv);
+    },
+    async info(instances = [], callOptions) {
+      const { argv, result } = await call("info", () => buildArgv.info(instances), callOptions);
+      return parseInfo(result.stdout, argv);
+    },
+    async version(callOptions) {
+      const { argv, result } = await call("version", buildArgv.version, callOptions);
+      return parseVersion(result.stdout, argv);
+    },
+    async get(key, callOptions) {
+      const { result } = await call("get", () => buildArgv.get(key), callOptions);
+      return result.stdout.replace(/\r?\n$/, "");
+    },
+    async launch(request, callOptions = {}) {
+      const progress = createLaunchProgressParser(callOptions.onProgress ?? (() => {}));
+      const timeoutMs =
+        request.timeoutSeconds === undefined
+          ? timeouts.launch
+          : Math.min(request.timeoutSeconds * 1000 + LAUNCH_TIMEOUT_MARGIN_MS, MAX_TIMEOUT_MS);
+      await call("launch", () => buildArgv.launch(request), callOptions, {
+        timeoutMs,
+        onStdout: (chunk) => progress.push(chunk),
+      });
+      progress.end();
+      // Exit 0 means the instance is up even if the final line got lost; its name is the requested one.
+      return { name: progress.launchedName ?? request.name };
+    },
+    start: (instances, callOptions) => simple("start", () => buildArgv.start(instances), callOptions),
+    stop: (instances, callOptions = {}) =>
+      simple("stop", () => buildArgv.stop(instances, { force: callOptions.force }), callOptions),
+    restart: (instances, callOptions) => simple("restart", () => buildArgv.restart(instances), callOptions),
+    suspend: (instances, callOptions) => simple("suspend", () => buildArgv.suspend(instances), callOptions),
+    delete: (instances, callOptions = {}) =>
+      simple("delete", () => buildArgv.delete(instances, { purge: callOptions.purge }), callOptions),
+    recover: (instances, callOptions) => simple("recover", () => buildArgv.recover(instances), callOptions),
+    purge: (callOptions) => simple("purge", buildArgv.purge, callOptions),
+    execArgv: (name, command) => argvOf("exec", () => buildArgv.exec(name, command)),
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * Turns a failed `multipass` call (non-zero exit) into a {@link MultipassError}
+ * whose kind comes from the exact stderr strings of CONTRACT.md §1.4 and §4,
+ * and whose message a person can act on.
+ */
+import { MultipassError, type MultipassErrorKind } from "./multipass.ts";
+
+/** Stderr text is matched in this order; the first hit wins. */
+const RULES: readonly (readonly [RegExp, MultipassErrorKind])[] = [
+  [/cannot connect to the multipass socket|multipass socket access denied/i, "daemon-unreachable"],
+  [/ is not a valid memory size\b/, "invalid-arguments"],
+  [/\bInvalid arguments supplied\b/, "invalid-arguments"],
+  [/\binstance ["'][^"'\n]*["'] is being prepared/i, "being-prepared"],
+  [/\binstance ["'][^"'\n]*["'] already exists/i, "already-exists"],
+  // Several missing and deleted names in one call: "does not exist" wins, as a 404 tells the caller more.
+  [/\binstance ["'][^"'\n]*["'] does not exist|; reason: No such instance\b/i, "not-found"],
+  [/\binstance ["'][^"'\n]*["'] is deleted\b/i, "deleted"],
+  // Daemon-side waits that ran out (exit 2): the instance may still exist, as after an exit-5 timeout.
+  [/\btimed out waiting for\b/i, "timeout"],
+];
+
+/** Multipass's own `--timeout` timer fired (`timeout_exit_code`, CONTRACT.md §1.4). */
+const TIMEOUT_EXIT_CODE = 5;
+const COMMAND_LINE_ERROR = 1;
+
+const MAX_LINES = 6;
+const MAX_LINE_LENGTH = 300;
+
+const CLIENT_LOG_PREFIX = /^\[\d{4}-\d{2}-\d{2}T[^\]]*\]\s*\[[a-z]+\]\s*\[[^\]]*\]\s*/i;
+const UNHANDLED_EXCEPTION = /^Caught an unhandled exception:\s*/;
+const ESCAPE_SEQUENCE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+
+/**
+ * The multipass command of an argv (binary first): its first word after the
+ * binary that is not an option, e.g. `"list"`; `"?"` when there is none.
+ */
+export function commandOf(argv: readonly string[]): string {
+  return argv.slice(1).find((word) => !word.startsWith("-")) ?? "?";
+}
+
+/**
+ * The first meaningful lines of multipass's stderr on one line: control
+ * sequences and the `[timestamp] [error] [client]` log prefix removed, blank
+ * lines dropped, each line trimmed, at most six lines of 300 characters.
+ */
+export function summarizeStderr(stderr: string): string {
+  const lines = stderr
+    .replace(ESCAPE_SEQUENCE, "")
+    .split(/\r\n|\r|\n/)
+    .map((line) => line.replace(CLIENT_LOG_PREFIX, "").replace(UNHANDLED_EXCEPTION, "").trim())
+    .filter((line) => line !== "");
+  let summary = "";
+  for (const [index, line] of lines.slice(0, MAX_LINES).entries()) {
+    const clipped = line.length > MAX_LINE_LENGTH ? `${line.slice(0, MAX_LINE_LENGTH)}…` : line;
+    // "…occurred:" and "…exist." read on naturally; anything else needs a visible break.
+    if (index > 0) summary += /[:.!?]$/.test(summary) ? " " : "; ";
+    summary += clipped;
+  }
+  if (lines.length > MAX_LINES) summary += " …";
+  return summary;
+}
+
+/**
+ * Classifies a failed multipass call from its exit code and stderr.
+ * Exit 5 is a timeout, exit 1 a usage error, unless a more specific string matches.
+ * @example
+ * classifyFailure(["multipass", "list", "--format", "json"], 2, "list failed: cannot connect to the multipass socket\n")
+ * // kind "daemon-unreachable", message
+ * // `multipass list failed (exit 2): list failed: cannot connect to the multipass socket`
+ */
+export function classifyFailure(argv: string[], exitCode: number, stderr: string): MultipassError {
+  const summary = summarizeStderr(stderr);
+  let kind: MultipassErrorKind = "failed";
+  const rule = RULES.find(([pattern]) => pattern.test(stderr));
+  if (rule) kind = rule[1];
+  else if (exitCode === TIMEOUT_EXIT_CODE) kind = "timeout";
+  else if (exitCode === COMMAND_LINE_ERROR) kind = "usage";
+  const head = `multipass ${commandOf(argv)} failed (exit ${exitCode})`;
+  const message = summary === "" ? `${head} with no error output` : `${head}: ${summary}`;
+  return new MultipassError(kind, message, argv, exitCode, stderr);
+}
