@@ -1,0 +1,73 @@
+import { describe, expect, test } from "bun:test";
+import { parseErrorBody, parseInfoResponse, parseMasterMessage, parseNodeView, parseWorkerMessage, PROTOCOL_VERSION } from "../lib/protocol.ts";
+
+const resources = { cpus: 2, load: [0.5, 0.25, 0], memory: { total: 100, available: 50 }, disk: { total: 1000, available: 10 } };
+const hello = {
+  type: "hello",
+  protocolVersion: PROTOCOL_VERSION,
+  name: "n1",
+  agentPort: 4000,
+  advertiseAddr: null,
+  version: "0.1.0",
+  multipassVersion: "1.16.3",
+  multipassError: null,
+  resources,
+  instances: [{ name: "web", state: "Running", ipv4: ["10.0.0.2"], release: "Ubuntu 24.04 LTS" }],
+};
+
+describe("join socket messages", () => {
+  test("round trip of every worker message", () => {
+    expect(parseWorkerMessage(JSON.stringify(hello))).toEqual(hello as never);
+    const state = { type: "state", multipassVersion: null, multipassError: "down", resources, instances: [] };
+    expect(parseWorkerMessage(JSON.stringify(state))).toEqual(state as never);
+    expect(parseWorkerMessage(JSON.stringify({ type: "heartbeat", resources }))).toEqual({ type: "heartbeat", resources } as never);
+  });
+
+  test("round trip of every master message", () => {
+    const welcome = { type: "welcome", id: "x", heartbeatMs: 5000, agentToken: "s" };
+    expect(parseMasterMessage(JSON.stringify(welcome))).toEqual(welcome as never);
+    expect(parseMasterMessage('{"type":"error","code":"E_PROTOCOL","message":"m"}')).toEqual({ type: "error", code: "E_PROTOCOL", message: "m" });
+    expect(parseMasterMessage('{"type":"error","code":"E_WHATEVER","message":"m"}')).toMatchObject({ code: "E_INTERNAL" });
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ["not JSON", "{", /not valid JSON/],
+    ["not an object", "[]", /expected an object/],
+    ["unknown type", '{"type":"launch"}', /unknown message type/],
+    ["missing field", JSON.stringify({ ...hello, name: undefined }), /hello\.name: expected a string/],
+    ["string where a number is due", JSON.stringify({ ...hello, agentPort: "4000" }), /hello\.agentPort/],
+    ["load of two values", JSON.stringify({ ...hello, resources: { ...resources, load: [1, 2] } }), /expected 3 load averages/],
+    ["negative memory", JSON.stringify({ ...hello, resources: { ...resources, memory: { total: -1, available: 0 } } }), /non-negative/],
+    ["unknown instance state", JSON.stringify({ ...hello, instances: [{ name: "a", state: "Exploded", ipv4: [], release: null }] }), /hello\.instances\[0\]\.state: expected one of/],
+    ["ipv4 not strings", JSON.stringify({ ...hello, instances: [{ name: "a", state: "Running", ipv4: [1], release: null }] }), /ipv4\[0\]/],
+  ];
+  for (const [what, text, message] of bad) {
+    test(`refuses ${what}`, () => {
+      expect(() => parseWorkerMessage(text)).toThrow(message);
+      try {
+        parseWorkerMessage(text);
+      } catch (error) {
+        expect(error).toMatchObject({ code: "E_PROTOCOL" });
+      }
+    });
+  }
+});
+
+describe("API shapes", () => {
+  test("node view and info response parse, null where Multipass gives nothing", () => {
+    const node = { name: "n1", state: "Down", address: "h:1", lastSync: "2024-01-01T00:00:00.000Z", multipassVersion: null, multipassError: null, resources, instanceCount: 0 };
+    expect(parseNodeView(node, "n")).toEqual(node as never);
+    const info = {
+      instances: [{ node: "n1", name: "db", state: "Stopped", cpus: null, load: null, memory: { used: null, total: null }, disk: { used: null, total: null }, release: null, imageRelease: "22.04 LTS", ipv4: [] }],
+      errors: [{ node: "n2", message: "timeout" }],
+    };
+    expect(parseInfoResponse(info)).toEqual(info as never);
+    expect(() => parseInfoResponse({ instances: [{ ...info.instances[0], cpus: "2" }], errors: [] })).toThrow(/cpus/);
+  });
+
+  test("error bodies", () => {
+    expect(parseErrorBody({ error: { code: "E_AMBIGUOUS", message: "m", candidates: ["a@b"] } })).toEqual({ error: { code: "E_AMBIGUOUS", message: "m", candidates: ["a@b"] } });
+    expect(parseErrorBody({ nope: 1 })).toBeNull();
+    expect(parseErrorBody("text")).toBeNull();
+  });
+});
