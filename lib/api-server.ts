@@ -1,0 +1,135 @@
+/**
+ * The master's client API (default localhost:1338). Every route but
+ * `GET /healthz` needs the API token (`Authorization: Bearer …`).
+ *
+ * - `GET /api/v1/nodes`, `GET /api/v1/nodes/:name` — from the cache;
+ * - `GET /api/v1/instances`, `GET /api/v1/instances/:ref` — from the cache,
+ *   `ref` is `NAME` or `NAME@NODE`;
+ * - `GET /api/v1/info[?instance=REF][&timeout=MS]` — live, fanned out to the
+ *   Ready nodes in parallel, each with its own timeout.
+ */
+import { Hono } from "hono";
+import type { ConsolaInstance } from "consola";
+import type { AgentClient } from "./agent-client.ts";
+import { AppError, messageOf, toAppError } from "./errors.ts";
+import { errorResponse, requireToken } from "./http.ts";
+import type { InstanceInfo } from "./multipass.ts";
+import type { InfoResponse, InfoView, NodeError } from "./protocol.ts";
+import type { NodeEntry, Registry } from "./registry.ts";
+import { tokenKind } from "./tokens.ts";
+import { parseInstanceRef, validateNodeName } from "./validate.ts";
+import type { BunEnv } from "./ws.ts";
+
+export interface ApiDeps {
+  registry: Registry;
+  agents: AgentClient;
+  apiToken: () => string;
+  log: ConsolaInstance;
+  /** Default per-node timeout of live calls. */
+  nodeTimeoutMs: number;
+  version: string;
+}
+
+/** Longest per-node timeout a caller may ask for with `?timeout=`. */
+const MAX_NODE_TIMEOUT_MS = 120_000;
+
+export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
+  const { registry } = deps;
+  const app = new Hono<BunEnv>();
+  app.onError((error, c) => {
+    if (!(error instanceof AppError)) deps.log.error(`${c.req.method} ${c.req.path}: ${messageOf(error)}`);
+    return errorResponse(c, error);
+  });
+  app.notFound((c) => errorResponse(c, new AppError("E_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)));
+
+  app.get("/healthz", (c) => c.json({ ok: true, role: "master-api", version: deps.version }));
+
+  app.use(
+    "/api/*",
+    requireToken({
+      expected: deps.apiToken,
+      realm: "API",
+      wrongKind: (t) => (tokenKind(t) === "join" ? "This is the join token; the client API needs the API token" : null),
+    }),
+  );
+
+  app.get("/api/v1/nodes", (c) => c.json(registry.nodeViews()));
+  app.get("/api/v1/nodes/:name", (c) => {
+    const name = c.req.param("name");
+    validateNodeName(name);
+    const view = registry.nodeViews().find((n) => n.name === name);
+    if (!view) throw new AppError("E_NOT_FOUND", `Node "${name}" is not part of the cluster`);
+    return c.json(view);
+  });
+
+  app.get("/api/v1/instances", (c) => c.json(registry.instanceViews()));
+  app.get("/api/v1/instances/:ref", (c) => {
+    const ref = parseInstanceRef(c.req.param("ref"));
+    const { node } = registry.resolve(ref.name, ref.node);
+    const view = registry.instanceViews().find((i) => i.node === node.name && i.name === ref.name);
+    return c.json(view);
+  });
+
+  app.get("/api/v1/info", async (c) => {
+    const timeoutMs = parseTimeout(c.req.query("timeout"), deps.nodeTimeoutMs);
+    const refText = c.req.query("instance");
+    let targets: { node: NodeEntry; names: string[] }[];
+    if (refText !== undefined) {
+      const ref = parseInstanceRef(refText);
+      const { node } = registry.resolve(ref.name, ref.node);
+      targets = [{ node, names: [ref.name] }];
+    } else {
+      targets = registry.entries().map((node) => ({ node, names: [] }));
+    }
+    const failures: { node: string; error: AppError }[] = [];
+    const live = targets.filter(({ node }) => {
+      const state = registry.stateOf(node);
+      if (state === "Ready") return true;
+      const since = new Date(node.lastSync).toISOString();
+      failures.push({ node: node.name, error: new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state} (last sync ${since})`) });
+      return false;
+    });
+    const answers = await Promise.all(
+      live.map(async ({ node, names }) => {
+        try {
+          const infos = await deps.agents.info(node, names, { timeoutMs, signal: c.req.raw.signal });
+          return infos.map((i) => toInfoView(node.name, i));
+        } catch (error) {
+          failures.push({ node: node.name, error: toAppError(error) });
+          return [];
+        }
+      }),
+    );
+    // One instance asked for and its node failed: that is the answer's error, not a partial result.
+    if (refText !== undefined && failures.length > 0) throw failures[0]!.error;
+    const errors: NodeError[] = failures.map((f) => ({ node: f.node, message: f.error.message }));
+    errors.sort((a, b) => (a.node < b.node ? -1 : 1));
+    const body: InfoResponse = { instances: answers.flat(), errors };
+    return c.json(body);
+  });
+
+  return app;
+}
+
+function parseTimeout(text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d{1,6}$/.test(text) || Number(text) < 1 || Number(text) > MAX_NODE_TIMEOUT_MS) {
+    throw new AppError("E_USAGE", `Invalid timeout "${text.slice(0, 20)}": expected milliseconds between 1 and ${MAX_NODE_TIMEOUT_MS}`);
+  }
+  return Number(text);
+}
+
+function toInfoView(node: string, i: InstanceInfo): InfoView {
+  return {
+    node,
+    name: i.name,
+    state: i.state,
+    cpus: i.cpus,
+    load: i.load,
+    memory: i.memory,
+    disk: i.disk,
+    release: i.release,
+    imageRelease: i.imageRelease,
+    ipv4: i.ipv4,
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * Runs a citty command tree the way all three roles need: `--help` and
+ * `--version` at any level, unknown flags refused, and one exit status for
+ * every outcome (0 ok, 1 failure, 2 usage). Returns the status; the entry
+ * script sets it.
+ */
+import { renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
+import { AppError, messageOf } from "./errors.ts";
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+
+// citty's CommandDef is invariant in its args type; this runner takes any command tree.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyCommand = CommandDef<any>;
+
+async function resolve<T>(value: T | Promise<T> | (() => T | Promise<T>)): Promise<T> {
+  return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
+}
+
+/** Walks to the subcommand `rawArgs` names; returns it, its parent and its own args. */
+async function findLeaf(cmd: AnyCommand, rawArgs: string[], parent?: AnyCommand): Promise<[AnyCommand, AnyCommand | undefined, string[]]> {
+  const subs = cmd.subCommands ? await resolve(cmd.subCommands) : undefined;
+  if (!subs) return [cmd, parent, rawArgs];
+  const index = rawArgs.findIndex((a) => !a.startsWith("-"));
+  const name = index >= 0 ? rawArgs[index]! : undefined;
+  if (name === undefined) return [cmd, parent, rawArgs];
+  for (const [key, sub] of Object.entries(subs)) {
+    const resolved = (await resolve(sub)) as AnyCommand;
+    const meta = resolved.meta ? await resolve(resolved.meta) : undefined;
+    const aliases = meta?.alias === undefined ? [] : Array.isArray(meta.alias) ? meta.alias : [meta.alias];
+    if (key === name || aliases.includes(name)) return findLeaf(resolved, rawArgs.slice(index + 1), cmd);
+  }
+  throw new AppError("E_USAGE", `Unknown command "${name}"`);
+}
+
+/** Refuses flags the command does not define; citty would silently ignore them. */
+function checkFlags(args: ArgsDef, rawArgs: string[]): void {
+  const known = new Map<string, string | undefined>();
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type === "positional") continue;
+    const alias = "alias" in def ? def.alias : undefined;
+    const names = [name, ...(alias === undefined ? [] : Array.isArray(alias) ? alias : [alias])];
+    for (const n of names) known.set(n, def.type);
+    if (def.type === "boolean") known.set(`no-${name}`, "boolean");
+  }
+  for (let i = 0; i < rawArgs.length; i++) {
+    const token = rawArgs[i]!;
+    if (token === "--") return;
+    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
+    const [flag = "", value] = token.replace(/^--?/, "").split(/=(.*)/s, 2);
+    const type = known.get(flag);
+    if (!known.has(flag)) throw new AppError("E_USAGE", `Unknown option "${token.split("=")[0]}"`);
+    if (type === "string" || type === "enum") {
+      if (value === undefined) {
+        if (i + 1 >= rawArgs.length) throw new AppError("E_USAGE", `Missing value after "${token}"`);
+        i++;
+      }
+    }
+  }
+}
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  verbose: boolean;
+  /** Whether help may be coloured (stdout is a TTY and NO_COLOR is unset). */
+  color: boolean;
+}
+
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+/**
+ * Runs `cmd` on `rawArgs`. A command's `run` may return an exit status; any
+ * other result means success.
+ */
+export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Promise<number> {
+  let leaf: AnyCommand = cmd;
+  let parent: AnyCommand | undefined;
+  try {
+    const [found, foundParent, leafArgs] = await findLeaf(cmd, rawArgs);
+    leaf = found;
+    parent = foundParent;
+    const helpAt = leafArgs.findIndex((a) => a === "--help" || a === "-h");
+    const dashDash = leafArgs.indexOf("--");
+    if (helpAt >= 0 && (dashDash < 0 || helpAt < dashDash)) {
+      io.stdout(usageText(await renderUsage(leaf, parent), io));
+      return EXIT.ok;
+    }
+    if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-V")) {
+      const meta = cmd.meta ? await resolve(cmd.meta) : undefined;
+      io.stdout(`${meta?.version ?? "unknown"}\n`);
+      return EXIT.ok;
+    }
+    if (leaf.subCommands && !leaf.run) {
+      io.stdout(usageText(await renderUsage(leaf, parent), io));
+      return EXIT.usage;
+    }
+    checkFlags(leaf.args ? await resolve(leaf.args) : {}, leafArgs);
+    const { result } = await runCommand(cmd, { rawArgs });
+    return typeof result === "number" ? result : EXIT.ok;
+  } catch (error) {
+    const usage = isUsageError(error);
+    io.stderr(`error: ${messageOf(error).replace(ANSI, "")}\n`);
+    if (usage) {
+      const meta = leaf.meta ? await resolve(leaf.meta) : undefined;
+      const parentMeta = parent?.meta ? await resolve(parent.meta) : undefined;
+      const name = [parentMeta?.name, meta?.name].filter(Boolean).join(" ");
+      io.stderr(`Run "${name || "command"} --help" for usage.\n`);
+    } else if (io.verbose && error instanceof Error && error.stack) {
+      io.stderr(error.stack + "\n");
+    }
+    return usage ? EXIT.usage : EXIT.failure;
+  }
+}
+
+function usageText(usage: string, io: CliIo): string {
+  return (io.color ? usage : usage.replace(ANSI, "")) + "\n";
+}
+
+function isUsageError(error: unknown): boolean {
+  if (error instanceof AppError) return error.code === "E_USAGE";
+  // citty's own argument errors (missing required positional, bad enum value).
+  return error instanceof Error && error.name === "CLIError";
+}

@@ -1,0 +1,148 @@
+/**
+ * The master's cluster server (default localhost:1337): workers join here
+ * over a WebSocket and keep their cached state current.
+ *
+ * Routes:
+ * - `GET /healthz` — open;
+ * - `GET /cluster/v1/ping` — join token; lets a worker tell "token refused"
+ *   from "master unreachable" (a refused WebSocket upgrade shows only as 1006);
+ * - `GET /cluster/v1/join` — join token; the join socket.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import { Hono } from "hono";
+import type { ConsolaInstance } from "consola";
+import { formatHostPort, normalizePeerAddress, parseHostPort } from "./addr.ts";
+import { AppError, messageOf } from "./errors.ts";
+import { errorResponse, requireToken } from "./http.ts";
+import { MAX_JOIN_MESSAGE_BYTES, PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "./protocol.ts";
+import type { Registry } from "./registry.ts";
+import { tokenKind } from "./tokens.ts";
+import { validateNodeName } from "./validate.ts";
+import { peerAddress, upgrade, type BunEnv, type Socket, type WsSession } from "./ws.ts";
+
+/** Close codes of the join socket (4000–4999 are the application's). */
+export const CLOSE = {
+  replaced: 4000,
+  rejected: 4001,
+  protocol: 4002,
+  helloTimeout: 4003,
+  shutdown: 1001,
+} as const;
+
+export interface ClusterDeps {
+  registry: Registry;
+  joinToken: () => string;
+  heartbeatMs: number;
+  log: ConsolaInstance;
+  /** How long a new connection may take to say hello. */
+  helloTimeoutMs?: number;
+}
+
+/** The cluster server's Hono app. Serve it with `websocketHandler()` from ws.ts. */
+export function createClusterApp(deps: ClusterDeps): Hono<BunEnv> {
+  const app = new Hono<BunEnv>();
+  app.onError((error, c) => errorResponse(c, error));
+  app.notFound((c) => errorResponse(c, new AppError("E_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)));
+  app.get("/healthz", (c) => c.json({ ok: true, role: "master-cluster", protocolVersion: PROTOCOL_VERSION }));
+
+  const auth = requireToken({
+    expected: deps.joinToken,
+    realm: "join",
+    wrongKind: (t) => (tokenKind(t) === "api" ? "This is the API token; workers join with the join token" : null),
+  });
+  app.use("/cluster/*", auth);
+  app.get("/cluster/v1/ping", (c) => c.json({ ok: true, protocolVersion: PROTOCOL_VERSION }));
+  app.get("/cluster/v1/join", (c) => {
+    const peer = normalizePeerAddress(peerAddress(c) ?? "127.0.0.1");
+    return upgrade(c, createJoinSession(deps, peer));
+  });
+  return app;
+}
+
+function send(ws: Socket, message: MasterMessage): void {
+  ws.send(JSON.stringify(message));
+}
+
+function reject(ws: Socket, code: number, error: AppError): void {
+  send(ws, { type: "error", code: error.code, message: error.message });
+  ws.close(code, error.message.slice(0, 120));
+}
+
+/** One worker connection: waits for `hello`, then applies state and heartbeats. */
+function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
+  const { registry, log } = deps;
+  let member: { id: string; name: string } | null = null;
+  let helloTimer: ReturnType<typeof setTimeout> | undefined;
+
+  const onHello = (ws: Socket, hello: Extract<WorkerMessage, { type: "hello" }>) => {
+    if (hello.protocolVersion !== PROTOCOL_VERSION) {
+      throw new AppError("E_PROTOCOL", `Protocol version ${hello.protocolVersion} is not supported; this master speaks ${PROTOCOL_VERSION}. Upgrade the older side.`);
+    }
+    validateNodeName(hello.name);
+    if (hello.agentPort < 1 || hello.agentPort > 65535) throw new AppError("E_PROTOCOL", `Invalid agent port ${hello.agentPort}`);
+    const address = hello.advertiseAddr
+      ? formatHostPort(parseHostPort(hello.advertiseAddr, "advertise address"))
+      : formatHostPort({ host: peer, port: hello.agentPort });
+    const id = randomUUID();
+    const agentToken = randomBytes(32).toString("base64url");
+    const { replaced } = registry.join({
+      id,
+      name: hello.name,
+      address,
+      version: hello.version,
+      agentToken,
+      snapshot: {
+        multipassVersion: hello.multipassVersion,
+        multipassError: hello.multipassError,
+        resources: hello.resources,
+        instances: hello.instances,
+      },
+      close: () => ws.close(CLOSE.replaced, "replaced by a newer connection of the same node"),
+    });
+    member = { id, name: hello.name };
+    send(ws, { type: "welcome", id, heartbeatMs: deps.heartbeatMs, agentToken });
+    const again = replaced ? ` (replacing ${replaced.disconnectedAt === null ? "a live" : "its earlier"} connection)` : "";
+    log.info(`node "${hello.name}" joined with id ${id}, agent at ${address}${again}`);
+  };
+
+  return {
+    open(ws) {
+      helloTimer = setTimeout(
+        () => reject(ws, CLOSE.helloTimeout, new AppError("E_PROTOCOL", "No hello within the time limit")),
+        deps.helloTimeoutMs ?? 10_000,
+      );
+    },
+    message(ws, raw) {
+      try {
+        if (typeof raw !== "string") throw new AppError("E_PROTOCOL", "The join socket carries text frames only");
+        const message = parseWorkerMessage(raw);
+        if (member === null) {
+          if (message.type !== "hello") throw new AppError("E_PROTOCOL", `Expected hello, got ${message.type}`);
+          clearTimeout(helloTimer);
+          onHello(ws, message);
+          return;
+        }
+        const ok =
+          message.type === "state"
+            ? registry.update(member.id, member.name, message)
+            : message.type === "heartbeat"
+              ? registry.heartbeat(member.id, member.name, message.resources)
+              : (() => {
+                  throw new AppError("E_PROTOCOL", "hello sent twice");
+                })();
+        if (!ok) ws.close(CLOSE.replaced, "membership replaced");
+      } catch (error) {
+        const e = error instanceof AppError ? error : new AppError("E_PROTOCOL", messageOf(error));
+        log.warn(`join socket from ${peer}${member ? ` (node "${member.name}")` : ""} closed: ${e.message}`);
+        reject(ws, CLOSE.protocol, e);
+      }
+    },
+    close(_ws, code) {
+      clearTimeout(helloTimer);
+      if (member === null) return;
+      const current = registry.current(member.id, member.name);
+      registry.disconnect(member.id, member.name);
+      if (current) log.warn(`node "${member.name}" disconnected (code ${code}); marked Down`);
+    },
+  };
+}

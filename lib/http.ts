@@ -1,0 +1,70 @@
+/**
+ * What every Hono app of multiverse shares: the error body, bearer-token
+ * authentication, and a body-size limit.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { AppError, toAppError } from "./errors.ts";
+import type { ErrorBody } from "./protocol.ts";
+import { tokensEqual } from "./tokens.ts";
+
+/** The JSON answer for any error: `{ "error": { code, message } }` with its status. */
+export function errorResponse(c: Context, error: unknown): Response {
+  const e = toAppError(error);
+  const body: ErrorBody = { error: { code: e.code, message: e.code === "E_INTERNAL" ? "Internal error" : e.message } };
+  const candidates = e.details?.["candidates"];
+  if (Array.isArray(candidates)) body.error.candidates = candidates.map(String);
+  return c.json(body, e.status as 400);
+}
+
+/** The token of a request: `Authorization: Bearer …`, or `?token=` where allowed (browsers' WebSockets). */
+export function presentedToken(c: Context, allowQuery: boolean): string | null {
+  const header = c.req.header("authorization");
+  if (header !== undefined) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return m ? m[1]! : null;
+  }
+  if (allowQuery) return c.req.query("token") ?? null;
+  return null;
+}
+
+/**
+ * Requires a token that `accepts` recognises. Wrong-kind tokens get their own
+ * message so a user who pasted the join token into the client learns why,
+ * without the message ever containing a token.
+ */
+export function requireToken(options: {
+  expected: () => string;
+  realm: string;
+  /** Message for a token of the other kind, when it can be recognised. */
+  wrongKind?: (token: string) => string | null;
+  allowQuery?: boolean;
+  onFailure?: (c: Context) => void;
+}): MiddlewareHandler {
+  return async (c, next) => {
+    const token = presentedToken(c, options.allowQuery ?? false);
+    if (token === null) {
+      options.onFailure?.(c);
+      return errorResponse(c, new AppError("E_UNAUTHORIZED", `Missing token: send "Authorization: Bearer <${options.realm} token>"`));
+    }
+    if (!tokensEqual(token, options.expected())) {
+      options.onFailure?.(c);
+      const why = options.wrongKind?.(token) ?? `The ${options.realm} token was refused`;
+      return errorResponse(c, new AppError("E_UNAUTHORIZED", why));
+    }
+    await next();
+  };
+}
+
+/** Reads a JSON request body of at most `maxBytes`. @throws AppError E_TOO_LARGE / E_USAGE */
+export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+  const length = Number(c.req.header("content-length") ?? "0");
+  if (length > maxBytes) throw new AppError("E_TOO_LARGE", `Request body is larger than ${maxBytes} bytes`);
+  const text = await c.req.text();
+  if (Buffer.byteLength(text) > maxBytes) throw new AppError("E_TOO_LARGE", `Request body is larger than ${maxBytes} bytes`);
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AppError("E_USAGE", "Request body is not valid JSON");
+  }
+}

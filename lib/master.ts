@@ -1,0 +1,78 @@
+/**
+ * The master: the cluster cache, the cluster server that workers join, and
+ * the client API. `createMaster` wires them; the entry script serves the two
+ * apps and calls `close()` on the way out.
+ */
+import type { ConsolaInstance } from "consola";
+import { createAgentClient, type AgentClient } from "./agent-client.ts";
+import { createApiApp } from "./api-server.ts";
+import { createClusterApp } from "./cluster-server.ts";
+import { Registry } from "./registry.ts";
+import type { BunEnv } from "./ws.ts";
+import type { Hono } from "hono";
+
+export interface MasterOptions {
+  log: ConsolaInstance;
+  joinToken: string;
+  apiToken: string;
+  /** How often workers must report; NotReady after 3 silent intervals. */
+  heartbeatMs: number;
+  /** How long a Down node stays listed. */
+  downGraceMs: number;
+  /** Default per-node timeout of live calls. */
+  nodeTimeoutMs: number;
+  version: string;
+  now?: () => number;
+  agents?: AgentClient;
+}
+
+export interface Master {
+  registry: Registry;
+  clusterApp: Hono<BunEnv>;
+  apiApp: Hono<BunEnv>;
+  /** Stops the sweeper. The servers are the caller's to stop. */
+  close(): void;
+}
+
+/**
+ * Builds the master and starts its sweeper, which logs node state changes and
+ * drops Down nodes after their grace period.
+ */
+export function createMaster(options: MasterOptions): Master {
+  const { log } = options;
+  const registry = new Registry({
+    now: options.now ?? Date.now,
+    heartbeatMs: options.heartbeatMs,
+    downGraceMs: options.downGraceMs,
+  });
+  const clusterApp = createClusterApp({
+    registry,
+    joinToken: () => options.joinToken,
+    heartbeatMs: options.heartbeatMs,
+    log,
+  });
+  const apiApp = createApiApp({
+    registry,
+    agents: options.agents ?? createAgentClient(),
+    apiToken: () => options.apiToken,
+    log,
+    nodeTimeoutMs: options.nodeTimeoutMs,
+    version: options.version,
+  });
+  const sweeper = setInterval(
+    () => {
+      for (const t of registry.sweep()) {
+        if (t.to === "Removed") log.info(`node "${t.name}" removed after being Down for the grace period`);
+        else if (t.to === "Ready") log.info(`node "${t.name}" is Ready again`);
+        else if (t.to === "NotReady") log.warn(`node "${t.name}" is NotReady: nothing heard for 3 heartbeat intervals`);
+      }
+    },
+    Math.max(100, Math.floor(options.heartbeatMs / 2)),
+  );
+  return {
+    registry,
+    clusterApp,
+    apiApp,
+    close: () => clearInterval(sweeper),
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * The master's cache of the cluster: one entry per worker, with the last
+ * state it reported. Pure bookkeeping with an injected clock; the cluster
+ * server feeds it and the API reads it.
+ *
+ * Node states:
+ * - `Ready`: connected, and something arrived within 3 heartbeat intervals;
+ * - `NotReady`: connected, but silent for longer than that;
+ * - `Down`: the connection is gone. The entry stays, with its last-known
+ *   instances, until the worker rejoins or `downGraceMs` passes.
+ */
+import { AppError } from "./errors.ts";
+import type { InstanceSummary } from "./multipass.ts";
+import type { HostResources, HostSnapshot, InstanceView, NodeState, NodeView } from "./protocol.ts";
+
+/** Missed heartbeats after which a connected node is NotReady. */
+export const MISSED_HEARTBEATS = 3;
+
+export interface NodeEntry {
+  /** Fresh per membership; a rejoin gets a new one. */
+  readonly id: string;
+  readonly name: string;
+  /** HOST:PORT of the agent server. */
+  readonly address: string;
+  readonly version: string;
+  /** The secret the master shows the agent server. */
+  readonly agentToken: string;
+  readonly joinedAt: number;
+  lastSync: number;
+  disconnectedAt: number | null;
+  snapshot: HostSnapshot;
+  /** Ends the membership's connection (used when a rejoin replaces it). */
+  readonly close: () => void;
+}
+
+export interface RegistryOptions {
+  now: () => number;
+  heartbeatMs: number;
+  /** How long a Down node stays listed. */
+  downGraceMs: number;
+}
+
+export interface JoinInfo {
+  id: string;
+  name: string;
+  address: string;
+  version: string;
+  agentToken: string;
+  snapshot: HostSnapshot;
+  close: () => void;
+}
+
+/** What changed in a sweep, for logs. */
+export interface Transition {
+  name: string;
+  from: NodeState;
+  to: NodeState | "Removed";
+}
+
+/** An instance found by name, with the node that holds it. */
+export interface ResolvedInstance {
+  node: NodeEntry;
+  instance: InstanceSummary;
+}
+
+export class Registry {
+  readonly #nodes = new Map<string, NodeEntry>();
+  readonly #lastState = new Map<string, NodeState>();
+
+  constructor(readonly options: RegistryOptions) {}
+
+  /**
+   * Adds a node. A node already known under the same name is replaced, and its
+   * old connection (if still open) is closed: a rejoin must not leave two
+   * memberships answering for one host.
+   */
+  join(info: JoinInfo): { entry: NodeEntry; replaced: NodeEntry | null } {
+    const replaced = this.#nodes.get(info.name) ?? null;
+    const now = this.options.now();
+    const entry: NodeEntry = { ...info, joinedAt: now, lastSync: now, disconnectedAt: null };
+    this.#nodes.set(info.name, entry);
+    this.#lastState.set(info.name, "Ready");
+    if (replaced && replaced.disconnectedAt === null) replaced.close();
+    return { entry, replaced };
+  }
+
+  /** The current entry of a membership, or null when it has been replaced or removed. */
+  current(id: string, name: string): NodeEntry | null {
+    const entry = this.#nodes.get(name);
+    return entry && entry.id === id ? entry : null;
+  }
+
+  /** Records a full state report. Returns false when the membership is stale. */
+  update(id: string, name: string, snapshot: HostSnapshot): boolean {
+    const entry = this.current(id, name);
+    if (!entry) return false;
+    entry.snapshot = snapshot;
+    entry.lastSync = this.options.now();
+    return true;
+  }
+
+  /** Records a heartbeat. Returns false when the membership is stale. */
+  heartbeat(id: string, name: string, resources: HostResources): boolean {
+    const entry = this.current(id, name);
+    if (!entry) return false;
+    entry.snapshot = { ...entry.snapshot, resources };
+    entry.lastSync = this.options.now();
+    return true;
+  }
+
+  /** Marks a membership's connection as lost; a replaced membership is ignored. */
+  disconnect(id: string, name: string): void {
+    const entry = this.current(id, name);
+    if (entry && entry.disconnectedAt === null) entry.disconnectedAt = this.options.now();
+  }
+
+  stateOf(entry: NodeEntry): NodeState {
+    if (entry.disconnectedAt !== null) return "Down";
+    const silentFor = this.options.now() - entry.lastSync;
+    return silentFor > MISSED_HEARTBEATS * this.options.heartbeatMs ? "NotReady" : "Ready";
+  }
+
+  get(name: string): NodeEntry | undefined {
+    return this.#nodes.get(name);
+  }
+
+  /** All entries, sorted by name. */
+  entries(): NodeEntry[] {
+    return [...this.#nodes.values()].sort((a, b) => compareNames(a.name, b.name));
+  }
+
+  readyEntries(): NodeEntry[] {
+    return this.entries().filter((e) => this.stateOf(e) === "Ready");
+  }
+
+  nodeViews(): NodeView[] {
+    return this.entries().map((e) => ({
+      name: e.name,
+      state: this.stateOf(e),
+      address: e.address,
+      lastSync: new Date(e.lastSync).toISOString(),
+      multipassVersion: e.snapshot.multipassVersion,
+      multipassError: e.snapshot.multipassError,
+      resources: e.snapshot.resources,
+      instanceCount: e.snapshot.instances.length,
+    }));
+  }
+
+  /**
+   * Every cached instance. While its node is not Ready, or its multipass is
+   * failing, an instance's state is "Unknown": the last-known one may no
+   * longer be true, and saying so beats dropping the instance from the list.
+   */
+  instanceViews(): InstanceView[] {
+    const out: InstanceView[] = [];
+    for (const e of this.entries()) {
+      const ready = this.stateOf(e) === "Ready" && e.snapshot.multipassError === null;
+      const instances = [...e.snapshot.instances].sort((a, b) => compareNames(a.name, b.name));
+      for (const i of instances) {
+        out.push({ node: e.name, name: i.name, state: ready ? i.state : "Unknown", ipv4: i.ipv4, release: i.release });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Finds an instance by `name` (and `node` when given).
+   * @throws AppError E_NOT_FOUND when nothing matches; E_AMBIGUOUS, with the
+   *   candidates as `NAME@NODE`, when a bare name is on several nodes.
+   */
+  resolve(name: string, node?: string): ResolvedInstance {
+    if (node !== undefined) {
+      const entry = this.#nodes.get(node);
+      if (!entry) throw new AppError("E_NOT_FOUND", `Node "${node}" is not part of the cluster`);
+      const instance = entry.snapshot.instances.find((i) => i.name === name);
+      if (!instance) throw new AppError("E_NOT_FOUND", `Instance "${name}" does not exist on node "${node}"`);
+      return { node: entry, instance };
+    }
+    const found: ResolvedInstance[] = [];
+    for (const entry of this.entries()) {
+      const instance = entry.snapshot.instances.find((i) => i.name === name);
+      if (instance) found.push({ node: entry, instance });
+    }
+    if (found.length === 0) throw new AppError("E_NOT_FOUND", `Instance "${name}" does not exist on any node`);
+    if (found.length > 1) {
+      const candidates = found.map((f) => `${name}@${f.node.name}`);
+      throw new AppError(
+        "E_AMBIGUOUS",
+        `Instance name "${name}" exists on several nodes: ${found.map((f) => f.node.name).join(", ")}; use one of ${candidates.join(", ")}`,
+        { details: { candidates } },
+      );
+    }
+    return found[0]!;
+  }
+
+  /**
+   * Drops Down nodes past their grace period and reports every state change
+   * since the last sweep.
+   */
+  sweep(): Transition[] {
+    const now = this.options.now();
+    const changes: Transition[] = [];
+    for (const [name, entry] of this.#nodes) {
+      const state = this.stateOf(entry);
+      const before = this.#lastState.get(name) ?? "Ready";
+      if (state === "Down" && entry.disconnectedAt !== null && now - entry.disconnectedAt > this.options.downGraceMs) {
+        this.#nodes.delete(name);
+        this.#lastState.delete(name);
+        changes.push({ name, from: state, to: "Removed" });
+        continue;
+      }
+      if (state !== before) {
+        changes.push({ name, from: before, to: state });
+        this.#lastState.set(name, state);
+      }
+    }
+    return changes;
+  }
+
+  get size(): number {
+    return this.#nodes.size;
+  }
+}
+
+/** Byte-wise name order, so listings are stable and locale-independent. */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

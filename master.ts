@@ -1,0 +1,80 @@
+#!/usr/bin/env bun
+/**
+ * multiverse master: the cluster server workers join, and the API clients use.
+ */
+import { homedir } from "node:os";
+import { defineCommand } from "citty";
+import { formatHostPort, parseHostPort } from "./lib/addr.ts";
+import { runCli } from "./lib/cli.ts";
+import { parseDuration } from "./lib/duration.ts";
+import { createLog } from "./lib/log.ts";
+import { createMaster } from "./lib/master.ts";
+import { defaultDataDir } from "./lib/paths.ts";
+import { MAX_JOIN_MESSAGE_BYTES } from "./lib/protocol.ts";
+import { loadOrCreateToken } from "./lib/tokens.ts";
+import { VERSION } from "./lib/version.ts";
+import { websocketHandler } from "./lib/ws.ts";
+
+const main = defineCommand({
+  meta: { name: "multiverse-master", version: VERSION, description: "Cluster server for Multipass hosts, and the API for clients" },
+  args: {
+    "cluster-addr": { type: "string", default: "localhost:1337", description: "Where workers join (HOST:PORT; port 0 = any free port)" },
+    "api-addr": { type: "string", default: "localhost:1338", description: "Where clients call the API (HOST:PORT; port 0 = any free port)" },
+    "data-dir": { type: "string", description: `Tokens and state (default ${defaultDataDir(process.platform, process.env, homedir())})` },
+    "heartbeat-interval": { type: "string", default: "5s", description: "How often workers must report; NotReady after 3 silent intervals" },
+    "down-grace": { type: "string", default: "15m", description: "How long a disconnected (Down) node stays listed" },
+    "node-timeout": { type: "string", default: "10s", description: "Per-node time limit of live calls such as info" },
+    verbose: { type: "boolean", default: false, description: "Debug logging" },
+  },
+  async run({ args }) {
+    const log = createLog("master", { verbose: args.verbose });
+    const clusterAddr = parseHostPort(args["cluster-addr"], "--cluster-addr", { allowZero: true });
+    const apiAddr = parseHostPort(args["api-addr"], "--api-addr", { allowZero: true });
+    const heartbeatMs = parseDuration(args["heartbeat-interval"], "--heartbeat-interval", { minMs: 100, maxMs: 300_000 });
+    const downGraceMs = parseDuration(args["down-grace"], "--down-grace", { minMs: 0 });
+    const nodeTimeoutMs = parseDuration(args["node-timeout"], "--node-timeout", { minMs: 100, maxMs: 120_000 });
+    const dataDir = args["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
+
+    const join = loadOrCreateToken(dataDir, "join", process.env["MULTIVERSE_JOIN_TOKEN"]);
+    const api = loadOrCreateToken(dataDir, "api", process.env["MULTIVERSE_API_TOKEN"]);
+    if (join.token === api.token) throw new Error("The join token and the API token must differ");
+    for (const [kind, t] of [["join", join], ["API", api]] as const) {
+      log.info(t.source === "env" ? `${kind} token: from the environment` : `${kind} token: ${t.path}${t.source === "created" ? " (created)" : ""}`);
+    }
+
+    const master = createMaster({ log, joinToken: join.token, apiToken: api.token, heartbeatMs, downGraceMs, nodeTimeoutMs, version: VERSION });
+    const cluster = Bun.serve({
+      hostname: clusterAddr.host,
+      port: clusterAddr.port,
+      fetch: master.clusterApp.fetch,
+      websocket: websocketHandler({ maxPayloadLength: MAX_JOIN_MESSAGE_BYTES }),
+    });
+    const apiServer = Bun.serve({
+      hostname: apiAddr.host,
+      port: apiAddr.port,
+      fetch: master.apiApp.fetch,
+      websocket: websocketHandler({ maxPayloadLength: 1024 * 1024 }),
+    });
+    log.info(`master ${VERSION}: cluster server on ${formatHostPort({ host: clusterAddr.host, port: cluster.port ?? 0 })}`);
+    log.info(`master ${VERSION}: api server on ${formatHostPort({ host: apiAddr.host, port: apiServer.port ?? 0 })}`);
+
+    const signal = await new Promise<string>((resolve) => {
+      process.once("SIGINT", () => resolve("SIGINT"));
+      process.once("SIGTERM", () => resolve("SIGTERM"));
+    });
+    log.info(`${signal}: shutting down`);
+    master.close();
+    await Promise.all([cluster.stop(true), apiServer.stop(true)]);
+    return 0;
+  },
+});
+
+if (import.meta.main) {
+  const verbose = process.argv.includes("--verbose");
+  process.exitCode = await runCli(main, process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    verbose,
+    color: process.stdout.isTTY === true && !process.env["NO_COLOR"],
+  });
+}

@@ -1,0 +1,117 @@
+import { describe, expect, test } from "bun:test";
+import { Registry } from "../lib/registry.ts";
+import type { HostSnapshot } from "../lib/protocol.ts";
+import type { InstanceSummary } from "../lib/multipass.ts";
+
+const resources = { cpus: 4, load: [0.1, 0.2, 0.3] as [number, number, number], memory: { total: 8e9, available: 4e9 }, disk: { total: 1e11, available: 5e10 } };
+
+function snapshot(instances: Partial<InstanceSummary>[]): HostSnapshot {
+  return {
+    multipassVersion: "1.16.3",
+    multipassError: null,
+    resources,
+    instances: instances.map((i) => ({ name: "x", state: "Running", ipv4: [], release: "Ubuntu 24.04 LTS", ...i })),
+  };
+}
+
+function setup() {
+  let now = 1_000_000;
+  const registry = new Registry({ now: () => now, heartbeatMs: 1000, downGraceMs: 60_000 });
+  const closed: string[] = [];
+  const join = (id: string, name: string, instances: Partial<InstanceSummary>[] = []) =>
+    registry.join({ id, name, address: `10.0.0.1:${id.length}`, version: "0.1.0", agentToken: "t", snapshot: snapshot(instances), close: () => closed.push(id) });
+  return { registry, join, closed, advance: (ms: number) => (now += ms) };
+}
+
+describe("Registry", () => {
+  test("states: Ready, NotReady after three silent heartbeat intervals, Down when disconnected", () => {
+    const { registry, join, advance } = setup();
+    const { entry } = join("a", "n1");
+    expect(registry.stateOf(entry)).toBe("Ready");
+    advance(3000);
+    expect(registry.stateOf(entry)).toBe("Ready");
+    advance(1);
+    expect(registry.stateOf(entry)).toBe("NotReady");
+    registry.heartbeat("a", "n1", resources);
+    expect(registry.stateOf(entry)).toBe("Ready");
+    registry.disconnect("a", "n1");
+    expect(registry.stateOf(entry)).toBe("Down");
+  });
+
+  test("sweep reports transitions once and removes Down nodes after the grace period", () => {
+    const { registry, join, advance } = setup();
+    join("a", "n1");
+    expect(registry.sweep()).toEqual([]);
+    advance(3500);
+    expect(registry.sweep()).toEqual([{ name: "n1", from: "Ready", to: "NotReady" }]);
+    expect(registry.sweep()).toEqual([]);
+    registry.disconnect("a", "n1");
+    expect(registry.sweep()).toEqual([{ name: "n1", from: "NotReady", to: "Down" }]);
+    advance(59_000);
+    expect(registry.sweep()).toEqual([]);
+    expect(registry.size).toBe(1);
+    advance(2000);
+    expect(registry.sweep()).toEqual([{ name: "n1", from: "Down", to: "Removed" }]);
+    expect(registry.size).toBe(0);
+  });
+
+  test("a rejoin under the same name replaces the entry, closes the old connection, and ignores the old membership", () => {
+    const { registry, join, closed } = setup();
+    join("a", "n1", [{ name: "old" }]);
+    const { replaced } = join("b", "n1", [{ name: "new" }]);
+    expect(replaced?.id).toBe("a");
+    expect(closed).toEqual(["a"]);
+    expect(registry.update("a", "n1", snapshot([{ name: "stale" }]))).toBe(false);
+    registry.disconnect("a", "n1");
+    expect(registry.stateOf(registry.get("n1")!)).toBe("Ready");
+    expect(registry.instanceViews().map((i) => i.name)).toEqual(["new"]);
+  });
+
+  test("a rejoin after a disconnect does not try to close the dead connection", () => {
+    const { registry, join, closed } = setup();
+    join("a", "n1");
+    registry.disconnect("a", "n1");
+    join("b", "n1");
+    expect(closed).toEqual([]);
+  });
+
+  test("instances of nodes that are not Ready, or whose multipass fails, are Unknown", () => {
+    const { registry, join } = setup();
+    join("a", "n1", [{ name: "web", state: "Running" }]);
+    join("bb", "n2", [{ name: "db", state: "Stopped" }]);
+    registry.disconnect("bb", "n2");
+    expect(registry.instanceViews()).toEqual([
+      { node: "n1", name: "web", state: "Running", ipv4: [], release: "Ubuntu 24.04 LTS" },
+      { node: "n2", name: "db", state: "Unknown", ipv4: [], release: "Ubuntu 24.04 LTS" },
+    ]);
+    registry.update("a", "n1", { ...snapshot([{ name: "web" }]), multipassError: "daemon down" });
+    expect(registry.instanceViews()[0]!.state).toBe("Unknown");
+  });
+
+  test("resolve: NAME@NODE, unique bare names, ambiguity with candidates, not found", () => {
+    const { registry, join } = setup();
+    join("a", "n1", [{ name: "primary" }, { name: "web" }]);
+    join("bb", "n2", [{ name: "primary" }]);
+    expect(registry.resolve("web").node.name).toBe("n1");
+    expect(registry.resolve("primary", "n2").node.name).toBe("n2");
+    try {
+      registry.resolve("primary");
+      throw new Error("not thrown");
+    } catch (error) {
+      expect(error).toMatchObject({ code: "E_AMBIGUOUS", details: { candidates: ["primary@n1", "primary@n2"] } });
+      expect((error as Error).message).toContain("n1, n2");
+    }
+    expect(() => registry.resolve("nope")).toThrow(/does not exist on any node/);
+    expect(() => registry.resolve("web", "n2")).toThrow(/does not exist on node "n2"/);
+    expect(() => registry.resolve("web", "n9")).toThrow(/Node "n9" is not part of the cluster/);
+  });
+
+  test("views are sorted by node then instance name", () => {
+    const { registry, join } = setup();
+    join("a", "zeta", [{ name: "b" }, { name: "a" }]);
+    join("bb", "alpha", [{ name: "c" }]);
+    expect(registry.nodeViews().map((n) => n.name)).toEqual(["alpha", "zeta"]);
+    expect(registry.instanceViews().map((i) => `${i.node}/${i.name}`)).toEqual(["alpha/c", "zeta/a", "zeta/b"]);
+    expect(registry.nodeViews()[0]).toMatchObject({ lastSync: new Date(1_000_000).toISOString(), instanceCount: 1, multipassVersion: "1.16.3" });
+  });
+});
