@@ -1,0 +1,49 @@
+/**
+ * The worker's agent server: what the master calls for live answers. It
+ * accepts only the secret the master handed out in this membership's welcome,
+ * so neither clients nor other workers can drive it.
+ *
+ * Routes:
+ * - `GET /healthz` — open;
+ * - `GET /agent/v1/info[?name=N…]` — live `multipass info`.
+ */
+import { Hono } from "hono";
+import type { ConsolaInstance } from "consola";
+import { AppError, messageOf } from "./errors.ts";
+import { errorResponse, requireToken } from "./http.ts";
+import type { Multipass } from "./multipass.ts";
+import type { AgentInfoResponse } from "./protocol.ts";
+import { validateInstanceName } from "./validate.ts";
+import type { BunEnv } from "./ws.ts";
+
+export interface AgentDeps {
+  multipass: Multipass;
+  /** The current membership's agent secret; null while not joined. */
+  agentToken: () => string | null;
+  log: ConsolaInstance;
+  name: string;
+}
+
+/** Unguessable placeholder for "no master yet": comparing against it always fails. */
+const NOBODY = crypto.randomUUID() + crypto.randomUUID();
+
+export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
+  const app = new Hono<BunEnv>();
+  app.onError((error, c) => {
+    if (!(error instanceof AppError)) deps.log.error(`agent ${c.req.method} ${c.req.path}: ${messageOf(error)}`);
+    return errorResponse(c, error);
+  });
+  app.notFound((c) => errorResponse(c, new AppError("E_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)));
+  app.get("/healthz", (c) => c.json({ ok: true, role: "worker-agent", node: deps.name }));
+
+  app.use("/agent/*", requireToken({ expected: () => deps.agentToken() ?? NOBODY, realm: "agent" }));
+
+  app.get("/agent/v1/info", async (c) => {
+    const names = c.req.queries("name") ?? [];
+    for (const n of names) validateInstanceName(n);
+    const instances = await deps.multipass.info(names, { signal: c.req.raw.signal });
+    const body: AgentInfoResponse = { instances };
+    return c.json(body);
+  });
+  return app;
+}

@@ -1,0 +1,203 @@
+/**
+ * The master and workers in one process: real servers on port 0, real
+ * sockets, the in-memory Multipass fake.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Server } from "bun";
+import { createMaster, type Master } from "../lib/master.ts";
+import { PROTOCOL_VERSION } from "../lib/protocol.ts";
+import { createWorker } from "../lib/worker.ts";
+import { websocketHandler, type WsData } from "../lib/ws.ts";
+import { createFakeMultipass, daemonDown, type FakeMultipass } from "./fake-multipass.ts";
+import { createTestLog } from "./test-log.ts";
+import { waitFor } from "./e2e/harness.ts";
+
+const JOIN = "mvj_join-token-for-tests-0000000000000000";
+const API = "mva_api-token-for-tests-00000000000000000";
+const resources = { cpus: 1, load: [0, 0, 0] as [number, number, number], memory: { total: 1, available: 1 }, disk: { total: 1, available: 1 } };
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function startMaster(clusterPort = 0) {
+  const { log, lines } = createTestLog();
+  const master = createMaster({ log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test" });
+  const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
+  const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
+  const stop = async () => {
+    master.close();
+    await Promise.all([cluster.stop(true), api.stop(true)]);
+  };
+  cleanups.push(stop);
+  return { master, cluster, api, lines, stop };
+}
+
+function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN) {
+  const { log, lines } = createTestLog();
+  const worker = createWorker({
+    multipass,
+    log,
+    name,
+    masterUrl: `http://127.0.0.1:${clusterPort}`,
+    joinToken: token,
+    advertiseAddr: null,
+    version: "test",
+    pollMs: 50,
+    readResources: () => resources,
+    backoff: { baseMs: 50, maxMs: 200 },
+  });
+  const agent: Server<WsData> = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: worker.agentApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
+  const controller = new AbortController();
+  const running = worker.run(agent.port ?? 0, controller.signal);
+  const stop = async () => {
+    controller.abort();
+    await running;
+    await agent.stop(true);
+  };
+  cleanups.push(stop);
+  return { worker, agent, lines, stop };
+}
+
+async function apiGet(api: Server<WsData>, path: string) {
+  const r = await fetch(`http://127.0.0.1:${api.port}${path}`, { headers: { authorization: `Bearer ${API}` } });
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> & Record<string, unknown>[] };
+}
+
+function readyCount(master: Master): number {
+  return master.registry.readyEntries().length;
+}
+
+describe("join, cache and live calls", () => {
+  test("workers join, their instances are cached, a change is pushed at once, and info is live", async () => {
+    const m = startMaster();
+    const mp1 = createFakeMultipass([{ name: "web" }]);
+    const mp2 = createFakeMultipass([{ name: "db", state: "Stopped" }]);
+    const w1 = startWorker(m.cluster.port!, "n1", mp1);
+    startWorker(m.cluster.port!, "n2", mp2);
+    await waitFor("two nodes", () => readyCount(m.master) === 2);
+    expect(w1.lines.some((l) => /joined with id [0-9a-f-]{36}/.test(l))).toBe(true);
+    expect(m.lines.some((l) => l.includes('node "n1" joined with id'))).toBe(true);
+
+    mp1.instances.get("web")!.state = "Stopped";
+    await waitFor("web Stopped", async () => (await apiGet(m.api, "/api/v1/instances")).body.some((i: Record<string, unknown>) => i["name"] === "web" && i["state"] === "Stopped"));
+
+    mp1.instances.get("web")!.state = "Running";
+    await waitFor("web Running", () => m.master.registry.instanceViews().find((i) => i.name === "web")?.state === "Running");
+    const info = await apiGet(m.api, "/api/v1/info");
+    expect(info.body).toMatchObject({ errors: [], instances: [{ node: "n1", name: "web", state: "Running", cpus: 1 }, { node: "n2", name: "db", state: "Stopped", cpus: null, load: null }] });
+  });
+
+  test("a failing multipass is reported by the node and clears when it recovers", async () => {
+    const m = startMaster();
+    const mp = createFakeMultipass([{ name: "web" }]);
+    startWorker(m.cluster.port!, "n1", mp);
+    await waitFor("joined", () => readyCount(m.master) === 1);
+    mp.failAll(daemonDown());
+    await waitFor("error cached", () => m.master.registry.get("n1")?.snapshot.multipassError?.includes("cannot connect"));
+    expect(m.master.registry.instanceViews()).toMatchObject([{ name: "web", state: "Unknown" }]);
+    const info = await apiGet(m.api, "/api/v1/info?instance=web");
+    expect(info.status).toBe(502);
+    expect(info.body).toMatchObject({ error: { code: "E_MULTIPASS", message: expect.stringContaining("cannot connect to the multipass socket") } });
+    mp.failAll(null);
+    await waitFor("error cleared", () => m.master.registry.get("n1")?.snapshot.multipassError === null);
+  });
+
+  test("a hung node costs its timeout; the others answer", async () => {
+    const m = startMaster();
+    const fast = createFakeMultipass([{ name: "fast" }]);
+    const slow = createFakeMultipass([{ name: "slow" }]);
+    startWorker(m.cluster.port!, "a", fast);
+    startWorker(m.cluster.port!, "b", slow);
+    await waitFor("joined", () => readyCount(m.master) === 2);
+    slow.failNext("info", "hang");
+    const started = performance.now();
+    const info = await apiGet(m.api, "/api/v1/info?timeout=300");
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(info.body).toEqual({ instances: [expect.objectContaining({ name: "fast" })], errors: [{ node: "b", message: 'Node "b" did not answer within 0.3s' }] } as never);
+  });
+
+  test("workers rejoin a restarted master on the same port", async () => {
+    const first = startMaster();
+    const port = first.cluster.port!;
+    const w = startWorker(port, "n1", createFakeMultipass([{ name: "web" }]));
+    await waitFor("joined", () => readyCount(first.master) === 1);
+    await first.stop();
+    const second = startMaster(port);
+    await waitFor("rejoined", () => readyCount(second.master) === 1, 5000);
+    expect(w.lines.filter((l) => l.includes("joined with id"))).toHaveLength(2);
+    expect(second.master.registry.instanceViews().map((i) => i.name)).toEqual(["web"]);
+  });
+
+  test("a wrong join token is explained in the worker's log and never joins", async () => {
+    const m = startMaster();
+    const w = startWorker(m.cluster.port!, "n1", createFakeMultipass(), "mvj_not-the-right-token-000000000000000");
+    await waitFor("explained", () => w.lines.some((l) => l.includes("the master refused the join token")));
+    expect(m.master.registry.size).toBe(0);
+    expect(w.lines.join("\n")).not.toContain("mvj_not-the-right-token");
+  });
+
+  test("the agent server accepts only the master of the current membership", async () => {
+    const m = startMaster();
+    const w = startWorker(m.cluster.port!, "n1", createFakeMultipass([{ name: "web" }]));
+    await waitFor("joined", () => readyCount(m.master) === 1);
+    const url = `http://127.0.0.1:${w.agent.port}/agent/v1/info`;
+    for (const token of [null, JOIN, API, "whatever"]) {
+      const r = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+      expect(r.status).toBe(401);
+    }
+    const secret = m.master.registry.get("n1")!.agentToken;
+    expect((await fetch(url, { headers: { authorization: `Bearer ${secret}` } })).status).toBe(200);
+  });
+});
+
+describe("the join socket refuses what it cannot trust", () => {
+  async function open(port: number, token: string | null = JOIN): Promise<{ ws: WebSocket; messages: string[]; closed: Promise<CloseEvent> }> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/cluster/v1/join`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const messages: string[] = [];
+    ws.onmessage = (e) => messages.push(String(e.data));
+    const closed = new Promise<CloseEvent>((resolve) => (ws.onclose = resolve));
+    await new Promise<void>((resolve) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => resolve();
+    });
+    return { ws, messages, closed };
+  }
+  const hello = (extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ type: "hello", protocolVersion: PROTOCOL_VERSION, name: "n1", agentPort: 1234, advertiseAddr: null, version: "t", multipassVersion: null, multipassError: null, resources, instances: [], ...extra });
+
+  const cases: [string, string | Uint8Array, RegExp][] = [
+    ["garbage text", "}{ not json", /not valid JSON/],
+    ["binary garbage", new Uint8Array([0, 1, 2, 255]), /text frames only/],
+    ["a state before hello", JSON.stringify({ type: "heartbeat", resources }), /Expected hello/],
+    ["an unknown protocol version", hello({ protocolVersion: 99 }), /Protocol version 99 is not supported/],
+    ["an invalid node name", hello({ name: "../etc" }), /node name/i],
+    ["a bad agent port", hello({ agentPort: 70000 }), /Invalid agent port/],
+  ];
+  for (const [what, frame, why] of cases) {
+    test(what, async () => {
+      const m = startMaster();
+      const good = startWorker(m.cluster.port!, "good", createFakeMultipass([{ name: "x" }]));
+      await waitFor("good joined", () => readyCount(m.master) === 1);
+      const { ws, messages, closed } = await open(m.cluster.port!);
+      ws.send(frame);
+      const event = await closed;
+      expect(event.code).toBe(4002);
+      expect(messages).toHaveLength(1);
+      expect(JSON.parse(messages[0]!)).toMatchObject({ type: "error", message: expect.stringMatching(why) });
+      expect(m.master.registry.get("n1")).toBeUndefined();
+      expect(readyCount(m.master)).toBe(1);
+      expect(good.lines.filter((l) => l.includes("lost the master"))).toEqual([]);
+    });
+  }
+
+  test("an upgrade without the join token is refused", async () => {
+    const m = startMaster();
+    for (const token of [null, API]) {
+      const { closed } = await open(m.cluster.port!, token);
+      expect((await closed).code).toBe(1006);
+    }
+    expect(m.master.registry.size).toBe(0);
+  });
+});

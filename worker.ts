@@ -1,0 +1,86 @@
+#!/usr/bin/env bun
+/**
+ * multiverse worker: runs on a Multipass host, joins the master, and serves
+ * the master's live calls.
+ */
+import { hostname } from "node:os";
+import { defineCommand } from "citty";
+import { formatHostPort, httpUrl, isLoopback, parseHostPort } from "./lib/addr.ts";
+import { runCli } from "./lib/cli.ts";
+import { parseDuration } from "./lib/duration.ts";
+import { AppError } from "./lib/errors.ts";
+import { defaultMultipassDataPath, readHostResources } from "./lib/host-resources.ts";
+import { createLog } from "./lib/log.ts";
+import { createMultipassCli } from "./lib/multipass-cli.ts";
+import { readTokenFile } from "./lib/tokens.ts";
+import { validateNodeName } from "./lib/validate.ts";
+import { VERSION } from "./lib/version.ts";
+import { createWorker } from "./lib/worker.ts";
+import { websocketHandler } from "./lib/ws.ts";
+
+const main = defineCommand({
+  meta: { name: "multiverse-worker", version: VERSION, description: "Joins a Multipass host to a multiverse master" },
+  args: {
+    master: { type: "string", default: "localhost:1337", description: "The master's cluster address (HOST:PORT)" },
+    token: { type: "string", description: "Join token (or env MULTIVERSE_JOIN_TOKEN, or --token-file)" },
+    "token-file": { type: "string", description: "File holding the join token" },
+    name: { type: "string", description: "Node name (default: this host's name)" },
+    multipass: { type: "string", default: "multipass", description: "Path of the multipass executable" },
+    "agent-addr": {
+      type: "string",
+      description: "Where the agent server listens (HOST:PORT, port 0 = any free port; default 127.0.0.1:0 for a master on loopback, else 0.0.0.0:1339)",
+    },
+    "advertise-addr": { type: "string", description: "HOST:PORT the master dials (default: the address the master sees, with the agent's port)" },
+    "poll-interval": { type: "string", default: "2s", description: "How often to poll multipass list" },
+    "multipass-data": { type: "string", description: `Directory whose filesystem is reported as disk (default ${defaultMultipassDataPath(process.platform)})` },
+    verbose: { type: "boolean", default: false, description: "Debug logging" },
+  },
+  async run({ args }) {
+    const log = createLog("worker", { verbose: args.verbose });
+    const master = parseHostPort(args.master, "--master");
+    const token = args.token ?? process.env["MULTIVERSE_JOIN_TOKEN"] ?? (args["token-file"] ? readTokenFile(args["token-file"]) : undefined);
+    if (!token) throw new AppError("E_USAGE", "No join token: pass --token or --token-file, or set MULTIVERSE_JOIN_TOKEN (the master prints where its join token is stored)");
+    const name = args.name ?? hostname().split(".")[0] ?? "worker";
+    validateNodeName(name);
+    const agentAddr = parseHostPort(args["agent-addr"] ?? (isLoopback(master.host) ? "127.0.0.1:0" : "0.0.0.0:1339"), "--agent-addr", { allowZero: true });
+    const advertise = args["advertise-addr"] ? formatHostPort(parseHostPort(args["advertise-addr"], "--advertise-addr")) : null;
+    const pollMs = parseDuration(args["poll-interval"], "--poll-interval", { minMs: 100, maxMs: 600_000 });
+    const dataPath = args["multipass-data"] ?? defaultMultipassDataPath(process.platform);
+
+    const worker = createWorker({
+      multipass: createMultipassCli({ path: args.multipass }),
+      log,
+      name,
+      masterUrl: httpUrl(master),
+      joinToken: token,
+      advertiseAddr: advertise,
+      version: VERSION,
+      pollMs,
+      readResources: () => readHostResources(dataPath),
+    });
+    const agent = Bun.serve({
+      hostname: agentAddr.host,
+      port: agentAddr.port,
+      fetch: worker.agentApp.fetch,
+      websocket: websocketHandler({ maxPayloadLength: 1024 * 1024 }),
+    });
+    log.info(`worker ${VERSION} "${name}": master to connect ${formatHostPort(master)}, agent server on ${formatHostPort({ host: agentAddr.host, port: agent.port ?? 0 })}, multipass "${args.multipass}"`);
+
+    const stop = new AbortController();
+    process.once("SIGINT", () => stop.abort());
+    process.once("SIGTERM", () => stop.abort());
+    await worker.run(agent.port ?? 0, stop.signal);
+    log.info("shutting down");
+    await agent.stop(true);
+    return 0;
+  },
+});
+
+if (import.meta.main) {
+  process.exitCode = await runCli(main, process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    verbose: process.argv.includes("--verbose"),
+    color: process.stdout.isTTY === true && !process.env["NO_COLOR"],
+  });
+}
