@@ -1,0 +1,25 @@
+#!/usr/bin/env bun
+/**
+ * multiverse client: the command line users type.
+ */
+import { homedir } from "node:os";
+import { runCli } from "./lib/cli.ts";
+import { createClientCommand } from "./lib/client-commands.ts";
+import { defaultDataDir } from "./lib/paths.ts";
+import { tokenPath } from "./lib/tokens.ts";
+
+if (import.meta.main) {
+  const command = createClientCommand({
+    env: process.env,
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    isTTY: process.stdout.isTTY === true,
+    defaultTokenFile: tokenPath(defaultDataDir(process.platform, process.env, homedir()), "api"),
+  });
+  process.exitCode = await runCli(command, process.argv.slice(2), {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    verbose: process.argv.includes("--verbose"),
+    color: process.stdout.isTTY === true && !process.env["NO_COLOR"],
+  });
+}

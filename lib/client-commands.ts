@@ -1,0 +1,172 @@
+/**
+ * The client's commands. Each one calls the master API, then prints either
+ * the API's JSON exactly (`--json`) or a table for people.
+ */
+import { existsSync } from "node:fs";
+import { defineCommand, type ArgsDef } from "citty";
+import { createApiClient, type ApiClient } from "./api-client.ts";
+import { EXIT } from "./cli.ts";
+import { AppError } from "./errors.ts";
+import { colors, formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell, type Cell, type Colors } from "./format.ts";
+import { arrayOf } from "./parse-util.ts";
+import { parseInfoResponse, parseInstanceView, parseNodeView } from "./protocol.ts";
+import { readTokenFile } from "./tokens.ts";
+import { parseInstanceRef } from "./validate.ts";
+import { VERSION } from "./version.ts";
+
+/** What the client needs from its process; the entry script provides it. */
+export interface ClientContext {
+  env: Record<string, string | undefined>;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Whether stdout is a terminal (colours, interactive forms). */
+  isTTY: boolean;
+  /** The API token file of a master with default settings on this machine, tried last. */
+  defaultTokenFile: string;
+}
+
+export const DEFAULT_MASTER = "http://localhost:1338";
+
+const common = {
+  master: { type: "string", description: `Master API URL (env MULTIVERSE_MASTER; default ${DEFAULT_MASTER})` },
+  token: { type: "string", description: "API token (env MULTIVERSE_API_TOKEN)" },
+  "token-file": { type: "string", description: "File holding the API token" },
+  json: { type: "boolean", default: false, description: "Print the API's JSON instead of a table" },
+  verbose: { type: "boolean", default: false, description: "Show stack traces of failures" },
+} as const satisfies ArgsDef;
+
+type CommonArgs = { master?: string; token?: string; "token-file"?: string; json: boolean };
+
+/** `HOST:PORT` or a URL → a base URL. */
+export function masterUrl(text: string): string {
+  const t = text.trim();
+  if (/^https?:\/\//i.test(t)) return t.replace(/\/+$/, "");
+  if (/^[^\s/]+:\d+$/.test(t)) return `http://${t}`;
+  throw new AppError("E_USAGE", `Invalid master "${text}": expected a URL such as ${DEFAULT_MASTER} or HOST:PORT`);
+}
+
+function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
+  if (args.token) return args.token;
+  if (ctx.env["MULTIVERSE_API_TOKEN"]) return ctx.env["MULTIVERSE_API_TOKEN"];
+  if (args["token-file"]) return readTokenFile(args["token-file"]);
+  // On the master's own machine the token is where the master put it.
+  if (existsSync(ctx.defaultTokenFile)) {
+    try {
+      return readTokenFile(ctx.defaultTokenFile);
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
+  const baseUrl = masterUrl(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER);
+  return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: 60_000 });
+}
+
+function paint(ctx: ClientContext): Colors {
+  return colors(ctx.isTTY && !ctx.env["NO_COLOR"]);
+}
+
+function nodesCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "nodes", description: "List the nodes (Multipass hosts) of the cluster" },
+    args: common,
+    async run({ args }) {
+      const answer = await apiFor(args, ctx).get("/api/v1/nodes");
+      if (args.json) return ctx.stdout(answer.text + "\n");
+      const nodes = arrayOf(parseNodeView)(answer.json, "nodes");
+      if (nodes.length === 0) {
+        ctx.stdout("No nodes have joined yet.\n");
+        return;
+      }
+      const c = paint(ctx);
+      const used = (r: { total: number; available: number }) => `${formatBytes(r.total - r.available)}/${formatBytes(r.total)}`;
+      const rows: Cell[][] = nodes.map((n) => [
+        n.name,
+        n.address,
+        String(n.resources.cpus),
+        used(n.resources.memory),
+        used(n.resources.disk),
+        formatTime(n.lastSync),
+        stateCell(n.state, c),
+      ]);
+      ctx.stdout(renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c));
+      for (const n of nodes) {
+        if (n.multipassError) ctx.stderr(`${c.yellow("warning")}: node "${n.name}": ${n.multipassError}\n`);
+      }
+    },
+  });
+}
+
+function instancesCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "instances", alias: "ls", description: "List every instance on every node (from the master's cache)" },
+    args: common,
+    async run({ args }) {
+      const answer = await apiFor(args, ctx).get("/api/v1/instances");
+      if (args.json) return ctx.stdout(answer.text + "\n");
+      const instances = arrayOf(parseInstanceView)(answer.json, "instances");
+      if (instances.length === 0) {
+        ctx.stdout("No instances found.\n");
+        return;
+      }
+      const c = paint(ctx);
+      const rows: Cell[][] = [];
+      for (const i of instances) {
+        const [first = "--", ...more] = i.ipv4;
+        rows.push([i.node, i.name, stateCell(i.state, c), first, i.release ?? "Not Available"]);
+        for (const ip of more) rows.push(["", "", "", ip, ""]);
+      }
+      ctx.stdout(renderTable(["Node Name", "Instance Name", "State", "IPv4", "Image"], rows, c));
+    },
+  });
+}
+
+function infoCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "info", description: "Live figures of every instance, or of one (NAME or NAME@NODE)" },
+    args: {
+      name: { type: "positional", required: false, description: "Instance, NAME or NAME@NODE" },
+      ...common,
+    },
+    async run({ args }) {
+      let path = "/api/v1/info";
+      if (args.name) {
+        parseInstanceRef(args.name);
+        path += `?instance=${encodeURIComponent(args.name)}`;
+      }
+      const answer = await apiFor(args, ctx).get(path);
+      const info = parseInfoResponse(answer.json);
+      const c = paint(ctx);
+      if (args.json) ctx.stdout(answer.text + "\n");
+      else if (info.instances.length === 0) ctx.stdout("No instances found.\n");
+      else {
+        const rows: Cell[][] = info.instances.map((i) => [
+          i.node,
+          i.name,
+          i.cpus === null ? "--" : String(i.cpus),
+          formatLoad(i.load),
+          formatUsage(i.disk),
+          formatUsage(i.memory),
+        ]);
+        ctx.stdout(renderTable(["Node Name", "Instance Name", "Cpu", "Load", "Disk", "Memory"], rows, c));
+      }
+      for (const e of info.errors) ctx.stderr(`${c.red("error")}: node "${e.node}": ${e.message}\n`);
+      return info.errors.length > 0 ? EXIT.failure : EXIT.ok;
+    },
+  });
+}
+
+/** The client's command tree. */
+export function createClientCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "multiverse", version: VERSION, description: "See and drive the Multipass VMs of every host from one place" },
+    subCommands: {
+      nodes: nodesCommand(ctx),
+      instances: instancesCommand(ctx),
+      info: infoCommand(ctx),
+    },
+  });
+}

@@ -1,0 +1,27 @@
+import { describe, expect, test } from "bun:test";
+import { colors, formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell } from "../lib/format.ts";
+
+describe("format", () => {
+  test("bytes in binary units with one decimal, like Multipass", () => {
+    expect(formatBytes(2.5 * 1024 ** 3)).toBe("2.5GiB");
+    expect(formatBytes(4 * 1024 ** 3)).toBe("4.0GiB");
+    expect(formatBytes(512 * 1024 ** 2)).toBe("512.0MiB");
+    expect(formatBytes(1023)).toBe("1023B");
+    expect(formatBytes(null)).toBe("--");
+  });
+  test("usage and load", () => {
+    expect(formatUsage({ used: 2.5 * 1024 ** 3, total: 4 * 1024 ** 3 })).toBe("2.5GiB out of 4.0GiB");
+    expect(formatUsage({ used: null, total: 4 })).toBe("--");
+    expect(formatLoad([0.07, 0.02, 0])).toBe("0.07 0.02 0.00");
+    expect(formatLoad(null)).toBe("--");
+    expect(formatTime("2024-01-01T00:00:00.000Z")).toBe("2024-01-01 00:00:00 UTC");
+  });
+  test("tables align by visible width, colour or not", () => {
+    const rows = [["n1", stateCell("Running", colors(true)), "x"], ["node-two", stateCell("Stopped", colors(true)), "yy"]];
+    const coloured = renderTable(["Node", "State", "Z"], rows, colors(true));
+    const plain = renderTable(["Node", "State", "Z"], rows.map((r) => r.map((c) => (typeof c === "string" ? c : c.text))), colors(false));
+    expect(plain).toBe("Node       State     Z\nn1         Running   x\nnode-two   Stopped   yy\n");
+    expect(coloured.replace(/\u001b\[[0-9;]*m/g, "")).toBe(plain);
+    expect(coloured).toContain("\u001b[32mRunning\u001b[39m");
+  });
+});
