@@ -48,7 +48,8 @@ const main = defineCommand({
     const dataPath = args["multipass-data"] ?? defaultMultipassDataPath(process.platform);
 
     const worker = createWorker({
-      multipass: createMultipassCli({ path: args.multipass }),
+      // A list that takes 10 s means a hung daemon; report it rather than wait longer.
+      multipass: createMultipassCli({ path: args.multipass, timeouts: { list: 10_000 } }),
       log,
       name,
       masterUrl: httpUrl(master),
@@ -57,12 +58,13 @@ const main = defineCommand({
       version: VERSION,
       pollMs,
       readResources: () => readHostResources(dataPath),
+      env: process.env,
     });
     const agent = Bun.serve({
       hostname: agentAddr.host,
       port: agentAddr.port,
       fetch: worker.agentApp.fetch,
-      websocket: websocketHandler({ maxPayloadLength: 1024 * 1024 }),
+      websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
     });
     log.info(`worker ${VERSION} "${name}": master to connect ${formatHostPort(master)}, agent server on ${formatHostPort({ host: agentAddr.host, port: agent.port ?? 0 })}, multipass "${args.multipass}"`);
 

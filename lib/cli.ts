@@ -96,7 +96,8 @@ export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Pro
       return EXIT.usage;
     }
     checkFlags(leaf.args ? await resolve(leaf.args) : {}, leafArgs);
-    const { result } = await runCommand(cmd, { rawArgs });
+    // Run the leaf itself: citty drops a subcommand's result on the way up.
+    const { result } = await runCommand(leaf, { rawArgs: leafArgs });
     return typeof result === "number" ? result : EXIT.ok;
   } catch (error) {
     const usage = isUsageError(error);
