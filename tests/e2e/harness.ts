@@ -1,0 +1,276 @@
+/**
+ * Real processes for end-to-end tests: a master, workers driving the
+ * simulated Multipass host, and the client, each started the way a user
+ * starts them. Every process started here is tracked and killed by
+ * `stopAll()`; tests call it in `afterEach`/`afterAll`.
+ *
+ * With MULTIVERSE_BIN_DIR set, the roles run as the compiled executables in
+ * that directory instead of `bun <role>.ts`.
+ */
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const STAND_IN = join(ROOT, "tests/stand-in/multipass");
+/**
+ * A directory with `bun` in it. npm's bun package installs the binary as
+ * `bun.exe` behind a symlink, so the directory of process.execPath may hold
+ * no `bun` for the stand-in's `#!/usr/bin/env bun`.
+ */
+const BUN_DIR = (() => {
+  if (basename(process.execPath) === "bun") return dirname(process.execPath);
+  const dir = mkdtempSync(join(tmpdir(), "mv-bun-"));
+  symlinkSync(process.execPath, join(dir, "bun"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+})();
+
+type Role = "master" | "worker" | "client";
+
+/** The argv prefix that runs a role. */
+export function roleCommand(role: Role): string[] {
+  const binDir = process.env["MULTIVERSE_BIN_DIR"];
+  if (binDir) {
+    const suffix = process.env["MULTIVERSE_BIN_SUFFIX"] ?? "";
+    return [join(binDir, `multiverse-${role}${suffix}`)];
+  }
+  return [process.execPath, join(ROOT, `${role}.ts`)];
+}
+
+/** PATH with bun on it, so the stand-in's `#!/usr/bin/env bun` works. */
+export function envWithBun(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  env["PATH"] = `${BUN_DIR}:${env["PATH"] ?? "/usr/bin:/bin"}`;
+  delete env["MULTIVERSE_API_TOKEN"];
+  delete env["MULTIVERSE_JOIN_TOKEN"];
+  delete env["MULTIVERSE_MASTER"];
+  env["NO_COLOR"] = "1";
+  return { ...env, ...extra };
+}
+
+const tracked = new Set<Subprocess>();
+const tempDirs = new Set<string>();
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `mv-${prefix}-`));
+  tempDirs.add(dir);
+  return dir;
+}
+
+/** Polls `check` until it returns a truthy value; throws with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as NonNullable<T>;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs}ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`);
+    await Bun.sleep(everyMs);
+  }
+}
+
+/** A running role process with its output collected as it arrives. */
+export class RoleProcess {
+  output = "";
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  readonly exited: Promise<number>;
+
+  constructor(argv: string[], env: Record<string, string>) {
+    this.proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    tracked.add(this.proc);
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) this.output += decoder.decode(chunk, { stream: true });
+    };
+    const pumps = Promise.all([pump(this.proc.stdout), pump(this.proc.stderr)]);
+    this.exited = this.proc.exited.then(async (code) => {
+      await pumps.catch(() => {});
+      tracked.delete(this.proc);
+      return code;
+    });
+  }
+
+  /** Waits for `pattern` in the output after position `from`; returns the match. */
+  async waitForOutput(pattern: RegExp, timeoutMs = 10_000, from = 0): Promise<RegExpExecArray> {
+    return waitFor(`${pattern} in output:\n${this.output}`, () => pattern.exec(this.output.slice(from)), timeoutMs, 20);
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  kill(signal: NodeJS.Signals | number = "SIGTERM"): void {
+    this.proc.kill(signal);
+  }
+}
+
+export interface MasterHandle {
+  proc: RoleProcess;
+  dataDir: string;
+  clusterPort: number;
+  apiPort: number;
+  apiUrl: string;
+  apiToken: string;
+  joinToken: string;
+  joinTokenFile: string;
+  apiTokenFile: string;
+  args: string[];
+}
+
+export interface MasterOptions {
+  heartbeat?: string;
+  nodeTimeout?: string;
+  downGrace?: string;
+  clusterPort?: number;
+  apiPort?: number;
+  dataDir?: string;
+  extraArgs?: string[];
+}
+
+export async function startMaster(options: MasterOptions = {}): Promise<MasterHandle> {
+  const dataDir = options.dataDir ?? tempDir("master");
+  const args = [
+    "--data-dir",
+    dataDir,
+    "--cluster-addr",
+    `127.0.0.1:${options.clusterPort ?? 0}`,
+    "--api-addr",
+    `127.0.0.1:${options.apiPort ?? 0}`,
+    "--heartbeat-interval",
+    options.heartbeat ?? "300ms",
+    "--node-timeout",
+    options.nodeTimeout ?? "3s",
+    "--down-grace",
+    options.downGrace ?? "1h",
+    ...(options.extraArgs ?? []),
+  ];
+  const proc = new RoleProcess([...roleCommand("master"), ...args], envWithBun());
+  const cluster = await proc.waitForOutput(/cluster server on 127\.0\.0\.1:(\d+)/);
+  const api = await proc.waitForOutput(/api server on 127\.0\.0\.1:(\d+)/);
+  const apiPort = Number(api[1]);
+  const joinTokenFile = join(dataDir, "join-token");
+  const apiTokenFile = join(dataDir, "api-token");
+  return {
+    proc,
+    dataDir,
+    clusterPort: Number(cluster[1]),
+    apiPort,
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    apiToken: readFileSync(apiTokenFile, "utf8").trim(),
+    joinToken: readFileSync(joinTokenFile, "utf8").trim(),
+    joinTokenFile,
+    apiTokenFile,
+    args,
+  };
+}
+
+export interface WorkerHandle {
+  proc: RoleProcess;
+  name: string;
+  simDir: string;
+}
+
+export interface WorkerOptions {
+  simDir?: string;
+  pollInterval?: string;
+  multipass?: string;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+  /** Wait for the join; default true. */
+  waitForJoin?: boolean;
+}
+
+export async function startWorker(master: Pick<MasterHandle, "clusterPort" | "joinTokenFile">, name: string, options: WorkerOptions = {}): Promise<WorkerHandle> {
+  const simDir = options.simDir ?? tempDir(`sim-${name}`);
+  const proc = new RoleProcess(
+    [
+      ...roleCommand("worker"),
+      "--master",
+      `127.0.0.1:${master.clusterPort}`,
+      "--token-file",
+      master.joinTokenFile,
+      "--name",
+      name,
+      "--multipass",
+      options.multipass ?? STAND_IN,
+      "--poll-interval",
+      options.pollInterval ?? "250ms",
+      ...(options.extraArgs ?? []),
+    ],
+    envWithBun({ MULTIPASS_SIM_DIR: simDir, ...options.env }),
+  );
+  if (options.waitForJoin ?? true) await proc.waitForOutput(/joined with id/, 15_000);
+  return { proc, name, simDir };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the client to completion. */
+export async function runClient(args: string[], options: { env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const proc = Bun.spawn([...roleCommand("client"), ...args], {
+    env: envWithBun({ HOME: tempDir("home"), ...options.env }),
+    stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  tracked.add(proc);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), options.timeoutMs ?? 30_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  tracked.delete(proc);
+  return { code, stdout, stderr };
+}
+
+/** The client with `--master` and `--token` of `master`. */
+export function client(master: MasterHandle, args: string[], options: Parameters<typeof runClient>[1] = {}): Promise<RunResult> {
+  return runClient([...args, "--master", master.apiUrl, "--token", master.apiToken], options);
+}
+
+/** GET on the master API; returns the status and parsed body. */
+export async function api(master: MasterHandle, path: string, token: string | null = master.apiToken): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(master.apiUrl + path, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+  return { status: response.status, body: await response.json() };
+}
+
+/** Writes the stand-in's config.json (fault injection, step delay). */
+export function simConfig(simDir: string, config: { fault?: "down" | "hang" | "garbage" | null; stepMs?: number }): void {
+  writeFileSync(join(simDir, "config.json"), JSON.stringify(config));
+}
+
+/** Runs the stand-in directly, as someone at the host's own terminal would. */
+export async function hostMultipass(simDir: string, args: string[]): Promise<RunResult> {
+  const proc = Bun.spawn([STAND_IN, ...args], { env: envWithBun({ MULTIPASS_SIM_DIR: simDir }), stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
+
+/**
+ * Ends every process this harness started: SIGTERM first, so a worker can
+ * end its own multipass children, then SIGKILL for whatever is left.
+ */
+export async function stopAll(): Promise<void> {
+  const procs = [...tracked];
+  for (const p of procs) p.kill("SIGCONT");
+  for (const p of procs) p.kill("SIGTERM");
+  const graceful = Promise.all(procs.map((p) => p.exited));
+  const timer = setTimeout(() => procs.forEach((p) => p.kill("SIGKILL")), 3000);
+  await graceful;
+  clearTimeout(timer);
+  tracked.clear();
+}
+
+export function removeTempDirs(): void {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+}
