@@ -1,0 +1,129 @@
+#!/usr/bin/env bun
+/**
+ * `npm start`: a whole cluster on this host — a master and one worker — on
+ * the real `multipass` when it is installed, else on the simulated Multipass
+ * host (tests/stand-in/multipass). Prints what to try, then runs until Ctrl-C.
+ *
+ * Flags: --data-dir DIR, --cluster-addr HOST:PORT, --api-addr HOST:PORT,
+ * --simulated (use the simulated host even when multipass is installed).
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { homedir, hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import pc from "picocolors";
+import { defaultDataDir } from "../lib/paths.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const STAND_IN = join(ROOT, "tests/stand-in/multipass");
+
+const { values } = parseArgs({
+  options: {
+    "data-dir": { type: "string" },
+    "cluster-addr": { type: "string", default: "localhost:1337" },
+    "api-addr": { type: "string", default: "localhost:1338" },
+    simulated: { type: "boolean", default: false },
+  },
+});
+const dataDir = values["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
+const realMultipass = values.simulated ? null : Bun.which("multipass");
+// npm's bun package names its binary bun.exe; the stand-in's shebang needs a `bun` on PATH.
+const bunDir = join(dataDir, "bin");
+mkdirSync(bunDir, { recursive: true });
+rmSync(join(bunDir, "bun"), { force: true });
+symlinkSync(process.execPath, join(bunDir, "bun"));
+const env: Record<string, string | undefined> = { ...process.env, PATH: `${bunDir}:${process.env["PATH"] ?? ""}` };
+
+if (!realMultipass) {
+  env["MULTIPASS_SIM_DIR"] = join(dataDir, "simulated-multipass");
+  mkdirSync(env["MULTIPASS_SIM_DIR"], { recursive: true });
+  const banner = "SIMULATED MULTIPASS: no `multipass` on PATH, so this cluster drives the stand-in";
+  console.log(pc.bgYellow(pc.black(` ${banner} `)));
+  console.log(pc.yellow(`  ${STAND_IN} with its state in ${env["MULTIPASS_SIM_DIR"]}`));
+  console.log(pc.yellow("  Install Multipass (https://canonical.com/multipass) to manage real VMs.\n"));
+  const list = Bun.spawnSync([STAND_IN, "list", "--format", "json"], { env });
+  if (list.exitCode === 0 && /"list": \[\s*\]/.test(list.stdout.toString())) {
+    console.log("Launching a first simulated instance, primary …");
+    Bun.spawnSync([STAND_IN, "launch", "--name", "primary"], { env, stdout: "ignore", stderr: "inherit" });
+  }
+} else {
+  console.log(pc.green(`Using the real multipass at ${realMultipass}`));
+}
+
+const children: { name: string; proc: ReturnType<typeof Bun.spawn> }[] = [];
+
+function start(name: string, argv: string[], color: (s: string) => string, ready: RegExp): Promise<void> {
+  const proc = Bun.spawn([process.execPath, ...argv], { env, stdin: "ignore", stdout: "pipe", stderr: "pipe", cwd: ROOT });
+  children.push({ name, proc });
+  return new Promise((resolveReady, rejectReady) => {
+    let seen = "";
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      const decoder = new TextDecoder();
+      let partial = "";
+      for await (const chunk of stream) {
+        partial += decoder.decode(chunk, { stream: true });
+        const lines = partial.split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) {
+          console.log(`${color(name.padEnd(6))} ${line}`);
+          seen += line + "\n";
+          if (ready.test(seen)) resolveReady();
+        }
+      }
+    };
+    void pump(proc.stdout as ReadableStream<Uint8Array>);
+    void pump(proc.stderr as ReadableStream<Uint8Array>);
+    void proc.exited.then((code) => {
+      rejectReady(new Error(`${name} exited with code ${code}`));
+      shutdown(`${name} exited with code ${code}`, 1);
+    });
+  });
+}
+
+let stopping = false;
+function shutdown(why: string, code: number): void {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${why}; stopping the local cluster`);
+  for (const c of children) c.proc.kill("SIGTERM");
+  const timer = setTimeout(() => children.forEach((c) => c.proc.kill("SIGKILL")), 5000);
+  void Promise.all(children.map((c) => c.proc.exited)).then(() => {
+    clearTimeout(timer);
+    process.exit(code);
+  });
+}
+process.on("SIGINT", () => shutdown("Ctrl-C", 0));
+process.on("SIGTERM", () => shutdown("SIGTERM", 0));
+
+try {
+  await start("master", ["master.ts", "--data-dir", dataDir, "--cluster-addr", values["cluster-addr"]!, "--api-addr", values["api-addr"]!], pc.magenta, /api server on/);
+  const joinToken = join(dataDir, "join-token");
+  if (!existsSync(joinToken)) throw new Error(`The master did not create ${joinToken}`);
+  await start(
+    "worker",
+    ["worker.ts", "--master", values["cluster-addr"]!, "--token-file", joinToken, "--multipass", realMultipass ?? STAND_IN],
+    pc.cyan,
+    /joined with id/,
+  );
+} catch (error) {
+  shutdown((error as Error).message, 1);
+}
+
+if (!stopping) {
+  const api = values["api-addr"]!;
+  const tokenFile = join(dataDir, "api-token");
+  const token = readFileSync(tokenFile, "utf8").trim() ? `$(cat '${tokenFile}')` : "<API token>";
+  const name = hostname().split(".")[0];
+  console.log(`
+${pc.bold(`The local cluster is up: master on ${api}, worker "${name}".`)} Try, in another terminal:
+
+  npx bun client.ts nodes
+  npx bun client.ts instances
+  npx bun client.ts info
+  npx bun client.ts info primary --json
+  curl -s -H "Authorization: Bearer ${token}" http://${api}/api/v1/instances
+
+The client finds the API token in ${tokenFile} on this machine;
+elsewhere pass --token or set MULTIVERSE_API_TOKEN. Ctrl-C stops the cluster.
+`);
+}
