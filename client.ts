@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { runCli } from "./lib/cli.ts";
 import { createClientCommand } from "./lib/client-commands.ts";
 import { defaultDataDir } from "./lib/paths.ts";
+import { processTerminal } from "./lib/terminal-io.ts";
 import { tokenPath } from "./lib/tokens.ts";
 
 if (import.meta.main) {
@@ -15,6 +16,7 @@ if (import.meta.main) {
     stderr: (t) => process.stderr.write(t),
     isTTY: process.stdout.isTTY === true,
     defaultTokenFile: tokenPath(defaultDataDir(process.platform, process.env, homedir()), "api"),
+    terminal: processTerminal(process),
   });
   process.exitCode = await runCli(command, process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),

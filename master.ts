@@ -53,7 +53,7 @@ const main = defineCommand({
       hostname: apiAddr.host,
       port: apiAddr.port,
       fetch: master.apiApp.fetch,
-      websocket: websocketHandler({ maxPayloadLength: 1024 * 1024 }),
+      websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
     });
     log.info(`master ${VERSION}: cluster server on ${formatHostPort({ host: clusterAddr.host, port: cluster.port ?? 0 })}`);
     log.info(`master ${VERSION}: api server on ${formatHostPort({ host: apiAddr.host, port: apiServer.port ?? 0 })}`);

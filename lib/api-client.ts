@@ -21,6 +21,8 @@ export interface ApiAnswer {
 
 export interface ApiClient {
   readonly baseUrl: string;
+  /** The token requests carry, for other connections to the same master (sessions). */
+  readonly token: string | null;
   /**
    * GET `path` (with its query).
    * @throws AppError E_UNREACHABLE when the master cannot be reached,
@@ -34,6 +36,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
   return {
     baseUrl,
+    token: options.token,
     async get(path) {
       let response: Response;
       let text: string;

@@ -6,7 +6,8 @@
  * - `GET /api/v1/instances`, `GET /api/v1/instances/:ref` — from the cache,
  *   `ref` is `NAME` or `NAME@NODE`;
  * - `GET /api/v1/info[?instance=REF][&timeout=MS]` — live, fanned out to the
- *   Ready nodes in parallel, each with its own timeout.
+ *   Ready nodes in parallel, each with its own timeout;
+ * - shells, execs and sessions: see session-routes.ts.
  */
 import { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
@@ -18,6 +19,8 @@ import type { InfoResponse, InfoView, NodeError } from "./protocol.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import { tokenKind } from "./tokens.ts";
 import { parseInstanceRef, validateNodeName } from "./validate.ts";
+import type { SessionRelay } from "./session-relay.ts";
+import { registerSessionRoutes } from "./session-routes.ts";
 import type { BunEnv } from "./ws.ts";
 
 export interface ApiDeps {
@@ -28,6 +31,7 @@ export interface ApiDeps {
   /** Default per-node timeout of live calls. */
   nodeTimeoutMs: number;
   version: string;
+  relay: SessionRelay;
 }
 
 /** Longest per-node timeout a caller may ask for with `?timeout=`. */
@@ -50,6 +54,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
       expected: deps.apiToken,
       realm: "API",
       wrongKind: (t) => (tokenKind(t) === "join" ? "This is the join token; the client API needs the API token" : null),
+      allowQuery: true,
     }),
   );
 
@@ -108,6 +113,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     return c.json(body);
   });
 
+  registerSessionRoutes(app, { registry, relay: deps.relay });
   return app;
 }
 

@@ -5,11 +5,14 @@
 import { existsSync } from "node:fs";
 import { defineCommand, type ArgsDef } from "citty";
 import { createApiClient, type ApiClient } from "./api-client.ts";
+import { runSession } from "./client-session.ts";
 import { EXIT } from "./cli.ts";
 import { AppError } from "./errors.ts";
 import { colors, formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell, type Cell, type Colors } from "./format.ts";
 import { arrayOf } from "./parse-util.ts";
 import { parseInfoResponse, parseInstanceView, parseNodeView } from "./protocol.ts";
+import { validateCommand } from "./session-protocol.ts";
+import type { TerminalIo } from "./terminal-io.ts";
 import { readTokenFile } from "./tokens.ts";
 import { parseInstanceRef } from "./validate.ts";
 import { VERSION } from "./version.ts";
@@ -23,6 +26,8 @@ export interface ClientContext {
   isTTY: boolean;
   /** The API token file of a master with default settings on this machine, tried last. */
   defaultTokenFile: string;
+  /** The local terminal, for shell and exec. */
+  terminal: TerminalIo;
 }
 
 export const DEFAULT_MASTER = "http://localhost:1338";
@@ -63,6 +68,18 @@ function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
 function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
   const baseUrl = masterUrl(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER);
   return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: 60_000 });
+}
+
+/**
+ * `NAME` or `NAME@NODE` → the one instance it names, as `NAME@NODE`. Asking
+ * first gives clear errors (ambiguous, missing, token refused) that a refused
+ * WebSocket upgrade could not carry.
+ */
+async function resolveRef(api: ApiClient, text: string): Promise<string> {
+  parseInstanceRef(text);
+  const answer = await api.get(`/api/v1/instances/${encodeURIComponent(text)}`);
+  const instance = parseInstanceView(answer.json, "instance");
+  return `${instance.name}@${instance.node}`;
 }
 
 function paint(ctx: ClientContext): Colors {
@@ -159,6 +176,59 @@ function infoCommand(ctx: ClientContext) {
   });
 }
 
+const sessionArgs = {
+  master: common.master,
+  token: common.token,
+  "token-file": common["token-file"],
+  verbose: common.verbose,
+} as const satisfies ArgsDef;
+
+function shellCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "shell", description: "Interactive shell in an instance on any node (default: primary)" },
+    args: {
+      name: { type: "positional", required: false, description: "Instance, NAME or NAME@NODE (default primary)" },
+      ...sessionArgs,
+    },
+    async run({ args }) {
+      const api = apiFor({ ...args, json: false }, ctx);
+      const ref = await resolveRef(api, args.name ?? "primary");
+      return runSession({ baseUrl: api.baseUrl, token: api.token, kind: "shell", ref, command: [], tty: true, io: ctx.terminal });
+    },
+  });
+}
+
+/** `-t`/`--tty` and `-T`/`--no-tty` before `--`; the last one given wins. */
+function ttyChoice(rawArgs: string[]): boolean | null {
+  let choice: boolean | null = null;
+  for (const arg of rawArgs) {
+    if (arg === "--") break;
+    if (arg === "-t" || arg === "--tty") choice = true;
+    if (arg === "-T" || arg === "--no-tty") choice = false;
+  }
+  return choice;
+}
+
+function execCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "exec", description: "Run a command in an instance on any node: exec NAME -- CMD [ARGS...]" },
+    args: {
+      name: { type: "positional", required: true, description: "Instance, NAME or NAME@NODE" },
+      tty: { type: "boolean", alias: "t", description: "Run under a terminal, interactively (default when stdin and stdout are terminals)" },
+      T: { type: "boolean", description: "Never a terminal (same as --no-tty)" },
+      ...sessionArgs,
+    },
+    async run({ args, rawArgs }) {
+      const dashDash = rawArgs.indexOf("--");
+      const command = validateCommand(dashDash >= 0 ? rawArgs.slice(dashDash + 1) : args._.slice(1).map(String));
+      const tty = ttyChoice(rawArgs) ?? (ctx.terminal.stdinIsTTY && ctx.terminal.stdoutIsTTY);
+      const api = apiFor({ ...args, json: false }, ctx);
+      const ref = await resolveRef(api, args.name);
+      return runSession({ baseUrl: api.baseUrl, token: api.token, kind: "exec", ref, command, tty, io: ctx.terminal });
+    },
+  });
+}
+
 /** The client's command tree. */
 export function createClientCommand(ctx: ClientContext) {
   return defineCommand({
@@ -167,6 +237,8 @@ export function createClientCommand(ctx: ClientContext) {
       nodes: nodesCommand(ctx),
       instances: instancesCommand(ctx),
       info: infoCommand(ctx),
+      shell: shellCommand(ctx),
+      exec: execCommand(ctx),
     },
   });
 }

@@ -16,14 +16,18 @@ export function errorResponse(c: Context, error: unknown): Response {
   return c.json(body, e.status as 400);
 }
 
-/** The token of a request: `Authorization: Bearer …`, or `?token=` where allowed (browsers' WebSockets). */
+/**
+ * The token of a request: `Authorization: Bearer …`, or `?token=` on
+ * WebSocket upgrades, because browsers cannot set headers on a WebSocket.
+ * Query tokens are accepted nowhere else: URLs end up in logs and histories.
+ */
 export function presentedToken(c: Context, allowQuery: boolean): string | null {
   const header = c.req.header("authorization");
   if (header !== undefined) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     return m ? m[1]! : null;
   }
-  if (allowQuery) return c.req.query("token") ?? null;
+  if (allowQuery && c.req.header("upgrade")?.toLowerCase() === "websocket") return c.req.query("token") ?? null;
   return null;
 }
 

@@ -8,6 +8,8 @@ import { createAgentClient, type AgentClient } from "./agent-client.ts";
 import { createApiApp } from "./api-server.ts";
 import { createClusterApp } from "./cluster-server.ts";
 import { Registry } from "./registry.ts";
+import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
+import type { LivenessTimes } from "./peer-liveness.ts";
 import type { BunEnv } from "./ws.ts";
 import type { Hono } from "hono";
 
@@ -24,10 +26,12 @@ export interface MasterOptions {
   version: string;
   now?: () => number;
   agents?: AgentClient;
+  liveness?: LivenessTimes;
 }
 
 export interface Master {
   registry: Registry;
+  relay: SessionRelay;
   clusterApp: Hono<BunEnv>;
   apiApp: Hono<BunEnv>;
   /** Stops the sweeper. The servers are the caller's to stop. */
@@ -51,7 +55,9 @@ export function createMaster(options: MasterOptions): Master {
     heartbeatMs: options.heartbeatMs,
     log,
   });
+  const relay = createSessionRelay({ log, liveness: options.liveness });
   const apiApp = createApiApp({
+    relay,
     registry,
     agents: options.agents ?? createAgentClient(),
     apiToken: () => options.apiToken,
@@ -71,6 +77,7 @@ export function createMaster(options: MasterOptions): Master {
   );
   return {
     registry,
+    relay,
     clusterApp,
     apiApp,
     close: () => clearInterval(sweeper),

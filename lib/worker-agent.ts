@@ -5,7 +5,8 @@
  *
  * Routes:
  * - `GET /healthz` — open;
- * - `GET /agent/v1/info[?name=N…]` — live `multipass info`.
+ * - `GET /agent/v1/info[?name=N…]` — live `multipass info`;
+ * - `GET /agent/v1/session` — WebSocket; a shell or an exec (session-host.ts).
  */
 import { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
@@ -14,7 +15,8 @@ import { errorResponse, requireToken } from "./http.ts";
 import type { Multipass } from "./multipass.ts";
 import type { AgentInfoResponse } from "./protocol.ts";
 import { validateInstanceName } from "./validate.ts";
-import type { BunEnv } from "./ws.ts";
+import type { SessionHost } from "./session-host.ts";
+import { upgrade, type BunEnv } from "./ws.ts";
 
 export interface AgentDeps {
   multipass: Multipass;
@@ -22,6 +24,7 @@ export interface AgentDeps {
   agentToken: () => string | null;
   log: ConsolaInstance;
   name: string;
+  sessions: SessionHost;
 }
 
 /** Unguessable placeholder for "no master yet": comparing against it always fails. */
@@ -45,5 +48,6 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
     const body: AgentInfoResponse = { instances };
     return c.json(body);
   });
+  app.get("/agent/v1/session", (c) => upgrade(c, deps.sessions.session()));
   return app;
 }

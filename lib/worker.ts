@@ -4,10 +4,13 @@
  */
 import type { ConsolaInstance } from "consola";
 import type { Hono } from "hono";
+import { AppError } from "./errors.ts";
 import { createHostMonitor, type HostMonitor } from "./host-monitor.ts";
 import type { Multipass } from "./multipass.ts";
 import type { HostResources } from "./protocol.ts";
+import type { LivenessTimes } from "./peer-liveness.ts";
 import type { BackoffPolicy } from "./reconnect.ts";
+import { createSessionHost, type SessionHost } from "./session-host.ts";
 import { createAgentApp } from "./worker-agent.ts";
 import { runMasterLink } from "./worker-link.ts";
 import type { BunEnv } from "./ws.ts";
@@ -24,12 +27,16 @@ export interface WorkerOptions {
   version: string;
   pollMs: number;
   readResources: () => HostResources;
+  /** Environment of spawned `multipass exec` processes. */
+  env: Record<string, string | undefined>;
   backoff?: BackoffPolicy;
+  liveness?: LivenessTimes;
 }
 
 export interface Worker {
   agentApp: Hono<BunEnv>;
   monitor: HostMonitor;
+  sessions: SessionHost;
   /**
    * Polls the host and keeps joined until `signal` aborts; `agentPort` is where
    * the agent server (served by the caller) listens. Resolves when stopped.
@@ -45,15 +52,35 @@ export function createWorker(options: WorkerOptions): Worker {
     pollMs: options.pollMs,
     log: options.log,
   });
+  /** What `multipass exec` would do before running a command, without its spinner on stdout. */
+  async function ensureRunning(instance: string): Promise<void> {
+    let found = monitor.current()?.instances.find((i) => i.name === instance);
+    if (!found) found = (await monitor.refresh()).instances.find((i) => i.name === instance);
+    if (!found) throw new AppError("E_NOT_FOUND", `Instance "${instance}" does not exist on node "${options.name}"`);
+    if (found.state === "Running" || found.state === "Delayed Shutdown") return;
+    if (found.state === "Deleted") throw new AppError("E_CONFLICT", `Instance "${instance}" on node "${options.name}" is deleted; recover it first`);
+    options.log.info(`starting "${instance}" for a session`);
+    await options.multipass.start([instance]);
+    await monitor.refresh();
+  }
+  const sessions = createSessionHost({
+    multipass: options.multipass,
+    log: options.log,
+    ensureRunning,
+    env: options.env,
+    liveness: options.liveness,
+  });
   const agentApp = createAgentApp({
     multipass: options.multipass,
     agentToken: () => agentToken,
     log: options.log,
     name: options.name,
+    sessions,
   });
   return {
     agentApp,
     monitor,
+    sessions,
     async run(agentPort, signal) {
       const polling = monitor.run(signal);
       await Promise.race([monitor.ready, polling]);
@@ -73,6 +100,7 @@ export function createWorker(options: WorkerOptions): Worker {
         signal,
       );
       await polling;
+      await sessions.closeAll();
     },
   };
 }

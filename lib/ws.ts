@@ -36,9 +36,10 @@ function guard(ws: Socket, fn: () => void): void {
 }
 
 /** The `websocket` option for `Bun.serve`. */
-export function websocketHandler(limits: { maxPayloadLength: number; idleTimeoutSeconds?: number }): WebSocketHandler<WsData> {
+export function websocketHandler(limits: { maxPayloadLength: number; idleTimeoutSeconds?: number; backpressureLimit?: number }): WebSocketHandler<WsData> {
   return {
     maxPayloadLength: limits.maxPayloadLength,
+    backpressureLimit: limits.backpressureLimit ?? 16 * 1024 * 1024,
     idleTimeout: limits.idleTimeoutSeconds ?? 120,
     sendPings: true,
     open: (ws) => guard(ws, () => ws.data.session.open?.(ws)),

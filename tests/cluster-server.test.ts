@@ -4,61 +4,14 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { createMaster, type Master } from "../lib/master.ts";
+import type { Master } from "../lib/master.ts";
 import { PROTOCOL_VERSION } from "../lib/protocol.ts";
-import { createWorker } from "../lib/worker.ts";
-import { websocketHandler, type WsData } from "../lib/ws.ts";
-import { createFakeMultipass, daemonDown, type FakeMultipass } from "./fake-multipass.ts";
-import { createTestLog } from "./test-log.ts";
+import type { WsData } from "../lib/ws.ts";
+import { createFakeMultipass, daemonDown } from "./fake-multipass.ts";
 import { waitFor } from "./e2e/harness.ts";
+import { API, JOIN, resources, runCleanups, startMaster, startWorker } from "./in-process.ts";
 
-const JOIN = "mvj_join-token-for-tests-0000000000000000";
-const API = "mva_api-token-for-tests-00000000000000000";
-const resources = { cpus: 1, load: [0, 0, 0] as [number, number, number], memory: { total: 1, available: 1 }, disk: { total: 1, available: 1 } };
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-function startMaster(clusterPort = 0) {
-  const { log, lines } = createTestLog();
-  const master = createMaster({ log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test" });
-  const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
-  const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
-  const stop = async () => {
-    master.close();
-    await Promise.all([cluster.stop(true), api.stop(true)]);
-  };
-  cleanups.push(stop);
-  return { master, cluster, api, lines, stop };
-}
-
-function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN) {
-  const { log, lines } = createTestLog();
-  const worker = createWorker({
-    multipass,
-    log,
-    name,
-    masterUrl: `http://127.0.0.1:${clusterPort}`,
-    joinToken: token,
-    advertiseAddr: null,
-    version: "test",
-    pollMs: 50,
-    readResources: () => resources,
-    backoff: { baseMs: 50, maxMs: 200 },
-  });
-  const agent: Server<WsData> = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: worker.agentApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
-  const controller = new AbortController();
-  const running = worker.run(agent.port ?? 0, controller.signal);
-  const stop = async () => {
-    controller.abort();
-    await running;
-    await agent.stop(true);
-  };
-  cleanups.push(stop);
-  return { worker, agent, lines, stop };
-}
+afterEach(runCleanups);
 
 async function apiGet(api: Server<WsData>, path: string) {
   const r = await fetch(`http://127.0.0.1:${api.port}${path}`, { headers: { authorization: `Bearer ${API}` } });

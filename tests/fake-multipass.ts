@@ -123,6 +123,10 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
       await enter("purge", options?.signal);
       for (const [n, i] of instances) if (i.state === "Deleted") instances.delete(n);
     },
-    execArgv: (name, command) => ["multipass", "exec", name, "--no-map-working-directory", "--", ...command],
+    // Runs the command on this machine, as the stand-in does for its instances.
+    execArgv: (name, command) => {
+      existing(name);
+      return command;
+    },
   };
 }

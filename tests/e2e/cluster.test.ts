@@ -2,7 +2,7 @@
  * End-to-end: a real master, real workers driving the simulated Multipass
  * host, and the real client, all as separate processes.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import {
   api,
   client,
@@ -18,6 +18,8 @@ import {
   type MasterHandle,
   type WorkerHandle,
 } from "./harness.ts";
+
+setDefaultTimeout(60_000);
 
 type Json = Record<string, unknown>;
 

@@ -234,7 +234,10 @@ export async function runClient(args: string[], options: { env?: Record<string, 
 
 /** The client with `--master` and `--token` of `master`. */
 export function client(master: MasterHandle, args: string[], options: Parameters<typeof runClient>[1] = {}): Promise<RunResult> {
-  return runClient([...args, "--master", master.apiUrl, "--token", master.apiToken], options);
+  // Client options go before `--`: everything after it is the remote command.
+  const dashDash = args.indexOf("--");
+  const at = dashDash < 0 ? args.length : dashDash;
+  return runClient([...args.slice(0, at), "--master", master.apiUrl, "--token", master.apiToken, ...args.slice(at)], options);
 }
 
 /** GET on the master API; returns the status and parsed body. */

@@ -1,0 +1,43 @@
+/**
+ * Application-level keepalive for one session hop: send `ping` every
+ * interval, and declare the peer gone after a stretch of silence. Any frame
+ * from the peer counts as a sign of life.
+ */
+import { PEER_TIMEOUT_MS, PING_INTERVAL_MS } from "./session-protocol.ts";
+
+export interface LivenessTimes {
+  pingIntervalMs: number;
+  peerTimeoutMs: number;
+}
+
+export const DEFAULT_LIVENESS: LivenessTimes = { pingIntervalMs: PING_INTERVAL_MS, peerTimeoutMs: PEER_TIMEOUT_MS };
+
+export interface Liveness {
+  /** Call on every frame from the peer. */
+  heard(): void;
+  /** Stops the timer; idempotent. */
+  stop(): void;
+}
+
+/** Starts pinging; calls `onSilent` once if the peer stays silent too long. */
+export function watchPeer(times: LivenessTimes, ping: () => void, onSilent: () => void): Liveness {
+  let lastHeard = Date.now();
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (Date.now() - lastHeard > times.peerTimeoutMs) {
+      stop();
+      onSilent();
+      return;
+    }
+    ping();
+  }, Math.min(times.pingIntervalMs, Math.max(50, Math.floor(times.peerTimeoutMs / 3))));
+  function stop() {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(timer);
+  }
+  return {
+    heard: () => (lastHeard = Date.now()),
+    stop,
+  };
+}

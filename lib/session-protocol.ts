@@ -1,0 +1,159 @@
+/**
+ * The wire of interactive shells and execs: one WebSocket per session, on
+ * both hops (client ⇄ master ⇄ worker).
+ *
+ * - Binary frames carry bytes. Towards the program: its input (keys, piped
+ *   stdin). From the program: with a terminal, the terminal's bytes as they
+ *   are; without one, the first byte names the stream
+ *   ({@link CHANNEL_STDOUT} or {@link CHANNEL_STDERR}) and the rest is data.
+ * - Text frames carry one JSON {@link SessionControl} each. The server always
+ *   sends `exit` before it closes; `code` is the remote status, or null when
+ *   the session failed before the program could report one (an `error`
+ *   frame then says why).
+ * - Either side sends `ping` at least every {@link PING_INTERVAL_MS}; the
+ *   other answers `pong`. Silence for {@link PEER_TIMEOUT_MS} means the peer
+ *   is gone. This keeps idle sessions alive through proxies.
+ */
+import { AppError, isErrorCode, type ErrorCode } from "./errors.ts";
+import { arrayOf, boolean, field, integer, object, ParseError, parseJson, string } from "./parse-util.ts";
+import { validateInstanceName } from "./validate.ts";
+
+export const CHANNEL_STDOUT = 1;
+export const CHANNEL_STDERR = 2;
+
+export const PING_INTERVAL_MS = 20_000;
+export const PEER_TIMEOUT_MS = 65_000;
+
+export const DEFAULT_COLS = 80;
+export const DEFAULT_ROWS = 24;
+const MAX_DIMENSION = 1000;
+const MAX_ARGS = 1024;
+const MAX_ARGV_BYTES = 128 * 1024;
+
+export type SessionControl =
+  | { type: "resize"; cols: number; rows: number }
+  | { type: "eof" }
+  | { type: "ping" }
+  | { type: "pong" }
+  | { type: "exit"; code: number | null }
+  | { type: "error"; code: ErrorCode; message: string };
+
+export type SessionKind = "shell" | "exec";
+
+/** What to run: the first text frame of a master → worker session. */
+export interface SessionSpec {
+  kind: SessionKind;
+  instance: string;
+  /** The command of an exec; empty for a shell. */
+  command: string[];
+  /** Run under a pseudo-terminal. Always true for a shell. */
+  tty: boolean;
+  cols: number;
+  rows: number;
+  /** TERM for the remote side. */
+  term: string;
+}
+
+function dimension(value: unknown, path: string): number {
+  const n = integer(value, path);
+  if (n < 1 || n > MAX_DIMENSION) throw new ParseError(path, `must be between 1 and ${MAX_DIMENSION}, got ${n}`, "E_USAGE");
+  return n;
+}
+
+/** Parses one control frame. @throws ParseError */
+export function parseSessionControl(text: string): SessionControl {
+  const o = object(parseJson(text, "control"), "control");
+  const type = field(o, "type", "control", string);
+  switch (type) {
+    case "resize":
+      return { type, cols: field(o, "cols", "resize", dimension), rows: field(o, "rows", "resize", dimension) };
+    case "eof":
+    case "ping":
+    case "pong":
+      return { type };
+    case "exit": {
+      const code = o["code"];
+      return { type, code: code === null ? null : field(o, "code", "exit", integer) };
+    }
+    case "error": {
+      const code = field(o, "code", "error", string);
+      return { type, code: isErrorCode(code) ? code : "E_INTERNAL", message: field(o, "message", "error", string) };
+    }
+    default:
+      throw new ParseError("control.type", `unknown control message ${JSON.stringify(type).slice(0, 40)}`);
+  }
+}
+
+export function controlFrame(message: SessionControl): string {
+  return JSON.stringify(message);
+}
+
+/** Checks a TERM value; terminal names are short words. @throws AppError E_USAGE */
+export function validateTerm(term: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/.test(term)) throw new AppError("E_USAGE", `Invalid terminal type "${term.slice(0, 70)}"`);
+  return term;
+}
+
+/** Checks an exec command: at least one word, no NUL, bounded. @throws AppError E_USAGE */
+export function validateCommand(command: string[]): string[] {
+  if (command.length === 0) throw new AppError("E_USAGE", "No command given: put it after --, as in: exec web -- uname -a");
+  if (command.length > MAX_ARGS) throw new AppError("E_USAGE", `Too many arguments (${command.length}; at most ${MAX_ARGS})`);
+  let bytes = 0;
+  for (const arg of command) {
+    if (arg.includes("\u0000")) throw new AppError("E_USAGE", "An argument contains a NUL byte, which no program can receive");
+    bytes += Buffer.byteLength(arg);
+  }
+  if (bytes > MAX_ARGV_BYTES) throw new AppError("E_USAGE", `The command is too long (${bytes} bytes; at most ${MAX_ARGV_BYTES})`);
+  return command;
+}
+
+/** Parses and validates the start frame. @throws ParseError / AppError E_USAGE */
+export function parseSessionSpec(value: unknown): SessionSpec {
+  const o = object(value, "start");
+  const kind = field(o, "kind", "start", string);
+  if (kind !== "shell" && kind !== "exec") throw new ParseError("start.kind", `expected shell or exec, got ${JSON.stringify(kind).slice(0, 20)}`);
+  const command = field(o, "command", "start", arrayOf(string));
+  if (kind === "exec") validateCommand(command);
+  else if (command.length > 0) throw new ParseError("start.command", "a shell takes no command");
+  return {
+    kind,
+    instance: validateInstanceName(field(o, "instance", "start", string)),
+    command,
+    tty: kind === "shell" ? true : field(o, "tty", "start", boolean),
+    cols: field(o, "cols", "start", dimension),
+    rows: field(o, "rows", "start", dimension),
+    term: validateTerm(field(o, "term", "start", string)),
+  };
+}
+
+/**
+ * Reads `cols`, `rows`, `term`, `tty` and (for exec) repeated `arg` from a
+ * client's query string. @throws AppError E_USAGE
+ */
+export function specFromQuery(kind: SessionKind, instance: string, query: URLSearchParams): SessionSpec {
+  const dim = (key: string, fallback: number) => {
+    const text = query.get(key);
+    if (text === null) return fallback;
+    if (!/^\d{1,4}$/.test(text)) throw new AppError("E_USAGE", `Invalid ${key} "${text.slice(0, 20)}": expected a number between 1 and ${MAX_DIMENSION}`);
+    return dimension(Number(text), key);
+  };
+  const tty = query.get("tty");
+  if (tty !== null && tty !== "0" && tty !== "1" && tty !== "true" && tty !== "false") throw new AppError("E_USAGE", `Invalid tty "${tty.slice(0, 20)}": expected 1 or 0`);
+  return {
+    kind,
+    instance,
+    command: kind === "exec" ? validateCommand(query.getAll("arg")) : [],
+    tty: kind === "shell" || tty === "1" || tty === "true",
+    cols: dim("cols", DEFAULT_COLS),
+    rows: dim("rows", DEFAULT_ROWS),
+    term: validateTerm(query.get("term") ?? "xterm-256color"),
+  };
+}
+
+/** Prefixes an exec output chunk with its stream. */
+export function channelFrame(channel: typeof CHANNEL_STDOUT | typeof CHANNEL_STDERR, data: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(data.length + 1);
+  frame[0] = channel;
+  frame.set(data, 1);
+  return frame;
+}

@@ -1,0 +1,136 @@
+/**
+ * API routes of shells and execs:
+ * - `GET /api/v1/instances/:ref/shell` — WebSocket; `cols`, `rows`, `term`;
+ * - `GET /api/v1/instances/:ref/exec` — WebSocket; repeated `arg`, `tty`,
+ *   `cols`, `rows`, `term`;
+ * - `POST /api/v1/instances/:ref/exec` — JSON `{ command, stdin? }` in,
+ *   NDJSON out, streamed as produced: `{type:"stdout"|"stderr", data}`
+ *   (base64), then `{type:"exit", code}` (and `{type:"error"}` before it on
+ *   failure). For curl and scripts; the client uses the WebSocket.
+ * - `GET /api/v1/sessions` — live sessions.
+ */
+import type { Context, Hono } from "hono";
+import { AppError, messageOf } from "./errors.ts";
+import { readJsonBody } from "./http.ts";
+import { arrayOf, field, object, optional, string } from "./parse-util.ts";
+import type { NodeEntry, Registry } from "./registry.ts";
+import type { ClientEnd, SessionRelay } from "./session-relay.ts";
+import {
+  CHANNEL_STDERR,
+  CHANNEL_STDOUT,
+  controlFrame,
+  DEFAULT_COLS,
+  DEFAULT_ROWS,
+  parseSessionControl,
+  specFromQuery,
+  validateCommand,
+  type SessionKind,
+  type SessionSpec,
+} from "./session-protocol.ts";
+import { parseInstanceRef } from "./validate.ts";
+import { upgrade, type BunEnv, type Socket } from "./ws.ts";
+
+/** Largest POST exec body (command and stdin). */
+const MAX_EXEC_BODY_BYTES = 8 * 1024 * 1024;
+
+export function registerSessionRoutes(app: Hono<BunEnv>, deps: { registry: Registry; relay: SessionRelay }): void {
+  const { registry, relay } = deps;
+
+  /** The node that holds `ref`, which must be Ready. */
+  function target(c: Context<BunEnv>): { node: NodeEntry; name: string } {
+    const ref = parseInstanceRef(c.req.param("ref"));
+    const { node } = registry.resolve(ref.name, ref.node);
+    const state = registry.stateOf(node);
+    if (state !== "Ready") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state}; cannot open a session on "${ref.name}"`);
+    return { node, name: ref.name };
+  }
+
+  const webSocketRoute = (kind: SessionKind) => (c: Context<BunEnv>) => {
+    const { node, name } = target(c);
+    const spec = specFromQuery(kind, name, new URL(c.req.url).searchParams);
+    return upgrade(c, socketSession(relay, node, spec));
+  };
+  app.get("/api/v1/instances/:ref/shell", webSocketRoute("shell"));
+  app.get("/api/v1/instances/:ref/exec", webSocketRoute("exec"));
+
+  app.post("/api/v1/instances/:ref/exec", async (c) => {
+    const body = object(await readJsonBody(c, MAX_EXEC_BODY_BYTES), "body");
+    const command = validateCommand(field(body, "command", "body", arrayOf(string)));
+    const stdin = field(body, "stdin", "body", optional(string));
+    const { node, name } = target(c);
+    const spec: SessionSpec = { kind: "exec", instance: name, command, tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb" };
+    const encoder = new TextEncoder();
+    let handle: ReturnType<SessionRelay["open"]> | null = null;
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        let closed = false;
+        const line = (value: unknown) => {
+          if (!closed) controller.enqueue(encoder.encode(JSON.stringify(value) + "\n"));
+        };
+        const end: ClientEnd = {
+          binary(bytes) {
+            const stream = bytes[0] === CHANNEL_STDERR ? "stderr" : bytes[0] === CHANNEL_STDOUT ? "stdout" : null;
+            if (stream) line({ type: stream, data: Buffer.from(bytes.subarray(1)).toString("base64") });
+            return true;
+          },
+          control(message) {
+            if (message.type === "exit" || message.type === "error") line(message);
+          },
+          close() {
+            if (closed) return;
+            closed = true;
+            controller.close();
+          },
+        };
+        handle = relay.open(node, spec, end);
+        if (stdin !== undefined && stdin !== "") handle.input(encoder.encode(stdin));
+        handle.control({ type: "eof" });
+      },
+      cancel() {
+        handle?.clientGone();
+      },
+    });
+    return new Response(stream, { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
+  });
+
+  app.get("/api/v1/sessions", (c) => c.json(relay.list()));
+}
+
+/** Adapts a client's WebSocket to a relayed session. */
+function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec) {
+  let handle: ReturnType<SessionRelay["open"]> | null = null;
+  let socket: Socket | null = null;
+  const end: ClientEnd = {
+    // -1 means queued under backpressure, which is fine; 0 means dropped.
+    binary: (bytes) => socket !== null && socket.send(bytes) !== 0,
+    control: (message) => void socket?.send(controlFrame(message)),
+    close: (code, reason) => socket?.close(code, reason),
+  };
+  return {
+    open(ws: Socket) {
+      socket = ws;
+      handle = relay.open(node, spec, end);
+    },
+    message(ws: Socket, raw: string | Buffer) {
+      if (!handle) return;
+      if (typeof raw !== "string") {
+        handle.input(new Uint8Array(raw));
+        return;
+      }
+      try {
+        handle.control(parseSessionControl(raw));
+      } catch (error) {
+        // A client that speaks garbage loses its own session, nothing else.
+        handle.clientGone();
+        handle = null;
+        ws.send(controlFrame({ type: "error", code: "E_PROTOCOL", message: `Bad control frame: ${messageOf(error)}` }));
+        ws.send(controlFrame({ type: "exit", code: null }));
+        ws.close(1008, "bad control frame");
+      }
+    },
+    close() {
+      socket = null;
+      handle?.clientGone();
+    },
+  };
+}

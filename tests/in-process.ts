@@ -1,0 +1,65 @@
+/**
+ * A master and workers in this very process: real servers on port 0, real
+ * sockets, the in-memory Multipass fake. Everything started is stopped by
+ * {@link runCleanups}.
+ */
+import type { Server } from "bun";
+import { createMaster } from "../lib/master.ts";
+import type { LivenessTimes } from "../lib/peer-liveness.ts";
+import { createWorker } from "../lib/worker.ts";
+import { websocketHandler, type WsData } from "../lib/ws.ts";
+import type { FakeMultipass } from "./fake-multipass.ts";
+import { createTestLog } from "./test-log.ts";
+
+export const JOIN = "mvj_join-token-for-tests-0000000000000000";
+export const API = "mva_api-token-for-tests-00000000000000000";
+export const resources = { cpus: 1, load: [0, 0, 0] as [number, number, number], memory: { total: 1, available: 1 }, disk: { total: 1, available: 1 } };
+
+const cleanups: (() => unknown)[] = [];
+
+/** Stops everything started here, newest first; call it in afterEach. */
+export async function runCleanups(): Promise<void> {
+  for (const c of cleanups.splice(0).reverse()) await c();
+}
+
+export function startMaster(clusterPort = 0, liveness?: LivenessTimes) {
+  const { log, lines } = createTestLog();
+  const master = createMaster({ log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness });
+  const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
+  const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
+  const stop = async () => {
+    master.close();
+    await Promise.all([cluster.stop(true), api.stop(true)]);
+  };
+  cleanups.push(stop);
+  return { master, cluster, api, lines, stop };
+}
+
+export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes) {
+  const { log, lines } = createTestLog();
+  const worker = createWorker({
+    multipass,
+    log,
+    name,
+    masterUrl: `http://127.0.0.1:${clusterPort}`,
+    joinToken: token,
+    advertiseAddr: null,
+    version: "test",
+    pollMs: 50,
+    readResources: () => resources,
+    env: process.env,
+    backoff: { baseMs: 50, maxMs: 200 },
+    liveness,
+  });
+  const agent: Server<WsData> = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: worker.agentApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
+  const controller = new AbortController();
+  const running = worker.run(agent.port ?? 0, controller.signal);
+  const stop = async () => {
+    controller.abort();
+    await running;
+    await agent.stop(true);
+  };
+  cleanups.push(stop);
+  return { worker, agent, lines, stop };
+}
+
