@@ -22,6 +22,5 @@ if (import.meta.main) {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     verbose: process.argv.includes("--verbose"),
-    color: process.stdout.isTTY === true && !process.env["NO_COLOR"],
   });
 }

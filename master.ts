@@ -18,12 +18,12 @@ import { websocketHandler } from "./lib/ws.ts";
 const main = defineCommand({
   meta: { name: "multiverse-master", version: VERSION, description: "Cluster server for Multipass hosts, and the API for clients" },
   args: {
-    "cluster-addr": { type: "string", default: "localhost:1337", description: "Where workers join (HOST:PORT; port 0 = any free port)" },
-    "api-addr": { type: "string", default: "localhost:1338", description: "Where clients call the API (HOST:PORT; port 0 = any free port)" },
-    "data-dir": { type: "string", description: `Tokens and state (default ${defaultDataDir(process.platform, process.env, homedir())})` },
-    "heartbeat-interval": { type: "string", default: "5s", description: "How often workers must report; NotReady after 3 silent intervals" },
-    "down-grace": { type: "string", default: "15m", description: "How long a disconnected (Down) node stays listed" },
-    "node-timeout": { type: "string", default: "10s", description: "Per-node time limit of live calls such as info" },
+    "cluster-addr": { type: "string", valueHint: "HOST:PORT", default: "localhost:1337", description: "Where workers join (HOST:PORT; port 0 = any free port)" },
+    "api-addr": { type: "string", valueHint: "HOST:PORT", default: "localhost:1338", description: "Where clients call the API (HOST:PORT; port 0 = any free port)" },
+    "data-dir": { type: "string", valueHint: "DIR", description: `Tokens and state (default ${defaultDataDir(process.platform, process.env, homedir())})` },
+    "heartbeat-interval": { type: "string", valueHint: "DURATION", default: "5s", description: "How often workers must report; NotReady after 3 silent intervals" },
+    "down-grace": { type: "string", valueHint: "DURATION", default: "15m", description: "How long a disconnected (Down) node stays listed" },
+    "node-timeout": { type: "string", valueHint: "DURATION", default: "10s", description: "Per-node time limit of live calls such as info" },
     verbose: { type: "boolean", default: false, description: "Debug logging" },
   },
   async run({ args }) {
@@ -75,6 +75,5 @@ if (import.meta.main) {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     verbose,
-    color: process.stdout.isTTY === true && !process.env["NO_COLOR"],
   });
 }

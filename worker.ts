@@ -21,18 +21,18 @@ import { websocketHandler } from "./lib/ws.ts";
 const main = defineCommand({
   meta: { name: "multiverse-worker", version: VERSION, description: "Joins a Multipass host to a multiverse master" },
   args: {
-    master: { type: "string", default: "localhost:1337", description: "The master's cluster address (HOST:PORT)" },
-    token: { type: "string", description: "Join token (or env MULTIVERSE_JOIN_TOKEN, or --token-file)" },
-    "token-file": { type: "string", description: "File holding the join token" },
-    name: { type: "string", description: "Node name (default: this host's name)" },
-    multipass: { type: "string", default: "multipass", description: "Path of the multipass executable" },
+    master: { type: "string", valueHint: "HOST:PORT", default: "localhost:1337", description: "The master's cluster address (HOST:PORT)" },
+    token: { type: "string", valueHint: "TOKEN", description: "Join token (or env MULTIVERSE_JOIN_TOKEN, or --token-file)" },
+    "token-file": { type: "string", valueHint: "FILE", description: "File holding the join token" },
+    name: { type: "string", valueHint: "NAME", description: "Node name (default: this host's name)" },
+    multipass: { type: "string", valueHint: "PATH", default: "multipass", description: "Path of the multipass executable" },
     "agent-addr": {
       type: "string",
       description: "Where the agent server listens (HOST:PORT, port 0 = any free port; default 127.0.0.1:0 for a master on loopback, else 0.0.0.0:1339)",
     },
-    "advertise-addr": { type: "string", description: "HOST:PORT the master dials (default: the address the master sees, with the agent's port)" },
-    "poll-interval": { type: "string", default: "2s", description: "How often to poll multipass list" },
-    "multipass-data": { type: "string", description: `Directory whose filesystem is reported as disk (default ${defaultMultipassDataPath(process.platform)})` },
+    "advertise-addr": { type: "string", valueHint: "HOST:PORT", description: "HOST:PORT the master dials (default: the address the master sees, with the agent's port)" },
+    "poll-interval": { type: "string", valueHint: "DURATION", default: "2s", description: "How often to poll multipass list" },
+    "multipass-data": { type: "string", valueHint: "DIR", description: `Directory whose filesystem is reported as disk (default ${defaultMultipassDataPath(process.platform)})` },
     verbose: { type: "boolean", default: false, description: "Debug logging" },
   },
   async run({ args }) {
@@ -83,6 +83,5 @@ if (import.meta.main) {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     verbose: process.argv.includes("--verbose"),
-    color: process.stdout.isTTY === true && !process.env["NO_COLOR"],
   });
 }

@@ -4,8 +4,9 @@
  * every outcome (0 ok, 1 failure, 2 usage). Returns the status; the entry
  * script sets it.
  */
-import { renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
+import { runCommand, type ArgsDef, type CommandDef } from "citty";
 import { AppError, messageOf } from "./errors.ts";
+import { renderHelp } from "./usage.ts";
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 
@@ -63,8 +64,6 @@ export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   verbose: boolean;
-  /** Whether help may be coloured (stdout is a TTY and NO_COLOR is unset). */
-  color: boolean;
 }
 
 const ANSI = /\u001b\[[0-9;]*m/g;
@@ -83,7 +82,7 @@ export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Pro
     const helpAt = leafArgs.findIndex((a) => a === "--help" || a === "-h");
     const dashDash = leafArgs.indexOf("--");
     if (helpAt >= 0 && (dashDash < 0 || helpAt < dashDash)) {
-      io.stdout(usageText(await renderUsage(leaf, parent), io));
+      io.stdout(await renderHelp(leaf, parent));
       return EXIT.ok;
     }
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-V")) {
@@ -92,7 +91,7 @@ export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Pro
       return EXIT.ok;
     }
     if (leaf.subCommands && !leaf.run) {
-      io.stdout(usageText(await renderUsage(leaf, parent), io));
+      io.stdout(await renderHelp(leaf, parent));
       return EXIT.usage;
     }
     checkFlags(leaf.args ? await resolve(leaf.args) : {}, leafArgs);
@@ -112,10 +111,6 @@ export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Pro
     }
     return usage ? EXIT.usage : EXIT.failure;
   }
-}
-
-function usageText(usage: string, io: CliIo): string {
-  return (io.color ? usage : usage.replace(ANSI, "")) + "\n";
 }
 
 function isUsageError(error: unknown): boolean {

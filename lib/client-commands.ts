@@ -33,9 +33,9 @@ export interface ClientContext {
 export const DEFAULT_MASTER = "http://localhost:1338";
 
 const common = {
-  master: { type: "string", description: `Master API URL (env MULTIVERSE_MASTER; default ${DEFAULT_MASTER})` },
-  token: { type: "string", description: "API token (env MULTIVERSE_API_TOKEN)" },
-  "token-file": { type: "string", description: "File holding the API token" },
+  master: { type: "string", valueHint: "URL", description: `Master API URL (env MULTIVERSE_MASTER; default ${DEFAULT_MASTER})` },
+  token: { type: "string", valueHint: "TOKEN", description: "API token (env MULTIVERSE_API_TOKEN)" },
+  "token-file": { type: "string", valueHint: "FILE", description: "File holding the API token" },
   json: { type: "boolean", default: false, description: "Print the API's JSON instead of a table" },
   verbose: { type: "boolean", default: false, description: "Show stack traces of failures" },
 } as const satisfies ArgsDef;
