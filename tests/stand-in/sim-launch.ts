@@ -1,0 +1,161 @@
+/**
+ * The daemon-side half of `launch`: 1.16 validation (memory, disk, name; only the
+ * last detail shown), name reservation (`already exists` / `is being prepared`),
+ * then the progress phases, each about `stepMs`, with the instance appearing as
+ * `Starting` and turning `Running` before `Launched: NAME` is printed.
+ */
+
+import { homedir } from "node:os";
+import type { QtParse } from "./sim-args.ts";
+import { EXIT, type SimContext } from "./sim-context.ts";
+import { ensureInstanceFiles } from "./sim-homes.ts";
+import { resolveImage, type ResolvedImage } from "./sim-images.ts";
+import { parseLaunchArgs, type LaunchRequest } from "./sim-launch-args.ts";
+import { Spinner } from "./sim-spinner.ts";
+import { findInstance, nextAddress, PRIMARY, type SimInstance, type SimMount, type SimState } from "./sim-state.ts";
+import { readState, updateState } from "./sim-store.ts";
+import {
+  DEFAULT_DISK,
+  DEFAULT_MEMORY,
+  isValidInstanceName,
+  MIN_DISK,
+  MIN_MEMORY,
+  parseSize,
+  randomInstanceName,
+} from "./sim-values.ts";
+
+/** Daemon validation: the detail line of `Invalid arguments supplied`, or null. */
+function invalidArgument(request: LaunchRequest): string | null {
+  let detail: string | null = null;
+  if (request.memory !== undefined && (parseSize(request.memory) ?? 0) < MIN_MEMORY) {
+    detail = `Invalid memory size value supplied: ${request.memory}.`;
+  }
+  if (request.disk !== undefined && (parseSize(request.disk) ?? 0) < MIN_DISK) {
+    detail = `Invalid disk size value supplied: ${request.disk}.`;
+  }
+  if (request.name !== undefined && request.name !== "" && !isValidInstanceName(request.name)) {
+    detail = `Invalid instance name supplied: ${request.name}`;
+  }
+  return detail;
+}
+
+function reserveName(ctx: SimContext, requested: string | undefined): { name: string } | { error: string } {
+  return updateState(ctx.paths, (state) => {
+    const taken = new Set([...state.instances.map((i) => i.name), ...Object.keys(state.preparing)]);
+    const name = requested === undefined || requested === "" ? randomInstanceName(taken) : requested;
+    if (findInstance(state, name) !== undefined) return { error: `instance "${name}" already exists` };
+    if (state.preparing[name] !== undefined) return { error: `instance "${name}" is being prepared` };
+    state.preparing[name] = { pid: process.pid, since: Date.now() };
+    return { name };
+  });
+}
+
+function mountsFor(request: LaunchRequest, name: string): SimMount[] {
+  const uid = `${process.getuid?.() ?? 1000}:default`;
+  const gid = `${process.getgid?.() ?? 1000}:default`;
+  const routes = [...(request.mounts ?? [])];
+  if (name === PRIMARY) routes.push({ source: homedir(), target: "Home" });
+  return routes.map((route) => ({ ...route, uidMappings: [uid], gidMappings: [gid] }));
+}
+
+/** Turns the reservation into a listed instance in `status` (one locked step). */
+function createInstance(
+  ctx: SimContext,
+  request: LaunchRequest,
+  name: string,
+  image: ResolvedImage,
+  status: SimInstance["state"],
+): SimInstance {
+  return updateState(ctx.paths, (state: SimState) => {
+    delete state.preparing[name];
+    const existing = findInstance(state, name);
+    if (existing !== undefined) return existing;
+    const instance: SimInstance = {
+      name,
+      state: status,
+      image: request.image ?? "24.04",
+      imageRelease: image.release,
+      imageHash: image.hash,
+      cpus: request.cpus ?? 1,
+      memory: request.memory === undefined ? DEFAULT_MEMORY : (parseSize(request.memory) ?? DEFAULT_MEMORY),
+      disk: request.disk === undefined ? DEFAULT_DISK : (parseSize(request.disk) ?? DEFAULT_DISK),
+      ipv4: [],
+      mounts: mountsFor(request, name),
+      snapshots: 0,
+    };
+    state.instances.push(instance);
+    instance.ipv4.push(nextAddress(state, "10.229", 37));
+    for (let i = 0; i < (request.networks ?? 0); i++) instance.ipv4.push(nextAddress(state, "192.168", 1));
+    return instance;
+  });
+}
+
+function setState(ctx: SimContext, name: string, to: SimInstance["state"]): void {
+  updateState(ctx.paths, (state) => {
+    const instance = findInstance(state, name);
+    if (instance !== undefined && instance.state !== "Deleted") instance.state = to;
+  });
+}
+
+/**
+ * Runs one launch as the daemon would, printing the client's progress on stdout.
+ * Used by `launch` itself and by the automatic launch of the primary instance.
+ */
+export async function launchInstance(ctx: SimContext, request: LaunchRequest): Promise<number> {
+  const spinner = new Spinner(ctx.out);
+  let onTimeout = (): void => undefined;
+  try {
+    const disarm =
+      request.timeout === undefined
+        ? () => undefined
+        : ctx.armTimeout(request.timeout, "Timed out waiting for instance launch.", spinner, () => onTimeout());
+    const unreachable = await ctx.reachDaemon("launch", () => spinner.stop());
+    if (unreachable !== null) return unreachable;
+    const fail = (message: string, details?: string): number => {
+      spinner.stop();
+      return ctx.failure("launch", message, details);
+    };
+    const invalid = invalidArgument(request);
+    if (invalid !== null) return fail("Invalid arguments supplied", invalid);
+    const image = resolveImage(request.image);
+    if ("error" in image) return fail(image.error);
+    const reserved = reserveName(ctx, request.name);
+    if ("error" in reserved) return fail(reserved.error);
+    const { name } = reserved;
+    // On a client-side timeout the simulated daemon "carries on": the VM ends up Running.
+    onTimeout = () => {
+      createInstance(ctx, request, name, image, "Running");
+      setState(ctx, name, "Running");
+    };
+    const step = ctx.config.stepMs;
+    await spinner.phase(`Creating ${name}`, step);
+    if (!readState(ctx.paths).imagesCached.includes(image.cacheKey)) {
+      await spinner.progress("Retrieving image: ", step);
+      updateState(ctx.paths, (state) => {
+        if (!state.imagesCached.includes(image.cacheKey)) state.imagesCached.push(image.cacheKey);
+      });
+      await spinner.progress("Verifying image: ", step);
+    }
+    await spinner.phase(`Preparing image for ${name}`, step);
+    await spinner.phase(`Configuring ${name}`, step);
+    ensureInstanceFiles(ctx.paths, createInstance(ctx, request, name, image, "Starting"));
+    await spinner.phase(`Starting ${name}`, step);
+    setState(ctx, name, "Running");
+    spinner.start("Waiting for initialization to complete");
+    await spinner.hold(step);
+    disarm();
+    spinner.stop();
+    ctx.out(`Launched: ${name}\n`);
+    for (const mount of mountsFor(request, name)) ctx.out(`Mounted '${mount.source}' into '${name}:${mount.target}'\n`);
+    return EXIT.ok;
+  } finally {
+    spinner.stop();
+  }
+}
+
+/** `multipass launch [IMAGE] [options]`. */
+export async function runLaunch(ctx: SimContext, args: QtParse): Promise<number> {
+  const request = parseLaunchArgs(ctx, args);
+  if (typeof request === "number") return request;
+  return launchInstance(ctx, request);
+}

@@ -1,0 +1,173 @@
+/**
+ * `stop`, `restart` and `suspend` with 1.16 semantics. Each state change
+ * is one short locked step; the simulated time (`stepMs`) passes outside the lock
+ * while the spinner animates.
+ */
+
+import type { QtParse } from "./sim-args.ts";
+import { EXIT, type SimContext } from "./sim-context.ts";
+import { timeoutOption } from "./sim-launch-args.ts";
+import { chosenNames, select, selectionLines, settle, spinnerMessage } from "./sim-selection.ts";
+import { Spinner } from "./sim-spinner.ts";
+import { isRunning, type SimInstance } from "./sim-state.ts";
+import { updateState } from "./sim-store.ts";
+
+type StepOutcome = { kind: "ok"; moving: string[] } | { kind: "error"; message: string; details?: string };
+
+/**
+ * Shared shape of stop/restart/suspend: spinner, daemon check, one locked
+ * validation+transition step, then `stepMs` of simulated work and the final state.
+ */
+async function transition(
+  ctx: SimContext,
+  command: string,
+  verb: string,
+  names: readonly string[] | null,
+  plan: (targets: SimInstance[]) => StepOutcome,
+  finalStep: { from: readonly string[]; to: SimInstance["state"] },
+  timeout?: { seconds: number; message: string },
+): Promise<number> {
+  const spinner = new Spinner(ctx.out);
+  let moving: string[] = [];
+  try {
+    spinner.start(spinnerMessage(verb, names));
+    const disarm =
+      timeout === undefined
+        ? () => undefined
+        : ctx.armTimeout(timeout.seconds, timeout.message, spinner, () =>
+            settle(ctx, moving, finalStep.from, finalStep.to),
+          );
+    const unreachable = await ctx.reachDaemon(command, () => spinner.stop());
+    if (unreachable !== null) return unreachable;
+    const outcome = updateState(ctx.paths, (state): StepOutcome => {
+      const selection = select(state, names);
+      if (selection.missing.length > 0 || selection.deleted.length > 0) {
+        const details = selectionLines(names ?? [], selection.missing, selection.deleted);
+        return { kind: "error", message: "The following errors occurred:", details };
+      }
+      return plan(selection.targets);
+    });
+    if (outcome.kind === "error") {
+      spinner.stop();
+      return ctx.failure(command, outcome.message, outcome.details);
+    }
+    moving = outcome.moving;
+    if (moving.length > 0) {
+      await spinner.hold(ctx.config.stepMs);
+      settle(ctx, moving, finalStep.from, finalStep.to);
+    }
+    disarm();
+    spinner.stop();
+    return EXIT.ok;
+  } finally {
+    spinner.stop();
+  }
+}
+
+/** `multipass stop [NAME…] [--all] [-t MIN] [-c] [--force]`. */
+export async function runStop(ctx: SimContext, args: QtParse): Promise<number> {
+  const names = chosenNames(ctx, args, true);
+  if (names === undefined) return EXIT.commandLine;
+  const time = args.value("time");
+  const cancel = args.isSet("cancel");
+  const force = args.isSet("force");
+  const usage = (text: string): number => (ctx.err(`${text}\n`), EXIT.commandLine);
+  if (time !== undefined && cancel) return usage("Cannot set 'time' and 'cancel' options at the same time");
+  if (force && (time !== undefined || cancel)) {
+    return usage("Cannot set 'force' along with 'time' or 'cancel' options at the same time");
+  }
+  if (time !== undefined && !/^\+?\d+$/.test(time)) return usage("Time must be in digit form");
+  const minutes = time === undefined ? 0 : Number(time.replace("+", ""));
+  return transition(
+    ctx,
+    "stop",
+    "Stopping",
+    names,
+    (targets) => {
+      if (cancel || minutes > 0) {
+        for (const instance of targets) {
+          if (cancel && instance.state === "Delayed Shutdown") {
+            instance.state = "Running";
+            delete instance.shutdownAt;
+          } else if (!cancel && isRunning(instance.state)) {
+            instance.state = "Delayed Shutdown";
+            instance.shutdownAt = Date.now() + minutes * 60_000;
+          }
+        }
+        return { kind: "ok", moving: [] };
+      }
+      if (force) {
+        for (const instance of targets) instance.state = "Stopped";
+        return { kind: "ok", moving: [] };
+      }
+      for (const instance of targets) {
+        const why =
+          instance.state === "Suspended"
+            ? `Cannot shut down suspended instance ${instance.name}.`
+            : instance.state === "Starting" || instance.state === "Restarting"
+              ? `Cannot shut down instance ${instance.name} while starting.`
+              : instance.state === "Suspending"
+                ? `Cannot shut down instance ${instance.name} while suspending.`
+                : null;
+        if (why !== null) return { kind: "error", message: why, details: "Use --force to power it off." };
+      }
+      const running = targets.filter((i) => isRunning(i.state) || i.state === "Unknown");
+      for (const instance of running) delete instance.shutdownAt;
+      return { kind: "ok", moving: running.map((i) => i.name) };
+    },
+    { from: ["Running", "Delayed Shutdown", "Unknown"], to: "Stopped" },
+  );
+}
+
+/** `multipass restart [NAME…] [--all] [--timeout S]`. */
+export async function runRestart(ctx: SimContext, args: QtParse): Promise<number> {
+  const names = chosenNames(ctx, args, true);
+  if (names === undefined) return EXIT.commandLine;
+  const seconds = timeoutOption(ctx, args);
+  if (seconds === null) return EXIT.commandLine;
+  const timeout = seconds === undefined ? undefined : { seconds, message: "Timed out waiting for instance to restart." };
+  return transition(
+    ctx,
+    "restart",
+    "Restarting",
+    names,
+    (targets) => {
+      const idle = targets.find((i) => !isRunning(i.state));
+      if (idle !== undefined) {
+        return {
+          kind: "error",
+          message: `Instance '${idle.name}' is already running, but in an unknown state.`,
+          details: "Try to stop and start it instead.",
+        };
+      }
+      for (const instance of targets) {
+        instance.state = "Restarting";
+        delete instance.shutdownAt;
+      }
+      return { kind: "ok", moving: targets.map((i) => i.name) };
+    },
+    { from: ["Restarting"], to: "Running" },
+    timeout,
+  );
+}
+
+/** `multipass suspend [NAME…] [--all]`: stopped or suspended instances are a silent no-op. */
+export async function runSuspend(ctx: SimContext, args: QtParse): Promise<number> {
+  const names = chosenNames(ctx, args, true);
+  if (names === undefined) return EXIT.commandLine;
+  return transition(
+    ctx,
+    "suspend",
+    "Suspending",
+    names,
+    (targets) => {
+      const running = targets.filter((i) => isRunning(i.state));
+      for (const instance of running) {
+        instance.state = "Suspending";
+        delete instance.shutdownAt;
+      }
+      return { kind: "ok", moving: running.map((i) => i.name) };
+    },
+    { from: ["Suspending"], to: "Suspended" },
+  );
+}

@@ -1,0 +1,186 @@
+/**
+ * Read-only commands: `list`, `info`, `version` and `get`. They read state.json
+ * without the lock (writers replace it atomically).
+ */
+
+import type { QtParse } from "./sim-args.ts";
+import { EXIT, type SimContext } from "./sim-context.ts";
+import { formatJson } from "./sim-json.ts";
+import { findInstance, PRIMARY } from "./sim-state.ts";
+import { readState } from "./sim-store.ts";
+import { infoCsv, infoTable, infoYaml, listCsv, listTable, listYaml, versionText } from "./sim-tables.ts";
+import { humanSize } from "./sim-values.ts";
+import { daemonOrder, infoDocument, listDocument, listViewOf, viewOf, type InstanceView } from "./sim-views.ts";
+
+/** What fault "garbage" prints instead of a JSON document. */
+export const GARBAGE = 'garbage from the simulated multipass host \x01\x02 {"list": [ <<not json>>\n';
+
+const FORMATS = ["table", "json", "csv", "yaml"];
+
+function chosenFormat(ctx: SimContext, args: QtParse): string | null {
+  const format = args.value("format") ?? "table";
+  if (FORMATS.includes(format)) return format;
+  ctx.err("Invalid format type given.\n");
+  return null;
+}
+
+function takesNoArguments(ctx: SimContext, args: QtParse): boolean {
+  if (args.positionals.length === 0) return true;
+  ctx.err("This command takes no arguments\n");
+  return false;
+}
+
+/** `multipass list` / `ls`. */
+export async function runList(ctx: SimContext, args: QtParse): Promise<number> {
+  if (!takesNoArguments(ctx, args)) return EXIT.commandLine;
+  if (args.isSet("snapshots") && args.isSet("no-ipv4")) {
+    ctx.err("IP addresses are not applicable in conjunction with listing snapshots\n");
+    return EXIT.commandLine;
+  }
+  const format = chosenFormat(ctx, args);
+  if (format === null) return EXIT.commandLine;
+  const unreachable = await ctx.reachDaemon("list");
+  if (unreachable !== null) return unreachable;
+  if (format === "json" && ctx.config.fault === "garbage") {
+    ctx.out(GARBAGE);
+    return EXIT.ok;
+  }
+  if (args.isSet("snapshots")) {
+    ctx.out(snapshotsOutput(format));
+    return EXIT.ok;
+  }
+  const views = daemonOrder(readState(ctx.paths)).map((instance) => listViewOf(instance, !args.isSet("no-ipv4")));
+  ctx.out(formatViews(format, views, listDocument, listTable, listCsv, listYaml));
+  return EXIT.ok;
+}
+
+function snapshotsOutput(format: string): string {
+  if (format === "json") return formatJson({ errors: [], info: {} });
+  if (format === "csv") return "Instance,Snapshot,Parent,Comment\n";
+  if (format === "yaml") return "{}\n";
+  return "No snapshots found.\n";
+}
+
+function formatViews(
+  format: string,
+  views: InstanceView[],
+  json: (views: InstanceView[]) => Parameters<typeof formatJson>[0],
+  table: (views: InstanceView[], primary: string) => string,
+  csv: (views: InstanceView[], primary: string) => string,
+  yaml: (views: InstanceView[], primary: string) => string,
+): string {
+  if (format === "json") return formatJson(json(views));
+  if (format === "csv") return csv(views, PRIMARY);
+  if (format === "yaml") return yaml(views, PRIMARY);
+  return table(views, PRIMARY);
+}
+
+/** `multipass info [NAME…]`. */
+export async function runInfo(ctx: SimContext, args: QtParse): Promise<number> {
+  if (args.isSet("all")) {
+    ctx.err(
+      "Warning: the `--all` flag for the `info` command is deprecated. Please use `info` with no positional " +
+        "arguments for the same effect.\n",
+    );
+    if (args.positionals.length > 0) {
+      ctx.err(`Cannot specify name${args.positionals.length > 1 ? "s" : ""} when --all option set\n`);
+      return EXIT.commandLine;
+    }
+  }
+  const format = chosenFormat(ctx, args);
+  if (format === null) return EXIT.commandLine;
+  const unreachable = await ctx.reachDaemon("info");
+  if (unreachable !== null) return unreachable;
+  const state = readState(ctx.paths);
+  const missing = args.positionals.filter((name) => findInstance(state, name) === undefined);
+  if (missing.length > 0) {
+    const lines = missing.map((name) => `instance "${name}" does not exist`).join("\n");
+    return ctx.failure("info", "The following errors occurred:", lines);
+  }
+  if (format === "json" && ctx.config.fault === "garbage") {
+    ctx.out(GARBAGE);
+    return EXIT.ok;
+  }
+  if (args.isSet("snapshots")) {
+    ctx.out(snapshotsOutput(format));
+    return EXIT.ok;
+  }
+  const chosen =
+    args.positionals.length === 0
+      ? daemonOrder(state)
+      : args.positionals.flatMap((name) => findInstance(state, name) ?? []);
+  const views = chosen.map((instance) => viewOf(instance, !args.isSet("no-runtime-information")));
+  ctx.out(formatViews(format, views, infoDocument, infoTable, infoCsv, infoYaml));
+  return EXIT.ok;
+}
+
+/** `multipass version` (also `-V` / `--version`). Never needs the daemon to succeed. */
+export async function runVersion(ctx: SimContext, args: QtParse): Promise<number> {
+  if (!takesNoArguments(ctx, args)) return EXIT.commandLine;
+  const format = chosenFormat(ctx, args);
+  if (format === null) return EXIT.commandLine;
+  const version = ctx.config.version;
+  const daemon = ctx.config.fault === "down" ? null : version;
+  if (format === "json" && ctx.config.fault === "garbage") ctx.out(GARBAGE);
+  else if (format === "json") ctx.out(formatJson(daemon === null ? { multipass: version } : { multipass: version, multipassd: daemon }));
+  else ctx.out(versionText(format, version, daemon));
+  return EXIT.ok;
+}
+
+const CLIENT_SETTINGS: Record<string, string> = { "client.primary-name": PRIMARY };
+const DAEMON_SETTINGS: Record<string, string> = {
+  "local.bridged-network": "",
+  "local.driver": "qemu",
+  "local.privileged-mounts": "true",
+};
+const INSTANCE_KEYS = ["bridged", "cpus", "disk", "memory"];
+
+/** `multipass get KEY [--raw]` / `get --keys`. */
+export async function runGet(ctx: SimContext, args: QtParse): Promise<number> {
+  const keys = args.positionals;
+  if (keys.length > 1) {
+    ctx.err("Need at most one setting key.\n");
+    return EXIT.commandLine;
+  }
+  if (args.isSet("keys")) {
+    const state = readState(ctx.paths);
+    const perInstance = state.instances
+      .filter((instance) => instance.state !== "Deleted")
+      .flatMap((instance) => INSTANCE_KEYS.map((key) => `local.${instance.name}.${key}`));
+    const all = [...Object.keys(CLIENT_SETTINGS), ...Object.keys(DAEMON_SETTINGS), ...perInstance];
+    ctx.out(all.filter((key) => keys.length === 0 || key === keys[0]).map((key) => `${key}\n`).join(""));
+    return EXIT.ok;
+  }
+  const key = keys[0];
+  if (key === undefined) {
+    ctx.err(
+      "Multiple settings not implemented yet. Please try again with one setting key or just the `--keys` option for now.\n",
+    );
+    return EXIT.commandLine;
+  }
+  const print = (value: string): number => {
+    ctx.out(`${value === "" && !args.isSet("raw") ? "<empty>" : value}\n`);
+    return EXIT.ok;
+  };
+  const clientValue = CLIENT_SETTINGS[key];
+  if (clientValue !== undefined) return print(clientValue);
+  if (!key.startsWith("local.")) {
+    ctx.err(`Unrecognized settings key: '${key}'\n`);
+    return EXIT.commandLine;
+  }
+  const unreachable = await ctx.reachDaemon("get");
+  if (unreachable !== null) return unreachable;
+  const daemonValue = DAEMON_SETTINGS[key];
+  if (daemonValue !== undefined) return print(daemonValue);
+  const match = /^local\.(.+)\.(bridged|cpus|disk|memory)$/.exec(key);
+  if (match === null) return ctx.failure("get", `Unrecognized settings key: '${key}'`);
+  const [, name = "", property] = match;
+  const instance = findInstance(readState(ctx.paths), name);
+  if (instance === undefined) {
+    return ctx.failure("get", `Cannot obtain instance settings; instance: ${name}; reason: No such instance`);
+  }
+  if (property === "cpus") return print(String(instance.cpus));
+  if (property === "memory") return print(humanSize(instance.memory));
+  if (property === "disk") return print(humanSize(instance.disk));
+  return print("false");
+}

@@ -1,0 +1,100 @@
+/**
+ * `delete [--purge]`, `recover` and `purge`. None of them prints anything on
+ * success; deleted instances keep their VM state for `recover`.
+ */
+
+import type { QtParse } from "./sim-args.ts";
+import { EXIT, type SimContext } from "./sim-context.ts";
+import { removeInstanceFiles } from "./sim-homes.ts";
+import { chosenNames, selectionLines } from "./sim-selection.ts";
+import { findInstance, isRunning, type SimInstance, type SimState } from "./sim-state.ts";
+import { updateState } from "./sim-store.ts";
+
+type Outcome = { kind: "ok"; purged: string[] } | { kind: "error"; message: string; details: string };
+
+function missingIn(state: SimState, names: readonly string[]): string[] {
+  return names.filter((name) => findInstance(state, name) === undefined);
+}
+
+function purge(state: SimState, doomed: readonly SimInstance[]): string[] {
+  state.instances = state.instances.filter((instance) => !doomed.includes(instance));
+  return doomed.map((instance) => instance.name);
+}
+
+/** `multipass delete NAME… | --all [--purge]`. */
+export async function runDelete(ctx: SimContext, args: QtParse): Promise<number> {
+  const names = chosenNames(ctx, args, false);
+  if (names === undefined) return EXIT.commandLine;
+  const unreachable = await ctx.reachDaemon("delete");
+  if (unreachable !== null) return unreachable;
+  const purging = args.isSet("purge");
+  const outcome = updateState(ctx.paths, (state): Outcome => {
+    const missing = names === null ? [] : missingIn(state, names);
+    if (missing.length > 0) {
+      const details = selectionLines(names ?? [], missing, []);
+      return { kind: "error", message: "The following errors occurred:", details };
+    }
+    const chosen =
+      names === null
+        ? state.instances.filter((i) => purging || i.state !== "Deleted")
+        : [...new Set(names.flatMap((name) => findInstance(state, name) ?? []))];
+    const busy = purging ? undefined : chosen.find((i) => i.state === "Starting" || i.state === "Restarting");
+    if (busy !== undefined) {
+      return {
+        kind: "error",
+        message: `Cannot shut down instance ${busy.name} while starting.`,
+        details: "Use --purge to forcefully delete it.",
+      };
+    }
+    if (purging) return { kind: "ok", purged: purge(state, chosen) };
+    for (const instance of chosen) {
+      if (instance.state === "Deleted") continue;
+      instance.stateBeforeDelete = isRunning(instance.state) ? "Stopped" : instance.state;
+      instance.state = "Deleted";
+      delete instance.shutdownAt;
+    }
+    return { kind: "ok", purged: [] };
+  });
+  if (outcome.kind === "error") return ctx.failure("delete", outcome.message, outcome.details);
+  for (const name of outcome.purged) removeInstanceFiles(ctx.paths, name);
+  return EXIT.ok;
+}
+
+/** `multipass recover NAME… | --all`: back to the state the instance had when deleted. */
+export async function runRecover(ctx: SimContext, args: QtParse): Promise<number> {
+  const names = chosenNames(ctx, args, false);
+  if (names === undefined) return EXIT.commandLine;
+  const unreachable = await ctx.reachDaemon("recover");
+  if (unreachable !== null) return unreachable;
+  const missing = updateState(ctx.paths, (state) => {
+    const absent = names === null ? [] : missingIn(state, names);
+    if (absent.length > 0) return absent;
+    const chosen = names === null ? state.instances : names.flatMap((name) => findInstance(state, name) ?? []);
+    for (const instance of chosen) {
+      if (instance.state !== "Deleted") continue;
+      instance.state = instance.stateBeforeDelete ?? "Stopped";
+      delete instance.stateBeforeDelete;
+    }
+    return [];
+  });
+  if (missing.length === 0) return EXIT.ok;
+  return ctx.failure("recover", "The following errors occurred:", selectionLines(names ?? [], missing, []));
+}
+
+/** `multipass purge`: removes every deleted instance for good. */
+export async function runPurge(ctx: SimContext, args: QtParse): Promise<number> {
+  if (args.positionals.length > 0) {
+    ctx.err("This command takes no arguments\n");
+    return EXIT.commandLine;
+  }
+  const unreachable = await ctx.reachDaemon("purge");
+  if (unreachable !== null) return unreachable;
+  const purged = updateState(ctx.paths, (state) =>
+    purge(
+      state,
+      state.instances.filter((i) => i.state === "Deleted"),
+    ),
+  );
+  for (const name of purged) removeInstanceFiles(ctx.paths, name);
+  return EXIT.ok;
+}

@@ -1,0 +1,222 @@
+/**
+ * Files of the simulated host: state.json (read freely, changed only under an
+ * O_EXCL lock file and replaced by rename), config.json (re-read on every call)
+ * and calls.log (one JSON line per invocation, appended).
+ */
+
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { emptyState, normalizeState, type SimState } from "./sim-state.ts";
+
+/** Where everything of one simulated host lives. */
+export interface SimPaths {
+  readonly dir: string;
+  readonly state: string;
+  readonly lock: string;
+  readonly config: string;
+  readonly calls: string;
+  readonly instances: string;
+}
+
+/** Behaviour switches from config.json. */
+export interface SimConfig {
+  readonly fault: "down" | "hang" | "garbage" | null;
+  /** Duration of each spinner phase of launch/start/stop/restart/suspend. */
+  readonly stepMs: number;
+  readonly version: string;
+}
+
+const DEFAULT_CONFIG: SimConfig = { fault: null, stepMs: 150, version: "1.16.3" };
+
+/** Resolves the sim directory from MULTIPASS_SIM_DIR (or the default) and creates it. */
+export function simPaths(env: Record<string, string | undefined>): SimPaths {
+  const dir =
+    env.MULTIPASS_SIM_DIR !== undefined && env.MULTIPASS_SIM_DIR !== ""
+      ? env.MULTIPASS_SIM_DIR
+      : join(env.HOME ?? "/tmp", ".local/share/multiverse/simulated-multipass");
+  mkdirSync(dir, { recursive: true });
+  return {
+    dir,
+    state: join(dir, "state.json"),
+    lock: join(dir, "state.lock"),
+    config: join(dir, "config.json"),
+    calls: join(dir, "calls.log"),
+    instances: join(dir, "instances"),
+  };
+}
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+/** config.json, with defaults for anything missing or malformed. */
+export function loadConfig(paths: SimPaths): SimConfig {
+  const text = readText(paths.config);
+  if (text === null) return DEFAULT_CONFIG;
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return DEFAULT_CONFIG;
+  }
+  const fault = raw.fault === "down" || raw.fault === "hang" || raw.fault === "garbage" ? raw.fault : null;
+  const stepMs =
+    typeof raw.stepMs === "number" && Number.isFinite(raw.stepMs) && raw.stepMs >= 0
+      ? raw.stepMs
+      : DEFAULT_CONFIG.stepMs;
+  const version = typeof raw.version === "string" ? raw.version : DEFAULT_CONFIG.version;
+  return { fault, stepMs, version };
+}
+
+/** Appends `{"time", "pid", "argv"}` as one line to calls.log. */
+export function logCall(paths: SimPaths, argv: readonly string[]): void {
+  const line = JSON.stringify({ time: new Date().toISOString(), pid: process.pid, argv }) + "\n";
+  appendFileSync(paths.calls, line);
+}
+
+/** Whether a process with this pid exists (EPERM means it does, owned by someone else). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * A consistent snapshot of state.json without taking the lock (writers rename
+ * atomically). A file that does not parse is retried briefly (a test may be
+ * rewriting it in place) and then reported instead of being taken as empty, so a
+ * broken seed never gets silently overwritten.
+ * @throws Error when state.json stays unparsable.
+ */
+export function readState(paths: SimPaths): SimState {
+  for (let attempt = 0; ; attempt++) {
+    const text = readText(paths.state);
+    if (text === null || text.trim() === "") return emptyState();
+    try {
+      return normalizeState(JSON.parse(text), Date.now(), isAlive);
+    } catch (error) {
+      if (attempt >= 10) throw new Error(`${paths.state} is not valid JSON: ${(error as Error).message}`);
+      Bun.sleepSync(10);
+    }
+  }
+}
+
+function writeState(paths: SimPaths, state: SimState): void {
+  const temp = `${paths.state}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  writeFileSync(temp, JSON.stringify(state, null, 2) + "\n");
+  renameSync(temp, paths.state);
+}
+
+const LOCK_TIMEOUT_MS = 20_000;
+/** Nothing holds the lock longer than a few ms, so an old lock belongs to a stuck or recycled pid. */
+const LOCK_MAX_AGE_MS = 10_000;
+const EMPTY_LOCK_GRACE_MS = 2_000;
+
+function tryCreate(path: string): boolean {
+  try {
+    const fd = openSync(path, "wx");
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  }
+}
+
+function lockInfo(path: string): { content: string; ino: number; age: number } | null {
+  try {
+    const stat = statSync(path);
+    return { content: readFileSync(path, "utf8"), ino: stat.ino, age: Date.now() - stat.mtimeMs };
+  } catch {
+    return null;
+  }
+}
+
+function isStale(info: { content: string; age: number }): boolean {
+  if (info.age > LOCK_MAX_AGE_MS) return true;
+  const pid = Number(info.content);
+  if (info.content.trim() === "" || !Number.isSafeInteger(pid) || pid <= 0) return info.age > EMPTY_LOCK_GRACE_MS;
+  return !isAlive(pid);
+}
+
+/**
+ * Removes a stale lock. A second O_EXCL "breaker" file serialises breakers, and
+ * the lock is re-checked under it, so a lock freshly taken by a live process is
+ * never removed by someone who saw the old, dead one.
+ */
+function breakStaleLock(paths: SimPaths): void {
+  const seen = lockInfo(paths.lock);
+  if (seen === null || !isStale(seen)) return;
+  const breaker = `${paths.lock}.break`;
+  if (!tryCreate(breaker)) {
+    const other = lockInfo(breaker);
+    if (other !== null && isStale(other)) unlinkQuietly(breaker);
+    return;
+  }
+  try {
+    const now = lockInfo(paths.lock);
+    if (now !== null && now.ino === seen.ino && now.content === seen.content && isStale(now)) {
+      unlinkQuietly(paths.lock);
+    }
+  } finally {
+    unlinkQuietly(breaker);
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone: someone else cleaned it up.
+  }
+}
+
+function acquireLock(paths: SimPaths): void {
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  for (let attempt = 1; !tryCreate(paths.lock); attempt++) {
+    breakStaleLock(paths);
+    if (Date.now() > deadline) throw new Error(`cannot lock ${paths.lock}`);
+    Bun.sleepSync(1 + Math.random() * Math.min(attempt, 8));
+  }
+}
+
+function releaseLock(paths: SimPaths): void {
+  if (readText(paths.lock) === String(process.pid)) unlinkQuietly(paths.lock);
+}
+
+/**
+ * Runs one read-modify-write step of state.json under the lock. `change` must be
+ * synchronous and quick (never sleep inside); state.json is rewritten only if it
+ * changed.
+ */
+export function updateState<T>(paths: SimPaths, change: (state: SimState) => T): T {
+  acquireLock(paths);
+  try {
+    const state = readState(paths);
+    const before = JSON.stringify(state);
+    const result = change(state);
+    if (JSON.stringify(state) !== before) writeState(paths, state);
+    return result;
+  } finally {
+    releaseLock(paths);
+  }
+}
