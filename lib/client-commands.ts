@@ -193,9 +193,23 @@ function shellCommand(ctx: ClientContext) {
     async run({ args }) {
       const api = apiFor({ ...args, json: false }, ctx);
       const ref = await resolveRef(api, args.name ?? "primary");
-      return runSession({ baseUrl: api.baseUrl, token: api.token, kind: "shell", ref, command: [], tty: true, io: ctx.terminal });
+      return runSession({ baseUrl: api.baseUrl, token: api.token, kind: "shell", ref, command: [], tty: true, io: ctx.terminal, diagnose: diagnoser(api) });
     },
   });
+}
+
+/** Why the master refused a session upgrade, from the same route asked over plain HTTP. */
+function diagnoser(api: ApiClient) {
+  return async (path: string): Promise<string | null> => {
+    try {
+      await api.get(path);
+      return null;
+    } catch (error) {
+      const e = error as AppError;
+      // The route accepted everything but the missing upgrade: the refusal came from elsewhere.
+      return e.code === "E_USAGE" && e.message.includes("WebSocket upgrade") ? null : e.message;
+    }
+  };
 }
 
 /** `-t`/`--tty` and `-T`/`--no-tty` before `--`; the last one given wins. */
@@ -224,7 +238,7 @@ function execCommand(ctx: ClientContext) {
       const tty = ttyChoice(rawArgs) ?? (ctx.terminal.stdinIsTTY && ctx.terminal.stdoutIsTTY);
       const api = apiFor({ ...args, json: false }, ctx);
       const ref = await resolveRef(api, args.name);
-      return runSession({ baseUrl: api.baseUrl, token: api.token, kind: "exec", ref, command, tty, io: ctx.terminal });
+      return runSession({ baseUrl: api.baseUrl, token: api.token, kind: "exec", ref, command, tty, io: ctx.terminal, diagnose: diagnoser(api) });
     },
   });
 }

@@ -12,6 +12,11 @@ import { CHANNEL_STDERR, CHANNEL_STDOUT, controlFrame, parseSessionControl, type
 import type { TerminalIo } from "./terminal-io.ts";
 
 export interface SessionRequest {
+  /**
+   * Explains a refused upgrade (the WebSocket shows only code 1006): asks the
+   * same route over plain HTTP and returns the master's error message.
+   */
+  diagnose?: (path: string) => Promise<string | null>;
   /** http(s) base URL of the master. */
   baseUrl: string;
   token: string | null;
@@ -34,7 +39,8 @@ export function runSession(request: SessionRequest): Promise<number> {
     query.set("tty", tty ? "1" : "0");
     for (const arg of request.command) query.append("arg", arg);
   }
-  const url = `${request.baseUrl.replace(/^http/, "ws")}/api/v1/instances/${encodeURIComponent(request.ref)}/${request.kind}?${query}`;
+  const path = `/api/v1/instances/${encodeURIComponent(request.ref)}/${request.kind}?${query}`;
+  const url = `${request.baseUrl.replace(/^http/, "ws")}${path}`;
   const ws = new WebSocket(url, { headers: request.token ? { authorization: `Bearer ${request.token}` } : {} });
   ws.binaryType = "arraybuffer";
   // Raw mode only when this terminal is the one typing into the remote terminal.
@@ -134,10 +140,13 @@ export function runSession(request: SessionRequest): Promise<number> {
     ws.onclose = (event) => {
       if (typeof exitCode === "number") return settle(exitCode, remoteError ?? undefined);
       if (remoteError) return settle(EXIT.failure);
-      const why = opened
-        ? `the connection to the master was lost (code ${event.code})`
-        : `cannot open the ${request.kind} session at ${request.baseUrl} (is the master reachable, and the token right?)`;
-      settle(EXIT.failure, why);
+      if (opened) return settle(EXIT.failure, `the connection to the master was lost (code ${event.code})`);
+      const fallback = `cannot open the ${request.kind} session at ${request.baseUrl} (code ${event.code}${event.reason ? `: ${event.reason}` : ""})`;
+      if (!request.diagnose) return settle(EXIT.failure, fallback);
+      void request.diagnose(path).then(
+        (why) => settle(EXIT.failure, why ?? fallback),
+        () => settle(EXIT.failure, fallback),
+      );
     };
   });
 }

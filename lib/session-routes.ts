@@ -36,12 +36,16 @@ const MAX_EXEC_BODY_BYTES = 8 * 1024 * 1024;
 export function registerSessionRoutes(app: Hono<BunEnv>, deps: { registry: Registry; relay: SessionRelay }): void {
   const { registry, relay } = deps;
 
-  /** The node that holds `ref`, which must be Ready. */
+  /**
+   * The node that holds `ref`. It must be connected; a NotReady node (late
+   * heartbeats, a busy host) still gets the attempt, which fails fast and
+   * clearly if the node really is gone.
+   */
   function target(c: Context<BunEnv>): { node: NodeEntry; name: string } {
     const ref = parseInstanceRef(c.req.param("ref"));
     const { node } = registry.resolve(ref.name, ref.node);
     const state = registry.stateOf(node);
-    if (state !== "Ready") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state}; cannot open a session on "${ref.name}"`);
+    if (state === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down; cannot open a session on "${ref.name}"`);
     return { node, name: ref.name };
   }
 

@@ -144,7 +144,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterHa
     "--api-addr",
     `127.0.0.1:${options.apiPort ?? 0}`,
     "--heartbeat-interval",
-    options.heartbeat ?? "300ms",
+    options.heartbeat ?? "1s",
     "--node-timeout",
     options.nodeTimeout ?? "3s",
     "--down-grace",

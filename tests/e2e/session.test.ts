@@ -213,7 +213,7 @@ describe("exec", () => {
     const runs = await Promise.all(
       Array.from({ length: 20 }, (_, i) => client(master, ["exec", i % 2 ? "web" : "primary@n2", "--", "sh", "-c", `sleep 1; echo session-${i}`])),
     );
-    runs.forEach((r, i) => expect({ i, code: r.code, stdout: r.stdout }).toEqual({ i, code: 0, stdout: `session-${i}\n` }));
+    runs.forEach((r, i) => expect({ i, ...r }).toEqual({ i, code: 0, stdout: `session-${i}\n`, stderr: "" }));
   });
 
   test("a bare name on several nodes is refused with the candidates; NAME@NODE reaches that node", async () => {
