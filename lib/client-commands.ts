@@ -32,7 +32,7 @@ export interface ClientContext {
 
 export const DEFAULT_MASTER = "http://localhost:1338";
 
-const common = {
+export const common = {
   master: { type: "string", valueHint: "URL", description: `Master API URL (env MULTIVERSE_MASTER; default ${DEFAULT_MASTER})` },
   token: { type: "string", valueHint: "TOKEN", description: "API token (env MULTIVERSE_API_TOKEN)" },
   "token-file": { type: "string", valueHint: "FILE", description: "File holding the API token" },
@@ -40,7 +40,7 @@ const common = {
   verbose: { type: "boolean", default: false, description: "Show stack traces of failures" },
 } as const satisfies ArgsDef;
 
-type CommonArgs = { master?: string; token?: string; "token-file"?: string; json: boolean };
+export type CommonArgs = { master?: string; token?: string; "token-file"?: string; json: boolean };
 
 /** `HOST:PORT` or a URL → a base URL. */
 export function masterUrl(text: string): string {
@@ -65,7 +65,7 @@ function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
   return null;
 }
 
-function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
+export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
   const baseUrl = masterUrl(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER);
   return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: 60_000 });
 }
@@ -82,7 +82,7 @@ async function resolveRef(api: ApiClient, text: string): Promise<string> {
   return `${instance.name}@${instance.node}`;
 }
 
-function paint(ctx: ClientContext): Colors {
+export function paint(ctx: ClientContext): Colors {
   return colors(ctx.isTTY && !ctx.env["NO_COLOR"]);
 }
 

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "E_PROTOCOL" // a peer sent something we cannot parse: 502
   | "E_TIMEOUT" // a node or multipass did not answer in time: 504
   | "E_UNAVAILABLE" // the feature is not available on this node: 501
+  | "E_STORAGE" // the master cannot write its data dir (audit trail): 503
   | "E_INTERNAL"; // a bug: 500
 
 const STATUS: Record<ErrorCode, number> = {
@@ -33,6 +34,7 @@ const STATUS: Record<ErrorCode, number> = {
   E_PROTOCOL: 502,
   E_TIMEOUT: 504,
   E_UNAVAILABLE: 501,
+  E_STORAGE: 503,
   E_INTERNAL: 500,
 };
 
