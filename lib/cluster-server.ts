@@ -95,6 +95,7 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
         multipassVersion: hello.multipassVersion,
         multipassError: hello.multipassError,
         resources: hello.resources,
+        allocated: hello.allocated,
         instances: hello.instances,
       },
       close: () => ws.close(CLOSE.replaced, "replaced by a newer connection of the same node"),

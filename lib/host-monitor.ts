@@ -8,11 +8,17 @@
 import type { ConsolaInstance } from "consola";
 import { messageOf } from "./errors.ts";
 import type { InstanceSummary, Multipass } from "./multipass.ts";
-import type { HostResources, HostSnapshot } from "./protocol.ts";
+import type { Allocation, HostResources, HostSnapshot } from "./protocol.ts";
 import { sleep } from "./reconnect.ts";
+import { parseSize } from "./validate.ts";
 
 /** Re-read the Multipass version every this many polls (it changes only on upgrades). */
 const VERSION_EVERY_POLLS = 30;
+
+/** `multipass get` calls in flight at once while learning new instances' allocations. */
+const ALLOCATION_CONCURRENCY = 3;
+
+type InstanceAllocation = { cpus: number; memory: number; disk: number };
 
 export interface HostMonitorDeps {
   multipass: Multipass;
@@ -28,6 +34,8 @@ export interface HostMonitor {
   onChange(listener: (snapshot: HostSnapshot) => void): () => void;
   /** Runs one poll now, outside the schedule (after an operation changed the host). */
   refresh(): Promise<HostSnapshot>;
+  /** Drops what is known of an instance's allocation (it was purged or is being re-launched). */
+  forget(name: string): void;
   /** Polls until `signal` aborts. Resolves once the loop has ended. */
   run(signal: AbortSignal): Promise<void>;
   /** Resolves after the first poll. */
@@ -42,6 +50,57 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
   let polls = 0;
   let version: string | null = null;
   let inFlight: Promise<HostSnapshot> | null = null;
+  const allocations = new Map<string, InstanceAllocation>();
+  /** Poll number of the last failed read per instance: retried now and then, not every poll. */
+  const failedAt = new Map<string, number>();
+
+  /** cpus, memory and disk an instance was launched with, from `multipass get local.NAME.*`. */
+  async function readAllocation(name: string, signal?: AbortSignal): Promise<InstanceAllocation | null> {
+    try {
+      const [cpus, memory, disk] = await Promise.all(
+        (["cpus", "memory", "disk"] as const).map((key) => multipass.get(`local.${name}.${key}`, { signal })),
+      );
+      const n = Number(cpus);
+      if (!Number.isInteger(n) || n < 1) return null;
+      return { cpus: n, memory: parseSize(memory), disk: parseSize(disk) };
+    } catch (error) {
+      log.debug(`allocation of "${name}" unknown: ${messageOf(error)}`);
+      return null;
+    }
+  }
+
+  /** Learns allocations of instances not seen before; forgets those gone. */
+  async function allocated(instances: InstanceSummary[], signal?: AbortSignal): Promise<Allocation> {
+    const names = new Set(instances.map((i) => i.name));
+    for (const name of allocations.keys()) if (!names.has(name)) allocations.delete(name);
+    for (const name of failedAt.keys()) if (!names.has(name)) failedAt.delete(name);
+    const retryDue = (name: string) => polls - (failedAt.get(name) ?? -Infinity) >= VERSION_EVERY_POLLS;
+    const missing = instances.filter((i) => i.state !== "Deleted" && !allocations.has(i.name) && retryDue(i.name)).map((i) => i.name);
+    for (let i = 0; i < missing.length; i += ALLOCATION_CONCURRENCY) {
+      const batch = missing.slice(i, i + ALLOCATION_CONCURRENCY);
+      const read = await Promise.all(batch.map((name) => readAllocation(name, signal)));
+      batch.forEach((name, j) => {
+        const a = read[j];
+        if (a) {
+          allocations.set(name, a);
+          failedAt.delete(name);
+        } else failedAt.set(name, polls);
+      });
+    }
+    const total: Allocation = { cpus: 0, memory: 0, disk: 0, unknown: 0 };
+    for (const i of instances) {
+      if (i.state === "Deleted") continue;
+      const a = allocations.get(i.name);
+      if (!a) {
+        total.unknown++;
+        continue;
+      }
+      total.cpus += a.cpus;
+      total.memory += a.memory;
+      total.disk += a.disk;
+    }
+    return total;
+  }
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
@@ -71,9 +130,16 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       if (error === null) log.info("multipass answers again");
       else log.warn(`multipass failed: ${error}`);
     }
-    const next: HostSnapshot = { multipassVersion: version, multipassError: error, resources: deps.readResources(), instances };
+    const next: HostSnapshot = {
+      multipassVersion: version,
+      multipassError: error,
+      resources: deps.readResources(),
+      // While multipass fails, keep the last figures rather than asking it three more times per instance.
+      allocated: error === null ? await allocated(instances, signal) : (snapshot?.allocated ?? { cpus: 0, memory: 0, disk: 0, unknown: instances.length }),
+      instances,
+    };
     snapshot = next;
-    const key = JSON.stringify([next.instances, next.multipassVersion, next.multipassError]);
+    const key = JSON.stringify([next.instances, next.multipassVersion, next.multipassError, next.allocated]);
     if (key !== lastKey) {
       lastKey = key;
       for (const listener of listeners) listener(next);
@@ -95,6 +161,10 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       return () => listeners.delete(listener);
     },
     refresh: () => pollOnce(),
+    forget(name) {
+      allocations.delete(name);
+      failedAt.delete(name);
+    },
     async run(signal) {
       while (!signal.aborted) {
         await pollOnce(signal);

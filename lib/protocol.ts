@@ -40,12 +40,25 @@ export interface HostResources {
   disk: { total: number; available: number };
 }
 
+/**
+ * What the host's live (not deleted) instances were given at launch, summed:
+ * the capacity placement subtracts from the host's.
+ */
+export interface Allocation {
+  cpus: number;
+  memory: number;
+  disk: number;
+  /** Instances whose allocation could not be read (not counted above). */
+  unknown: number;
+}
+
 /** What a worker knows of its Multipass host at one moment. */
 export interface HostSnapshot {
   multipassVersion: string | null;
   /** Why the last `multipass` call failed, or null when it worked. */
   multipassError: string | null;
   resources: HostResources;
+  allocated: Allocation;
   instances: InstanceSummary[];
 }
 
@@ -126,11 +139,22 @@ export function parseInstanceSummary(value: unknown, path: string): InstanceSumm
   };
 }
 
+export function parseAllocation(value: unknown, path: string): Allocation {
+  const o = object(value, path);
+  return {
+    cpus: field(o, "cpus", path, nonNegative),
+    memory: field(o, "memory", path, nonNegative),
+    disk: field(o, "disk", path, nonNegative),
+    unknown: field(o, "unknown", path, nonNegative),
+  };
+}
+
 function parseSnapshot(o: Record<string, Json>, path: string): HostSnapshot {
   return {
     multipassVersion: field(o, "multipassVersion", path, nullable(string)),
     multipassError: field(o, "multipassError", path, nullable(string)),
     resources: field(o, "resources", path, parseHostResources),
+    allocated: field(o, "allocated", path, parseAllocation),
     instances: field(o, "instances", path, arrayOf(parseInstanceSummary)),
   };
 }
@@ -196,6 +220,8 @@ export interface NodeView {
   multipassVersion: string | null;
   multipassError: string | null;
   resources: HostResources;
+  /** What the node's live instances were given; placement subtracts it. */
+  allocated: Allocation;
   /** Number of instances (deleted ones included) the node reported. */
   instanceCount: number;
 }
@@ -253,6 +279,7 @@ export function parseNodeView(value: unknown, path: string): NodeView {
     multipassVersion: field(o, "multipassVersion", path, nullable(string)),
     multipassError: field(o, "multipassError", path, nullable(string)),
     resources: field(o, "resources", path, parseHostResources),
+    allocated: field(o, "allocated", path, parseAllocation),
     instanceCount: field(o, "instanceCount", path, integer),
   };
 }

@@ -108,6 +108,15 @@ export class Registry {
     return true;
   }
 
+  /**
+   * Replaces a node's instance list with the fresh one an operation returned,
+   * so a listing right after the operation shows its effect.
+   */
+  applyInstances(name: string, instances: InstanceSummary[]): void {
+    const entry = this.#nodes.get(name);
+    if (entry) entry.snapshot = { ...entry.snapshot, instances };
+  }
+
   /** Marks a membership's connection as lost; a replaced membership is ignored. */
   disconnect(id: string, name: string): void {
     const entry = this.current(id, name);
@@ -142,6 +151,7 @@ export class Registry {
       multipassVersion: e.snapshot.multipassVersion,
       multipassError: e.snapshot.multipassError,
       resources: e.snapshot.resources,
+      allocated: e.snapshot.allocated,
       instanceCount: e.snapshot.instances.length,
     }));
   }

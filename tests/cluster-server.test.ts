@@ -118,7 +118,7 @@ describe("the join socket refuses what it cannot trust", () => {
     return { ws, messages, closed };
   }
   const hello = (extra: Record<string, unknown> = {}) =>
-    JSON.stringify({ type: "hello", protocolVersion: PROTOCOL_VERSION, name: "n1", agentPort: 1234, advertiseAddr: null, version: "t", multipassVersion: null, multipassError: null, resources, instances: [], ...extra });
+    JSON.stringify({ type: "hello", protocolVersion: PROTOCOL_VERSION, name: "n1", agentPort: 1234, advertiseAddr: null, version: "t", multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: [], ...extra });
 
   const cases: [string, string | Uint8Array, RegExp][] = [
     ["garbage text", "}{ not json", /not valid JSON/],

@@ -98,7 +98,11 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
     },
     async get(key, options) {
       await enter("get", options?.signal);
-      return key;
+      const m = /^local\.([^.]+)\.(cpus|memory|disk)$/.exec(key);
+      if (!m) throw new MultipassError("failed", `Unrecognized settings key: '${key}'`, [key], 2, "");
+      const i = existing(m[1]!);
+      if (m[2] === "cpus") return String(i.cpus);
+      return `${((m[2] === "memory" ? i.memory : i.disk) / 1024 ** 3).toFixed(1)}GiB`;
     },
     async launch(request, options) {
       await enter("launch", options?.signal);

@@ -12,13 +12,14 @@ const hello = {
   multipassVersion: "1.16.3",
   multipassError: null,
   resources,
+  allocated: { cpus: 2, memory: 2147483648, disk: 10737418240, unknown: 0 },
   instances: [{ name: "web", state: "Running", ipv4: ["10.0.0.2"], release: "Ubuntu 24.04 LTS" }],
 };
 
 describe("join socket messages", () => {
   test("round trip of every worker message", () => {
     expect(parseWorkerMessage(JSON.stringify(hello))).toEqual(hello as never);
-    const state = { type: "state", multipassVersion: null, multipassError: "down", resources, instances: [] };
+    const state = { type: "state", multipassVersion: null, multipassError: "down", resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 1 }, instances: [] };
     expect(parseWorkerMessage(JSON.stringify(state))).toEqual(state as never);
     expect(parseWorkerMessage(JSON.stringify({ type: "heartbeat", resources }))).toEqual({ type: "heartbeat", resources } as never);
   });
@@ -55,7 +56,7 @@ describe("join socket messages", () => {
 
 describe("API shapes", () => {
   test("node view and info response parse, null where Multipass gives nothing", () => {
-    const node = { name: "n1", state: "Down", address: "h:1", lastSync: "2024-01-01T00:00:00.000Z", multipassVersion: null, multipassError: null, resources, instanceCount: 0 };
+    const node = { name: "n1", state: "Down", address: "h:1", lastSync: "2024-01-01T00:00:00.000Z", multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instanceCount: 0 };
     expect(parseNodeView(node, "n")).toEqual(node as never);
     const info = {
       instances: [{ node: "n1", name: "db", state: "Stopped", cpus: null, load: null, memory: { used: null, total: null }, disk: { used: null, total: null }, release: null, imageRelease: "22.04 LTS", ipv4: [] }],

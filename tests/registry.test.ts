@@ -10,6 +10,7 @@ function snapshot(instances: Partial<InstanceSummary>[]): HostSnapshot {
     multipassVersion: "1.16.3",
     multipassError: null,
     resources,
+    allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 },
     instances: instances.map((i) => ({ name: "x", state: "Running", ipv4: [], release: "Ubuntu 24.04 LTS", ...i })),
   };
 }
