@@ -1,0 +1,390 @@
+/**
+ * The audit trail: one durable record before and one after every mutating
+ * call, kept as append-only JSON lines (`<data-dir>/events.jsonl`, mode 0600).
+ *
+ * Storage choice: the file is scanned once on open into an in-memory index of
+ * `{ id, time, byte offset, length }` (a few dozen bytes per record, so ~100k
+ * records cost a few MB); `list` walks that index from the newest end and
+ * reads only the lines it returns, in one `pread` per contiguous run. The
+ * master must be the file's only writer while it runs (no rotation in place).
+ */
+import { createHash } from "node:crypto";
+import { closeSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import { AppError, messageOf } from "./errors.ts";
+import { field, integer, nullable, object, oneOf, optional, ParseError, parseJson, string } from "./parse-util.ts";
+import { tokenKind } from "./tokens.ts";
+
+/** One audit record. A call has a "requested" record and, once it ends, a "done" one with the same requestId. */
+export interface AuditEvent {
+  /** 1, 2, 3…; never reused, continues across master restarts. */
+  id: number;
+  /** ISO 8601, from the master's clock. */
+  time: string;
+  requestId: string;
+  phase: "requested" | "done";
+  /** tokenId() of the caller's token, never the token. */
+  token: string;
+  /** "launch", "start", "stop", "restart", "suspend", "delete", "recover", "purge". */
+  action: string;
+  node: string | null;
+  instance: string | null;
+  /** Request parameters after {@link sanitizeParams}; only on "requested". */
+  params?: Record<string, unknown>;
+  /** Only on "done". */
+  result?: "ok" | "error";
+  /** Only on a failed "done". */
+  error?: { code: string; message: string };
+}
+
+export interface AuditLog {
+  /**
+   * Appends one record (its params passed through {@link sanitizeParams})
+   * durably, written and fsync'ed, before returning it with its id and time.
+   * A failed append consumes no id, unless the partly written record could
+   * not be cut off the file again; then its id is skipped, never reused.
+   * @throws AppError E_STORAGE when it cannot be written (unwritable dir, disk full), naming the file.
+   */
+  append(record: Omit<AuditEvent, "id" | "time">): AuditEvent;
+  /**
+   * Records in id order. `since` is an ISO time with a zone (records at or
+   * after it) or an event id as a decimal string (records with a greater id);
+   * `limit` caps the count (default 1000, max 10000), keeping the newest.
+   * @throws AppError E_USAGE for a bad since/limit; E_STORAGE when the file cannot be read back.
+   */
+  list(options?: { since?: string; limit?: number }): AuditEvent[];
+}
+
+export const DEFAULT_LIST_LIMIT = 1000;
+export const MAX_LIST_LIMIT = 10_000;
+/** Strings longer than this (cloud-init, …) are recorded as `{ bytes, sha256 }`. */
+export const MAX_PARAM_STRING = 256;
+
+const SECRET_KEY = /token|secret|passw|credential|authorization|private.?key|api.?key/i;
+const MAX_PARAM_DEPTH = 8;
+
+/** Params safe to keep: secret-looking keys dropped, token-looking values redacted, long strings hashed. */
+export function sanitizeParams(params: Record<string, unknown>): Record<string, unknown> {
+  return sanitizeObject(params, 0);
+}
+
+function sanitizeObject(params: Record<string, unknown>, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (SECRET_KEY.test(key)) continue;
+    const clean = sanitizeValue(value, depth + 1);
+    if (clean !== undefined) out[key] = clean;
+  }
+  return out;
+}
+
+function sanitizeValue(value: unknown, depth: number): unknown {
+  if (typeof value === "string") {
+    if (tokenKind(value) !== null) return "[redacted]";
+    if (value.length <= MAX_PARAM_STRING) return value;
+    return { bytes: Buffer.byteLength(value), sha256: createHash("sha256").update(value).digest("hex") };
+  }
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
+  if (typeof value === "boolean" || value === null) return value;
+  if (typeof value !== "object") return undefined;
+  if (depth > MAX_PARAM_DEPTH) return "[too deep]";
+  if (Array.isArray(value)) return value.map((item) => sanitizeValue(item, depth + 1) ?? null);
+  return sanitizeObject(Object.fromEntries(Object.entries(value)), depth);
+}
+
+/** A record read back from the file or off the wire. @throws ParseError */
+export function parseAuditEvent(value: unknown, path = "event"): AuditEvent {
+  const o = object(value, path);
+  const event: AuditEvent = {
+    id: field(o, "id", path, integer),
+    time: field(o, "time", path, string),
+    requestId: field(o, "requestId", path, string),
+    phase: field(o, "phase", path, oneOf(["requested", "done"] as const)),
+    token: field(o, "token", path, string),
+    action: field(o, "action", path, string),
+    node: field(o, "node", path, nullable(string)),
+    instance: field(o, "instance", path, nullable(string)),
+  };
+  if (event.id < 1) throw new ParseError(`${path}.id`, `expected a positive id, got ${event.id}`);
+  if (Number.isNaN(Date.parse(event.time))) throw new ParseError(`${path}.time`, `expected an ISO time, got ${JSON.stringify(event.time)}`);
+  const params = field(o, "params", path, optional(object));
+  if (params !== undefined) event.params = params;
+  const result = field(o, "result", path, optional(oneOf(["ok", "error"] as const)));
+  if (result !== undefined) event.result = result;
+  const error = field(o, "error", path, optional(object));
+  if (error !== undefined) {
+    event.error = { code: field(error, "code", `${path}.error`, string), message: field(error, "message", `${path}.error`, string) };
+  }
+  return event;
+}
+
+export type EventsSince = { kind: "id"; id: number } | { kind: "time"; ms: number };
+
+// A date-time needs its zone: without one, JavaScript reads it in the master's local time.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2}))?$/i;
+
+/** `since` of a listing: an event id or an ISO time. @throws AppError E_USAGE */
+export function parseEventsSince(text: string): EventsSince {
+  if (/^\d{1,16}$/.test(text) && Number.isSafeInteger(Number(text))) return { kind: "id", id: Number(text) };
+  const ms = ISO_TIME.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    throw new AppError("E_USAGE", `Invalid since "${text.slice(0, 40)}": expected an ISO time such as 2024-05-01T12:00:00Z or an event id`);
+  }
+  return { kind: "time", ms };
+}
+
+/** `limit` of a listing, as text from a query or a flag. @throws AppError E_USAGE */
+export function parseEventsLimit(text: string): number {
+  const n = /^\d{1,6}$/.test(text) ? Number(text) : 0;
+  if (n < 1 || n > MAX_LIST_LIMIT) throw new AppError("E_USAGE", `Invalid limit "${text.slice(0, 20)}": expected a number between 1 and ${MAX_LIST_LIMIT}`);
+  return n;
+}
+
+interface IndexEntry {
+  id: number;
+  timeMs: number;
+  /** Byte offset of the line in the file, and its length without the newline. */
+  offset: number;
+  length: number;
+}
+
+const REASONS: Record<string, string> = {
+  ENOSPC: "the disk is full",
+  EDQUOT: "the disk quota is exceeded",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  EROFS: "the file system is read-only",
+  ENOTDIR: "a part of its path is not a directory",
+  EEXIST: "its directory's path is taken by a file",
+  EISDIR: "it is a directory",
+  ENOENT: "its directory does not exist",
+  EIO: "an I/O error occurred",
+};
+
+function storageError(doing: string, path: string, error: unknown): AppError {
+  const code = typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : null;
+  const why = code === null ? messageOf(error) : `${REASONS[code] ?? messageOf(error)} (${code})`;
+  return new AppError("E_STORAGE", `The master cannot ${doing} its audit log "${path}": ${why}`, { cause: error });
+}
+
+const SCAN_CHUNK = 1 << 20;
+
+/**
+ * Opens the audit log at `path`, reading any existing file to index it and
+ * find the last id. Lines that do not parse (a torn last line after a crash,
+ * damage) are skipped and reported through `warn`; so are ids that do not
+ * increase. Nothing is created until the first append.
+ * @throws AppError E_STORAGE when the file exists but cannot be read.
+ */
+export function createAuditLog(options: { path: string; now?: () => number; warn?: (message: string) => void }): AuditLog {
+  const { path } = options;
+  const now = options.now ?? Date.now;
+  const entries: IndexEntry[] = [];
+  let skipped = 0;
+  let exists = false;
+  /** The file ends in a partial line: the next record must start on a new one. */
+  let torn = false;
+  let nextId = 1;
+
+  const index = (offset: number, bytes: Buffer) => {
+    if (bytes.length === 0) return;
+    try {
+      const event = parseAuditEvent(parseJson(bytes.toString("utf8"), "line"));
+      if (event.id >= nextId) {
+        entries.push({ id: event.id, timeMs: Date.parse(event.time), offset, length: bytes.length });
+        nextId = event.id + 1;
+        return;
+      }
+    } catch {
+      // counted below
+    }
+    skipped++;
+  };
+
+  let fd: number | null = null;
+  try {
+    fd = openSync(path, "r");
+    exists = true;
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    // Read only up to the size seen now: a device such as /dev/full would never end.
+    const chunk = Buffer.allocUnsafe(SCAN_CHUNK);
+    let pos = 0;
+    let carry = Buffer.alloc(0);
+    while (pos < stat.size) {
+      const n = readSync(fd, chunk, 0, Math.min(SCAN_CHUNK, stat.size - pos), pos);
+      if (n === 0) break;
+      const data = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+      const base = pos - carry.length;
+      let start = 0;
+      for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
+        index(base + start, data.subarray(start, nl));
+        start = nl + 1;
+      }
+      carry = Buffer.from(data.subarray(start));
+      pos += n;
+    }
+    index(pos - carry.length, carry);
+    torn = carry.length > 0;
+  } catch (error) {
+    const code = typeof error === "object" && error !== null && "code" in error ? error.code : null;
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw storageError("read", path, error);
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+  if (skipped > 0) options.warn?.(`Audit log "${path}": skipped ${skipped} line(s) that could not be read`);
+
+  const openForAppend = (): number => {
+    try {
+      return openSync(path, "a", 0o600);
+    } catch (error) {
+      const code = typeof error === "object" && error !== null && "code" in error ? error.code : null;
+      if (code !== "ENOENT") throw error;
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      return openSync(path, "a", 0o600);
+    }
+  };
+
+  /** Writes `bytes` at the end and fsyncs; returns where they start. On failure the file is cut back when possible. */
+  const writeDurably = (bytes: Buffer): number => {
+    let fd: number;
+    try {
+      fd = openForAppend();
+    } catch (error) {
+      throw storageError("write", path, error);
+    }
+    let start = 0;
+    let written = 0;
+    try {
+      const stat = fstatSync(fd);
+      start = stat.size;
+      if (stat.isFile() && (stat.mode & 0o777) !== 0o600) fchmodSync(fd, 0o600);
+      while (written < bytes.length) {
+        const n = writeSync(fd, bytes, written, bytes.length - written);
+        if (n <= 0) throw new Error("the write made no progress");
+        written += n;
+      }
+      fsyncSync(fd);
+      return start;
+    } catch (error) {
+      if (written > 0) {
+        try {
+          ftruncateSync(fd, start);
+        } catch {
+          // Part of the record stays in the file: it must never share an id with a later record.
+          nextId++;
+          torn = bytes[written - 1] !== 10;
+        }
+      }
+      throw storageError("write", path, error);
+    } finally {
+      closeSync(fd);
+    }
+  };
+
+  return {
+    append(record) {
+      const event: AuditEvent = {
+        id: nextId,
+        time: new Date(now()).toISOString(),
+        requestId: record.requestId,
+        phase: record.phase,
+        token: record.token,
+        action: record.action,
+        node: record.node,
+        instance: record.instance,
+      };
+      if (record.params !== undefined) event.params = sanitizeParams(record.params);
+      if (record.result !== undefined) event.result = record.result;
+      if (record.error !== undefined) event.error = { code: record.error.code, message: record.error.message };
+      const lead = torn ? "\n" : "";
+      const line = JSON.stringify(event);
+      const start = writeDurably(Buffer.from(lead + line + "\n"));
+      if (!exists) syncDirectory(dirname(path));
+      exists = true;
+      torn = false;
+      nextId = event.id + 1;
+      entries.push({ id: event.id, timeMs: Date.parse(event.time), offset: start + lead.length, length: Buffer.byteLength(line) });
+      return event;
+    },
+
+    list(listOptions = {}) {
+      const limit = listOptions.limit ?? DEFAULT_LIST_LIMIT;
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+        throw new AppError("E_USAGE", `Invalid limit ${limit}: expected a number between 1 and ${MAX_LIST_LIMIT}`);
+      }
+      const since = listOptions.since === undefined ? null : parseEventsSince(listOptions.since);
+      const picked: IndexEntry[] = [];
+      for (let i = entries.length - 1; i >= 0 && picked.length < limit; i--) {
+        const entry = entries[i]!;
+        if (since?.kind === "id" && entry.id <= since.id) break;
+        // Not a break: the clock may have stepped back, so times need not increase with ids.
+        if (since?.kind === "time" && entry.timeMs < since.ms) continue;
+        picked.push(entry);
+      }
+      return readEntries(path, picked.reverse());
+    },
+  };
+}
+
+/** Makes a new file's directory entry durable; best effort, as not every system can fsync a directory. */
+function syncDirectory(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // The record itself is on disk; only the new name might not survive a power cut.
+  }
+}
+
+/** Reads the lines of `entries` (in file order), one read per contiguous run. */
+function readEntries(path: string, entries: IndexEntry[]): AuditEvent[] {
+  if (entries.length === 0) return [];
+  const events: AuditEvent[] = [];
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (error) {
+    throw storageError("read", path, error);
+  }
+  try {
+    let i = 0;
+    while (i < entries.length) {
+      let j = i;
+      while (j + 1 < entries.length && entries[j + 1]!.offset === entries[j]!.offset + entries[j]!.length + 1) j++;
+      const first = entries[i]!;
+      const end = entries[j]!.offset + entries[j]!.length;
+      const buffer = Buffer.alloc(end - first.offset);
+      let got = 0;
+      while (got < buffer.length) {
+        const n = readSync(fd, buffer, got, buffer.length - got, first.offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      for (const entry of entries.slice(i, j + 1)) {
+        const at = entry.offset - first.offset;
+        events.push(parseStored(buffer.toString("utf8", at, at + entry.length), path, entry));
+      }
+      i = j + 1;
+    }
+  } catch (error) {
+    throw error instanceof AppError ? error : storageError("read", path, error);
+  } finally {
+    closeSync(fd);
+  }
+  return events;
+}
+
+function parseStored(text: string, path: string, entry: IndexEntry): AuditEvent {
+  try {
+    const event = parseAuditEvent(parseJson(text, "line"));
+    if (event.id === entry.id) return event;
+  } catch {
+    // reported below
+  }
+  throw new AppError("E_STORAGE", `The audit log "${path}" changed under the master: event ${entry.id} at byte ${entry.offset} no longer reads back`);
+}

@@ -1,0 +1,113 @@
+/**
+ * `client events`: the master's audit trail, one row per call (its
+ * "requested" and "done" records merged), or the API's JSON with `--json`.
+ */
+import { defineCommand } from "citty";
+import { parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "./audit.ts";
+import { apiFor, common, paint, type ClientContext } from "./client-context.ts";
+import { parseDuration } from "./duration.ts";
+import { AppError } from "./errors.ts";
+import { formatTime, renderTable, type Cell, type Colors } from "./format.ts";
+import { arrayOf } from "./parse-util.ts";
+
+/** One call of the audit trail: its "requested" record completed by its "done" one. */
+export interface EventRow {
+  requestId: string;
+  /** When the call was requested (or finished, when its request is outside the listing). */
+  time: string;
+  action: string;
+  node: string | null;
+  instance: string | null;
+  token: string;
+  result: "ok" | "error" | "pending";
+  error: string | null;
+}
+
+/** Merges records by requestId, in the order their calls first appear. */
+export function mergeEvents(events: AuditEvent[]): EventRow[] {
+  const rows = new Map<string, EventRow>();
+  for (const e of events) {
+    let row = rows.get(e.requestId);
+    if (row === undefined) {
+      row = { requestId: e.requestId, time: e.time, action: e.action, node: e.node, instance: e.instance, token: e.token, result: "pending", error: null };
+      rows.set(e.requestId, row);
+    }
+    if (e.phase === "requested") {
+      row.time = e.time;
+      row.node = e.node ?? row.node;
+      row.instance = e.instance ?? row.instance;
+    } else {
+      // The done record knows the node a launch was placed on when the request did not say.
+      row.node = row.node ?? e.node;
+      row.instance = row.instance ?? e.instance;
+      row.result = e.result === "ok" ? "ok" : "error";
+      row.error = e.error ? e.error.message : null;
+    }
+  }
+  return [...rows.values()];
+}
+
+function resultCell(row: EventRow, c: Colors): Cell {
+  if (row.result === "ok") return { text: "ok", paint: c.green };
+  if (row.result === "pending") return { text: "pending", paint: c.yellow };
+  const text = row.error === null ? "error" : `error: ${row.error.replace(/\s+/g, " ").trim()}`;
+  return { text, paint: c.red };
+}
+
+/** The human table of `client events`. */
+export function formatEvents(events: AuditEvent[], c: Colors): string {
+  const rows: Cell[][] = mergeEvents(events).map((r) => [
+    formatTime(r.time),
+    r.action,
+    r.node ?? "--",
+    r.instance ?? "--",
+    resultCell(r, c),
+    r.token,
+  ]);
+  return renderTable(["Time", "Action", "Node", "Instance", "Result", "Token"], rows, c);
+}
+
+const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
+const MAX_LOOKBACK_MS = 10 * 365 * 24 * 3_600_000;
+
+/**
+ * `--since` as the API takes it: a duration with a unit (`30m`, `1h`) becomes
+ * the ISO time that long before `nowMs`; an ISO time or an event id is kept.
+ * A bare number is an event id, not seconds.
+ * @throws AppError E_USAGE
+ */
+export function sinceQuery(text: string, nowMs: number): string {
+  const t = text.trim();
+  if (DURATION.test(t)) return new Date(nowMs - parseDuration(t, "--since", { maxMs: MAX_LOOKBACK_MS })).toISOString();
+  try {
+    parseEventsSince(t);
+    return t;
+  } catch {
+    throw new AppError("E_USAGE", `Invalid --since "${text.slice(0, 40)}": expected a duration such as 30m or 1h, an ISO time such as 2024-05-01T12:00:00Z, or an event id`);
+  }
+}
+
+export function eventsCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "events", description: "The audit trail: who launched, stopped, deleted… what, and how it ended" },
+    args: {
+      since: { type: "string", valueHint: "WHEN", description: "Only newer events: a duration (30m, 1h), an ISO time, or an event id" },
+      limit: { type: "string", valueHint: "N", description: "At most N records, the newest (default 1000, max 10000)" },
+      ...common,
+    },
+    async run({ args }) {
+      const query = new URLSearchParams();
+      if (args.since !== undefined) query.set("since", sinceQuery(args.since, Date.now()));
+      if (args.limit !== undefined) query.set("limit", String(parseEventsLimit(args.limit)));
+      const path = "/api/v1/events" + (query.size > 0 ? `?${query}` : "");
+      const answer = await apiFor(args, ctx).get(path);
+      if (args.json) return ctx.stdout(answer.text + "\n");
+      const events = arrayOf(parseAuditEvent)(answer.json, "events");
+      if (events.length === 0) {
+        ctx.stdout("No events found.\n");
+        return;
+      }
+      ctx.stdout(formatEvents(events, paint(ctx)));
+    },
+  });
+}

@@ -1,0 +1,63 @@
+import { describe, expect, test } from "bun:test";
+import type { AuditEvent } from "../lib/audit.ts";
+import { formatEvents, mergeEvents, sinceQuery } from "../lib/client-events.ts";
+import { colors } from "../lib/format.ts";
+
+const ev = (id: number, requestId: string, phase: "requested" | "done", extra: Partial<AuditEvent> = {}): AuditEvent => ({
+  id,
+  time: new Date(Date.parse("2024-05-01T12:00:00Z") + id * 1000).toISOString(),
+  requestId,
+  phase,
+  token: "0123456789ab",
+  action: "stop",
+  node: "n1",
+  instance: "vm1",
+  ...extra,
+});
+
+const events: AuditEvent[] = [
+  ev(1, "a", "requested", { action: "launch", node: null, instance: "web", params: { name: "web" } }),
+  ev(2, "b", "requested"),
+  ev(3, "b", "done", { result: "ok" }),
+  ev(4, "a", "done", { action: "launch", node: "n2", instance: "web", result: "error", error: { code: "E_MULTIPASS", message: "launch failed:\n  no image" } }),
+  ev(5, "c", "requested", { action: "delete", token: "ba9876543210" }),
+  ev(7, "d", "done", { action: "purge", node: "n3", instance: null, result: "ok" }),
+];
+
+describe("client events", () => {
+  test("one row per call, in the order the calls appear", () => {
+    const rows = mergeEvents(events);
+    expect(rows.map((r) => [r.requestId, r.result, r.node])).toEqual([
+      ["a", "error", "n2"],
+      ["b", "ok", "n1"],
+      ["c", "pending", "n1"],
+      ["d", "ok", "n3"],
+    ]);
+    expect(rows[0]!.time).toBe("2024-05-01T12:00:01.000Z");
+  });
+
+  test("the table", () => {
+    expect(formatEvents(events, colors(false))).toBe(
+      [
+        "Time                      Action   Node   Instance   Result                           Token",
+        "2024-05-01 12:00:01 UTC   launch   n2     web        error: launch failed: no image   0123456789ab",
+        "2024-05-01 12:00:02 UTC   stop     n1     vm1        ok                               0123456789ab",
+        "2024-05-01 12:00:05 UTC   delete   n1     vm1        pending                          ba9876543210",
+        "2024-05-01 12:00:07 UTC   purge    n3     --         ok                               0123456789ab",
+        "",
+      ].join("\n"),
+    );
+    const coloured = formatEvents(events, colors(true));
+    expect(coloured).toContain("\u001b[31merror: launch failed: no image\u001b[39m");
+    expect(coloured).toContain("\u001b[33mpending\u001b[39m");
+  });
+
+  test("--since: durations become ISO times, ISO times and ids pass through", () => {
+    const now = Date.parse("2024-05-01T12:00:00Z");
+    expect(sinceQuery("1h", now)).toBe("2024-05-01T11:00:00.000Z");
+    expect(sinceQuery("30m", now)).toBe("2024-05-01T11:30:00.000Z");
+    expect(sinceQuery("2024-04-30T00:00:00Z", now)).toBe("2024-04-30T00:00:00Z");
+    expect(sinceQuery("42", now)).toBe("42");
+    expect(() => sinceQuery("yesterday", now)).toThrow(/Invalid --since "yesterday": expected a duration/);
+  });
+});
