@@ -3,11 +3,13 @@
  * multiverse master: the cluster server workers join, and the API clients use.
  */
 import { homedir } from "node:os";
+import { join } from "node:path";
 import { defineCommand } from "citty";
 import { formatHostPort, parseHostPort } from "./lib/addr.ts";
 import { runCli } from "./lib/cli.ts";
 import { parseDuration } from "./lib/duration.ts";
 import { createLog } from "./lib/log.ts";
+import { createAuditLog } from "./lib/audit.ts";
 import { createMaster } from "./lib/master.ts";
 import { defaultDataDir } from "./lib/paths.ts";
 import { MAX_JOIN_MESSAGE_BYTES } from "./lib/protocol.ts";
@@ -35,14 +37,17 @@ const main = defineCommand({
     const nodeTimeoutMs = parseDuration(args["node-timeout"], "--node-timeout", { minMs: 100, maxMs: 120_000 });
     const dataDir = args["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
 
-    const join = loadOrCreateToken(dataDir, "join", process.env["MULTIVERSE_JOIN_TOKEN"]);
+    const joinToken = loadOrCreateToken(dataDir, "join", process.env["MULTIVERSE_JOIN_TOKEN"]);
     const api = loadOrCreateToken(dataDir, "api", process.env["MULTIVERSE_API_TOKEN"]);
-    if (join.token === api.token) throw new Error("The join token and the API token must differ");
-    for (const [kind, t] of [["join", join], ["API", api]] as const) {
+    if (joinToken.token === api.token) throw new Error("The join token and the API token must differ");
+    for (const [kind, t] of [["join", joinToken], ["API", api]] as const) {
       log.info(t.source === "env" ? `${kind} token: from the environment` : `${kind} token: ${t.path}${t.source === "created" ? " (created)" : ""}`);
     }
 
-    const master = createMaster({ log, joinToken: join.token, apiToken: api.token, heartbeatMs, downGraceMs, nodeTimeoutMs, version: VERSION });
+    const auditPath = join(dataDir, "events.jsonl");
+    const audit = createAuditLog({ path: auditPath, warn: (m) => log.warn(m) });
+    log.info(`audit trail: ${auditPath}`);
+    const master = createMaster({ log, joinToken: joinToken.token, apiToken: api.token, heartbeatMs, downGraceMs, nodeTimeoutMs, version: VERSION, audit });
     const cluster = Bun.serve({
       hostname: clusterAddr.host,
       port: clusterAddr.port,

@@ -3,8 +3,16 @@
  * every answer parsed, every failure an AppError that names the node.
  */
 import { AppError, isErrorCode, messageOf } from "./errors.ts";
-import type { InstanceInfo } from "./multipass.ts";
-import { parseAgentInfoResponse, parseErrorBody } from "./protocol.ts";
+import type { InstanceInfo, InstanceSummary } from "./multipass.ts";
+import {
+  parseAgentLaunchEvent,
+  type ActionOptions,
+  type AgentLaunchEvent,
+  type LaunchSpec,
+  type LifecycleAction,
+} from "./operations-protocol.ts";
+import { arrayOf, field, object } from "./parse-util.ts";
+import { parseAgentInfoResponse, parseErrorBody, parseInstanceSummary } from "./protocol.ts";
 import type { NodeEntry } from "./registry.ts";
 
 /** The node fields a call needs. */
@@ -17,6 +25,25 @@ export interface AgentClient {
    *   node cannot be reached, or the node's own error (E_MULTIPASS, E_NOT_FOUND…).
    */
   info(node: AgentTarget, names: string[], options: CallLimits): Promise<InstanceInfo[]>;
+  /**
+   * Launches on one node; `onProgress` gets each progress event as it comes.
+   * @returns the node's fresh instance list.
+   * @throws AppError: the node's own error, or E_UNREACHABLE when the node is
+   *   lost before it answered (killed mid-launch), E_TIMEOUT after `timeoutMs`.
+   */
+  launch(node: AgentTarget, spec: LaunchSpec, limits: CallLimits, onProgress: (event: Extract<AgentLaunchEvent, { type: "progress" }>) => void): Promise<InstanceSummary[]>;
+  /** One lifecycle verb; @returns the node's fresh instance list. */
+  act(node: AgentTarget, action: LifecycleAction, name: string, options: ActionOptions, limits: CallLimits): Promise<InstanceSummary[]>;
+  /** Removes the node's deleted instances; @returns its fresh instance list. */
+  purge(node: AgentTarget, limits: CallLimits): Promise<InstanceSummary[]>;
+}
+
+function instancesOf(node: AgentTarget, body: unknown): InstanceSummary[] {
+  try {
+    return field(object(body, "answer"), "instances", "answer", arrayOf(parseInstanceSummary));
+  } catch (error) {
+    throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed answer: ${messageOf(error)}`);
+  }
 }
 
 /** How long a call may take, and an optional signal that ends it sooner (the caller went away). */
@@ -28,14 +55,16 @@ export interface CallLimits {
 export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentClient {
   const doFetch = deps.fetch ?? fetch;
 
-  async function call(node: AgentTarget, path: string, limits: CallLimits): Promise<unknown> {
+  async function call(node: AgentTarget, path: string, limits: CallLimits, payload?: unknown): Promise<unknown> {
     const timeout = AbortSignal.timeout(limits.timeoutMs);
     const signal = limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout;
     const fail = (error: unknown) => failure(node, error, timeout, limits);
     let response: Response;
     try {
       response = await doFetch(`http://${node.address}${path}`, {
-        headers: { authorization: `Bearer ${node.agentToken}` },
+        method: payload === undefined ? "GET" : "POST",
+        headers: { authorization: `Bearer ${node.agentToken}`, ...(payload === undefined ? {} : { "content-type": "application/json" }) },
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
         signal,
       });
     } catch (error) {
@@ -65,6 +94,64 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
       } catch (error) {
         throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed info answer: ${messageOf(error)}`);
       }
+    },
+
+    async act(node, action, name, options, limits) {
+      return instancesOf(node, await call(node, `/agent/v1/instances/${encodeURIComponent(name)}/${action}`, limits, options));
+    },
+
+    async purge(node, limits) {
+      return instancesOf(node, await call(node, "/agent/v1/purge", limits, {}));
+    },
+
+    async launch(node, spec, limits, onProgress) {
+      const timeout = AbortSignal.timeout(limits.timeoutMs);
+      const signal = limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout;
+      const lost = (error?: unknown) =>
+        timeout.aborted
+          ? new AppError("E_TIMEOUT", `Node "${node.name}" did not finish the launch of "${spec.name}" within ${formatSeconds(limits.timeoutMs)}`)
+          : new AppError("E_UNREACHABLE", `Lost node "${node.name}" during the launch of "${spec.name}"${error ? `: ${messageOf(error)}` : ""}; the instance may still appear there`);
+      let response: Response;
+      try {
+        response = await doFetch(`http://${node.address}/agent/v1/launch`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${node.agentToken}`, "content-type": "application/json" },
+          body: JSON.stringify(spec),
+          signal,
+        });
+      } catch (error) {
+        throw failure(node, error, timeout, limits);
+      }
+      if (!response.ok || !response.body) {
+        const e = parseErrorBody(await response.json().catch(() => null))?.error;
+        throw new AppError(e && isErrorCode(e.code) ? e.code : "E_PROTOCOL", `Node "${node.name}": ${e?.message ?? `HTTP ${response.status}`}`);
+      }
+      const decoder = new TextDecoder();
+      let buffered = "";
+      try {
+        for await (const chunk of response.body) {
+          buffered += decoder.decode(chunk, { stream: true });
+          let newline: number;
+          while ((newline = buffered.indexOf("\n")) >= 0) {
+            const line = buffered.slice(0, newline);
+            buffered = buffered.slice(newline + 1);
+            if (line.trim() === "") continue;
+            let event: AgentLaunchEvent;
+            try {
+              event = parseAgentLaunchEvent(JSON.parse(line));
+            } catch (error) {
+              throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed launch event: ${messageOf(error)}`);
+            }
+            if (event.type === "progress") onProgress(event);
+            else if (event.type === "done") return event.instances;
+            else throw new AppError(event.code, event.message);
+          }
+        }
+      } catch (error) {
+        if (error instanceof AppError) throw error;
+        throw lost(error);
+      }
+      throw lost();
     },
   };
 }

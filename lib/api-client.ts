@@ -29,40 +29,90 @@ export interface ApiClient {
    *   E_UNAUTHORIZED when the token is missing or refused, or the API's error.
    */
   get(path: string): Promise<ApiAnswer>;
+  /** POST a JSON body; same errors as `get`. */
+  post(path: string, body: unknown): Promise<ApiAnswer>;
+  /**
+   * POST a JSON body and read an NDJSON answer line by line as it streams.
+   * @throws AppError as `get` for a refused call; E_UNREACHABLE when the
+   *   stream breaks before it ends.
+   */
+  stream(path: string, body: unknown, onLine: (line: string) => void): Promise<void>;
 }
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
   const doFetch = options.fetch ?? fetch;
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const headers = (extra: Record<string, string> = {}) => ({ ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...extra });
+
+  async function request(path: string, body?: unknown): Promise<ApiAnswer> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await doFetch(baseUrl + path, {
+        method: body === undefined ? "GET" : "POST",
+        headers: headers(body === undefined ? {} : { "content-type": "application/json" }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+      text = await response.text();
+    } catch (error) {
+      throw unreachable(baseUrl, error);
+    }
+    return answer(response, text);
+  }
+
+  function answer(response: Response, text: string): ApiAnswer {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status} with something that is not JSON; is this a multiverse master?`);
+    }
+    if (response.ok) return { text, json };
+    const e = parseErrorBody(json)?.error;
+    if (response.status === 401) {
+      const hint = options.token ? "" : " (no token given: pass --token or set MULTIVERSE_API_TOKEN)";
+      throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} refused the token: ${e?.message ?? "unauthorized"}${hint}`);
+    }
+    if (!e) throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status}`);
+    throw new AppError(e.code, e.message, { details: e.candidates ? { candidates: e.candidates } : undefined });
+  }
+
   return {
     baseUrl,
     token: options.token,
-    async get(path) {
+    get: (path) => request(path),
+    post: (path, body) => request(path, body),
+    async stream(path, body, onLine) {
       let response: Response;
-      let text: string;
       try {
         response = await doFetch(baseUrl + path, {
-          headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
-          signal: AbortSignal.timeout(options.timeoutMs),
+          method: "POST",
+          headers: headers({ "content-type": "application/json", accept: "application/x-ndjson" }),
+          body: JSON.stringify(body),
         });
-        text = await response.text();
       } catch (error) {
         throw unreachable(baseUrl, error);
       }
-      let json: unknown;
+      if (!response.ok || !response.body) {
+        answer(response, await response.text());
+        throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status} without a stream`);
+      }
+      const decoder = new TextDecoder();
+      let buffered = "";
       try {
-        json = JSON.parse(text);
-      } catch {
-        throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status} with something that is not JSON; is this a multiverse master?`);
+        for await (const chunk of response.body) {
+          buffered += decoder.decode(chunk, { stream: true });
+          for (let at = buffered.indexOf("\n"); at >= 0; at = buffered.indexOf("\n")) {
+            const line = buffered.slice(0, at);
+            buffered = buffered.slice(at + 1);
+            if (line.trim() !== "") onLine(line);
+          }
+        }
+      } catch (error) {
+        if (error instanceof AppError) throw error;
+        throw new AppError("E_UNREACHABLE", `Lost the connection to the master at ${baseUrl}: ${messageOf(error)}`);
       }
-      if (response.ok) return { text, json };
-      const e = parseErrorBody(json)?.error;
-      if (response.status === 401) {
-        const hint = options.token ? "" : " (no token given: pass --token or set MULTIVERSE_API_TOKEN)";
-        throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} refused the token: ${e?.message ?? "unauthorized"}${hint}`);
-      }
-      if (!e) throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status}`);
-      throw new AppError(e.code, e.message, { details: e.candidates ? { candidates: e.candidates } : undefined });
     },
   };
 }

@@ -7,7 +7,9 @@
  *   `ref` is `NAME` or `NAME@NODE`;
  * - `GET /api/v1/info[?instance=REF][&timeout=MS]` — live, fanned out to the
  *   Ready nodes in parallel, each with its own timeout;
- * - shells, execs and sessions: see session-routes.ts.
+ * - shells, execs and sessions: see session-routes.ts;
+ * - launch, lifecycle verbs and purge: see operation-routes.ts;
+ * - `GET /api/v1/events`: the audit trail (events-routes.ts).
  */
 import { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
@@ -17,8 +19,12 @@ import { errorResponse, requireToken } from "./http.ts";
 import type { InstanceInfo } from "./multipass.ts";
 import type { InfoResponse, InfoView, NodeError } from "./protocol.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
-import { tokenKind } from "./tokens.ts";
+import { tokenId, tokenKind } from "./tokens.ts";
 import { parseInstanceRef, validateNodeName } from "./validate.ts";
+import type { AuditLog } from "./audit.ts";
+import { registerEventRoutes } from "./events-routes.ts";
+import { registerOperationRoutes } from "./operation-routes.ts";
+import type { Operations } from "./operations.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import { registerSessionRoutes } from "./session-routes.ts";
 import type { BunEnv } from "./ws.ts";
@@ -32,6 +38,8 @@ export interface ApiDeps {
   nodeTimeoutMs: number;
   version: string;
   relay: SessionRelay;
+  ops: Operations;
+  audit: AuditLog;
 }
 
 /** Longest per-node timeout a caller may ask for with `?timeout=`. */
@@ -114,6 +122,9 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   });
 
   registerSessionRoutes(app, { registry, relay: deps.relay });
+  // Only the API token opens these routes, so the caller is that token, by id.
+  registerOperationRoutes(app, { registry, ops: deps.ops, caller: () => ({ tokenId: tokenId(deps.apiToken()) }) });
+  registerEventRoutes(app, { audit: deps.audit });
   return app;
 }
 

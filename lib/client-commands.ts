@@ -1,90 +1,23 @@
 /**
- * The client's commands. Each one calls the master API, then prints either
- * the API's JSON exactly (`--json`) or a table for people.
+ * The client's command tree, and the commands that read the cluster or open
+ * sessions. Listings print the API's JSON exactly with `--json`, or a table.
  */
-import { existsSync } from "node:fs";
 import { defineCommand, type ArgsDef } from "citty";
-import { createApiClient, type ApiClient } from "./api-client.ts";
+import type { ApiClient } from "./api-client.ts";
+import { apiFor, common, paint, resolveRef, type ClientContext } from "./client-context.ts";
+import { eventsCommand } from "./client-events.ts";
+import { launchCommand, lifecycleCommand, purgeCommand } from "./client-ops.ts";
 import { runSession } from "./client-session.ts";
 import { EXIT } from "./cli.ts";
-import { AppError } from "./errors.ts";
-import { colors, formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell, type Cell, type Colors } from "./format.ts";
+import type { AppError } from "./errors.ts";
+import { formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell, type Cell } from "./format.ts";
 import { arrayOf } from "./parse-util.ts";
 import { parseInfoResponse, parseInstanceView, parseNodeView } from "./protocol.ts";
 import { validateCommand } from "./session-protocol.ts";
-import type { TerminalIo } from "./terminal-io.ts";
-import { readTokenFile } from "./tokens.ts";
 import { parseInstanceRef } from "./validate.ts";
 import { VERSION } from "./version.ts";
 
-/** What the client needs from its process; the entry script provides it. */
-export interface ClientContext {
-  env: Record<string, string | undefined>;
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  /** Whether stdout is a terminal (colours, interactive forms). */
-  isTTY: boolean;
-  /** The API token file of a master with default settings on this machine, tried last. */
-  defaultTokenFile: string;
-  /** The local terminal, for shell and exec. */
-  terminal: TerminalIo;
-}
-
-export const DEFAULT_MASTER = "http://localhost:1338";
-
-export const common = {
-  master: { type: "string", valueHint: "URL", description: `Master API URL (env MULTIVERSE_MASTER; default ${DEFAULT_MASTER})` },
-  token: { type: "string", valueHint: "TOKEN", description: "API token (env MULTIVERSE_API_TOKEN)" },
-  "token-file": { type: "string", valueHint: "FILE", description: "File holding the API token" },
-  json: { type: "boolean", default: false, description: "Print the API's JSON instead of a table" },
-  verbose: { type: "boolean", default: false, description: "Show stack traces of failures" },
-} as const satisfies ArgsDef;
-
-export type CommonArgs = { master?: string; token?: string; "token-file"?: string; json: boolean };
-
-/** `HOST:PORT` or a URL → a base URL. */
-export function masterUrl(text: string): string {
-  const t = text.trim();
-  if (/^https?:\/\//i.test(t)) return t.replace(/\/+$/, "");
-  if (/^[^\s/]+:\d+$/.test(t)) return `http://${t}`;
-  throw new AppError("E_USAGE", `Invalid master "${text}": expected a URL such as ${DEFAULT_MASTER} or HOST:PORT`);
-}
-
-function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
-  if (args.token) return args.token;
-  if (ctx.env["MULTIVERSE_API_TOKEN"]) return ctx.env["MULTIVERSE_API_TOKEN"];
-  if (args["token-file"]) return readTokenFile(args["token-file"]);
-  // On the master's own machine the token is where the master put it.
-  if (existsSync(ctx.defaultTokenFile)) {
-    try {
-      return readTokenFile(ctx.defaultTokenFile);
-    } catch {
-      return null;
-    }
-  }
-  return null;
-}
-
-export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
-  const baseUrl = masterUrl(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER);
-  return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: 60_000 });
-}
-
-/**
- * `NAME` or `NAME@NODE` → the one instance it names, as `NAME@NODE`. Asking
- * first gives clear errors (ambiguous, missing, token refused) that a refused
- * WebSocket upgrade could not carry.
- */
-async function resolveRef(api: ApiClient, text: string): Promise<string> {
-  parseInstanceRef(text);
-  const answer = await api.get(`/api/v1/instances/${encodeURIComponent(text)}`);
-  const instance = parseInstanceView(answer.json, "instance");
-  return `${instance.name}@${instance.node}`;
-}
-
-export function paint(ctx: ClientContext): Colors {
-  return colors(ctx.isTTY && !ctx.env["NO_COLOR"]);
-}
+export type { ClientContext } from "./client-context.ts";
 
 function nodesCommand(ctx: ClientContext) {
   return defineCommand({
@@ -253,6 +186,15 @@ export function createClientCommand(ctx: ClientContext) {
       info: infoCommand(ctx),
       shell: shellCommand(ctx),
       exec: execCommand(ctx),
+      launch: launchCommand(ctx),
+      start: lifecycleCommand(ctx, "start"),
+      stop: lifecycleCommand(ctx, "stop"),
+      restart: lifecycleCommand(ctx, "restart"),
+      suspend: lifecycleCommand(ctx, "suspend"),
+      delete: lifecycleCommand(ctx, "delete"),
+      recover: lifecycleCommand(ctx, "recover"),
+      purge: purgeCommand(ctx),
+      events: eventsCommand(ctx),
     },
   });
 }

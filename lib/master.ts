@@ -10,6 +10,8 @@ import { createClusterApp } from "./cluster-server.ts";
 import { Registry } from "./registry.ts";
 import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
 import type { LivenessTimes } from "./peer-liveness.ts";
+import type { AuditLog } from "./audit.ts";
+import { createOperations } from "./operations.ts";
 import type { BunEnv } from "./ws.ts";
 import type { Hono } from "hono";
 
@@ -27,6 +29,8 @@ export interface MasterOptions {
   now?: () => number;
   agents?: AgentClient;
   liveness?: LivenessTimes;
+  /** The audit trail of mutating calls. */
+  audit: AuditLog;
 }
 
 export interface Master {
@@ -56,10 +60,14 @@ export function createMaster(options: MasterOptions): Master {
     log,
   });
   const relay = createSessionRelay({ log, liveness: options.liveness });
+  const agents = options.agents ?? createAgentClient();
+  const ops = createOperations({ registry, agents, audit: options.audit, log });
   const apiApp = createApiApp({
     relay,
+    ops,
+    audit: options.audit,
     registry,
-    agents: options.agents ?? createAgentClient(),
+    agents,
     apiToken: () => options.apiToken,
     log,
     nodeTimeoutMs: options.nodeTimeoutMs,

@@ -3,6 +3,7 @@
  * restored, window size and its changes, stdin as bytes, and the signals that
  * end a session from this side. Built by the entry script from `process`.
  */
+import { createInterface } from "node:readline";
 
 export interface TerminalIo {
   readonly stdinIsTTY: boolean;
@@ -21,6 +22,8 @@ export interface TerminalIo {
   onSignal(listener: (signal: NodeJS.Signals) => void): () => void;
   /** Resolves once everything written to stdout and stderr has been flushed. */
   flush(): Promise<void>;
+  /** Asks a question on the terminal and reads one line of answer (empty at end of input). */
+  ask(question: string): Promise<string>;
 }
 
 /** The terminal of a real process. */
@@ -60,6 +63,20 @@ export function processTerminal(proc: NodeJS.Process): TerminalIo {
       const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
       for (const s of signals) proc.on(s, listener);
       return () => signals.forEach((s) => proc.off(s, listener));
+    },
+    ask(question) {
+      const rl = createInterface({ input: stdin, output: stderr });
+      return new Promise((resolve) => {
+        let answered = false;
+        rl.question(question, (answer) => {
+          answered = true;
+          rl.close();
+          resolve(answer);
+        });
+        rl.once("close", () => {
+          if (!answered) resolve("");
+        });
+      });
     },
     flush: () =>
       Promise.all(

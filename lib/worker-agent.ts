@@ -6,7 +6,8 @@
  * Routes:
  * - `GET /healthz` — open;
  * - `GET /agent/v1/info[?name=N…]` — live `multipass info`;
- * - `GET /agent/v1/session` — WebSocket; a shell or an exec (session-host.ts).
+ * - `GET /agent/v1/session` — WebSocket; a shell or an exec (session-host.ts);
+ * - launch, lifecycle verbs and purge: agent-ops-routes.ts.
  */
 import { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
@@ -15,7 +16,9 @@ import { errorResponse, requireToken } from "./http.ts";
 import type { Multipass } from "./multipass.ts";
 import type { AgentInfoResponse } from "./protocol.ts";
 import { validateInstanceName } from "./validate.ts";
+import { registerAgentOpRoutes } from "./agent-ops-routes.ts";
 import type { SessionHost } from "./session-host.ts";
+import type { WorkerOps } from "./worker-ops.ts";
 import { upgrade, type BunEnv } from "./ws.ts";
 
 export interface AgentDeps {
@@ -25,6 +28,7 @@ export interface AgentDeps {
   log: ConsolaInstance;
   name: string;
   sessions: SessionHost;
+  ops: WorkerOps;
 }
 
 /** Unguessable placeholder for "no master yet": comparing against it always fails. */
@@ -49,5 +53,6 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
     return c.json(body);
   });
   app.get("/agent/v1/session", (c) => upgrade(c, deps.sessions.session()));
+  registerAgentOpRoutes(app, { ops: deps.ops });
   return app;
 }

@@ -10,7 +10,9 @@ import type { Multipass } from "./multipass.ts";
 import type { HostResources } from "./protocol.ts";
 import type { LivenessTimes } from "./peer-liveness.ts";
 import type { BackoffPolicy } from "./reconnect.ts";
+import { createKeyedLock } from "./keyed-lock.ts";
 import { createSessionHost, type SessionHost } from "./session-host.ts";
+import { createWorkerOps } from "./worker-ops.ts";
 import { createAgentApp } from "./worker-agent.ts";
 import { runMasterLink } from "./worker-link.ts";
 import type { BunEnv } from "./ws.ts";
@@ -70,12 +72,14 @@ export function createWorker(options: WorkerOptions): Worker {
     env: options.env,
     liveness: options.liveness,
   });
+  const ops = createWorkerOps({ multipass: options.multipass, monitor, lock: createKeyedLock(), log: options.log, node: options.name });
   const agentApp = createAgentApp({
     multipass: options.multipass,
     agentToken: () => agentToken,
     log: options.log,
     name: options.name,
     sessions,
+    ops,
   });
   return {
     agentApp,

@@ -4,6 +4,10 @@
  * {@link runCleanups}.
  */
 import type { Server } from "bun";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createAuditLog } from "../lib/audit.ts";
 import { createMaster } from "../lib/master.ts";
 import type { LivenessTimes } from "../lib/peer-liveness.ts";
 import { createWorker } from "../lib/worker.ts";
@@ -24,7 +28,11 @@ export async function runCleanups(): Promise<void> {
 
 export function startMaster(clusterPort = 0, liveness?: LivenessTimes) {
   const { log, lines } = createTestLog();
-  const master = createMaster({ log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness });
+  const dataDir = mkdtempSync(join(tmpdir(), "mv-inproc-"));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const audit = createAuditLog({ path: join(dataDir, "events.jsonl") });
+  const master = createMaster({
+    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness });
   const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const stop = async () => {
@@ -32,7 +40,7 @@ export function startMaster(clusterPort = 0, liveness?: LivenessTimes) {
     await Promise.all([cluster.stop(true), api.stop(true)]);
   };
   cleanups.push(stop);
-  return { master, cluster, api, lines, stop };
+  return { master, cluster, api, lines, stop, audit };
 }
 
 export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes) {

@@ -1,0 +1,64 @@
+/**
+ * Agent routes that change the host (master only, like every agent route):
+ * - `POST /agent/v1/launch` — a LaunchSpec; answers NDJSON: `progress`
+ *   lines while Multipass works, then `done` with the host's fresh listing,
+ *   or `error`;
+ * - `POST /agent/v1/instances/:name/:action` — a lifecycle verb; answers the
+ *   fresh listing;
+ * - `POST /agent/v1/purge` — removes deleted instances; answers the listing.
+ */
+import type { Hono } from "hono";
+import { toAppError } from "./errors.ts";
+import { readJsonBody } from "./http.ts";
+import { parseActionOptions, parseLaunchSpec, parseLifecycleAction, type AgentLaunchEvent } from "./operations-protocol.ts";
+import { validateInstanceName } from "./validate.ts";
+import type { WorkerOps } from "./worker-ops.ts";
+import type { BunEnv } from "./ws.ts";
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export function registerAgentOpRoutes(app: Hono<BunEnv>, deps: { ops: WorkerOps }): void {
+  const { ops } = deps;
+
+  app.post("/agent/v1/launch", async (c) => {
+    const spec = parseLaunchSpec(await readJsonBody(c, MAX_BODY_BYTES));
+    const encoder = new TextEncoder();
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        let open = true;
+        const emit = (event: AgentLaunchEvent) => {
+          if (!open) return;
+          try {
+            controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
+          } catch {
+            // The master went away; the launch itself carries on (Multipass's daemon would too).
+            open = false;
+          }
+        };
+        ops
+          .launch(spec, (p) => emit({ type: "progress", phase: p.phase, percent: p.percent, text: p.text }))
+          .then(
+            (instances) => emit({ type: "done", instances }),
+            (error) => {
+              const e = toAppError(error);
+              emit({ type: "error", code: e.code, message: e.message });
+            },
+          )
+          .finally(() => {
+            if (open) controller.close();
+            open = false;
+          });
+      },
+    });
+    return new Response(stream, { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
+  });
+
+  app.post("/agent/v1/instances/:name/:action", async (c) => {
+    const name = validateInstanceName(c.req.param("name"));
+    const action = parseLifecycleAction(c.req.param("action"));
+    const options = parseActionOptions(await readJsonBody(c, MAX_BODY_BYTES));
+    return c.json({ instances: await ops.act(action, name, options) });
+  });
+
+  app.post("/agent/v1/purge", async (c) => c.json({ instances: await ops.purge() }));
+}

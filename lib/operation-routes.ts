@@ -1,0 +1,130 @@
+/**
+ * API routes that change the cluster:
+ * - `POST /api/v1/instances` — launch. Body: `{ name?, image?, cpus?, memory?,
+ *   disk?, cloudInit?, timeoutSeconds?, node?, dryRun? }`. With `Accept:
+ *   application/x-ndjson` or `text/event-stream` the answer streams events
+ *   (`placed`, `progress`…, then `launched` or `error`); otherwise it comes
+ *   at the end as `201 { node, name, state, ipv4 }` or an error. `dryRun`
+ *   answers `{ node, reason }` and launches nothing.
+ * - `POST /api/v1/instances/:ref/{start,stop,restart,suspend,delete,recover}`
+ *   — body `{ force?, purge? }`; answers the instance's result.
+ * - `POST /api/v1/actions/:action` — body `{ instances: [ref…] | all: true,
+ *   force?, purge? }`; answers `{ ok, results: [{ node, name, ok, state, error }] }`.
+ * - `POST /api/v1/purge` — body `{ node? }`; removes deleted instances.
+ *
+ * Every name is resolved before anything is done: a bare name on several
+ * nodes is refused (409, with the candidates) and nothing happens.
+ */
+import type { Context, Hono } from "hono";
+import { AppError } from "./errors.ts";
+import { errorResponse, readJsonBody } from "./http.ts";
+import type { Caller, Operations } from "./operations.ts";
+import {
+  ELIGIBLE,
+  LIFECYCLE_ACTIONS,
+  parseActionOptions,
+  parseBulkAction,
+  parseLaunchRequest,
+  parseLifecycleAction,
+  type LaunchEvent,
+} from "./operations-protocol.ts";
+import { field, object, optional, string } from "./parse-util.ts";
+import type { NodeEntry, Registry } from "./registry.ts";
+import { parseInstanceRef, validateNodeName } from "./validate.ts";
+import type { BunEnv } from "./ws.ts";
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Registry; ops: Operations; caller: (c: Context) => Caller }): void {
+  const { registry, ops } = deps;
+
+  app.post("/api/v1/instances", async (c) => {
+    const body = parseLaunchRequest(await readJsonBody(c, MAX_BODY_BYTES));
+    if (body.dryRun) return c.json({ dryRun: true, ...ops.planLaunch(body) });
+    const prepared = ops.prepareLaunch(body);
+    const caller = deps.caller(c);
+    const accept = c.req.header("accept") ?? "";
+    const sse = accept.includes("text/event-stream");
+    if (!sse && !accept.includes("application/x-ndjson")) {
+      let last: LaunchEvent | null = null;
+      await ops.runLaunch(prepared, caller, (event) => {
+        if (event.type === "launched" || event.type === "error") last = event;
+      });
+      const end = last as LaunchEvent | null;
+      if (end?.type === "launched") return c.json({ node: end.node, name: end.name, state: end.state, ipv4: end.ipv4 }, 201);
+      return errorResponse(c, new AppError(end?.type === "error" ? end.code : "E_INTERNAL", end?.type === "error" ? end.message : "The launch ended without a result"));
+    }
+    const encoder = new TextEncoder();
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        let open = true;
+        const emit = (event: LaunchEvent) => {
+          if (!open) return;
+          const text = sse ? `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n` : JSON.stringify(event) + "\n";
+          try {
+            controller.enqueue(encoder.encode(text));
+          } catch {
+            // The client left; the launch carries on and the cache will show it.
+            open = false;
+          }
+        };
+        void ops.runLaunch(prepared, caller, emit).finally(() => {
+          if (open) controller.close();
+          open = false;
+        });
+      },
+    });
+    return new Response(stream, {
+      status: 202,
+      headers: { "content-type": sse ? "text/event-stream" : "application/x-ndjson", "cache-control": "no-store" },
+    });
+  });
+
+  app.post(`/api/v1/instances/:ref/:action{${LIFECYCLE_ACTIONS.join("|")}}`, async (c) => {
+    const action = parseLifecycleAction(c.req.param("action"));
+    const ref = parseInstanceRef(c.req.param("ref"));
+    const options = parseActionOptions(await readJsonBody(c, MAX_BODY_BYTES));
+    const { node } = registry.resolve(ref.name, ref.node);
+    const [result] = await ops.act(action, [{ node, name: ref.name }], options, deps.caller(c));
+    if (!result!.ok) return errorResponse(c, new AppError(result!.error!.code, result!.error!.message));
+    return c.json(result);
+  });
+
+  app.post("/api/v1/actions/:action", async (c) => {
+    const action = parseLifecycleAction(c.req.param("action"));
+    const body = parseBulkAction(await readJsonBody(c, MAX_BODY_BYTES));
+    const targets: { node: NodeEntry; name: string }[] = [];
+    if (body.all) {
+      for (const node of registry.entries()) {
+        if (registry.stateOf(node) === "Down") continue;
+        for (const i of node.snapshot.instances) if (ELIGIBLE[action](i.state)) targets.push({ node, name: i.name });
+      }
+    } else {
+      // Resolve every name before acting on any: one ambiguous or unknown name stops the whole call.
+      const seen = new Set<string>();
+      for (const ref of body.instances) {
+        const { node } = registry.resolve(ref.name, ref.node);
+        const key = `${ref.name}@${node.name}`;
+        if (!seen.has(key)) targets.push({ node, name: ref.name });
+        seen.add(key);
+      }
+    }
+    const results = await ops.act(action, targets, body, deps.caller(c));
+    return c.json({ ok: results.every((r) => r.ok), results });
+  });
+
+  app.post("/api/v1/purge", async (c) => {
+    const body = object((await readJsonBody(c, MAX_BODY_BYTES)) ?? {}, "body");
+    const nodeName = field(body, "node", "body", optional(string));
+    let nodes: NodeEntry[];
+    if (nodeName !== undefined) {
+      const node = registry.get(validateNodeName(nodeName));
+      if (!node) throw new AppError("E_NOT_FOUND", `Node "${nodeName}" is not part of the cluster`);
+      nodes = [node];
+    } else {
+      nodes = registry.entries().filter((n) => registry.stateOf(n) !== "Down");
+    }
+    const results = await ops.purge(nodes, deps.caller(c));
+    return c.json({ ok: results.every((r) => r.ok), results });
+  });
+}

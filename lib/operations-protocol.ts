@@ -1,0 +1,255 @@
+/**
+ * Shapes of launches and lifecycle operations, on the client API and on the
+ * agent API, with the parsers that validate them. Validation happens here,
+ * before anything reaches a worker, and again on the worker.
+ */
+import { AppError, isErrorCode, type ErrorCode } from "./errors.ts";
+import { INSTANCE_STATES, type InstanceState, type InstanceSummary } from "./multipass.ts";
+import { arrayOf, boolean, field, nullable, number, object, oneOf, optional, string } from "./parse-util.ts";
+import { parseInstanceSummary } from "./protocol.ts";
+import {
+  parseInstanceRef,
+  validateCpus,
+  validateImage,
+  validateInstanceName,
+  validateLaunchSizes,
+  validateNodeName,
+  validateTimeoutSeconds,
+} from "./validate.ts";
+
+/** Largest cloud-init document accepted (Multipass's own limit is the user-data size of the image). */
+export const MAX_CLOUD_INIT_BYTES = 256 * 1024;
+
+export const LIFECYCLE_ACTIONS = ["start", "stop", "restart", "suspend", "delete", "recover"] as const;
+export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
+
+/** Which instances `--all` means for each verb. */
+export const ELIGIBLE: Record<LifecycleAction, (state: InstanceState) => boolean> = {
+  start: (s) => s !== "Running" && s !== "Deleted",
+  stop: (s) => s === "Running" || s === "Delayed Shutdown",
+  restart: (s) => s === "Running",
+  suspend: (s) => s === "Running",
+  delete: (s) => s !== "Deleted",
+  recover: (s) => s === "Deleted",
+};
+
+/** One node's outcome of a purge. */
+export interface PurgeResult {
+  node: string;
+  ok: boolean;
+  /** Deleted instances that are gone now. */
+  purged: string[];
+  error: { code: ErrorCode; message: string } | null;
+}
+
+/** A validated launch, as the master sends it to a worker. */
+export interface LaunchSpec {
+  name: string;
+  image?: string;
+  cpus?: number;
+  /** Canonical size strings (`1G`, `1536M`). */
+  memory?: string;
+  disk?: string;
+  /** The cloud-init document itself; the worker writes it to a private file. */
+  cloudInit?: string;
+  timeoutSeconds?: number;
+}
+
+/** `POST /api/v1/instances` body: a launch, where to put it, and whether to only plan it. */
+export interface LaunchRequestBody {
+  name?: string;
+  image?: string;
+  cpus?: number;
+  memory?: string;
+  disk?: string;
+  cloudInit?: string;
+  timeoutSeconds?: number;
+  node?: string;
+  dryRun: boolean;
+}
+
+/** Options of a lifecycle action. */
+export interface ActionOptions {
+  force: boolean;
+  purge: boolean;
+}
+
+/** One instance's outcome in a lifecycle answer. */
+export interface ActionResult {
+  node: string;
+  name: string;
+  ok: boolean;
+  /** The state after the operation, from the node's fresh listing. */
+  state: InstanceState | null;
+  error: { code: ErrorCode; message: string } | null;
+}
+
+/** Streamed events of a launch (NDJSON lines or SSE events). */
+export type LaunchEvent =
+  | { type: "placed"; node: string; reason: string }
+  | { type: "progress"; node: string; phase: string; percent: number | null; text: string }
+  | { type: "launched"; node: string; name: string; state: InstanceState; ipv4: string[] }
+  | { type: "error"; code: ErrorCode; message: string };
+
+/** What a worker streams back for a launch: progress, then `done` or `error`. */
+export type AgentLaunchEvent =
+  | { type: "progress"; phase: string; percent: number | null; text: string }
+  | { type: "done"; instances: InstanceSummary[] }
+  | { type: "error"; code: ErrorCode; message: string };
+
+function usage(message: string): AppError {
+  return new AppError("E_USAGE", message);
+}
+
+function cloudInitText(value: unknown): string {
+  if (typeof value !== "string") throw usage("cloudInit must be the text of a cloud-init document");
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_CLOUD_INIT_BYTES) throw usage(`The cloud-init document is too large (${bytes} bytes; at most ${MAX_CLOUD_INIT_BYTES})`);
+  let parsed: unknown;
+  try {
+    parsed = Bun.YAML.parse(value);
+  } catch (error) {
+    throw usage(`The cloud-init document is not valid YAML: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw usage("The cloud-init document must be a YAML mapping (it usually starts with #cloud-config)");
+  }
+  return value;
+}
+
+/** Validates a `POST /api/v1/instances` body. @throws AppError E_USAGE with the exact reason */
+export function parseLaunchRequest(value: unknown): LaunchRequestBody {
+  const o = object(value, "body");
+  const known = new Set(["name", "image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "node", "dryRun"]);
+  for (const key of Object.keys(o)) if (!known.has(key)) throw usage(`Unknown launch field "${key.slice(0, 40)}"`);
+  const str = (key: string) => field(o, key, "body", optional(string));
+  const name = str("name");
+  const image = str("image");
+  const node = str("node");
+  const sizes = validateLaunchSizes({ memory: str("memory"), disk: str("disk") });
+  return {
+    ...(name === undefined ? {} : { name: validateInstanceName(name) }),
+    ...(image === undefined ? {} : { image: validateImage(image) }),
+    ...(o["cpus"] === undefined ? {} : { cpus: validateCpus(o["cpus"]) }),
+    ...(sizes.memory === undefined ? {} : { memory: sizes.memory }),
+    ...(sizes.disk === undefined ? {} : { disk: sizes.disk }),
+    ...(o["cloudInit"] === undefined ? {} : { cloudInit: cloudInitText(o["cloudInit"]) }),
+    ...(o["timeoutSeconds"] === undefined ? {} : { timeoutSeconds: validateTimeoutSeconds(o["timeoutSeconds"]) }),
+    ...(node === undefined ? {} : { node: validateNodeName(node) }),
+    dryRun: field(o, "dryRun", "body", optional(boolean)) ?? false,
+  };
+}
+
+/** Validates a launch spec arriving at a worker. @throws AppError E_USAGE */
+export function parseLaunchSpec(value: unknown): LaunchSpec {
+  const o = object(value, "launch");
+  const { node: _node, dryRun: _dryRun, name, ...rest } = parseLaunchRequest({ ...o, name: o["name"] });
+  if (name === undefined) throw usage("A launch needs a name");
+  return { name, ...rest };
+}
+
+/** Validates the options of a lifecycle call. @throws AppError E_USAGE */
+export function parseActionOptions(value: unknown): ActionOptions {
+  const o = object(value ?? {}, "body");
+  return {
+    force: field(o, "force", "body", optional(boolean)) ?? false,
+    purge: field(o, "purge", "body", optional(boolean)) ?? false,
+  };
+}
+
+/** `POST /api/v1/actions/:action` body: instances by `NAME`/`NAME@NODE`, or all of them. */
+export interface BulkActionBody extends ActionOptions {
+  instances: { name: string; node?: string }[];
+  all: boolean;
+}
+
+export function parseBulkAction(value: unknown): BulkActionBody {
+  const o = object(value ?? {}, "body");
+  const refs = field(o, "instances", "body", optional(arrayOf(string))) ?? [];
+  const all = field(o, "all", "body", optional(boolean)) ?? false;
+  if (all && refs.length > 0) throw usage("Give instance names or all, not both");
+  if (!all && refs.length === 0) throw usage("Give at least one instance name, or all");
+  if (refs.length > 1000) throw usage("Too many instances in one call (at most 1000)");
+  return { instances: refs.map((r) => parseInstanceRef(r)), all, ...parseActionOptions(o) };
+}
+
+export function parseLifecycleAction(text: string): LifecycleAction {
+  if (!(LIFECYCLE_ACTIONS as readonly string[]).includes(text)) {
+    throw new AppError("E_NOT_FOUND", `Unknown action "${text.slice(0, 30)}": expected one of ${LIFECYCLE_ACTIONS.join(", ")}`);
+  }
+  return text as LifecycleAction;
+}
+
+function errorCode(value: unknown, path: string): ErrorCode {
+  const s = string(value, path);
+  return isErrorCode(s) ? s : "E_INTERNAL";
+}
+
+export function parseAgentLaunchEvent(value: unknown): AgentLaunchEvent {
+  const o = object(value, "event");
+  const type = field(o, "type", "event", oneOf(["progress", "done", "error"] as const));
+  if (type === "progress") {
+    return {
+      type,
+      phase: field(o, "phase", "event", string),
+      percent: field(o, "percent", "event", nullable(number)),
+      text: field(o, "text", "event", string),
+    };
+  }
+  if (type === "done") return { type, instances: field(o, "instances", "event", arrayOf(parseInstanceSummary)) };
+  return { type, code: field(o, "code", "event", errorCode), message: field(o, "message", "event", string) };
+}
+
+export function parseLaunchEvent(value: unknown): LaunchEvent {
+  const o = object(value, "event");
+  const type = field(o, "type", "event", oneOf(["placed", "progress", "launched", "error"] as const));
+  switch (type) {
+    case "placed":
+      return { type, node: field(o, "node", "event", string), reason: field(o, "reason", "event", string) };
+    case "progress":
+      return {
+        type,
+        node: field(o, "node", "event", string),
+        phase: field(o, "phase", "event", string),
+        percent: field(o, "percent", "event", nullable(number)),
+        text: field(o, "text", "event", string),
+      };
+    case "launched":
+      return {
+        type,
+        node: field(o, "node", "event", string),
+        name: field(o, "name", "event", string),
+        state: field(o, "state", "event", oneOf(INSTANCE_STATES)),
+        ipv4: field(o, "ipv4", "event", arrayOf(string)),
+      };
+    default:
+      return { type, code: field(o, "code", "event", errorCode), message: field(o, "message", "event", string) };
+  }
+}
+
+function resultError(value: unknown, path: string): { code: ErrorCode; message: string } | null {
+  if (value === null || value === undefined) return null;
+  const e = object(value, path);
+  return { code: field(e, "code", path, errorCode), message: field(e, "message", path, string) };
+}
+
+export function parseActionResult(value: unknown, path: string): ActionResult {
+  const o = object(value, path);
+  return {
+    node: field(o, "node", path, string),
+    name: field(o, "name", path, string),
+    ok: field(o, "ok", path, boolean),
+    state: field(o, "state", path, nullable(oneOf(INSTANCE_STATES))),
+    error: field(o, "error", path, resultError),
+  };
+}
+
+export function parsePurgeResult(value: unknown, path: string): PurgeResult {
+  const o = object(value, path);
+  return {
+    node: field(o, "node", path, string),
+    ok: field(o, "ok", path, boolean),
+    purged: field(o, "purged", path, arrayOf(string)),
+    error: field(o, "error", path, resultError),
+  };
+}

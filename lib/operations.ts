@@ -1,0 +1,253 @@
+/**
+ * The master's side of changing the cluster: launches (placement, a
+ * cluster-wide name check and reservation, progress) and the lifecycle verbs
+ * on one or many instances. Every call is recorded in the audit trail before
+ * it acts and again with its result; a call that cannot be recorded is not
+ * made. The cache is updated from each operation's own result, so a listing
+ * right after a call shows its effect.
+ */
+import { randomUUID } from "node:crypto";
+import type { ConsolaInstance } from "consola";
+import type { AgentClient } from "./agent-client.ts";
+import { AppError, messageOf, toAppError } from "./errors.ts";
+import type { InstanceSummary } from "./multipass.ts";
+import { randomInstanceName } from "./names.ts";
+import type { ActionOptions, ActionResult, LaunchEvent, LaunchRequestBody, LaunchSpec, LifecycleAction, PurgeResult } from "./operations-protocol.ts";
+import { DEFAULT_DEMAND, place, type Demand, type Placement } from "./placement.ts";
+import type { NodeEntry, Registry } from "./registry.ts";
+import { parseSize } from "./validate.ts";
+
+/** Where mutating calls are recorded (see audit.ts). */
+export interface AuditSink {
+  /** @throws when the record cannot be made durable: the call must then not happen. */
+  append(record: {
+    requestId: string;
+    phase: "requested" | "done";
+    token: string;
+    action: string;
+    node: string | null;
+    instance: string | null;
+    params?: Record<string, unknown>;
+    result?: "ok" | "error";
+    error?: { code: string; message: string };
+  }): unknown;
+}
+
+/** Who is calling: the id (never the secret) of the token they used. */
+export interface Caller {
+  tokenId: string;
+}
+
+/** A launch checked, placed and reserved, ready to run. */
+export interface PreparedLaunch {
+  node: NodeEntry;
+  placement: Placement | null;
+  spec: LaunchSpec;
+  requestId: string;
+}
+
+export interface OperationsDeps {
+  registry: Registry;
+  agents: AgentClient;
+  audit: AuditSink;
+  log: ConsolaInstance;
+  /** Limit of one lifecycle call on a node. */
+  actionTimeoutMs?: number;
+  /** Limit of a launch without its own --timeout. */
+  launchTimeoutMs?: number;
+}
+
+const MINUTE = 60_000;
+/** Lifecycle calls in flight at once for one bulk request. */
+const BULK_CONCURRENCY = 8;
+
+export interface Operations {
+  /**
+   * Checks a launch, picks its node and reserves its name. Synchronous from
+   * the check to the reservation, so two concurrent launches of one name can
+   * never both pass. @throws AppError E_USAGE / E_CONFLICT / E_NOT_FOUND / E_UNREACHABLE
+   */
+  prepareLaunch(body: LaunchRequestBody): PreparedLaunch;
+  /** Where a launch would go, without reserving anything. */
+  planLaunch(body: LaunchRequestBody): { node: string; reason: string; name: string | null };
+  /** Runs a prepared launch to its end, emitting events; never rejects. */
+  runLaunch(prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<void>;
+  /** One verb on the given instances (already resolved to nodes); per-instance results. */
+  act(action: LifecycleAction, targets: { node: NodeEntry; name: string }[], options: ActionOptions, caller: Caller): Promise<ActionResult[]>;
+  /** Removes deleted instances on the given nodes. */
+  purge(nodes: NodeEntry[], caller: Caller): Promise<PurgeResult[]>;
+}
+
+export function createOperations(deps: OperationsDeps): Operations {
+  const { registry, agents, audit, log } = deps;
+  /** Names being launched, and where: a name is reserved from its check until its launch ends. */
+  const launching = new Map<string, string>();
+
+  function whereIs(name: string): string | null {
+    for (const entry of registry.entries()) if (entry.snapshot.instances.some((i) => i.name === name)) return entry.name;
+    return null;
+  }
+
+  function demandOf(body: LaunchRequestBody): Demand {
+    return {
+      cpus: body.cpus ?? DEFAULT_DEMAND.cpus,
+      memory: body.memory === undefined ? DEFAULT_DEMAND.memory : parseSize(body.memory),
+      disk: body.disk === undefined ? DEFAULT_DEMAND.disk : parseSize(body.disk),
+    };
+  }
+
+  function chooseNode(body: LaunchRequestBody): { node: NodeEntry; placement: Placement | null } {
+    if (body.node !== undefined) {
+      const node = registry.get(body.node);
+      if (!node) throw new AppError("E_NOT_FOUND", `Node "${body.node}" is not part of the cluster`);
+      const state = registry.stateOf(node);
+      if (state !== "Ready") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state}; cannot launch there`);
+      return { node, placement: null };
+    }
+    const candidates = registry.entries().map((e) => ({
+      name: e.name,
+      state: registry.stateOf(e),
+      multipassError: e.snapshot.multipassError,
+      resources: e.snapshot.resources,
+      allocated: e.snapshot.allocated,
+      instanceCount: e.snapshot.instances.filter((i) => i.state !== "Deleted").length,
+    }));
+    const placement = place(candidates, demandOf(body));
+    return { node: registry.get(placement.node)!, placement };
+  }
+
+  function checkName(name: string): void {
+    const on = whereIs(name);
+    // Multipass refuses a deleted-but-not-purged name too, so any listing counts.
+    if (on !== null) throw new AppError("E_CONFLICT", `Instance name "${name}" is already used on node "${on}"`);
+    const pending = launching.get(name);
+    if (pending !== undefined) throw new AppError("E_CONFLICT", `Instance "${name}" is already being launched on node "${pending}"`);
+  }
+
+  function record(base: { requestId: string; token: string; action: string; node: string | null; instance: string | null }, outcome: { error?: AppError; params?: Record<string, unknown> }, phase: "requested" | "done") {
+    audit.append({
+      ...base,
+      phase,
+      ...(outcome.params ? { params: outcome.params } : {}),
+      ...(phase === "done" ? { result: outcome.error ? "error" : "ok" } : {}),
+      ...(outcome.error ? { error: { code: outcome.error.code, message: outcome.error.message } } : {}),
+    });
+  }
+
+  /** Records the end of a call; a failure to record is logged, the outcome stands. */
+  function recordDone(base: Parameters<typeof record>[0], error?: AppError) {
+    try {
+      record(base, error ? { error } : {}, "done");
+    } catch (e) {
+      log.error(`audit trail: cannot record the result of ${base.action} ${base.instance ?? ""}: ${messageOf(e)}`);
+    }
+  }
+
+  function findInstance(instances: InstanceSummary[], name: string): InstanceSummary | undefined {
+    return instances.find((i) => i.name === name);
+  }
+
+  return {
+    planLaunch(body) {
+      if (body.name !== undefined) checkName(body.name);
+      const { node, placement } = chooseNode(body);
+      return { node: node.name, reason: placement?.reason ?? "asked for with --node", name: body.name ?? null };
+    },
+
+    prepareLaunch(body) {
+      const name = body.name ?? randomInstanceName((n) => whereIs(n) !== null || launching.has(n));
+      checkName(name);
+      const { node, placement } = chooseNode(body);
+      launching.set(name, node.name);
+      const { node: _node, dryRun: _dryRun, name: _name, ...rest } = body;
+      return { node, placement, spec: { name, ...rest }, requestId: randomUUID() };
+    },
+
+    async runLaunch(prepared, caller, emit) {
+      const { node, spec } = prepared;
+      const base = { requestId: prepared.requestId, token: caller.tokenId, action: "launch", node: node.name, instance: spec.name };
+      try {
+        record(base, { params: { ...spec, node: node.name } }, "requested");
+      } catch (error) {
+        launching.delete(spec.name);
+        const e = toAppError(error, "E_STORAGE");
+        emit({ type: "error", code: e.code, message: `Not launching "${spec.name}": ${e.message}` });
+        return;
+      }
+      emit({ type: "placed", node: node.name, reason: prepared.placement?.reason ?? "asked for with --node" });
+      try {
+        const timeoutMs = spec.timeoutSeconds !== undefined ? spec.timeoutSeconds * 1000 + 2 * MINUTE : (deps.launchTimeoutMs ?? 25 * MINUTE);
+        const instances = await agents.launch(node, spec, { timeoutMs }, (p) =>
+          emit({ type: "progress", node: node.name, phase: p.phase, percent: p.percent, text: p.text }),
+        );
+        registry.applyInstances(node.name, instances);
+        const launched = findInstance(instances, spec.name);
+        emit({ type: "launched", node: node.name, name: spec.name, state: launched?.state ?? "Unknown", ipv4: launched?.ipv4 ?? [] });
+        recordDone(base);
+      } catch (error) {
+        const e = toAppError(error, "E_MULTIPASS");
+        emit({ type: "error", code: e.code, message: e.message });
+        recordDone(base, e);
+      } finally {
+        launching.delete(spec.name);
+      }
+    },
+
+    async act(action, targets, options, caller) {
+      const results: ActionResult[] = [];
+      const queue = [...targets];
+      const worker = async () => {
+        for (let target = queue.shift(); target; target = queue.shift()) results.push(await actOne(action, target.node, target.name, options, caller));
+      };
+      await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, targets.length) }, worker));
+      return results.sort((a, b) => (a.node === b.node ? (a.name < b.name ? -1 : 1) : a.node < b.node ? -1 : 1));
+    },
+
+    async purge(nodes, caller) {
+      return Promise.all(
+        nodes.map(async (node): Promise<PurgeResult> => {
+          const base = { requestId: randomUUID(), token: caller.tokenId, action: "purge", node: node.name, instance: null };
+          const before = node.snapshot.instances.filter((i) => i.state === "Deleted").map((i) => i.name);
+          try {
+            record(base, {}, "requested");
+          } catch (error) {
+            const e = toAppError(error, "E_STORAGE");
+            return { node: node.name, ok: false, purged: [], error: { code: e.code, message: e.message } };
+          }
+          try {
+            if (registry.stateOf(node) === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down`);
+            const instances = await agents.purge(node, { timeoutMs: deps.actionTimeoutMs ?? 7 * MINUTE });
+            registry.applyInstances(node.name, instances);
+            recordDone(base);
+            return { node: node.name, ok: true, purged: before.filter((n) => !findInstance(instances, n)), error: null };
+          } catch (error) {
+            const e = toAppError(error, "E_MULTIPASS");
+            recordDone(base, e);
+            return { node: node.name, ok: false, purged: [], error: { code: e.code, message: e.message } };
+          }
+        }),
+      );
+    },
+  };
+
+  async function actOne(action: LifecycleAction, node: NodeEntry, name: string, options: ActionOptions, caller: Caller): Promise<ActionResult> {
+    const base = { requestId: randomUUID(), token: caller.tokenId, action, node: node.name, instance: name };
+    const failed = (e: AppError): ActionResult => ({ node: node.name, name, ok: false, state: findInstance(node.snapshot.instances, name)?.state ?? null, error: { code: e.code, message: e.message } });
+    try {
+      record(base, { params: { force: options.force, purge: options.purge } }, "requested");
+    } catch (error) {
+      return failed(toAppError(error, "E_STORAGE"));
+    }
+    try {
+      if (registry.stateOf(node) === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down; cannot ${action} "${name}"`);
+      const instances = await agents.act(node, action, name, options, { timeoutMs: deps.actionTimeoutMs ?? 7 * MINUTE });
+      registry.applyInstances(node.name, instances);
+      recordDone(base);
+      return { node: node.name, name, ok: true, state: findInstance(instances, name)?.state ?? null, error: null };
+    } catch (error) {
+      const e = toAppError(error, "E_MULTIPASS");
+      recordDone(base, e);
+      return failed(e);
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Where a launch goes when the user does not say. The rule, also in the README:
+ *
+ * 1. Candidates are the Ready nodes whose multipass answers.
+ * 2. A node's free capacity is its CPUs, memory and disk minus what its live
+ *    (not deleted) instances were launched with; disk is also capped by what
+ *    the filesystem really has free. An instance whose allocation could not
+ *    be read counts as Multipass's defaults (1 CPU, 1G memory, 5G disk).
+ * 3. A node fits when its free memory and free disk cover the request and
+ *    it has at least as many CPUs as asked for. CPUs are not reserved:
+ *    Multipass, like every hypervisor, shares host CPUs between VMs, and a
+ *    two-core laptop routinely runs four one-CPU VMs. Refusing that would
+ *    make placement useless on the hosts people actually have; CPUs still
+ *    weigh in the ranking below.
+ * 4. Among the nodes that fit, the one with the most headroom wins: the
+ *    smallest of the three fractions (free − request) / total, so the most
+ *    constrained resource decides (CPU headroom goes negative when CPUs are
+ *    oversubscribed). Ties go to the node with fewer instances, then to the
+ *    first name.
+ * 5. When nothing fits, the error names the node with the most room.
+ */
+import { AppError } from "./errors.ts";
+import { formatBytes } from "./format.ts";
+import type { Allocation, HostResources, NodeState } from "./protocol.ts";
+
+export interface Demand {
+  cpus: number;
+  memory: number;
+  disk: number;
+}
+
+/** Multipass's own defaults for a launch without flags. */
+export const DEFAULT_DEMAND: Demand = { cpus: 1, memory: 1024 ** 3, disk: 5 * 1024 ** 3 };
+
+export interface Candidate {
+  name: string;
+  state: NodeState;
+  multipassError: string | null;
+  resources: HostResources;
+  allocated: Allocation;
+  /** Live (not deleted) instances on the node. */
+  instanceCount: number;
+}
+
+export interface NodeRoom {
+  node: string;
+  free: Demand;
+  fits: boolean;
+  /** Smallest fraction of capacity left after the launch; higher is roomier. */
+  headroom: number;
+}
+
+export interface Placement {
+  node: string;
+  reason: string;
+  /** Every candidate's figures, best first. */
+  rooms: NodeRoom[];
+}
+
+export function freeCapacity(c: Candidate): Demand {
+  const unknown = c.allocated.unknown;
+  return {
+    cpus: c.resources.cpus - c.allocated.cpus - unknown * DEFAULT_DEMAND.cpus,
+    memory: c.resources.memory.total - c.allocated.memory - unknown * DEFAULT_DEMAND.memory,
+    disk: Math.min(c.resources.disk.available, c.resources.disk.total - c.allocated.disk - unknown * DEFAULT_DEMAND.disk),
+  };
+}
+
+export function describeDemand(d: Demand): string {
+  const cpus = Math.max(0, d.cpus);
+  return `${cpus} CPU${cpus === 1 ? "" : "s"}, ${formatBytes(Math.max(0, d.memory))} memory, ${formatBytes(Math.max(0, d.disk))} disk`;
+}
+
+function room(c: Candidate, demand: Demand): NodeRoom {
+  const free = freeCapacity(c);
+  const fits = c.resources.cpus >= demand.cpus && free.memory >= demand.memory && free.disk >= demand.disk;
+  const fraction = (left: number, total: number) => (total > 0 ? left / total : -Infinity);
+  const headroom = Math.min(
+    fraction(free.cpus - demand.cpus, c.resources.cpus),
+    fraction(free.memory - demand.memory, c.resources.memory.total),
+    fraction(free.disk - demand.disk, c.resources.disk.total),
+  );
+  return { node: c.name, free, fits, headroom };
+}
+
+/**
+ * Picks the node for `demand`.
+ * @throws AppError E_CONFLICT when no node fits (naming the roomiest),
+ *   E_UNREACHABLE when no node is Ready.
+ */
+export function place(candidates: Candidate[], demand: Demand): Placement {
+  const usable = candidates.filter((c) => c.state === "Ready" && c.multipassError === null);
+  if (usable.length === 0) {
+    const states = candidates.map((c) => `${c.name} is ${c.multipassError ? "failing" : c.state}`).join(", ");
+    throw new AppError("E_UNREACHABLE", `No Ready node to launch on${states ? ` (${states})` : ""}`);
+  }
+  const counts = new Map(usable.map((c) => [c.name, c.instanceCount]));
+  const rooms = usable
+    .map((c) => room(c, demand))
+    .sort((a, b) => b.headroom - a.headroom || counts.get(a.node)! - counts.get(b.node)! || (a.node < b.node ? -1 : 1));
+  const best = rooms.find((r) => r.fits);
+  if (!best) {
+    const roomiest = rooms[0]!;
+    throw new AppError(
+      "E_CONFLICT",
+      `No node can fit ${describeDemand(demand)}; the most room is on node "${roomiest.node}": ${describeDemand(roomiest.free)} free`,
+    );
+  }
+  const others = rooms.filter((r) => r !== best).map((r) => `${r.node}: ${describeDemand(r.free)} free${r.fits ? "" : ", does not fit"}`);
+  const reason =
+    `the most free capacity after allocations: ${describeDemand(best.free)} free` + (others.length > 0 ? ` (${others.join("; ")})` : "");
+  return { node: best.node, reason, rooms };
+}

@@ -1,0 +1,134 @@
+/**
+ * What a worker does when the master asks it to change its host: launch and
+ * the lifecycle verbs, one at a time per instance, each followed by a fresh
+ * listing so the master's cache is right the moment the call returns.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ConsolaInstance } from "consola";
+import { AppError, toAppError } from "./errors.ts";
+import type { HostMonitor } from "./host-monitor.ts";
+import type { KeyedLock } from "./keyed-lock.ts";
+import type { InstanceSummary, LaunchProgress, Multipass } from "./multipass.ts";
+import type { ActionOptions, LaunchSpec, LifecycleAction } from "./operations-protocol.ts";
+
+export interface WorkerOpsDeps {
+  multipass: Multipass;
+  monitor: HostMonitor;
+  lock: KeyedLock;
+  log: ConsolaInstance;
+  node: string;
+}
+
+export interface WorkerOps {
+  /**
+   * Launches `spec.name`, reporting progress. Resolves with the host's fresh
+   * instance list. @throws AppError naming the instance and the node
+   */
+  launch(spec: LaunchSpec, onProgress: (progress: LaunchProgress) => void): Promise<InstanceSummary[]>;
+  /** One lifecycle verb on one instance. @throws AppError naming the instance and the node */
+  act(action: LifecycleAction, name: string, options: ActionOptions): Promise<InstanceSummary[]>;
+  /** Removes every deleted instance of the host. */
+  purge(): Promise<InstanceSummary[]>;
+}
+
+/** Purge touches every deleted instance; it takes this key so it never overlaps itself. */
+const PURGE_KEY = "\u0000purge";
+
+export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
+  const { multipass, monitor, lock, log, node } = deps;
+
+  function failure(verb: string, name: string, error: unknown): AppError {
+    const e = toAppError(error, "E_MULTIPASS");
+    return new AppError(e.code, `Cannot ${verb} instance "${name}" on node "${node}": ${e.message}`, { cause: error });
+  }
+
+  async function fresh(): Promise<InstanceSummary[]> {
+    return (await monitor.refresh()).instances;
+  }
+
+  return {
+    launch(spec, onProgress) {
+      return lock.run(spec.name, async () => {
+        let dir: string | null = null;
+        try {
+          let cloudInitPath: string | undefined;
+          if (spec.cloudInit !== undefined) {
+            // A private file only multipass reads, gone once the launch returns.
+            dir = mkdtempSync(join(tmpdir(), "multiverse-cloud-init-"));
+            cloudInitPath = join(dir, "cloud-init.yaml");
+            writeFileSync(cloudInitPath, spec.cloudInit, { mode: 0o600 });
+          }
+          monitor.forget(spec.name);
+          log.info(`launching "${spec.name}"${spec.image ? ` from ${spec.image}` : ""}`);
+          await multipass.launch(
+            {
+              name: spec.name,
+              ...(spec.image === undefined ? {} : { image: spec.image }),
+              ...(spec.cpus === undefined ? {} : { cpus: spec.cpus }),
+              ...(spec.memory === undefined ? {} : { memory: spec.memory }),
+              ...(spec.disk === undefined ? {} : { disk: spec.disk }),
+              ...(cloudInitPath === undefined ? {} : { cloudInitPath }),
+              ...(spec.timeoutSeconds === undefined ? {} : { timeoutSeconds: spec.timeoutSeconds }),
+            },
+            { onProgress },
+          );
+          log.info(`launched "${spec.name}"`);
+        } catch (error) {
+          // A failed launch may still have left an instance (a timeout): the listing will show it.
+          await fresh().catch(() => []);
+          throw failure("launch", spec.name, error);
+        } finally {
+          if (dir) rmSync(dir, { recursive: true, force: true });
+        }
+        return fresh();
+      });
+    },
+
+    act(action, name, options) {
+      return lock.run(name, async () => {
+        try {
+          switch (action) {
+            case "start":
+              await multipass.start([name]);
+              break;
+            case "stop":
+              await multipass.stop([name], { force: options.force });
+              break;
+            case "restart":
+              await multipass.restart([name]);
+              break;
+            case "suspend":
+              await multipass.suspend([name]);
+              break;
+            case "delete":
+              await multipass.delete([name], { purge: options.purge });
+              if (options.purge) monitor.forget(name);
+              break;
+            case "recover":
+              await multipass.recover([name]);
+              break;
+          }
+          log.info(`${action} "${name}"${options.force ? " (force)" : ""}${options.purge ? " (purge)" : ""}: done`);
+        } catch (error) {
+          throw failure(action, name, error);
+        }
+        return fresh();
+      });
+    },
+
+    purge() {
+      return lock.run(PURGE_KEY, async () => {
+        try {
+          await multipass.purge();
+        } catch (error) {
+          const e = toAppError(error, "E_MULTIPASS");
+          throw new AppError(e.code, `Cannot purge deleted instances on node "${node}": ${e.message}`, { cause: error });
+        }
+        log.info("purged deleted instances");
+        return fresh();
+      });
+    },
+  };
+}

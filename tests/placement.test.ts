@@ -1,0 +1,75 @@
+import { describe, expect, test } from "bun:test";
+import { DEFAULT_DEMAND, freeCapacity, place, type Candidate } from "../lib/placement.ts";
+
+const GiB = 1024 ** 3;
+
+function node(name: string, over: { cpus?: number; memory?: number; disk?: number; used?: Partial<Candidate["allocated"]>; count?: number; state?: Candidate["state"]; error?: string } = {}): Candidate {
+  return {
+    name,
+    state: over.state ?? "Ready",
+    multipassError: over.error ?? null,
+    resources: {
+      cpus: over.cpus ?? 8,
+      load: [0, 0, 0],
+      memory: { total: (over.memory ?? 16) * GiB, available: 10 * GiB },
+      disk: { total: (over.disk ?? 200) * GiB, available: (over.disk ?? 200) * GiB },
+    },
+    allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0, ...over.used },
+    instanceCount: over.count ?? 0,
+  };
+}
+
+describe("placement", () => {
+  test("the emptiest node wins, measured by its most constrained resource", () => {
+    const busy = node("a", { used: { cpus: 6, memory: 4 * GiB, disk: 20 * GiB }, count: 3 });
+    const roomy = node("b", { used: { cpus: 1, memory: 12 * GiB, disk: 10 * GiB }, count: 1 });
+    const empty = node("c", { cpus: 4, memory: 8, used: { cpus: 1, memory: 1 * GiB, disk: 5 * GiB }, count: 1 });
+    const p = place([busy, roomy, empty], DEFAULT_DEMAND);
+    expect(p.node).toBe("c");
+    expect(p.reason).toStartWith("the most free capacity after allocations: 3 CPUs, 7.0GiB memory, 195.0GiB disk free (b: ");
+    // Headroom: c 0.5 (CPU), b 0.19 (memory), a 0.125 (CPU).
+    expect(p.rooms.map((r) => r.node)).toEqual(["c", "b", "a"]);
+  });
+
+  test("ties go to the node with fewer instances, then to the name", () => {
+    expect(place([node("a", { count: 2 }), node("b", { count: 1 })], DEFAULT_DEMAND).node).toBe("b");
+    expect(place([node("b"), node("a")], DEFAULT_DEMAND).node).toBe("a");
+  });
+
+  test("only Ready nodes whose multipass answers are candidates", () => {
+    expect(place([node("a", { state: "Down" }), node("b", { error: "daemon down" }), node("c", { cpus: 1 })], DEFAULT_DEMAND).node).toBe("c");
+    expect(() => place([node("a", { state: "NotReady" })], DEFAULT_DEMAND)).toThrow('No Ready node to launch on (a is NotReady)');
+  });
+
+  test("nothing fits: a clear error naming the node with the most room", () => {
+    const demand = { cpus: 2, memory: 64 * GiB, disk: 10 * GiB };
+    try {
+      place([node("a", { memory: 16 }), node("b", { memory: 32 })], demand);
+      throw new Error("placed");
+    } catch (error) {
+      expect(error).toMatchObject({ code: "E_CONFLICT" });
+      expect((error as Error).message).toBe('No node can fit 2 CPUs, 64.0GiB memory, 10.0GiB disk; the most room is on node "b": 8 CPUs, 32.0GiB memory, 200.0GiB disk free');
+    }
+  });
+
+  test("a node that does not fit is skipped even when it is roomier on the other resources", () => {
+    const manyCpus = node("a", { cpus: 64, memory: 2 });
+    const enoughMemory = node("b", { cpus: 2, memory: 8 });
+    expect(place([manyCpus, enoughMemory], { cpus: 1, memory: 4 * GiB, disk: 5 * GiB }).node).toBe("b");
+  });
+
+  test("CPUs are shared, not reserved: an oversubscribed node still fits, but ranks lower", () => {
+    const busyCpus = node("a", { cpus: 2, used: { cpus: 4, memory: 1 * GiB } });
+    expect(place([busyCpus], DEFAULT_DEMAND).node).toBe("a");
+    const calm = node("b", { cpus: 2, used: { cpus: 1, memory: 1 * GiB } });
+    expect(place([busyCpus, calm], DEFAULT_DEMAND).node).toBe("b");
+    // More CPUs than the host has can never fit.
+    expect(() => place([node("c", { cpus: 2 })], { ...DEFAULT_DEMAND, cpus: 4 })).toThrow(/No node can fit 4 CPUs/);
+  });
+
+  test("unknown allocations count as Multipass's defaults; disk is capped by real free space", () => {
+    const c = node("a", { cpus: 4, used: { cpus: 1, unknown: 2 } });
+    c.resources.disk.available = 7 * GiB;
+    expect(freeCapacity(c)).toEqual({ cpus: 1, memory: 14 * GiB, disk: 7 * GiB });
+  });
+});
