@@ -2,7 +2,7 @@
  * The master's client of worker agent servers: live calls with a timeout,
  * every answer parsed, every failure an AppError that names the node.
  */
-import { AppError, isErrorCode, messageOf } from "./errors.ts";
+import { AppError, describeNetworkError, isErrorCode, messageOf } from "./errors.ts";
 import type { InstanceInfo, InstanceSummary } from "./multipass.ts";
 import {
   parseAgentLaunchEvent,
@@ -77,11 +77,7 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
       if (signal.aborted) throw fail(error);
       throw new AppError("E_PROTOCOL", `Node "${node.name}" sent an answer that is not JSON (HTTP ${response.status})`);
     }
-    if (!response.ok) {
-      const e = parseErrorBody(body)?.error;
-      const code = e && isErrorCode(e.code) ? e.code : "E_PROTOCOL";
-      throw new AppError(code, `Node "${node.name}": ${e?.message ?? `HTTP ${response.status}`}`);
-    }
+    if (!response.ok) throw nodeError(node, body, response.status);
     return body;
   }
 
@@ -110,7 +106,7 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
       const lost = (error?: unknown) =>
         timeout.aborted
           ? new AppError("E_TIMEOUT", `Node "${node.name}" did not finish the launch of "${spec.name}" within ${formatSeconds(limits.timeoutMs)}`)
-          : new AppError("E_UNREACHABLE", `Lost node "${node.name}" during the launch of "${spec.name}"${error ? `: ${messageOf(error)}` : ""}; the instance may still appear there`);
+          : new AppError("E_UNREACHABLE", `Lost node "${node.name}" during the launch of "${spec.name}"${error ? ` (${describeNetworkError(error)})` : ""}; the instance may still appear there`);
       let response: Response;
       try {
         response = await doFetch(`http://${node.address}/agent/v1/launch`, {
@@ -122,10 +118,7 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
       } catch (error) {
         throw failure(node, error, timeout, limits);
       }
-      if (!response.ok || !response.body) {
-        const e = parseErrorBody(await response.json().catch(() => null))?.error;
-        throw new AppError(e && isErrorCode(e.code) ? e.code : "E_PROTOCOL", `Node "${node.name}": ${e?.message ?? `HTTP ${response.status}`}`);
-      }
+      if (!response.ok || !response.body) throw nodeError(node, await response.json().catch(() => null), response.status);
       const decoder = new TextDecoder();
       let buffered = "";
       try {
@@ -161,7 +154,15 @@ function failure(node: AgentTarget, error: unknown, timeout: AbortSignal, limits
     return new AppError("E_TIMEOUT", `Node "${node.name}" did not answer within ${formatSeconds(limits.timeoutMs)}`);
   }
   if (limits.signal?.aborted) return new AppError("E_UNREACHABLE", `Call to node "${node.name}" was cancelled`);
-  return new AppError("E_UNREACHABLE", `Cannot reach node "${node.name}" at ${node.address}: ${messageOf(error)}`);
+  return new AppError("E_UNREACHABLE", `Cannot reach node "${node.name}" at ${node.address}: ${describeNetworkError(error)}`);
+}
+
+/** A node's error answer; its message is prefixed with the node unless it names it already. */
+function nodeError(node: AgentTarget, body: unknown, status: number): AppError {
+  const e = parseErrorBody(body)?.error;
+  const code = e && isErrorCode(e.code) ? e.code : "E_PROTOCOL";
+  const message = e?.message ?? `HTTP ${status}`;
+  return new AppError(code, message.includes(`node "${node.name}"`) ? message : `Node "${node.name}": ${message}`);
 }
 
 function formatSeconds(ms: number): string {

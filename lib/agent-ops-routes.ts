@@ -9,7 +9,7 @@
  */
 import type { Hono } from "hono";
 import { toAppError } from "./errors.ts";
-import { readJsonBody } from "./http.ts";
+import { readBody } from "./http.ts";
 import { parseActionOptions, parseLaunchSpec, parseLifecycleAction, type AgentLaunchEvent } from "./operations-protocol.ts";
 import { validateInstanceName } from "./validate.ts";
 import type { WorkerOps } from "./worker-ops.ts";
@@ -21,7 +21,7 @@ export function registerAgentOpRoutes(app: Hono<BunEnv>, deps: { ops: WorkerOps 
   const { ops } = deps;
 
   app.post("/agent/v1/launch", async (c) => {
-    const spec = parseLaunchSpec(await readJsonBody(c, MAX_BODY_BYTES));
+    const spec = await readBody(c, MAX_BODY_BYTES, parseLaunchSpec);
     const encoder = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -56,7 +56,7 @@ export function registerAgentOpRoutes(app: Hono<BunEnv>, deps: { ops: WorkerOps 
   app.post("/agent/v1/instances/:name/:action", async (c) => {
     const name = validateInstanceName(c.req.param("name"));
     const action = parseLifecycleAction(c.req.param("action"));
-    const options = parseActionOptions(await readJsonBody(c, MAX_BODY_BYTES));
+    const options = await readBody(c, MAX_BODY_BYTES, parseActionOptions);
     return c.json({ instances: await ops.act(action, name, options) });
   });
 

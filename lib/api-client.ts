@@ -2,7 +2,7 @@
  * The client's connection to the master API: one place that turns transport
  * failures, refused tokens and error bodies into one-line AppErrors.
  */
-import { AppError, messageOf } from "./errors.ts";
+import { AppError, describeNetworkError } from "./errors.ts";
 import { parseErrorBody } from "./protocol.ts";
 
 export interface ApiClientOptions {
@@ -111,7 +111,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         }
       } catch (error) {
         if (error instanceof AppError) throw error;
-        throw new AppError("E_UNREACHABLE", `Lost the connection to the master at ${baseUrl}: ${messageOf(error)}`);
+        throw new AppError("E_UNREACHABLE", `Lost the connection to the master at ${baseUrl} (${describeNetworkError(error)})`);
       }
     },
   };
@@ -121,8 +121,5 @@ function unreachable(baseUrl: string, error: unknown): AppError {
   if (error instanceof DOMException && error.name === "TimeoutError") {
     return new AppError("E_TIMEOUT", `The master at ${baseUrl} did not answer in time`);
   }
-  const code = (error as { code?: unknown }).code;
-  const why =
-    code === "ECONNREFUSED" ? "connection refused" : code === "ENOTFOUND" ? "host not found" : messageOf(error);
-  return new AppError("E_UNREACHABLE", `Cannot reach the master at ${baseUrl}: ${why}`);
+  return new AppError("E_UNREACHABLE", `Cannot reach the master at ${baseUrl}: ${describeNetworkError(error)}`);
 }

@@ -61,10 +61,11 @@ export function formatEvents(events: AuditEvent[], c: Colors): string {
     r.action,
     r.node ?? "--",
     r.instance ?? "--",
-    resultCell(r, c),
     r.token,
+    // Last, so a long error message does not push the other columns apart.
+    resultCell(r, c),
   ]);
-  return renderTable(["Time", "Action", "Node", "Instance", "Result", "Token"], rows, c);
+  return renderTable(["Time", "Action", "Node", "Instance", "Token", "Result"], rows, c);
 }
 
 const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;

@@ -75,6 +75,23 @@ export function messageOf(error: unknown): string {
   return String(error);
 }
 
+const NETWORK_CODES: Record<string, string> = {
+  ECONNREFUSED: "connection refused",
+  ECONNRESET: "connection reset",
+  ENOTFOUND: "host not found",
+  ETIMEDOUT: "timed out",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  EPIPE: "connection closed",
+};
+
+/** A network failure in a few words: fetch's own messages are long and full of advice. */
+export function describeNetworkError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && NETWORK_CODES[code]) return NETWORK_CODES[code];
+  return messageOf(error).split(/\. /)[0] ?? "unknown error";
+}
+
 /** Wraps anything thrown into an AppError, keeping AppErrors as they are. */
 export function toAppError(error: unknown, fallback: ErrorCode = "E_INTERNAL"): AppError {
   if (error instanceof AppError) return error;

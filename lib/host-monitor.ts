@@ -160,7 +160,11 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    refresh: () => pollOnce(),
+    async refresh() {
+      // A poll already running may have listed before the change the caller just made: wait it out.
+      if (inFlight) await inFlight.catch(() => {});
+      return pollOnce();
+    },
     forget(name) {
       allocations.delete(name);
       failedAt.delete(name);

@@ -4,6 +4,7 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { AppError, toAppError } from "./errors.ts";
+import { ParseError } from "./parse-util.ts";
 import type { ErrorBody } from "./protocol.ts";
 import { tokensEqual } from "./tokens.ts";
 
@@ -57,6 +58,21 @@ export function requireToken(options: {
     }
     await next();
   };
+}
+
+/**
+ * Reads a JSON request body of at most `maxBytes` and checks it with `parse`.
+ * A body of the wrong shape is the caller's mistake (400), not a protocol
+ * fault between our own processes. @throws AppError E_TOO_LARGE / E_USAGE
+ */
+export async function readBody<T>(c: Context, maxBytes: number, parse: (value: unknown) => T): Promise<T> {
+  const value = await readJsonBody(c, maxBytes);
+  try {
+    return parse(value);
+  } catch (error) {
+    if (error instanceof ParseError) throw new AppError("E_USAGE", `Invalid request: ${error.message}`);
+    throw error;
+  }
 }
 
 /** Reads a JSON request body of at most `maxBytes`. @throws AppError E_TOO_LARGE / E_USAGE */

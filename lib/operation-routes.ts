@@ -17,7 +17,7 @@
  */
 import type { Context, Hono } from "hono";
 import { AppError } from "./errors.ts";
-import { errorResponse, readJsonBody } from "./http.ts";
+import { errorResponse, readBody } from "./http.ts";
 import type { Caller, Operations } from "./operations.ts";
 import {
   ELIGIBLE,
@@ -39,7 +39,7 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
   const { registry, ops } = deps;
 
   app.post("/api/v1/instances", async (c) => {
-    const body = parseLaunchRequest(await readJsonBody(c, MAX_BODY_BYTES));
+    const body = await readBody(c, MAX_BODY_BYTES, parseLaunchRequest);
     if (body.dryRun) return c.json({ dryRun: true, ...ops.planLaunch(body) });
     const prepared = ops.prepareLaunch(body);
     const caller = deps.caller(c);
@@ -83,7 +83,7 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
   app.post(`/api/v1/instances/:ref/:action{${LIFECYCLE_ACTIONS.join("|")}}`, async (c) => {
     const action = parseLifecycleAction(c.req.param("action"));
     const ref = parseInstanceRef(c.req.param("ref"));
-    const options = parseActionOptions(await readJsonBody(c, MAX_BODY_BYTES));
+    const options = await readBody(c, MAX_BODY_BYTES, parseActionOptions);
     const { node } = registry.resolve(ref.name, ref.node);
     const [result] = await ops.act(action, [{ node, name: ref.name }], options, deps.caller(c));
     if (!result!.ok) return errorResponse(c, new AppError(result!.error!.code, result!.error!.message));
@@ -92,7 +92,7 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
 
   app.post("/api/v1/actions/:action", async (c) => {
     const action = parseLifecycleAction(c.req.param("action"));
-    const body = parseBulkAction(await readJsonBody(c, MAX_BODY_BYTES));
+    const body = await readBody(c, MAX_BODY_BYTES, parseBulkAction);
     const targets: { node: NodeEntry; name: string }[] = [];
     if (body.all) {
       for (const node of registry.entries()) {
@@ -114,8 +114,7 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
   });
 
   app.post("/api/v1/purge", async (c) => {
-    const body = object((await readJsonBody(c, MAX_BODY_BYTES)) ?? {}, "body");
-    const nodeName = field(body, "node", "body", optional(string));
+    const nodeName = await readBody(c, MAX_BODY_BYTES, (v) => field(object(v, "body"), "node", "body", optional(string)));
     let nodes: NodeEntry[];
     if (nodeName !== undefined) {
       const node = registry.get(validateNodeName(nodeName));

@@ -11,7 +11,7 @@
  */
 import type { Context, Hono } from "hono";
 import { AppError, messageOf } from "./errors.ts";
-import { readJsonBody } from "./http.ts";
+import { readBody } from "./http.ts";
 import { arrayOf, field, object, optional, string } from "./parse-util.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import type { ClientEnd, SessionRelay } from "./session-relay.ts";
@@ -58,9 +58,10 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: { registry: Regis
   app.get("/api/v1/instances/:ref/exec", webSocketRoute("exec"));
 
   app.post("/api/v1/instances/:ref/exec", async (c) => {
-    const body = object(await readJsonBody(c, MAX_EXEC_BODY_BYTES), "body");
-    const command = validateCommand(field(body, "command", "body", arrayOf(string)));
-    const stdin = field(body, "stdin", "body", optional(string));
+    const { command, stdin } = await readBody(c, MAX_EXEC_BODY_BYTES, (value) => {
+      const body = object(value, "body");
+      return { command: validateCommand(field(body, "command", "body", arrayOf(string))), stdin: field(body, "stdin", "body", optional(string)) };
+    });
     const { node, name } = target(c);
     const spec: SessionSpec = { kind: "exec", instance: name, command, tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb" };
     const encoder = new TextEncoder();

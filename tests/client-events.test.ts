@@ -39,11 +39,11 @@ describe("client events", () => {
   test("the table", () => {
     expect(formatEvents(events, colors(false))).toBe(
       [
-        "Time                      Action   Node   Instance   Result                           Token",
-        "2024-05-01 12:00:01 UTC   launch   n2     web        error: launch failed: no image   0123456789ab",
-        "2024-05-01 12:00:02 UTC   stop     n1     vm1        ok                               0123456789ab",
-        "2024-05-01 12:00:05 UTC   delete   n1     vm1        pending                          ba9876543210",
-        "2024-05-01 12:00:07 UTC   purge    n3     --         ok                               0123456789ab",
+        "Time                      Action   Node   Instance   Token          Result",
+        "2024-05-01 12:00:01 UTC   launch   n2     web        0123456789ab   error: launch failed: no image",
+        "2024-05-01 12:00:02 UTC   stop     n1     vm1        0123456789ab   ok",
+        "2024-05-01 12:00:05 UTC   delete   n1     vm1        ba9876543210   pending",
+        "2024-05-01 12:00:07 UTC   purge    n3     --         0123456789ab   ok",
         "",
       ].join("\n"),
     );
