@@ -31,11 +31,19 @@ export const CLOSE = {
 
 export interface ClusterDeps {
   registry: Registry;
+  /** Sockets of joined workers; the master sends them heartbeats (see master.ts). */
+  members: Set<Socket>;
   joinToken: () => string;
   heartbeatMs: number;
   log: ConsolaInstance;
   /** How long a new connection may take to say hello. */
   helloTimeoutMs?: number;
+}
+
+/** Sends a heartbeat to every joined worker. */
+export function beatMembers(members: Set<Socket>): void {
+  const frame = JSON.stringify({ type: "heartbeat" } satisfies MasterMessage);
+  for (const ws of members) ws.send(frame);
 }
 
 /** The cluster server's Hono app. Serve it with `websocketHandler()` from ws.ts. */
@@ -102,6 +110,7 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
     });
     member = { id, name: hello.name };
     send(ws, { type: "welcome", id, heartbeatMs: deps.heartbeatMs, agentToken });
+    deps.members.add(ws);
     const again = replaced ? ` (replacing ${replaced.disconnectedAt === null ? "a live" : "its earlier"} connection)` : "";
     log.info(`node "${hello.name}" joined with id ${id}, agent at ${address}${again}`);
   };
@@ -138,8 +147,9 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
         reject(ws, CLOSE.protocol, e);
       }
     },
-    close(_ws, code) {
+    close(ws, code) {
       clearTimeout(helloTimer);
+      deps.members.delete(ws);
       if (member === null) return;
       const current = registry.current(member.id, member.name);
       registry.disconnect(member.id, member.name);

@@ -6,7 +6,8 @@
 import type { ConsolaInstance } from "consola";
 import { createAgentClient, type AgentClient } from "./agent-client.ts";
 import { createApiApp } from "./api-server.ts";
-import { createClusterApp } from "./cluster-server.ts";
+import { beatMembers, createClusterApp } from "./cluster-server.ts";
+import type { Socket } from "./ws.ts";
 import { Registry } from "./registry.ts";
 import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
 import type { LivenessTimes } from "./peer-liveness.ts";
@@ -53,8 +54,10 @@ export function createMaster(options: MasterOptions): Master {
     heartbeatMs: options.heartbeatMs,
     downGraceMs: options.downGraceMs,
   });
+  const members = new Set<Socket>();
   const clusterApp = createClusterApp({
     registry,
+    members,
     joinToken: () => options.joinToken,
     heartbeatMs: options.heartbeatMs,
     log,
@@ -83,11 +86,16 @@ export function createMaster(options: MasterOptions): Master {
     },
     Math.max(100, Math.floor(options.heartbeatMs / 2)),
   );
+  // Workers take a silent master for a lost one after 3 intervals and reconnect.
+  const beat = setInterval(() => beatMembers(members), options.heartbeatMs);
   return {
     registry,
     relay,
     clusterApp,
     apiApp,
-    close: () => clearInterval(sweeper),
+    close() {
+      clearInterval(sweeper);
+      clearInterval(beat);
+    },
   };
 }

@@ -95,7 +95,9 @@ export type MasterMessage =
       /** The secret the master presents to the worker's agent server for this membership. */
       agentToken: string;
     }
-  | { type: "error"; code: ErrorCode; message: string };
+  | { type: "error"; code: ErrorCode; message: string }
+  /** Sent every heartbeat interval so a worker can tell a silent (cut-off) master from a quiet one. */
+  | { type: "heartbeat" };
 
 const parseState = oneOf(INSTANCE_STATES);
 
@@ -201,6 +203,8 @@ export function parseMasterMessage(text: string): MasterMessage {
         code: field(o, "code", "error", parseErrorCode),
         message: field(o, "message", "error", string),
       };
+    case "heartbeat":
+      return { type };
     default:
       throw new ParseError("message.type", `unknown message type ${JSON.stringify(type).slice(0, 40)}`);
   }

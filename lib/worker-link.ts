@@ -37,6 +37,9 @@ interface SessionEnd {
 /** Connection attempts before the first welcome that may take this long. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** Heartbeat intervals of silence after which the master counts as lost (it beats every interval). */
+const SILENT_HEARTBEATS = 4;
+
 /**
  * Keeps the worker joined until `signal` aborts. Never rejects.
  */
@@ -77,10 +80,28 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
     let welcomed = false;
     let masterError: string | null = null;
     let lastSent = 0;
+    let lastHeard = Date.now();
+    let ended = false;
     let heartbeat: ReturnType<typeof setInterval> | undefined;
     let unsubscribe: () => void = () => {};
-    const connectTimer = setTimeout(() => ws.close(4003, "no welcome in time"), CONNECT_TIMEOUT_MS);
-    const onAbort = () => ws.close(1001, "worker shutting down");
+    const connectTimer = setTimeout(() => {
+      ws.terminate();
+      finish({ welcomed: false, code: 4003, reason: "no welcome in time", error: masterError });
+    }, CONNECT_TIMEOUT_MS);
+    const onAbort = () => {
+      ws.close(1001, "worker shutting down");
+      finish({ welcomed, code: 1001, reason: "worker shutting down", error: null });
+    };
+    /** Ends the session now, even if the close handshake never completes (a cut-off master). */
+    const finish = (end: SessionEnd) => {
+      if (ended) return;
+      ended = true;
+      clearTimeout(connectTimer);
+      clearInterval(heartbeat);
+      unsubscribe();
+      signal.removeEventListener("abort", onAbort);
+      resolve(end);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
 
     const send = (message: WorkerMessage) => {
@@ -104,6 +125,7 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
       });
     };
     ws.onmessage = (event) => {
+      lastHeard = Date.now();
       try {
         if (typeof event.data !== "string") throw new AppError("E_PROTOCOL", "binary frame on the join socket");
         const message = parseMasterMessage(event.data);
@@ -111,6 +133,7 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
           masterError = message.message;
           return;
         }
+        if (message.type === "heartbeat") return;
         if (welcomed) throw new AppError("E_PROTOCOL", "second welcome");
         welcomed = true;
         clearTimeout(connectTimer);
@@ -122,6 +145,12 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
         unsubscribe = monitor.onChange(sendState);
         heartbeat = setInterval(
           () => {
+            if (Date.now() - lastHeard > SILENT_HEARTBEATS * message.heartbeatMs) {
+              log.warn(`the master at ${deps.masterUrl} has been silent for ${SILENT_HEARTBEATS} heartbeat intervals; reconnecting`);
+              ws.terminate();
+              finish({ welcomed, code: 4005, reason: "master silent", error: null });
+              return;
+            }
             const snapshot = monitor.current();
             if (snapshot && Date.now() - lastSent >= message.heartbeatMs * 0.9) {
               send({ type: "heartbeat", resources: snapshot.resources });
@@ -134,13 +163,7 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
         ws.close(4002, "protocol error");
       }
     };
-    ws.onclose = (event) => {
-      clearTimeout(connectTimer);
-      clearInterval(heartbeat);
-      unsubscribe();
-      signal.removeEventListener("abort", onAbort);
-      resolve({ welcomed, code: event.code, reason: event.reason, error: masterError });
-    };
+    ws.onclose = (event) => finish({ welcomed, code: event.code, reason: event.reason, error: masterError });
   });
 }
 
