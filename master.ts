@@ -52,12 +52,14 @@ const main = defineCommand({
       hostname: clusterAddr.host,
       port: clusterAddr.port,
       fetch: master.clusterApp.fetch,
+      maxRequestBodySize: 1024 * 1024,
       websocket: websocketHandler({ maxPayloadLength: MAX_JOIN_MESSAGE_BYTES }),
     });
     const apiServer = Bun.serve({
       hostname: apiAddr.host,
       port: apiAddr.port,
       fetch: master.apiApp.fetch,
+      maxRequestBodySize: 16 * 1024 * 1024,
       websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
     });
     log.info(`master ${VERSION}: cluster server on ${formatHostPort({ host: clusterAddr.host, port: cluster.port ?? 0 })}`);

@@ -11,11 +11,12 @@
  * - launch, lifecycle verbs and purge: see operation-routes.ts;
  * - `GET /api/v1/events`: the audit trail (events-routes.ts).
  */
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import type { AgentClient } from "./agent-client.ts";
-import { AppError, messageOf, toAppError } from "./errors.ts";
-import { errorResponse, requireToken } from "./http.ts";
+import { AppError, toAppError } from "./errors.ts";
+import { createBaseApp, requireToken } from "./http.ts";
+import { createFailureLimiter, type FailureLimits } from "./rate-limit.ts";
 import type { InstanceInfo } from "./multipass.ts";
 import type { InfoResponse, InfoView, NodeError } from "./protocol.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
@@ -40,19 +41,18 @@ export interface ApiDeps {
   relay: SessionRelay;
   ops: Operations;
   audit: AuditLog;
+  authLimits?: FailureLimits;
 }
+
+/** Largest request body: a POST exec may carry up to 8 MiB of stdin. */
+const MAX_BODY_BYTES = 9 * 1024 * 1024;
 
 /** Longest per-node timeout a caller may ask for with `?timeout=`. */
 const MAX_NODE_TIMEOUT_MS = 120_000;
 
 export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   const { registry } = deps;
-  const app = new Hono<BunEnv>();
-  app.onError((error, c) => {
-    if (!(error instanceof AppError)) deps.log.error(`${c.req.method} ${c.req.path}: ${messageOf(error)}`);
-    return errorResponse(c, error);
-  });
-  app.notFound((c) => errorResponse(c, new AppError("E_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)));
+  const app = createBaseApp({ log: deps.log, maxBodyBytes: MAX_BODY_BYTES, name: "api" });
 
   app.get("/healthz", (c) => c.json({ ok: true, role: "master-api", version: deps.version }));
 
@@ -63,6 +63,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
       realm: "API",
       wrongKind: (t) => (tokenKind(t) === "join" ? "This is the join token; the client API needs the API token" : null),
       allowQuery: true,
+      limiter: createFailureLimiter(deps.authLimits),
     }),
   );
 

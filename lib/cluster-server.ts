@@ -9,12 +9,13 @@
  * - `GET /cluster/v1/join` — join token; the join socket.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import { formatHostPort, normalizePeerAddress, parseHostPort } from "./addr.ts";
 import { AppError, messageOf } from "./errors.ts";
-import { errorResponse, requireToken } from "./http.ts";
-import { MAX_JOIN_MESSAGE_BYTES, PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "./protocol.ts";
+import { createBaseApp, requireToken } from "./http.ts";
+import { createFailureLimiter, type FailureLimits } from "./rate-limit.ts";
+import { PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "./protocol.ts";
 import type { Registry } from "./registry.ts";
 import { tokenKind } from "./tokens.ts";
 import { validateNodeName } from "./validate.ts";
@@ -38,6 +39,7 @@ export interface ClusterDeps {
   log: ConsolaInstance;
   /** How long a new connection may take to say hello. */
   helloTimeoutMs?: number;
+  authLimits?: FailureLimits;
 }
 
 /** Sends a heartbeat to every joined worker. */
@@ -48,15 +50,15 @@ export function beatMembers(members: Set<Socket>): void {
 
 /** The cluster server's Hono app. Serve it with `websocketHandler()` from ws.ts. */
 export function createClusterApp(deps: ClusterDeps): Hono<BunEnv> {
-  const app = new Hono<BunEnv>();
-  app.onError((error, c) => errorResponse(c, error));
-  app.notFound((c) => errorResponse(c, new AppError("E_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)));
+  // No route of the cluster server takes a body.
+  const app = createBaseApp({ log: deps.log, maxBodyBytes: 64 * 1024, name: "cluster" });
   app.get("/healthz", (c) => c.json({ ok: true, role: "master-cluster", protocolVersion: PROTOCOL_VERSION }));
 
   const auth = requireToken({
     expected: deps.joinToken,
     realm: "join",
     wrongKind: (t) => (tokenKind(t) === "api" ? "This is the API token; workers join with the join token" : null),
+    limiter: createFailureLimiter(deps.authLimits),
   });
   app.use("/cluster/*", auth);
   app.get("/cluster/v1/ping", (c) => c.json({ ok: true, protocolVersion: PROTOCOL_VERSION }));

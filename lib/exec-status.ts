@@ -12,7 +12,6 @@
  */
 
 const OSC_START = "\u001b]7770;multiverse-exit;";
-const BEL = "\u0007";
 
 /** A fresh nonce for one session: the remote side cannot forge a trailer it cannot guess. */
 export function newNonce(): string {

@@ -2,11 +2,37 @@
  * What every Hono app of multiverse shares: the error body, bearer-token
  * authentication, and a body-size limit.
  */
-import type { Context, MiddlewareHandler } from "hono";
-import { AppError, toAppError } from "./errors.ts";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { ConsolaInstance } from "consola";
+import { AppError, messageOf, toAppError } from "./errors.ts";
 import { ParseError } from "./parse-util.ts";
+import type { FailureLimiter } from "./rate-limit.ts";
+import { peerAddress, type BunEnv } from "./ws.ts";
 import type { ErrorBody } from "./protocol.ts";
 import { tokensEqual } from "./tokens.ts";
+
+/**
+ * A Hono app with what every multiverse server needs: JSON error answers
+ * (never a stack, never a 5xx for bad input), a JSON 404, and a body limit
+ * answered with 413 before a handler reads anything.
+ */
+export function createBaseApp(options: { log: ConsolaInstance; maxBodyBytes: number; name: string }): Hono<BunEnv> {
+  const app = new Hono<BunEnv>();
+  app.onError((error, c) => {
+    if (!(error instanceof AppError)) options.log.error(`${options.name} ${c.req.method} ${c.req.path}: ${messageOf(error)}`);
+    return errorResponse(c, error);
+  });
+  app.notFound((c) => errorResponse(c, new AppError("E_NOT_FOUND", `No route ${c.req.method} ${c.req.path.slice(0, 200)}`)));
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: (c) => errorResponse(c, new AppError("E_TOO_LARGE", `Request body is larger than ${options.maxBodyBytes} bytes`)),
+    }),
+  );
+  return app;
+}
 
 /** The JSON answer for any error: `{ "error": { code, message } }` with its status. */
 export function errorResponse(c: Context, error: unknown): Response {
@@ -43,16 +69,23 @@ export function requireToken(options: {
   /** Message for a token of the other kind, when it can be recognised. */
   wrongKind?: (token: string) => string | null;
   allowQuery?: boolean;
-  onFailure?: (c: Context) => void;
-}): MiddlewareHandler {
+  /** Locks out addresses that fail too often; checked before any token is looked at. */
+  limiter?: FailureLimiter;
+}): MiddlewareHandler<BunEnv> {
   return async (c, next) => {
+    const peer = peerAddress(c) ?? "unknown";
+    const locked = options.limiter?.lockedFor(peer) ?? 0;
+    if (locked > 0) {
+      c.header("retry-after", String(Math.ceil(locked / 1000)));
+      return errorResponse(c, new AppError("E_RATE_LIMITED", `Too many failed attempts from this address; try again in ${Math.ceil(locked / 1000)}s`));
+    }
     const token = presentedToken(c, options.allowQuery ?? false);
     if (token === null) {
-      options.onFailure?.(c);
+      options.limiter?.fail(peer);
       return errorResponse(c, new AppError("E_UNAUTHORIZED", `Missing token: send "Authorization: Bearer <${options.realm} token>"`));
     }
     if (!tokensEqual(token, options.expected())) {
-      options.onFailure?.(c);
+      options.limiter?.fail(peer);
       const why = options.wrongKind?.(token) ?? `The ${options.realm} token was refused`;
       return errorResponse(c, new AppError("E_UNAUTHORIZED", why));
     }

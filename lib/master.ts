@@ -13,6 +13,7 @@ import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
 import type { LivenessTimes } from "./peer-liveness.ts";
 import type { AuditLog } from "./audit.ts";
 import { createOperations } from "./operations.ts";
+import type { FailureLimits } from "./rate-limit.ts";
 import type { BunEnv } from "./ws.ts";
 import type { Hono } from "hono";
 
@@ -32,6 +33,8 @@ export interface MasterOptions {
   liveness?: LivenessTimes;
   /** The audit trail of mutating calls. */
   audit: AuditLog;
+  /** Lockout after repeated token failures from one address (defaults in rate-limit.ts). */
+  authLimits?: FailureLimits;
 }
 
 export interface Master {
@@ -61,6 +64,7 @@ export function createMaster(options: MasterOptions): Master {
     joinToken: () => options.joinToken,
     heartbeatMs: options.heartbeatMs,
     log,
+    authLimits: options.authLimits,
   });
   const relay = createSessionRelay({ log, liveness: options.liveness });
   const agents = options.agents ?? createAgentClient();
@@ -75,6 +79,7 @@ export function createMaster(options: MasterOptions): Master {
     log,
     nodeTimeoutMs: options.nodeTimeoutMs,
     version: options.version,
+    authLimits: options.authLimits,
   });
   const sweeper = setInterval(
     () => {

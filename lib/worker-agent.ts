@@ -9,10 +9,10 @@
  * - `GET /agent/v1/session` — WebSocket; a shell or an exec (session-host.ts);
  * - launch, lifecycle verbs and purge: agent-ops-routes.ts.
  */
-import { Hono } from "hono";
+import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
-import { AppError, messageOf } from "./errors.ts";
-import { errorResponse, requireToken } from "./http.ts";
+import { createBaseApp, requireToken } from "./http.ts";
+import { createFailureLimiter } from "./rate-limit.ts";
 import type { Multipass } from "./multipass.ts";
 import type { AgentInfoResponse } from "./protocol.ts";
 import { validateInstanceName } from "./validate.ts";
@@ -35,15 +35,11 @@ export interface AgentDeps {
 const NOBODY = crypto.randomUUID() + crypto.randomUUID();
 
 export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
-  const app = new Hono<BunEnv>();
-  app.onError((error, c) => {
-    if (!(error instanceof AppError)) deps.log.error(`agent ${c.req.method} ${c.req.path}: ${messageOf(error)}`);
-    return errorResponse(c, error);
-  });
-  app.notFound((c) => errorResponse(c, new AppError("E_NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)));
+  // Launch specs (with a cloud-init document) are the largest bodies.
+  const app = createBaseApp({ log: deps.log, maxBodyBytes: 2 * 1024 * 1024, name: "agent" });
   app.get("/healthz", (c) => c.json({ ok: true, role: "worker-agent", node: deps.name }));
 
-  app.use("/agent/*", requireToken({ expected: () => deps.agentToken() ?? NOBODY, realm: "agent" }));
+  app.use("/agent/*", requireToken({ expected: () => deps.agentToken() ?? NOBODY, realm: "agent", limiter: createFailureLimiter() }));
 
   app.get("/agent/v1/info", async (c) => {
     const names = c.req.queries("name") ?? [];

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createAuditLog } from "../lib/audit.ts";
 import { createMaster } from "../lib/master.ts";
 import type { LivenessTimes } from "../lib/peer-liveness.ts";
+import type { FailureLimits } from "../lib/rate-limit.ts";
 import { createWorker } from "../lib/worker.ts";
 import { websocketHandler, type WsData } from "../lib/ws.ts";
 import type { FakeMultipass } from "./fake-multipass.ts";
@@ -26,13 +27,13 @@ export async function runCleanups(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
 }
 
-export function startMaster(clusterPort = 0, liveness?: LivenessTimes) {
+export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimits?: FailureLimits) {
   const { log, lines } = createTestLog();
   const dataDir = mkdtempSync(join(tmpdir(), "mv-inproc-"));
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const audit = createAuditLog({ path: join(dataDir, "events.jsonl") });
   const master = createMaster({
-    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness });
+    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness, authLimits });
   const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const stop = async () => {

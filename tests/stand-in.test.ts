@@ -12,8 +12,7 @@ import { join } from "node:path";
 const STAND_IN = join(import.meta.dir, "stand-in", "multipass");
 const FIXTURES = join(import.meta.dir, "fixtures");
 const BIN = join(import.meta.dir, "..", "node_modules", ".bin");
-const CL = "\x1b[2K\x1b[0A\x1b[0E";
-/** CL as a regular-expression source. */
+/** The spinner's clear-line sequence (ESC[2K ESC[0A ESC[0E) as a regular-expression source. */
 const CL_RE = "\\x1b\\[2K\\x1b\\[0A\\x1b\\[0E";
 
 interface Result {

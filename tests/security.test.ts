@@ -1,0 +1,101 @@
+/**
+ * Security by default, checked route by route: every registered route but
+ * /healthz refuses a missing token, a wrong token and the other kind of
+ * token; repeated failures lock an address out; bodies over the limit are
+ * 413 before a handler reads them; no answer ever carries a token.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Hono } from "hono";
+import { createFakeMultipass } from "./fake-multipass.ts";
+import { waitFor } from "./e2e/harness.ts";
+import { API, JOIN, runCleanups, startMaster, startWorker } from "./in-process.ts";
+import type { BunEnv } from "../lib/ws.ts";
+
+afterEach(runCleanups);
+
+/** A concrete request for every route of `app` (path parameters filled in). */
+function routesOf(app: Hono<BunEnv>): { method: string; path: string }[] {
+  const seen = new Set<string>();
+  const out: { method: string; path: string }[] = [];
+  for (const r of app.routes) {
+    if (r.method === "ALL") continue; // middleware
+    const path = r.path.replace(/:(\w+)(\{[^}]*\})?/g, (_m, name: string, pattern?: string) => (pattern ? pattern.slice(1, -1).split("|")[0]! : name === "ref" || name === "name" ? "web" : "n1"));
+    const key = `${r.method} ${path}`;
+    if (!seen.has(key)) out.push({ method: r.method, path });
+    seen.add(key);
+  }
+  return out;
+}
+
+async function cluster() {
+  // Enough failures allowed for every route to be tried with every wrong token.
+  const m = startMaster(0, undefined, { maxFailures: 10_000, windowMs: 60_000, lockoutMs: 60_000 });
+  const w = startWorker(m.cluster.port!, "n1", createFakeMultipass([{ name: "web" }]));
+  await waitFor("joined", () => m.master.registry.readyEntries().length === 1);
+  return { m, w };
+}
+
+describe("every route needs the right token", () => {
+  test("client API, cluster server and agent server: no token, a wrong one, the other kind → 401", async () => {
+    const { m, w } = await cluster();
+    const agentToken = m.master.registry.get("n1")!.agentToken;
+    const apps: [string, Hono<BunEnv>, number, (string | null)[], string][] = [
+      ["api", m.master.apiApp, m.api.port!, [null, "mva_wrong-but-well-formed-0000000000000000", JOIN, agentToken], API],
+      ["cluster", m.master.clusterApp, m.cluster.port!, [null, "mvj_wrong-but-well-formed-0000000000000000", API, agentToken], JOIN],
+      ["agent", w.worker.agentApp, w.agent.port!, [null, "wrong", JOIN, API], agentToken],
+    ];
+    let checked = 0;
+    for (const [name, app, port, wrong, right] of apps) {
+      const routes = routesOf(app);
+      expect(routes.length).toBeGreaterThan(name === "cluster" ? 2 : 4);
+      for (const { method, path } of routes) {
+        for (const token of wrong) {
+          const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+            method,
+            headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), "content-type": "application/json" },
+            ...(method === "POST" ? { body: "{}" } : {}),
+          });
+          const body = await response.text();
+          const expected = path === "/healthz" ? 200 : 401;
+          expect({ app: name, method, path, status: response.status }).toEqual({ app: name, method, path, status: expected });
+          for (const secret of [API, JOIN, agentToken]) expect(body).not.toContain(secret);
+          checked++;
+        }
+      }
+      // The right token opens the door (whatever the route then says about an empty body).
+      const first = routes.find((r) => r.path !== "/healthz" && r.method === "GET" && !/shell|exec|session|join/.test(r.path))!;
+      const ok = await fetch(`http://127.0.0.1:${port}${first.path}`, { headers: { authorization: `Bearer ${right}` } });
+      expect({ app: name, path: first.path, status: ok.status }).toEqual({ app: name, path: first.path, status: 200 });
+    }
+    expect(checked).toBeGreaterThan(60);
+  });
+
+  test("repeated failures from one address are locked out, even with the right token afterwards", async () => {
+    const m = startMaster(0, undefined, { maxFailures: 5, windowMs: 60_000, lockoutMs: 60_000 });
+    const get = (token: string) => fetch(`http://127.0.0.1:${m.api.port}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 5; i++) expect((await get(`mva_guess-${i}-000000000000000000000000000000`)).status).toBe(401);
+    const locked = await get(API);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(50);
+    expect(await locked.json()).toMatchObject({ error: { code: "E_RATE_LIMITED" } });
+    // The cluster server keeps its own count: workers are not locked out by a client's guesses.
+    const ping = await fetch(`http://127.0.0.1:${m.cluster.port}/cluster/v1/ping`, { headers: { authorization: `Bearer ${JOIN}` } });
+    expect(ping.status).toBe(200);
+  });
+});
+
+describe("bodies", () => {
+  test("a body over the limit is 413 before any handler reads it; garbage JSON is 400", async () => {
+    const { m } = await cluster();
+    const post = (path: string, body: string, port = m.api.port!) =>
+      fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { authorization: `Bearer ${API}`, "content-type": "application/json" }, body });
+    const huge = JSON.stringify({ name: "web2", cloudInit: "x".repeat(10 * 1024 * 1024) });
+    const r = await post("/api/v1/instances", huge);
+    expect(r.status).toBe(413);
+    expect(await r.json()).toMatchObject({ error: { code: "E_TOO_LARGE" } });
+    expect((await post("/api/v1/instances", "{not json")).status).toBe(400);
+    expect((await post("/api/v1/instances", "[1,2]")).status).toBe(400);
+    expect((await post("/api/v1/instances", '{"name":123}')).status).toBe(400);
+    expect(m.master.registry.instanceViews().map((i) => i.name)).toEqual(["web"]);
+  });
+});
