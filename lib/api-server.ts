@@ -76,7 +76,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     return c.json(view);
   });
 
-  app.get("/api/v1/instances", (c) => c.json(registry.instanceViews()));
+  app.get("/api/v1/instances", () => new Response(registry.instanceViewsBody(), { headers: { "content-type": "application/json" } }));
   app.get("/api/v1/instances/:ref", (c) => {
     const ref = parseInstanceRef(c.req.param("ref"));
     const { node } = registry.resolve(ref.name, ref.node);

@@ -20,7 +20,7 @@ function setup() {
   const registry = new Registry({ now: () => now, heartbeatMs: 1000, downGraceMs: 60_000 });
   const closed: string[] = [];
   const join = (id: string, name: string, instances: Partial<InstanceSummary>[] = []) =>
-    registry.join({ id, name, address: `10.0.0.1:${id.length}`, version: "0.1.0", agentToken: "t", snapshot: snapshot(instances), close: () => closed.push(id) });
+    registry.join({ id, name, address: `10.0.0.1:${id.length}`, version: "0.1.0", agentToken: "t", agentCert: null, snapshot: snapshot(instances), close: () => closed.push(id) });
   return { registry, join, closed, advance: (ms: number) => (now += ms) };
 }
 
@@ -105,6 +105,38 @@ describe("Registry", () => {
     expect(() => registry.resolve("nope")).toThrow(/does not exist on any node/);
     expect(() => registry.resolve("web", "n2")).toThrow(/does not exist on node "n2"/);
     expect(() => registry.resolve("web", "n9")).toThrow(/Node "n9" is not part of the cluster/);
+  });
+
+  test("the cached JSON of instances is always the same as the views, through every kind of change", async () => {
+    const { registry, join, advance } = setup();
+    const check = async () => {
+      expect(JSON.parse(registry.instanceViewsJson())).toEqual(registry.instanceViews());
+      expect(JSON.parse(await registry.instanceViewsBody().text())).toEqual(registry.instanceViews());
+    };
+    await check();
+    join("a", "zeta", [{ name: "b" }, { name: "a", state: "Stopped" }]);
+    join("bb", "alpha", []);
+    await check();
+    join("ccc", "mid", [{ name: "c" }]);
+    await check();
+    registry.update("a", "zeta", snapshot([{ name: "b", state: "Suspended" }]));
+    await check();
+    registry.heartbeat("a", "zeta", resources);
+    await check();
+    advance(3500);
+    await check();
+    expect(registry.instanceViews().every((i) => i.state === "Unknown")).toBe(true);
+    registry.heartbeat("a", "zeta", resources);
+    await check();
+    registry.applyInstances("mid", []);
+    await check();
+    registry.disconnect("ccc", "mid");
+    advance(61_000);
+    registry.sweep();
+    await check();
+    expect(registry.instanceViewsJson()).toBe(JSON.stringify(registry.instanceViews()));
+    expect(await registry.instanceViewsBody().text()).toBe(JSON.stringify(registry.instanceViews()));
+    expect(registry.instanceViewsBody()).toBe(registry.instanceViewsBody());
   });
 
   test("views are sorted by node then instance name", () => {

@@ -1,0 +1,211 @@
+/**
+ * Scale benchmark: one real master process, and N simulated workers in this
+ * process speaking the real join protocol (lib/worker-link.ts, the same code
+ * the worker runs), each with M instances and state changes now and then.
+ *
+ * Prints: master CPU and RSS under load, state messages absorbed per second,
+ * /instances and /nodes latency p50/p99 under load, and the time for the
+ * whole fleet to rejoin after the master is killed and restarted — each with
+ * its target and whether it was met.
+ *
+ *   bun tests/bench/scale.ts [--nodes 1000] [--instances 20] [--seconds 20]
+ */
+import { readFileSync } from "node:fs";
+import { setPriority } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { HostMonitor } from "../../lib/host-monitor.ts";
+import type { InstanceSummary } from "../../lib/multipass.ts";
+import type { HostSnapshot } from "../../lib/protocol.ts";
+import { runMasterLink } from "../../lib/worker-link.ts";
+import { createTestLog } from "../test-log.ts";
+import { removeTempDirs, startMaster, stopAll, type MasterHandle } from "../e2e/harness.ts";
+
+const { values } = parseArgs({
+  options: {
+    nodes: { type: "string", default: "1000" },
+    instances: { type: "string", default: "20" },
+    seconds: { type: "string", default: "20" },
+  },
+});
+const NODES = Number(values.nodes);
+const INSTANCES = Number(values.instances);
+const LOAD_SECONDS = Number(values.seconds);
+/** Each simulated host changes one instance's state about this often. */
+const CHANGE_EVERY_MS = 20_000;
+
+interface FakeHost {
+  monitor: HostMonitor;
+  change(): void;
+}
+
+function fakeHost(index: number): FakeHost {
+  const listeners = new Set<(s: HostSnapshot) => void>();
+  const instances: InstanceSummary[] = Array.from({ length: INSTANCES }, (_, i) => ({
+    name: `vm-${index}-${i}`,
+    state: i % 4 === 0 ? "Stopped" : "Running",
+    ipv4: i % 4 === 0 ? [] : [`10.${index >> 8}.${index & 255}.${i + 2}`],
+    release: "Ubuntu 24.04 LTS",
+  }));
+  let snapshot: HostSnapshot = {
+    multipassVersion: "1.16.3",
+    multipassError: null,
+    resources: { cpus: 8, load: [0.5, 0.4, 0.3], memory: { total: 32 * 1024 ** 3, available: 20 * 1024 ** 3 }, disk: { total: 500 * 1024 ** 3, available: 300 * 1024 ** 3 } },
+    allocated: { cpus: INSTANCES, memory: INSTANCES * 1024 ** 3, disk: INSTANCES * 5 * 1024 ** 3, unknown: 0 },
+    instances,
+  };
+  return {
+    monitor: {
+      current: () => snapshot,
+      onChange(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      refresh: async () => snapshot,
+      forget: () => {},
+      run: async () => {},
+      ready: Promise.resolve(),
+    },
+    change() {
+      const i = Math.floor(Math.random() * INSTANCES);
+      const next = snapshot.instances.map((inst, j) => (j === i ? { ...inst, state: inst.state === "Running" ? ("Stopped" as const) : ("Running" as const) } : inst));
+      snapshot = { ...snapshot, instances: next };
+      for (const l of listeners) l(snapshot);
+    },
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** CPU seconds (user + system) of a process so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+async function readyCount(master: MasterHandle): Promise<number> {
+  const response = await fetch(`${master.apiUrl}/api/v1/nodes`, { headers: { authorization: `Bearer ${master.apiToken}` } });
+  const nodes = (await response.json()) as { state: string }[];
+  return nodes.filter((n) => n.state === "Ready").length;
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(100);
+  }
+}
+
+export async function runScaleBench(): Promise<void> {
+  // The simulated fleet stands for 1000 other machines: it runs at the lowest
+  // priority so its own CPU use competes as little as possible with the master
+  // (and the latency probe) on this one machine.
+  setPriority(0, 19);
+  let master = await startMaster({ heartbeat: "5s", downGrace: "1h" });
+  const hosts = Array.from({ length: NODES }, (_, i) => fakeHost(i));
+  const controller = new AbortController();
+  const joins: number[] = [];
+  let sent = 0;
+  const { log } = createTestLog();
+  const links = hosts.map((host, i) => {
+    const onChange = host.monitor.onChange;
+    host.monitor.onChange = (l) => onChange((s) => (sent++, l(s)));
+    return runMasterLink(
+      {
+        masterUrl: `http://127.0.0.1:${master.clusterPort}`,
+        joinToken: master.joinToken,
+        name: `host-${String(i).padStart(4, "0")}`,
+        agentPort: 1,
+        advertiseAddr: "127.0.0.1:1",
+        version: "bench",
+        monitor: host.monitor,
+        log,
+        onMembership: (token) => token && joins.push(Date.now()),
+      },
+      controller.signal,
+    );
+  });
+  const rows: [string, string, string, string][] = [];
+  try {
+    const joinStart = Date.now();
+    await until("the fleet to join", async () => (await readyCount(master)) === NODES, 120_000);
+    const initialJoin = (Date.now() - joinStart) / 1000;
+
+    // Steady load: state changes and heartbeats, while clients read the cache.
+    const changer = setInterval(() => {
+      for (const h of hosts) if (Math.random() < 200 / CHANGE_EVERY_MS) h.change();
+    }, 200);
+    const cpuBefore = cpuSeconds(master.proc.pid);
+    const sentBefore = sent;
+    const loadStart = performance.now();
+    // Latency is measured by a client process of its own, as a user's client would see it.
+    const probe = Bun.spawn([process.execPath, join(import.meta.dir, "latency-probe.ts"), master.apiUrl, master.apiToken, String(LOAD_SECONDS), "/api/v1/instances", "/api/v1/nodes"], { stdout: "pipe" });
+    let peakRss = 0;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(master.proc.pid))), 250);
+    const probed = JSON.parse(await new Response(probe.stdout).text()) as { client: string; samples: Record<string, number[]> };
+    clearInterval(sampler);
+    const instancesMs = probed.samples["/api/v1/instances"]!;
+    const nodesMs = probed.samples["/api/v1/nodes"]!;
+    const loadSeconds = (performance.now() - loadStart) / 1000;
+    clearInterval(changer);
+    const cpu = (cpuSeconds(master.proc.pid) - cpuBefore) / loadSeconds;
+    const steadyRate = (sent - sentBefore) / loadSeconds + NODES / 5;
+
+    // A burst: every host reports a change at once; how fast does the master absorb it?
+    const burstStart = performance.now();
+    for (const h of hosts) h.change();
+    const expected = hosts.reduce((n, h) => n + h.monitor.current()!.instances.filter((i) => i.state === "Stopped").length, 0);
+    await until("the burst to land", async () => {
+      const response = await fetch(`${master.apiUrl}/api/v1/instances`, { headers: { authorization: `Bearer ${master.apiToken}` } });
+      const list = (await response.json()) as { state: string }[];
+      return list.filter((i) => i.state === "Stopped").length === expected;
+    }, 60_000);
+    const burstRate = NODES / ((performance.now() - burstStart) / 1000);
+
+    instancesMs.sort((a, b) => a - b);
+    nodesMs.sort((a, b) => a - b);
+    const i99 = percentile(instancesMs, 99);
+    rows.push(["fleet", `${NODES} nodes × ${INSTANCES} instances = ${NODES * INSTANCES}`, "", `first join of all nodes: ${initialJoin.toFixed(1)} s`]);
+    rows.push(["master CPU under load", `${(cpu * 100).toFixed(0)}% of one core`, "", `${LOAD_SECONDS} s of state changes and heartbeats`]);
+    rows.push(["master RSS (peak)", `${peakRss.toFixed(0)} MB`, "≤ 300 MB", peakRss <= 300 ? "met" : "MISSED"]);
+    rows.push(["messages absorbed, steady", `${steadyRate.toFixed(0)} /s`, "", "states + heartbeats the fleet sent"]);
+    rows.push(["messages absorbed, burst", `${burstRate.toFixed(0)} /s`, "", `${NODES} states at once, until all visible in /instances`]);
+    rows.push(["GET /instances p50 / p99", `${percentile(instancesMs, 50).toFixed(1)} / ${i99.toFixed(1)} ms`, "p99 ≤ 50 ms", `${i99 <= 50 ? "met" : "MISSED"}; ${instancesMs.length} samples by ${probed.client}`]);
+    rows.push(["GET /nodes p50 / p99", `${percentile(nodesMs, 50).toFixed(1)} / ${percentile(nodesMs, 99).toFixed(1)} ms`, "", `${nodesMs.length} samples by ${probed.client}`]);
+
+    // The master dies and comes back on the same ports: how long until the whole fleet is Ready?
+    joins.length = 0;
+    master.proc.kill("SIGKILL");
+    await master.proc.exited;
+    master = await startMaster({ heartbeat: "5s", downGrace: "1h", dataDir: master.dataDir, clusterPort: master.clusterPort, apiPort: master.apiPort });
+    const restartAt = Date.now();
+    await until("the fleet to rejoin", async () => (await readyCount(master)) === NODES, 120_000);
+    const rejoin = (Date.now() - restartAt) / 1000;
+    const perSecond = new Map<number, number>();
+    for (const t of joins) perSecond.set(Math.floor((t - restartAt) / 1000), (perSecond.get(Math.floor((t - restartAt) / 1000)) ?? 0) + 1);
+    const busiest = Math.max(...perSecond.values());
+    rows.push(["fleet rejoin after restart", `${rejoin.toFixed(1)} s`, "≤ 10 s", rejoin <= 10 ? "met" : "MISSED"]);
+    rows.push(["busiest second of rejoins", `${busiest} joins`, "no herd", `spread over ${perSecond.size} s by full-jitter backoff`]);
+  } finally {
+    controller.abort();
+    await Promise.all(links);
+    await stopAll();
+    removeTempDirs();
+  }
+  const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length), ["figure", "measured", "target", "note"][c]!.length));
+  const line = (r: string[]) => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")} |`;
+  console.log(`\nScale benchmark: ${NODES} simulated workers in one process, ${INSTANCES} instances each`);
+  console.log(line(["figure", "measured", "target", "note"]));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const r of rows) console.log(line(r));
+}
+
+if (import.meta.main) await runScaleBench();
