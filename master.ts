@@ -5,7 +5,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { defineCommand } from "citty";
-import { formatHostPort, parseHostPort } from "./lib/addr.ts";
+import { formatHostPort, isLoopback, parseHostPort } from "./lib/addr.ts";
 import { runCli } from "./lib/cli.ts";
 import { parseDuration } from "./lib/duration.ts";
 import { createLog } from "./lib/log.ts";
@@ -13,6 +13,7 @@ import { createAuditLog } from "./lib/audit.ts";
 import { createMaster } from "./lib/master.ts";
 import { defaultDataDir } from "./lib/paths.ts";
 import { MAX_JOIN_MESSAGE_BYTES } from "./lib/protocol.ts";
+import { fingerprint, serverTls } from "./lib/tls.ts";
 import { loadOrCreateToken } from "./lib/tokens.ts";
 import { VERSION } from "./lib/version.ts";
 import { websocketHandler } from "./lib/ws.ts";
@@ -25,6 +26,8 @@ const main = defineCommand({
     "data-dir": { type: "string", valueHint: "DIR", description: `Tokens and state (default ${defaultDataDir(process.platform, process.env, homedir())})` },
     "heartbeat-interval": { type: "string", valueHint: "DURATION", default: "5s", description: "How often workers must report; NotReady after 3 silent intervals" },
     "down-grace": { type: "string", valueHint: "DURATION", default: "15m", description: "How long a disconnected (Down) node stays listed" },
+    "tls-cert": { type: "string", valueHint: "FILE", description: "Serve both listeners over TLS with this certificate (PEM)" },
+    "tls-key": { type: "string", valueHint: "FILE", description: "The private key of --tls-cert (PEM)" },
     "node-timeout": { type: "string", valueHint: "DURATION", default: "10s", description: "Per-node time limit of live calls such as info" },
     verbose: { type: "boolean", default: false, description: "Debug logging" },
   },
@@ -36,6 +39,10 @@ const main = defineCommand({
     const downGraceMs = parseDuration(args["down-grace"], "--down-grace", { minMs: 0 });
     const nodeTimeoutMs = parseDuration(args["node-timeout"], "--node-timeout", { minMs: 100, maxMs: 120_000 });
     const dataDir = args["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
+    const tls = serverTls(args["tls-cert"], args["tls-key"]);
+    for (const [flag, addr] of [["--cluster-addr", clusterAddr], ["--api-addr", apiAddr]] as const) {
+      if (!tls && !isLoopback(addr.host)) log.warn(`${flag} ${formatHostPort(addr)} is not loopback and TLS is off: tokens travel in clear text (use --tls-cert and --tls-key)`);
+    }
 
     const joinToken = loadOrCreateToken(dataDir, "join", process.env["MULTIVERSE_JOIN_TOKEN"]);
     const api = loadOrCreateToken(dataDir, "api", process.env["MULTIVERSE_API_TOKEN"]);
@@ -53,6 +60,7 @@ const main = defineCommand({
       port: clusterAddr.port,
       fetch: master.clusterApp.fetch,
       maxRequestBodySize: 1024 * 1024,
+      ...(tls ? { tls } : {}),
       websocket: websocketHandler({ maxPayloadLength: MAX_JOIN_MESSAGE_BYTES }),
     });
     const apiServer = Bun.serve({
@@ -60,10 +68,13 @@ const main = defineCommand({
       port: apiAddr.port,
       fetch: master.apiApp.fetch,
       maxRequestBodySize: 16 * 1024 * 1024,
+      ...(tls ? { tls } : {}),
       websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
     });
-    log.info(`master ${VERSION}: cluster server on ${formatHostPort({ host: clusterAddr.host, port: cluster.port ?? 0 })}`);
-    log.info(`master ${VERSION}: api server on ${formatHostPort({ host: apiAddr.host, port: apiServer.port ?? 0 })}`);
+    const scheme = tls ? "https" : "http";
+    log.info(`master ${VERSION}: cluster server on ${formatHostPort({ host: clusterAddr.host, port: cluster.port ?? 0 })} (${scheme})`);
+    log.info(`master ${VERSION}: api server on ${formatHostPort({ host: apiAddr.host, port: apiServer.port ?? 0 })} (${scheme})`);
+    if (tls) log.info(`TLS certificate fingerprint (SHA-256): ${fingerprint(tls.cert)}`);
 
     const signal = await new Promise<string>((resolve) => {
       process.once("SIGINT", () => resolve("SIGINT"));

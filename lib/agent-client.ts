@@ -12,11 +12,18 @@ import {
   type LifecycleAction,
 } from "./operations-protocol.ts";
 import { arrayOf, field, object } from "./parse-util.ts";
+import { pinnedTls } from "./tls.ts";
 import { parseAgentInfoResponse, parseErrorBody, parseInstanceSummary } from "./protocol.ts";
 import type { NodeEntry } from "./registry.ts";
 
 /** The node fields a call needs. */
-export type AgentTarget = Pick<NodeEntry, "name" | "address" | "agentToken">;
+export type AgentTarget = Pick<NodeEntry, "name" | "address" | "agentToken" | "agentCert">;
+
+/** Where a node's agent server is, and how to trust it: TLS pinned to its certificate, or plain. */
+export function agentEndpoint(node: AgentTarget, scheme: "http" | "ws"): { url: string; tls?: ReturnType<typeof pinnedTls> } {
+  if (node.agentCert === null) return { url: `${scheme}://${node.address}` };
+  return { url: `${scheme}s://${node.address}`, tls: pinnedTls(node.agentCert) };
+}
 
 export interface AgentClient {
   /**
@@ -61,7 +68,9 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
     const fail = (error: unknown) => failure(node, error, timeout, limits);
     let response: Response;
     try {
-      response = await doFetch(`http://${node.address}${path}`, {
+      const endpoint = agentEndpoint(node, "http");
+      response = await doFetch(`${endpoint.url}${path}`, {
+        ...(endpoint.tls ? { tls: endpoint.tls } : {}),
         method: payload === undefined ? "GET" : "POST",
         headers: { authorization: `Bearer ${node.agentToken}`, ...(payload === undefined ? {} : { "content-type": "application/json" }) },
         ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
@@ -109,7 +118,9 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
           : new AppError("E_UNREACHABLE", `Lost node "${node.name}" during the launch of "${spec.name}"${error ? ` (${describeNetworkError(error)})` : ""}; the instance may still appear there`);
       let response: Response;
       try {
-        response = await doFetch(`http://${node.address}/agent/v1/launch`, {
+        const endpoint = agentEndpoint(node, "http");
+        response = await doFetch(`${endpoint.url}/agent/v1/launch`, {
+          ...(endpoint.tls ? { tls: endpoint.tls } : {}),
           method: "POST",
           headers: { authorization: `Bearer ${node.agentToken}`, "content-type": "application/json" },
           body: JSON.stringify(spec),

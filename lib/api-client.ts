@@ -10,6 +10,8 @@ export interface ApiClientOptions {
   baseUrl: string;
   token: string | null;
   timeoutMs: number;
+  /** Trust for an https master: its CA, or its self-signed certificate. */
+  tls?: { ca: string };
   fetch?: typeof fetch;
 }
 
@@ -23,6 +25,8 @@ export interface ApiClient {
   readonly baseUrl: string;
   /** The token requests carry, for other connections to the same master (sessions). */
   readonly token: string | null;
+  /** The TLS trust requests use, for other connections to the same master. */
+  readonly tls: { ca: string } | undefined;
   /**
    * GET `path` (with its query).
    * @throws AppError E_UNREACHABLE when the master cannot be reached,
@@ -49,6 +53,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     let text: string;
     try {
       response = await doFetch(baseUrl + path, {
+        ...(options.tls ? { tls: options.tls } : {}),
         method: body === undefined ? "GET" : "POST",
         headers: headers(body === undefined ? {} : { "content-type": "application/json" }),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -81,12 +86,14 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   return {
     baseUrl,
     token: options.token,
+    tls: options.tls,
     get: (path) => request(path),
     post: (path, body) => request(path, body),
     async stream(path, body, onLine) {
       let response: Response;
       try {
         response = await doFetch(baseUrl + path, {
+          ...(options.tls ? { tls: options.tls } : {}),
           method: "POST",
           headers: headers({ "content-type": "application/json", accept: "application/x-ndjson" }),
           body: JSON.stringify(body),

@@ -113,6 +113,7 @@ const sessionArgs = {
   master: common.master,
   token: common.token,
   "token-file": common["token-file"],
+  ca: common.ca,
   verbose: common.verbose,
 } as const satisfies ArgsDef;
 
@@ -126,7 +127,7 @@ function shellCommand(ctx: ClientContext) {
     async run({ args }) {
       const api = apiFor({ ...args, json: false }, ctx);
       const ref = await resolveRef(api, args.name ?? "primary");
-      return runSession({ baseUrl: api.baseUrl, token: api.token, kind: "shell", ref, command: [], tty: true, io: ctx.terminal, diagnose: diagnoser(api) });
+      return runSession({ baseUrl: api.baseUrl, token: api.token, tls: api.tls, kind: "shell", ref, command: [], tty: true, io: ctx.terminal, diagnose: diagnoser(api) });
     },
   });
 }
@@ -171,7 +172,7 @@ function execCommand(ctx: ClientContext) {
       const tty = ttyChoice(rawArgs) ?? (ctx.terminal.stdinIsTTY && ctx.terminal.stdoutIsTTY);
       const api = apiFor({ ...args, json: false }, ctx);
       const ref = await resolveRef(api, args.name);
-      return runSession({ baseUrl: api.baseUrl, token: api.token, kind: "exec", ref, command, tty, io: ctx.terminal, diagnose: diagnoser(api) });
+      return runSession({ baseUrl: api.baseUrl, token: api.token, tls: api.tls, kind: "exec", ref, command, tty, io: ctx.terminal, diagnose: diagnoser(api) });
     },
   });
 }

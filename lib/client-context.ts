@@ -10,6 +10,7 @@ import { AppError } from "./errors.ts";
 import { colors, type Colors } from "./format.ts";
 import { parseInstanceView } from "./protocol.ts";
 import type { TerminalIo } from "./terminal-io.ts";
+import { readCertificate } from "./tls.ts";
 import { readTokenFile } from "./tokens.ts";
 import { parseInstanceRef } from "./validate.ts";
 
@@ -32,11 +33,12 @@ export const common = {
   master: { type: "string", valueHint: "URL", description: `Master API URL (env MULTIVERSE_MASTER; default ${DEFAULT_MASTER})` },
   token: { type: "string", valueHint: "TOKEN", description: "API token (env MULTIVERSE_API_TOKEN)" },
   "token-file": { type: "string", valueHint: "FILE", description: "File holding the API token" },
+  ca: { type: "string", valueHint: "FILE", description: "CA (or self-signed) certificate of an https master (env MULTIVERSE_CA)" },
   json: { type: "boolean", default: false, description: "Print the API's JSON instead of a table" },
   verbose: { type: "boolean", default: false, description: "Show stack traces of failures" },
 } as const satisfies ArgsDef;
 
-export type CommonArgs = { master?: string; token?: string; "token-file"?: string; json: boolean };
+export type CommonArgs = { master?: string; token?: string; "token-file"?: string; ca?: string; json: boolean };
 
 /** `HOST:PORT` or a URL → a base URL. */
 export function masterUrl(text: string): string {
@@ -63,7 +65,9 @@ function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
 
 export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
   const baseUrl = masterUrl(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER);
-  return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: 60_000 });
+  const caPath = args.ca ?? ctx.env["MULTIVERSE_CA"];
+  const tls = caPath ? { ca: readCertificate(caPath, "CA certificate") } : undefined;
+  return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: 60_000, ...(tls ? { tls } : {}) });
 }
 
 /**

@@ -31,6 +31,7 @@ const writeArgs = {
   master: common.master,
   token: common.token,
   "token-file": common["token-file"],
+  ca: common.ca,
   json: { type: "boolean", default: false, description: "Print the API's JSON answer" },
   verbose: common.verbose,
 } as const;

@@ -20,6 +20,8 @@ export interface SessionRequest {
   /** http(s) base URL of the master. */
   baseUrl: string;
   token: string | null;
+  /** Trust for an https master. */
+  tls?: { ca: string } | undefined;
   kind: SessionKind;
   /** `NAME@NODE`, already resolved. */
   ref: string;
@@ -41,7 +43,7 @@ export function runSession(request: SessionRequest): Promise<number> {
   }
   const path = `/api/v1/instances/${encodeURIComponent(request.ref)}/${request.kind}?${query}`;
   const url = `${request.baseUrl.replace(/^http/, "ws")}${path}`;
-  const ws = new WebSocket(url, { headers: request.token ? { authorization: `Bearer ${request.token}` } : {} });
+  const ws = new WebSocket(url, { headers: request.token ? { authorization: `Bearer ${request.token}` } : {}, ...(request.tls ? { tls: request.tls } : {}) });
   ws.binaryType = "arraybuffer";
   // Raw mode only when this terminal is the one typing into the remote terminal.
   const interactive = tty && io.stdinIsTTY;

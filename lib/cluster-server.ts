@@ -17,6 +17,7 @@ import { createBaseApp, requireToken } from "./http.ts";
 import { createFailureLimiter, type FailureLimits } from "./rate-limit.ts";
 import { PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "./protocol.ts";
 import type { Registry } from "./registry.ts";
+import { fingerprint } from "./tls.ts";
 import { tokenKind } from "./tokens.ts";
 import { validateNodeName } from "./validate.ts";
 import { peerAddress, upgrade, type BunEnv, type Socket, type WsSession } from "./ws.ts";
@@ -78,6 +79,17 @@ function reject(ws: Socket, code: number, error: AppError): void {
   ws.close(code, error.message.slice(0, 120));
 }
 
+/** A worker's agent certificate must at least parse, or every later dial would fail obscurely. */
+function checkedCert(pem: string | null): string | null {
+  if (pem === null) return null;
+  try {
+    fingerprint(pem);
+  } catch {
+    throw new AppError("E_PROTOCOL", "The agent certificate in hello is not a valid PEM certificate");
+  }
+  return pem;
+}
+
 /** One worker connection: waits for `hello`, then applies state and heartbeats. */
 function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
   const { registry, log } = deps;
@@ -101,6 +113,7 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
       address,
       version: hello.version,
       agentToken,
+      agentCert: checkedCert(hello.agentCert),
       snapshot: {
         multipassVersion: hello.multipassVersion,
         multipassError: hello.multipassError,
@@ -114,7 +127,8 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
     send(ws, { type: "welcome", id, heartbeatMs: deps.heartbeatMs, agentToken });
     deps.members.add(ws);
     const again = replaced ? ` (replacing ${replaced.disconnectedAt === null ? "a live" : "its earlier"} connection)` : "";
-    log.info(`node "${hello.name}" joined with id ${id}, agent at ${address}${again}`);
+    const tls = hello.agentCert ? ` (TLS, certificate ${fingerprint(hello.agentCert).slice(0, 23)}…)` : "";
+    log.info(`node "${hello.name}" joined with id ${id}, agent at ${address}${tls}${again}`);
   };
 
   return {

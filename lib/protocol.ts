@@ -78,6 +78,8 @@ export type WorkerMessage =
       agentPort: number;
       /** HOST:PORT the master should dial; null = the address the worker connects from. */
       advertiseAddr: string | null;
+      /** PEM of the agent server's certificate when it serves TLS; the master pins it. */
+      agentCert: string | null;
       /** The multiverse version of the worker. */
       version: string;
     } & HostSnapshot)
@@ -173,6 +175,7 @@ export function parseWorkerMessage(text: string): WorkerMessage {
         name: field(o, "name", "hello", string),
         agentPort: field(o, "agentPort", "hello", integer),
         advertiseAddr: field(o, "advertiseAddr", "hello", nullable(string)),
+        agentCert: field(o, "agentCert", "hello", nullable(string)),
         version: field(o, "version", "hello", string),
         ...parseSnapshot(o, "hello"),
       };

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ConsolaInstance } from "consola";
+import { agentEndpoint } from "./agent-client.ts";
 import { AppError, messageOf } from "./errors.ts";
 import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "./peer-liveness.ts";
 import type { NodeEntry } from "./registry.ts";
@@ -76,7 +77,11 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
     const pending: (string | Uint8Array)[] = [];
     let pendingBytes = 0;
 
-    const agent = new WebSocket(`ws://${node.address}/agent/v1/session`, { headers: { authorization: `Bearer ${node.agentToken}` } });
+    const endpoint = agentEndpoint(node, "ws");
+    const agent = new WebSocket(`${endpoint.url}/agent/v1/session`, {
+      headers: { authorization: `Bearer ${node.agentToken}` },
+      ...(endpoint.tls ? { tls: endpoint.tls } : {}),
+    });
     agent.binaryType = "arraybuffer";
 
     const toAgent = (frame: string | Uint8Array) => {

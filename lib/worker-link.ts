@@ -17,6 +17,10 @@ export interface LinkDeps {
   name: string;
   agentPort: number;
   advertiseAddr: string | null;
+  /** PEM of the agent server's certificate, when it serves TLS. */
+  agentCert?: string | null;
+  /** TLS options for reaching the master (its CA), when it serves TLS. */
+  masterTls?: { ca: string };
   version: string;
   monitor: HostMonitor;
   log: ConsolaInstance;
@@ -72,7 +76,7 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
     const url = deps.masterUrl.replace(/^http/, "ws") + "/cluster/v1/join";
     let ws: WebSocket;
     try {
-      ws = new WebSocket(url, { headers: { authorization: `Bearer ${deps.joinToken}` } });
+      ws = new WebSocket(url, { headers: { authorization: `Bearer ${deps.joinToken}` }, ...(deps.masterTls ? { tls: deps.masterTls } : {}) });
     } catch (error) {
       resolve({ welcomed: false, code: 0, reason: "", error: messageOf(error) });
       return;
@@ -120,6 +124,7 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
         name: deps.name,
         agentPort: deps.agentPort,
         advertiseAddr: deps.advertiseAddr,
+        agentCert: deps.agentCert ?? null,
         version: deps.version,
         ...snapshot,
       });
@@ -174,6 +179,7 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
 async function diagnose(deps: LinkDeps): Promise<string> {
   try {
     const response = await fetch(`${deps.masterUrl}/cluster/v1/ping`, {
+      ...(deps.masterTls ? { tls: deps.masterTls } : {}),
       headers: { authorization: `Bearer ${deps.joinToken}` },
       signal: AbortSignal.timeout(5_000),
     });

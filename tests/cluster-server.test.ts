@@ -118,7 +118,7 @@ describe("the join socket refuses what it cannot trust", () => {
     return { ws, messages, closed };
   }
   const hello = (extra: Record<string, unknown> = {}) =>
-    JSON.stringify({ type: "hello", protocolVersion: PROTOCOL_VERSION, name: "n1", agentPort: 1234, advertiseAddr: null, version: "t", multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: [], ...extra });
+    JSON.stringify({ type: "hello", protocolVersion: PROTOCOL_VERSION, name: "n1", agentPort: 1234, advertiseAddr: null, agentCert: null, version: "t", multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: [], ...extra });
 
   const cases: [string, string | Uint8Array, RegExp][] = [
     ["garbage text", "}{ not json", /not valid JSON/],
@@ -127,6 +127,7 @@ describe("the join socket refuses what it cannot trust", () => {
     ["an unknown protocol version", hello({ protocolVersion: 99 }), /Protocol version 99 is not supported/],
     ["an invalid node name", hello({ name: "../etc" }), /node name/i],
     ["a bad agent port", hello({ agentPort: 70000 }), /Invalid agent port/],
+    ["an agent certificate that is not one", hello({ agentCert: "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n" }), /agent certificate in hello is not a valid/],
   ];
   for (const [what, frame, why] of cases) {
     test(what, async () => {

@@ -8,6 +8,7 @@ const hello = {
   name: "n1",
   agentPort: 4000,
   advertiseAddr: null,
+  agentCert: null,
   version: "0.1.0",
   multipassVersion: "1.16.3",
   multipassError: null,
