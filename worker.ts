@@ -3,7 +3,8 @@
  * multiverse worker: runs on a Multipass host, joins the master, and serves
  * the master's live calls.
  */
-import { hostname } from "node:os";
+import { homedir, hostname } from "node:os";
+import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { formatHostPort, httpUrl, isLoopback, parseHostPort } from "./lib/addr.ts";
 import { runCli } from "./lib/cli.ts";
@@ -12,11 +13,18 @@ import { AppError } from "./lib/errors.ts";
 import { defaultMultipassDataPath, readHostResources } from "./lib/host-resources.ts";
 import { createLog } from "./lib/log.ts";
 import { createMultipassCli } from "./lib/multipass-cli.ts";
+import { defaultDataDir } from "./lib/paths.ts";
+import { parseActAsMultipass, selfCommand, simulatedMultipassCommand, simulationBanner } from "./lib/simulated-multipass.ts";
 import { readTokenFile } from "./lib/tokens.ts";
 import { validateNodeName } from "./lib/validate.ts";
 import { VERSION } from "./lib/version.ts";
 import { createWorker } from "./lib/worker.ts";
 import { websocketHandler } from "./lib/ws.ts";
+
+/** Where a simulated host keeps its state by default: next to the master's tokens. */
+function defaultSimDir(): string {
+  return join(defaultDataDir(process.platform, process.env, homedir()), "simulated-multipass");
+}
 
 const main = defineCommand({
   meta: { name: "multiverse-worker", version: VERSION, description: "Joins a Multipass host to a multiverse master" },
@@ -26,6 +34,8 @@ const main = defineCommand({
     "token-file": { type: "string", valueHint: "FILE", description: "File holding the join token" },
     name: { type: "string", valueHint: "NAME", description: "Node name (default: this host's name)" },
     multipass: { type: "string", valueHint: "PATH", default: "multipass", description: "Path of the multipass executable" },
+    simulate: { type: "boolean", default: false, description: "Drive a simulated Multipass host (this executable plays multipass) instead of a real one" },
+    "simulate-dir": { type: "string", valueHint: "DIR", description: `State of the simulated host (default ${defaultSimDir()})` },
     "agent-addr": {
       type: "string",
       description: "Where the agent server listens (HOST:PORT, port 0 = any free port; default 127.0.0.1:0 for a master on loopback, else 0.0.0.0:1339)",
@@ -46,10 +56,15 @@ const main = defineCommand({
     const advertise = args["advertise-addr"] ? formatHostPort(parseHostPort(args["advertise-addr"], "--advertise-addr")) : null;
     const pollMs = parseDuration(args["poll-interval"], "--poll-interval", { minMs: 100, maxMs: 600_000 });
     const dataPath = args["multipass-data"] ?? defaultMultipassDataPath(process.platform);
+    if (args["simulate-dir"] !== undefined && !args.simulate) throw new AppError("E_USAGE", "--simulate-dir needs --simulate");
+    if (args.simulate && args.multipass !== "multipass") throw new AppError("E_USAGE", "--simulate and --multipass exclude each other");
+    const simDir = args.simulate ? resolve(args["simulate-dir"] ?? defaultSimDir()) : null;
+    const multipassCommand = simDir === null ? [args.multipass] : simulatedMultipassCommand(selfCommand(process.execPath, import.meta.path), simDir);
+    if (simDir !== null) log.warn(simulationBanner(simDir).join("\n"));
 
     const worker = createWorker({
       // A list that takes 10 s means a hung daemon; report it rather than wait longer.
-      multipass: createMultipassCli({ path: args.multipass, timeouts: { list: 10_000 } }),
+      multipass: createMultipassCli({ command: multipassCommand, timeouts: { list: 10_000 } }),
       log,
       name,
       masterUrl: httpUrl(master),
@@ -59,6 +74,7 @@ const main = defineCommand({
       pollMs,
       readResources: () => readHostResources(dataPath),
       env: process.env,
+      platform: process.platform,
     });
     const agent = Bun.serve({
       hostname: agentAddr.host,
@@ -66,7 +82,7 @@ const main = defineCommand({
       fetch: worker.agentApp.fetch,
       websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
     });
-    log.info(`worker ${VERSION} "${name}": master to connect ${formatHostPort(master)}, agent server on ${formatHostPort({ host: agentAddr.host, port: agent.port ?? 0 })}, multipass "${args.multipass}"`);
+    log.info(`worker ${VERSION} "${name}": master to connect ${formatHostPort(master)}, agent server on ${formatHostPort({ host: agentAddr.host, port: agent.port ?? 0 })}, ${simDir === null ? `multipass "${args.multipass}"` : `SIMULATED multipass in ${simDir}`}`);
 
     const stop = new AbortController();
     process.once("SIGINT", () => stop.abort());
@@ -79,6 +95,12 @@ const main = defineCommand({
 });
 
 if (import.meta.main) {
+  // Re-run by a simulating worker as its `multipass`: be the stand-in, nothing else.
+  const actAs = parseActAsMultipass(process.argv.slice(2));
+  if (actAs !== null) {
+    const { main: simulate } = await import("./tests/stand-in/sim-main.ts");
+    process.exit(await simulate(actAs.args, { ...process.env, MULTIPASS_SIM_DIR: actAs.simDir }));
+  }
   process.exitCode = await runCli(main, process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),

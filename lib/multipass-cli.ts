@@ -4,7 +4,7 @@
  * one injected {@link Runner} that alone starts processes.
  */
 import { AppError } from "./errors.ts";
-import { classifyFailure } from "./multipass-failure.ts";
+import { classifyFailure, commandOf } from "./multipass-failure.ts";
 import { parseInfo, parseList, parseVersion } from "./multipass-parse.ts";
 import { createLaunchProgressParser } from "./multipass-progress.ts";
 import { runProcess, type RunOptions, type RunResult, type Runner } from "./multipass-run.ts";
@@ -136,8 +136,12 @@ export const buildArgv = {
 };
 
 export interface MultipassCliOptions {
-  /** The multipass binary; default `"multipass"` from PATH. */
-  path?: string;
+  /**
+   * The argv prefix that runs multipass: the binary, and any words before the
+   * multipass arguments (e.g. `["bun", "worker.ts", "--act-as-multipass=DIR"]`);
+   * default `["multipass"]` from PATH.
+   */
+  command?: readonly string[];
   /** Runs one process; default {@link runProcess}. Tests inject a fake. */
   run?: Runner;
   /** Per-command overrides of {@link DEFAULT_TIMEOUTS_MS}, in milliseconds. */
@@ -154,7 +158,8 @@ export interface MultipassCliOptions {
  * @throws AppError E_USAGE when a timeout override is not a positive number of milliseconds.
  */
 export function createMultipassCli(options: MultipassCliOptions = {}): Multipass {
-  const { path = "multipass", run = runProcess } = options;
+  const { command: prefix = ["multipass"], run = runProcess } = options;
+  if (prefix.length === 0 || prefix.some((word) => word === "")) throw usage("The multipass command must name a binary");
   const timeouts: Record<MultipassCommand, number> = { ...DEFAULT_TIMEOUTS_MS };
   for (const command of COMMANDS) {
     const ms = options.timeouts?.[command];
@@ -168,60 +173,64 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
   /** Builds the argv, turning a validation failure into the driver's own error type. */
   const argvOf = (command: MultipassCommand | "exec", build: () => string[]): string[] => {
     try {
-      return [path, ...build()];
+      return [...prefix, ...build()];
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      throw new MultipassError("invalid-arguments", error.message, [path, command], null, "", { cause: error });
+      throw new MultipassError("invalid-arguments", error.message, [...prefix, command], null, "", { cause: error });
     }
   };
 
-  const call = async (
+  /**
+   * Messages name a call by the first non-option word after the binary. With
+   * a prefix of several words that is a script path, so say the command instead.
+   */
+  const named = (error: unknown, argv: string[], command: MultipassCommand): unknown => {
+    if (prefix.length === 1 || !(error instanceof MultipassError)) return error;
+    const message = error.message.replace(`multipass ${commandOf(argv)} `, `multipass ${command} `);
+    return new MultipassError(error.kind, message, argv, error.exitCode, error.stderr, { cause: error.cause });
+  };
+
+  /** Runs one call; a non-zero exit is classified, exit 0 goes through `parse`. */
+  const call = async <T>(
     command: MultipassCommand,
     build: () => string[],
+    parse: (stdout: string, argv: string[]) => T,
     callOptions: CallOptions = {},
     extra: Partial<RunOptions> = {},
-  ): Promise<{ argv: string[]; result: RunResult }> => {
+  ): Promise<T> => {
     const argv = argvOf(command, build);
-    let result: RunResult;
     try {
-      result = await run(argv, { timeoutMs: timeouts[command], signal: callOptions.signal, ...extra });
+      let result: RunResult;
+      try {
+        result = await run(argv, { timeoutMs: timeouts[command], signal: callOptions.signal, ...extra });
+      } catch (error) {
+        if (error instanceof MultipassError) throw error;
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new MultipassError("failed", `multipass ${command} failed: ${reason}`, argv, null, "", { cause: error });
+      }
+      if (result.exitCode !== 0) throw classifyFailure(argv, result.exitCode, result.stderr);
+      return parse(result.stdout, argv);
     } catch (error) {
-      if (error instanceof MultipassError) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new MultipassError("failed", `multipass ${command} failed: ${reason}`, argv, null, "", { cause: error });
+      throw named(error, argv, command);
     }
-    if (result.exitCode !== 0) throw classifyFailure(argv, result.exitCode, result.stderr);
-    return { argv, result };
   };
 
   const simple = async (command: MultipassCommand, build: () => string[], callOptions?: CallOptions): Promise<void> => {
-    await call(command, build, callOptions);
+    await call(command, build, () => undefined, callOptions);
   };
 
   return {
-    async list(callOptions) {
-      const { argv, result } = await call("list", buildArgv.list, callOptions);
-      return parseList(result.stdout, argv);
-    },
-    async info(instances = [], callOptions) {
-      const { argv, result } = await call("info", () => buildArgv.info(instances), callOptions);
-      return parseInfo(result.stdout, argv);
-    },
-    async version(callOptions) {
-      const { argv, result } = await call("version", buildArgv.version, callOptions);
-      return parseVersion(result.stdout, argv);
-    },
-    async get(key, callOptions) {
-      const { result } = await call("get", () => buildArgv.get(key), callOptions);
-      return result.stdout.replace(/\r?\n$/, "");
-    },
+    list: (callOptions) => call("list", buildArgv.list, parseList, callOptions),
+    info: (instances = [], callOptions) => call("info", () => buildArgv.info(instances), parseInfo, callOptions),
+    version: (callOptions) => call("version", buildArgv.version, parseVersion, callOptions),
+    get: (key, callOptions) => call("get", () => buildArgv.get(key), (stdout) => stdout.replace(/\r?\n$/, ""), callOptions),
     async launch(request, callOptions = {}) {
       const progress = createLaunchProgressParser(callOptions.onProgress ?? (() => {}));
       const timeoutMs =
         request.timeoutSeconds === undefined
           ? timeouts.launch
           : Math.min(request.timeoutSeconds * 1000 + LAUNCH_TIMEOUT_MARGIN_MS, MAX_TIMEOUT_MS);
-      await call("launch", () => buildArgv.launch(request), callOptions, {
+      await call("launch", () => buildArgv.launch(request), () => undefined, callOptions, {
         timeoutMs,
         onStdout: (chunk) => progress.push(chunk),
       });

@@ -10,6 +10,8 @@ const RULES: readonly (readonly [RegExp, MultipassErrorKind])[] = [
   [/cannot connect to the multipass socket|multipass socket access denied/i, "daemon-unreachable"],
   [/ is not a valid memory size\b/, "invalid-arguments"],
   [/\bInvalid arguments supplied\b/, "invalid-arguments"],
+  // The user's image or cloud-init, refused by Multipass: the caller's input, not a node fault.
+  [/\bUnable to find an image matching\b|\bCould not load cloud-init configuration\b/, "invalid-arguments"],
   [/\binstance ["'][^"'\n]*["'] is being prepared/i, "being-prepared"],
   [/\binstance ["'][^"'\n]*["'] already exists/i, "already-exists"],
   // Several missing and deleted names in one call: "does not exist" wins, as a 404 tells the caller more.

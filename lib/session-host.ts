@@ -30,6 +30,12 @@ export interface SessionHostDeps {
   /** Starts the instance if needed, like `multipass exec` would (without spinner noise). */
   ensureRunning: (instance: string) => Promise<void>;
   env: Record<string, string | undefined>;
+  /**
+   * The host's platform. Bun has PTYs only on POSIX, so a Windows worker
+   * refuses terminal sessions (`shell`, `exec -t`) with E_UNAVAILABLE and runs
+   * everything else.
+   */
+  platform: NodeJS.Platform;
   /** Time between hang-up and SIGKILL. */
   graceMs?: number;
   liveness?: LivenessTimes;
@@ -49,6 +55,12 @@ export interface SessionHost {
 interface Running {
   proc: Subprocess;
   hangUp(): void;
+}
+
+/** Why a terminal session cannot run on `platform`, or null when it can. */
+export function terminalUnavailable(platform: NodeJS.Platform): AppError | null {
+  if (platform !== "win32") return null;
+  return new AppError("E_UNAVAILABLE", "Interactive terminals are not available on this Windows worker; use exec without -t");
 }
 
 export function createSessionHost(deps: SessionHostDeps): SessionHost {
@@ -87,6 +99,8 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
 
     async function start(ws: Socket, s: SessionSpec) {
       spec = s;
+      const noTerminal = s.tty ? terminalUnavailable(deps.platform) : null;
+      if (noTerminal) return finish(null, noTerminal);
       try {
         await deps.ensureRunning(s.instance);
       } catch (error) {

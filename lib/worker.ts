@@ -31,6 +31,8 @@ export interface WorkerOptions {
   readResources: () => HostResources;
   /** Environment of spawned `multipass exec` processes. */
   env: Record<string, string | undefined>;
+  /** The host's platform (`process.platform`): Windows workers have no PTYs. */
+  platform: NodeJS.Platform;
   backoff?: BackoffPolicy;
   liveness?: LivenessTimes;
 }
@@ -70,6 +72,7 @@ export function createWorker(options: WorkerOptions): Worker {
     log: options.log,
     ensureRunning,
     env: options.env,
+    platform: options.platform,
     liveness: options.liveness,
   });
   const ops = createWorkerOps({ multipass: options.multipass, monitor, lock: createKeyedLock(), log: options.log, node: options.name });

@@ -2,20 +2,22 @@
 /**
  * `npm start`: a whole cluster on this host — a master and one worker — on
  * the real `multipass` when it is installed, else on the simulated Multipass
- * host (tests/stand-in/multipass). Prints what to try, then runs until Ctrl-C.
+ * host (`worker --simulate`: the worker plays the stand-in of tests/stand-in).
+ * Prints what to try, then runs until Ctrl-C.
  *
  * Flags: --data-dir DIR, --cluster-addr HOST:PORT, --api-addr HOST:PORT,
  * --simulated (use the simulated host even when multipass is installed).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import pc from "picocolors";
 import { defaultDataDir } from "../lib/paths.ts";
+import { selfCommand, simulatedMultipassCommand } from "../lib/simulated-multipass.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const STAND_IN = join(ROOT, "tests/stand-in/multipass");
+const WORKER = join(ROOT, "worker.ts");
 
 const { values } = parseArgs({
   options: {
@@ -27,24 +29,20 @@ const { values } = parseArgs({
 });
 const dataDir = values["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
 const realMultipass = values.simulated ? null : Bun.which("multipass");
-// npm's bun package names its binary bun.exe; the stand-in's shebang needs a `bun` on PATH.
-const bunDir = join(dataDir, "bin");
-mkdirSync(bunDir, { recursive: true });
-rmSync(join(bunDir, "bun"), { force: true });
-symlinkSync(process.execPath, join(bunDir, "bun"));
-const env: Record<string, string | undefined> = { ...process.env, PATH: `${bunDir}:${process.env["PATH"] ?? ""}` };
+const env: Record<string, string | undefined> = { ...process.env };
+const simDir = realMultipass ? null : join(dataDir, "simulated-multipass");
 
-if (!realMultipass) {
-  env["MULTIPASS_SIM_DIR"] = join(dataDir, "simulated-multipass");
-  mkdirSync(env["MULTIPASS_SIM_DIR"], { recursive: true });
-  const banner = "SIMULATED MULTIPASS: no `multipass` on PATH, so this cluster drives the stand-in";
+if (simDir !== null) {
+  mkdirSync(simDir, { recursive: true });
+  const banner = "SIMULATED MULTIPASS: no `multipass` on PATH, so the worker plays it (worker --simulate)";
   console.log(pc.bgYellow(pc.black(` ${banner} `)));
-  console.log(pc.yellow(`  ${STAND_IN} with its state in ${env["MULTIPASS_SIM_DIR"]}`));
+  console.log(pc.yellow(`  the simulated host of tests/stand-in, with its state in ${simDir}`));
   console.log(pc.yellow("  Install Multipass (https://canonical.com/multipass) to manage real VMs.\n"));
-  const list = Bun.spawnSync([STAND_IN, "list", "--format", "json"], { env });
+  const multipass = simulatedMultipassCommand(selfCommand(process.execPath, WORKER), simDir);
+  const list = Bun.spawnSync([...multipass, "list", "--format", "json"], { env });
   if (list.exitCode === 0 && /"list": \[\s*\]/.test(list.stdout.toString())) {
     console.log("Launching a first simulated instance, primary …");
-    Bun.spawnSync([STAND_IN, "launch", "--name", "primary"], { env, stdout: "ignore", stderr: "inherit" });
+    Bun.spawnSync([...multipass, "launch", "--name", "primary"], { env, stdout: "ignore", stderr: "inherit" });
   }
 } else {
   console.log(pc.green(`Using the real multipass at ${realMultipass}`));
@@ -101,7 +99,7 @@ try {
   if (!existsSync(joinToken)) throw new Error(`The master did not create ${joinToken}`);
   await start(
     "worker",
-    ["worker.ts", "--master", values["cluster-addr"]!, "--token-file", joinToken, "--multipass", realMultipass ?? STAND_IN],
+    ["worker.ts", "--master", values["cluster-addr"]!, "--token-file", joinToken, ...(simDir === null ? ["--multipass", realMultipass ?? "multipass"] : ["--simulate", "--simulate-dir", simDir])],
     pc.cyan,
     /joined with id/,
   );

@@ -57,6 +57,7 @@ export function startWorker(clusterPort: number, name: string, multipass: FakeMu
     pollMs: 50,
     readResources: () => resources,
     env: process.env,
+    platform: process.platform,
     backoff: { baseMs: 50, maxMs: 200 },
     liveness,
   });

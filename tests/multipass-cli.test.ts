@@ -156,7 +156,7 @@ describe("createMultipassCli", () => {
   test("list runs `list --format json` with a 15 s timeout and parses it", async () => {
     const { run, calls } = fakeRunner(() => ({ stdout: fixture("list_3_instances.v1.16.json") }));
     const signal = new AbortController().signal;
-    const list = await createMultipassCli({ path: MP, run }).list({ signal });
+    const list = await createMultipassCli({ command: [MP], run }).list({ signal });
     expect(list.map((item) => `${item.name}:${item.state}`)).toEqual(["web:Running", "db:Stopped", "old-box:Deleted"]);
     expect(calls).toHaveLength(1);
     expect(calls[0]?.argv).toEqual([MP, "list", "--format", "json"]);
@@ -299,9 +299,41 @@ describe("createMultipassCli", () => {
   });
 
   test("execArgv puts the binary first and the command after --", () => {
-    const multipass = createMultipassCli({ path: MP, run: fakeRunner().run });
+    const multipass = createMultipassCli({ command: [MP], run: fakeRunner().run });
     expect(multipass.execArgv("web", ["ls", "-la"])).toEqual([MP, "exec", "web", "--no-map-working-directory", "--", "ls", "-la"]);
     expect(() => multipass.execArgv("--web", ["ls"])).toThrow(MultipassError);
+  });
+
+  describe("a command of several words (the worker acting as multipass)", () => {
+    const SELF = ["/usr/bin/bun", "/opt/multiverse/worker.ts", "--act-as-multipass=/tmp/sim"];
+
+    test("every call and execArgv put the whole prefix first", async () => {
+      const { run, calls } = fakeRunner(() => ({ stdout: fixture("list_empty.json") }));
+      const multipass = createMultipassCli({ command: SELF, run });
+      await multipass.list();
+      expect(calls[0]?.argv).toEqual([...SELF, "list", "--format", "json"]);
+      expect(multipass.execArgv("web", ["id"])).toEqual([...SELF, "exec", "web", "--no-map-working-directory", "--", "id"]);
+    });
+
+    test("messages still name the multipass command, not the script", async () => {
+      const failing = fakeRunner(() => ({ exitCode: 2, stderr: "restart failed: cannot connect to the multipass socket\n" }));
+      const failed = await multipassError(createMultipassCli({ command: SELF, run: failing.run }).restart(["web"]), "daemon-unreachable");
+      expect(failed.message).toBe("multipass restart failed (exit 2): restart failed: cannot connect to the multipass socket");
+      expect(failed.argv).toEqual([...SELF, "restart", "--", "web"]);
+
+      const garbage = fakeRunner(() => ({ stdout: "not json" }));
+      const bad = await multipassError(createMultipassCli({ command: SELF, run: garbage.run }).list(), "bad-output");
+      expect(bad.message).toStartWith("multipass list printed unexpected output");
+
+      const slow = fakeRunner((argv) => ({ error: new MultipassError("timeout", `multipass ${commandOf(argv)} timed out after 10s`, argv, null, "") }));
+      const late = await multipassError(createMultipassCli({ command: SELF, run: slow.run }).list(), "timeout");
+      expect(late.message).toBe("multipass list timed out after 10s");
+    });
+
+    test("an empty command is refused", () => {
+      expect(() => createMultipassCli({ command: [] })).toThrow("The multipass command must name a binary");
+      expect(() => createMultipassCli({ command: [""] })).toThrow("The multipass command must name a binary");
+    });
   });
 });
 
@@ -323,7 +355,9 @@ describe("classifyFailure", () => {
     ["launch", 5, "Timed out waiting for instance launch.\n", "timeout", "Timed out waiting for instance launch."],
     ["start", 5, "Timed out waiting for instance to start.\n", "timeout", "Timed out waiting for instance to start."],
     ["launch", 2, "launch failed: The following errors occurred:\nweb: timed out waiting for response\n", "timeout", "launch failed: The following errors occurred: web: timed out waiting for response"],
-    ["launch", 2, 'launch failed: Unable to find an image matching "nope" in remote "".\n', "failed", 'launch failed: Unable to find an image matching "nope" in remote "".'],
+    // The user's image: a 400 to the caller, not a node fault.
+    ["launch", 2, 'launch failed: Unable to find an image matching "nope" in remote "".\n', "invalid-arguments", 'launch failed: Unable to find an image matching "nope" in remote "".'],
+    ["launch", 1, "Could not load cloud-init configuration: bad file\nPlease ensure that Multipass can read it.\n", "invalid-arguments", "Could not load cloud-init configuration: bad file; Please ensure that Multipass can read it."],
     ["launch", 2, 'launch failed: Remote "" is unknown or unreachable.\n', "failed", 'launch failed: Remote "" is unknown or unreachable.'],
     ["stop", 2, "stop failed: Cannot shut down suspended instance web.\nUse --force to power it off.\n", "failed", "stop failed: Cannot shut down suspended instance web. Use --force to power it off."],
     ["restart", 2, "restart failed: Instance 'web' is not running\n", "failed", "restart failed: Instance 'web' is not running"],
