@@ -5,12 +5,20 @@
  * `stopAll()`; tests call it in `afterEach`/`afterAll`.
  *
  * With MULTIVERSE_BIN_DIR set, the roles run as the compiled executables in
- * that directory instead of `bun <role>.ts`.
+ * that directory instead of `bun <role>.ts`, as a user who has only the
+ * binaries runs them: no bun on the PATH of any process the tests start, and
+ * the workers simulate Multipass with `--simulate` (the worker executable
+ * plays `multipass`) instead of the stand-in script, which needs bun.
+ * The executables are `multiverse-<role><MULTIVERSE_BIN_SUFFIX>`; the suffix
+ * defaults to this machine's build target (`-linux-x64`).
  */
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { hostTarget } from "../../scripts/binary-header.ts";
+import { pathWithoutBun } from "../../scripts/build.ts";
+import { simulatedMultipassCommand } from "../../lib/simulated-multipass.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const STAND_IN = join(ROOT, "tests/stand-in/multipass");
@@ -29,21 +37,34 @@ const BUN_DIR = (() => {
 
 type Role = "master" | "worker" | "client";
 
+/** The directory of compiled executables the roles run from, or null to run `bun <role>.ts`. */
+export function binDir(): string | null {
+  return process.env["MULTIVERSE_BIN_DIR"] || null;
+}
+
+function binSuffix(): string {
+  const fromEnv = process.env["MULTIVERSE_BIN_SUFFIX"];
+  if (fromEnv !== undefined) return fromEnv;
+  const target = hostTarget(process.platform, process.arch);
+  return target === null ? "" : `-${target}${process.platform === "win32" ? ".exe" : ""}`;
+}
+
 /** The argv prefix that runs a role. */
 export function roleCommand(role: Role): string[] {
-  const binDir = process.env["MULTIVERSE_BIN_DIR"];
-  if (binDir) {
-    const suffix = process.env["MULTIVERSE_BIN_SUFFIX"] ?? "";
-    return [join(binDir, `multiverse-${role}${suffix}`)];
-  }
+  const dir = binDir();
+  if (dir !== null) return [join(dir, `multiverse-${role}${binSuffix()}`)];
   return [process.execPath, join(ROOT, `${role}.ts`)];
 }
 
-/** PATH with bun on it, so the stand-in's `#!/usr/bin/env bun` works. */
+/**
+ * The environment of every process the tests start. Running `bun <role>.ts`,
+ * PATH has bun on it, so the stand-in's `#!/usr/bin/env bun` works; running
+ * the executables (MULTIVERSE_BIN_DIR), PATH has no bun at all.
+ */
 export function envWithBun(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  env["PATH"] = `${BUN_DIR}:${env["PATH"] ?? "/usr/bin:/bin"}`;
+  env["PATH"] = binDir() === null ? `${BUN_DIR}:${env["PATH"] ?? "/usr/bin:/bin"}` : pathWithoutBun(env["PATH"] ?? "/usr/bin:/bin");
   delete env["MULTIVERSE_API_TOKEN"];
   delete env["MULTIVERSE_JOIN_TOKEN"];
   delete env["MULTIVERSE_MASTER"];
@@ -131,6 +152,8 @@ export interface MasterOptions {
   clusterPort?: number;
   apiPort?: number;
   dataDir?: string;
+  /** Where the cluster server listens (default 127.0.0.1), e.g. a veth address for network tests. */
+  clusterHost?: string;
   extraArgs?: string[];
 }
 
@@ -140,7 +163,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterHa
     "--data-dir",
     dataDir,
     "--cluster-addr",
-    `127.0.0.1:${options.clusterPort ?? 0}`,
+    `${options.clusterHost ?? "127.0.0.1"}:${options.clusterPort ?? 0}`,
     "--api-addr",
     `127.0.0.1:${options.apiPort ?? 0}`,
     "--heartbeat-interval",
@@ -152,7 +175,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterHa
     ...(options.extraArgs ?? []),
   ];
   const proc = new RoleProcess([...roleCommand("master"), ...args], envWithBun());
-  const cluster = await proc.waitForOutput(/cluster server on 127\.0\.0\.1:(\d+)/);
+  const cluster = await proc.waitForOutput(/cluster server on [\d.]+:(\d+)/);
   const api = await proc.waitForOutput(/api server on 127\.0\.0\.1:(\d+)/);
   const apiPort = Number(api[1]);
   const joinTokenFile = join(dataDir, "join-token");
@@ -181,25 +204,39 @@ export interface WorkerOptions {
   simDir?: string;
   pollInterval?: string;
   multipass?: string;
+  /** `--simulate` (the worker plays multipass) instead of the stand-in; default with MULTIVERSE_BIN_DIR. */
+  simulate?: boolean;
   extraArgs?: string[];
   env?: Record<string, string>;
   /** Wait for the join; default true. */
   waitForJoin?: boolean;
+  /** The whole command line instead of the usual one (e.g. wrapped in `ip netns exec`). */
+  command?: string[];
+  /** The master's cluster host, when it does not listen on 127.0.0.1. */
+  masterHost?: string;
+}
+
+/**
+ * The worker flags that make it drive the simulated host in `simDir`: the
+ * stand-in script running `bun <role>.ts`, else `--simulate` (the stand-in
+ * needs bun, which the executables' PATH has not).
+ */
+export function workerMultipassArgs(simDir: string, simulate = binDir() !== null): string[] {
+  return simulate ? ["--simulate", "--simulate-dir", simDir] : ["--multipass", STAND_IN];
 }
 
 export async function startWorker(master: Pick<MasterHandle, "clusterPort" | "joinTokenFile">, name: string, options: WorkerOptions = {}): Promise<WorkerHandle> {
   const simDir = options.simDir ?? tempDir(`sim-${name}`);
   const proc = new RoleProcess(
-    [
+    options.command ?? [
       ...roleCommand("worker"),
       "--master",
-      `127.0.0.1:${master.clusterPort}`,
+      `${options.masterHost ?? "127.0.0.1"}:${master.clusterPort}`,
       "--token-file",
       master.joinTokenFile,
       "--name",
       name,
-      "--multipass",
-      options.multipass ?? STAND_IN,
+      ...(options.multipass === undefined ? workerMultipassArgs(simDir, options.simulate) : ["--multipass", options.multipass]),
       "--poll-interval",
       options.pollInterval ?? "250ms",
       ...(options.extraArgs ?? []),
@@ -251,9 +288,14 @@ export function simConfig(simDir: string, config: { fault?: "down" | "hang" | "g
   writeFileSync(join(simDir, "config.json"), JSON.stringify(config));
 }
 
-/** Runs the stand-in directly, as someone at the host's own terminal would. */
+/** The simulated `multipass` of a host: the stand-in script, or the worker executable acting as it. */
+export function simulatedMultipass(simDir: string): string[] {
+  return binDir() === null ? [STAND_IN] : simulatedMultipassCommand(roleCommand("worker"), simDir);
+}
+
+/** Runs the simulated `multipass` directly, as someone at the host's own terminal would. */
 export async function hostMultipass(simDir: string, args: string[]): Promise<RunResult> {
-  const proc = Bun.spawn([STAND_IN, ...args], { env: envWithBun({ MULTIPASS_SIM_DIR: simDir }), stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([...simulatedMultipass(simDir), ...args], { env: envWithBun({ MULTIPASS_SIM_DIR: simDir }), stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
 }
