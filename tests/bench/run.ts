@@ -2,6 +2,9 @@
  * `bun run bench`: every benchmark, one after the other, each printing its
  * table. Benchmarks report figures; they never pass or fail on timing.
  */
+import { runBinariesBench } from "./binaries.ts";
 import { runRelayBench } from "./relay.ts";
 
 await runRelayBench();
+// Says it is skipped when there are no executables (npm run build first).
+await runBinariesBench();
