@@ -67,7 +67,8 @@ const main = defineCommand({
       hostname: apiAddr.host,
       port: apiAddr.port,
       fetch: master.apiApp.fetch,
-      maxRequestBodySize: 16 * 1024 * 1024,
+      // A backstop far above the API's own 9 MiB limit, which answers 413 in JSON.
+      maxRequestBodySize: 64 * 1024 * 1024,
       ...(tls ? { tls } : {}),
       websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
     });

@@ -150,7 +150,7 @@ export function parseLaunchSpec(value: unknown): LaunchSpec {
 
 /** Validates the options of a lifecycle call. @throws AppError E_USAGE */
 export function parseActionOptions(value: unknown): ActionOptions {
-  const o = object(value ?? {}, "body");
+  const o = object(value, "body");
   return {
     force: field(o, "force", "body", optional(boolean)) ?? false,
     purge: field(o, "purge", "body", optional(boolean)) ?? false,
@@ -164,7 +164,7 @@ export interface BulkActionBody extends ActionOptions {
 }
 
 export function parseBulkAction(value: unknown): BulkActionBody {
-  const o = object(value ?? {}, "body");
+  const o = object(value, "body");
   const refs = field(o, "instances", "body", optional(arrayOf(string))) ?? [];
   const all = field(o, "all", "body", optional(boolean)) ?? false;
   if (all && refs.length > 0) throw usage("Give instance names or all, not both");
