@@ -6,7 +6,7 @@
 import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { formatHostPort, httpUrl, isLoopback, parseHostPort } from "./lib/addr.ts";
+import { formatHostPort, isLoopback, parseHostPort, parseMasterAddress } from "./lib/addr.ts";
 import { runCli } from "./lib/cli.ts";
 import { parseDuration } from "./lib/duration.ts";
 import { AppError } from "./lib/errors.ts";
@@ -15,6 +15,7 @@ import { createLog } from "./lib/log.ts";
 import { createMultipassCli } from "./lib/multipass-cli.ts";
 import { defaultDataDir } from "./lib/paths.ts";
 import { parseActAsMultipass, selfCommand, simulatedMultipassCommand, simulationBanner } from "./lib/simulated-multipass.ts";
+import { readCertificate, serverTls } from "./lib/tls.ts";
 import { readTokenFile } from "./lib/tokens.ts";
 import { validateNodeName } from "./lib/validate.ts";
 import { VERSION } from "./lib/version.ts";
@@ -29,7 +30,10 @@ function defaultSimDir(): string {
 const main = defineCommand({
   meta: { name: "multiverse-worker", version: VERSION, description: "Joins a Multipass host to a multiverse master" },
   args: {
-    master: { type: "string", valueHint: "HOST:PORT", default: "localhost:1337", description: "The master's cluster address (HOST:PORT)" },
+    master: { type: "string", valueHint: "HOST:PORT|URL", default: "localhost:1337", description: "The master's cluster address (HOST:PORT, or https://HOST:PORT for TLS)" },
+    ca: { type: "string", valueHint: "FILE", description: "CA (or self-signed) certificate of an https master" },
+    "tls-cert": { type: "string", valueHint: "FILE", description: "Serve the agent server over TLS with this certificate (PEM)" },
+    "tls-key": { type: "string", valueHint: "FILE", description: "The private key of --tls-cert (PEM)" },
     token: { type: "string", valueHint: "TOKEN", description: "Join token (or env MULTIVERSE_JOIN_TOKEN, or --token-file)" },
     "token-file": { type: "string", valueHint: "FILE", description: "File holding the join token" },
     name: { type: "string", valueHint: "NAME", description: "Node name (default: this host's name)" },
@@ -47,12 +51,19 @@ const main = defineCommand({
   },
   async run({ args }) {
     const log = createLog("worker", { verbose: args.verbose });
-    const master = parseHostPort(args.master, "--master");
+    const masterAddress = parseMasterAddress(args.master, "--master");
+    const master = masterAddress.addr;
+    if (args.ca !== undefined && !masterAddress.tls) throw new AppError("E_USAGE", "--ca is for an https master: give --master https://HOST:PORT");
+    const masterTls = args.ca !== undefined ? { ca: readCertificate(args.ca, "CA certificate") } : undefined;
+    const agentTls = serverTls(args["tls-cert"], args["tls-key"]);
     const token = args.token ?? process.env["MULTIVERSE_JOIN_TOKEN"] ?? (args["token-file"] ? readTokenFile(args["token-file"]) : undefined);
     if (!token) throw new AppError("E_USAGE", "No join token: pass --token or --token-file, or set MULTIVERSE_JOIN_TOKEN (the master prints where its join token is stored)");
     const name = args.name ?? hostname().split(".")[0] ?? "worker";
     validateNodeName(name);
     const agentAddr = parseHostPort(args["agent-addr"] ?? (isLoopback(master.host) ? "127.0.0.1:0" : "0.0.0.0:1339"), "--agent-addr", { allowZero: true });
+    if (!agentTls && !isLoopback(agentAddr.host)) {
+      log.warn(`the agent server listens on ${formatHostPort(agentAddr)} without TLS: the master's calls travel in clear text (use --tls-cert and --tls-key)`);
+    }
     const advertise = args["advertise-addr"] ? formatHostPort(parseHostPort(args["advertise-addr"], "--advertise-addr")) : null;
     const pollMs = parseDuration(args["poll-interval"], "--poll-interval", { minMs: 100, maxMs: 600_000 });
     const dataPath = args["multipass-data"] ?? defaultMultipassDataPath(process.platform);
@@ -67,7 +78,9 @@ const main = defineCommand({
       multipass: createMultipassCli({ command: multipassCommand, timeouts: { list: 10_000 } }),
       log,
       name,
-      masterUrl: httpUrl(master),
+      masterUrl: masterAddress.url,
+      ...(masterTls ? { masterTls } : {}),
+      agentCert: agentTls?.cert ?? null,
       joinToken: token,
       advertiseAddr: advertise,
       version: VERSION,
@@ -80,9 +93,11 @@ const main = defineCommand({
       hostname: agentAddr.host,
       port: agentAddr.port,
       fetch: worker.agentApp.fetch,
+      maxRequestBodySize: 4 * 1024 * 1024,
+      ...(agentTls ? { tls: agentTls } : {}),
       websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
     });
-    log.info(`worker ${VERSION} "${name}": master to connect ${formatHostPort(master)}, agent server on ${formatHostPort({ host: agentAddr.host, port: agent.port ?? 0 })}, ${simDir === null ? `multipass "${args.multipass}"` : `SIMULATED multipass in ${simDir}`}`);
+    log.info(`worker ${VERSION} "${name}": master to connect ${masterAddress.url}, agent server on ${formatHostPort({ host: agentAddr.host, port: agent.port ?? 0 })}${agentTls ? " (TLS)" : ""}, ${simDir === null ? `multipass "${args.multipass}"` : `SIMULATED multipass in ${simDir}`}`);
 
     const stop = new AbortController();
     process.once("SIGINT", () => stop.abort());

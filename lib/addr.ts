@@ -51,3 +51,18 @@ export function isLoopback(host: string): boolean {
 export function normalizePeerAddress(address: string): string {
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
+
+/**
+ * The master as a worker names it: `HOST:PORT` (plain), or an `http://` or
+ * `https://` URL (TLS). @throws AppError E_USAGE
+ */
+export function parseMasterAddress(text: string, flag: string): { url: string; addr: HostPort; tls: boolean } {
+  const m = /^(https?):\/\/([^/]+)\/?$/i.exec(text.trim());
+  if (m) {
+    const tls = m[1]!.toLowerCase() === "https";
+    const addr = parseHostPort(m[2]!, flag);
+    return { url: `${tls ? "https" : "http"}://${formatHostPort(addr)}`, addr, tls };
+  }
+  const addr = parseHostPort(text, flag);
+  return { url: httpUrl(addr), addr, tls: false };
+}

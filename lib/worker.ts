@@ -21,8 +21,12 @@ export interface WorkerOptions {
   multipass: Multipass;
   log: ConsolaInstance;
   name: string;
-  /** `http://host:port` of the master's cluster server. */
+  /** `http(s)://host:port` of the master's cluster server. */
   masterUrl: string;
+  /** Trust for an https master (its CA, or its self-signed certificate). */
+  masterTls?: { ca: string };
+  /** PEM of the agent server's certificate when it serves TLS; sent to the master in hello. */
+  agentCert?: string | null;
   joinToken: string;
   /** HOST:PORT the master should dial; null = where the worker connects from. */
   advertiseAddr: string | null;
@@ -94,6 +98,8 @@ export function createWorker(options: WorkerOptions): Worker {
       await runMasterLink(
         {
           masterUrl: options.masterUrl,
+          ...(options.masterTls ? { masterTls: options.masterTls } : {}),
+          agentCert: options.agentCert ?? null,
           joinToken: options.joinToken,
           name: options.name,
           agentPort,
