@@ -42,6 +42,7 @@ const main = defineCommand({
     "simulate-dir": { type: "string", valueHint: "DIR", description: `State of the simulated host (default ${defaultSimDir()})` },
     "agent-addr": {
       type: "string",
+      valueHint: "HOST:PORT",
       description: "Where the agent server listens (HOST:PORT, port 0 = any free port; default 127.0.0.1:0 for a master on loopback, else 0.0.0.0:1339)",
     },
     "advertise-addr": { type: "string", valueHint: "HOST:PORT", description: "HOST:PORT the master dials (default: the address the master sees, with the agent's port)" },

@@ -4,7 +4,9 @@
  */
 import { runBinariesBench } from "./binaries.ts";
 import { runRelayBench } from "./relay.ts";
+import { runScaleBench } from "./scale.ts";
 
 await runRelayBench();
+await runScaleBench();
 // Says it is skipped when there are no executables (npm run build first).
 await runBinariesBench();
