@@ -173,6 +173,16 @@ describe("a cluster of three nodes", () => {
     expect(refused.stderr).not.toContain(master.joinToken);
   });
 
+  test("no token appears in any log of the master or the workers", async () => {
+    // Joins, refusals (the route test above tried wrong and wrong-kind tokens) and sessions have all been logged by now.
+    for (const output of [master.proc.output, ...workers.map((w) => w.proc.output)]) {
+      expect(output.length).toBeGreaterThan(0);
+      expect(output).not.toContain(master.apiToken);
+      expect(output).not.toContain(master.joinToken);
+      expect(output).not.toMatch(/mv[aj]_[A-Za-z0-9_-]{20,}/);
+    }
+  });
+
   test("a change made on the host reaches the master within about two poll intervals", async () => {
     const before = (await instances(master)).find((i) => i["name"] === "web");
     expect(before?.["state"]).toBe("Running");
