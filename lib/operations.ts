@@ -9,6 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { ConsolaInstance } from "consola";
 import type { AgentClient } from "./agent-client.ts";
+import type { AuditLog } from "./audit.ts";
 import { AppError, messageOf, toAppError } from "./errors.ts";
 import type { InstanceSummary } from "./multipass.ts";
 import { randomInstanceName } from "./names.ts";
@@ -17,21 +18,8 @@ import { DEFAULT_DEMAND, place, type Demand, type Placement } from "./placement.
 import type { NodeEntry, Registry } from "./registry.ts";
 import { parseSize } from "./validate.ts";
 
-/** Where mutating calls are recorded (see audit.ts). */
-export interface AuditSink {
-  /** @throws when the record cannot be made durable: the call must then not happen. */
-  append(record: {
-    requestId: string;
-    phase: "requested" | "done";
-    token: string;
-    action: string;
-    node: string | null;
-    instance: string | null;
-    params?: Record<string, unknown>;
-    result?: "ok" | "error";
-    error?: { code: string; message: string };
-  }): unknown;
-}
+/** Where mutating calls are recorded; `append` throws when a record cannot be made durable, and the call must then not happen. */
+export type AuditSink = Pick<AuditLog, "append">;
 
 /** Who is calling: the id (never the secret) of the token they used. */
 export interface Caller {

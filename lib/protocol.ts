@@ -301,10 +301,9 @@ function parseUsage(value: unknown, path: string): { used: number | null; total:
   return { used: field(o, "used", path, nullable(number)), total: field(o, "total", path, nullable(number)) };
 }
 
-export function parseInfoView(value: unknown, path: string): InfoView {
-  const o = object(value, path);
+/** The live figures an info view and an agent's instance info have in common. */
+function parseLiveFigures(o: Record<string, Json>, path: string): Omit<InfoView, "node"> {
   return {
-    node: field(o, "node", path, string),
     name: field(o, "name", path, string),
     state: field(o, "state", path, parseState),
     cpus: field(o, "cpus", path, nullable(integer)),
@@ -315,6 +314,11 @@ export function parseInfoView(value: unknown, path: string): InfoView {
     imageRelease: field(o, "imageRelease", path, nullable(string)),
     ipv4: field(o, "ipv4", path, arrayOf(string)),
   };
+}
+
+export function parseInfoView(value: unknown, path: string): InfoView {
+  const o = object(value, path);
+  return { node: field(o, "node", path, string), ...parseLiveFigures(o, path) };
 }
 
 export function parseNodeError(value: unknown, path: string): NodeError {
@@ -362,16 +366,8 @@ function parseInstanceInfo(value: unknown, path: string): InstanceInfo {
     return { target: field(m, "target", p, string), source: field(m, "source", p, string) };
   };
   return {
-    name: field(o, "name", path, string),
-    state: field(o, "state", path, parseState),
-    cpus: field(o, "cpus", path, nullable(integer)),
-    load: field(o, "load", path, nullable(parseLoad)),
-    memory: field(o, "memory", path, parseUsage),
-    disk: field(o, "disk", path, parseUsage),
-    release: field(o, "release", path, nullable(string)),
-    imageRelease: field(o, "imageRelease", path, nullable(string)),
+    ...parseLiveFigures(o, path),
     imageHash: field(o, "imageHash", path, nullable(string)),
-    ipv4: field(o, "ipv4", path, arrayOf(string)),
     mounts: field(o, "mounts", path, arrayOf(mount)),
     snapshots: field(o, "snapshots", path, nullable(integer)),
   };
