@@ -3,7 +3,7 @@
  * "requested" and "done" records merged), or the API's JSON with `--json`.
  */
 import { defineCommand } from "citty";
-import { parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "./audit.ts";
+import { parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "./audit-events.ts";
 import { apiFor, common, paint, type ClientContext } from "./client-context.ts";
 import { parseDuration } from "./duration.ts";
 import { AppError } from "./errors.ts";

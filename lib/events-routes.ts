@@ -4,7 +4,8 @@
  * api-server.ts already guards `/api/*`.
  */
 import type { Hono } from "hono";
-import { parseEventsLimit, type AuditEvent, type AuditLog } from "./audit.ts";
+import { parseEventsLimit, type AuditEvent } from "./audit-events.ts";
+import type { AuditLog } from "./audit.ts";
 import type { BunEnv } from "./ws.ts";
 
 /** Adds the events route to `app`; bad `since`/`limit` throw AppError E_USAGE (400) for app.onError. */

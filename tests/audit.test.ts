@@ -2,7 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createAuditLog, parseAuditEvent, parseEventsSince, sanitizeParams, type AuditEvent } from "../lib/audit.ts";
+import { parseAuditEvent, parseEventsSince, sanitizeParams, type AuditEvent } from "../lib/audit-events.ts";
+import { createAuditLog } from "../lib/audit.ts";
 import { AppError } from "../lib/errors.ts";
 
 const dirs: string[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { AuditEvent } from "../lib/audit.ts";
+import type { AuditEvent } from "../lib/audit-events.ts";
 import { formatEvents, mergeEvents, sinceQuery } from "../lib/client-events.ts";
 import { colors } from "../lib/format.ts";
 
