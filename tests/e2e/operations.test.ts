@@ -173,6 +173,22 @@ describe("launch", () => {
     expect(events.at(-1)).toMatchObject({ type: "launched", node: "n2", name: "streamed", state: "Running" });
   });
 
+  test("the launch stream as server-sent events, for browsers", async () => {
+    const response = await fetch(`${master.apiUrl}/api/v1/instances`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${master.apiToken}`, "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify({ name: "sse", node: "n2" }),
+    });
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    const events = (await response.text()).trim().split("\n\n").map((block) => {
+      const [eventLine, dataLine] = block.split("\n");
+      return { event: eventLine!.replace(/^event: /, ""), data: JSON.parse(dataLine!.replace(/^data: /, "")) as Json };
+    });
+    expect(events[0]).toEqual({ event: "placed", data: { type: "placed", node: "n2", reason: "asked for with --node" } });
+    expect(events.slice(1, -1).every((e) => e.event === "progress" && e.data["type"] === "progress")).toBe(true);
+    expect(events.at(-1)).toMatchObject({ event: "launched", data: { type: "launched", node: "n2", name: "sse" } });
+  });
+
   test("two concurrent launches of one name: exactly one instance and one clear error", async () => {
     const [a, b] = await Promise.all([client(master, ["launch", "twin"]), client(master, ["launch", "twin"])]);
     expect([a.code, b.code].sort()).toEqual([0, 1]);
