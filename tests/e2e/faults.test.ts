@@ -5,13 +5,14 @@
  * cannot be written.
  */
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import {
   api,
   client,
   envWithBun,
   hostMultipass,
+  hostProcesses,
   removeTempDirs,
   roleCommand,
   simConfig,
@@ -32,22 +33,6 @@ type Json = Record<string, unknown>;
 afterEach(stopAll);
 afterAll(removeTempDirs);
 
-/** Processes working for the host of `simDir` other than the worker and its polls. */
-function hostProcesses(simDir: string, workerPid: number): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    if (Number(pid) === workerPid) continue;
-    try {
-      if (!readFileSync(`/proc/${pid}/environ`, "latin1").includes(`MULTIPASS_SIM_DIR=${simDir}\u0000`)) continue;
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1").replaceAll("\u0000", " ").trim();
-      if (/ (list|version|info|get) /.test(cmd)) continue;
-      found.push(`${pid} ${cmd}`);
-    } catch {
-      // Gone while looking.
-    }
-  }
-  return found;
-}
 
 async function seeded(master: MasterHandle, name: string, instances: string[], stepMs = 5, masterHost?: string): Promise<WorkerHandle> {
   const sim = tempDir(`sim-${name}`);

@@ -12,7 +12,7 @@
  * The executables are `multiverse-<role><MULTIVERSE_BIN_SUFFIX>`; the suffix
  * defaults to this machine's build target (`-linux-x64`).
  */
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -79,6 +79,27 @@ export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), `mv-${prefix}-`));
   tempDirs.add(dir);
   return dir;
+}
+
+/**
+ * Processes working for the simulated host of `simDir` — shells, commands,
+ * multipass exec and launch — other than its worker (`workerPid`) and the
+ * worker's own short polls (list, version, info, get).
+ */
+export function hostProcesses(simDir: string, workerPid: number): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === workerPid) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, "latin1").includes(`MULTIPASS_SIM_DIR=${simDir}\u0000`)) continue;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1").replaceAll("\u0000", " ").trim();
+      if (/ (list|version|info|get) /.test(cmd)) continue;
+      found.push(`${pid} ${cmd}`);
+    } catch {
+      // Gone while looking, or not ours to read.
+    }
+  }
+  return found;
 }
 
 /** Polls `check` until it returns a truthy value; throws with `what` after `timeoutMs`. */

@@ -4,13 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   api,
   client,
   envWithBun,
   hostMultipass,
+  hostProcesses,
   removeTempDirs,
   roleCommand,
   simConfig,
@@ -26,24 +27,6 @@ import { runInTerminal } from "./terminal.ts";
 
 setDefaultTimeout(60_000);
 
-/** Processes started on behalf of a session on the host of `simDir` (shells, commands, multipass exec). */
-function sessionProcesses(simDir: string, workerPid: number): string[] {
-  const found: string[] = [];
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    if (Number(pid) === workerPid) continue;
-    try {
-      const env = readFileSync(`/proc/${pid}/environ`, "latin1");
-      if (!env.includes(`MULTIPASS_SIM_DIR=${simDir}\u0000`)) continue;
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1").replaceAll("\u0000", " ").trim();
-      // The worker's own polls come and go every 250 ms; they are not sessions.
-      if (/ (list|version|info) --format json/.test(cmd)) continue;
-      found.push(`${pid} ${cmd}`);
-    } catch {
-      // Gone while looking, or not ours to read.
-    }
-  }
-  return found;
-}
 
 function sessions(master: MasterHandle) {
   return api(master, "/api/v1/sessions").then((r) => r.body as { instance: string; node: string; kind: string; size: { cols: number; rows: number } }[]);
@@ -119,11 +102,11 @@ describe("shell", () => {
     });
     await t.waitForScreen(/[$#] $/m);
     t.type("sleep 1000\r");
-    await waitFor("sleep running", () => sessionProcesses(n1.simDir, n1.proc.pid).some((p) => p.includes("sleep 1000")));
+    await waitFor("sleep running", () => hostProcesses(n1.simDir, n1.proc.pid).some((p) => p.includes("sleep 1000")));
     t.kill("SIGKILL");
     await t.exited;
     const killedAt = Date.now();
-    await waitFor("no session process left", () => sessionProcesses(n1.simDir, n1.proc.pid).length === 0, 2_000, 50);
+    await waitFor("no session process left", () => hostProcesses(n1.simDir, n1.proc.pid).length === 0, 2_000, 50);
     expect(Date.now() - killedAt).toBeLessThanOrEqual(2_000);
     await waitFor("session gone", async () => (await sessions(master)).length === 0);
   });
@@ -140,7 +123,7 @@ describe("shell", () => {
     const t = runInTerminal(["sh", "-c", `${clientLine}; echo "CLIENT-EXIT=$?"; stty -a`], { cols: 200, rows: 40, env: envWithBun({ HOME: tempDir("home") }) });
     await t.waitForScreen(/[$#] $/m);
     t.type("sleep 1000\r");
-    await waitFor("sleep running", () => sessionProcesses(sim, w.proc.pid).some((p) => p.includes("sleep 1000")));
+    await waitFor("sleep running", () => hostProcesses(sim, w.proc.pid).some((p) => p.includes("sleep 1000")));
     own.proc.kill("SIGKILL");
     const screen = await t.waitForScreen(/CLIENT-EXIT=1[\s\S]*icanon/);
     expect(t.raw()).toMatch(/multiverse: (the connection to the master was lost|Lost the connection)/);
@@ -148,7 +131,7 @@ describe("shell", () => {
     expect(screen).toMatch(/(^|\s)icanon(\s|$)/m);
     expect(screen).toMatch(/(^|\s)echo(\s|$)/m);
     expect(screen).not.toMatch(/-icanon/);
-    await waitFor("no session process left", () => sessionProcesses(sim, w.proc.pid).length === 0, 3_000);
+    await waitFor("no session process left", () => hostProcesses(sim, w.proc.pid).length === 0, 3_000);
   });
 });
 
