@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { defineCommand } from "citty";
 import { formatHostPort, isLoopback, parseHostPort } from "./lib/addr.ts";
 import { runCli } from "./lib/cli.ts";
+import { AppError } from "./lib/errors.ts";
 import { parseDuration } from "./lib/duration.ts";
 import { createLog } from "./lib/log.ts";
 import { createAuditLog } from "./lib/audit.ts";
@@ -29,6 +30,7 @@ const main = defineCommand({
     "tls-cert": { type: "string", valueHint: "FILE", description: "Serve both listeners over TLS with this certificate (PEM)" },
     "tls-key": { type: "string", valueHint: "FILE", description: "The private key of --tls-cert (PEM)" },
     "node-timeout": { type: "string", valueHint: "DURATION", default: "10s", description: "Per-node time limit of live calls such as info" },
+    "cpu-overcommit": { type: "string", valueHint: "RATIO", default: "4", description: "Virtual CPUs placement puts on each host CPU (1 = never more VM CPUs than host CPUs)" },
     verbose: { type: "boolean", default: false, description: "Debug logging" },
   },
   async run({ args }) {
@@ -39,6 +41,10 @@ const main = defineCommand({
     const downGraceMs = parseDuration(args["down-grace"], "--down-grace", { minMs: 0 });
     const nodeTimeoutMs = parseDuration(args["node-timeout"], "--node-timeout", { minMs: 100, maxMs: 120_000 });
     const dataDir = args["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
+    const cpuOvercommit = Number(args["cpu-overcommit"]);
+    if (!/^\d+(\.\d+)?$/.test(args["cpu-overcommit"]) || cpuOvercommit < 1 || cpuOvercommit > 64) {
+      throw new AppError("E_USAGE", `Invalid --cpu-overcommit "${args["cpu-overcommit"]}": expected a ratio from 1 to 64`);
+    }
     const tls = serverTls(args["tls-cert"], args["tls-key"]);
     for (const [flag, addr] of [["--cluster-addr", clusterAddr], ["--api-addr", apiAddr]] as const) {
       if (!tls && !isLoopback(addr.host)) log.warn(`${flag} ${formatHostPort(addr)} is not loopback and TLS is off: tokens travel in clear text (use --tls-cert and --tls-key)`);
@@ -54,7 +60,7 @@ const main = defineCommand({
     const auditPath = join(dataDir, "events.jsonl");
     const audit = createAuditLog({ path: auditPath, warn: (m) => log.warn(m) });
     log.info(`audit trail: ${auditPath}`);
-    const master = createMaster({ log, joinToken: joinToken.token, apiToken: api.token, heartbeatMs, downGraceMs, nodeTimeoutMs, version: VERSION, audit });
+    const master = createMaster({ log, joinToken: joinToken.token, apiToken: api.token, heartbeatMs, downGraceMs, nodeTimeoutMs, version: VERSION, audit, cpuOvercommit });
     const cluster = Bun.serve({
       hostname: clusterAddr.host,
       port: clusterAddr.port,

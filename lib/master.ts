@@ -35,6 +35,8 @@ export interface MasterOptions {
   audit: AuditLog;
   /** Lockout after repeated token failures from one address (defaults in rate-limit.ts). */
   authLimits?: FailureLimits;
+  /** Virtual CPUs placement puts on each host CPU (default 4, see placement.ts). */
+  cpuOvercommit?: number;
 }
 
 export interface Master {
@@ -68,7 +70,7 @@ export function createMaster(options: MasterOptions): Master {
   });
   const relay = createSessionRelay({ log, liveness: options.liveness });
   const agents = options.agents ?? createAgentClient();
-  const ops = createOperations({ registry, agents, audit: options.audit, log });
+  const ops = createOperations({ registry, agents, audit: options.audit, log, cpuOvercommit: options.cpuOvercommit });
   const apiApp = createApiApp({
     relay,
     ops,

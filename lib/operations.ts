@@ -43,6 +43,8 @@ export interface OperationsDeps {
   actionTimeoutMs?: number;
   /** Limit of a launch without its own --timeout. */
   launchTimeoutMs?: number;
+  /** Virtual CPUs placed per host CPU (see placement.ts). */
+  cpuOvercommit?: number;
 }
 
 const MINUTE = 60_000;
@@ -100,7 +102,7 @@ export function createOperations(deps: OperationsDeps): Operations {
       allocated: e.snapshot.allocated,
       instanceCount: e.snapshot.instances.filter((i) => i.state !== "Deleted").length,
     }));
-    const placement = place(candidates, demandOf(body));
+    const placement = place(candidates, demandOf(body), deps.cpuOvercommit);
     return { node: registry.get(placement.node)!, placement };
   }
 

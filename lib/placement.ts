@@ -2,21 +2,20 @@
  * Where a launch goes when the user does not say. The rule, also in the README:
  *
  * 1. Candidates are the Ready nodes whose multipass answers.
- * 2. A node's free capacity is its CPUs, memory and disk minus what its live
- *    (not deleted) instances were launched with; disk is also capped by what
- *    the filesystem really has free. An instance whose allocation could not
- *    be read counts as Multipass's defaults (1 CPU, 1G memory, 5G disk).
- * 3. A node fits when its free memory and free disk cover the request and
- *    it has at least as many CPUs as asked for. CPUs are not reserved:
- *    Multipass, like every hypervisor, shares host CPUs between VMs, and a
- *    two-core laptop routinely runs four one-CPU VMs. Refusing that would
- *    make placement useless on the hosts people actually have; CPUs still
- *    weigh in the ranking below.
+ * 2. A node's capacity is its memory, its disk, and its CPUs times the CPU
+ *    overcommit ratio (default 4, the master's --cpu-overcommit): Multipass,
+ *    like every hypervisor, shares host CPUs between VMs, and a two-core
+ *    laptop routinely runs four one-CPU VMs, while memory and disk are really
+ *    used up. Its free capacity is that minus what its live (not deleted)
+ *    instances were launched with; free disk is also capped by what the
+ *    filesystem really has free. An instance whose allocation could not be
+ *    read counts as Multipass's defaults (1 CPU, 1G memory, 5G disk).
+ * 3. A node fits when its free CPUs, memory and disk all cover the request,
+ *    and it has at least as many real CPUs as one instance asks for.
  * 4. Among the nodes that fit, the one with the most headroom wins: the
- *    smallest of the three fractions (free − request) / total, so the most
- *    constrained resource decides (CPU headroom goes negative when CPUs are
- *    oversubscribed). Ties go to the node with fewer instances, then to the
- *    first name.
+ *    smallest of the three fractions (free − request) / capacity, so the
+ *    most constrained resource decides. Ties go to the node with fewer
+ *    instances, then to the first name.
  * 5. When nothing fits, the error names the node with the most room.
  */
 import { AppError } from "./errors.ts";
@@ -31,6 +30,9 @@ export interface Demand {
 
 /** Multipass's own defaults for a launch without flags. */
 export const DEFAULT_DEMAND: Demand = { cpus: 1, memory: 1024 ** 3, disk: 5 * 1024 ** 3 };
+
+/** Virtual CPUs placed per host CPU unless the master says otherwise (a common hypervisor default). */
+export const DEFAULT_CPU_OVERCOMMIT = 4;
 
 export interface Candidate {
   name: string;
@@ -57,10 +59,10 @@ export interface Placement {
   rooms: NodeRoom[];
 }
 
-export function freeCapacity(c: Candidate): Demand {
+export function freeCapacity(c: Candidate, cpuOvercommit = DEFAULT_CPU_OVERCOMMIT): Demand {
   const unknown = c.allocated.unknown;
   return {
-    cpus: c.resources.cpus - c.allocated.cpus - unknown * DEFAULT_DEMAND.cpus,
+    cpus: c.resources.cpus * cpuOvercommit - c.allocated.cpus - unknown * DEFAULT_DEMAND.cpus,
     memory: c.resources.memory.total - c.allocated.memory - unknown * DEFAULT_DEMAND.memory,
     disk: Math.min(c.resources.disk.available, c.resources.disk.total - c.allocated.disk - unknown * DEFAULT_DEMAND.disk),
   };
@@ -71,12 +73,12 @@ export function describeDemand(d: Demand): string {
   return `${cpus} CPU${cpus === 1 ? "" : "s"}, ${formatBytes(Math.max(0, d.memory))} memory, ${formatBytes(Math.max(0, d.disk))} disk`;
 }
 
-function room(c: Candidate, demand: Demand): NodeRoom {
-  const free = freeCapacity(c);
-  const fits = c.resources.cpus >= demand.cpus && free.memory >= demand.memory && free.disk >= demand.disk;
+function room(c: Candidate, demand: Demand, cpuOvercommit: number): NodeRoom {
+  const free = freeCapacity(c, cpuOvercommit);
+  const fits = c.resources.cpus >= demand.cpus && free.cpus >= demand.cpus && free.memory >= demand.memory && free.disk >= demand.disk;
   const fraction = (left: number, total: number) => (total > 0 ? left / total : -Infinity);
   const headroom = Math.min(
-    fraction(free.cpus - demand.cpus, c.resources.cpus),
+    fraction(free.cpus - demand.cpus, c.resources.cpus * cpuOvercommit),
     fraction(free.memory - demand.memory, c.resources.memory.total),
     fraction(free.disk - demand.disk, c.resources.disk.total),
   );
@@ -88,7 +90,7 @@ function room(c: Candidate, demand: Demand): NodeRoom {
  * @throws AppError E_CONFLICT when no node fits (naming the roomiest),
  *   E_UNREACHABLE when no node is Ready.
  */
-export function place(candidates: Candidate[], demand: Demand): Placement {
+export function place(candidates: Candidate[], demand: Demand, cpuOvercommit = DEFAULT_CPU_OVERCOMMIT): Placement {
   const usable = candidates.filter((c) => c.state === "Ready" && c.multipassError === null);
   if (usable.length === 0) {
     const states = candidates.map((c) => `${c.name} is ${c.multipassError ? "failing" : c.state}`).join(", ");
@@ -96,7 +98,7 @@ export function place(candidates: Candidate[], demand: Demand): Placement {
   }
   const counts = new Map(usable.map((c) => [c.name, c.instanceCount]));
   const rooms = usable
-    .map((c) => room(c, demand))
+    .map((c) => room(c, demand, cpuOvercommit))
     .sort((a, b) => b.headroom - a.headroom || counts.get(a.node)! - counts.get(b.node)! || (a.node < b.node ? -1 : 1));
   const best = rooms.find((r) => r.fits);
   if (!best) {

@@ -24,7 +24,7 @@ describe("placement", () => {
     const busy = node("a", { used: { cpus: 6, memory: 4 * GiB, disk: 20 * GiB }, count: 3 });
     const roomy = node("b", { used: { cpus: 1, memory: 12 * GiB, disk: 10 * GiB }, count: 1 });
     const empty = node("c", { cpus: 4, memory: 8, used: { cpus: 1, memory: 1 * GiB, disk: 5 * GiB }, count: 1 });
-    const p = place([busy, roomy, empty], DEFAULT_DEMAND);
+    const p = place([busy, roomy, empty], DEFAULT_DEMAND, 1);
     expect(p.node).toBe("c");
     expect(p.reason).toStartWith("the most free capacity after allocations: 3 CPUs, 7.0GiB memory, 195.0GiB disk free (b: ");
     // Headroom: c 0.5 (CPU), b 0.19 (memory), a 0.125 (CPU).
@@ -44,7 +44,7 @@ describe("placement", () => {
   test("nothing fits: a clear error naming the node with the most room", () => {
     const demand = { cpus: 2, memory: 64 * GiB, disk: 10 * GiB };
     try {
-      place([node("a", { memory: 16 }), node("b", { memory: 32 })], demand);
+      place([node("a", { memory: 16 }), node("b", { memory: 32 })], demand, 1);
       throw new Error("placed");
     } catch (error) {
       expect(error).toMatchObject({ code: "E_CONFLICT" });
@@ -58,18 +58,23 @@ describe("placement", () => {
     expect(place([manyCpus, enoughMemory], { cpus: 1, memory: 4 * GiB, disk: 5 * GiB }).node).toBe("b");
   });
 
-  test("CPUs are shared, not reserved: an oversubscribed node still fits, but ranks lower", () => {
-    const busyCpus = node("a", { cpus: 2, used: { cpus: 4, memory: 1 * GiB } });
+  test("CPUs are shared up to the overcommit ratio: 4 VM CPUs per host CPU by default, 1 for none", () => {
+    const busyCpus = node("a", { cpus: 2, used: { cpus: 6, memory: 1 * GiB } });
     expect(place([busyCpus], DEFAULT_DEMAND).node).toBe("a");
+    expect(() => place([busyCpus], DEFAULT_DEMAND, 1)).toThrow(/No node can fit 1 CPU/);
+    const full = node("a", { cpus: 2, used: { cpus: 8 } });
+    expect(() => place([full], DEFAULT_DEMAND)).toThrow('the most room is on node "a": 0 CPUs');
+    // Less oversubscribed ranks first.
     const calm = node("b", { cpus: 2, used: { cpus: 1, memory: 1 * GiB } });
     expect(place([busyCpus, calm], DEFAULT_DEMAND).node).toBe("b");
-    // More CPUs than the host has can never fit.
+    // One VM never gets more CPUs than its host has, whatever the ratio.
     expect(() => place([node("c", { cpus: 2 })], { ...DEFAULT_DEMAND, cpus: 4 })).toThrow(/No node can fit 4 CPUs/);
   });
 
   test("unknown allocations count as Multipass's defaults; disk is capped by real free space", () => {
     const c = node("a", { cpus: 4, used: { cpus: 1, unknown: 2 } });
     c.resources.disk.available = 7 * GiB;
-    expect(freeCapacity(c)).toEqual({ cpus: 1, memory: 14 * GiB, disk: 7 * GiB });
+    expect(freeCapacity(c, 1)).toEqual({ cpus: 1, memory: 14 * GiB, disk: 7 * GiB });
+    expect(freeCapacity(c).cpus).toBe(13);
   });
 });
