@@ -73,7 +73,8 @@ describe("worker --simulate", () => {
     const simDir = tempDir("sim-nested");
     simConfig(simDir, { stepMs: 5 });
     expect((await hostMultipass(simDir, ["launch", "--name", "web"])).code).toBe(0);
-    const nested = run([...simulatedMultipass(simDir), "exec", "web", "--", ...roleCommand("worker"), "--version"]);
+    // The stand-in script finds its state through MULTIPASS_SIM_DIR (the executable gets it in its argv).
+    const nested = run([...simulatedMultipass(simDir), "exec", "web", "--", ...roleCommand("worker"), "--version"], envWithBun({ MULTIPASS_SIM_DIR: simDir }));
     expect(nested).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
   });
 });

@@ -43,7 +43,7 @@ describe.skipIf(noOpenssl)("TLS", () => {
     const agentCert = selfSigned(dir, "agent");
     const master = await startMaster({ extraArgs: ["--tls-cert", masterCert.cert, "--tls-key", masterCert.key] });
     expect(master.proc.output).toMatch(/api server on 127\.0\.0\.1:\d+ \(https\)/);
-    expect(master.proc.output).toMatch(/TLS certificate fingerprint \(SHA-256\): ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    await master.proc.waitForOutput(/TLS certificate fingerprint \(SHA-256\): ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
 
     const sim = tempDir("sim-tls");
     simConfig(sim, { stepMs: 5 });
