@@ -71,17 +71,15 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   app.get("/api/v1/nodes/:name", (c) => {
     const name = c.req.param("name");
     validateNodeName(name);
-    const view = registry.nodeViews().find((n) => n.name === name);
-    if (!view) throw new AppError("E_NOT_FOUND", `Node "${name}" is not part of the cluster`);
-    return c.json(view);
+    const entry = registry.get(name);
+    if (!entry) throw new AppError("E_NOT_FOUND", `Node "${name}" is not part of the cluster`);
+    return c.json(registry.nodeView(entry));
   });
 
   app.get("/api/v1/instances", () => new Response(registry.instanceViewsBody(), { headers: { "content-type": "application/json" } }));
   app.get("/api/v1/instances/:ref", (c) => {
     const ref = parseInstanceRef(c.req.param("ref"));
-    const { node } = registry.resolve(ref.name, ref.node);
-    const view = registry.instanceViews().find((i) => i.node === node.name && i.name === ref.name);
-    return c.json(view);
+    return c.json(registry.instanceView(registry.resolve(ref.name, ref.node)));
   });
 
   app.get("/api/v1/info", async (c) => {

@@ -162,7 +162,11 @@ export class Registry {
   }
 
   nodeViews(): NodeView[] {
-    return this.entries().map((e) => ({
+    return this.entries().map((e) => this.nodeView(e));
+  }
+
+  nodeView(e: NodeEntry): NodeView {
+    return {
       name: e.name,
       state: this.stateOf(e),
       address: e.address,
@@ -172,7 +176,12 @@ export class Registry {
       resources: e.snapshot.resources,
       allocated: e.snapshot.allocated,
       instanceCount: e.snapshot.instances.length,
-    }));
+    };
+  }
+
+  /** The view of one resolved instance, without building the whole list. */
+  instanceView({ node, instance }: ResolvedInstance): InstanceView {
+    return view(node, instance, this.#instancesKnown(node));
   }
 
   /**
@@ -238,7 +247,7 @@ export class Registry {
   #nodeInstanceViews(e: NodeEntry, ready: boolean): InstanceView[] {
     return [...e.snapshot.instances]
       .sort((a, b) => compareNames(a.name, b.name))
-      .map((i) => ({ node: e.name, name: i.name, state: ready ? i.state : "Unknown", ipv4: i.ipv4, release: i.release }));
+      .map((i) => view(e, i, ready));
   }
 
   /**
@@ -299,6 +308,10 @@ export class Registry {
   get size(): number {
     return this.#nodes.size;
   }
+}
+
+function view(e: NodeEntry, i: InstanceSummary, known: boolean): InstanceView {
+  return { node: e.name, name: i.name, state: known ? i.state : "Unknown", ipv4: i.ipv4, release: i.release };
 }
 
 /** Byte-wise name order, so listings are stable and locale-independent. */
