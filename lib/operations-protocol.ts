@@ -55,15 +55,9 @@ export interface LaunchSpec {
   timeoutSeconds?: number;
 }
 
-/** `POST /api/v1/instances` body: a launch, where to put it, and whether to only plan it. */
-export interface LaunchRequestBody {
+/** `POST /api/v1/instances` body: a launch (name optional), where to put it, and whether to only plan it. */
+export interface LaunchRequestBody extends Omit<LaunchSpec, "name"> {
   name?: string;
-  image?: string;
-  cpus?: number;
-  memory?: string;
-  disk?: string;
-  cloudInit?: string;
-  timeoutSeconds?: number;
   node?: string;
   dryRun: boolean;
 }
