@@ -14,7 +14,10 @@
  *    and it has at least as many real CPUs as one instance asks for.
  * 4. Among the nodes that fit, the one with the most headroom wins: the
  *    smallest of the three fractions (free − request) / capacity, so the
- *    most constrained resource decides. Ties go to the node with fewer
+ *    most constrained resource decides. Fractions within one percentage
+ *    point are even (free disk and memory drift by the second, and hosts
+ *    often share a filesystem size); then the next most constrained
+ *    resource decides, and so on. Ties go to the node with fewer
  *    instances, then to the first name.
  * 5. When nothing fits, the error names the node with the most room.
  */
@@ -50,12 +53,17 @@ export interface NodeRoom {
   fits: boolean;
   /** Smallest fraction of capacity left after the launch; higher is roomier. */
   headroom: number;
+  /** The fractions left of CPUs, memory and disk after the launch, smallest first. */
+  fractions: number[];
 }
+
+/** Headroom fractions closer than this count as even. */
+export const HEADROOM_TOLERANCE = 0.01;
 
 export interface Placement {
   node: string;
   reason: string;
-  /** Every candidate's figures, best first. */
+  /** Every candidate's figures, the chosen one first, then by their fractions. */
   rooms: NodeRoom[];
 }
 
@@ -77,12 +85,26 @@ function room(c: Candidate, demand: Demand, cpuOvercommit: number): NodeRoom {
   const free = freeCapacity(c, cpuOvercommit);
   const fits = c.resources.cpus >= demand.cpus && free.cpus >= demand.cpus && free.memory >= demand.memory && free.disk >= demand.disk;
   const fraction = (left: number, total: number) => (total > 0 ? left / total : -Infinity);
-  const headroom = Math.min(
+  const fractions = [
     fraction(free.cpus - demand.cpus, c.resources.cpus * cpuOvercommit),
     fraction(free.memory - demand.memory, c.resources.memory.total),
     fraction(free.disk - demand.disk, c.resources.disk.total),
-  );
-  return { node: c.name, free, fits, headroom };
+  ].sort((a, b) => a - b);
+  return { node: c.name, free, fits, headroom: fractions[0]!, fractions };
+}
+
+/**
+ * The roomiest of `rooms` (not empty): keeps those within the tolerance of the
+ * best on the most constrained resource, then on the next, then on the last;
+ * of what is left, fewer instances, then the first name.
+ */
+function roomiest(rooms: NodeRoom[], counts: Map<string, number>): NodeRoom {
+  let pool = rooms;
+  for (let k = 0; k < 3 && pool.length > 1; k++) {
+    const top = Math.max(...pool.map((r) => r.fractions[k]!));
+    pool = pool.filter((r) => r.fractions[k]! >= top - HEADROOM_TOLERANCE);
+  }
+  return [...pool].sort((a, b) => counts.get(a.node)! - counts.get(b.node)! || (a.node < b.node ? -1 : 1))[0]!;
 }
 
 /**
@@ -97,17 +119,18 @@ export function place(candidates: Candidate[], demand: Demand, cpuOvercommit = D
     throw new AppError("E_UNREACHABLE", `No Ready node to launch on${states ? ` (${states})` : ""}`);
   }
   const counts = new Map(usable.map((c) => [c.name, c.instanceCount]));
-  const rooms = usable
-    .map((c) => room(c, demand, cpuOvercommit))
-    .sort((a, b) => b.headroom - a.headroom || counts.get(a.node)! - counts.get(b.node)! || (a.node < b.node ? -1 : 1));
-  const best = rooms.find((r) => r.fits);
-  if (!best) {
-    const roomiest = rooms[0]!;
+  const all = usable.map((c) => room(c, demand, cpuOvercommit));
+  const fitting = all.filter((r) => r.fits);
+  if (fitting.length === 0) {
+    const most = roomiest(all, counts);
     throw new AppError(
       "E_CONFLICT",
-      `No node can fit ${describeDemand(demand)}; the most room is on node "${roomiest.node}": ${describeDemand(roomiest.free)} free`,
+      `No node can fit ${describeDemand(demand)}; the most room is on node "${most.node}": ${describeDemand(most.free)} free`,
     );
   }
+  const best = roomiest(fitting, counts);
+  const lexically = (a: NodeRoom, b: NodeRoom) => b.fractions.map((f, k) => f - a.fractions[k]!).find((d) => d > 0 || d < 0) ?? (a.node < b.node ? -1 : 1);
+  const rooms = [best, ...all.filter((r) => r !== best).sort(lexically)];
   const others = rooms.filter((r) => r !== best).map((r) => `${r.node}: ${describeDemand(r.free)} free${r.fits ? "" : ", does not fit"}`);
   const reason =
     `the most free capacity after allocations: ${describeDemand(best.free)} free` + (others.length > 0 ? ` (${others.join("; ")})` : "");

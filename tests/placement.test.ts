@@ -36,6 +36,22 @@ describe("placement", () => {
     expect(place([node("b"), node("a")], DEFAULT_DEMAND).node).toBe("a");
   });
 
+  test("fractions within a percentage point are even, and the next most constrained resource decides", () => {
+    // Three workers on one filesystem: free disk drifts by a few bytes between their reports.
+    const busy = node("a", { cpus: 2, used: { cpus: 4, memory: 8 * GiB } });
+    const mid = node("b", { cpus: 2, used: { cpus: 2, memory: 2 * GiB }, count: 2 });
+    const empty = node("c", { cpus: 2, used: { cpus: 1, memory: 1 * GiB }, count: 1 });
+    for (const n of [busy, mid, empty]) n.resources.disk.available = 60 * GiB - (n === empty ? 4096 : 0);
+    const p = place([mid, busy, empty], DEFAULT_DEMAND);
+    // Disk decides nothing (55 of 200 GiB left everywhere, c 4 KiB less); CPUs do: c has 6 of 8 left.
+    expect(p.node).toBe("c");
+    expect(p.rooms.map((r) => r.node)).toEqual(["c", "b", "a"]);
+    // Even on every resource: fewer instances, then the name.
+    expect(place([node("b", { count: 1 }), node("a", { count: 1 }), node("c", { count: 0, disk: 199 })], DEFAULT_DEMAND).node).toBe("c");
+    // A real difference still counts: 2 points more disk headroom wins over fewer instances.
+    expect(place([node("a", { count: 0, disk: 190 }), node("b", { count: 5, disk: 200, used: { disk: 0 } })], { cpus: 1, memory: GiB, disk: 150 * GiB }).node).toBe("b");
+  });
+
   test("only Ready nodes whose multipass answers are candidates", () => {
     expect(place([node("a", { state: "Down" }), node("b", { error: "daemon down" }), node("c", { cpus: 1 })], DEFAULT_DEMAND).node).toBe("c");
     expect(() => place([node("a", { state: "NotReady" })], DEFAULT_DEMAND)).toThrow('No Ready node to launch on (a is NotReady)');
