@@ -77,8 +77,12 @@ export interface LaunchRequest {
   /** Size strings as Multipass accepts them (`"1G"`, `"512M"`). */
   memory?: string;
   disk?: string;
-  /** Path of a cloud-init file readable by the worker. */
-  cloudInitPath?: string;
+  /**
+   * The cloud-init document itself, handed over on stdin (`--cloud-init -`):
+   * a snap-confined multipass has a /tmp of its own and cannot read files the
+   * worker writes there.
+   */
+  cloudInit?: string;
   /** Multipass's own `--timeout` in seconds. */
   timeoutSeconds?: number;
 }

@@ -50,7 +50,7 @@ export interface LaunchSpec {
   /** Canonical size strings (`1G`, `1536M`). */
   memory?: string;
   disk?: string;
-  /** The cloud-init document itself; the worker writes it to a private file. */
+  /** The cloud-init document itself; the worker hands it to multipass on stdin. */
   cloudInit?: string;
   timeoutSeconds?: number;
 }

@@ -3,9 +3,6 @@
  * the lifecycle verbs, one at a time per instance, each followed by a fresh
  * listing so the master's cache is right the moment the call returns.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { ConsolaInstance } from "consola";
 import { AppError, toAppError } from "./errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
@@ -51,15 +48,7 @@ export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
   return {
     launch(spec, onProgress) {
       return lock.run(spec.name, async () => {
-        let dir: string | null = null;
         try {
-          let cloudInitPath: string | undefined;
-          if (spec.cloudInit !== undefined) {
-            // A private file only multipass reads, gone once the launch returns.
-            dir = mkdtempSync(join(tmpdir(), "multiverse-cloud-init-"));
-            cloudInitPath = join(dir, "cloud-init.yaml");
-            writeFileSync(cloudInitPath, spec.cloudInit, { mode: 0o600 });
-          }
           monitor.forget(spec.name);
           log.info(`launching "${spec.name}"${spec.image ? ` from ${spec.image}` : ""}`);
           await multipass.launch(
@@ -69,7 +58,7 @@ export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
               ...(spec.cpus === undefined ? {} : { cpus: spec.cpus }),
               ...(spec.memory === undefined ? {} : { memory: spec.memory }),
               ...(spec.disk === undefined ? {} : { disk: spec.disk }),
-              ...(cloudInitPath === undefined ? {} : { cloudInitPath }),
+              ...(spec.cloudInit === undefined ? {} : { cloudInit: spec.cloudInit }),
               ...(spec.timeoutSeconds === undefined ? {} : { timeoutSeconds: spec.timeoutSeconds }),
             },
             { onProgress },
@@ -79,8 +68,6 @@ export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
           // A failed launch may still have left an instance (a timeout): the listing will show it.
           await fresh().catch(() => []);
           throw failure("launch", spec.name, error);
-        } finally {
-          if (dir) rmSync(dir, { recursive: true, force: true });
         }
         return fresh();
       });

@@ -17,11 +17,13 @@ export interface InstanceFiles {
   readonly dir: string;
   readonly home: string;
   readonly bashrc: string;
+  /** The cloud-init document it was launched with (a guest's /var/lib/cloud/instance/user-data.txt). */
+  readonly userData: string;
 }
 
 export function instanceFiles(paths: SimPaths, name: string): InstanceFiles {
   const dir = join(paths.instances, name);
-  return { dir, home: join(dir, "home"), bashrc: join(dir, "bashrc") };
+  return { dir, home: join(dir, "home"), bashrc: join(dir, "bashrc"), userData: join(dir, "user-data") };
 }
 
 /**

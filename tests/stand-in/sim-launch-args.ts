@@ -20,6 +20,8 @@ export interface LaunchRequest {
   readonly timeout?: number;
   readonly mounts?: ReadonlyArray<{ readonly source: string; readonly target: string }>;
   readonly networks?: number;
+  /** The cloud-init document read from a file or stdin (not from a URL). */
+  readonly userData?: string;
 }
 
 /** Reads `--timeout`; prints the error and returns null when it is not a positive integer. */
@@ -49,9 +51,10 @@ function yamlProblem(text: string): string | null {
   return opens === closes ? null : `yaml-cpp: error at line ${lines.length}, column 1: end of map flow not found`;
 }
 
-function cloudInitError(value: string): string | null {
+/** The document of `--cloud-init VALUE` (null for a URL), or the error message. */
+function loadCloudInit(value: string): { text: string | null } | { error: string } {
   const prefix = "Could not load cloud-init configuration: ";
-  if (value.startsWith("http://") || value.startsWith("https://")) return null;
+  if (value.startsWith("http://") || value.startsWith("https://")) return { text: null };
   let text: string;
   try {
     if (value === "-") {
@@ -62,10 +65,10 @@ function cloudInitError(value: string): string | null {
       text = readFileSync(value, "utf8");
     }
   } catch {
-    return `${prefix}bad file: ${value}\nPlease ensure that Multipass can read it.`;
+    return { error: `${prefix}bad file: ${value}\nPlease ensure that Multipass can read it.` };
   }
   const problem = yamlProblem(text);
-  return problem === null ? null : `${prefix}${problem}`;
+  return problem === null ? { text } : { error: `${prefix}${problem}` };
 }
 
 function networkError(spec: string): string | null {
@@ -142,11 +145,9 @@ export function parseLaunchArgs(ctx: SimContext, args: QtParse): LaunchRequest |
       return EXIT.commandLine;
     }
   }
-  const cloudInit = args.value("cloud-init");
-  if (cloudInit !== undefined) {
-    const problem = cloudInitError(cloudInit);
-    if (problem !== null) return usage(problem);
-  }
+  const cloudInitValue = args.value("cloud-init");
+  const cloudInit = cloudInitValue === undefined ? { text: null } : loadCloudInit(cloudInitValue);
+  if ("error" in cloudInit) return usage(cloudInit.error);
   const networks = [...args.values("network")];
   if (args.isSet("bridged")) networks.push("bridged");
   for (const spec of networks) {
@@ -170,6 +171,7 @@ export function parseLaunchArgs(ctx: SimContext, args: QtParse): LaunchRequest |
     ...(timeout === undefined ? {} : { timeout }),
     mounts,
     networks: networks.length,
+    ...(cloudInit.text === null ? {} : { userData: cloudInit.text }),
   };
   return request;
 }

@@ -5,6 +5,7 @@
  * `Starting` and turning `Running` before `Launched: NAME` is printed.
  */
 
+import { writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import type { QtParse } from "./sim-args.ts";
 import { EXIT, type SimContext } from "./sim-context.ts";
@@ -138,7 +139,8 @@ export async function launchInstance(ctx: SimContext, request: LaunchRequest): P
     }
     await spinner.phase(`Preparing image for ${name}`, step);
     await spinner.phase(`Configuring ${name}`, step);
-    ensureInstanceFiles(ctx.paths, createInstance(ctx, request, name, image, "Starting"));
+    const files = ensureInstanceFiles(ctx.paths, createInstance(ctx, request, name, image, "Starting"));
+    if (request.userData !== undefined) writeFileSync(files.userData, request.userData);
     await spinner.phase(`Starting ${name}`, step);
     setState(ctx, name, "Running");
     spinner.start("Waiting for initialization to complete");
