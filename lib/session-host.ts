@@ -72,6 +72,8 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
     let running: Running | null = null;
     let finished = false;
     const queued: Uint8Array[] = [];
+    /** The master's `eof` came before the process started. */
+    let eofQueued = false;
     let socket: Socket | null = null;
     let startTimer: ReturnType<typeof setTimeout> | undefined;
     const liveness = watchPeer(
@@ -80,7 +82,7 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
       () => {
         deps.log.warn(`session on "${spec?.instance ?? "?"}": the master went silent; hanging up`);
         running?.hangUp();
-        socket?.close(4004, "peer timeout");
+        finish(null, new AppError("E_TIMEOUT", "The master stopped answering pings"), 4004);
       },
     );
 
@@ -88,13 +90,14 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
       socket?.send(controlFrame(message));
     }
 
-    function finish(code: number | null, error?: AppError) {
+    /** Sends `exit` (after `error`, if any), then closes: always in that order. */
+    function finish(code: number | null, error?: AppError, closeCode = 1000) {
       if (finished) return;
       finished = true;
       liveness.stop();
       if (error) send({ type: "error", code: error.code, message: error.message });
       send({ type: "exit", code });
-      socket?.close(1000, "exit");
+      socket?.close(closeCode, closeCode === 1000 ? "exit" : "peer timeout");
     }
 
     async function start(ws: Socket, s: SessionSpec) {
@@ -107,9 +110,11 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
         return finish(null, toAppError(error));
       }
       if (finished) return;
+      // Resizes that came while the instance was starting are in `spec`: the PTY opens at the latest size.
+      const current = spec ?? s;
       const nonce = newNonce();
       const argv = deps.multipass.execArgv(s.instance, s.kind === "shell" ? wrapLoginShell(nonce) : wrapCommand(s.command, nonce));
-      running = spawnSession(s, argv, nonce, {
+      running = spawnSession(current, argv, nonce, {
         output: (frame) => {
           // 0 = dropped: the master cannot keep up and bytes would be lost; end rather than corrupt.
           if (ws.send(frame) === 0) {
@@ -124,6 +129,21 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
       });
       live.add(running);
       for (const chunk of queued.splice(0)) input(chunk);
+      if (eofQueued) endInput();
+    }
+
+    /**
+     * The client's stdin ended: close the pipe, or on a terminal type the EOF
+     * character (Ctrl-D), as a terminal does when piped input runs out.
+     */
+    function endInput() {
+      const proc = running?.proc;
+      if (!proc) {
+        eofQueued = true;
+        return;
+      }
+      if (proc.terminal) proc.terminal.write(new Uint8Array([4]));
+      else if (proc.stdin && typeof proc.stdin !== "number") void proc.stdin.end();
     }
 
     function input(chunk: Uint8Array) {
@@ -137,14 +157,13 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
     }
 
     function control(message: SessionControl) {
-      const proc = running?.proc;
       switch (message.type) {
         case "resize":
           if (spec) spec = { ...spec, cols: message.cols, rows: message.rows };
-          proc?.terminal?.resize(message.cols, message.rows);
+          running?.proc.terminal?.resize(message.cols, message.rows);
           break;
         case "eof":
-          if (proc && !proc.terminal && proc.stdin && typeof proc.stdin !== "number") void proc.stdin.end();
+          endInput();
           break;
         case "ping":
           send({ type: "pong" });

@@ -19,6 +19,13 @@ export interface ClientEnd {
   binary(bytes: Uint8Array): boolean;
   control(message: SessionControl): void;
   close(code: number, reason: string): void;
+  /**
+   * Sends a protocol-level ping, which every WebSocket peer answers by itself
+   * (websocat, browsers), beside the JSON one. Absent for a streamed HTTP
+   * answer: it cannot answer pings, its end shows as a cancel, and it is not
+   * watched for silence.
+   */
+  ping?(): void;
 }
 
 /** What the client side feeds into a session. */
@@ -27,6 +34,8 @@ export interface RelayHandle {
   control(message: SessionControl): void;
   /** The client went away: the node hangs the program up. */
   clientGone(): void;
+  /** The client answered a protocol-level ping. */
+  heard(): void;
 }
 
 /** `GET /api/v1/sessions` item. */
@@ -95,15 +104,23 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
       pending.push(frame);
     };
 
-    const clientLive = watchPeer(
-      times,
-      () => client.control({ type: "ping" }),
-      () => {
-        deps.log.warn(`session ${id}: the client went silent; ending it`);
-        end("client silent");
-        client.close(4004, "peer timeout");
-      },
-    );
+    const ping = client.ping?.bind(client);
+    const clientLive =
+      ping === undefined
+        ? null
+        : watchPeer(
+            times,
+            () => {
+              client.control({ type: "ping" });
+              ping();
+            },
+            () => {
+              deps.log.warn(`session ${id}: the client went silent; ending it`);
+              tellClient(new AppError("E_TIMEOUT", "The client stopped answering pings"));
+              end("client silent");
+              client.close(4004, "peer timeout");
+            },
+          );
     const agentLive = watchPeer(
       times,
       () => toAgent(controlFrame({ type: "ping" })),
@@ -113,21 +130,25 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
     function end(why: string) {
       if (ended) return;
       ended = true;
-      clientLive.stop();
+      clientLive?.stop();
       agentLive.stop();
       sessions.delete(id);
       if (agent.readyState === WebSocket.OPEN || agent.readyState === WebSocket.CONNECTING) agent.close(1000, why.slice(0, 100));
       deps.log.info(`session ${id}: ended (${why})`);
     }
 
+    /** Sends `error` and a null `exit`, unless the node's own exit went out already. */
+    function tellClient(error: AppError) {
+      if (exitSeen) return;
+      client.control({ type: "error", code: error.code, message: error.message });
+      client.control({ type: "exit", code: null });
+      exitSeen = true;
+    }
+
     /** Ends the session with an error the client is told about. */
     function fail(error: AppError) {
       if (ended) return;
-      if (!exitSeen) {
-        client.control({ type: "error", code: error.code, message: error.message });
-        client.control({ type: "exit", code: null });
-        exitSeen = true;
-      }
+      tellClient(error);
       end(error.message);
       client.close(1000, "exit");
     }
@@ -169,11 +190,11 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
 
     return {
       input(bytes) {
-        clientLive.heard();
+        clientLive?.heard();
         toAgent(bytes);
       },
       control(message) {
-        clientLive.heard();
+        clientLive?.heard();
         switch (message.type) {
           case "ping":
             client.control({ type: "pong" });
@@ -190,6 +211,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
         }
       },
       clientGone: () => end("client left"),
+      heard: () => clientLive?.heard(),
     };
   }
 

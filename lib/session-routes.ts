@@ -110,6 +110,7 @@ function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec) 
     binary: (bytes) => socket !== null && socket.send(bytes) !== 0,
     control: (message) => void socket?.send(controlFrame(message)),
     close: (code, reason) => socket?.close(code, reason),
+    ping: () => void socket?.ping(),
   };
   return {
     open(ws: Socket) {
@@ -132,6 +133,9 @@ function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec) 
         ws.send(controlFrame({ type: "exit", code: null }));
         ws.close(1008, "bad control frame");
       }
+    },
+    pong() {
+      handle?.heard();
     },
     close() {
       socket = null;

@@ -18,6 +18,8 @@ export interface WsSession {
   close?(ws: Socket, code: number, reason: string): void;
   /** The socket can take more data after `send` reported backpressure. */
   drain?(ws: Socket): void;
+  /** The peer answered a protocol-level ping: it is alive. */
+  pong?(ws: Socket): void;
 }
 
 export interface WsData {
@@ -46,6 +48,7 @@ export function websocketHandler(limits: { maxPayloadLength: number; idleTimeout
     message: (ws, message) => guard(ws, () => ws.data.session.message?.(ws, message)),
     close: (ws, code, reason) => ws.data.session.close?.(ws, code, reason),
     drain: (ws) => guard(ws, () => ws.data.session.drain?.(ws)),
+    pong: (ws) => guard(ws, () => ws.data.session.pong?.(ws)),
   };
 }
 

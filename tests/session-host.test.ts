@@ -15,33 +15,41 @@ const MESSAGE = "Interactive terminals are not available on this Windows worker;
 function fakeSocket() {
   const controls: SessionControl[] = [];
   const binary: Uint8Array[] = [];
-  let onClose: () => void = () => {};
-  const closed = new Promise<void>((resolve) => (onClose = resolve));
+  let onClose: (code: number) => void = () => {};
+  const closed = new Promise<number>((resolve) => (onClose = resolve));
   const socket = {
     send(data: string | Uint8Array) {
       if (typeof data === "string") controls.push(parseSessionControl(data));
       else binary.push(data);
       return 1;
     },
-    close() {
-      onClose();
+    close(code: number) {
+      onClose(code);
     },
   } as unknown as Socket;
   return { socket, controls, binary, closed };
 }
 
-function hostOn(platform: NodeJS.Platform) {
+function hostOn(platform: NodeJS.Platform, options: { startMs?: number; liveness?: { pingIntervalMs: number; peerTimeoutMs: number } } = {}) {
   const ensured: string[] = [];
   const host = createSessionHost({
     multipass: createFakeMultipass([{ name: "web" }]),
     log: createTestLog().log,
     ensureRunning: async (instance) => {
       ensured.push(instance);
+      // An instance that has to be started first takes a while.
+      if (options.startMs) await Bun.sleep(options.startMs);
     },
     env: process.env,
     platform,
+    ...(options.liveness ? { liveness: options.liveness } : {}),
   });
   return { host, ensured };
+}
+
+function stdoutOf(binary: Uint8Array[], tty: boolean): string {
+  const frames = tty ? binary : binary.filter((frame) => frame[0] === 1).map((frame) => frame.subarray(1));
+  return frames.map((frame) => new TextDecoder().decode(frame)).join("");
 }
 
 function startFrame(spec: { kind: "shell" | "exec"; tty: boolean; command?: readonly string[] }): string {
@@ -89,7 +97,55 @@ describe("a session host on Windows", () => {
     await closed;
     expect(ensured).toEqual(["web"]);
     expect(controls.at(-1)).toEqual({ type: "exit", code: 3 });
-    const stdout = binary.filter((frame) => frame[0] === 1).map((frame) => new TextDecoder().decode(frame.subarray(1)));
-    expect(stdout.join("")).toBe("hi");
+    expect(stdoutOf(binary, false)).toBe("hi");
+  });
+});
+
+describe.skipIf(process.platform === "win32")("frames that come while the instance is starting", () => {
+  const encoder = new TextEncoder();
+
+  test("input and eof are kept for the process: a piped cat gets its input and ends", async () => {
+    const { host } = hostOn("linux", { startMs: 300 });
+    const { socket, controls, binary, closed } = fakeSocket();
+    const session = host.session();
+    session.open?.(socket);
+    session.message?.(socket, startFrame({ kind: "exec", tty: false, command: ["cat"] }));
+    session.message?.(socket, Buffer.from(encoder.encode("hello\n")));
+    session.message?.(socket, JSON.stringify({ type: "eof" }));
+    await closed;
+    expect(controls.at(-1)).toEqual({ type: "exit", code: 0 });
+    expect(stdoutOf(binary, false)).toBe("hello\n");
+  });
+
+  test("the PTY opens at the latest size, and eof on a terminal is Ctrl-D", async () => {
+    const { host } = hostOn("linux", { startMs: 300 });
+    const { socket, controls, binary, closed } = fakeSocket();
+    const session = host.session();
+    session.open?.(socket);
+    session.message?.(socket, startFrame({ kind: "exec", tty: true, command: ["sh", "-c", "stty size; cat"] }));
+    session.message?.(socket, JSON.stringify({ type: "resize", cols: 132, rows: 50 }));
+    session.message?.(socket, JSON.stringify({ type: "eof" }));
+    await closed;
+    expect(controls.at(-1)).toEqual({ type: "exit", code: 0 });
+    expect(stdoutOf(binary, true)).toStartWith("50 132\r\n");
+  });
+});
+
+describe.skipIf(process.platform === "win32")("a master that goes silent", () => {
+  test("is told why with error and exit frames, then the socket closes with 4004 and the process is gone", async () => {
+    const { host } = hostOn("linux", { liveness: { pingIntervalMs: 50, peerTimeoutMs: 300 } });
+    const { socket, controls, closed } = fakeSocket();
+    const session = host.session();
+    session.open?.(socket);
+    session.message?.(socket, startFrame({ kind: "exec", tty: false, command: ["sleep", "30"] }));
+    expect(await closed).toBe(4004);
+    expect(controls.filter((c) => c.type === "ping").length).toBeGreaterThan(0);
+    expect(controls.slice(-2)).toEqual([
+      { type: "error", code: "E_TIMEOUT", message: "The master stopped answering pings" },
+      { type: "exit", code: null },
+    ]);
+    const deadline = Date.now() + 3000;
+    while (host.running > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(host.running).toBe(0);
   });
 });

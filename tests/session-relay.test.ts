@@ -3,6 +3,7 @@
  * hostile frames, and the exit frame that always comes before the close.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { connect as tcpConnect } from "node:net";
 import { parseSessionControl, type SessionControl } from "../lib/session-protocol.ts";
 import { createFakeMultipass } from "./fake-multipass.ts";
 import { waitFor } from "./e2e/harness.ts";
@@ -33,6 +34,46 @@ function connect(apiPort: number, path: string, options: { answerPings: boolean 
   return probe;
 }
 
+/** Frames a server sent (unmasked): opcode and payload. */
+function serverFrames(bytes: Buffer): { opcode: number; payload: Buffer }[] {
+  const frames: { opcode: number; payload: Buffer }[] = [];
+  let at = bytes.indexOf("\r\n\r\n") + 4;
+  while (at + 2 <= bytes.length) {
+    let length = bytes[at + 1]! & 0x7f;
+    let start = at + 2;
+    if (length === 126) [length, start] = [bytes.readUInt16BE(at + 2), at + 4];
+    else if (length === 127) [length, start] = [Number(bytes.readBigUInt64BE(at + 2)), at + 10];
+    if (start + length > bytes.length) break;
+    frames.push({ opcode: bytes[at]! & 0x0f, payload: bytes.subarray(start, start + length) });
+    at = start + length;
+  }
+  return frames;
+}
+
+/**
+ * A WebSocket peer that goes silent right after the handshake: it answers
+ * neither the JSON pings nor the protocol ones, like a client whose network
+ * went away. Resolves with everything the server sent once it closes.
+ */
+function silentPeer(port: number, path: string): Promise<{ opcode: number; payload: Buffer }[]> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = tcpConnect(port, "127.0.0.1", () => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer ${API}\r\n\r\n`,
+      );
+    });
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      // The server's close frame: the peer is done listening.
+      if (serverFrames(Buffer.concat(chunks)).some((f) => f.opcode === 8)) socket.end();
+    });
+    socket.on("error", reject);
+    socket.on("close", () => resolve(serverFrames(Buffer.concat(chunks))));
+  });
+}
+
 async function cluster() {
   const m = startMaster(0, fast);
   const w = startWorker(m.cluster.port!, "n1", createFakeMultipass([{ name: "web" }]), undefined, fast);
@@ -50,14 +91,45 @@ describe("sessions through the relay", () => {
     expect(p.controls.at(-1)).toEqual({ type: "exit", code: 0 });
   });
 
-  test("a client that stops answering is dropped, and its process is hung up", async () => {
+  test("a client that answers only protocol pings (websocat, a browser) stays open; its own pings are answered", async () => {
     const m = await cluster();
-    const p = connect(m.api.port!, "/api/v1/instances/web/exec?arg=sleep&arg=30", { answerPings: false });
-    await waitFor("process running", () => m.w.worker.sessions.running === 1);
+    const p = connect(m.api.port!, "/api/v1/instances/web/exec?arg=sleep&arg=1.2", { answerPings: false });
+    await new Promise((resolve) => (p.ws.onopen = resolve));
+    p.ws.send(JSON.stringify({ type: "ping" }));
     const event = await p.closed;
-    expect(event.code).toBe(4004);
+    expect(event.code).toBe(1000);
+    expect(p.controls).toContainEqual({ type: "pong" });
+    expect(p.controls.at(-1)).toEqual({ type: "exit", code: 0 });
+  });
+
+  test("a client that goes silent is dropped with error and exit frames first, and its process is hung up", async () => {
+    const m = await cluster();
+    const frames = silentPeer(m.api.port!, "/api/v1/instances/web/exec?arg=sleep&arg=30");
+    await waitFor("process running", () => m.w.worker.sessions.running === 1);
+    const sent = await frames;
+    expect(sent.some((f) => f.opcode === 9)).toBe(true);
+    const texts = sent.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.payload.toString()) as SessionControl);
+    expect(texts.filter((t) => t.type === "ping").length).toBeGreaterThan(0);
+    expect(texts.slice(-2)).toEqual([
+      { type: "error", code: "E_TIMEOUT", message: "The client stopped answering pings" },
+      { type: "exit", code: null },
+    ]);
+    const close = sent.find((f) => f.opcode === 8)!;
+    expect(close.payload.readUInt16BE(0)).toBe(4004);
     await waitFor("session gone", () => m.master.relay.list().length === 0);
     await waitFor("process ended", () => m.w.worker.sessions.running === 0, 3000);
+  });
+
+  test("a streamed POST exec, which cannot answer pings, runs past the peer timeout", async () => {
+    const m = await cluster();
+    const response = await fetch(`http://127.0.0.1:${m.api.port}/api/v1/instances/web/exec`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API}`, "content-type": "application/json" },
+      body: JSON.stringify({ command: ["sh", "-c", "sleep 1; echo done"] }),
+    });
+    const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.at(-1)).toEqual({ type: "exit", code: 0 });
+    expect(lines.filter((l) => l["type"] === "stdout").map((l) => Buffer.from(l["data"] as string, "base64").toString()).join("")).toBe("done\n");
   });
 
   test("a malformed control frame closes that session only, with an exit frame first", async () => {
