@@ -193,10 +193,18 @@ describe("exec", () => {
   });
 
   test("20 concurrent sessions each get their own answer", async () => {
-    const runs = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => client(master, ["exec", i % 2 ? "web" : "primary@n2", "--", "sh", "-c", `sleep 1; echo session-${i}`])),
+    // Every command waits for a file the test makes only once all 20 sessions are live at once.
+    const barrier = join(tempDir("barrier"), "go");
+    const pending = Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        client(master, ["exec", i % 2 ? "web" : "primary@n2", "--", "sh", "-c", `while [ ! -e "$1" ]; do sleep 0.05; done; echo session-${i}`, "sh", barrier]),
+      ),
     );
+    await waitFor("20 live sessions", async () => (await sessions(master)).length === 20, 30_000);
+    writeFileSync(barrier, "");
+    const runs = await pending;
     runs.forEach((r, i) => expect({ i, ...r }).toEqual({ i, code: 0, stdout: `session-${i}\n`, stderr: "" }));
+    await waitFor("sessions gone", async () => (await sessions(master)).length === 0);
   });
 
   test("a bare name on several nodes is refused with the candidates; NAME@NODE reaches that node", async () => {
@@ -216,6 +224,10 @@ describe("exec", () => {
     expect(withTty.stdout.trim()).toBe("tty");
     const without = await client(master, ["exec", "web", "--", "sh", "-c", "test -t 1 && echo tty || echo notty"]);
     expect(without.stdout).toBe("notty\n");
+    // Piped input into a terminal ends as a terminal's does: with Ctrl-D, so cat finishes.
+    const piped = await client(master, ["exec", "-t", "web", "--", "cat"], { stdin: "typed ahead\n", timeoutMs: 10_000 });
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).toContain("typed ahead\r\n");
   });
 
   test("exec with stdin and stdout on a terminal is interactive by default, -T turns it off", async () => {
