@@ -70,8 +70,12 @@ export interface Operations {
 
 export function createOperations(deps: OperationsDeps): Operations {
   const { registry, agents, audit, log } = deps;
-  /** Names being launched, and where: a name is reserved from its check until its launch ends. */
-  const launching = new Map<string, string>();
+  /**
+   * Names being launched, where, and what they asked for: a name is reserved
+   * from its check until its launch ends, and its demand counts against its
+   * node until the node lists it, so launches close together spread out.
+   */
+  const launching = new Map<string, { node: string; demand: Demand }>();
 
   function whereIs(name: string): string | null {
     for (const entry of registry.entries()) if (entry.snapshot.instances.some((i) => i.name === name)) return entry.name;
@@ -94,14 +98,19 @@ export function createOperations(deps: OperationsDeps): Operations {
       if (state !== "Ready") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state}; cannot launch there`);
       return { node, placement: null };
     }
-    const candidates = registry.entries().map((e) => ({
-      name: e.name,
-      state: registry.stateOf(e),
-      multipassError: e.snapshot.multipassError,
-      resources: e.snapshot.resources,
-      allocated: e.snapshot.allocated,
-      instanceCount: e.snapshot.instances.filter((i) => i.state !== "Deleted").length,
-    }));
+    const candidates = registry.entries().map((e) => {
+      const allocated = { ...e.snapshot.allocated };
+      let instanceCount = e.snapshot.instances.filter((i) => i.state !== "Deleted").length;
+      for (const [name, pending] of launching) {
+        // Once listed, the instance is in the node's own allocation (read, or counted as unknown).
+        if (pending.node !== e.name || e.snapshot.instances.some((i) => i.name === name)) continue;
+        allocated.cpus += pending.demand.cpus;
+        allocated.memory += pending.demand.memory;
+        allocated.disk += pending.demand.disk;
+        instanceCount++;
+      }
+      return { name: e.name, state: registry.stateOf(e), multipassError: e.snapshot.multipassError, resources: e.snapshot.resources, allocated, instanceCount };
+    });
     const placement = place(candidates, demandOf(body), deps.cpuOvercommit);
     return { node: registry.get(placement.node)!, placement };
   }
@@ -111,7 +120,7 @@ export function createOperations(deps: OperationsDeps): Operations {
     // Multipass refuses a deleted-but-not-purged name too, so any listing counts.
     if (on !== null) throw new AppError("E_CONFLICT", `Instance name "${name}" is already used on node "${on}"`);
     const pending = launching.get(name);
-    if (pending !== undefined) throw new AppError("E_CONFLICT", `Instance "${name}" is already being launched on node "${pending}"`);
+    if (pending !== undefined) throw new AppError("E_CONFLICT", `Instance "${name}" is already being launched on node "${pending.node}"`);
   }
 
   function record(base: { requestId: string; token: string; action: string; node: string | null; instance: string | null }, outcome: { error?: AppError; params?: Record<string, unknown> }, phase: "requested" | "done") {
@@ -148,7 +157,7 @@ export function createOperations(deps: OperationsDeps): Operations {
       const name = body.name ?? randomInstanceName((n) => whereIs(n) !== null || launching.has(n));
       checkName(name);
       const { node, placement } = chooseNode(body);
-      launching.set(name, node.name);
+      launching.set(name, { node: node.name, demand: demandOf(body) });
       const { node: _node, dryRun: _dryRun, name: _name, ...rest } = body;
       return { node, placement, spec: { name, ...rest }, requestId: randomUUID() };
     },

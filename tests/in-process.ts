@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createAuditLog } from "../lib/audit.ts";
 import { createMaster } from "../lib/master.ts";
 import type { LivenessTimes } from "../lib/peer-liveness.ts";
+import type { HostResources } from "../lib/protocol.ts";
 import type { FailureLimits } from "../lib/rate-limit.ts";
 import { createWorker } from "../lib/worker.ts";
 import { websocketHandler, type WsData } from "../lib/ws.ts";
@@ -44,7 +45,7 @@ export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimit
   return { master, cluster, api, lines, stop, audit };
 }
 
-export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes) {
+export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes, hostResources: HostResources = resources) {
   const { log, lines } = createTestLog();
   const worker = createWorker({
     multipass,
@@ -55,7 +56,7 @@ export function startWorker(clusterPort: number, name: string, multipass: FakeMu
     advertiseAddr: null,
     version: "test",
     pollMs: 50,
-    readResources: () => resources,
+    readResources: () => hostResources,
     env: process.env,
     platform: process.platform,
     backoff: { baseMs: 50, maxMs: 200 },
