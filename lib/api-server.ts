@@ -9,7 +9,9 @@
  *   Ready nodes in parallel, each with its own timeout;
  * - shells, execs and sessions: see session-routes.ts;
  * - launch, lifecycle verbs and purge: see operation-routes.ts;
- * - `GET /api/v1/events`: the audit trail (events-routes.ts).
+ * - `GET /api/v1/events`: the audit trail (events-routes.ts);
+ * - `GET /api/v1/stats` — the master's own figures: nodes by state,
+ *   instances, live sessions, what the cluster server took in, CPU and RSS.
  */
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
@@ -29,8 +31,13 @@ import type { Operations } from "./operations.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import { registerSessionRoutes } from "./session-routes.ts";
 import type { BunEnv } from "./ws.ts";
+import type { ClusterCounters } from "./cluster-server.ts";
 
 export interface ApiDeps {
+  /** What the cluster server took in, for `GET /api/v1/stats`. */
+  counters: ClusterCounters;
+  /** When the master started (ms since the epoch). */
+  startedAt: number;
   registry: Registry;
   agents: AgentClient;
   apiToken: () => string;
@@ -74,6 +81,26 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     const entry = registry.get(name);
     if (!entry) throw new AppError("E_NOT_FOUND", `Node "${name}" is not part of the cluster`);
     return c.json(registry.nodeView(entry));
+  });
+
+  app.get("/api/v1/stats", (c) => {
+    const nodes = { Ready: 0, NotReady: 0, Down: 0 };
+    let instances = 0;
+    for (const entry of registry.entries()) {
+      nodes[registry.stateOf(entry)]++;
+      instances += entry.snapshot.instances.length;
+    }
+    const cpu = process.cpuUsage();
+    return c.json({
+      version: deps.version,
+      startedAt: new Date(deps.startedAt).toISOString(),
+      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      nodes,
+      instances,
+      sessions: deps.relay.list().length,
+      cluster: { ...deps.counters },
+      process: { rssBytes: process.memoryUsage.rss(), cpuSeconds: (cpu.user + cpu.system) / 1e6 },
+    });
   });
 
   app.get("/api/v1/instances", () => new Response(registry.instanceViewsBody(), { headers: { "content-type": "application/json" } }));

@@ -31,8 +31,24 @@ export const CLOSE = {
   shutdown: 1001,
 } as const;
 
+/** What the cluster server has taken in since the master started (`GET /api/v1/stats`). */
+export interface ClusterCounters {
+  /** Workers welcomed. */
+  joins: number;
+  /** State messages applied. */
+  states: number;
+  heartbeats: number;
+  /** Join sockets the master closed for a protocol error or a missing hello. */
+  rejected: number;
+}
+
+export function newClusterCounters(): ClusterCounters {
+  return { joins: 0, states: 0, heartbeats: 0, rejected: 0 };
+}
+
 export interface ClusterDeps {
   registry: Registry;
+  counters?: ClusterCounters;
   /** Sockets of joined workers; the master sends them heartbeats (see master.ts). */
   members: Set<Socket>;
   joinToken: () => string;
@@ -93,6 +109,7 @@ function checkedCert(pem: string | null): string | null {
 /** One worker connection: waits for `hello`, then applies state and heartbeats. */
 function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
   const { registry, log } = deps;
+  const counters = deps.counters ?? newClusterCounters();
   let member: { id: string; name: string } | null = null;
   let helloTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -125,6 +142,7 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
     });
     member = { id, name: hello.name };
     send(ws, { type: "welcome", id, heartbeatMs: deps.heartbeatMs, agentToken });
+    counters.joins++;
     deps.members.add(ws);
     const again = replaced ? ` (replacing ${replaced.disconnectedAt === null ? "a live" : "its earlier"} connection)` : "";
     const tls = hello.agentCert ? ` (TLS, certificate ${fingerprint(hello.agentCert).slice(0, 23)}…)` : "";
@@ -133,10 +151,10 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
 
   return {
     open(ws) {
-      helloTimer = setTimeout(
-        () => reject(ws, CLOSE.helloTimeout, new AppError("E_PROTOCOL", "No hello within the time limit")),
-        deps.helloTimeoutMs ?? 10_000,
-      );
+      helloTimer = setTimeout(() => {
+        counters.rejected++;
+        reject(ws, CLOSE.helloTimeout, new AppError("E_PROTOCOL", "No hello within the time limit"));
+      }, deps.helloTimeoutMs ?? 10_000);
     },
     message(ws, raw) {
       try {
@@ -148,16 +166,14 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
           onHello(ws, message);
           return;
         }
+        if (message.type === "hello") throw new AppError("E_PROTOCOL", "hello sent twice");
         const ok =
           message.type === "state"
-            ? registry.update(member.id, member.name, message)
-            : message.type === "heartbeat"
-              ? registry.heartbeat(member.id, member.name, message.resources)
-              : (() => {
-                  throw new AppError("E_PROTOCOL", "hello sent twice");
-                })();
+            ? (counters.states++, registry.update(member.id, member.name, message))
+            : (counters.heartbeats++, registry.heartbeat(member.id, member.name, message.resources));
         if (!ok) ws.close(CLOSE.replaced, "membership replaced");
       } catch (error) {
+        counters.rejected++;
         const e = error instanceof AppError ? error : new AppError("E_PROTOCOL", messageOf(error));
         log.warn(`join socket from ${peer}${member ? ` (node "${member.name}")` : ""} closed: ${e.message}`);
         reject(ws, CLOSE.protocol, e);

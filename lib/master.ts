@@ -6,7 +6,7 @@
 import type { ConsolaInstance } from "consola";
 import { createAgentClient, type AgentClient } from "./agent-client.ts";
 import { createApiApp } from "./api-server.ts";
-import { beatMembers, createClusterApp } from "./cluster-server.ts";
+import { beatMembers, createClusterApp, newClusterCounters } from "./cluster-server.ts";
 import type { Socket } from "./ws.ts";
 import { Registry } from "./registry.ts";
 import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
@@ -60,8 +60,10 @@ export function createMaster(options: MasterOptions): Master {
     downGraceMs: options.downGraceMs,
   });
   const members = new Set<Socket>();
+  const counters = newClusterCounters();
   const clusterApp = createClusterApp({
     registry,
+    counters,
     members,
     joinToken: () => options.joinToken,
     heartbeatMs: options.heartbeatMs,
@@ -72,6 +74,8 @@ export function createMaster(options: MasterOptions): Master {
   const agents = options.agents ?? createAgentClient();
   const ops = createOperations({ registry, agents, audit: options.audit, log, cpuOvercommit: options.cpuOvercommit });
   const apiApp = createApiApp({
+    counters,
+    startedAt: (options.now ?? Date.now)(),
     relay,
     ops,
     audit: options.audit,

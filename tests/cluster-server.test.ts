@@ -40,6 +40,16 @@ describe("join, cache and live calls", () => {
     await waitFor("web Running", () => m.master.registry.instanceViews().find((i) => i.name === "web")?.state === "Running");
     const info = await apiGet(m.api, "/api/v1/info");
     expect(info.body).toMatchObject({ errors: [], instances: [{ node: "n1", name: "web", state: "Running", cpus: 1 }, { node: "n2", name: "db", state: "Stopped", cpus: null, load: null }] });
+
+    // The master's own figures count what it took in: two joins, two state changes pushed, heartbeats.
+    type Stats = { cluster: { states: number; heartbeats: number }; process: { rssBytes: number; cpuSeconds: number } };
+    const stats = (await apiGet(m.api, "/api/v1/stats")).body as unknown as Stats;
+    expect(stats).toMatchObject({ version: "test", nodes: { Ready: 2, NotReady: 0, Down: 0 }, instances: 2, sessions: 0, cluster: { joins: 2, rejected: 0 } });
+    expect(stats.cluster.states).toBeGreaterThanOrEqual(2);
+    const beats = stats.cluster.heartbeats;
+    await waitFor("more heartbeats", async () => ((await apiGet(m.api, "/api/v1/stats")).body as unknown as Stats).cluster.heartbeats > beats);
+    expect(stats.process.rssBytes).toBeGreaterThan(1024 * 1024);
+    expect(stats.process.cpuSeconds).toBeGreaterThan(0);
   });
 
   test("a failing multipass is reported by the node and clears when it recovers", async () => {
@@ -143,6 +153,7 @@ describe("the join socket refuses what it cannot trust", () => {
       expect(m.master.registry.get("n1")).toBeUndefined();
       expect(readyCount(m.master)).toBe(1);
       expect(good.lines.filter((l) => l.includes("lost the master"))).toEqual([]);
+      expect((await apiGet(m.api, "/api/v1/stats")).body).toMatchObject({ cluster: { joins: 1, rejected: 1 } });
     });
   }
 
