@@ -3,10 +3,11 @@
  * process speaking the real join protocol (lib/worker-link.ts, the same code
  * the worker runs), each with M instances and state changes now and then.
  *
- * Prints: master CPU and RSS under load, state messages absorbed per second,
- * /instances and /nodes latency p50/p99 under load, and the time for the
- * whole fleet to rejoin after the master is killed and restarted — each with
- * its target and whether it was met.
+ * Prints: master CPU and RSS under load, state messages absorbed per second
+ * (counted by the master itself, GET /api/v1/stats), /instances and /nodes
+ * latency p50/p99 under load, and the time for the whole fleet to rejoin
+ * after the master is killed and restarted — each with its target, whether it
+ * was met, and why not where it was missed.
  *
  *   bun tests/bench/scale.ts [--nodes 1000] [--instances 20] [--seconds 20]
  */
@@ -90,6 +91,15 @@ function rssMb(pid: number): number {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
+interface Stats {
+  cluster: { joins: number; states: number; heartbeats: number; rejected: number };
+}
+
+async function stats(master: MasterHandle): Promise<Stats> {
+  const response = await fetch(`${master.apiUrl}/api/v1/stats`, { headers: { authorization: `Bearer ${master.apiToken}` } });
+  return (await response.json()) as Stats;
+}
+
 async function readyCount(master: MasterHandle): Promise<number> {
   const response = await fetch(`${master.apiUrl}/api/v1/nodes`, { headers: { authorization: `Bearer ${master.apiToken}` } });
   const nodes = (await response.json()) as { state: string }[];
@@ -135,6 +145,15 @@ export async function runScaleBench(): Promise<void> {
     );
   });
   const rows: [string, string, string, string][] = [];
+  // RSS is sampled from the first join to the end of the rejoin, across the restart.
+  let peakRss = 0;
+  const sampler = setInterval(() => {
+    try {
+      peakRss = Math.max(peakRss, rssMb(master.proc.pid));
+    } catch {
+      // Between the kill and the restart there is no master to sample.
+    }
+  }, 250);
   try {
     const joinStart = Date.now();
     await until("the fleet to join", async () => (await readyCount(master)) === NODES, 120_000);
@@ -145,20 +164,20 @@ export async function runScaleBench(): Promise<void> {
       for (const h of hosts) if (Math.random() < 200 / CHANGE_EVERY_MS) h.change();
     }, 200);
     const cpuBefore = cpuSeconds(master.proc.pid);
-    const sentBefore = sent;
+    const before = await stats(master);
     const loadStart = performance.now();
     // Latency is measured by a client process of its own, as a user's client would see it.
     const probe = Bun.spawn([process.execPath, join(import.meta.dir, "latency-probe.ts"), master.apiUrl, master.apiToken, String(LOAD_SECONDS), "/api/v1/instances", "/api/v1/nodes"], { stdout: "pipe" });
-    let peakRss = 0;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(master.proc.pid))), 250);
     const probed = JSON.parse(await new Response(probe.stdout).text()) as { client: string; samples: Record<string, number[]> };
-    clearInterval(sampler);
+    const steadyRss = peakRss;
     const instancesMs = probed.samples["/api/v1/instances"]!;
     const nodesMs = probed.samples["/api/v1/nodes"]!;
     const loadSeconds = (performance.now() - loadStart) / 1000;
     clearInterval(changer);
     const cpu = (cpuSeconds(master.proc.pid) - cpuBefore) / loadSeconds;
-    const steadyRate = (sent - sentBefore) / loadSeconds + NODES / 5;
+    const after = await stats(master);
+    const absorbed = after.cluster.states - before.cluster.states + after.cluster.heartbeats - before.cluster.heartbeats;
+    const steadyRate = absorbed / loadSeconds;
 
     // A burst: every host reports a change at once; how fast does the master absorb it?
     const burstStart = performance.now();
@@ -176,8 +195,8 @@ export async function runScaleBench(): Promise<void> {
     const i99 = percentile(instancesMs, 99);
     rows.push(["fleet", `${NODES} nodes × ${INSTANCES} instances = ${NODES * INSTANCES}`, "", `first join of all nodes: ${initialJoin.toFixed(1)} s`]);
     rows.push(["master CPU under load", `${(cpu * 100).toFixed(0)}% of one core`, "", `${LOAD_SECONDS} s of state changes and heartbeats`]);
-    rows.push(["master RSS (peak)", `${peakRss.toFixed(0)} MB`, "≤ 300 MB", peakRss <= 300 ? "met" : "MISSED"]);
-    rows.push(["messages absorbed, steady", `${steadyRate.toFixed(0)} /s`, "", "states + heartbeats the fleet sent"]);
+    rows.push(["master RSS (peak, steady load)", `${steadyRss.toFixed(0)} MB`, "≤ 300 MB", steadyRss <= 300 ? "met" : "MISSED: the per-node caches outgrew the budget"]);
+    rows.push(["messages absorbed, steady", `${steadyRate.toFixed(0)} /s`, "", `states + heartbeats counted by the master (${sent} state pushes sent in all)`]);
     rows.push(["messages absorbed, burst", `${burstRate.toFixed(0)} /s`, "", `${NODES} states at once, until all visible in /instances`]);
     rows.push(["GET /instances p50 / p99", `${percentile(instancesMs, 50).toFixed(1)} / ${i99.toFixed(1)} ms`, "p99 ≤ 50 ms", `${i99 <= 50 ? "met" : "MISSED"}; ${instancesMs.length} samples by ${probed.client}`]);
     rows.push(["GET /nodes p50 / p99", `${percentile(nodesMs, 50).toFixed(1)} / ${percentile(nodesMs, 99).toFixed(1)} ms`, "", `${nodesMs.length} samples by ${probed.client}`]);
@@ -185,20 +204,37 @@ export async function runScaleBench(): Promise<void> {
     // The master dies and comes back on the same ports: how long until the whole fleet is Ready?
     joins.length = 0;
     const linesBefore = lines.length;
+    const killedAt = Date.now();
     master.proc.kill("SIGKILL");
     await master.proc.exited;
     master = await startMaster({ heartbeat: "5s", downGrace: "1h", dataDir: master.dataDir, clusterPort: master.clusterPort, apiPort: master.apiPort });
     const restartAt = Date.now();
     await until("the fleet to rejoin", async () => (await readyCount(master)) === NODES, 120_000);
-    const rejoin = (Date.now() - restartAt) / 1000;
+    const rejoin = (Date.now() - killedAt) / 1000;
+    const masterStart = (restartAt - killedAt) / 1000;
+    const rejoined = await stats(master);
+    const alive = master.proc.proc.exitCode === null;
     const perSecond = new Map<number, number>();
     for (const t of joins) perSecond.set(Math.floor((t - restartAt) / 1000), (perSecond.get(Math.floor((t - restartAt) / 1000)) ?? 0) + 1);
     const busiest = Math.max(...perSecond.values());
-    rows.push(["fleet rejoin after restart", `${rejoin.toFixed(1)} s`, "≤ 10 s", rejoin <= 10 ? "met" : "MISSED"]);
+    rows.push([
+      "fleet rejoin after a kill -9",
+      `${rejoin.toFixed(1)} s`,
+      "≤ 10 s",
+      `${rejoin <= 10 ? "met" : "MISSED: the fleet's backoff outlasted the budget"}; from the kill, of which ${masterStart.toFixed(1)} s the master's own start`,
+    ]);
     const refused = lines.slice(linesBefore).filter((l) => l.includes("cannot join")).length;
-    rows.push(["busiest second of rejoins", `${busiest} joins`, "no herd", `spread over ${perSecond.size} s by full-jitter backoff`]);
+    const herdOk = alive && rejoined.cluster.joins === NODES && rejoined.cluster.rejected === 0;
+    rows.push([
+      "busiest second of rejoins",
+      `${busiest} joins`,
+      "no herd",
+      `${herdOk ? "met" : "MISSED"}: the master ${alive ? "stayed up" : "died"}, accepted ${rejoined.cluster.joins} joins for ${NODES} nodes, closed ${rejoined.cluster.rejected}; spread over ${perSecond.size} s`,
+    ]);
     rows.push(["retries while the master restarted", `${refused}`, "", "attempts that found no master yet, each followed by a longer, jittered wait"]);
+    rows.push(["master RSS (peak, to the end of the rejoin)", `${peakRss.toFixed(0)} MB`, "≤ 300 MB", peakRss <= 300 ? "met" : "MISSED: the rejoin burst outgrew the budget"]);
   } finally {
+    clearInterval(sampler);
     controller.abort();
     await Promise.all(links);
     await stopAll();
