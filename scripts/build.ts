@@ -15,11 +15,12 @@
  * bun on PATH; anything else fails the build.
  */
 import { createHash } from "node:crypto";
-import { closeSync, createReadStream, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { HEADER_BYTES, headerMismatch, hostTarget, readBinaryHeader, TARGETS, type Target } from "./binary-header.ts";
+import { buildVersion } from "./build-version.ts";
 import { pinnedBunVersion, runtimeFor } from "./runtimes.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -143,7 +144,7 @@ async function main(): Promise<void> {
   const roles = listOf(values.roles, ROLES, "role");
   const outDir = resolve(values.out ?? join(ROOT, "dist"));
   const bunVersion = pinnedBunVersion(ROOT, Bun.version);
-  const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+  const version = buildVersion(ROOT);
   const started = performance.now();
   log(`multiverse ${version} with bun ${bunVersion}: ${roles.join(", ")} for ${targets.join(", ")} into ${outDir}`);
 

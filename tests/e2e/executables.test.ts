@@ -23,10 +23,13 @@ import {
   tempDir,
   waitFor,
 } from "./harness.ts";
+import { buildVersion } from "../../scripts/build-version.ts";
 
 setDefaultTimeout(60_000);
 
-const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+/** What --version prints: package.json's version from source; the build's --define adds the commit. */
+const VERSION = binDir() === null ? PACKAGE_VERSION : buildVersion(ROOT);
 
 afterAll(async () => {
   await stopAll();
@@ -86,6 +89,8 @@ describe.skipIf(skipExecutables)("the compiled executables", () => {
   test.each(["master", "worker", "client"] as const)("%s answers --version and --help with no bun on PATH", (role) => {
     const env = envWithBun();
     expect(env["PATH"]!.split(":").some((dir) => Bun.which("bun", { PATH: dir }) !== null)).toBe(false);
+    // The version came in through --define: it names the commit the executable was built from.
+    expect(VERSION).toMatch(new RegExp(`^${PACKAGE_VERSION.replaceAll(".", "\\.")}\\+[0-9a-f]{7}`));
     expect(run([...roleCommand(role), "--version"], env)).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
     const help = run([...roleCommand(role), "--help"], env);
     expect(help.code).toBe(0);
