@@ -5,7 +5,7 @@
  * building).
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   binDir,
@@ -95,6 +95,14 @@ describe.skipIf(skipExecutables)("the compiled executables", () => {
     const help = run([...roleCommand(role), "--help"], env);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain(`Usage: ${role === "client" ? "multiverse" : `multiverse-${role}`}`);
+  });
+
+  test("SHA256SUMS lists every executable with its real checksum, as `sha256sum -c` checks it", () => {
+    const dir = binDir()!;
+    const listed = readFileSync(join(dir, "SHA256SUMS"), "utf8").trim().split("\n").map((line) => line.split("  ")[1]);
+    expect(listed.sort()).toEqual(readdirSync(dir).filter((f) => f.startsWith("multiverse-")).sort());
+    const check = Bun.spawnSync(["sha256sum", "-c", "SHA256SUMS"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
+    expect({ code: check.exitCode, out: check.stdout.toString() }).toEqual({ code: 0, out: listed.map((f) => `${f}: OK\n`).join("") });
   });
 
   test("the roles are the executables themselves, and the simulated instances have no bun either", async () => {
