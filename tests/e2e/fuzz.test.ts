@@ -186,7 +186,7 @@ describe("hostile input", () => {
     expect(readFileSync(join(worker.simDir, "calls.log"), "utf8")).not.toContain("fuzzed");
   });
 
-  test("WebSockets: an oversized frame or binary garbage closes that connection only", async () => {
+  test("WebSockets: an oversized frame, binary garbage or a bad control message closes that connection only", async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${master.clusterPort}/cluster/v1/join`, { headers: { authorization: `Bearer ${master.joinToken}` } });
     await new Promise((resolve) => (ws.onopen = resolve));
     const closed = new Promise<CloseEvent>((resolve) => (ws.onclose = resolve));
@@ -198,6 +198,30 @@ describe("hostile input", () => {
     const sessionClosed = new Promise<CloseEvent>((resolve) => (session.onclose = resolve));
     session.send(new Uint8Array(2 * 1024 * 1024));
     expect((await sessionClosed).code).toBe(1009);
+
+    // Binary garbage, or text that is not a worker message, on the join socket: closed with 4002 and the reason.
+    for (const garbage of [crypto.getRandomValues(new Uint8Array(4096)), "\u0000{{not json", JSON.stringify({ type: "hello", name: "$(reboot)" })]) {
+      const join = new WebSocket(`ws://127.0.0.1:${master.clusterPort}/cluster/v1/join`, { headers: { authorization: `Bearer ${master.joinToken}` } });
+      const said: string[] = [];
+      join.onmessage = (e) => said.push(String(e.data));
+      await new Promise((resolve) => (join.onopen = resolve));
+      const joinClosed = new Promise<CloseEvent>((resolve) => (join.onclose = resolve));
+      join.send(garbage);
+      expect((await joinClosed).code).toBe(4002);
+      expect(JSON.parse(said[0]!)).toMatchObject({ type: "error", code: "E_PROTOCOL" });
+    }
+
+    // Unknown or malformed control messages on a session: error and exit frames, then 1008; that session only.
+    for (const control of ['{"type":"launch-missiles"}', '{"type":"resize","cols":-1,"rows":1e9}', "[]", "\u001b[31m"]) {
+      const bad = new WebSocket(`${master.apiUrl.replace("http", "ws")}/api/v1/instances/web/exec?arg=sleep&arg=30`, { headers: { authorization: `Bearer ${master.apiToken}` } });
+      const frames: string[] = [];
+      bad.onmessage = (e) => typeof e.data === "string" && frames.push(e.data);
+      await new Promise((resolve) => (bad.onopen = resolve));
+      const badClosed = new Promise<CloseEvent>((resolve) => (bad.onclose = resolve));
+      bad.send(control);
+      expect({ control, code: (await badClosed).code }).toEqual({ control, code: 1008 });
+      expect(frames.slice(-2).map((f) => JSON.parse(f) as { type: string })).toMatchObject([{ type: "error", code: "E_PROTOCOL" }, { type: "exit", code: null }]);
+    }
 
     // Everything else carries on: the worker is still joined and answers live calls.
     const nodes = (await api(master, "/api/v1/nodes")).body as { state: string }[];
