@@ -180,6 +180,8 @@ describe("a cluster of three nodes", () => {
       expect(output).not.toContain(master.apiToken);
       expect(output).not.toContain(master.joinToken);
       expect(output).not.toMatch(/mv[aj]_[A-Za-z0-9_-]{20,}/);
+      // Nor the per-join agent secrets the master hands out: 32 random bytes, 43 base64url characters.
+      expect(output).not.toMatch(/[A-Za-z0-9_-]{43}/);
     }
   });
 
