@@ -25,18 +25,31 @@ async function findLeaf(cmd: AnyCommand, rawArgs: string[], parent?: AnyCommand)
   const index = rawArgs.findIndex((a) => !a.startsWith("-"));
   const name = index >= 0 ? rawArgs[index]! : undefined;
   if (name === undefined) return [cmd, parent, rawArgs];
+  // Options belong to the command they follow; only --help may come first.
+  const before = rawArgs.slice(0, index);
+  const misplaced = before.find((a) => a !== "--help" && a !== "-h");
   for (const [key, sub] of Object.entries(subs)) {
     const resolved = (await resolve(sub)) as AnyCommand;
     const meta = resolved.meta ? await resolve(resolved.meta) : undefined;
     const aliases = meta?.alias === undefined ? [] : Array.isArray(meta.alias) ? meta.alias : [meta.alias];
-    if (key === name || aliases.includes(name)) return findLeaf(resolved, rawArgs.slice(index + 1), cmd);
+    if (key !== name && !aliases.includes(name)) continue;
+    if (misplaced !== undefined) throw new AppError("E_USAGE", `Options go after the command: put "${misplaced}" after "${name}"`);
+    return findLeaf(resolved, [...rawArgs.slice(index + 1), ...before], cmd);
   }
+  if (misplaced !== undefined) throw new AppError("E_USAGE", `Options go after the command, and "${misplaced}" came first`);
   throw new AppError("E_USAGE", `Unknown command "${name}"`);
 }
 
-/** Refuses flags the command does not define; citty would silently ignore them. */
-function checkFlags(args: ArgsDef, rawArgs: string[]): void {
+/**
+ * Refuses flags the command does not define and arguments beyond its
+ * positionals; citty would silently ignore both. A positional whose value
+ * hint ends in "..." takes any number.
+ */
+function checkArgs(args: ArgsDef, rawArgs: string[]): void {
   const known = new Map<string, string | undefined>();
+  const positionals = Object.values(args).filter((def) => def.type === "positional");
+  const variadic = positionals.some((def) => def.valueHint?.endsWith("...") === true);
+  let seen = 0;
   for (const [name, def] of Object.entries(args)) {
     if (def.type === "positional") continue;
     const alias = "alias" in def ? def.alias : undefined;
@@ -47,7 +60,10 @@ function checkFlags(args: ArgsDef, rawArgs: string[]): void {
   for (let i = 0; i < rawArgs.length; i++) {
     const token = rawArgs[i]!;
     if (token === "--") return;
-    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) continue;
+    if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) {
+      if (++seen > positionals.length && !variadic) throw new AppError("E_USAGE", `Unexpected argument "${token}"`);
+      continue;
+    }
     const [flag = "", value] = token.replace(/^--?/, "").split(/=(.*)/s, 2);
     const type = known.get(flag);
     if (!known.has(flag)) throw new AppError("E_USAGE", `Unknown option "${token.split("=")[0]}"`);
@@ -94,7 +110,7 @@ export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Pro
       io.stdout(await renderHelp(leaf, parent));
       return EXIT.usage;
     }
-    checkFlags(leaf.args ? await resolve(leaf.args) : {}, leafArgs);
+    checkArgs(leaf.args ? await resolve(leaf.args) : {}, leafArgs);
     // Run the leaf itself: citty drops a subcommand's result on the way up.
     const { result } = await runCommand(leaf, { rawArgs: leafArgs });
     return typeof result === "number" ? result : EXIT.ok;

@@ -162,6 +162,7 @@ function execCommand(ctx: ClientContext) {
     meta: { name: "exec", description: "Run a command in an instance on any node: exec NAME -- CMD [ARGS...]" },
     args: {
       name: { type: "positional", required: true, description: "Instance, NAME or NAME@NODE" },
+      command: { type: "positional", required: false, valueHint: "-- CMD...", description: "The command and its arguments, after --" },
       tty: { type: "boolean", alias: "t", description: "Run under a terminal, interactively (default when stdin and stdout are terminals)" },
       T: { type: "boolean", description: "Never a terminal (same as --no-tty)" },
       ...sessionArgs,

@@ -166,7 +166,7 @@ export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction) {
   return defineCommand({
     meta: { name: action, description: `${DESCRIPTIONS[action]}: NAME or NAME@NODE, several, or --all` },
     args: {
-      names: { type: "positional", required: false, description: "Instances, NAME or NAME@NODE" },
+      names: { type: "positional", required: false, valueHint: "NAME...", description: "Instances, NAME or NAME@NODE" },
       all: { type: "boolean", default: false, description: `Every instance the verb applies to, on every node` },
       ...(action === "stop" ? { force: { type: "boolean", default: false, description: "Power off at once" } } : {}),
       ...(action === "delete" ? { purge: { type: "boolean", default: false, description: "Delete for good (cannot be recovered)" } } : {}),

@@ -44,7 +44,10 @@ export async function renderHelp(cmd: AnyCommand, parent?: AnyCommand): Promise<
   const usage = [name];
   if (subs) usage.push("<command>");
   if (options.length > 0) usage.push("[options]");
-  for (const [n, d] of positionals) usage.push(d.required === false ? `[${n.toUpperCase()}]` : n.toUpperCase());
+  for (const [n, d] of positionals) {
+    const label = d.valueHint ?? n.toUpperCase();
+    usage.push(d.required === false ? `[${label}]` : label);
+  }
   out.push(`Usage: ${usage.join(" ")}`);
 
   if (subs) {
@@ -58,7 +61,7 @@ export async function renderHelp(cmd: AnyCommand, parent?: AnyCommand): Promise<
     out.push("", "Commands:", ...columns(rows), "", `Run "${name} <command> --help" for the options of a command.`);
   }
   if (positionals.length > 0) {
-    out.push("", "Arguments:", ...columns(positionals.map(([n, d]) => [n.toUpperCase(), d.description ?? ""])));
+    out.push("", "Arguments:", ...columns(positionals.map(([n, d]) => [d.valueHint ?? n.toUpperCase(), d.description ?? ""])));
   }
   if (options.length > 0) {
     const rows = options.map(([n, d]): [string, string] => {

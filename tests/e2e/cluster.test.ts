@@ -319,5 +319,18 @@ describe("failures", () => {
     const badName = await runClient(["info", "1foo"]);
     expect(badName.code).toBe(2);
     expect(badName.stderr).toContain('"1foo"');
+    // Words a command does not take are refused, not dropped: `info a b` must not quietly show only a.
+    for (const [args, message] of [
+      [["info", "web", "db"], 'error: Unexpected argument "db"'],
+      [["nodes", "extra"], 'error: Unexpected argument "extra"'],
+      [["--json", "nodes"], 'error: Options go after the command: put "--json" after "nodes"'],
+      [["--master", "http://127.0.0.1:9", "nodes"], 'error: Options go after the command, and "--master" came first'],
+    ] as const) {
+      const r = await runClient([...args]);
+      expect({ args, code: r.code, first: r.stderr.split("\n")[0] }).toEqual({ args, code: 2, first: message });
+    }
+    // Verbs that take several names still do.
+    const several = await runClient(["stop", "a", "b", "c", "--master", "http://127.0.0.1:9"]);
+    expect(several.stderr).toBe("error: Cannot reach the master at http://127.0.0.1:9: connection refused\n");
   });
 });
