@@ -15,6 +15,7 @@ if (import.meta.main) {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     isTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
     defaultTokenFile: tokenPath(defaultDataDir(process.platform, process.env, homedir()), "api"),
     terminal: processTerminal(process),
   });

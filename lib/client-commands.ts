@@ -43,8 +43,9 @@ function nodesCommand(ctx: ClientContext) {
         stateCell(n.state, c),
       ]);
       ctx.stdout(renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c));
+      const e = paint(ctx, "stderr");
       for (const n of nodes) {
-        if (n.multipassError) ctx.stderr(`${c.yellow("warning")}: node "${n.name}": ${n.multipassError}\n`);
+        if (n.multipassError) ctx.stderr(`${e.yellow("warning")}: node "${n.name}": ${n.multipassError}\n`);
       }
     },
   });
@@ -103,7 +104,8 @@ function infoCommand(ctx: ClientContext) {
         ]);
         ctx.stdout(renderTable(["Node Name", "Instance Name", "Cpu", "Load", "Disk", "Memory"], rows, c));
       }
-      for (const e of info.errors) ctx.stderr(`${c.red("error")}: node "${e.node}": ${e.message}\n`);
+      const e = paint(ctx, "stderr");
+      for (const failure of info.errors) ctx.stderr(`${e.red("error")}: node "${failure.node}": ${failure.message}\n`);
       return info.errors.length > 0 ? EXIT.failure : EXIT.ok;
     },
   });

@@ -21,6 +21,8 @@ export interface ClientContext {
   stderr: (text: string) => void;
   /** Whether stdout is a terminal (colours, interactive forms). */
   isTTY: boolean;
+  /** Whether stderr is a terminal (colours of warnings and errors). */
+  stderrIsTTY: boolean;
   /** The API token file of a master with default settings on this machine, tried last. */
   defaultTokenFile: string;
   /** The local terminal, for shell and exec. */
@@ -82,7 +84,8 @@ export async function resolveRef(api: ApiClient, text: string): Promise<string> 
   return `${instance.name}@${instance.node}`;
 }
 
-export function paint(ctx: ClientContext): Colors {
-  return colors(ctx.isTTY && !ctx.env["NO_COLOR"]);
+/** Colours for what goes to `stream`: only on a terminal, never with NO_COLOR set. */
+export function paint(ctx: ClientContext, stream: "stdout" | "stderr" = "stdout"): Colors {
+  return colors((stream === "stdout" ? ctx.isTTY : ctx.stderrIsTTY) && !ctx.env["NO_COLOR"]);
 }
 

@@ -99,10 +99,13 @@ async function streamLaunch(api: ApiClient, body: unknown, ctx: ClientContext, j
   const live = ctx.isTTY && !json;
   let shown = "";
   let result: LaunchEvent | null = null;
+  /** Progress: on a terminal one updating line, cut to the window so it never wraps; else plain lines. */
   const show = (text: string) => {
     if (text === shown) return;
     shown = text;
-    ctx.stdout(live ? `\r\u001b[2K${text}` : `${text}\n`);
+    if (!live) return ctx.stdout(`${text}\n`);
+    const width = Math.max(10, ctx.terminal.size().cols - 1);
+    ctx.stdout(`\r\u001b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
   };
   try {
     await api.stream("/api/v1/instances", body, (line) => {
@@ -110,7 +113,8 @@ async function streamLaunch(api: ApiClient, body: unknown, ctx: ClientContext, j
       const event = parseLaunchEvent(JSON.parse(line));
       if (event.type === "launched" || event.type === "error") result = event;
       if (json) return;
-      if (event.type === "placed") show(`Placing on node "${event.node}": ${event.reason}`);
+      // Where it goes, and why, stays on screen.
+      if (event.type === "placed") ctx.stdout(`Placing on node "${event.node}": ${event.reason}\n`);
       else if (event.type === "progress") show(`${event.node}: ${progressText(event)}`);
     });
   } finally {
@@ -147,7 +151,8 @@ function printResults(ctx: ClientContext, action: LifecycleAction, results: Acti
   }
   const rows: Cell[][] = results.map((r) => [r.node, r.name, r.ok ? stateCell(r.state ?? "Unknown", c) : { text: "failed", paint: c.red }]);
   ctx.stdout(renderTable(["Node Name", "Instance Name", "State"], rows, c));
-  for (const r of results) if (r.error) ctx.stderr(`${c.red("error")}: ${r.error.message}\n`);
+  const e = paint(ctx, "stderr");
+  for (const r of results) if (r.error) ctx.stderr(`${e.red("error")}: ${r.error.message}\n`);
 }
 
 const DESCRIPTIONS: Record<LifecycleAction, string> = {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { paint, type ClientContext } from "../lib/client-context.ts";
 import { colors, formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell } from "../lib/format.ts";
 
 describe("format", () => {
@@ -23,5 +24,22 @@ describe("format", () => {
     expect(plain).toBe("Node       State     Z\nn1         Running   x\nnode-two   Stopped   yy\n");
     expect(coloured.replace(/\u001b\[[0-9;]*m/g, "")).toBe(plain);
     expect(coloured).toContain("\u001b[32mRunning\u001b[39m");
+  });
+});
+
+describe("paint", () => {
+  const ctx = (isTTY: boolean, stderrIsTTY: boolean, env: Record<string, string> = {}) => ({ isTTY, stderrIsTTY, env }) as unknown as ClientContext;
+
+  test("each stream is coloured by its own terminal-ness: a redirected stderr gets no escapes", () => {
+    expect(paint(ctx(true, false), "stdout").red("x")).toBe("\u001b[31mx\u001b[39m");
+    expect(paint(ctx(true, false), "stderr").red("x")).toBe("x");
+    expect(paint(ctx(false, true), "stderr").red("x")).toBe("\u001b[31mx\u001b[39m");
+    expect(paint(ctx(false, true), "stdout").red("x")).toBe("x");
+  });
+
+  test("NO_COLOR set to anything but the empty string turns colour off", () => {
+    expect(paint(ctx(true, true, { NO_COLOR: "1" }), "stdout").red("x")).toBe("x");
+    expect(paint(ctx(true, true, { NO_COLOR: "1" }), "stderr").red("x")).toBe("x");
+    expect(paint(ctx(true, true, { NO_COLOR: "" }), "stdout").red("x")).toBe("\u001b[31mx\u001b[39m");
   });
 });

@@ -6,8 +6,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, te
 import {
   api,
   client,
+  envWithBun,
   hostMultipass,
   removeTempDirs,
+  roleCommand,
   runClient,
   simConfig,
   startMaster,
@@ -18,6 +20,7 @@ import {
   type MasterHandle,
   type WorkerHandle,
 } from "./harness.ts";
+import { runInTerminal } from "./terminal.ts";
 
 setDefaultTimeout(60_000);
 
@@ -61,6 +64,20 @@ describe("a cluster of three nodes", () => {
     await waitFor("6 instances", async () => (await instances(master)).length === 4);
   });
   afterAll(stopAll);
+
+  test("colours on a terminal only, and never with NO_COLOR", async () => {
+    const argv = [...roleCommand("client"), "nodes", "--master", master.apiUrl, "--token", master.apiToken];
+    const coloured = runInTerminal(argv, { cols: 160, rows: 20, env: envWithBun({ NO_COLOR: "", HOME: tempDir("home") }) });
+    expect(await coloured.exited).toBe(0);
+    expect(coloured.raw()).toContain("\u001b[32mReady\u001b[39m");
+    const plain = runInTerminal(argv, { cols: 160, rows: 20, env: envWithBun({ NO_COLOR: "1", HOME: tempDir("home") }) });
+    expect(await plain.exited).toBe(0);
+    expect(plain.raw()).toContain("Ready");
+    expect(plain.raw()).not.toContain("\u001b[");
+    const piped = await runClient(["nodes", "--master", master.apiUrl, "--token", master.apiToken], { env: { NO_COLOR: "" } });
+    expect(piped.stdout).toContain("Ready");
+    expect(piped.stdout).not.toContain("\u001b[");
+  });
 
   test("nodes: the table lists every node as Ready, --json is exactly the API's answer", async () => {
     const table = await client(master, ["nodes"]);

@@ -184,6 +184,22 @@ describe("launch", () => {
     expect(events.at(-1)).toMatchObject({ type: "launched", node: "n2", name: "streamed", state: "Running" });
   });
 
+  test("on a narrow terminal the progress line is cut to fit, leaves nothing behind, and the placement stays", async () => {
+    simConfig(workers["n2"]!.simDir, { stepMs: 150 });
+    const t = runInTerminal([...roleCommand("client"), "launch", "narrow", "--node", "n2", "--master", master.apiUrl, "--token", master.apiToken], {
+      cols: 20,
+      rows: 30,
+      env: envWithBun({ HOME: tempDir("home") }),
+    });
+    expect(await t.exited).toBe(0);
+    simConfig(workers["n2"]!.simDir, { stepMs: 20 });
+    expect(t.raw()).toContain("\u001b[2Kn2: Waiting for in…");
+    const text = (await t.screen()).join("\n");
+    expect(text).not.toContain("n2: ");
+    expect(text.replaceAll("\n", "")).toContain('Placing on node "n2": asked for with --node');
+    expect(text.replaceAll("\n", "")).toMatch(/Launched "narrow" on node "n2" \(10\.\d+\.\d+\.\d+\)/);
+  });
+
   test("the launch stream as server-sent events, for browsers", async () => {
     const response = await fetch(`${master.apiUrl}/api/v1/instances`, {
       method: "POST",
