@@ -57,7 +57,8 @@ const main = defineCommand({
     if (args.ca !== undefined && !masterAddress.tls) throw new AppError("E_USAGE", "--ca is for an https master: give --master https://HOST:PORT");
     const masterTls = args.ca !== undefined ? { ca: readCertificate(args.ca, "CA certificate") } : undefined;
     const agentTls = serverTls(args["tls-cert"], args["tls-key"]);
-    const token = args.token ?? process.env["MULTIVERSE_JOIN_TOKEN"] ?? (args["token-file"] ? readTokenFile(args["token-file"]) : undefined);
+    // What is on the command line beats the environment.
+    const token = args.token ?? (args["token-file"] ? readTokenFile(args["token-file"]) : undefined) ?? process.env["MULTIVERSE_JOIN_TOKEN"];
     if (!token) throw new AppError("E_USAGE", "No join token: pass --token or --token-file, or set MULTIVERSE_JOIN_TOKEN (the master prints where its join token is stored)");
     const name = args.name ?? hostname().split(".")[0] ?? "worker";
     validateNodeName(name);

@@ -51,9 +51,10 @@ export function masterUrl(text: string): string {
 }
 
 function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
+  // What is on the command line beats the environment.
   if (args.token) return args.token;
-  if (ctx.env["MULTIVERSE_API_TOKEN"]) return ctx.env["MULTIVERSE_API_TOKEN"];
   if (args["token-file"]) return readTokenFile(args["token-file"]);
+  if (ctx.env["MULTIVERSE_API_TOKEN"]) return ctx.env["MULTIVERSE_API_TOKEN"];
   // On the master's own machine the token is where the master put it.
   if (existsSync(ctx.defaultTokenFile)) {
     try {

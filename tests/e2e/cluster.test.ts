@@ -190,6 +190,15 @@ describe("a cluster of three nodes", () => {
     expect(refused.stderr).not.toContain(master.joinToken);
   });
 
+  test("a token file named on the command line beats a stale token in the environment", async () => {
+    const env = { MULTIVERSE_API_TOKEN: "mva_stale-token-from-an-old-shell-000000000000" };
+    const stale = await runClient(["nodes", "--master", master.apiUrl], { env });
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain("refused the token");
+    const fromFile = await runClient(["nodes", "--master", master.apiUrl, "--token-file", master.apiTokenFile], { env });
+    expect({ code: fromFile.code, stderr: fromFile.stderr }).toEqual({ code: 0, stderr: "" });
+  });
+
   test("no token appears in any log of the master or the workers", async () => {
     // Joins, refusals (the route test above tried wrong and wrong-kind tokens) and sessions have all been logged by now.
     for (const output of [master.proc.output, ...workers.map((w) => w.proc.output)]) {
