@@ -97,7 +97,7 @@ export function createMaster(options: MasterOptions): Master {
     },
     Math.max(100, Math.floor(options.heartbeatMs / 2)),
   );
-  // Workers take a silent master for a lost one after 3 intervals and reconnect.
+  // Workers take a silent master for a lost one after 4 intervals and reconnect.
   const beat = setInterval(() => beatMembers(members), options.heartbeatMs);
   return {
     registry,

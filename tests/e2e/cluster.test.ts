@@ -61,7 +61,7 @@ describe("a cluster of three nodes", () => {
     await seed(sims[1]!, [["--name", "primary"], ["22.04", "--name", "db"]]);
     await seed(sims[2]!, []);
     workers = await Promise.all(["n1", "n2", "n3"].map((name, i) => startWorker(master, name, { simDir: sims[i] })));
-    await waitFor("6 instances", async () => (await instances(master)).length === 4);
+    await waitFor("4 instances", async () => (await instances(master)).length === 4);
   });
   afterAll(stopAll);
 
@@ -319,12 +319,20 @@ describe("failures", () => {
 
     simConfig(sim, { fault: "garbage", stepMs: 5 });
     expect(await waitFor("garbage reported", async () => (await nodeError())?.includes("JSON") && (await nodeError()))).toBeTruthy();
+    const garbled = await client(master, ["info", "victim"]);
+    expect(garbled.code).toBe(1);
+    expect(garbled.stderr).toMatch(/^error: .*JSON.*\n$/);
+    const garbledNodes = await client(master, ["nodes"]);
+    expect(garbledNodes.stderr).toMatch(/^warning: node "f": .*JSON/);
 
     simConfig(sim, { fault: "hang", stepMs: 5 });
     expect(await waitFor("hang reported", async () => (await nodeError())?.includes("timed out") && (await nodeError()), 30_000)).toBeTruthy();
     const hung = await client(master, ["info", "victim"]);
     expect(hung.code).toBe(1);
     expect(hung.stderr).toContain('did not answer within 2s');
+    const hungApi = await fetch(`${master.apiUrl}/api/v1/info?instance=victim`, { headers: { authorization: `Bearer ${master.apiToken}` } });
+    expect(hungApi.status).toBe(504);
+    expect(await hungApi.json()).toMatchObject({ error: { code: "E_TIMEOUT", message: expect.stringContaining("did not answer within 2s") } });
 
     simConfig(sim, { fault: null, stepMs: 5 });
     await waitFor("recovered", async () => (await nodeError()) === null, 30_000);
