@@ -52,6 +52,16 @@ describe("join, cache and live calls", () => {
     expect(stats.process.cpuSeconds).toBeGreaterThan(0);
   });
 
+  test("two hosts under one name: each join replaces the other, and the replaced one says why", async () => {
+    const m = startMaster();
+    const a = startWorker(m.cluster.port!, "twin", createFakeMultipass([{ name: "a" }]));
+    await waitFor("first twin joined", () => readyCount(m.master) === 1);
+    const b = startWorker(m.cluster.port!, "twin", createFakeMultipass([{ name: "b" }]));
+    const advice = 'another worker joined the master as "twin" and replaced this one; if two hosts share that name, give each its own --name';
+    await waitFor("the replaced twin explains", () => [...a.lines, ...b.lines].some((l) => l.includes(advice)));
+    expect(m.master.registry.size).toBe(1);
+  });
+
   test("a failing multipass is reported by the node and clears when it recovers", async () => {
     const m = startMaster();
     const mp = createFakeMultipass([{ name: "web" }]);
