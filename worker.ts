@@ -115,7 +115,7 @@ if (import.meta.main) {
   // Re-run by a simulating worker as its `multipass`: be the stand-in, nothing else.
   const actAs = parseActAsMultipass(process.argv.slice(2));
   if (actAs !== null) {
-    const { main: simulate } = await import("./tests/stand-in/sim-main.ts");
+    const { main: simulate } = await import("./lib/sim/sim-main.ts");
     process.exit(await simulate(actAs.args, { ...process.env, MULTIPASS_SIM_DIR: actAs.simDir }));
   }
   process.exitCode = await runCli(main, process.argv.slice(2), {

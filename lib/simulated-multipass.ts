@@ -1,6 +1,6 @@
 /**
  * The worker as its own Multipass: with `--simulate`, the worker drives the
- * simulated Multipass host (tests/stand-in) by re-running its own executable
+ * simulated Multipass host (lib/sim) by re-running its own executable
  * as `multipass`, so a user who has only the binaries can try a cluster and
  * the real argv path still runs. Pure: callers pass execPath and the entry's
  * path.

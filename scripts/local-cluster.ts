@@ -2,7 +2,7 @@
 /**
  * `npm start`: a whole cluster on this host — a master and one worker — on
  * the real `multipass` when it is installed, else on the simulated Multipass
- * host (`worker --simulate`: the worker plays the stand-in of tests/stand-in).
+ * host (`worker --simulate`: the worker plays the stand-in of lib/sim).
  * Prints what to try, then runs until Ctrl-C.
  *
  * Flags: --data-dir DIR, --cluster-addr HOST:PORT, --api-addr HOST:PORT,
@@ -36,7 +36,7 @@ if (simDir !== null) {
   mkdirSync(simDir, { recursive: true });
   const banner = "SIMULATED MULTIPASS: no `multipass` on PATH, so the worker plays it (worker --simulate)";
   console.log(pc.bgYellow(pc.black(` ${banner} `)));
-  console.log(pc.yellow(`  the simulated host of tests/stand-in, with its state in ${simDir}`));
+  console.log(pc.yellow(`  the simulated host of lib/sim, with its state in ${simDir}`));
   console.log(pc.yellow("  Install Multipass (https://canonical.com/multipass) to manage real VMs.\n"));
   const multipass = simulatedMultipassCommand(selfCommand(process.execPath, WORKER), simDir);
   const list = Bun.spawnSync([...multipass, "list", "--format", "json"], { env });

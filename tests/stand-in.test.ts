@@ -1,5 +1,5 @@
 /**
- * Tests of the simulated `multipass` (tests/stand-in/multipass): every test spawns
+ * Tests of the simulated `multipass` (lib/sim/multipass): every test spawns
  * the real executable with an argv array in its own MULTIPASS_SIM_DIR and checks
  * stdout, stderr and the exit code against CONTRACT.md and tests/fixtures.
  */
@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
-const STAND_IN = join(import.meta.dir, "stand-in", "multipass");
+const STAND_IN = join(import.meta.dir, "..", "lib", "sim", "multipass");
 const FIXTURES = join(import.meta.dir, "fixtures");
 const BIN = join(import.meta.dir, "..", "node_modules", ".bin");
 /** The spinner's clear-line sequence (ESC[2K ESC[0A ESC[0E) as a regular-expression source. */

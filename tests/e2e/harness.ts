@@ -21,7 +21,7 @@ import { pathWithoutBun } from "../../scripts/build.ts";
 import { simulatedMultipassCommand } from "../../lib/simulated-multipass.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
-export const STAND_IN = join(ROOT, "tests/stand-in/multipass");
+export const STAND_IN = join(ROOT, "lib/sim/multipass");
 /**
  * A directory with `bun` in it. npm's bun package installs the binary as
  * `bun.exe` behind a symlink, so the directory of process.execPath may hold
