@@ -111,6 +111,24 @@ describe("shell", () => {
     await waitFor("session gone", async () => (await sessions(master)).length === 0);
   });
 
+  test("a signal to the client ends the session cleanly: terminal restored, reason printed, exit 130, nothing left on the worker", async () => {
+    const clientLine = [...roleCommand("client"), "shell", "primary@n1", "--master", master.apiUrl, "--token", master.apiToken].map((a) => `'${a}'`).join(" ");
+    const t = runInTerminal(["sh", "-c", `echo "SH-PID=$$"; ${clientLine}; echo "CLIENT-EXIT=$?"; stty -a`], { cols: 200, rows: 40, env: envWithBun({ HOME: tempDir("home") }) });
+    const sh = /SH-PID=(\d+)/.exec(await t.waitForScreen(/SH-PID=\d+/))![1]!;
+    await t.waitForScreen(/[$#] $/m);
+    // The client is the shell's one child.
+    const pid = Number(readFileSync(`/proc/${sh}/task/${sh}/children`, "utf8").trim());
+    t.type("sleep 1000\r");
+    await waitFor("sleep running", () => hostProcesses(n1.simDir, n1.proc.pid).some((p) => p.includes("sleep 1000")));
+    process.kill(pid, "SIGTERM");
+    const screen = await t.waitForScreen(/CLIENT-EXIT=130[\s\S]*icanon/);
+    expect(t.raw()).toContain("multiverse: interrupted by SIGTERM; session closed");
+    expect(screen).toMatch(/(^|\s)icanon(\s|$)/m);
+    expect(screen).not.toMatch(/-icanon/);
+    await waitFor("no session process left", () => hostProcesses(n1.simDir, n1.proc.pid).length === 0, 3_000);
+    await waitFor("session gone", async () => (await sessions(master)).length === 0);
+  });
+
   test("the master dying ends the session cleanly: terminal restored, reason printed, nothing left on the worker", async () => {
     const own = await startMaster();
     const sim = tempDir("sim-md");
