@@ -217,6 +217,19 @@ describe("sanitizeParams", () => {
     expect(sanitizeParams(clean)).toEqual(clean);
   });
 
+  test("a cloud-init document is only ever its size and hash, however short; URL credentials are redacted", () => {
+    const short = "#cloud-config\nchpasswd: { list: 'ubuntu:hunter2' }\n";
+    const clean = sanitizeParams({ cloudInit: short, image: "https://alice:s3cret@images.example.com/noble.img", other: "https://images.example.com/x.img" });
+    expect(clean).toEqual({
+      cloudInit: { bytes: Buffer.byteLength(short), sha256: new Bun.CryptoHasher("sha256").update(short).digest("hex") },
+      image: "https://[redacted]@images.example.com/noble.img",
+      other: "https://images.example.com/x.img",
+    });
+    expect(JSON.stringify(clean)).not.toContain("hunter2");
+    expect(JSON.stringify(clean)).not.toContain("s3cret");
+    expect(sanitizeParams(clean)).toEqual(clean);
+  });
+
   test("append sanitizes whatever it is given", () => {
     const log = createAuditLog({ path: join(dir(), "events.jsonl") });
     const event = log.append({ ...requested("r1"), params: { name: "vm1", password: "hunter2" } });
