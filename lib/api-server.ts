@@ -147,9 +147,10 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     return c.json(body);
   });
 
-  registerSessionRoutes(app, { registry, relay: deps.relay });
   // Only the API token opens these routes, so the caller is that token, by id.
-  registerOperationRoutes(app, { registry, ops: deps.ops, caller: () => ({ tokenId: tokenId(deps.apiToken()) }) });
+  const caller = () => ({ tokenId: tokenId(deps.apiToken()) });
+  registerSessionRoutes(app, { registry, relay: deps.relay, audit: deps.audit, caller, log: deps.log });
+  registerOperationRoutes(app, { registry, ops: deps.ops, caller });
   registerEventRoutes(app, { audit: deps.audit });
   return app;
 }

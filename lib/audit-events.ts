@@ -18,7 +18,7 @@ export interface AuditEvent {
   phase: "requested" | "done";
   /** tokenId() of the caller's token, never the token. */
   token: string;
-  /** "launch", "start", "stop", "restart", "suspend", "delete", "recover", "purge". */
+  /** "launch", "start", "stop", "restart", "suspend", "delete", "recover", "purge", "shell", "exec". */
   action: string;
   node: string | null;
   instance: string | null;
@@ -28,6 +28,8 @@ export interface AuditEvent {
   result?: "ok" | "error";
   /** Only on a failed "done". */
   error?: { code: string; message: string };
+  /** Only on the "done" of a shell or exec that reported one: the program's exit status. */
+  exitCode?: number;
 }
 
 export const DEFAULT_LIST_LIMIT = 1000;
@@ -97,6 +99,8 @@ export function parseAuditEvent(value: unknown, path = "event"): AuditEvent {
   if (params !== undefined) event.params = params;
   const result = field(o, "result", path, optional(oneOf(["ok", "error"] as const)));
   if (result !== undefined) event.result = result;
+  const exitCode = field(o, "exitCode", path, optional(integer));
+  if (exitCode !== undefined) event.exitCode = exitCode;
   const error = field(o, "error", path, optional(object));
   if (error !== undefined) {
     event.error = { code: field(error, "code", `${path}.error`, string), message: field(error, "message", `${path}.error`, string) };

@@ -189,6 +189,7 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
       if (record.params !== undefined) event.params = sanitizeParams(record.params);
       if (record.result !== undefined) event.result = record.result;
       if (record.error !== undefined) event.error = { code: record.error.code, message: record.error.message };
+      if (record.exitCode !== undefined) event.exitCode = record.exitCode;
       const lead = torn ? "\n" : "";
       const line = JSON.stringify(event);
       const start = writeDurably(Buffer.from(lead + line + "\n"));

@@ -21,6 +21,8 @@ export interface EventRow {
   token: string;
   result: "ok" | "error" | "pending";
   error: string | null;
+  /** A shell's or exec's exit status. */
+  exitCode: number | null;
 }
 
 /** Merges records by requestId, in the order their calls first appear. */
@@ -29,7 +31,7 @@ export function mergeEvents(events: AuditEvent[]): EventRow[] {
   for (const e of events) {
     let row = rows.get(e.requestId);
     if (row === undefined) {
-      row = { requestId: e.requestId, time: e.time, action: e.action, node: e.node, instance: e.instance, token: e.token, result: "pending", error: null };
+      row = { requestId: e.requestId, time: e.time, action: e.action, node: e.node, instance: e.instance, token: e.token, result: "pending", error: null, exitCode: null };
       rows.set(e.requestId, row);
     }
     if (e.phase === "requested") {
@@ -42,13 +44,14 @@ export function mergeEvents(events: AuditEvent[]): EventRow[] {
       row.instance = row.instance ?? e.instance;
       row.result = e.result === "ok" ? "ok" : "error";
       row.error = e.error ? e.error.message : null;
+      row.exitCode = e.exitCode ?? null;
     }
   }
   return [...rows.values()];
 }
 
 function resultCell(row: EventRow, c: Colors): Cell {
-  if (row.result === "ok") return { text: "ok", paint: c.green };
+  if (row.result === "ok") return row.exitCode === null ? { text: "ok", paint: c.green } : { text: `exit ${row.exitCode}`, paint: row.exitCode === 0 ? c.green : c.yellow };
   if (row.result === "pending") return { text: "pending", paint: c.yellow };
   const text = row.error === null ? "error" : `error: ${row.error.replace(/\s+/g, " ").trim()}`;
   return { text, paint: c.red };
@@ -90,7 +93,7 @@ export function sinceQuery(text: string, nowMs: number): string {
 
 export function eventsCommand(ctx: ClientContext) {
   return defineCommand({
-    meta: { name: "events", description: "The audit trail: who launched, stopped, deleted… what, and how it ended" },
+    meta: { name: "events", description: "The audit trail: who launched, stopped, deleted… or opened a shell on what, and how it ended" },
     args: {
       since: { type: "string", valueHint: "WHEN", description: "Only newer events: a duration (30m, 1h), an ISO time, or an event id" },
       limit: { type: "string", valueHint: "N", description: "At most N records, the newest (default 1000, max 10000)" },

@@ -57,8 +57,16 @@ export interface SessionRelayDeps {
 /** Input held while the node's socket opens; a client that types faster than that is unusual. */
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
+/** How a session ended: the program's exit status, or why there is none. */
+export interface SessionOutcome {
+  exitCode: number | null;
+  /** Set when the program did not report a status (node lost, client gone, refused, …). */
+  error: { code: string; message: string } | null;
+}
+
 export interface SessionRelay {
-  open(node: NodeEntry, spec: SessionSpec, client: ClientEnd): RelayHandle;
+  /** Opens a session; `onEnd` hears how it ended, once. */
+  open(node: NodeEntry, spec: SessionSpec, client: ClientEnd, onEnd?: (outcome: SessionOutcome) => void): RelayHandle;
   list(): SessionView[];
 }
 
@@ -66,7 +74,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
   const sessions = new Map<string, SessionView>();
   const times = deps.liveness ?? DEFAULT_LIVENESS;
 
-  function open(node: NodeEntry, spec: SessionSpec, client: ClientEnd): RelayHandle {
+  function open(node: NodeEntry, spec: SessionSpec, client: ClientEnd, onEnd?: (outcome: SessionOutcome) => void): RelayHandle {
     const id = randomUUID();
     const view: SessionView = {
       id,
@@ -83,6 +91,9 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
     let opened = false;
     let ended = false;
     let exitSeen = false;
+    /** The program's status, and the first error the node or the relay reported. */
+    let exitCode: number | null = null;
+    let firstError: { code: string; message: string } | null = null;
     const pending: (string | Uint8Array)[] = [];
     let pendingBytes = 0;
 
@@ -130,6 +141,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
     function end(why: string) {
       if (ended) return;
       ended = true;
+      onEnd?.({ exitCode, error: exitCode !== null ? null : (firstError ?? { code: "E_CANCELLED", message: `ended before the program did (${why})` }) });
       clientLive?.stop();
       agentLive.stop();
       sessions.delete(id);
@@ -139,6 +151,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
 
     /** Sends `error` and a null `exit`, unless the node's own exit went out already. */
     function tellClient(error: AppError) {
+      firstError ??= { code: error.code, message: error.message };
       if (exitSeen) return;
       client.control({ type: "error", code: error.code, message: error.message });
       client.control({ type: "exit", code: null });
@@ -174,7 +187,10 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
       }
       if (message.type === "ping") toAgent(controlFrame({ type: "pong" }));
       else if (message.type === "exit" || message.type === "error") {
-        if (message.type === "exit") exitSeen = true;
+        if (message.type === "exit") {
+          exitSeen = true;
+          exitCode = message.code;
+        } else firstError ??= { code: message.code, message: message.message };
         client.control(message);
       }
     };

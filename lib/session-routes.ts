@@ -9,12 +9,16 @@
  *   failure). For curl and scripts; the client uses the WebSocket.
  * - `GET /api/v1/sessions` — live sessions.
  */
+import { randomUUID } from "node:crypto";
 import type { Context, Hono } from "hono";
-import { AppError, messageOf } from "./errors.ts";
+import type { ConsolaInstance } from "consola";
+import type { AuditLog } from "./audit.ts";
+import { AppError, messageOf, toAppError } from "./errors.ts";
 import { readBody } from "./http.ts";
 import { arrayOf, field, object, optional, string } from "./parse-util.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
-import type { ClientEnd, SessionRelay } from "./session-relay.ts";
+import type { Caller } from "./operations.ts";
+import type { ClientEnd, SessionOutcome, SessionRelay } from "./session-relay.ts";
 import {
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
@@ -33,8 +37,45 @@ import { upgrade, type BunEnv, type Socket } from "./ws.ts";
 /** Largest POST exec body (command and stdin). */
 const MAX_EXEC_BODY_BYTES = 8 * 1024 * 1024;
 
-export function registerSessionRoutes(app: Hono<BunEnv>, deps: { registry: Registry; relay: SessionRelay }): void {
-  const { registry, relay } = deps;
+export interface SessionRouteDeps {
+  registry: Registry;
+  relay: SessionRelay;
+  /** Every session is in the audit trail: who opened what where, and how it ended. */
+  audit: AuditLog;
+  caller: (c: Context) => Caller;
+  log: ConsolaInstance;
+}
+
+export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps): void {
+  const { registry, relay, audit, log } = deps;
+
+  /**
+   * Records that `spec` is asked for on `node`, before anything opens; a
+   * session that cannot be recorded is refused (E_STORAGE, 503), as every
+   * mutating call is. Returns what records its end.
+   */
+  function audited(c: Context<BunEnv>, node: NodeEntry, spec: SessionSpec): (outcome: SessionOutcome) => void {
+    const base = { requestId: randomUUID(), token: deps.caller(c).tokenId, action: spec.kind, node: node.name, instance: spec.instance };
+    try {
+      audit.append({ ...base, phase: "requested", params: spec.kind === "exec" ? { command: [...spec.command], tty: spec.tty } : { tty: spec.tty } });
+    } catch (error) {
+      const e = toAppError(error, "E_STORAGE");
+      throw new AppError(e.code, `Not opening the ${spec.kind} on "${spec.instance}": ${e.message}`, { cause: error });
+    }
+    return (outcome) => {
+      try {
+        audit.append({
+          ...base,
+          phase: "done",
+          result: outcome.error ? "error" : "ok",
+          ...(outcome.exitCode === null ? {} : { exitCode: outcome.exitCode }),
+          ...(outcome.error ? { error: outcome.error } : {}),
+        });
+      } catch (error) {
+        log.error(`audit trail: cannot record the end of the ${spec.kind} on ${spec.instance}@${node.name}: ${messageOf(error)}`);
+      }
+    };
+  }
 
   /**
    * The node that holds `ref`. It must be connected; a NotReady node (late
@@ -52,7 +93,16 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: { registry: Regis
   const webSocketRoute = (kind: SessionKind) => (c: Context<BunEnv>) => {
     const { node, name } = target(c);
     const spec = specFromQuery(kind, name, new URL(c.req.url).searchParams);
-    return upgrade(c, socketSession(relay, node, spec));
+    // Checked before the audit record, so a plain GET leaves none behind.
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("E_USAGE", "Expected a WebSocket upgrade request");
+    const onEnd = audited(c, node, spec);
+    try {
+      return upgrade(c, socketSession(relay, node, spec, onEnd));
+    } catch (error) {
+      const e = toAppError(error);
+      onEnd({ exitCode: null, error: { code: e.code, message: e.message } });
+      throw error;
+    }
   };
   app.get("/api/v1/instances/:ref/shell", webSocketRoute("shell"));
   app.get("/api/v1/instances/:ref/exec", webSocketRoute("exec"));
@@ -64,6 +114,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: { registry: Regis
     });
     const { node, name } = target(c);
     const spec: SessionSpec = { kind: "exec", instance: name, command, tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb" };
+    const onEnd = audited(c, node, spec);
     const encoder = new TextEncoder();
     let handle: ReturnType<SessionRelay["open"]> | null = null;
     const stream = new ReadableStream<Uint8Array>({
@@ -87,7 +138,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: { registry: Regis
             controller.close();
           },
         };
-        handle = relay.open(node, spec, end);
+        handle = relay.open(node, spec, end, onEnd);
         if (stdin !== undefined && stdin !== "") handle.input(encoder.encode(stdin));
         handle.control({ type: "eof" });
       },
@@ -102,7 +153,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: { registry: Regis
 }
 
 /** Adapts a client's WebSocket to a relayed session. */
-function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec) {
+function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec, onEnd: (outcome: SessionOutcome) => void) {
   let handle: ReturnType<SessionRelay["open"]> | null = null;
   let socket: Socket | null = null;
   const end: ClientEnd = {
@@ -115,7 +166,7 @@ function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec) 
   return {
     open(ws: Socket) {
       socket = ws;
-      handle = relay.open(node, spec, end);
+      handle = relay.open(node, spec, end, onEnd);
     },
     message(ws: Socket, raw: string | Buffer) {
       if (!handle) return;

@@ -42,7 +42,7 @@ export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimit
     await Promise.all([cluster.stop(true), api.stop(true)]);
   };
   cleanups.push(stop);
-  return { master, cluster, api, lines, stop, audit };
+  return { master, cluster, api, lines, stop, audit, dataDir };
 }
 
 export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes, hostResources: HostResources = resources) {

@@ -3,7 +3,9 @@
  * hostile frames, and the exit frame that always comes before the close.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
+import { join } from "node:path";
 import { parseSessionControl, type SessionControl } from "../lib/session-protocol.ts";
 import { createFakeMultipass } from "./fake-multipass.ts";
 import { waitFor } from "./e2e/harness.ts";
@@ -146,6 +148,41 @@ describe("sessions through the relay", () => {
     await good.closed;
     expect(good.output).toBe("fine\n");
     expect(good.controls.at(-1)).toEqual({ type: "exit", code: 0 });
+  });
+
+  test("every session is in the audit trail: who opened what, where, and how it ended", async () => {
+    const m = await cluster();
+    const ok = connect(m.api.port!, "/api/v1/instances/web/exec?arg=sh&arg=-c&arg=exit%203", { answerPings: true });
+    await ok.closed;
+    const left = connect(m.api.port!, "/api/v1/instances/web/exec?arg=sleep&arg=30", { answerPings: true });
+    await waitFor("sleep running", () => m.w.worker.sessions.running === 1);
+    left.ws.close();
+    await waitFor("both recorded", () => m.audit.list().filter((e) => e.phase === "done").length === 2);
+    const events = m.audit.list();
+    expect(events.map((e) => ({ phase: e.phase, action: e.action, node: e.node, instance: e.instance, params: e.params, result: e.result, exitCode: e.exitCode, error: e.error?.code }))).toEqual([
+      { phase: "requested", action: "exec", node: "n1", instance: "web", params: { command: ["sh", "-c", "exit 3"], tty: false }, result: undefined, exitCode: undefined, error: undefined },
+      { phase: "done", action: "exec", node: "n1", instance: "web", params: undefined, result: "ok", exitCode: 3, error: undefined },
+      { phase: "requested", action: "exec", node: "n1", instance: "web", params: { command: ["sleep", "30"], tty: false }, result: undefined, exitCode: undefined, error: undefined },
+      { phase: "done", action: "exec", node: "n1", instance: "web", params: undefined, result: "error", exitCode: undefined, error: "E_CANCELLED" },
+    ]);
+    expect(new Set(events.map((e) => e.token)).size).toBe(1);
+    expect(JSON.stringify(events)).not.toContain(API);
+  });
+
+  test("a session that cannot be recorded is refused before it opens", async () => {
+    const m = await cluster();
+    // The audit file turned into a directory: nothing can be appended.
+    const path = join(m.dataDir, "events.jsonl");
+    rmSync(path, { force: true });
+    mkdirSync(path);
+    const refused = await fetch(`http://127.0.0.1:${m.api.port}/api/v1/instances/web/exec`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API}`, "content-type": "application/json" },
+      body: JSON.stringify({ command: ["touch", "/tmp/never"] }),
+    });
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toMatchObject({ error: { code: "E_STORAGE", message: expect.stringContaining('Not opening the exec on "web"') } });
+    expect(m.w.worker.sessions.running).toBe(0);
   });
 
   test("a missing instance and a bad query are HTTP errors before any upgrade", async () => {
