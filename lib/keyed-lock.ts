@@ -5,13 +5,23 @@
  */
 export interface KeyedLock {
   run<T>(key: string, task: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `task` holding every key of `keys`, taken one by one in sorted
+   * order, so two callers of several keys can never wait on each other.
+   */
+  runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T>;
   /** Keys with a running or waiting task. */
   readonly busy: number;
 }
 
 export function createKeyedLock(): KeyedLock {
   const tails = new Map<string, Promise<unknown>>();
-  return {
+  const lock: KeyedLock = {
+    runAll<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+      const sorted = [...new Set(keys)].sort();
+      const take = (i: number): Promise<T> => (i === sorted.length ? task() : lock.run(sorted[i]!, () => take(i + 1)));
+      return take(0);
+    },
     run(key, task) {
       const previous = tails.get(key) ?? Promise.resolve();
       const result = previous.then(task, task);
@@ -29,4 +39,5 @@ export function createKeyedLock(): KeyedLock {
       return tails.size;
     },
   };
+  return lock;
 }

@@ -106,7 +106,10 @@ export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
     },
 
     purge() {
-      return lock.run(PURGE_KEY, async () => {
+      // Purge removes whichever instances are deleted when it runs: it waits for every operation
+      // in flight on the host's instances (a delete or a recover), and they wait for it.
+      const names = (monitor.current()?.instances ?? []).map((i) => i.name);
+      return lock.runAll([PURGE_KEY, ...names], async () => {
         try {
           await multipass.purge();
         } catch (error) {

@@ -34,3 +34,30 @@ describe("keyed lock", () => {
     expect(log.slice(0, 2).sort()).toEqual(["start x", "start y"]);
   });
 });
+
+describe("keyed lock of several keys", () => {
+  test("waits for every key it takes, holds them all, and two callers of overlapping keys never deadlock", async () => {
+    const lock = createKeyedLock();
+    const log: string[] = [];
+    const step = (name: string, ms: number) => async () => {
+      log.push(`start ${name}`);
+      await Bun.sleep(ms);
+      log.push(`end ${name}`);
+    };
+    await Promise.all([
+      lock.run("web", step("stop web", 30)),
+      lock.runAll(["web", "db", "purge"], step("purge", 10)),
+      lock.run("db", step("recover db", 5)),
+      lock.runAll(["db", "web"], step("both", 5)),
+    ]);
+    // purge took db at once (sorted order), then waited for stop web; recover db, arriving meanwhile, waits for purge.
+    expect(log.indexOf("start purge")).toBeGreaterThan(log.indexOf("end stop web"));
+    expect(log.indexOf("start recover db")).toBeGreaterThan(log.indexOf("end purge"));
+    expect(log.indexOf("start both")).toBeGreaterThan(log.indexOf("end purge"));
+    // Nothing overlapped with purge.
+    const during = log.slice(log.indexOf("start purge") + 1, log.indexOf("end purge"));
+    expect(during).toEqual([]);
+    await Bun.sleep(0);
+    expect(lock.busy).toBe(0);
+  });
+});
