@@ -115,4 +115,10 @@ test("listening beyond loopback without TLS prints a warning that tokens travel 
   const master = await startMaster({ clusterHost: "0.0.0.0" });
   expect(master.proc.output).toContain("--cluster-addr 0.0.0.0:0 is not loopback and TLS is off: tokens travel in clear text");
   expect(master.proc.output).not.toContain("--api-addr 127.0.0.1");
+  // The worker says the same of its agent server.
+  const worker = await startWorker(master, "wide", { extraArgs: ["--agent-addr", "0.0.0.0:0", "--advertise-addr", "127.0.0.1:1"], waitForJoin: false });
+  await worker.proc.waitForOutput(/the agent server listens on 0\.0\.0\.0:0 without TLS: the master's calls travel in clear text/);
+  const quiet = await startWorker(master, "narrow", { waitForJoin: false });
+  await quiet.proc.waitForOutput(/agent server on 127\.0\.0\.1:\d+/);
+  expect(quiet.proc.output).not.toContain("clear text");
 });
