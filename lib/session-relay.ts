@@ -190,6 +190,8 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
         if (message.type === "exit") {
           exitSeen = true;
           exitCode = message.code;
+          // Nothing follows the exit on the client's side, not even a ping.
+          clientLive?.stop();
         } else firstError ??= { code: message.code, message: message.message };
         client.control(message);
       }
