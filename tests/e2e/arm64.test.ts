@@ -8,9 +8,10 @@
  * it builds them (npm pack of @oven/bun-linux-aarch64).
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { binaryName } from "../../scripts/build.ts";
+import { buildVersion } from "../../scripts/build-version.ts";
 import { simulatedMultipassCommand } from "../../lib/simulated-multipass.ts";
 import { binDir, envWithBun, removeTempDirs, roleCommand, RoleProcess, ROOT, simConfig, stopAll, tempDir } from "./harness.ts";
 
@@ -21,7 +22,8 @@ const QEMU = Bun.which("qemu-aarch64-static");
 const SYSROOT = [process.env["QEMU_LD_PREFIX"], "/usr/aarch64-linux-gnu", "/"].find(
   (dir) => dir !== undefined && dir !== "" && existsSync(join(dir, "lib/ld-linux-aarch64.so.1")),
 );
-const VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+/** What the executables print for --version: the build names the commit (scripts/build-version.ts). */
+const VERSION = buildVersion(ROOT);
 
 function skipReason(): string | null {
   if (process.platform !== "linux" || process.arch !== "x64") return `qemu-user runs arm64 executables on linux-x64 only, not ${process.platform}-${process.arch}`;
