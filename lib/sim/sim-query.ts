@@ -41,17 +41,18 @@ export async function runList(ctx: SimContext, args: QtParse): Promise<number> {
   if (format === null) return EXIT.commandLine;
   const unreachable = await ctx.reachDaemon("list");
   if (unreachable !== null) return unreachable;
-  if (format === "json" && ctx.config.fault === "garbage") {
-    ctx.out(GARBAGE);
-    return EXIT.ok;
-  }
-  if (args.isSet("snapshots")) {
-    ctx.out(snapshotsOutput(format));
-    return EXIT.ok;
-  }
+  if (answeredAside(ctx, args, format)) return EXIT.ok;
   const views = daemonOrder(readState(ctx.paths)).map((instance) => listViewOf(instance, !args.isSet("no-ipv4")));
   ctx.out(formatViews(format, views, listDocument, listTable, listCsv, listYaml));
   return EXIT.ok;
+}
+
+/** Output that is not the instances: the garbage fault (JSON only) or a snapshot listing. */
+function answeredAside(ctx: SimContext, args: QtParse, format: string): boolean {
+  if (format === "json" && ctx.config.fault === "garbage") ctx.out(GARBAGE);
+  else if (args.isSet("snapshots")) ctx.out(snapshotsOutput(format));
+  else return false;
+  return true;
 }
 
 function snapshotsOutput(format: string): string {
@@ -97,14 +98,7 @@ export async function runInfo(ctx: SimContext, args: QtParse): Promise<number> {
     const lines = missing.map((name) => `instance "${name}" does not exist`).join("\n");
     return ctx.failure("info", "The following errors occurred:", lines);
   }
-  if (format === "json" && ctx.config.fault === "garbage") {
-    ctx.out(GARBAGE);
-    return EXIT.ok;
-  }
-  if (args.isSet("snapshots")) {
-    ctx.out(snapshotsOutput(format));
-    return EXIT.ok;
-  }
+  if (answeredAside(ctx, args, format)) return EXIT.ok;
   const chosen =
     args.positionals.length === 0
       ? daemonOrder(state)
