@@ -15,21 +15,12 @@ import { formatHostPort, normalizePeerAddress, parseHostPort } from "./addr.ts";
 import { AppError, messageOf } from "./errors.ts";
 import { createBaseApp, requireToken } from "./http.ts";
 import { createFailureLimiter, type FailureLimits } from "./rate-limit.ts";
-import { PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "./protocol.ts";
+import { JOIN_CLOSE, PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "./protocol.ts";
 import type { Registry } from "./registry.ts";
 import { fingerprint } from "./tls.ts";
 import { tokenKind } from "./tokens.ts";
 import { validateNodeName } from "./validate.ts";
 import { peerAddress, upgrade, type BunEnv, type Socket, type WsSession } from "./ws.ts";
-
-/** Close codes of the join socket (4000–4999 are the application's). */
-export const CLOSE = {
-  replaced: 4000,
-  rejected: 4001,
-  protocol: 4002,
-  helloTimeout: 4003,
-  shutdown: 1001,
-} as const;
 
 /** What the cluster server has taken in since the master started (`GET /api/v1/stats`). */
 export interface ClusterCounters {
@@ -138,7 +129,7 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
         allocated: hello.allocated,
         instances: hello.instances,
       },
-      close: () => ws.close(CLOSE.replaced, "replaced by a newer connection of the same node"),
+      close: () => ws.close(JOIN_CLOSE.replaced, "replaced by a newer connection of the same node"),
     });
     member = { id, name: hello.name };
     send(ws, { type: "welcome", id, heartbeatMs: deps.heartbeatMs, agentToken });
@@ -153,7 +144,7 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
     open(ws) {
       helloTimer = setTimeout(() => {
         counters.rejected++;
-        reject(ws, CLOSE.helloTimeout, new AppError("E_PROTOCOL", "No hello within the time limit"));
+        reject(ws, JOIN_CLOSE.helloTimeout, new AppError("E_PROTOCOL", "No hello within the time limit"));
       }, deps.helloTimeoutMs ?? 10_000);
     },
     message(ws, raw) {
@@ -171,12 +162,12 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
           message.type === "state"
             ? (counters.states++, registry.update(member.id, member.name, message))
             : (counters.heartbeats++, registry.heartbeat(member.id, member.name, message.resources));
-        if (!ok) ws.close(CLOSE.replaced, "membership replaced");
+        if (!ok) ws.close(JOIN_CLOSE.replaced, "membership replaced");
       } catch (error) {
         counters.rejected++;
         const e = error instanceof AppError ? error : new AppError("E_PROTOCOL", messageOf(error));
         log.warn(`join socket from ${peer}${member ? ` (node "${member.name}")` : ""} closed: ${e.message}`);
-        reject(ws, CLOSE.protocol, e);
+        reject(ws, JOIN_CLOSE.protocol, e);
       }
     },
     close(ws, code) {

@@ -7,8 +7,8 @@
  *    like every hypervisor, shares host CPUs between VMs, and a two-core
  *    laptop routinely runs four one-CPU VMs, while memory and disk are really
  *    used up. Its free capacity is that minus what its live (not deleted)
- *    instances were launched with (and launches in flight asked for); free disk is also capped by what the
- *    filesystem really has free. An instance whose allocation could not be
+ *    instances were launched with and what launches in flight asked for;
+ *    free disk is also capped by what the filesystem really has free. An instance whose allocation could not be
  *    read counts as Multipass's defaults (1 CPU, 1G memory, 5G disk).
  * 3. A node fits when its free CPUs, memory and disk all cover the request,
  *    and it has at least as many real CPUs as one instance asks for.

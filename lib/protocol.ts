@@ -26,6 +26,16 @@ import {
 /** Bumped on any incompatible change of the join socket or the agent API. */
 export const PROTOCOL_VERSION = 1;
 
+/** Close codes of the join socket (4000–4999 are the application's). */
+export const JOIN_CLOSE = {
+  /** Another connection joined under the same node name. */
+  replaced: 4000,
+  rejected: 4001,
+  protocol: 4002,
+  helloTimeout: 4003,
+  shutdown: 1001,
+} as const;
+
 /** Largest join-socket message accepted (a state with thousands of instances fits). */
 export const MAX_JOIN_MESSAGE_BYTES = 4 * 1024 * 1024;
 

@@ -7,7 +7,7 @@
 import type { ConsolaInstance } from "consola";
 import { AppError, messageOf } from "./errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
-import { PROTOCOL_VERSION, parseMasterMessage, type HostSnapshot, type WorkerMessage } from "./protocol.ts";
+import { JOIN_CLOSE, PROTOCOL_VERSION, parseMasterMessage, type HostSnapshot, type WorkerMessage } from "./protocol.ts";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from "./reconnect.ts";
 
 export interface LinkDeps {
@@ -41,9 +41,6 @@ interface SessionEnd {
 /** Connection attempts before the first welcome that may take this long. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** The master's close code when another connection joined under the same name (cluster-server.ts CLOSE.replaced). */
-const CLOSE_REPLACED = 4000;
-
 /** Heartbeat intervals of silence after which the master counts as lost (it beats every interval). */
 const SILENT_HEARTBEATS = 4;
 
@@ -58,7 +55,7 @@ export async function runMasterLink(deps: LinkDeps, signal: AbortSignal): Promis
     const end = await runSession(deps, signal);
     deps.onMembership(null);
     if (signal.aborted) break;
-    if (end.welcomed && end.code === CLOSE_REPLACED) {
+    if (end.welcomed && end.code === JOIN_CLOSE.replaced) {
       // Another process joined under this name. Rejoining at once would just take turns with it,
       // so keep backing off (up to the cap) until one of the two is renamed or stopped.
       log.error(`another worker joined the master as "${deps.name}" and replaced this one; if two hosts share that name, give each its own --name. Retrying with backoff`);
