@@ -3,11 +3,11 @@
  * multiverse client: the command line users type.
  */
 import { homedir } from "node:os";
-import { runCli } from "./lib/cli.ts";
-import { createClientCommand } from "./lib/client-commands.ts";
-import { defaultDataDir } from "./lib/paths.ts";
-import { processTerminal } from "./lib/terminal-io.ts";
-import { tokenPath } from "./lib/tokens.ts";
+import { runCli } from "./lib/cli/run.ts";
+import { createClientCommand } from "./lib/client/commands.ts";
+import { defaultDataDir } from "./lib/core/paths.ts";
+import { processTerminal } from "./lib/client/terminal-io.ts";
+import { tokenPath } from "./lib/net/tokens.ts";
 
 if (import.meta.main) {
   const command = createClientCommand({

@@ -5,19 +5,19 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { defineCommand } from "citty";
-import { formatHostPort, isLoopback, parseHostPort } from "./lib/addr.ts";
-import { runCli } from "./lib/cli.ts";
-import { AppError } from "./lib/errors.ts";
-import { parseDuration } from "./lib/duration.ts";
-import { createLog } from "./lib/log.ts";
-import { createAuditLog } from "./lib/audit.ts";
-import { createMaster } from "./lib/master.ts";
-import { defaultDataDir } from "./lib/paths.ts";
-import { MAX_JOIN_MESSAGE_BYTES } from "./lib/protocol.ts";
-import { fingerprint, serverTls } from "./lib/tls.ts";
-import { loadOrCreateToken } from "./lib/tokens.ts";
-import { VERSION } from "./lib/version.ts";
-import { websocketHandler } from "./lib/ws.ts";
+import { formatHostPort, isLoopback, parseHostPort } from "./lib/core/address.ts";
+import { runCli } from "./lib/cli/run.ts";
+import { AppError } from "./lib/core/errors.ts";
+import { parseDuration } from "./lib/core/duration.ts";
+import { createLog } from "./lib/cli/log.ts";
+import { createAuditLog } from "./lib/master/audit-log.ts";
+import { createMaster } from "./lib/master/master.ts";
+import { defaultDataDir } from "./lib/core/paths.ts";
+import { MAX_JOIN_MESSAGE_BYTES } from "./lib/protocol/join.ts";
+import { fingerprint, serverTls } from "./lib/net/tls.ts";
+import { loadOrCreateToken } from "./lib/net/tokens.ts";
+import { VERSION } from "./lib/core/version.ts";
+import { websocketHandler } from "./lib/net/ws.ts";
 
 const main = defineCommand({
   meta: { name: "multiverse-master", version: VERSION, description: "Cluster server for Multipass hosts, and the API for clients" },

@@ -6,21 +6,21 @@
 import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { formatHostPort, isLoopback, parseHostPort, parseMasterAddress } from "./lib/addr.ts";
-import { runCli } from "./lib/cli.ts";
-import { parseDuration } from "./lib/duration.ts";
-import { AppError } from "./lib/errors.ts";
-import { defaultMultipassDataPath, readHostResources } from "./lib/host-resources.ts";
-import { createLog } from "./lib/log.ts";
-import { createMultipassCli } from "./lib/multipass-cli.ts";
-import { defaultDataDir } from "./lib/paths.ts";
-import { parseActAsMultipass, selfCommand, simulatedMultipassCommand, simulationBanner } from "./lib/simulated-multipass.ts";
-import { readCertificate, serverTls } from "./lib/tls.ts";
-import { readTokenFile } from "./lib/tokens.ts";
-import { validateNodeName } from "./lib/validate.ts";
-import { VERSION } from "./lib/version.ts";
-import { createWorker } from "./lib/worker.ts";
-import { websocketHandler } from "./lib/ws.ts";
+import { formatHostPort, isLoopback, parseHostPort, parseMasterAddress } from "./lib/core/address.ts";
+import { runCli } from "./lib/cli/run.ts";
+import { parseDuration } from "./lib/core/duration.ts";
+import { AppError } from "./lib/core/errors.ts";
+import { defaultMultipassDataPath, readHostResources } from "./lib/worker/resources.ts";
+import { createLog } from "./lib/cli/log.ts";
+import { createMultipassCli } from "./lib/multipass/cli.ts";
+import { defaultDataDir } from "./lib/core/paths.ts";
+import { parseActAsMultipass, selfCommand, simulatedMultipassCommand, simulationBanner } from "./lib/multipass/simulated.ts";
+import { readCertificate, serverTls } from "./lib/net/tls.ts";
+import { readTokenFile } from "./lib/net/tokens.ts";
+import { validateNodeName } from "./lib/core/validate.ts";
+import { VERSION } from "./lib/core/version.ts";
+import { createWorker } from "./lib/worker/worker.ts";
+import { websocketHandler } from "./lib/net/ws.ts";
 
 /** Where a simulated host keeps its state by default: next to the master's tokens. */
 function defaultSimDir(): string {
@@ -115,7 +115,7 @@ if (import.meta.main) {
   // Re-run by a simulating worker as its `multipass`: be the stand-in, nothing else.
   const actAs = parseActAsMultipass(process.argv.slice(2));
   if (actAs !== null) {
-    const { main: simulate } = await import("./lib/sim/sim-main.ts");
+    const { main: simulate } = await import("./lib/sim/main.ts");
     process.exit(await simulate(actAs.args, { ...process.env, MULTIPASS_SIM_DIR: actAs.simDir }));
   }
   process.exitCode = await runCli(main, process.argv.slice(2), {

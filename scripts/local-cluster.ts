@@ -13,8 +13,8 @@ import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import pc from "picocolors";
-import { defaultDataDir } from "../lib/paths.ts";
-import { selfCommand, simulatedMultipassCommand } from "../lib/simulated-multipass.ts";
+import { defaultDataDir } from "../lib/core/paths.ts";
+import { selfCommand, simulatedMultipassCommand } from "../lib/multipass/simulated.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const WORKER = join(ROOT, "worker.ts");

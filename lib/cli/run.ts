@@ -5,8 +5,8 @@
  * script sets it.
  */
 import { runCommand, type ArgsDef, type CommandDef } from "citty";
-import { AppError, messageOf } from "./errors.ts";
-import { renderHelp } from "./usage.ts";
+import { AppError, messageOf } from "../core/errors.ts";
+import { renderHelp } from "./help.ts";
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 

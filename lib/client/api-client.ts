@@ -2,8 +2,8 @@
  * The client's connection to the master API: one place that turns transport
  * failures, refused tokens and error bodies into one-line AppErrors.
  */
-import { AppError, describeNetworkError } from "./errors.ts";
-import { parseErrorBody } from "./protocol.ts";
+import { AppError, describeNetworkError } from "../core/errors.ts";
+import { parseErrorBody } from "../protocol/join.ts";
 
 export interface ApiClientOptions {
   /** `http://host:port` of the master API. */

@@ -4,20 +4,20 @@
  */
 import { defineCommand, type ArgsDef } from "citty";
 import type { ApiClient } from "./api-client.ts";
-import { apiFor, common, paint, resolveRef, type ClientContext } from "./client-context.ts";
-import { eventsCommand } from "./client-events.ts";
-import { launchCommand, lifecycleCommand, purgeCommand } from "./client-ops.ts";
-import { runSession } from "./client-session.ts";
-import { EXIT } from "./cli.ts";
-import type { AppError } from "./errors.ts";
-import { formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell, type Cell } from "./format.ts";
-import { arrayOf } from "./parse-util.ts";
-import { parseInfoResponse, parseInstanceView, parseNodeView } from "./protocol.ts";
-import { validateCommand } from "./session-protocol.ts";
-import { parseInstanceRef } from "./validate.ts";
-import { VERSION } from "./version.ts";
+import { apiFor, common, paint, resolveRef, type ClientContext } from "./context.ts";
+import { eventsCommand } from "./events.ts";
+import { launchCommand, lifecycleCommand, purgeCommand } from "./operations.ts";
+import { runSession } from "./session.ts";
+import { EXIT } from "../cli/run.ts";
+import type { AppError } from "../core/errors.ts";
+import { formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell, type Cell } from "./tables.ts";
+import { arrayOf } from "../core/parse.ts";
+import { parseInfoResponse, parseInstanceView, parseNodeView } from "../protocol/join.ts";
+import { validateCommand } from "../protocol/session.ts";
+import { parseInstanceRef } from "../core/validate.ts";
+import { VERSION } from "../core/version.ts";
 
-export type { ClientContext } from "./client-context.ts";
+export type { ClientContext } from "./context.ts";
 
 function nodesCommand(ctx: ClientContext) {
   return defineCommand({

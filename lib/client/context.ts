@@ -6,13 +6,13 @@
 import { existsSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { createApiClient, type ApiClient } from "./api-client.ts";
-import { AppError } from "./errors.ts";
-import { colors, type Colors } from "./format.ts";
-import { parseInstanceView } from "./protocol.ts";
+import { AppError } from "../core/errors.ts";
+import { colors, type Colors } from "./tables.ts";
+import { parseInstanceView } from "../protocol/join.ts";
 import type { TerminalIo } from "./terminal-io.ts";
-import { readCertificate } from "./tls.ts";
-import { readTokenFile } from "./tokens.ts";
-import { parseInstanceRef } from "./validate.ts";
+import { readCertificate } from "../net/tls.ts";
+import { readTokenFile } from "../net/tokens.ts";
+import { parseInstanceRef } from "../core/validate.ts";
 
 /** What the client needs from its process; the entry script provides it. */
 export interface ClientContext {

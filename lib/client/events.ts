@@ -3,12 +3,12 @@
  * "requested" and "done" records merged), or the API's JSON with `--json`.
  */
 import { defineCommand } from "citty";
-import { parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "./audit-events.ts";
-import { apiFor, common, paint, type ClientContext } from "./client-context.ts";
-import { parseDuration } from "./duration.ts";
-import { AppError } from "./errors.ts";
-import { formatTime, renderTable, type Cell, type Colors } from "./format.ts";
-import { arrayOf } from "./parse-util.ts";
+import { parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
+import { apiFor, common, paint, type ClientContext } from "./context.ts";
+import { parseDuration } from "../core/duration.ts";
+import { AppError } from "../core/errors.ts";
+import { formatTime, renderTable, type Cell, type Colors } from "./tables.ts";
+import { arrayOf } from "../core/parse.ts";
 
 /** One call of the audit trail: its "requested" record completed by its "done" one. */
 export interface EventRow {

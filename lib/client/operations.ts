@@ -7,11 +7,11 @@
 import { readFileSync, statSync } from "node:fs";
 import { defineCommand } from "citty";
 import type { ApiClient } from "./api-client.ts";
-import { apiFor, common, paint, type ClientContext } from "./client-context.ts";
-import { EXIT } from "./cli.ts";
-import { AppError, messageOf } from "./errors.ts";
-import { formatBytes, renderTable, stateCell, type Cell } from "./format.ts";
-import type { InstanceState } from "./multipass.ts";
+import { apiFor, common, paint, type ClientContext } from "./context.ts";
+import { EXIT } from "../cli/run.ts";
+import { AppError, messageOf } from "../core/errors.ts";
+import { formatBytes, renderTable, stateCell, type Cell } from "./tables.ts";
+import type { InstanceState } from "../multipass/driver.ts";
 import {
   ELIGIBLE,
   MAX_CLOUD_INIT_BYTES,
@@ -22,10 +22,10 @@ import {
   type ActionResult,
   type LaunchEvent,
   type LifecycleAction,
-} from "./operations-protocol.ts";
-import { arrayOf, boolean, field, object, string } from "./parse-util.ts";
-import { parseInstanceView } from "./protocol.ts";
-import { parseInstanceRef } from "./validate.ts";
+} from "../protocol/operations.ts";
+import { arrayOf, boolean, field, object, string } from "../core/parse.ts";
+import { parseInstanceView } from "../protocol/join.ts";
+import { parseInstanceRef } from "../core/validate.ts";
 
 const writeArgs = {
   master: common.master,

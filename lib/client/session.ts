@@ -5,10 +5,10 @@
  * out — remote exit, master death, network loss, a signal to the client —
  * and an end that is not a normal exit is explained on stderr.
  */
-import { EXIT } from "./cli.ts";
-import { messageOf } from "./errors.ts";
-import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "./peer-liveness.ts";
-import { CHANNEL_STDERR, CHANNEL_STDOUT, controlFrame, parseSessionControl, type SessionControl, type SessionKind } from "./session-protocol.ts";
+import { EXIT } from "../cli/run.ts";
+import { messageOf } from "../core/errors.ts";
+import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "../net/liveness.ts";
+import { CHANNEL_STDERR, CHANNEL_STDOUT, controlFrame, parseSessionControl, type SessionControl, type SessionKind } from "../protocol/session.ts";
 import type { TerminalIo } from "./terminal-io.ts";
 
 export interface SessionRequest {

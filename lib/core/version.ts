@@ -1,5 +1,5 @@
 /** The multiverse version: injected at build time with `--define`, else package.json's. */
-import pkg from "../package.json" with { type: "json" };
+import pkg from "../../package.json" with { type: "json" };
 
 declare const MULTIVERSE_VERSION: string | undefined;
 

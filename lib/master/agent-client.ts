@@ -2,18 +2,18 @@
  * The master's client of worker agent servers: live calls with a timeout,
  * every answer parsed, every failure an AppError that names the node.
  */
-import { AppError, describeNetworkError, isErrorCode, messageOf } from "./errors.ts";
-import type { InstanceInfo, InstanceSummary } from "./multipass.ts";
+import { AppError, describeNetworkError, isErrorCode, messageOf } from "../core/errors.ts";
+import type { InstanceInfo, InstanceSummary } from "../multipass/driver.ts";
 import {
   parseAgentLaunchEvent,
   type ActionOptions,
   type AgentLaunchEvent,
   type LaunchSpec,
   type LifecycleAction,
-} from "./operations-protocol.ts";
-import { arrayOf, field, object } from "./parse-util.ts";
-import { pinnedTls } from "./tls.ts";
-import { parseAgentInfoResponse, parseErrorBody, parseInstanceSummary } from "./protocol.ts";
+} from "../protocol/operations.ts";
+import { arrayOf, field, object } from "../core/parse.ts";
+import { pinnedTls } from "../net/tls.ts";
+import { parseAgentInfoResponse, parseErrorBody, parseInstanceSummary } from "../protocol/join.ts";
 import type { NodeEntry } from "./registry.ts";
 
 /** The node fields a call needs. */

@@ -16,21 +16,21 @@
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import type { AgentClient } from "./agent-client.ts";
-import { AppError, toAppError } from "./errors.ts";
-import { createBaseApp, requireToken } from "./http.ts";
-import { createFailureLimiter, type FailureLimits } from "./rate-limit.ts";
-import type { InstanceInfo } from "./multipass.ts";
-import type { InfoResponse, InfoView, NodeError } from "./protocol.ts";
+import { AppError, toAppError } from "../core/errors.ts";
+import { createBaseApp, requireToken } from "../net/http.ts";
+import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
+import type { InstanceInfo } from "../multipass/driver.ts";
+import type { InfoResponse, InfoView, NodeError } from "../protocol/join.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
-import { tokenId, tokenKind } from "./tokens.ts";
-import { parseInstanceRef, validateNodeName } from "./validate.ts";
-import type { AuditLog } from "./audit.ts";
+import { tokenId, tokenKind } from "../net/tokens.ts";
+import { parseInstanceRef, validateNodeName } from "../core/validate.ts";
+import type { AuditLog } from "./audit-log.ts";
 import { registerEventRoutes } from "./events-routes.ts";
 import { registerOperationRoutes } from "./operation-routes.ts";
 import type { Operations } from "./operations.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import { registerSessionRoutes } from "./session-routes.ts";
-import type { BunEnv } from "./ws.ts";
+import type { BunEnv } from "../net/ws.ts";
 import type { ClusterCounters } from "./cluster-server.ts";
 
 export interface ApiDeps {

@@ -10,9 +10,9 @@
  */
 import { closeSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseAuditEvent, parseEventsSince, sanitizeParams, type AuditEvent } from "./audit-events.ts";
-import { AppError, messageOf } from "./errors.ts";
-import { parseJson } from "./parse-util.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseAuditEvent, parseEventsSince, sanitizeParams, type AuditEvent } from "../protocol/audit.ts";
+import { AppError, messageOf } from "../core/errors.ts";
+import { parseJson } from "../core/parse.ts";
 
 export interface AuditLog {
   /**

@@ -11,16 +11,16 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
-import { formatHostPort, normalizePeerAddress, parseHostPort } from "./addr.ts";
-import { AppError, messageOf } from "./errors.ts";
-import { createBaseApp, requireToken } from "./http.ts";
-import { createFailureLimiter, type FailureLimits } from "./rate-limit.ts";
-import { JOIN_CLOSE, PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "./protocol.ts";
+import { formatHostPort, normalizePeerAddress, parseHostPort } from "../core/address.ts";
+import { AppError, messageOf } from "../core/errors.ts";
+import { createBaseApp, requireToken } from "../net/http.ts";
+import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
+import { JOIN_CLOSE, PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "../protocol/join.ts";
 import type { Registry } from "./registry.ts";
-import { fingerprint } from "./tls.ts";
-import { tokenKind } from "./tokens.ts";
-import { validateNodeName } from "./validate.ts";
-import { peerAddress, upgrade, type BunEnv, type Socket, type WsSession } from "./ws.ts";
+import { fingerprint } from "../net/tls.ts";
+import { tokenKind } from "../net/tokens.ts";
+import { validateNodeName } from "../core/validate.ts";
+import { peerAddress, upgrade, type BunEnv, type Socket, type WsSession } from "../net/ws.ts";
 
 /** What the cluster server has taken in since the master started (`GET /api/v1/stats`). */
 export interface ClusterCounters {

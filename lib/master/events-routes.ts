@@ -4,9 +4,9 @@
  * api-server.ts already guards `/api/*`.
  */
 import type { Hono } from "hono";
-import { parseEventsLimit, type AuditEvent } from "./audit-events.ts";
-import type { AuditLog } from "./audit.ts";
-import type { BunEnv } from "./ws.ts";
+import { parseEventsLimit, type AuditEvent } from "../protocol/audit.ts";
+import type { AuditLog } from "./audit-log.ts";
+import type { BunEnv } from "../net/ws.ts";
 
 /** Adds the events route to `app`; bad `since`/`limit` throw AppError E_USAGE (400) for app.onError. */
 export function registerEventRoutes(app: Hono<BunEnv>, deps: { audit: AuditLog }): void {

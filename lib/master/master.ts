@@ -7,14 +7,14 @@ import type { ConsolaInstance } from "consola";
 import { createAgentClient, type AgentClient } from "./agent-client.ts";
 import { createApiApp } from "./api-server.ts";
 import { beatMembers, createClusterApp, newClusterCounters } from "./cluster-server.ts";
-import type { Socket } from "./ws.ts";
+import type { Socket } from "../net/ws.ts";
 import { Registry } from "./registry.ts";
 import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
-import type { LivenessTimes } from "./peer-liveness.ts";
-import type { AuditLog } from "./audit.ts";
+import type { LivenessTimes } from "../net/liveness.ts";
+import type { AuditLog } from "./audit-log.ts";
 import { createOperations } from "./operations.ts";
-import type { FailureLimits } from "./rate-limit.ts";
-import type { BunEnv } from "./ws.ts";
+import type { FailureLimits } from "../net/rate-limit.ts";
+import type { BunEnv } from "../net/ws.ts";
 import type { Hono } from "hono";
 
 export interface MasterOptions {

@@ -16,8 +16,8 @@
  * nodes is refused (409, with the candidates) and nothing happens.
  */
 import type { Context, Hono } from "hono";
-import { AppError } from "./errors.ts";
-import { errorResponse, readBody } from "./http.ts";
+import { AppError } from "../core/errors.ts";
+import { errorResponse, readBody } from "../net/http.ts";
 import type { Caller, Operations } from "./operations.ts";
 import {
   ELIGIBLE,
@@ -27,11 +27,11 @@ import {
   parseLaunchRequest,
   parseLifecycleAction,
   type LaunchEvent,
-} from "./operations-protocol.ts";
-import { field, object, optional, string } from "./parse-util.ts";
+} from "../protocol/operations.ts";
+import { field, object, optional, string } from "../core/parse.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
-import { parseInstanceRef, validateNodeName } from "./validate.ts";
-import type { BunEnv } from "./ws.ts";
+import { parseInstanceRef, validateNodeName } from "../core/validate.ts";
+import type { BunEnv } from "../net/ws.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 

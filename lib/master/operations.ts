@@ -9,14 +9,14 @@
 import { randomUUID } from "node:crypto";
 import type { ConsolaInstance } from "consola";
 import type { AgentClient } from "./agent-client.ts";
-import type { AuditLog } from "./audit.ts";
-import { AppError, messageOf, toAppError } from "./errors.ts";
-import type { InstanceSummary } from "./multipass.ts";
-import { randomInstanceName } from "./names.ts";
-import type { ActionOptions, ActionResult, LaunchEvent, LaunchRequestBody, LaunchSpec, LifecycleAction, PurgeResult } from "./operations-protocol.ts";
+import type { AuditLog } from "./audit-log.ts";
+import { AppError, messageOf, toAppError } from "../core/errors.ts";
+import type { InstanceSummary } from "../multipass/driver.ts";
+import { randomInstanceName } from "./instance-names.ts";
+import type { ActionOptions, ActionResult, LaunchEvent, LaunchRequestBody, LaunchSpec, LifecycleAction, PurgeResult } from "../protocol/operations.ts";
 import { DEFAULT_DEMAND, place, type Demand, type Placement } from "./placement.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
-import { parseSize } from "./validate.ts";
+import { parseSize } from "../core/validate.ts";
 
 /** Where mutating calls are recorded; `append` throws when a record cannot be made durable, and the call must then not happen. */
 export type AuditSink = Pick<AuditLog, "append">;

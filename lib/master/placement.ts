@@ -21,9 +21,9 @@
  *    instances, then to the first name.
  * 5. When nothing fits, the error names the node with the most room.
  */
-import { AppError } from "./errors.ts";
-import { formatBytes } from "./format.ts";
-import type { Allocation, HostResources, NodeState } from "./protocol.ts";
+import { AppError } from "../core/errors.ts";
+import { formatBytes } from "../client/tables.ts";
+import type { Allocation, HostResources, NodeState } from "../protocol/join.ts";
 
 export interface Demand {
   cpus: number;

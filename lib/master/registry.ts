@@ -9,9 +9,9 @@
  * - `Down`: the connection is gone. The entry stays, with its last-known
  *   instances, until the worker rejoins or `downGraceMs` passes.
  */
-import { AppError } from "./errors.ts";
-import type { InstanceSummary } from "./multipass.ts";
-import type { HostResources, HostSnapshot, InstanceView, NodeState, NodeView } from "./protocol.ts";
+import { AppError } from "../core/errors.ts";
+import type { InstanceSummary } from "../multipass/driver.ts";
+import type { HostResources, HostSnapshot, InstanceView, NodeState, NodeView } from "../protocol/join.ts";
 
 /** Missed heartbeats after which a connected node is NotReady. */
 export const MISSED_HEARTBEATS = 3;

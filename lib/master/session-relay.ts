@@ -8,10 +8,10 @@
 import { randomUUID } from "node:crypto";
 import type { ConsolaInstance } from "consola";
 import { agentEndpoint } from "./agent-client.ts";
-import { AppError, messageOf } from "./errors.ts";
-import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "./peer-liveness.ts";
+import { AppError, messageOf } from "../core/errors.ts";
+import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "../net/liveness.ts";
 import type { NodeEntry } from "./registry.ts";
-import { controlFrame, parseSessionControl, type SessionControl, type SessionKind, type SessionSpec } from "./session-protocol.ts";
+import { controlFrame, parseSessionControl, type SessionControl, type SessionKind, type SessionSpec } from "../protocol/session.ts";
 
 /** The client side of a relayed session: a WebSocket, or a streamed HTTP answer. */
 export interface ClientEnd {

@@ -12,10 +12,10 @@
 import { randomUUID } from "node:crypto";
 import type { Context, Hono } from "hono";
 import type { ConsolaInstance } from "consola";
-import type { AuditLog } from "./audit.ts";
-import { AppError, messageOf, toAppError } from "./errors.ts";
-import { readBody } from "./http.ts";
-import { arrayOf, field, object, optional, string } from "./parse-util.ts";
+import type { AuditLog } from "./audit-log.ts";
+import { AppError, messageOf, toAppError } from "../core/errors.ts";
+import { readBody } from "../net/http.ts";
+import { arrayOf, field, object, optional, string } from "../core/parse.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import type { Caller } from "./operations.ts";
 import type { ClientEnd, SessionOutcome, SessionRelay } from "./session-relay.ts";
@@ -30,9 +30,9 @@ import {
   validateCommand,
   type SessionKind,
   type SessionSpec,
-} from "./session-protocol.ts";
-import { parseInstanceRef } from "./validate.ts";
-import { upgrade, type BunEnv, type Socket } from "./ws.ts";
+} from "../protocol/session.ts";
+import { parseInstanceRef } from "../core/validate.ts";
+import { upgrade, type BunEnv, type Socket } from "../net/ws.ts";
 
 /** Largest POST exec body (command and stdin). */
 const MAX_EXEC_BODY_BYTES = 8 * 1024 * 1024;

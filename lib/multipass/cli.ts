@@ -3,15 +3,15 @@
  * §4, §6): pure argv builders, the pure parsers of `multipass-parse.ts`, and
  * one injected {@link Runner} that alone starts processes.
  */
-import { AppError } from "./errors.ts";
-import { classifyFailure, commandOf } from "./multipass-failure.ts";
-import { parseInfo, parseList, parseVersion } from "./multipass-parse.ts";
-import { createLaunchProgressParser } from "./multipass-progress.ts";
-import { runProcess, type RunOptions, type RunResult, type Runner } from "./multipass-run.ts";
-import { MultipassError, type CallOptions, type LaunchRequest, type Multipass } from "./multipass.ts";
-import { formatSize, parseSize, validateCpus, validateImage, validateInstanceName, validateTimeoutSeconds } from "./validate.ts";
+import { AppError } from "../core/errors.ts";
+import { classifyFailure, commandOf } from "./failure.ts";
+import { parseInfo, parseList, parseVersion } from "./parse.ts";
+import { createLaunchProgressParser } from "./progress.ts";
+import { runProcess, type RunOptions, type RunResult, type Runner } from "./run.ts";
+import { MultipassError, type CallOptions, type LaunchRequest, type Multipass } from "./driver.ts";
+import { formatSize, parseSize, validateCpus, validateImage, validateInstanceName, validateTimeoutSeconds } from "../core/validate.ts";
 
-export type { Runner } from "./multipass-run.ts";
+export type { Runner } from "./run.ts";
 
 const COMMANDS = [
   "list",

@@ -6,7 +6,7 @@
  * Shapes here are normalised: numbers are numbers, absent runtime figures are
  * `null`, and Multipass's `"N/A"` / `"Not Available"` placeholders are gone.
  */
-import { AppError, type ErrorCode } from "./errors.ts";
+import { AppError, type ErrorCode } from "../core/errors.ts";
 
 /** Instance states as Multipass prints them (CONTRACT.md §2.3). */
 export const INSTANCE_STATES = [

@@ -3,7 +3,7 @@
  * whose kind comes from the exact stderr strings of CONTRACT.md §1.4 and §4,
  * and whose message a person can act on.
  */
-import { MultipassError, type MultipassErrorKind } from "./multipass.ts";
+import { MultipassError, type MultipassErrorKind } from "./driver.ts";
 
 /** Stderr text is matched in this order; the first hit wins. */
 const RULES: readonly (readonly [RegExp, MultipassErrorKind])[] = [

@@ -14,7 +14,7 @@ import {
   type InstanceSummary,
   type MultipassVersion,
   type Usage,
-} from "./multipass.ts";
+} from "./driver.ts";
 
 /** Internal: a field-level complaint, wrapped into a MultipassError at the top. */
 class Malformed extends Error {}

@@ -2,8 +2,8 @@
  * The one place that starts `multipass` processes. Everything else in the
  * driver is pure and gets a {@link Runner} injected, so tests can swap it.
  */
-import { commandOf } from "./multipass-failure.ts";
-import { MultipassError } from "./multipass.ts";
+import { commandOf } from "./failure.ts";
+import { MultipassError } from "./driver.ts";
 
 export interface RunOptions {
   /** The process is killed (SIGKILL) after this long. */

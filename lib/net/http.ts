@@ -5,11 +5,11 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ConsolaInstance } from "consola";
-import { AppError, messageOf, toAppError } from "./errors.ts";
-import { ParseError } from "./parse-util.ts";
+import { AppError, messageOf, toAppError } from "../core/errors.ts";
+import { ParseError } from "../core/parse.ts";
 import type { FailureLimiter } from "./rate-limit.ts";
 import { peerAddress, type BunEnv } from "./ws.ts";
-import type { ErrorBody } from "./protocol.ts";
+import type { ErrorBody } from "../protocol/join.ts";
 import { tokensEqual } from "./tokens.ts";
 
 /**

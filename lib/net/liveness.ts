@@ -3,7 +3,7 @@
  * interval, and declare the peer gone after a stretch of silence. Any frame
  * from the peer counts as a sign of life.
  */
-import { PEER_TIMEOUT_MS, PING_INTERVAL_MS } from "./session-protocol.ts";
+import { PEER_TIMEOUT_MS, PING_INTERVAL_MS } from "../protocol/session.ts";
 
 export interface LivenessTimes {
   pingIntervalMs: number;

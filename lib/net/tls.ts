@@ -12,7 +12,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { AppError, messageOf } from "./errors.ts";
+import { AppError, messageOf } from "../core/errors.ts";
 
 export interface ServerTls {
   cert: string;

@@ -6,7 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AppError } from "./errors.ts";
+import { AppError } from "../core/errors.ts";
 
 export type TokenKind = "join" | "api";
 

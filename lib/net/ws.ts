@@ -7,7 +7,7 @@
  */
 import type { ServerWebSocket, Server, WebSocketHandler } from "bun";
 import type { Context } from "hono";
-import { AppError } from "./errors.ts";
+import { AppError } from "../core/errors.ts";
 
 export type Socket = ServerWebSocket<WsData>;
 

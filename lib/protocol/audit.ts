@@ -4,9 +4,9 @@
  * records and of `since`/`limit`. The storage is in audit.ts.
  */
 import { createHash } from "node:crypto";
-import { AppError } from "./errors.ts";
-import { field, integer, nullable, object, oneOf, optional, ParseError, string } from "./parse-util.ts";
-import { tokenKind } from "./tokens.ts";
+import { AppError } from "../core/errors.ts";
+import { field, integer, nullable, object, oneOf, optional, ParseError, string } from "../core/parse.ts";
+import { tokenKind } from "../net/tokens.ts";
 
 /** One audit record. A call has a "requested" record and, once it ends, a "done" one with the same requestId. */
 export interface AuditEvent {

@@ -7,8 +7,8 @@
  *   frames of JSON {@link WorkerMessage} / {@link MasterMessage};
  * - the HTTP APIs (client → master, master → worker agent), JSON bodies.
  */
-import { INSTANCE_STATES, type InstanceInfo, type InstanceState, type InstanceSummary } from "./multipass.ts";
-import { isErrorCode, type ErrorCode } from "./errors.ts";
+import { INSTANCE_STATES, type InstanceInfo, type InstanceState, type InstanceSummary } from "../multipass/driver.ts";
+import { isErrorCode, type ErrorCode } from "../core/errors.ts";
 import {
   arrayOf,
   field,
@@ -21,7 +21,7 @@ import {
   parseJson,
   string,
   type Json,
-} from "./parse-util.ts";
+} from "../core/parse.ts";
 
 /** Bumped on any incompatible change of the join socket or the agent API. */
 export const PROTOCOL_VERSION = 1;

@@ -3,10 +3,10 @@
  * agent API, with the parsers that validate them. Validation happens here,
  * before anything reaches a worker, and again on the worker.
  */
-import { AppError, isErrorCode, type ErrorCode } from "./errors.ts";
-import { INSTANCE_STATES, type InstanceState, type InstanceSummary } from "./multipass.ts";
-import { arrayOf, boolean, field, nullable, number, object, oneOf, optional, string } from "./parse-util.ts";
-import { parseInstanceSummary } from "./protocol.ts";
+import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
+import { INSTANCE_STATES, type InstanceState, type InstanceSummary } from "../multipass/driver.ts";
+import { arrayOf, boolean, field, nullable, number, object, oneOf, optional, string } from "../core/parse.ts";
+import { parseInstanceSummary } from "./join.ts";
 import {
   parseInstanceRef,
   validateCpus,
@@ -15,7 +15,7 @@ import {
   validateLaunchSizes,
   validateNodeName,
   validateTimeoutSeconds,
-} from "./validate.ts";
+} from "../core/validate.ts";
 
 /** Largest cloud-init document accepted (Multipass's own limit is the user-data size of the image). */
 export const MAX_CLOUD_INIT_BYTES = 256 * 1024;

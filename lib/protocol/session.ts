@@ -14,9 +14,9 @@
  *   other answers `pong`. Silence for {@link PEER_TIMEOUT_MS} means the peer
  *   is gone. This keeps idle sessions alive through proxies.
  */
-import { AppError, isErrorCode, type ErrorCode } from "./errors.ts";
-import { arrayOf, boolean, field, integer, object, ParseError, parseJson, string } from "./parse-util.ts";
-import { validateInstanceName } from "./validate.ts";
+import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
+import { arrayOf, boolean, field, integer, object, ParseError, parseJson, string } from "../core/parse.ts";
+import { validateInstanceName } from "../core/validate.ts";
 
 export const CHANNEL_STDOUT = 1;
 export const CHANNEL_STDERR = 2;

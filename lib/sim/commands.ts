@@ -4,7 +4,7 @@
  * loaded on demand to keep start-up lean.
  */
 
-import { formatHelp, type QtOption, type QtPositional } from "./sim-args.ts";
+import { formatHelp, type QtOption, type QtPositional } from "./args.ts";
 
 /** Options every command parse accepts (ArgParser's global ones). */
 export const GLOBAL_OPTIONS: readonly QtOption[] = [

@@ -6,8 +6,8 @@
 
 import { writeSync } from "node:fs";
 import { isatty } from "node:tty";
-import type { Spinner } from "./sim-spinner.ts";
-import type { SimConfig, SimPaths } from "./sim-store.ts";
+import type { Spinner } from "./spinner.ts";
+import type { SimConfig, SimPaths } from "./store.ts";
 
 /** Exit codes of include/multipass/cli/return_codes.h plus the client timeout code. */
 export const EXIT = { ok: 0, commandLine: 1, commandFail: 2, timeout: 5 } as const;

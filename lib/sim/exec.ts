@@ -6,15 +6,15 @@
  */
 
 import { existsSync } from "node:fs";
-import type { QtParse } from "./sim-args.ts";
-import { EXIT, type SimContext } from "./sim-context.ts";
-import { ensureInstanceFiles, guestPathToHost, mappedWorkingDirectory, type InstanceFiles } from "./sim-homes.ts";
-import { launchInstance } from "./sim-launch.ts";
-import { timeoutOption } from "./sim-launch-args.ts";
-import { startInstances } from "./sim-start.ts";
-import { runChild } from "./sim-process.ts";
-import { findInstance, isRunning, PRIMARY, type SimInstance } from "./sim-state.ts";
-import { logCall, readState } from "./sim-store.ts";
+import type { QtParse } from "./args.ts";
+import { EXIT, type SimContext } from "./context.ts";
+import { ensureInstanceFiles, guestPathToHost, mappedWorkingDirectory, type InstanceFiles } from "./homes.ts";
+import { launchInstance } from "./launch.ts";
+import { timeoutOption } from "./launch-args.ts";
+import { startInstances } from "./start.ts";
+import { runChild } from "./process.ts";
+import { findInstance, isRunning, PRIMARY, type SimInstance } from "./state.ts";
+import { logCall, readState } from "./store.ts";
 
 /** The exit status upstream uses as its internal "retry" marker (canonical/multipass#3771). */
 const RETRY = 4;

@@ -6,8 +6,8 @@
 
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { SimInstance, SimMount } from "./sim-state.ts";
-import type { SimPaths } from "./sim-store.ts";
+import type { SimInstance, SimMount } from "./state.ts";
+import type { SimPaths } from "./store.ts";
 
 /** The guest's home directory of the default user. */
 export const GUEST_HOME = "/home/ubuntu";

@@ -6,9 +6,9 @@
 
 import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import type { QtParse } from "./sim-args.ts";
-import { EXIT, type SimContext } from "./sim-context.ts";
-import { invalidSizeMessage, logTimestamp, parseQtInt, parseSize, parseTimeout } from "./sim-values.ts";
+import type { QtParse } from "./args.ts";
+import { EXIT, type SimContext } from "./context.ts";
+import { invalidSizeMessage, logTimestamp, parseQtInt, parseSize, parseTimeout } from "./values.ts";
 
 /** A launch request as the client sends it to the daemon (sizes still as typed). */
 export interface LaunchRequest {

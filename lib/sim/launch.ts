@@ -7,14 +7,14 @@
 
 import { writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import type { QtParse } from "./sim-args.ts";
-import { EXIT, type SimContext } from "./sim-context.ts";
-import { ensureInstanceFiles } from "./sim-homes.ts";
-import { resolveImage, type ResolvedImage } from "./sim-images.ts";
-import { parseLaunchArgs, type LaunchRequest } from "./sim-launch-args.ts";
-import { Spinner } from "./sim-spinner.ts";
-import { findInstance, nextAddress, PRIMARY, type SimInstance, type SimMount, type SimState } from "./sim-state.ts";
-import { readState, updateState } from "./sim-store.ts";
+import type { QtParse } from "./args.ts";
+import { EXIT, type SimContext } from "./context.ts";
+import { ensureInstanceFiles } from "./homes.ts";
+import { resolveImage, type ResolvedImage } from "./images.ts";
+import { parseLaunchArgs, type LaunchRequest } from "./launch-args.ts";
+import { Spinner } from "./spinner.ts";
+import { findInstance, nextAddress, PRIMARY, type SimInstance, type SimMount, type SimState } from "./state.ts";
+import { readState, updateState } from "./store.ts";
 import {
   DEFAULT_DISK,
   DEFAULT_MEMORY,
@@ -23,7 +23,7 @@ import {
   MIN_MEMORY,
   parseSize,
   randomInstanceName,
-} from "./sim-values.ts";
+} from "./values.ts";
 
 /** Daemon validation: the detail line of `Invalid arguments supplied`, or null. */
 function invalidArgument(request: LaunchRequest): string | null {

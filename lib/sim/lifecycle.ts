@@ -4,13 +4,13 @@
  * while the spinner animates.
  */
 
-import type { QtParse } from "./sim-args.ts";
-import { EXIT, type SimContext } from "./sim-context.ts";
-import { timeoutOption } from "./sim-launch-args.ts";
-import { chosenNames, select, selectionLines, settle, spinnerMessage } from "./sim-selection.ts";
-import { Spinner } from "./sim-spinner.ts";
-import { isRunning, type SimInstance } from "./sim-state.ts";
-import { updateState } from "./sim-store.ts";
+import type { QtParse } from "./args.ts";
+import { EXIT, type SimContext } from "./context.ts";
+import { timeoutOption } from "./launch-args.ts";
+import { chosenNames, select, selectionLines, settle, spinnerMessage } from "./selection.ts";
+import { Spinner } from "./spinner.ts";
+import { isRunning, type SimInstance } from "./state.ts";
+import { updateState } from "./store.ts";
 
 type StepOutcome = { kind: "ok"; moving: string[] } | { kind: "error"; message: string; details?: string };
 

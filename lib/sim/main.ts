@@ -4,29 +4,29 @@
  * the command's options like commandParse, and runs the handler.
  */
 
-import { parseQt, type QtParse } from "./sim-args.ts";
-import { commandHelp, findCommand, GLOBAL_OPTIONS, generalHelp, UNSUPPORTED } from "./sim-commands.ts";
-import { createContext, EXIT, type SimContext } from "./sim-context.ts";
-import { loadConfig, logCall, simPaths } from "./sim-store.ts";
+import { parseQt, type QtParse } from "./args.ts";
+import { commandHelp, findCommand, GLOBAL_OPTIONS, generalHelp, UNSUPPORTED } from "./commands.ts";
+import { createContext, EXIT, type SimContext } from "./context.ts";
+import { loadConfig, logCall, simPaths } from "./store.ts";
 
 type Handler = (ctx: SimContext, args: QtParse) => Promise<number>;
 
 /** Handlers are imported on demand so that a `list` does not load exec or launch code. */
 const HANDLERS: Record<string, () => Promise<Handler>> = {
-  delete: async () => (await import("./sim-remove.ts")).runDelete,
-  exec: async () => (await import("./sim-exec.ts")).runExec,
-  get: async () => (await import("./sim-query.ts")).runGet,
-  info: async () => (await import("./sim-query.ts")).runInfo,
-  launch: async () => (await import("./sim-launch.ts")).runLaunch,
-  list: async () => (await import("./sim-query.ts")).runList,
-  purge: async () => (await import("./sim-remove.ts")).runPurge,
-  recover: async () => (await import("./sim-remove.ts")).runRecover,
-  restart: async () => (await import("./sim-lifecycle.ts")).runRestart,
-  shell: async () => (await import("./sim-exec.ts")).runShell,
-  start: async () => (await import("./sim-start.ts")).runStart,
-  stop: async () => (await import("./sim-lifecycle.ts")).runStop,
-  suspend: async () => (await import("./sim-lifecycle.ts")).runSuspend,
-  version: async () => (await import("./sim-query.ts")).runVersion,
+  delete: async () => (await import("./remove.ts")).runDelete,
+  exec: async () => (await import("./exec.ts")).runExec,
+  get: async () => (await import("./query.ts")).runGet,
+  info: async () => (await import("./query.ts")).runInfo,
+  launch: async () => (await import("./launch.ts")).runLaunch,
+  list: async () => (await import("./query.ts")).runList,
+  purge: async () => (await import("./remove.ts")).runPurge,
+  recover: async () => (await import("./remove.ts")).runRecover,
+  restart: async () => (await import("./lifecycle.ts")).runRestart,
+  shell: async () => (await import("./exec.ts")).runShell,
+  start: async () => (await import("./start.ts")).runStart,
+  stop: async () => (await import("./lifecycle.ts")).runStop,
+  suspend: async () => (await import("./lifecycle.ts")).runSuspend,
+  version: async () => (await import("./query.ts")).runVersion,
 };
 
 const EXEC_HINT = '\nOptions to the inner command should come after "--", like this:\nmultipass exec <instance> -- <command>\n';

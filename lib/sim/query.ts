@@ -3,14 +3,14 @@
  * without the lock (writers replace it atomically).
  */
 
-import type { QtParse } from "./sim-args.ts";
-import { EXIT, type SimContext } from "./sim-context.ts";
-import { formatJson } from "./sim-json.ts";
-import { findInstance, PRIMARY } from "./sim-state.ts";
-import { readState } from "./sim-store.ts";
-import { infoCsv, infoTable, infoYaml, listCsv, listTable, listYaml, versionText } from "./sim-tables.ts";
-import { humanSize } from "./sim-values.ts";
-import { daemonOrder, infoDocument, listDocument, listViewOf, viewOf, type InstanceView } from "./sim-views.ts";
+import type { QtParse } from "./args.ts";
+import { EXIT, type SimContext } from "./context.ts";
+import { formatJson } from "./json.ts";
+import { findInstance, PRIMARY } from "./state.ts";
+import { readState } from "./store.ts";
+import { infoCsv, infoTable, infoYaml, listCsv, listTable, listYaml, versionText } from "./tables.ts";
+import { humanSize } from "./values.ts";
+import { daemonOrder, infoDocument, listDocument, listViewOf, viewOf, type InstanceView } from "./views.ts";
 
 /** What fault "garbage" prints instead of a JSON document. */
 export const GARBAGE = 'garbage from the simulated multipass host \x01\x02 {"list": [ <<not json>>\n';

@@ -3,12 +3,12 @@
  * success; deleted instances keep their VM state for `recover`.
  */
 
-import type { QtParse } from "./sim-args.ts";
-import { EXIT, type SimContext } from "./sim-context.ts";
-import { removeInstanceFiles } from "./sim-homes.ts";
-import { chosenNames, selectionLines } from "./sim-selection.ts";
-import { findInstance, isRunning, type SimInstance, type SimState } from "./sim-state.ts";
-import { updateState } from "./sim-store.ts";
+import type { QtParse } from "./args.ts";
+import { EXIT, type SimContext } from "./context.ts";
+import { removeInstanceFiles } from "./homes.ts";
+import { chosenNames, selectionLines } from "./selection.ts";
+import { findInstance, isRunning, type SimInstance, type SimState } from "./state.ts";
+import { updateState } from "./store.ts";
 
 type Outcome = { kind: "ok"; purged: string[] } | { kind: "error"; message: string; details: string };
 

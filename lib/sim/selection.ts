@@ -3,10 +3,10 @@
  * for names that are missing or deleted.
  */
 
-import type { QtParse } from "./sim-args.ts";
-import type { SimContext } from "./sim-context.ts";
-import { findInstance, PRIMARY, type SimInstance, type SimState } from "./sim-state.ts";
-import { updateState } from "./sim-store.ts";
+import type { QtParse } from "./args.ts";
+import type { SimContext } from "./context.ts";
+import { findInstance, PRIMARY, type SimInstance, type SimState } from "./state.ts";
+import { updateState } from "./store.ts";
 
 /** Instances a command acts on; `names` null means `--all` (every live instance). */
 export interface Selection {

@@ -3,14 +3,14 @@
  * primary instance is launched first, as the 1.16 client does.
  */
 
-import type { QtParse } from "./sim-args.ts";
-import { EXIT, type SimContext } from "./sim-context.ts";
-import { launchInstance } from "./sim-launch.ts";
-import { timeoutOption } from "./sim-launch-args.ts";
-import { chosenNames, select, settle, spinnerMessage } from "./sim-selection.ts";
-import { Spinner } from "./sim-spinner.ts";
-import { isRunning, PRIMARY } from "./sim-state.ts";
-import { updateState } from "./sim-store.ts";
+import type { QtParse } from "./args.ts";
+import { EXIT, type SimContext } from "./context.ts";
+import { launchInstance } from "./launch.ts";
+import { timeoutOption } from "./launch-args.ts";
+import { chosenNames, select, settle, spinnerMessage } from "./selection.ts";
+import { Spinner } from "./spinner.ts";
+import { isRunning, PRIMARY } from "./state.ts";
+import { updateState } from "./store.ts";
 
 type StartOutcome =
   | { kind: "ok"; starting: string[] }

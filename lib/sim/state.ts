@@ -3,8 +3,8 @@
  * normalisation that lets tests seed the file with only the fields they care about.
  */
 
-import { describeImage } from "./sim-images.ts";
-import { DEFAULT_DISK, DEFAULT_MEMORY } from "./sim-values.ts";
+import { describeImage } from "./images.ts";
+import { DEFAULT_DISK, DEFAULT_MEMORY } from "./values.ts";
 
 /** The primary instance name (client.primary-name); fixed in the stand-in. */
 export const PRIMARY = "primary";

@@ -17,7 +17,7 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { emptyState, normalizeState, type SimState } from "./sim-state.ts";
+import { emptyState, normalizeState, type SimState } from "./state.ts";
 
 /** Where everything of one simulated host lives. */
 export interface SimPaths {

@@ -4,9 +4,9 @@
  * yaml-cpp output (structure right, emitter quirks not reproduced).
  */
 
-import { humanSize } from "./sim-values.ts";
-import { humanOrder, imageTitle, type InstanceView } from "./sim-views.ts";
-import type { SimMount } from "./sim-state.ts";
+import { humanSize } from "./values.ts";
+import { humanOrder, imageTitle, type InstanceView } from "./views.ts";
+import type { SimMount } from "./state.ts";
 
 /** `list` as a table: Name max(24, longest + 3) wide, State 18, IPv4 17, Image unpadded. */
 export function listTable(views: readonly InstanceView[], primary: string): string {

@@ -5,9 +5,9 @@
  */
 
 import { loadavg } from "node:os";
-import { prettyRelease } from "./sim-images.ts";
-import type { JsonValue } from "./sim-json.ts";
-import { isRunning, type InstanceState, type SimInstance, type SimMount, type SimState } from "./sim-state.ts";
+import { prettyRelease } from "./images.ts";
+import type { JsonValue } from "./json.ts";
+import { isRunning, type InstanceState, type SimInstance, type SimMount, type SimState } from "./state.ts";
 
 /** One instance as the daemon describes it; runtime fields are "" unless running. */
 export interface InstanceView {

@@ -8,12 +8,12 @@
  * - `POST /agent/v1/purge` — removes deleted instances; answers the listing.
  */
 import type { Hono } from "hono";
-import { toAppError } from "./errors.ts";
-import { readBody } from "./http.ts";
-import { parseActionOptions, parseLaunchSpec, parseLifecycleAction, type AgentLaunchEvent } from "./operations-protocol.ts";
-import { validateInstanceName } from "./validate.ts";
-import type { WorkerOps } from "./worker-ops.ts";
-import type { BunEnv } from "./ws.ts";
+import { toAppError } from "../core/errors.ts";
+import { readBody } from "../net/http.ts";
+import { parseActionOptions, parseLaunchSpec, parseLifecycleAction, type AgentLaunchEvent } from "../protocol/operations.ts";
+import { validateInstanceName } from "../core/validate.ts";
+import type { WorkerOps } from "./host-ops.ts";
+import type { BunEnv } from "../net/ws.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
 

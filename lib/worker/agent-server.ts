@@ -11,15 +11,15 @@
  */
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
-import { createBaseApp, requireToken } from "./http.ts";
-import { createFailureLimiter } from "./rate-limit.ts";
-import type { Multipass } from "./multipass.ts";
-import type { AgentInfoResponse } from "./protocol.ts";
-import { validateInstanceName } from "./validate.ts";
-import { registerAgentOpRoutes } from "./agent-ops-routes.ts";
+import { createBaseApp, requireToken } from "../net/http.ts";
+import { createFailureLimiter } from "../net/rate-limit.ts";
+import type { Multipass } from "../multipass/driver.ts";
+import type { AgentInfoResponse } from "../protocol/join.ts";
+import { validateInstanceName } from "../core/validate.ts";
+import { registerAgentOpRoutes } from "./agent-routes.ts";
 import type { SessionHost } from "./session-host.ts";
-import type { WorkerOps } from "./worker-ops.ts";
-import { upgrade, type BunEnv } from "./ws.ts";
+import type { WorkerOps } from "./host-ops.ts";
+import { upgrade, type BunEnv } from "../net/ws.ts";
 
 export interface AgentDeps {
   multipass: Multipass;

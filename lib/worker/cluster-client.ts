@@ -5,10 +5,10 @@
  * recursion, holding one socket and a fixed set of timers at a time.
  */
 import type { ConsolaInstance } from "consola";
-import { AppError, messageOf } from "./errors.ts";
+import { AppError, messageOf } from "../core/errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
-import { JOIN_CLOSE, PROTOCOL_VERSION, parseMasterMessage, type HostSnapshot, type WorkerMessage } from "./protocol.ts";
-import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from "./reconnect.ts";
+import { JOIN_CLOSE, PROTOCOL_VERSION, parseMasterMessage, type HostSnapshot, type WorkerMessage } from "../protocol/join.ts";
+import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from "../core/backoff.ts";
 
 export interface LinkDeps {
   /** Base URL of the master's cluster server, `http://host:port`. */

@@ -6,11 +6,11 @@
  * are kept and the failure becomes the snapshot's `multipassError`.
  */
 import type { ConsolaInstance } from "consola";
-import { messageOf } from "./errors.ts";
-import type { InstanceSummary, Multipass } from "./multipass.ts";
-import type { Allocation, HostResources, HostSnapshot } from "./protocol.ts";
-import { sleep } from "./reconnect.ts";
-import { parseSize } from "./validate.ts";
+import { messageOf } from "../core/errors.ts";
+import type { InstanceSummary, Multipass } from "../multipass/driver.ts";
+import type { Allocation, HostResources, HostSnapshot } from "../protocol/join.ts";
+import { sleep } from "../core/backoff.ts";
+import { parseSize } from "../core/validate.ts";
 
 /** Re-read the Multipass version every this many polls (it changes only on upgrades). */
 const VERSION_EVERY_POLLS = 30;

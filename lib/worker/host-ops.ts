@@ -4,11 +4,11 @@
  * listing so the master's cache is right the moment the call returns.
  */
 import type { ConsolaInstance } from "consola";
-import { AppError, toAppError } from "./errors.ts";
+import { AppError, toAppError } from "../core/errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
-import type { KeyedLock } from "./keyed-lock.ts";
-import type { InstanceSummary, LaunchProgress, Multipass } from "./multipass.ts";
-import type { ActionOptions, LaunchSpec, LifecycleAction } from "./operations-protocol.ts";
+import type { KeyedLock } from "../core/keyed-lock.ts";
+import type { InstanceSummary, LaunchProgress, Multipass } from "../multipass/driver.ts";
+import type { ActionOptions, LaunchSpec, LifecycleAction } from "../protocol/operations.ts";
 
 export interface WorkerOpsDeps {
   multipass: Multipass;

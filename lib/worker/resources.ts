@@ -5,7 +5,7 @@
 import { readFileSync, statfsSync } from "node:fs";
 import { availableParallelism, freemem, loadavg, totalmem } from "node:os";
 import { dirname } from "node:path";
-import type { HostResources } from "./protocol.ts";
+import type { HostResources } from "../protocol/join.ts";
 
 /** Where multipassd keeps its instances, per platform (the snap, brew and installer layouts). */
 export function defaultMultipassDataPath(platform: NodeJS.Platform): string {

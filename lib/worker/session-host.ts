@@ -7,11 +7,11 @@
  */
 import type { ConsolaInstance } from "consola";
 import type { Subprocess } from "bun";
-import { AppError, messageOf, toAppError } from "./errors.ts";
-import { newNonce, TrailerFilter, wrapCommand, wrapLoginShell } from "./exec-status.ts";
-import type { Multipass } from "./multipass.ts";
-import { parseJson } from "./parse-util.ts";
-import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "./peer-liveness.ts";
+import { AppError, messageOf, toAppError } from "../core/errors.ts";
+import { newNonce, TrailerFilter, wrapCommand, wrapLoginShell } from "../multipass/exec-status.ts";
+import type { Multipass } from "../multipass/driver.ts";
+import { parseJson } from "../core/parse.ts";
+import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "../net/liveness.ts";
 import {
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
@@ -21,8 +21,8 @@ import {
   parseSessionSpec,
   type SessionControl,
   type SessionSpec,
-} from "./session-protocol.ts";
-import type { Socket, WsSession } from "./ws.ts";
+} from "../protocol/session.ts";
+import type { Socket, WsSession } from "../net/ws.ts";
 
 export interface SessionHostDeps {
   multipass: Multipass;

@@ -4,18 +4,18 @@
  */
 import type { ConsolaInstance } from "consola";
 import type { Hono } from "hono";
-import { AppError } from "./errors.ts";
+import { AppError } from "../core/errors.ts";
 import { createHostMonitor, type HostMonitor } from "./host-monitor.ts";
-import type { Multipass } from "./multipass.ts";
-import type { HostResources } from "./protocol.ts";
-import type { LivenessTimes } from "./peer-liveness.ts";
-import type { BackoffPolicy } from "./reconnect.ts";
-import { createKeyedLock } from "./keyed-lock.ts";
+import type { Multipass } from "../multipass/driver.ts";
+import type { HostResources } from "../protocol/join.ts";
+import type { LivenessTimes } from "../net/liveness.ts";
+import type { BackoffPolicy } from "../core/backoff.ts";
+import { createKeyedLock } from "../core/keyed-lock.ts";
 import { createSessionHost, type SessionHost } from "./session-host.ts";
-import { createWorkerOps } from "./worker-ops.ts";
-import { createAgentApp } from "./worker-agent.ts";
-import { runMasterLink } from "./worker-link.ts";
-import type { BunEnv } from "./ws.ts";
+import { createWorkerOps } from "./host-ops.ts";
+import { createAgentApp } from "./agent-server.ts";
+import { runMasterLink } from "./cluster-client.ts";
+import type { BunEnv } from "../net/ws.ts";
 
 export interface WorkerOptions {
   multipass: Multipass;

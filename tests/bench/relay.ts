@@ -6,7 +6,7 @@
  *   bun run bench            (all benchmarks)
  *   bun tests/bench/relay.ts (this one)
  */
-import { controlFrame } from "../../lib/session-protocol.ts";
+import { controlFrame } from "../../lib/protocol/session.ts";
 import { hostMultipass, simConfig, startMaster, startWorker, stopAll, removeTempDirs, tempDir, waitFor, api } from "../e2e/harness.ts";
 
 const THROUGHPUT_BYTES = 32 * 1024 * 1024;

@@ -1,6 +1,6 @@
 /**
  * Scale benchmark: one real master process, and N simulated workers in this
- * process speaking the real join protocol (lib/worker-link.ts, the same code
+ * process speaking the real join protocol (lib/worker/cluster-client.ts, the same code
  * the worker runs), each with M instances and state changes now and then.
  *
  * Prints: master CPU and RSS under load, state messages absorbed per second
@@ -15,11 +15,11 @@ import { readFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import type { HostMonitor } from "../../lib/host-monitor.ts";
-import type { InstanceSummary } from "../../lib/multipass.ts";
-import type { HostSnapshot } from "../../lib/protocol.ts";
-import { runMasterLink } from "../../lib/worker-link.ts";
-import { createTestLog } from "../test-log.ts";
+import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
+import type { InstanceSummary } from "../../lib/multipass/driver.ts";
+import type { HostSnapshot } from "../../lib/protocol/join.ts";
+import { runMasterLink } from "../../lib/worker/cluster-client.ts";
+import { createTestLog } from "../support/test-log.ts";
 import { removeTempDirs, startMaster, stopAll, type MasterHandle } from "../e2e/harness.ts";
 
 const { values } = parseArgs({

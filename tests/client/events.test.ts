@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import type { AuditEvent } from "../lib/audit-events.ts";
-import { formatEvents, mergeEvents, sinceQuery } from "../lib/client-events.ts";
-import { colors } from "../lib/format.ts";
+import type { AuditEvent } from "../../lib/protocol/audit.ts";
+import { formatEvents, mergeEvents, sinceQuery } from "../../lib/client/events.ts";
+import { colors } from "../../lib/client/tables.ts";
 
 const ev = (id: number, requestId: string, phase: "requested" | "done", extra: Partial<AuditEvent> = {}): AuditEvent => ({
   id,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { paint, type ClientContext } from "../lib/client-context.ts";
-import { colors, formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell } from "../lib/format.ts";
+import { paint, type ClientContext } from "../../lib/client/context.ts";
+import { colors, formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell } from "../../lib/client/tables.ts";
 
 describe("format", () => {
   test("bytes in binary units with one decimal, like Multipass", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { backoffDelay, MIN_DELAY_MS, sleep } from "../lib/reconnect.ts";
+import { backoffDelay, MIN_DELAY_MS, sleep } from "../../lib/core/backoff.ts";
 
 describe("backoffDelay", () => {
   const policy = { baseMs: 500, maxMs: 10_000 };

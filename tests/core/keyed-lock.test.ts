@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createKeyedLock } from "../lib/keyed-lock.ts";
+import { createKeyedLock } from "../../lib/core/keyed-lock.ts";
 
 describe("keyed lock", () => {
   test("serializes one key, in arrival order, and survives failures", async () => {

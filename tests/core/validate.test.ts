@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { AppError } from "../lib/errors.ts";
+import { AppError } from "../../lib/core/errors.ts";
 import {
   formatSize,
   parseInstanceRef,
@@ -10,7 +10,7 @@ import {
   validateLaunchSizes,
   validateNodeName,
   validateTimeoutSeconds,
-} from "../lib/validate.ts";
+} from "../../lib/core/validate.ts";
 
 const KiB = 1024;
 const MiB = 1024 ** 2;

@@ -12,7 +12,7 @@ import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { binaryName } from "../../scripts/build.ts";
 import { buildVersion } from "../../scripts/build-version.ts";
-import { simulatedMultipassCommand } from "../../lib/simulated-multipass.ts";
+import { simulatedMultipassCommand } from "../../lib/multipass/simulated.ts";
 import { binDir, envWithBun, removeTempDirs, roleCommand, RoleProcess, ROOT, simConfig, stopAll, tempDir } from "./harness.ts";
 
 setDefaultTimeout(180_000);

@@ -18,7 +18,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { hostTarget } from "../../scripts/binary-header.ts";
 import { pathWithoutBun } from "../../scripts/build.ts";
-import { simulatedMultipassCommand } from "../../lib/simulated-multipass.ts";
+import { simulatedMultipassCommand } from "../../lib/multipass/simulated.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const STAND_IN = join(ROOT, "lib/sim/multipass");

@@ -2,9 +2,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseAuditEvent, parseEventsSince, sanitizeParams, type AuditEvent } from "../lib/audit-events.ts";
-import { createAuditLog } from "../lib/audit.ts";
-import { AppError } from "../lib/errors.ts";
+import { parseAuditEvent, parseEventsSince, sanitizeParams, type AuditEvent } from "../../lib/protocol/audit.ts";
+import { createAuditLog } from "../../lib/master/audit-log.ts";
+import { AppError } from "../../lib/core/errors.ts";
 
 const dirs: string[] = [];
 const dir = () => {

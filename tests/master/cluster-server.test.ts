@@ -4,12 +4,12 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import type { Master } from "../lib/master.ts";
-import { PROTOCOL_VERSION } from "../lib/protocol.ts";
-import type { WsData } from "../lib/ws.ts";
-import { createFakeMultipass, daemonDown } from "./fake-multipass.ts";
-import { waitFor } from "./e2e/harness.ts";
-import { API, JOIN, resources, runCleanups, startMaster, startWorker } from "./in-process.ts";
+import type { Master } from "../../lib/master/master.ts";
+import { PROTOCOL_VERSION } from "../../lib/protocol/join.ts";
+import type { WsData } from "../../lib/net/ws.ts";
+import { createFakeMultipass, daemonDown } from "../support/fake-multipass.ts";
+import { waitFor } from "../e2e/harness.ts";
+import { API, JOIN, resources, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
 

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
-import { createAuditLog, type AuditLog } from "../lib/audit.ts";
-import { registerEventRoutes } from "../lib/events-routes.ts";
-import { errorResponse } from "../lib/http.ts";
-import type { BunEnv } from "../lib/ws.ts";
+import { createAuditLog, type AuditLog } from "../../lib/master/audit-log.ts";
+import { registerEventRoutes } from "../../lib/master/events-routes.ts";
+import { errorResponse } from "../../lib/net/http.ts";
+import type { BunEnv } from "../../lib/net/ws.ts";
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));

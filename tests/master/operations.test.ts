@@ -4,9 +4,9 @@
  * spread over the cluster instead of piling onto one node.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { createFakeMultipass } from "./fake-multipass.ts";
-import { waitFor } from "./e2e/harness.ts";
-import { API, runCleanups, startMaster, startWorker } from "./in-process.ts";
+import { createFakeMultipass } from "../support/fake-multipass.ts";
+import { waitFor } from "../e2e/harness.ts";
+import { API, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_DEMAND, freeCapacity, place, type Candidate } from "../lib/placement.ts";
+import { DEFAULT_DEMAND, freeCapacity, place, type Candidate } from "../../lib/master/placement.ts";
 
 const GiB = 1024 ** 3;
 

@@ -6,10 +6,10 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Hono } from "hono";
-import { createFakeMultipass } from "./fake-multipass.ts";
-import { waitFor } from "./e2e/harness.ts";
-import { API, JOIN, runCleanups, startMaster, startWorker } from "./in-process.ts";
-import type { BunEnv } from "../lib/ws.ts";
+import { createFakeMultipass } from "../support/fake-multipass.ts";
+import { waitFor } from "../e2e/harness.ts";
+import { API, JOIN, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
+import type { BunEnv } from "../../lib/net/ws.ts";
 
 afterEach(runCleanups);
 

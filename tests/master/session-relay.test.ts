@@ -6,10 +6,10 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
-import { parseSessionControl, type SessionControl } from "../lib/session-protocol.ts";
-import { createFakeMultipass } from "./fake-multipass.ts";
-import { waitFor } from "./e2e/harness.ts";
-import { API, runCleanups, startMaster, startWorker } from "./in-process.ts";
+import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
+import { createFakeMultipass } from "../support/fake-multipass.ts";
+import { waitFor } from "../e2e/harness.ts";
+import { API, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
 

@@ -2,13 +2,13 @@ import { afterAll, describe, expect, spyOn, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppError } from "../lib/errors.ts";
-import { buildArgv, createMultipassCli, DEFAULT_TIMEOUTS_MS, type Runner } from "../lib/multipass-cli.ts";
-import { classifyFailure, commandOf, summarizeStderr } from "../lib/multipass-failure.ts";
-import { MAX_OUTPUT_BYTES, runProcess, type RunOptions, type RunResult } from "../lib/multipass-run.ts";
-import { MultipassError, type LaunchProgress, type MultipassErrorKind } from "../lib/multipass.ts";
+import { AppError } from "../../lib/core/errors.ts";
+import { buildArgv, createMultipassCli, DEFAULT_TIMEOUTS_MS, type Runner } from "../../lib/multipass/cli.ts";
+import { classifyFailure, commandOf, summarizeStderr } from "../../lib/multipass/failure.ts";
+import { MAX_OUTPUT_BYTES, runProcess, type RunOptions, type RunResult } from "../../lib/multipass/run.ts";
+import { MultipassError, type LaunchProgress, type MultipassErrorKind } from "../../lib/multipass/driver.ts";
 
-const fixture = (name: string): string => readFileSync(join(import.meta.dir, "fixtures", name), "utf8");
+const fixture = (name: string): string => readFileSync(join(import.meta.dir, "..", "fixtures", name), "utf8");
 const MP = "/snap/bin/multipass";
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {

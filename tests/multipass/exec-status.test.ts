@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { newNonce, TrailerFilter, wrapCommand, wrapLoginShell } from "../lib/exec-status.ts";
+import { newNonce, TrailerFilter, wrapCommand, wrapLoginShell } from "../../lib/multipass/exec-status.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const trailer = (nonce: string, code: number) => `\u001b]7770;multiverse-exit;${nonce};${code}\u0007`;

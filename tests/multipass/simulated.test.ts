@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { commandOf } from "../lib/multipass-failure.ts";
+import { commandOf } from "../../lib/multipass/failure.ts";
 import {
   isCompiledEntry,
   parseActAsMultipass,
   selfCommand,
   simulatedMultipassCommand,
   simulationBanner,
-} from "../lib/simulated-multipass.ts";
+} from "../../lib/multipass/simulated.ts";
 
 describe("isCompiledEntry", () => {
   test.each([

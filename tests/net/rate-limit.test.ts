@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createFailureLimiter } from "../lib/rate-limit.ts";
+import { createFailureLimiter } from "../../lib/net/rate-limit.ts";
 
 describe("failure limiter", () => {
   test("locks an address out after too many failures in the window, then lets it try again", () => {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateToken, loadOrCreateToken, tokenId, tokenKind, tokensEqual } from "../lib/tokens.ts";
+import { generateToken, loadOrCreateToken, tokenId, tokenKind, tokensEqual } from "../../lib/net/tokens.ts";
 
 const dirs: string[] = [];
 const dir = () => {

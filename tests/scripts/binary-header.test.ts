@@ -6,11 +6,11 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { expectedHeader, headerMismatch, hostTarget, readBinaryHeader, TARGETS, type Target } from "../scripts/binary-header.ts";
-import { binaryName, firstBytes } from "../scripts/build.ts";
-import { RUNTIME_PACKAGES, runtimeFile } from "../scripts/runtimes.ts";
+import { expectedHeader, headerMismatch, hostTarget, readBinaryHeader, TARGETS, type Target } from "../../scripts/binary-header.ts";
+import { binaryName, firstBytes } from "../../scripts/build.ts";
+import { RUNTIME_PACKAGES, runtimeFile } from "../../scripts/runtimes.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
+const ROOT = resolve(import.meta.dir, "../..");
 
 function elf(machine: number, options: { cls?: number; data?: number } = {}): Uint8Array {
   const b = new Uint8Array(64);

@@ -9,9 +9,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 
-const STAND_IN = join(import.meta.dir, "..", "lib", "sim", "multipass");
-const FIXTURES = join(import.meta.dir, "fixtures");
-const BIN = join(import.meta.dir, "..", "node_modules", ".bin");
+const STAND_IN = join(import.meta.dir, "..", "..", "lib", "sim", "multipass");
+const FIXTURES = join(import.meta.dir, "..", "fixtures");
+const BIN = join(import.meta.dir, "..", "..", "node_modules", ".bin");
 /** The spinner's clear-line sequence (ESC[2K ESC[0A ESC[0E) as a regular-expression source. */
 const CL_RE = "\\x1b\\[2K\\x1b\\[0A\\x1b\\[0E";
 

@@ -3,11 +3,11 @@
  * and then falls silent (a cut-off network, no FIN) is left and rejoined.
  */
 import { afterEach, expect, test } from "bun:test";
-import { parseWorkerMessage, type HostSnapshot } from "../lib/protocol.ts";
-import { runMasterLink } from "../lib/worker-link.ts";
-import type { HostMonitor } from "../lib/host-monitor.ts";
-import { createTestLog } from "./test-log.ts";
-import { waitFor } from "./e2e/harness.ts";
+import { parseWorkerMessage, type HostSnapshot } from "../../lib/protocol/join.ts";
+import { runMasterLink } from "../../lib/worker/cluster-client.ts";
+import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
+import { createTestLog } from "../support/test-log.ts";
+import { waitFor } from "../e2e/harness.ts";
 
 const snapshot: HostSnapshot = {
   multipassVersion: "1.16.3",

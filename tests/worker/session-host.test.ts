@@ -3,11 +3,11 @@
  * refuses terminal sessions before anything runs, and still runs piped execs.
  */
 import { describe, expect, test } from "bun:test";
-import { createSessionHost, terminalUnavailable } from "../lib/session-host.ts";
-import { parseSessionControl, type SessionControl } from "../lib/session-protocol.ts";
-import type { Socket } from "../lib/ws.ts";
-import { createFakeMultipass } from "./fake-multipass.ts";
-import { createTestLog } from "./test-log.ts";
+import { createSessionHost, terminalUnavailable } from "../../lib/worker/session-host.ts";
+import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
+import type { Socket } from "../../lib/net/ws.ts";
+import { createFakeMultipass } from "../support/fake-multipass.ts";
+import { createTestLog } from "../support/test-log.ts";
 
 const MESSAGE = "Interactive terminals are not available on this Windows worker; use exec without -t";
 
