@@ -3,7 +3,7 @@
  * failures, refused tokens and error bodies into one-line AppErrors.
  */
 import { AppError, describeNetworkError } from "../core/errors.ts";
-import { parseErrorBody } from "../protocol/join.ts";
+import { parseErrorBody } from "../protocol/api.ts";
 
 export interface ApiClientOptions {
   /** `http://host:port` of the master API. */

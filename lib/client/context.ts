@@ -8,7 +8,7 @@ import type { ArgsDef } from "citty";
 import { createApiClient, type ApiClient } from "./api-client.ts";
 import { AppError } from "../core/errors.ts";
 import { colors, type Colors } from "./tables.ts";
-import { parseInstanceView } from "../protocol/join.ts";
+import { parseInstanceView } from "../protocol/api.ts";
 import type { TerminalIo } from "./terminal-io.ts";
 import { readCertificate } from "../net/tls.ts";
 import { readTokenFile } from "../net/tokens.ts";

@@ -7,7 +7,8 @@ import { parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } 
 import { apiFor, common, paint, type ClientContext } from "./context.ts";
 import { parseDuration } from "../core/duration.ts";
 import { AppError } from "../core/errors.ts";
-import { formatTime, renderTable, type Cell, type Colors } from "./tables.ts";
+import { formatTime } from "../core/format.ts";
+import { renderTable, type Cell, type Colors } from "./tables.ts";
 import { arrayOf } from "../core/parse.ts";
 
 /** One call of the audit trail: its "requested" record completed by its "done" one. */

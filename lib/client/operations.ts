@@ -10,8 +10,9 @@ import type { ApiClient } from "./api-client.ts";
 import { apiFor, common, paint, type ClientContext } from "./context.ts";
 import { EXIT } from "../cli/run.ts";
 import { AppError, messageOf } from "../core/errors.ts";
-import { formatBytes, renderTable, stateCell, type Cell } from "./tables.ts";
-import type { InstanceState } from "../multipass/driver.ts";
+import { formatBytes } from "../core/format.ts";
+import { renderTable, stateCell, type Cell } from "./tables.ts";
+import type { InstanceState } from "../protocol/instances.ts";
 import {
   ELIGIBLE,
   MAX_CLOUD_INIT_BYTES,
@@ -24,7 +25,7 @@ import {
   type LifecycleAction,
 } from "../protocol/operations.ts";
 import { arrayOf, boolean, field, object, string } from "../core/parse.ts";
-import { parseInstanceView } from "../protocol/join.ts";
+import { parseInstanceView } from "../protocol/api.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 
 const writeArgs = {

@@ -18,9 +18,13 @@ export function parseDuration(text: string, flag: string, bounds: { minMs?: numb
   return ms;
 }
 
+/**
+ * How a duration reads in a message: whole hours or minutes as `1h`, `5m`,
+ * anything else in seconds (`15s`, `90s`, `0.2s`). Every form parses back
+ * with {@link parseDuration}.
+ */
 export function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
+  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${Number((ms / 1000).toFixed(3))}s`;
 }

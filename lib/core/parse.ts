@@ -3,7 +3,7 @@
  * from a socket or a request is built from these, so a wrong type is reported
  * with the path of the offending field instead of surfacing later as a crash.
  */
-import { AppError, type ErrorCode } from "./errors.ts";
+import { AppError, isErrorCode, type ErrorCode } from "./errors.ts";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -92,4 +92,16 @@ export function oneOf<const T extends readonly string[]>(options: T) {
 /** A field of an object, read with `read`; `path` names the object. */
 export function field<T>(obj: JsonObject, key: string, path: string, read: (value: unknown, path: string) => T): T {
   return read(obj[key], `${path}.${key}`);
+}
+
+export function nonNegative(value: unknown, path: string): number {
+  const n = number(value, path);
+  if (n < 0) throw new ParseError(path, `expected a non-negative number, got ${n}`);
+  return n;
+}
+
+/** An error code off the wire; one this version does not know reads as E_INTERNAL. */
+export function parseErrorCode(value: unknown, path: string): ErrorCode {
+  const s = string(value, path);
+  return isErrorCode(s) ? s : "E_INTERNAL";
 }

@@ -3,17 +3,14 @@
  * every answer parsed, every failure an AppError that names the node.
  */
 import { AppError, describeNetworkError, isErrorCode, messageOf } from "../core/errors.ts";
-import type { InstanceInfo, InstanceSummary } from "../multipass/driver.ts";
-import {
-  parseAgentLaunchEvent,
-  type ActionOptions,
-  type AgentLaunchEvent,
-  type LaunchSpec,
-  type LifecycleAction,
-} from "../protocol/operations.ts";
+import type { InstanceInfo, InstanceSummary } from "../protocol/instances.ts";
+import { type LaunchSpec } from "../protocol/instances.ts";
+import { parseAgentLaunchEvent, type ActionOptions, type AgentLaunchEvent, type LifecycleAction } from "../protocol/operations.ts";
 import { arrayOf, field, object } from "../core/parse.ts";
 import { pinnedTls } from "../net/tls.ts";
-import { parseAgentInfoResponse, parseErrorBody, parseInstanceSummary } from "../protocol/join.ts";
+import { parseErrorBody } from "../protocol/api.ts";
+import { parseAgentInfoResponse } from "../protocol/agent.ts";
+import { parseInstanceSummary } from "../protocol/instances.ts";
 import type { NodeEntry } from "./registry.ts";
 
 /** The node fields a call needs. */

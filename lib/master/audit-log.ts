@@ -10,7 +10,8 @@
  */
 import { closeSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseAuditEvent, parseEventsSince, sanitizeParams, type AuditEvent } from "../protocol/audit.ts";
+import { sanitizeParams } from "./audit-sanitize.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseAuditEvent, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
 import { AppError, messageOf } from "../core/errors.ts";
 import { parseJson } from "../core/parse.ts";
 

@@ -22,7 +22,7 @@
  * 5. When nothing fits, the error names the node with the most room.
  */
 import { AppError } from "../core/errors.ts";
-import { formatBytes } from "../client/tables.ts";
+import { formatBytes } from "../core/format.ts";
 import type { Allocation, HostResources, NodeState } from "../protocol/join.ts";
 
 export interface Demand {

@@ -10,8 +10,9 @@
  *   instances, until the worker rejoins or `downGraceMs` passes.
  */
 import { AppError } from "../core/errors.ts";
-import type { InstanceSummary } from "../multipass/driver.ts";
-import type { HostResources, HostSnapshot, InstanceView, NodeState, NodeView } from "../protocol/join.ts";
+import type { InstanceSummary } from "../protocol/instances.ts";
+import type { InstanceView, NodeView } from "../protocol/api.ts";
+import type { HostResources, HostSnapshot, NodeState } from "../protocol/join.ts";
 
 /** Missed heartbeats after which a connected node is NotReady. */
 export const MISSED_HEARTBEATS = 3;

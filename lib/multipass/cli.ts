@@ -8,7 +8,8 @@ import { classifyFailure, commandOf } from "./failure.ts";
 import { parseInfo, parseList, parseVersion } from "./parse.ts";
 import { createLaunchProgressParser } from "./progress.ts";
 import { runProcess, type RunOptions, type RunResult, type Runner } from "./run.ts";
-import { MultipassError, type CallOptions, type LaunchRequest, type Multipass } from "./driver.ts";
+import { MultipassError, type CallOptions, type Multipass } from "./driver.ts";
+import type { LaunchSpec } from "../protocol/instances.ts";
 import { formatSize, parseSize, validateCpus, validateImage, validateInstanceName, validateTimeoutSeconds } from "../core/validate.ts";
 
 export type { Runner } from "./run.ts";
@@ -90,7 +91,7 @@ export const buildArgv = {
     }
     return ["get", key, "--raw"];
   },
-  launch: (request: LaunchRequest): string[] => {
+  launch: (request: LaunchSpec): string[] => {
     const argv = ["launch", "--name", validateInstanceName(request.name)];
     if (request.cpus !== undefined) argv.push("--cpus", String(validateCpus(request.cpus)));
     if (request.memory !== undefined) argv.push("--memory", formatSize(parseSize(request.memory)));

@@ -7,103 +7,13 @@
  * `null`, and Multipass's `"N/A"` / `"Not Available"` placeholders are gone.
  */
 import { AppError, type ErrorCode } from "../core/errors.ts";
-
-/** Instance states as Multipass prints them (CONTRACT.md §2.3). */
-export const INSTANCE_STATES = [
-  "Running",
-  "Stopped",
-  "Deleted",
-  "Starting",
-  "Restarting",
-  "Delayed Shutdown",
-  "Suspending",
-  "Suspended",
-  "Unavailable",
-  "Unknown",
-] as const;
-export type InstanceState = (typeof INSTANCE_STATES)[number];
-
-/** One row of `multipass list`. */
-export interface InstanceSummary {
-  name: string;
-  state: InstanceState;
-  /** Management IP first; empty unless running. `"N/A"` is dropped. */
-  ipv4: string[];
-  /** The image's release title, e.g. `"Ubuntu 24.04 LTS"`; `null` for "Not Available". */
-  release: string | null;
-}
-
-/** A used/total pair of byte counts; both `null` when Multipass gives nothing. */
-export interface Usage {
-  used: number | null;
-  total: number | null;
-}
-
-/** One instance of `multipass info`. */
-export interface InstanceInfo {
-  name: string;
-  state: InstanceState;
-  /** Guest CPU count (`nproc`); `null` unless running. */
-  cpus: number | null;
-  /** 1, 5 and 15 minute load averages; `null` unless running. */
-  load: [number, number, number] | null;
-  memory: Usage;
-  disk: Usage;
-  /** The guest's PRETTY_NAME, e.g. `"Ubuntu 24.04.3 LTS"`; `null` unless running. */
-  release: string | null;
-  /** The image's release, e.g. `"24.04 LTS"`; `null` when unknown. */
-  imageRelease: string | null;
-  /** SHA-256 of the image; `null` when unknown. */
-  imageHash: string | null;
-  ipv4: string[];
-  mounts: { target: string; source: string }[];
-  /** `null` on backends without snapshots. */
-  snapshots: number | null;
-}
+import type { InstanceInfo, InstanceSummary, LaunchProgress, LaunchSpec } from "../protocol/instances.ts";
 
 /** `multipass version`. */
 export interface MultipassVersion {
   client: string;
   /** `null` when the daemon is unreachable. */
   daemon: string | null;
-}
-
-/** A launch request, already validated (see `validate.ts`). */
-export interface LaunchRequest {
-  name: string;
-  /** Alias, release or URL; omitted = latest LTS. */
-  image?: string;
-  cpus?: number;
-  /** Size strings as Multipass accepts them (`"1G"`, `"512M"`). */
-  memory?: string;
-  disk?: string;
-  /**
-   * The cloud-init document itself, handed over on stdin (`--cloud-init -`):
-   * a snap-confined multipass has a /tmp of its own and cannot read files the
-   * worker writes there.
-   */
-  cloudInit?: string;
-  /** Multipass's own `--timeout` in seconds. */
-  timeoutSeconds?: number;
-}
-
-/** Phases of a launch, parsed from Multipass's spinner text (CONTRACT.md §4.3). */
-export type LaunchPhase =
-  | "Creating"
-  | "Retrieving image"
-  | "Verifying image"
-  | "Preparing image"
-  | "Configuring"
-  | "Starting"
-  | "Waiting for initialization"
-  | "Other";
-
-export interface LaunchProgress {
-  phase: LaunchPhase;
-  /** Percentage for image download and verification. */
-  percent: number | null;
-  /** The spinner text as Multipass printed it, without control sequences. */
-  text: string;
 }
 
 export interface CallOptions {
@@ -139,7 +49,7 @@ export interface Multipass {
    * @throws MultipassError
    */
   launch(
-    request: LaunchRequest,
+    request: LaunchSpec,
     options?: CallOptions & { onProgress?: (progress: LaunchProgress) => void },
   ): Promise<{ name: string }>;
   /** Idempotent: starting a running instance succeeds. Resumes suspended ones. @throws MultipassError */

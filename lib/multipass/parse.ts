@@ -6,15 +6,8 @@
  * checked, so a malformed document yields a `bad-output` error that says
  * which field is wrong, never a crash or a half-typed value.
  */
-import {
-  INSTANCE_STATES,
-  MultipassError,
-  type InstanceInfo,
-  type InstanceState,
-  type InstanceSummary,
-  type MultipassVersion,
-  type Usage,
-} from "./driver.ts";
+import { INSTANCE_STATES, type InstanceInfo, type InstanceState, type InstanceSummary, type Usage } from "../protocol/instances.ts";
+import { MultipassError, type MultipassVersion } from "./driver.ts";
 
 /** Internal: a field-level complaint, wrapped into a MultipassError at the top. */
 class Malformed extends Error {}

@@ -8,7 +8,7 @@
  * into a {@link LaunchProgress} when the phase or percent changes, and picks
  * the instance name out of the final `Launched: NAME` line.
  */
-import type { LaunchPhase, LaunchProgress } from "./driver.ts";
+import type { LaunchPhase, LaunchProgress } from "../protocol/instances.ts";
 
 /** Feeds launch's stdout through; see {@link createLaunchProgressParser}. */
 export interface LaunchProgressParser {

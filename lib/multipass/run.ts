@@ -2,6 +2,7 @@
  * The one place that starts `multipass` processes. Everything else in the
  * driver is pure and gets a {@link Runner} injected, so tests can swap it.
  */
+import { formatDuration } from "../core/duration.ts";
 import { commandOf } from "./failure.ts";
 import { MultipassError } from "./driver.ts";
 
@@ -36,11 +37,6 @@ export type Runner = (argv: string[], options: RunOptions) => Promise<RunResult>
 export const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 /** After the process has exited, how long a grandchild may keep its pipes open before we stop reading. */
 const PIPE_GRACE_MS = 2000;
-
-/** `15s`, `0.2s`: how a timeout reads in a message. */
-export function formatDuration(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))}s`;
-}
 
 interface Collector {
   done: Promise<string>;

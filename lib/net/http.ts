@@ -9,7 +9,7 @@ import { AppError, messageOf, toAppError } from "../core/errors.ts";
 import { ParseError } from "../core/parse.ts";
 import type { FailureLimiter } from "./rate-limit.ts";
 import { peerAddress, type BunEnv } from "./ws.ts";
-import type { ErrorBody } from "../protocol/join.ts";
+import type { ErrorBody } from "../protocol/api.ts";
 import { tokensEqual } from "./tokens.ts";
 
 /**

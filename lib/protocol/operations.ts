@@ -4,9 +4,8 @@
  * before anything reaches a worker, and again on the worker.
  */
 import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
-import { INSTANCE_STATES, type InstanceState, type InstanceSummary } from "../multipass/driver.ts";
+import { INSTANCE_STATES, type InstanceState, type InstanceSummary, type LaunchSpec, parseInstanceSummary } from "./instances.ts";
 import { arrayOf, boolean, field, nullable, number, object, oneOf, optional, string } from "../core/parse.ts";
-import { parseInstanceSummary } from "./join.ts";
 import {
   parseInstanceRef,
   validateCpus,
@@ -40,19 +39,6 @@ export interface PurgeResult {
   /** Deleted instances that are gone now. */
   purged: string[];
   error: { code: ErrorCode; message: string } | null;
-}
-
-/** A validated launch, as the master sends it to a worker. */
-export interface LaunchSpec {
-  name: string;
-  image?: string;
-  cpus?: number;
-  /** Canonical size strings (`1G`, `1536M`). */
-  memory?: string;
-  disk?: string;
-  /** The cloud-init document itself; the worker hands it to multipass on stdin. */
-  cloudInit?: string;
-  timeoutSeconds?: number;
 }
 
 /** `POST /api/v1/instances` body: a launch (name optional), where to put it, and whether to only plan it. */

@@ -14,7 +14,7 @@ import type { ConsolaInstance } from "consola";
 import { createBaseApp, requireToken } from "../net/http.ts";
 import { createFailureLimiter } from "../net/rate-limit.ts";
 import type { Multipass } from "../multipass/driver.ts";
-import type { AgentInfoResponse } from "../protocol/join.ts";
+import type { AgentInfoResponse } from "../protocol/agent.ts";
 import { validateInstanceName } from "../core/validate.ts";
 import { registerAgentOpRoutes } from "./agent-routes.ts";
 import type { SessionHost } from "./session-host.ts";

@@ -7,7 +7,8 @@
  */
 import type { ConsolaInstance } from "consola";
 import { messageOf } from "../core/errors.ts";
-import type { InstanceSummary, Multipass } from "../multipass/driver.ts";
+import type { InstanceSummary } from "../protocol/instances.ts";
+import type { Multipass } from "../multipass/driver.ts";
 import type { Allocation, HostResources, HostSnapshot } from "../protocol/join.ts";
 import { sleep } from "../core/backoff.ts";
 import { parseSize } from "../core/validate.ts";

@@ -7,8 +7,9 @@ import type { ConsolaInstance } from "consola";
 import { AppError, toAppError } from "../core/errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
 import type { KeyedLock } from "../core/keyed-lock.ts";
-import type { InstanceSummary, LaunchProgress, Multipass } from "../multipass/driver.ts";
-import type { ActionOptions, LaunchSpec, LifecycleAction } from "../protocol/operations.ts";
+import type { InstanceSummary, LaunchProgress, LaunchSpec } from "../protocol/instances.ts";
+import type { Multipass } from "../multipass/driver.ts";
+import type { ActionOptions, LifecycleAction } from "../protocol/operations.ts";
 
 export interface WorkerOpsDeps {
   multipass: Multipass;
@@ -51,18 +52,7 @@ export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
         try {
           monitor.forget(spec.name);
           log.info(`launching "${spec.name}"${spec.image ? ` from ${spec.image}` : ""}`);
-          await multipass.launch(
-            {
-              name: spec.name,
-              ...(spec.image === undefined ? {} : { image: spec.image }),
-              ...(spec.cpus === undefined ? {} : { cpus: spec.cpus }),
-              ...(spec.memory === undefined ? {} : { memory: spec.memory }),
-              ...(spec.disk === undefined ? {} : { disk: spec.disk }),
-              ...(spec.cloudInit === undefined ? {} : { cloudInit: spec.cloudInit }),
-              ...(spec.timeoutSeconds === undefined ? {} : { timeoutSeconds: spec.timeoutSeconds }),
-            },
-            { onProgress },
-          );
+          await multipass.launch(spec, { onProgress });
           log.info(`launched "${spec.name}"`);
         } catch (error) {
           // A failed launch may still have left an instance (a timeout): the listing will show it.

@@ -16,7 +16,7 @@ import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
-import type { InstanceSummary } from "../../lib/multipass/driver.ts";
+import type { InstanceSummary } from "../../lib/protocol/instances.ts";
 import type { HostSnapshot } from "../../lib/protocol/join.ts";
 import { runMasterLink } from "../../lib/worker/cluster-client.ts";
 import { createTestLog } from "../support/test-log.ts";

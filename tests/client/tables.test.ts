@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { paint, type ClientContext } from "../../lib/client/context.ts";
-import { colors, formatBytes, formatLoad, formatTime, formatUsage, renderTable, stateCell } from "../../lib/client/tables.ts";
+import { formatBytes, formatLoad, formatTime, formatUsage } from "../../lib/core/format.ts";
+import { colors, renderTable, stateCell } from "../../lib/client/tables.ts";
 
 describe("format", () => {
   test("bytes in binary units with one decimal, like Multipass", () => {

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseAuditEvent, parseEventsSince, sanitizeParams, type AuditEvent } from "../../lib/protocol/audit.ts";
+import { sanitizeParams } from "../../lib/master/audit-sanitize.ts";
+import { parseAuditEvent, parseEventsSince, type AuditEvent } from "../../lib/protocol/audit.ts";
 import { createAuditLog } from "../../lib/master/audit-log.ts";
 import { AppError } from "../../lib/core/errors.ts";
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { Registry } from "../../lib/master/registry.ts";
 import type { HostSnapshot } from "../../lib/protocol/join.ts";
-import type { InstanceSummary } from "../../lib/multipass/driver.ts";
+import type { InstanceSummary } from "../../lib/protocol/instances.ts";
 
 const resources = { cpus: 4, load: [0.1, 0.2, 0.3] as [number, number, number], memory: { total: 8e9, available: 4e9 }, disk: { total: 1e11, available: 5e10 } };
 

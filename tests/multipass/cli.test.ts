@@ -6,7 +6,8 @@ import { AppError } from "../../lib/core/errors.ts";
 import { buildArgv, createMultipassCli, DEFAULT_TIMEOUTS_MS, type Runner } from "../../lib/multipass/cli.ts";
 import { classifyFailure, commandOf, summarizeStderr } from "../../lib/multipass/failure.ts";
 import { MAX_OUTPUT_BYTES, runProcess, type RunOptions, type RunResult } from "../../lib/multipass/run.ts";
-import { MultipassError, type LaunchProgress, type MultipassErrorKind } from "../../lib/multipass/driver.ts";
+import { type LaunchProgress } from "../../lib/protocol/instances.ts";
+import { MultipassError, type MultipassErrorKind } from "../../lib/multipass/driver.ts";
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dir, "..", "fixtures", name), "utf8");
 const MP = "/snap/bin/multipass";

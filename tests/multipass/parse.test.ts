@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseInfo, parseList, parseVersion } from "../../lib/multipass/parse.ts";
-import { MultipassError, type InstanceInfo, type InstanceSummary, type MultipassVersion } from "../../lib/multipass/driver.ts";
+import { type InstanceInfo, type InstanceSummary } from "../../lib/protocol/instances.ts";
+import { MultipassError, type MultipassVersion } from "../../lib/multipass/driver.ts";
 
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), "utf8");

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createLaunchProgressParser, parseProgressText } from "../../lib/multipass/progress.ts";
-import type { LaunchProgress } from "../../lib/multipass/driver.ts";
+import type { LaunchProgress } from "../../lib/protocol/instances.ts";
 
 // The exact bytes of AnimatedSpinner and launch's streaming callback (CONTRACT.md §1.2, §4.3).
 const CLEAR = "\x1b[2K\x1b[0A\x1b[0E";

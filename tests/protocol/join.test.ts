@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { parseErrorBody, parseInfoResponse, parseMasterMessage, parseNodeView, parseWorkerMessage, PROTOCOL_VERSION } from "../../lib/protocol/join.ts";
+import { parseErrorBody, parseInfoResponse, parseNodeView } from "../../lib/protocol/api.ts";
+import { parseMasterMessage, parseWorkerMessage, PROTOCOL_VERSION } from "../../lib/protocol/join.ts";
 
 const resources = { cpus: 2, load: [0.5, 0.25, 0], memory: { total: 100, available: 50 }, disk: { total: 1000, available: 10 } };
 const hello = {

@@ -3,7 +3,8 @@
  * a check that calls come in a legal order (no operation on an instance that
  * does not exist, no launch of a taken name).
  */
-import { MultipassError, type InstanceInfo, type InstanceState, type InstanceSummary, type Multipass } from "../../lib/multipass/driver.ts";
+import { type InstanceInfo, type InstanceState, type InstanceSummary } from "../../lib/protocol/instances.ts";
+import { MultipassError, type Multipass } from "../../lib/multipass/driver.ts";
 
 interface FakeInstance {
   name: string;
