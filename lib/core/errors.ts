@@ -19,6 +19,7 @@ export type ErrorCode =
   | "E_TIMEOUT" // a node or multipass did not answer in time: 504
   | "E_UNAVAILABLE" // the feature is not available on this node: 501
   | "E_STORAGE" // the master cannot write its data dir (audit trail): 503
+  | "E_CANCELLED" // the call or session ended before its work did (a peer left): 499
   | "E_INTERNAL"; // a bug: 500
 
 const STATUS: Record<ErrorCode, number> = {
@@ -35,6 +36,7 @@ const STATUS: Record<ErrorCode, number> = {
   E_TIMEOUT: 504,
   E_UNAVAILABLE: 501,
   E_STORAGE: 503,
+  E_CANCELLED: 499,
   E_INTERNAL: 500,
 };
 
@@ -59,14 +61,20 @@ export class AppError extends Error {
   }
 }
 
-/** HTTP status for an error code. */
-export function statusOf(code: ErrorCode): number {
-  return STATUS[code];
-}
-
 /** Whether `value` names a known error code (used when parsing errors off the wire). */
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === "string" && Object.hasOwn(STATUS, value);
+}
+
+/** An E_USAGE error: bad input from a user or a caller. */
+export function usageError(message: string, options: { cause?: unknown; details?: ErrorDetails } = {}): AppError {
+  return new AppError("E_USAGE", message, options);
+}
+
+/** The errno code (`"ENOENT"`, `"ECONNRESET"`, …) of a system or network error, or null. */
+export function errnoOf(error: unknown): string | null {
+  if (typeof error !== "object" || error === null || !("code" in error)) return null;
+  return typeof error.code === "string" ? error.code : null;
 }
 
 /** The message of anything thrown, for logs and one-line reports. */
@@ -87,8 +95,8 @@ const NETWORK_CODES: Record<string, string> = {
 
 /** A network failure in a few words: fetch's own messages are long and full of advice. */
 export function describeNetworkError(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && NETWORK_CODES[code]) return NETWORK_CODES[code];
+  const code = errnoOf(error);
+  if (code !== null && NETWORK_CODES[code]) return NETWORK_CODES[code];
   return messageOf(error).split(/\. /)[0] ?? "unknown error";
 }
 

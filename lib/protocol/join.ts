@@ -5,6 +5,7 @@
  * them. Nothing here touches Bun, node or hono.
  */
 import type { ErrorCode } from "../core/errors.ts";
+import { WS_CLOSE } from "./close.ts";
 import { arrayOf, field, integer, nonNegative, nullable, object, ParseError, parseErrorCode, parseJson, string, type Json } from "../core/parse.ts";
 import { parseInstanceSummary, parseLoad, type InstanceSummary } from "./instances.ts";
 
@@ -18,7 +19,9 @@ export const JOIN_CLOSE = {
   rejected: 4001,
   protocol: 4002,
   helloTimeout: 4003,
-  shutdown: 1001,
+  /** The worker heard nothing from the master (not even a heartbeat) for too long. */
+  masterSilent: 4005,
+  shutdown: WS_CLOSE.goingAway,
 } as const;
 
 /** Largest join-socket message accepted (a state with thousands of instances fits). */

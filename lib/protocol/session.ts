@@ -17,6 +17,19 @@
 import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
 import { arrayOf, boolean, field, integer, object, ParseError, parseJson, string } from "../core/parse.ts";
 import { validateInstanceName } from "../core/validate.ts";
+import { WS_CLOSE } from "./close.ts";
+
+/** Close codes of a session socket, on both hops. */
+export const SESSION_CLOSE = {
+  /** After the `exit` frame: the program ended, or the session was ended. */
+  exit: WS_CLOSE.normal,
+  /** The peer sent nothing, not even a pong, for {@link PEER_TIMEOUT_MS}. */
+  peerTimeout: 4004,
+  /** A text frame that is not a {@link SessionControl}. */
+  badControl: WS_CLOSE.policyViolation,
+  /** The server broke the wire (a frame out of place). */
+  protocolError: WS_CLOSE.protocolError,
+} as const;
 
 export const CHANNEL_STDOUT = 1;
 export const CHANNEL_STDERR = 2;

@@ -1,0 +1,75 @@
+/**
+ * Streamed HTTP answers: NDJSON (`application/x-ndjson`) or server-sent
+ * events (`text/event-stream`), written as events happen. One writer for every
+ * streamed route, so keepalives and flow control are fixed in one place.
+ */
+import { ndjsonLine } from "../core/ndjson.ts";
+
+export type StreamFormat = "ndjson" | "sse";
+
+/** What a route writes its events to. */
+export interface EventWriter {
+  /**
+   * Writes one event (an SSE event is named by the value's `type`).
+   * @returns false once the reader has gone; later writes are dropped.
+   */
+  write(value: unknown): boolean;
+  /** Ends the answer; idempotent. */
+  close(): void;
+}
+
+const CONTENT_TYPE: Record<StreamFormat, string> = { ndjson: "application/x-ndjson", sse: "text/event-stream" };
+
+function encodeEvent(format: StreamFormat, value: unknown): string {
+  if (format === "ndjson") return ndjsonLine(value);
+  const type = typeof value === "object" && value !== null && "type" in value && typeof value.type === "string" ? value.type : "message";
+  return `event: ${type}\ndata: ${JSON.stringify(value)}\n\n`;
+}
+
+/**
+ * A streamed answer. `run` starts the work and writes its events; when it
+ * returns a promise, the answer ends once that settles (else when `run`
+ * calls `close`). `onCancel` runs when the reader goes away first.
+ */
+export function streamedResponse(
+  run: (out: EventWriter) => Promise<unknown> | void,
+  options: { format?: StreamFormat; status?: number; onCancel?: () => void } = {},
+): Response {
+  const format = options.format ?? "ndjson";
+  const encoder = new TextEncoder();
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let open = true;
+      const out: EventWriter = {
+        write(value) {
+          if (!open) return false;
+          try {
+            controller.enqueue(encoder.encode(encodeEvent(format, value)));
+            return true;
+          } catch {
+            open = false;
+            return false;
+          }
+        },
+        close() {
+          if (!open) return;
+          open = false;
+          try {
+            controller.close();
+          } catch {
+            // The reader left already.
+          }
+        },
+      };
+      const running = run(out);
+      if (running) void running.then(out.close, out.close);
+    },
+    cancel() {
+      options.onCancel?.();
+    },
+  });
+  return new Response(stream, {
+    status: options.status ?? 200,
+    headers: { "content-type": CONTENT_TYPE[format], "cache-control": "no-store" },
+  });
+}
