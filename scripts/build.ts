@@ -21,11 +21,10 @@ import { delimiter, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { HEADER_BYTES, headerMismatch, hostTarget, readBinaryHeader, TARGETS, type Target } from "./binary-header.ts";
 import { buildVersion } from "./build-version.ts";
+import { forbiddenIn, libFoldersOf, ROLES, type Role } from "./bundle-contents.ts";
 import { pinnedBunVersion, runtimeFor } from "./runtimes.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const ROLES = ["master", "worker", "client"] as const;
-type Role = (typeof ROLES)[number];
 
 /** The executable's file name: multiverse-<role>-<target>, with .exe on Windows. */
 export function binaryName(role: Role, target: Target): string {
@@ -147,6 +146,13 @@ async function main(): Promise<void> {
   const version = buildVersion(ROOT);
   const started = performance.now();
   log(`multiverse ${version} with bun ${bunVersion}: ${roles.join(", ")} for ${targets.join(", ")} into ${outDir}`);
+
+  for (const role of roles) {
+    const folders = await libFoldersOf(role);
+    const forbidden = forbiddenIn(role, folders);
+    if (forbidden.length > 0) throw new BuildError(`The ${role} would carry lib/${forbidden.join(", lib/")}, which it must not`);
+    log(`${role} carries lib/{${folders.join(",")}}`);
+  }
 
   // One build per directory: SHA256SUMS must list exactly what is there.
   mkdirSync(outDir, { recursive: true });

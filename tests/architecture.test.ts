@@ -9,6 +9,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { FORBIDDEN_FOLDERS, forbiddenIn, libFoldersOf, ROLES } from "../scripts/bundle-contents.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const LIB = join(ROOT, "lib");
@@ -132,5 +133,21 @@ describe("the architecture of lib/", () => {
   test("no file in lib/ imports across a forbidden edge", () => {
     const found = sources(LIB).flatMap((file) => violations(file, readFileSync(file, "utf8")));
     expect(found).toEqual([]);
+  });
+});
+
+describe("what each executable carries", () => {
+  for (const role of ROLES) {
+    test(`the ${role} bundle pulls in none of lib/${FORBIDDEN_FOLDERS[role].join(", lib/")}`, async () => {
+      const folders = await libFoldersOf(role);
+      expect(folders).toContain("core");
+      expect(folders).toContain(role === "worker" ? "multipass" : role);
+      expect(forbiddenIn(role, folders)).toEqual([]);
+    });
+  }
+
+  test("a forbidden folder in a bundle is named", () => {
+    expect(forbiddenIn("client", ["cli", "client", "core", "multipass", "worker"])).toEqual(["multipass", "worker"]);
+    expect(forbiddenIn("worker", ["client", "core", "multipass", "worker"])).toEqual(["client"]);
   });
 });
