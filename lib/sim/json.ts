@@ -1,6 +1,7 @@
 /**
- * Byte-exact JSON text as printed by `multipass … --format json`, ported from
- * /work/shared/multipass/tools/mp_json.py.
+ * Byte-exact JSON text as printed by `multipass … --format json`, written after
+ * the layout of Multipass's own JSON formatters and checked against the
+ * fixtures in tests/fixtures.
  *
  * Layout shared by both upstream serialisers: 4-space indentation, `"key": value`,
  * every object or array (empty ones too) opens with its bracket and a newline and
