@@ -4,7 +4,7 @@
  * canonicalised) value or throws `AppError("E_USAGE")` with a message that
  * quotes the offending value. Rules follow CONTRACT.md §2.1, §3.1 and §3.2.
  */
-import { AppError } from "./errors.ts";
+import { usageError } from "./errors.ts";
 
 /** CONTRACT.md §2.1, `mp::utils::valid_hostname`. */
 const INSTANCE_NAME = /^(?:[a-zA-Z]|[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
@@ -34,10 +34,6 @@ const IMAGE_ALIAS = new RegExp(`^(?:${IMAGE_WORD}:)?${IMAGE_WORD}$`);
 const IMAGE_URL = /^(?:https?|file):\/\//;
 const WHITESPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/;
 
-function usage(message: string): AppError {
-  return new AppError("E_USAGE", message);
-}
-
 /** `"1foo"`, or a type name for non-strings, for use inside messages. */
 function show(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
@@ -46,7 +42,7 @@ function show(value: unknown): string {
 }
 
 function requireString(value: unknown, what: string): string {
-  if (typeof value !== "string") throw usage(`Invalid ${what} ${show(value)}: expected a string`);
+  if (typeof value !== "string") throw usageError(`Invalid ${what} ${show(value)}: expected a string`);
   return value;
 }
 
@@ -58,13 +54,13 @@ function requireString(value: unknown, what: string): string {
 export function validateInstanceName(name: unknown): string {
   const text = requireString(name, "instance name");
   if (!INSTANCE_NAME.test(text)) {
-    throw usage(
+    throw usageError(
       `Invalid instance name ${show(text)}: names must consist of letters, numbers, or hyphens, ` +
         "must start with a letter, and must end with an alphanumeric character",
     );
   }
   if (text.length > MAX_NAME_LENGTH) {
-    throw usage(`Invalid instance name ${show(text)}: names must be at most ${MAX_NAME_LENGTH} characters long`);
+    throw usageError(`Invalid instance name ${show(text)}: names must be at most ${MAX_NAME_LENGTH} characters long`);
   }
   return text;
 }
@@ -77,13 +73,13 @@ export function validateInstanceName(name: unknown): string {
 export function validateNodeName(name: unknown): string {
   const text = requireString(name, "node name");
   if (!NODE_NAME.test(text)) {
-    throw usage(
+    throw usageError(
       `Invalid node name ${show(text)}: names must consist of letters, numbers, hyphens, underscores, or dots, ` +
         "and must start and end with a letter or number",
     );
   }
   if (text.length > MAX_NAME_LENGTH) {
-    throw usage(`Invalid node name ${show(text)}: names must be at most ${MAX_NAME_LENGTH} characters long`);
+    throw usageError(`Invalid node name ${show(text)}: names must be at most ${MAX_NAME_LENGTH} characters long`);
   }
   return text;
 }
@@ -102,12 +98,12 @@ export function parseInstanceRef(text: unknown): InstanceRef {
   const ref = requireString(text, "instance reference");
   const parts = ref.split("@");
   if (parts.length > 2) {
-    throw usage(`Invalid instance reference ${show(ref)}: use NAME or NAME@NODE, with at most one "@"`);
+    throw usageError(`Invalid instance reference ${show(ref)}: use NAME or NAME@NODE, with at most one "@"`);
   }
   const [name = "", node] = parts;
   if (node === undefined) return { name: validateInstanceName(name) };
   if (name === "" || node === "") {
-    throw usage(`Invalid instance reference ${show(ref)}: both NAME and NODE are needed around "@"`);
+    throw usageError(`Invalid instance reference ${show(ref)}: both NAME and NODE are needed around "@"`);
   }
   return { name: validateInstanceName(name), node: validateNodeName(node) };
 }
@@ -126,7 +122,7 @@ function sizeInBytes(text: unknown, what: string): number {
   const raw = requireString(text, what);
   const match = raw.length <= MAX_SIZE_TEXT ? SIZE.exec(raw) : null;
   if (!match) {
-    throw usage(
+    throw usageError(
       `Invalid ${what} ${show(raw)}: need a non-negative integer (in base 10) or a decimal followed by K, M, or G ` +
         "(e.g. 1234B, 42MiB, 0.5G)",
     );
@@ -135,7 +131,7 @@ function sizeInBytes(text: unknown, what: string): number {
   const factor = unit === undefined ? 1n : (UNIT[unit.toUpperCase()] ?? 1n);
   let bytes = BigInt(whole) * factor;
   if (fraction !== "") bytes += (BigInt(fraction) * factor) / 10n ** BigInt(fraction.length);
-  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw usage(`Invalid ${what} ${show(raw)}: too large`);
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw usageError(`Invalid ${what} ${show(raw)}: too large`);
   return Number(bytes);
 }
 
@@ -162,7 +158,7 @@ export function validateLaunchSizes(sizes: { memory?: unknown; disk?: unknown })
     if (value === undefined) continue;
     const bytes = sizeInBytes(value, `${what} size`);
     if (bytes < minimum) {
-      throw usage(`Invalid ${what} size ${show(value)}: the minimum is ${formatSize(minimum)}`);
+      throw usageError(`Invalid ${what} size ${show(value)}: the minimum is ${formatSize(minimum)}`);
     }
     result[what] = formatSize(bytes);
   }
@@ -175,9 +171,9 @@ function positiveInteger(value: unknown, max: number, what: string): number {
   if (typeof value === "number") number = value;
   else if (typeof value === "string" && /^\d{1,15}$/.test(value)) number = Number(value);
   if (number === undefined || !Number.isSafeInteger(number) || number < 1) {
-    throw usage(`Invalid ${what} ${show(value)}: need a positive integer`);
+    throw usageError(`Invalid ${what} ${show(value)}: need a positive integer`);
   }
-  if (number > max) throw usage(`Invalid ${what} ${show(value)}: the maximum is ${max}`);
+  if (number > max) throw usageError(`Invalid ${what} ${show(value)}: the maximum is ${max}`);
   return number;
 }
 
@@ -206,19 +202,19 @@ export function validateTimeoutSeconds(value: unknown): number {
 export function validateImage(text: unknown): string {
   const image = requireString(text, "image");
   if (image.length > MAX_IMAGE_LENGTH) {
-    throw usage(`Invalid image ${show(image.slice(0, 40) + "…")}: at most ${MAX_IMAGE_LENGTH} characters`);
+    throw usageError(`Invalid image ${show(image.slice(0, 40) + "…")}: at most ${MAX_IMAGE_LENGTH} characters`);
   }
   if (WHITESPACE_OR_CONTROL.test(image)) {
-    throw usage(`Invalid image ${show(image)}: must not contain whitespace or control characters`);
+    throw usageError(`Invalid image ${show(image)}: must not contain whitespace or control characters`);
   }
   if (IMAGE_URL.test(image)) {
     if (!URL.canParse(image) || image.length <= image.indexOf("://") + 3) {
-      throw usage(`Invalid image ${show(image)}: not a valid URL`);
+      throw usageError(`Invalid image ${show(image)}: not a valid URL`);
     }
     return image;
   }
   if (!IMAGE_ALIAS.test(image)) {
-    throw usage(
+    throw usageError(
       `Invalid image ${show(image)}: need a release or alias such as "24.04", "noble" or "daily:25.10" ` +
         "(lowercase letters, digits, dots and hyphens, at most one remote prefix), or an http://, https:// or file:// URL",
     );

@@ -3,7 +3,7 @@
  * agent API, with the parsers that validate them. Validation happens here,
  * before anything reaches a worker, and again on the worker.
  */
-import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
+import { AppError, isErrorCode, messageOf, usageError, type ErrorCode } from "../core/errors.ts";
 import { INSTANCE_STATES, type InstanceState, type InstanceSummary, type LaunchSpec, parseInstanceSummary } from "./instances.ts";
 import { arrayOf, boolean, field, nullable, number, object, oneOf, optional, string } from "../core/parse.ts";
 import {
@@ -77,22 +77,18 @@ export type AgentLaunchEvent =
   | { type: "done"; instances: InstanceSummary[] }
   | { type: "error"; code: ErrorCode; message: string };
 
-function usage(message: string): AppError {
-  return new AppError("E_USAGE", message);
-}
-
 function cloudInitText(value: unknown): string {
-  if (typeof value !== "string") throw usage("cloudInit must be the text of a cloud-init document");
+  if (typeof value !== "string") throw usageError("cloudInit must be the text of a cloud-init document");
   const bytes = Buffer.byteLength(value);
-  if (bytes > MAX_CLOUD_INIT_BYTES) throw usage(`The cloud-init document is too large (${bytes} bytes; at most ${MAX_CLOUD_INIT_BYTES})`);
+  if (bytes > MAX_CLOUD_INIT_BYTES) throw usageError(`The cloud-init document is too large (${bytes} bytes; at most ${MAX_CLOUD_INIT_BYTES})`);
   let parsed: unknown;
   try {
     parsed = Bun.YAML.parse(value);
   } catch (error) {
-    throw usage(`The cloud-init document is not valid YAML: ${(error as Error).message}`);
+    throw usageError(`The cloud-init document is not valid YAML: ${messageOf(error)}`);
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw usage("The cloud-init document must be a YAML mapping (it usually starts with #cloud-config)");
+    throw usageError("The cloud-init document must be a YAML mapping (it usually starts with #cloud-config)");
   }
   return value;
 }
@@ -101,7 +97,7 @@ function cloudInitText(value: unknown): string {
 export function parseLaunchRequest(value: unknown): LaunchRequestBody {
   const o = object(value, "body");
   const known = new Set(["name", "image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "node", "dryRun"]);
-  for (const key of Object.keys(o)) if (!known.has(key)) throw usage(`Unknown launch field "${key.slice(0, 40)}"`);
+  for (const key of Object.keys(o)) if (!known.has(key)) throw usageError(`Unknown launch field "${key.slice(0, 40)}"`);
   const str = (key: string) => field(o, key, "body", optional(string));
   const name = str("name");
   const image = str("image");
@@ -124,7 +120,7 @@ export function parseLaunchRequest(value: unknown): LaunchRequestBody {
 export function parseLaunchSpec(value: unknown): LaunchSpec {
   const o = object(value, "launch");
   const { node: _node, dryRun: _dryRun, name, ...rest } = parseLaunchRequest({ ...o, name: o["name"] });
-  if (name === undefined) throw usage("A launch needs a name");
+  if (name === undefined) throw usageError("A launch needs a name");
   return { name, ...rest };
 }
 
@@ -147,9 +143,9 @@ export function parseBulkAction(value: unknown): BulkActionBody {
   const o = object(value, "body");
   const refs = field(o, "instances", "body", optional(arrayOf(string))) ?? [];
   const all = field(o, "all", "body", optional(boolean)) ?? false;
-  if (all && refs.length > 0) throw usage("Give instance names or all, not both");
-  if (!all && refs.length === 0) throw usage("Give at least one instance name, or all");
-  if (refs.length > 1000) throw usage("Too many instances in one call (at most 1000)");
+  if (all && refs.length > 0) throw usageError("Give instance names or all, not both");
+  if (!all && refs.length === 0) throw usageError("Give at least one instance name, or all");
+  if (refs.length > 1000) throw usageError("Too many instances in one call (at most 1000)");
   return { instances: refs.map((r) => parseInstanceRef(r)), all, ...parseActionOptions(o) };
 }
 
