@@ -167,7 +167,7 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
       return [...prefix, ...build()];
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
-      throw new MultipassError("invalid-arguments", error.message, [...prefix, command], null, "", { cause: error });
+      throw new MultipassError({ kind: "invalid-arguments", message: error.message, argv: [...prefix, command], exitCode: null, stderr: "", cause: error });
     }
   };
 
@@ -178,7 +178,7 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
   const named = (error: unknown, argv: string[], command: MultipassCommand): unknown => {
     if (prefix.length === 1 || !(error instanceof MultipassError)) return error;
     const message = error.message.replace(`multipass ${commandOf(argv)} `, `multipass ${command} `);
-    return new MultipassError(error.kind, message, argv, error.exitCode, error.stderr, { cause: error.cause });
+    return new MultipassError({ kind: error.kind, message, argv, exitCode: error.exitCode, stderr: error.stderr, cause: error.cause });
   };
 
   /** Runs one call; a non-zero exit is classified, exit 0 goes through `parse`. */
@@ -197,7 +197,7 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
       } catch (error) {
         if (error instanceof MultipassError) throw error;
         const reason = error instanceof Error ? error.message : String(error);
-        throw new MultipassError("failed", `multipass ${command} failed: ${reason}`, argv, null, "", { cause: error });
+        throw new MultipassError({ kind: "failed", message: `multipass ${command} failed: ${reason}`, argv, exitCode: null, stderr: "", cause: error });
       }
       if (result.exitCode !== 0) throw classifyFailure(argv, result.exitCode, result.stderr);
       return parse(result.stdout, argv);

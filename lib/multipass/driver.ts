@@ -102,16 +102,30 @@ const KIND_CODE: Record<MultipassErrorKind, ErrorCode> = {
   failed: "E_MULTIPASS",
 };
 
+/** What a {@link MultipassError} carries. */
+export interface MultipassErrorOptions {
+  kind: MultipassErrorKind;
+  message: string;
+  /** The whole command line, binary first. */
+  argv: string[];
+  /** null when the process did not run to its end (not started, killed, aborted). */
+  exitCode: number | null;
+  stderr: string;
+  cause?: unknown;
+}
+
 /** A failed `multipass` call, with everything needed to explain it. */
 export class MultipassError extends AppError {
-  constructor(
-    readonly kind: MultipassErrorKind,
-    message: string,
-    readonly argv: string[],
-    readonly exitCode: number | null,
-    readonly stderr: string,
-    options: { cause?: unknown } = {},
-  ) {
-    super(KIND_CODE[kind], message, options);
+  readonly kind: MultipassErrorKind;
+  readonly argv: string[];
+  readonly exitCode: number | null;
+  readonly stderr: string;
+
+  constructor(options: MultipassErrorOptions) {
+    super(KIND_CODE[options.kind], options.message, { cause: options.cause });
+    this.kind = options.kind;
+    this.argv = options.argv;
+    this.exitCode = options.exitCode;
+    this.stderr = options.stderr;
   }
 }

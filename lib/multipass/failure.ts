@@ -79,5 +79,5 @@ export function classifyFailure(argv: string[], exitCode: number, stderr: string
   else if (exitCode === COMMAND_LINE_ERROR) kind = "usage";
   const head = `multipass ${commandOf(argv)} failed (exit ${exitCode})`;
   const message = summary === "" ? `${head} with no error output` : `${head}: ${summary}`;
-  return new MultipassError(kind, message, argv, exitCode, stderr);
+  return new MultipassError({ kind, message, argv, exitCode, stderr });
 }

@@ -169,7 +169,7 @@ function info(name: string, value: unknown, path: string): InstanceInfo {
 
 function parseDocument<T>(command: string, stdout: string, argv: string[], read: (doc: JsonObject) => T): T {
   const fail = (what: string, cause?: unknown): MultipassError =>
-    new MultipassError("bad-output", `multipass ${command} printed unexpected output: ${what}`, argv, 0, "", { cause });
+    new MultipassError({ kind: "bad-output", message: `multipass ${command} printed unexpected output: ${what}`, argv, exitCode: 0, stderr: "", cause });
   if (stdout.trim() === "") throw fail("nothing on stdout");
   let doc: unknown;
   try {

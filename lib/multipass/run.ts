@@ -82,20 +82,20 @@ function notInstalled(binary: string, argv: string[], error: unknown): Multipass
     code === "ENOENT"
       ? `multipass not found at ${JSON.stringify(binary)}`
       : `multipass at ${JSON.stringify(binary)} could not be started: ${error instanceof Error ? error.message : String(error)}`;
-  return new MultipassError("not-installed", message, argv, null, "", { cause: error });
+  return new MultipassError({ kind: "not-installed", message, argv, exitCode: null, stderr: "", cause: error });
 }
 
 function aborted(label: string, argv: string[], stderr: string, reason: unknown): MultipassError {
   // AbortSignal.timeout() is a deadline, not a cancellation.
   const isDeadline = reason instanceof DOMException && reason.name === "TimeoutError";
-  return new MultipassError(
-    isDeadline ? "timeout" : "failed",
-    `${label} was aborted${isDeadline ? " (deadline passed)" : ""}`,
+  return new MultipassError({
+    kind: isDeadline ? "timeout" : "failed",
+    message: `${label} was aborted${isDeadline ? " (deadline passed)" : ""}`,
     argv,
-    null,
+    exitCode: null,
     stderr,
-    { cause: reason },
-  );
+    cause: reason,
+  });
 }
 
 function spawn(binary: string, argv: string[], stdin: RunOptions["stdin"]) {
@@ -179,13 +179,13 @@ export const runProcess: Runner = async (argv, options) => {
 
   if (listener.failed) throw listener.error;
   if (killedFor === "timeout") {
-    throw new MultipassError(
-      "timeout",
-      `${label} timed out after ${formatDuration(options.timeoutMs)}`,
+    throw new MultipassError({
+      kind: "timeout",
+      message: `${label} timed out after ${formatDuration(options.timeoutMs)}`,
       argv,
-      null,
-      result.stderr,
-    );
+      exitCode: null,
+      stderr: result.stderr,
+    });
   }
   if (killedFor === "abort") throw aborted(label, argv, result.stderr, options.signal?.reason);
   return result;

@@ -288,7 +288,7 @@ describe("createMultipassCli", () => {
   });
 
   test("runner errors pass through, and anything else becomes a MultipassError", async () => {
-    const timeout = new MultipassError("timeout", "multipass list timed out after 15s", ["multipass", "list"], null, "");
+    const timeout = new MultipassError({ kind: "timeout", message: "multipass list timed out after 15s", argv: ["multipass", "list"], exitCode: null, stderr: "" });
     const first = fakeRunner(() => ({ error: timeout }));
     expect(await rejection(createMultipassCli({ run: first.run }).list())).toBe(timeout);
     const second = fakeRunner(() => ({ error: new Error("boom") }));
@@ -323,7 +323,7 @@ describe("createMultipassCli", () => {
       const bad = await multipassError(createMultipassCli({ command: SELF, run: garbage.run }).list(), "bad-output");
       expect(bad.message).toStartWith("multipass list printed unexpected output");
 
-      const slow = fakeRunner((argv) => ({ error: new MultipassError("timeout", `multipass ${commandOf(argv)} timed out after 10s`, argv, null, "") }));
+      const slow = fakeRunner((argv) => ({ error: new MultipassError({ kind: "timeout", message: `multipass ${commandOf(argv)} timed out after 10s`, argv, exitCode: null, stderr: "" }) }));
       const late = await multipassError(createMultipassCli({ command: SELF, run: slow.run }).list(), "timeout");
       expect(late.message).toBe("multipass list timed out after 10s");
     });

@@ -25,7 +25,13 @@ export interface FakeMultipass extends Multipass {
 }
 
 export function daemonDown(argv: string[] = ["multipass", "list"]): MultipassError {
-  return new MultipassError("daemon-unreachable", "multipass list failed (exit 2): list failed: cannot connect to the multipass socket", argv, 2, "list failed: cannot connect to the multipass socket\n");
+  return new MultipassError({
+    kind: "daemon-unreachable",
+    message: "multipass list failed (exit 2): list failed: cannot connect to the multipass socket",
+    argv,
+    exitCode: 2,
+    stderr: "list failed: cannot connect to the multipass socket\n",
+  });
 }
 
 export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMultipass {
@@ -44,12 +50,12 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
     if (always) throw always;
     const next = scripted.get(method)?.shift();
     if (next === "hang") {
-      await new Promise((_, reject) => signal?.addEventListener("abort", () => reject(new MultipassError("timeout", "aborted", [method], null, ""))));
+      await new Promise((_, reject) => signal?.addEventListener("abort", () => reject(new MultipassError({ kind: "timeout", message: "aborted", argv: [method], exitCode: null, stderr: "" }))));
     } else if (next) throw next;
   }
   function existing(name: string): FakeInstance {
     const i = instances.get(name);
-    if (!i) throw new MultipassError("not-found", `instance "${name}" does not exist`, [name], 2, `instance "${name}" does not exist\n`);
+    if (!i) throw new MultipassError({ kind: "not-found", message: `instance "${name}" does not exist`, argv: [name], exitCode: 2, stderr: `instance "${name}" does not exist\n` });
     return i;
   }
   const summary = (i: FakeInstance): InstanceSummary => ({ name: i.name, state: i.state, ipv4: i.state === "Running" ? i.ipv4 : [], release: "Ubuntu 24.04 LTS" });
@@ -100,14 +106,14 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
     async get(key, options) {
       await enter("get", options?.signal);
       const m = /^local\.([^.]+)\.(cpus|memory|disk)$/.exec(key);
-      if (!m) throw new MultipassError("failed", `Unrecognized settings key: '${key}'`, [key], 2, "");
+      if (!m) throw new MultipassError({ kind: "failed", message: `Unrecognized settings key: '${key}'`, argv: [key], exitCode: 2, stderr: "" });
       const i = existing(m[1]!);
       if (m[2] === "cpus") return String(i.cpus);
       return `${((m[2] === "memory" ? i.memory : i.disk) / 1024 ** 3).toFixed(1)}GiB`;
     },
     async launch(request, options) {
       await enter("launch", options?.signal);
-      if (instances.has(request.name)) throw new MultipassError("already-exists", `instance "${request.name}" already exists`, [], 2, "");
+      if (instances.has(request.name)) throw new MultipassError({ kind: "already-exists", message: `instance "${request.name}" already exists`, argv: [], exitCode: 2, stderr: "" });
       instances.set(request.name, { name: request.name, state: "Running", cpus: request.cpus ?? 1, memory: 1024 ** 3, disk: 5 * 1024 ** 3, ipv4: [`10.0.0.${ip++}`] });
       return { name: request.name };
     },
