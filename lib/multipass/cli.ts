@@ -3,7 +3,7 @@
  * §4, §6): pure argv builders, the pure parsers of `multipass-parse.ts`, and
  * one injected {@link Runner} that alone starts processes.
  */
-import { AppError } from "../core/errors.ts";
+import { AppError, messageOf, usageError } from "../core/errors.ts";
 import { classifyFailure, commandOf } from "./failure.ts";
 import { parseInfo, parseList, parseVersion } from "./parse.ts";
 import { createLaunchProgressParser } from "./progress.ts";
@@ -59,13 +59,9 @@ const MAX_TIMEOUT_MS = 2_147_483_647;
 const SETTING_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const MAX_SETTING_KEY_LENGTH = 256;
 
-function usage(message: string): AppError {
-  return new AppError("E_USAGE", message);
-}
-
 function names(list: readonly string[], command: string): string[] {
   // Without names, start/stop/restart/suspend would act on the "primary" instance.
-  if (list.length === 0) throw usage(`multipass ${command} needs at least one instance name`);
+  if (list.length === 0) throw usageError(`multipass ${command} needs at least one instance name`);
   return list.map(validateInstanceName);
 }
 
@@ -87,7 +83,7 @@ export const buildArgv = {
   version: (): string[] => ["version", "--format", "json"],
   get: (key: string): string[] => {
     if (!SETTING_KEY.test(key) || key.length > MAX_SETTING_KEY_LENGTH) {
-      throw usage(`Invalid setting key ${JSON.stringify(key)}: need letters, digits, ".", "-" or "_"`);
+      throw usageError(`Invalid setting key ${JSON.stringify(key)}: need letters, digits, ".", "-" or "_"`);
     }
     return ["get", key, "--raw"];
   },
@@ -121,7 +117,7 @@ export const buildArgv = {
   recover: (instances: readonly string[]): string[] => ["recover", "--", ...names(instances, "recover")],
   purge: (): string[] => ["purge"],
   exec: (name: string, command: readonly string[]): string[] => {
-    if (command.length === 0) throw usage(`multipass exec needs a command to run in ${JSON.stringify(name)}`);
+    if (command.length === 0) throw usageError(`multipass exec needs a command to run in ${JSON.stringify(name)}`);
     return ["exec", validateInstanceName(name), "--no-map-working-directory", "--", ...command];
   },
 };
@@ -150,13 +146,13 @@ export interface MultipassCliOptions {
  */
 export function createMultipassCli(options: MultipassCliOptions = {}): Multipass {
   const { command: prefix = ["multipass"], run = runProcess } = options;
-  if (prefix.length === 0 || prefix.some((word) => word === "")) throw usage("The multipass command must name a binary");
+  if (prefix.length === 0 || prefix.some((word) => word === "")) throw usageError("The multipass command must name a binary");
   const timeouts: Record<MultipassCommand, number> = { ...DEFAULT_TIMEOUTS_MS };
   for (const command of COMMANDS) {
     const ms = options.timeouts?.[command];
     if (ms === undefined) continue;
     if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMEOUT_MS) {
-      throw usage(`Invalid timeout for multipass ${command}: ${ms} ms`);
+      throw usageError(`Invalid timeout for multipass ${command}: ${ms} ms`);
     }
     timeouts[command] = ms;
   }
@@ -196,8 +192,7 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
         result = await run(argv, { timeoutMs: timeouts[command], signal: callOptions.signal, ...extra });
       } catch (error) {
         if (error instanceof MultipassError) throw error;
-        const reason = error instanceof Error ? error.message : String(error);
-        throw new MultipassError({ kind: "failed", message: `multipass ${command} failed: ${reason}`, argv, exitCode: null, stderr: "", cause: error });
+        throw new MultipassError({ kind: "failed", message: `multipass ${command} failed: ${messageOf(error)}`, argv, exitCode: null, stderr: "", cause: error });
       }
       if (result.exitCode !== 0) throw classifyFailure(argv, result.exitCode, result.stderr);
       return parse(result.stdout, argv);

@@ -7,6 +7,7 @@
  * which field is wrong, never a crash or a half-typed value.
  */
 import { INSTANCE_STATES, type InstanceInfo, type InstanceState, type InstanceSummary, type Usage } from "../protocol/instances.ts";
+import { messageOf } from "../core/errors.ts";
 import { MultipassError, type MultipassVersion } from "./driver.ts";
 
 /** Internal: a field-level complaint, wrapped into a MultipassError at the top. */
@@ -176,7 +177,7 @@ function parseDocument<T>(command: string, stdout: string, argv: string[], read:
     doc = JSON.parse(stdout);
   } catch (error) {
     const preview = stdout.length > 80 ? `${stdout.slice(0, 80)}…` : stdout;
-    throw fail(`not JSON (${error instanceof Error ? error.message : String(error)}): ${JSON.stringify(preview)}`, error);
+    throw fail(`not JSON (${messageOf(error)}): ${JSON.stringify(preview)}`, error);
   }
   try {
     return read(asObject(doc, "$"));

@@ -3,6 +3,7 @@
  * driver is pure and gets a {@link Runner} injected, so tests can swap it.
  */
 import { formatDuration } from "../core/duration.ts";
+import { errnoOf, messageOf } from "../core/errors.ts";
 import { commandOf } from "./failure.ts";
 import { MultipassError } from "./driver.ts";
 
@@ -77,11 +78,10 @@ function collect(stream: ReadableStream<Uint8Array>, onChunk?: (chunk: string) =
 }
 
 function notInstalled(binary: string, argv: string[], error: unknown): MultipassError {
-  const code = error instanceof Error && "code" in error ? error.code : undefined;
   const message =
-    code === "ENOENT"
+    errnoOf(error) === "ENOENT"
       ? `multipass not found at ${JSON.stringify(binary)}`
-      : `multipass at ${JSON.stringify(binary)} could not be started: ${error instanceof Error ? error.message : String(error)}`;
+      : `multipass at ${JSON.stringify(binary)} could not be started: ${messageOf(error)}`;
   return new MultipassError({ kind: "not-installed", message, argv, exitCode: null, stderr: "", cause: error });
 }
 
