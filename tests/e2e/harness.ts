@@ -18,7 +18,11 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { hostTarget } from "../../scripts/binary-header.ts";
 import { pathWithoutBun } from "../../scripts/build.ts";
+import { arrayOf, boolean, field, integer, nullable, object, oneOf, parseJson, string, type Json } from "../../lib/core/parse.ts";
 import { simulatedMultipassCommand } from "../../lib/multipass/simulated.ts";
+import { parseInfoResponse, parseInstanceView, parseNodeView, type InfoResponse, type InstanceView, type NodeView } from "../../lib/protocol/api.ts";
+import { parseActionResult, type ActionResult } from "../../lib/protocol/operations.ts";
+import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const STAND_IN = join(ROOT, "lib/sim/multipass");
@@ -103,13 +107,13 @@ export function hostProcesses(simDir: string, workerPid: number): string[] {
 }
 
 /** Polls `check` until it returns a truthy value; throws with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<Awaited<T>>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const value = await check();
-      if (value) return value as NonNullable<T>;
+      if (value) return value;
     } catch (error) {
       last = error;
     }
@@ -298,10 +302,103 @@ export function client(master: MasterHandle, args: string[], options: Parameters
   return runClient([...args.slice(0, at), "--master", master.apiUrl, "--token", master.apiToken, ...args.slice(at)], options);
 }
 
-/** GET on the master API; returns the status and parsed body. */
-export async function api(master: MasterHandle, path: string, token: string | null = master.apiToken): Promise<{ status: number; body: unknown }> {
+/** GET on the master API; returns the status and the body as JSON. @throws ParseError when the body is not JSON */
+export async function api(master: MasterHandle, path: string, token: string | null = master.apiToken): Promise<{ status: number; body: Json }> {
   const response = await fetch(master.apiUrl + path, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: parseJson(await response.text(), `GET ${path}`) };
+}
+
+/**
+ * GET on the master API that must succeed, its body read by `read` (a
+ * protocol parser). @throws Error naming the path and the status on any answer
+ * but 200; ParseError when the body is not the shape `read` expects
+ */
+export async function apiRead<T>(master: MasterHandle, path: string, read: (body: Json) => T): Promise<T> {
+  const { status, body } = await api(master, path);
+  if (status !== 200) throw new Error(`GET ${path} answered ${status}: ${JSON.stringify(body).slice(0, 200)}`);
+  return read(body);
+}
+
+/** `GET /api/v1/nodes`, read with the protocol's parser. */
+export function apiNodes(master: MasterHandle): Promise<NodeView[]> {
+  return apiRead(master, "/api/v1/nodes", (body) => arrayOf(parseNodeView)(body, "nodes"));
+}
+
+/** `GET /api/v1/instances`, read with the protocol's parser. */
+export function apiInstances(master: MasterHandle): Promise<InstanceView[]> {
+  return apiRead(master, "/api/v1/instances", (body) => arrayOf(parseInstanceView)(body, "instances"));
+}
+
+/** `GET /api/v1/info` with `query` (e.g. `?instance=web`), read with the protocol's parser. */
+export function apiInfo(master: MasterHandle, query = ""): Promise<InfoResponse> {
+  return apiRead(master, `/api/v1/info${query}`, parseInfoResponse);
+}
+
+/** The fields of a `GET /api/v1/sessions` item the tests look at. */
+export interface SessionListing {
+  node: string;
+  instance: string;
+  kind: "shell" | "exec";
+  size: { cols: number; rows: number };
+}
+
+function parseSessionListing(value: unknown, path: string): SessionListing {
+  const o = object(value, path);
+  const size = field(o, "size", path, object);
+  return {
+    node: field(o, "node", path, string),
+    instance: field(o, "instance", path, string),
+    kind: field(o, "kind", path, oneOf(["shell", "exec"] as const)),
+    size: { cols: field(size, "cols", `${path}.size`, integer), rows: field(size, "rows", `${path}.size`, integer) },
+  };
+}
+
+/** `GET /api/v1/sessions`: the live sessions the master relays. */
+export function apiSessions(master: MasterHandle): Promise<SessionListing[]> {
+  return apiRead(master, "/api/v1/sessions", (body) => arrayOf(parseSessionListing)(body, "sessions"));
+}
+
+/** What `launch --dry-run --json` prints: the master's plan. */
+export interface LaunchPlan {
+  dryRun: boolean;
+  node: string;
+  reason: string;
+  name: string | null;
+}
+
+export function parseLaunchPlan(text: string): LaunchPlan {
+  const o = object(parseJson(text, "plan"), "plan");
+  return {
+    dryRun: field(o, "dryRun", "plan", boolean),
+    node: field(o, "node", "plan", string),
+    reason: field(o, "reason", "plan", string),
+    name: field(o, "name", "plan", nullable(string)),
+  };
+}
+
+/** What a lifecycle verb prints with `--json`: the answer of `POST /api/v1/actions/:action`. */
+export function parseActionAnswer(text: string): { ok: boolean; results: ActionResult[] } {
+  const o = object(parseJson(text, "answer"), "answer");
+  return { ok: field(o, "ok", "answer", boolean), results: field(o, "results", "answer", arrayOf(parseActionResult)) };
+}
+
+/** One line of the streaming `POST /api/v1/instances/:ref/exec` answer: output (base64), then an exit or error control. */
+export type ExecLine = { type: "stdout" | "stderr"; data: string } | SessionControl;
+
+export function parseExecLine(line: string): ExecLine {
+  const o = object(parseJson(line, "exec line"), "exec line");
+  const type = o["type"];
+  if (type === "stdout" || type === "stderr") return { type, data: field(o, "data", "exec line", string) };
+  return parseSessionControl(line);
+}
+
+/** Every argv the simulated host of `simDir` received, in order, from its calls.log. */
+export function simCalls(simDir: string): string[][] {
+  const text = readFileSync(join(simDir, "calls.log"), "utf8");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line, i) => field(object(parseJson(line, `calls.log:${i + 1}`), `calls.log:${i + 1}`), "argv", `calls.log:${i + 1}`, arrayOf(string)));
 }
 
 /** Writes the stand-in's config.json (fault injection, step delay). */
