@@ -3,22 +3,15 @@
  * pads around colour codes (so columns break once colour is off) and spells
  * one-letter flags as `--T`.
  */
-import type { ArgDef, ArgsDef, CommandDef, CommandMeta } from "citty";
-
-// citty's CommandDef is invariant in its args type; help takes any command tree.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyCommand = CommandDef<any>;
-
-async function resolve<T>(value: T | Promise<T> | (() => T | Promise<T>)): Promise<T> {
-  return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
-}
+import type { ArgDef, ArgsDef, CommandDef } from "citty";
+import { aliasesOf, commandName, metaOf, resolve } from "./citty.ts";
 
 function flagName(name: string): string {
   return name.length === 1 ? `-${name}` : `--${name}`;
 }
 
 function optionLabel(name: string, def: ArgDef): string {
-  const alias = "alias" in def && def.alias !== undefined ? (Array.isArray(def.alias) ? def.alias : [def.alias]) : [];
+  const alias = "alias" in def ? aliasesOf(def.alias) : [];
   const names = [...alias.map(flagName), flagName(name)].join(", ");
   if (def.type === "boolean") return names;
   return `${names} ${def.valueHint ?? name.toUpperCase().replaceAll("-", "_")}`;
@@ -30,11 +23,10 @@ function columns(rows: [string, string][]): string[] {
 }
 
 /** The help of `cmd` (with `parent` naming the program), ending in a newline. */
-export async function renderHelp(cmd: AnyCommand, parent?: AnyCommand): Promise<string> {
-  const meta: CommandMeta = cmd.meta ? await resolve(cmd.meta) : {};
-  const parentMeta: CommandMeta | undefined = parent?.meta ? await resolve(parent.meta) : undefined;
-  const name = [parentMeta?.name, meta.name].filter(Boolean).join(" ");
-  const version = meta.version ?? parentMeta?.version;
+export async function renderHelp<T extends ArgsDef>(cmd: CommandDef<T>, parent?: CommandDef<T>): Promise<string> {
+  const meta = await metaOf(cmd);
+  const name = await commandName(cmd, parent);
+  const version = meta.version ?? (await metaOf(parent)).version;
   const args: ArgsDef = cmd.args ? await resolve(cmd.args) : {};
   const out: string[] = [`${name}${version ? ` ${version}` : ""}: ${meta.description ?? ""}`, ""];
 
@@ -53,10 +45,8 @@ export async function renderHelp(cmd: AnyCommand, parent?: AnyCommand): Promise<
   if (subs) {
     const rows: [string, string][] = [];
     for (const [key, sub] of Object.entries(subs)) {
-      const resolved = (await resolve(sub)) as AnyCommand;
-      const m: CommandMeta = resolved.meta ? await resolve(resolved.meta) : {};
-      const alias = m.alias === undefined ? [] : Array.isArray(m.alias) ? m.alias : [m.alias];
-      rows.push([[key, ...alias].join(", "), m.description ?? ""]);
+      const m = await metaOf(await resolve(sub));
+      rows.push([[key, ...aliasesOf(m.alias)].join(", "), m.description ?? ""]);
     }
     out.push("", "Commands:", ...columns(rows), "", `Run "${name} <command> --help" for the options of a command.`);
   }

@@ -6,20 +6,13 @@
  */
 import { runCommand, type ArgsDef, type CommandDef } from "citty";
 import { AppError, messageOf } from "../core/errors.ts";
+import { aliasesOf, commandName, metaOf, resolve } from "./citty.ts";
 import { renderHelp } from "./help.ts";
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 
-// citty's CommandDef is invariant in its args type; this runner takes any command tree.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyCommand = CommandDef<any>;
-
-async function resolve<T>(value: T | Promise<T> | (() => T | Promise<T>)): Promise<T> {
-  return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
-}
-
 /** Walks to the subcommand `rawArgs` names; returns it, its parent and its own args. */
-async function findLeaf(cmd: AnyCommand, rawArgs: string[], parent?: AnyCommand): Promise<[AnyCommand, AnyCommand | undefined, string[]]> {
+async function findLeaf<T extends ArgsDef>(cmd: CommandDef<T>, rawArgs: string[], parent?: CommandDef<T>): Promise<[CommandDef<T>, CommandDef<T> | undefined, string[]]> {
   const subs = cmd.subCommands ? await resolve(cmd.subCommands) : undefined;
   if (!subs) return [cmd, parent, rawArgs];
   const index = rawArgs.findIndex((a) => !a.startsWith("-"));
@@ -29,10 +22,8 @@ async function findLeaf(cmd: AnyCommand, rawArgs: string[], parent?: AnyCommand)
   const before = rawArgs.slice(0, index);
   const misplaced = before.find((a) => a !== "--help" && a !== "-h");
   for (const [key, sub] of Object.entries(subs)) {
-    const resolved = (await resolve(sub)) as AnyCommand;
-    const meta = resolved.meta ? await resolve(resolved.meta) : undefined;
-    const aliases = meta?.alias === undefined ? [] : Array.isArray(meta.alias) ? meta.alias : [meta.alias];
-    if (key !== name && !aliases.includes(name)) continue;
+    const resolved = await resolve(sub);
+    if (key !== name && !aliasesOf((await metaOf(resolved)).alias).includes(name)) continue;
     if (misplaced !== undefined) throw new AppError("E_USAGE", `Options go after the command: put "${misplaced}" after "${name}"`);
     return findLeaf(resolved, [...rawArgs.slice(index + 1), ...before], cmd);
   }
@@ -52,8 +43,7 @@ function checkArgs(args: ArgsDef, rawArgs: string[]): void {
   let seen = 0;
   for (const [name, def] of Object.entries(args)) {
     if (def.type === "positional") continue;
-    const alias = "alias" in def ? def.alias : undefined;
-    const names = [name, ...(alias === undefined ? [] : Array.isArray(alias) ? alias : [alias])];
+    const names = [name, ...("alias" in def ? aliasesOf(def.alias) : [])];
     for (const n of names) known.set(n, def.type);
     if (def.type === "boolean") known.set(`no-${name}`, "boolean");
   }
@@ -88,9 +78,9 @@ const ANSI = /\u001b\[[0-9;]*m/g;
  * Runs `cmd` on `rawArgs`. A command's `run` may return an exit status; any
  * other result means success.
  */
-export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Promise<number> {
-  let leaf: AnyCommand = cmd;
-  let parent: AnyCommand | undefined;
+export async function runCli<T extends ArgsDef>(cmd: CommandDef<T>, rawArgs: string[], io: CliIo): Promise<number> {
+  let leaf = cmd;
+  let parent: CommandDef<T> | undefined;
   try {
     const [found, foundParent, leafArgs] = await findLeaf(cmd, rawArgs);
     leaf = found;
@@ -102,8 +92,7 @@ export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Pro
       return EXIT.ok;
     }
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-V")) {
-      const meta = cmd.meta ? await resolve(cmd.meta) : undefined;
-      io.stdout(`${meta?.version ?? "unknown"}\n`);
+      io.stdout(`${(await metaOf(cmd)).version ?? "unknown"}\n`);
       return EXIT.ok;
     }
     if (leaf.subCommands && !leaf.run) {
@@ -118,10 +107,7 @@ export async function runCli(cmd: AnyCommand, rawArgs: string[], io: CliIo): Pro
     const usage = isUsageError(error);
     io.stderr(`error: ${messageOf(error).replace(ANSI, "")}\n`);
     if (usage) {
-      const meta = leaf.meta ? await resolve(leaf.meta) : undefined;
-      const parentMeta = parent?.meta ? await resolve(parent.meta) : undefined;
-      const name = [parentMeta?.name, meta?.name].filter(Boolean).join(" ");
-      io.stderr(`Run "${name || "command"} --help" for usage.\n`);
+      io.stderr(`Run "${(await commandName(leaf, parent)) || "command"} --help" for usage.\n`);
     } else if (io.verbose && error instanceof Error && error.stack) {
       io.stderr(error.stack + "\n");
     }

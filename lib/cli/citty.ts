@@ -1,0 +1,31 @@
+/**
+ * Helpers over citty's command definitions that the runner and the help
+ * share: values citty lets be lazy, a command's meta, names and aliases.
+ *
+ * Like citty's own functions they are generic in the args of a command:
+ * `CommandDef` is invariant in them (they shape `args` and the context `run`
+ * gets), so no one args type covers every command of a tree.
+ */
+import type { ArgsDef, CommandDef, CommandMeta, Resolvable } from "citty";
+
+/** A value citty lets be given as is, as a promise, or as a function returning either. */
+export async function resolve<T>(value: Resolvable<T>): Promise<T> {
+  return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
+}
+
+/** The meta of `cmd`, empty when it has none. */
+export async function metaOf<T extends ArgsDef>(cmd: CommandDef<T> | undefined): Promise<CommandMeta> {
+  return cmd?.meta ? await resolve(cmd.meta) : {};
+}
+
+/** An alias setting (of a command or an option) as a list. */
+export function aliasesOf(alias: string | string[] | undefined): string[] {
+  if (alias === undefined) return [];
+  return Array.isArray(alias) ? alias : [alias];
+}
+
+/** How the user calls `cmd`: its name after its parent's (`multiverse nodes`). */
+export async function commandName<T extends ArgsDef>(cmd: CommandDef<T>, parent?: CommandDef<T>): Promise<string> {
+  const [meta, parentMeta] = await Promise.all([metaOf(cmd), metaOf(parent)]);
+  return [parentMeta.name, meta.name].filter(Boolean).join(" ");
+}
