@@ -3,8 +3,12 @@
  * host, and the real client, all as separate processes.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { arrayOf, object, parseJson } from "../../lib/core/parse.ts";
+import { parseErrorBody, parseInfoResponse, parseInstanceView, parseNodeView } from "../../lib/protocol/api.ts";
 import {
   api,
+  apiInstances,
+  apiNodes,
   client,
   envWithBun,
   hostMultipass,
@@ -24,8 +28,6 @@ import { runInTerminal } from "./terminal.ts";
 
 setDefaultTimeout(60_000);
 
-type Json = Record<string, unknown>;
-
 /** Seeds a host the way its owner would: with multipass itself. */
 async function seed(simDir: string, launches: string[][]): Promise<void> {
   simConfig(simDir, { stepMs: 5 });
@@ -35,17 +37,8 @@ async function seed(simDir: string, launches: string[][]): Promise<void> {
   }
 }
 
-async function instances(master: MasterHandle): Promise<Json[]> {
-  const r = await api(master, "/api/v1/instances");
-  return r.body as Json[];
-}
-
-async function nodes(master: MasterHandle): Promise<Json[]> {
-  return (await api(master, "/api/v1/nodes")).body as Json[];
-}
-
 async function nodeState(master: MasterHandle, name: string): Promise<string | undefined> {
-  return (await nodes(master)).find((n) => n["name"] === name)?.["state"] as string | undefined;
+  return (await apiNodes(master)).find((n) => n.name === name)?.state;
 }
 
 afterAll(removeTempDirs);
@@ -61,7 +54,7 @@ describe("a cluster of three nodes", () => {
     await seed(sims[1]!, [["--name", "primary"], ["22.04", "--name", "db"]]);
     await seed(sims[2]!, []);
     workers = await Promise.all(["n1", "n2", "n3"].map((name, i) => startWorker(master, name, { simDir: sims[i] })));
-    await waitFor("4 instances", async () => (await instances(master)).length === 4);
+    await waitFor("4 instances", async () => (await apiInstances(master)).length === 4);
   });
   afterAll(stopAll);
 
@@ -92,19 +85,19 @@ describe("a cluster of three nodes", () => {
     const json = await client(master, ["nodes", "--json"]);
     expect(json.code).toBe(0);
     const raw = await fetch(`${master.apiUrl}/api/v1/nodes`, { headers: { authorization: `Bearer ${master.apiToken}` } });
-    const direct = JSON.parse(await raw.text()) as Json[];
-    const printed = JSON.parse(json.stdout) as Json[];
+    const direct = arrayOf(object)(parseJson(await raw.text(), "nodes"), "nodes");
+    const printed = arrayOf(object)(parseJson(json.stdout, "nodes --json"), "nodes --json");
     // lastSync and live resources move between the two calls; everything else is identical.
-    const stable = (list: Json[]) => list.map(({ lastSync: _l, resources: _r, ...rest }) => rest);
+    const stable = (list: typeof printed) => list.map(({ lastSync: _l, resources: _r, ...rest }) => rest);
     expect(stable(printed)).toEqual(stable(direct));
-    const n1 = printed.find((n) => n["name"] === "n1")!;
+    const n1 = arrayOf(parseNodeView)(printed, "nodes --json").find((n) => n.name === "n1")!;
     expect(n1).toMatchObject({ state: "Ready", multipassVersion: "1.16.3", multipassError: null, instanceCount: 2 });
-    const resources = n1["resources"] as { cpus: number; load: number[]; memory: Json; disk: Json };
+    const resources = n1.resources;
     expect(resources.cpus).toBeGreaterThan(0);
     expect(resources.load).toHaveLength(3);
-    expect(typeof resources.memory["total"]).toBe("number");
-    expect(typeof resources.disk["available"]).toBe("number");
-    expect(Date.parse(n1["lastSync"] as string)).toBeGreaterThan(Date.now() - 60_000);
+    expect(typeof resources.memory.total).toBe("number");
+    expect(typeof resources.disk.available).toBe("number");
+    expect(Date.parse(n1.lastSync)).toBeGreaterThan(Date.now() - 60_000);
   });
 
   test("instances: table and --json from the cache", async () => {
@@ -122,22 +115,22 @@ describe("a cluster of three nodes", () => {
     const json = await client(master, ["instances", "--json"]);
     const raw = await (await fetch(`${master.apiUrl}/api/v1/instances`, { headers: { authorization: `Bearer ${master.apiToken}` } })).text();
     expect(json.stdout).toBe(raw + "\n");
-    const list = JSON.parse(json.stdout) as Json[];
+    const list = arrayOf(parseInstanceView)(parseJson(json.stdout, "instances --json"), "instances --json");
     expect(list).toContainEqual({ node: "n1", name: "web", state: "Running", ipv4: [expect.stringMatching(/^10\./)], release: "Ubuntu 24.04 LTS" });
   });
 
   test("info: live figures from every node as numbers, in a table and in JSON", async () => {
     const r = await client(master, ["info", "--json"]);
     expect(r.code).toBe(0);
-    const body = JSON.parse(r.stdout) as { instances: Json[]; errors: Json[] };
+    const body = parseInfoResponse(parseJson(r.stdout, "info --json"));
     expect(body.errors).toEqual([]);
     expect(body.instances).toHaveLength(4);
-    const web = body.instances.find((i) => i["name"] === "web")!;
+    const web = body.instances.find((i) => i.name === "web")!;
     expect(web).toMatchObject({ node: "n1", state: "Running", cpus: 2, release: expect.stringMatching(/^Ubuntu 24\.04/), imageRelease: "24.04 LTS" });
-    expect((web["memory"] as Json)["total"]).toBe(2 * 1024 ** 3);
-    expect(typeof (web["memory"] as Json)["used"]).toBe("number");
-    expect(typeof (web["disk"] as Json)["used"]).toBe("number");
-    expect(web["load"]).toEqual([expect.any(Number), expect.any(Number), expect.any(Number)]);
+    expect(web.memory.total).toBe(2 * 1024 ** 3);
+    expect(typeof web.memory.used).toBe("number");
+    expect(typeof web.disk.used).toBe("number");
+    expect(web.load).toEqual([expect.any(Number), expect.any(Number), expect.any(Number)]);
 
     const table = await client(master, ["info"]);
     expect(table.code).toBe(0);
@@ -150,8 +143,8 @@ describe("a cluster of three nodes", () => {
   test("info NAME@NODE and the ambiguity of a bare name present on several nodes", async () => {
     const one = await client(master, ["info", "primary@n2", "--json"]);
     expect(one.code).toBe(0);
-    const body = JSON.parse(one.stdout) as { instances: Json[] };
-    expect(body.instances.map((i) => `${i["name"]}@${i["node"]}`)).toEqual(["primary@n2"]);
+    const body = parseInfoResponse(parseJson(one.stdout, "info --json"));
+    expect(body.instances.map((i) => `${i.name}@${i.node}`)).toEqual(["primary@n2"]);
 
     const ambiguous = await client(master, ["info", "primary"]);
     expect(ambiguous.code).toBe(1);
@@ -212,13 +205,13 @@ describe("a cluster of three nodes", () => {
   });
 
   test("a change made on the host reaches the master within about two poll intervals", async () => {
-    const before = (await instances(master)).find((i) => i["name"] === "web");
-    expect(before?.["state"]).toBe("Running");
+    const before = (await apiInstances(master)).find((i) => i.name === "web");
+    expect(before?.state).toBe("Running");
     const stop = await hostMultipass(workers[0]!.simDir, ["stop", "web"]);
     expect(stop.code).toBe(0);
     const stoppedAt = Date.now();
     // Poll interval 250 ms; two intervals plus a stand-in call and a hop to the master.
-    await waitFor("web Stopped in the master's cache", async () => (await instances(master)).find((i) => i["name"] === "web")?.["state"] === "Stopped", 1_500, 20);
+    await waitFor("web Stopped in the master's cache", async () => (await apiInstances(master)).find((i) => i.name === "web")?.state === "Stopped", 1_500, 20);
     expect(Date.now() - stoppedAt).toBeLessThan(1_500);
     const listed = await client(master, ["instances"]);
     expect(listed.stdout).toMatch(/^n1\s+web\s+Stopped\s+--\s+Ubuntu 24\.04 LTS$/m);
@@ -234,15 +227,15 @@ describe("failures", () => {
     await seed(sims[0]!, [["--name", "alpha"]]);
     await seed(sims[1]!, [["--name", "beta"]]);
     await Promise.all([startWorker(master, "a", { simDir: sims[0] }), startWorker(master, "b", { simDir: sims[1] })]);
-    await waitFor("both instances", async () => (await instances(master)).length === 2);
+    await waitFor("both instances", async () => (await apiInstances(master)).length === 2);
     simConfig(sims[1]!, { fault: "hang", stepMs: 5 });
 
     const started = Date.now();
     const r = await client(master, ["info", "--json"]);
     const elapsed = Date.now() - started;
     expect(r.code).toBe(1);
-    const body = JSON.parse(r.stdout) as { instances: Json[]; errors: Json[] };
-    expect(body.instances.map((i) => i["name"])).toEqual(["alpha"]);
+    const body = parseInfoResponse(parseJson(r.stdout, "info --json"));
+    expect(body.instances.map((i) => i.name)).toEqual(["alpha"]);
     expect(body.errors).toEqual([{ node: "b", message: 'Node "b" did not answer within 1s' }]);
     expect(r.stderr).toContain('node "b"');
     // The hung node cost its timeout, not more.
@@ -260,12 +253,12 @@ describe("failures", () => {
     await seed(sim, [["--name", "kept"]]);
     const killed = await startWorker(master, "k", { simDir: sim });
     const paused = await startWorker(master, "p");
-    await waitFor("both Ready", async () => (await nodes(master)).filter((n) => n["state"] === "Ready").length === 2);
+    await waitFor("both Ready", async () => (await apiNodes(master)).filter((n) => n.state === "Ready").length === 2);
 
     killed.proc.kill("SIGKILL");
     await waitFor("k Down", async () => (await nodeState(master, "k")) === "Down", 2_000);
     // Still listed with its last-known instances, whose state is no longer known.
-    expect((await instances(master)).find((i) => i["name"] === "kept")).toMatchObject({ node: "k", state: "Unknown" });
+    expect((await apiInstances(master)).find((i) => i.name === "kept")).toMatchObject({ node: "k", state: "Unknown" });
     const table = await client(master, ["nodes"]);
     expect(table.stdout).toMatch(/^k\s.*Down$/m);
 
@@ -275,7 +268,7 @@ describe("failures", () => {
     paused.proc.kill("SIGCONT");
     await waitFor("p Ready again", async () => (await nodeState(master, "p")) === "Ready", 3_000);
     const info = await client(master, ["info", "--json"]);
-    const errors = (JSON.parse(info.stdout) as { errors: Json[] }).errors;
+    const errors = parseInfoResponse(parseJson(info.stdout, "info --json")).errors;
     expect(errors).toEqual([{ node: "k", message: expect.stringMatching(/^Node "k" is Down \(last sync /) }]);
   });
 
@@ -285,14 +278,14 @@ describe("failures", () => {
     await seed(sims[0]!, [["--name", "one"]]);
     await seed(sims[1]!, [["--name", "two"], ["--name", "three"]]);
     const workers = await Promise.all([startWorker(first, "r1", { simDir: sims[0] }), startWorker(first, "r2", { simDir: sims[1] })]);
-    await waitFor("3 instances", async () => (await instances(first)).length === 3);
+    await waitFor("3 instances", async () => (await apiInstances(first)).length === 3);
 
     first.proc.kill("SIGKILL");
     await first.proc.exited;
     const second = await startMaster({ dataDir: first.dataDir, clusterPort: first.clusterPort, apiPort: first.apiPort });
     expect(second.apiToken).toBe(first.apiToken);
-    await waitFor("both workers rejoined", async () => (await nodes(second)).filter((n) => n["state"] === "Ready").length === 2, 15_000);
-    const names = (await instances(second)).map((i) => `${i["name"]}@${i["node"]}`).sort();
+    await waitFor("both workers rejoined", async () => (await apiNodes(second)).filter((n) => n.state === "Ready").length === 2, 15_000);
+    const names = (await apiInstances(second)).map((i) => `${i.name}@${i.node}`).sort();
     expect(names).toEqual(["one@r1", "three@r2", "two@r2"]);
     for (const w of workers) expect(w.proc.output.match(/joined with id/g)?.length).toBe(2);
   });
@@ -302,9 +295,9 @@ describe("failures", () => {
     const sim = tempDir("sim-f");
     await seed(sim, [["--name", "victim"]]);
     const worker = await startWorker(master, "f", { simDir: sim });
-    await waitFor("victim listed", async () => (await instances(master)).length === 1);
+    await waitFor("victim listed", async () => (await apiInstances(master)).length === 1);
 
-    const nodeError = async () => (await nodes(master)).find((n) => n["name"] === "f")?.["multipassError"] as string | null;
+    const nodeError = async () => (await apiNodes(master)).find((n) => n.name === "f")?.multipassError;
 
     simConfig(sim, { fault: "down", stepMs: 5 });
     expect(await waitFor("down reported", nodeError)).toContain("cannot connect to the multipass socket");
@@ -315,7 +308,7 @@ describe("failures", () => {
     const listed = await client(master, ["nodes"]);
     expect(listed.code).toBe(0);
     expect(listed.stderr).toContain('node "f"');
-    expect((await instances(master))[0]).toMatchObject({ name: "victim", state: "Unknown" });
+    expect((await apiInstances(master))[0]).toMatchObject({ name: "victim", state: "Unknown" });
 
     simConfig(sim, { fault: "garbage", stepMs: 5 });
     expect(await waitFor("garbage reported", async () => (await nodeError())?.includes("JSON") && (await nodeError()))).toBeTruthy();
@@ -332,13 +325,13 @@ describe("failures", () => {
     expect(hung.stderr).toContain('did not answer within 2s');
     const hungApi = await fetch(`${master.apiUrl}/api/v1/info?instance=victim`, { headers: { authorization: `Bearer ${master.apiToken}` } });
     expect(hungApi.status).toBe(504);
-    expect(await hungApi.json()).toMatchObject({ error: { code: "E_TIMEOUT", message: expect.stringContaining("did not answer within 2s") } });
+    expect(parseErrorBody(parseJson(await hungApi.text(), "info"))).toMatchObject({ error: { code: "E_TIMEOUT", message: expect.stringContaining("did not answer within 2s") } });
 
     simConfig(sim, { fault: null, stepMs: 5 });
     await waitFor("recovered", async () => (await nodeError()) === null, 30_000);
     expect(await nodeState(master, "f")).toBe("Ready");
     expect(worker.proc.proc.exitCode).toBeNull();
-    expect((await instances(master))[0]).toMatchObject({ name: "victim", state: "Running" });
+    expect((await apiInstances(master))[0]).toMatchObject({ name: "victim", state: "Running" });
   }, 90_000);
 
   test("the client explains an unreachable master and usage errors", async () => {
