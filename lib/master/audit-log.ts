@@ -12,7 +12,7 @@ import { closeSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, 
 import { dirname } from "node:path";
 import { sanitizeParams } from "./audit-sanitize.ts";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseAuditEvent, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
-import { AppError, messageOf } from "../core/errors.ts";
+import { AppError, errnoOf, messageOf } from "../core/errors.ts";
 import { parseJson } from "../core/parse.ts";
 
 export interface AuditLog {
@@ -55,7 +55,7 @@ const REASONS: Record<string, string> = {
 };
 
 function storageError(doing: string, path: string, error: unknown): AppError {
-  const code = typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : null;
+  const code = errnoOf(error);
   const why = code === null ? messageOf(error) : `${REASONS[code] ?? messageOf(error)} (${code})`;
   return new AppError("E_STORAGE", `The master cannot ${doing} its audit log "${path}": ${why}`, { cause: error });
 }
@@ -120,7 +120,7 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
     index(pos - carry.length, carry);
     torn = carry.length > 0;
   } catch (error) {
-    const code = typeof error === "object" && error !== null && "code" in error ? error.code : null;
+    const code = errnoOf(error);
     if (code !== "ENOENT" && code !== "ENOTDIR") throw storageError("read", path, error);
   } finally {
     if (fd !== null) closeSync(fd);
@@ -131,8 +131,7 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
     try {
       return openSync(path, "a", 0o600);
     } catch (error) {
-      const code = typeof error === "object" && error !== null && "code" in error ? error.code : null;
-      if (code !== "ENOENT") throw error;
+      if (errnoOf(error) !== "ENOENT") throw error;
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       return openSync(path, "a", 0o600);
     }
