@@ -7,12 +7,18 @@
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
+import { parseJson } from "../../lib/core/parse.ts";
+import { parseAuditEvent } from "../../lib/protocol/audit.ts";
 import {
   api,
+  apiInfo,
+  apiInstances,
+  apiNodes,
   client,
   envWithBun,
   hostMultipass,
   hostProcesses,
+  parseLaunchPlan,
   removeTempDirs,
   roleCommand,
   simConfig,
@@ -28,8 +34,6 @@ import {
 
 setDefaultTimeout(120_000);
 
-type Json = Record<string, unknown>;
-
 afterEach(stopAll);
 afterAll(removeTempDirs);
 
@@ -43,8 +47,7 @@ async function seeded(master: MasterHandle, name: string, instances: string[], s
 }
 
 async function nodeState(master: MasterHandle, name: string): Promise<string | undefined> {
-  const nodes = (await api(master, "/api/v1/nodes")).body as Json[];
-  return nodes.find((n) => n["name"] === name)?.["state"] as string | undefined;
+  return (await apiNodes(master)).find((n) => n.name === name)?.state;
 }
 
 function spawnClient(master: MasterHandle, args: string[]) {
@@ -62,7 +65,7 @@ describe("the master killed mid-flight", () => {
   test("execs and launches end with a clean error, workers rejoin the restarted master, nothing is left behind", async () => {
     const master = await startMaster();
     const worker = await seeded(master, "m1", ["web"], 700);
-    await waitFor("web listed", async () => ((await api(master, "/api/v1/instances")).body as unknown[]).length === 1);
+    await waitFor("web listed", async () => (await apiInstances(master)).length === 1);
 
     const exec = spawnClient(master, ["exec", "web", "--", "sleep", "300"]);
     const launch = spawnClient(master, ["launch", "slow"]);
@@ -85,8 +88,8 @@ describe("the master killed mid-flight", () => {
     const again = await startMaster({ dataDir: master.dataDir, clusterPort: master.clusterPort, apiPort: master.apiPort });
     await waitFor("the worker rejoined", async () => (await nodeState(again, "m1")) === "Ready", 15_000);
     await waitFor("the launch finished on the node and shows up", async () => {
-      const list = (await api(again, "/api/v1/instances")).body as Json[];
-      return list.some((i) => i["name"] === "slow" && i["state"] === "Running");
+      const list = await apiInstances(again);
+      return list.some((i) => i.name === "slow" && i.state === "Running");
     }, 30_000);
     // Running shows before cloud-init ends; then the launch process ends too, and nothing is left.
     await waitFor("no process left on the host", () => hostProcesses(worker.simDir, worker.proc.pid).length === 0, 15_000);
@@ -100,21 +103,21 @@ describe("a worker lost", () => {
     // The healthy node holds more, so placement prefers the victim while it lives.
     await seeded(master, "b-healthy", ["h1", "h2"]);
     await waitFor("both Ready, allocations known", async () => {
-      const nodes = (await api(master, "/api/v1/nodes")).body as { state: string; allocated: { memory: number } }[];
+      const nodes = await apiNodes(master);
       return nodes.filter((n) => n.state === "Ready" && n.allocated.memory > 0).length === 2;
     });
-    const before = JSON.parse((await client(master, ["launch", "--dry-run", "--json"])).stdout) as Json;
-    expect(before["node"]).toBe("a-victim");
+    const before = parseLaunchPlan((await client(master, ["launch", "--dry-run", "--json"])).stdout);
+    expect(before.node).toBe("a-victim");
 
     victim.proc.kill("SIGKILL");
     await waitFor("victim Down", async () => (await nodeState(master, "a-victim")) === "Down", 2_000);
     for (let i = 0; i < 5; i++) {
-      const plan = JSON.parse((await client(master, ["launch", "--dry-run", "--json"])).stdout) as Json;
-      expect(plan["node"]).toBe("b-healthy");
+      const plan = parseLaunchPlan((await client(master, ["launch", "--dry-run", "--json"])).stdout);
+      expect(plan.node).toBe("b-healthy");
     }
     const refused = await client(master, ["launch", "x", "--node", "a-victim"]);
     expect(refused.stderr).toContain('Node "a-victim" is Down');
-    expect(((await api(master, "/api/v1/instances")).body as Json[]).filter((i) => i["node"] === "a-victim")).toEqual([expect.objectContaining({ name: "kept", state: "Unknown" })]);
+    expect((await apiInstances(master)).filter((i) => i.node === "a-victim")).toEqual([expect.objectContaining({ name: "kept", state: "Unknown" })]);
   });
 
   const netnsReason = (() => {
@@ -159,24 +162,24 @@ describe("a worker lost", () => {
       const cmd = [...roleCommand("worker"), "--master", `${net}.1:${master.clusterPort}`, "--token-file", master.joinTokenFile, "--name", "far", ...workerMultipassArgs(sim), "--poll-interval", "250ms", "--agent-addr", `${net}.2:0`];
       const worker = await startWorker(master, "far", { simDir: sim, command: ["ip", "netns", "exec", ns, ...cmd] });
       await seeded(master, "near", [], 5, `${net}.1`);
-      await waitFor("both Ready", async () => ((await api(master, "/api/v1/nodes")).body as Json[]).filter((n) => n["state"] === "Ready").length === 2);
-      const info = (await api(master, "/api/v1/info?instance=remote")).body as { instances: Json[] };
+      await waitFor("both Ready", async () => (await apiNodes(master)).filter((n) => n.state === "Ready").length === 2);
+      const info = await apiInfo(master, "?instance=remote");
       expect(info.instances).toEqual([expect.objectContaining({ node: "far", name: "remote", state: "Running" })]);
 
       sh("ip", "link", "set", hostSide, "down");
       const cutAt = Date.now();
       await waitFor("far NotReady", async () => (await nodeState(master, "far")) === "NotReady", 8_000);
       expect(Date.now() - cutAt).toBeLessThan(8_000);
-      expect(((await api(master, "/api/v1/instances")).body as Json[]).find((i) => i["name"] === "remote")).toMatchObject({ state: "Unknown" });
-      const plan = JSON.parse((await client(master, ["launch", "--dry-run", "--json"])).stdout) as Json;
-      expect(plan["node"]).toBe("near");
-      const live = (await api(master, "/api/v1/info")).body as { errors: Json[] };
+      expect((await apiInstances(master)).find((i) => i.name === "remote")).toMatchObject({ state: "Unknown" });
+      const plan = parseLaunchPlan((await client(master, ["launch", "--dry-run", "--json"])).stdout);
+      expect(plan.node).toBe("near");
+      const live = await apiInfo(master);
       expect(live.errors).toEqual([{ node: "far", message: expect.stringContaining("NotReady") }]);
 
       sh("ip", "link", "set", hostSide, "up");
       await waitFor("far Ready again", async () => (await nodeState(master, "far")) === "Ready", 20_000);
-      await waitFor("remote known again", async () => ((await api(master, "/api/v1/instances")).body as Json[]).find((i) => i["name"] === "remote")?.["state"] === "Running", 10_000);
-      const after = (await api(master, "/api/v1/info?instance=remote")).body as { instances: Json[] };
+      await waitFor("remote known again", async () => (await apiInstances(master)).find((i) => i.name === "remote")?.state === "Running", 10_000);
+      const after = await apiInfo(master, "?instance=remote");
       expect(after.instances).toEqual([expect.objectContaining({ node: "far", state: "Running" })]);
       expect(worker.proc.proc.exitCode).toBeNull();
     } finally {
@@ -194,7 +197,7 @@ describe("the master's data dir", () => {
     test(`${what}: mutating calls are refused with a clear error, nothing reaches multipass, nothing is lost`, async () => {
       const master = await startMaster();
       const worker = await seeded(master, "d1", ["web"]);
-      await waitFor("web listed", async () => ((await api(master, "/api/v1/instances")).body as unknown[]).length === 1);
+      await waitFor("web listed", async () => (await apiInstances(master)).length === 1);
       expect((await client(master, ["stop", "web"])).code).toBe(0);
 
       const events = join(master.dataDir, "events.jsonl");
@@ -217,10 +220,10 @@ describe("the master's data dir", () => {
       rmSync(events, { recursive: true, force: true });
       await Bun.write(events, kept);
       expect((await client(master, ["start", "web"])).code).toBe(0);
-      const records = readFileSync(events, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Json);
-      const done = records.filter((r) => r["phase"] === "done" && r["result"] === "ok").map((r) => r["action"]);
+      const records = readFileSync(events, "utf8").trim().split("\n").map((l, i) => parseAuditEvent(parseJson(l, `events.jsonl:${i + 1}`)));
+      const done = records.filter((r) => r.phase === "done" && r.result === "ok").map((r) => r.action);
       expect(done).toEqual(["stop", "start"]);
-      expect(records.filter((r) => r["phase"] === "requested").length).toBe(2);
+      expect(records.filter((r) => r.phase === "requested").length).toBe(2);
     });
   }
 });
