@@ -6,13 +6,20 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { arrayOf, parseJson } from "../../lib/core/parse.ts";
+import { parseAuditEvent } from "../../lib/protocol/audit.ts";
+import { parseLaunchEvent } from "../../lib/protocol/operations.ts";
 import {
-  api,
+  apiInstances,
+  apiNodes,
   client,
   envWithBun,
   hostMultipass,
+  parseActionAnswer,
+  parseLaunchPlan,
   removeTempDirs,
   roleCommand,
+  simCalls,
   simConfig,
   startMaster,
   startWorker,
@@ -26,28 +33,21 @@ import { runInTerminal } from "./terminal.ts";
 
 setDefaultTimeout(60_000);
 
-type Json = Record<string, unknown>;
-
 let master: MasterHandle;
 const workers: Record<string, WorkerHandle> = {};
 
 /** Every argv the stand-in of `node` received. */
 function calls(node: string): string[][] {
-  const text = readFileSync(join(workers[node]!.simDir, "calls.log"), "utf8");
-  return text.trim().split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { argv: string[] }).argv);
+  return simCalls(workers[node]!.simDir);
 }
 
 function launches(node: string): string[][] {
   return calls(node).filter((argv) => argv[0] === "launch");
 }
 
-async function instances(): Promise<Json[]> {
-  return (await api(master, "/api/v1/instances")).body as Json[];
-}
-
 async function stateOf(ref: string): Promise<string | undefined> {
   const [name, node] = ref.split("@");
-  return (await instances()).find((i) => i["name"] === name && i["node"] === node)?.["state"] as string | undefined;
+  return (await apiInstances(master)).find((i) => i.name === name && i.node === node)?.state;
 }
 
 beforeAll(async () => {
@@ -60,7 +60,7 @@ beforeAll(async () => {
   }
   for (const node of ["n1", "n2", "n3"] as const) workers[node] = await startWorker(master, node, { simDir: sims[node] });
   await waitFor("allocations known", async () => {
-    const nodes = (await api(master, "/api/v1/nodes")).body as { allocated: { memory: number; unknown: number } }[];
+    const nodes = await apiNodes(master);
     return nodes.length === 3 && nodes.every((n) => n.allocated.unknown === 0 && n.allocated.memory > 0);
   });
 });
@@ -73,7 +73,7 @@ describe("launch", () => {
   test("placement picks the emptiest node, says why with --dry-run, and the listing shows the result at once", async () => {
     const plan = await client(master, ["launch", "--dry-run", "--json"]);
     expect(plan.code).toBe(0);
-    expect(JSON.parse(plan.stdout)).toMatchObject({ dryRun: true, node: "n3", reason: expect.stringContaining("the most free capacity after allocations") });
+    expect(parseLaunchPlan(plan.stdout)).toMatchObject({ dryRun: true, node: "n3", reason: expect.stringContaining("the most free capacity after allocations") });
     expect(launches("n3")).toHaveLength(1);
 
     const r = await client(master, ["launch", "placed", "--memory", "512M"]);
@@ -162,7 +162,7 @@ describe("launch", () => {
     });
     const seen: { at: number; line: string }[] = [];
     const decoder = new TextDecoder();
-    for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
+    for await (const chunk of proc.stdout) {
       for (const line of decoder.decode(chunk).split("\n").filter(Boolean)) seen.push({ at: Date.now(), line });
     }
     const exitedAt = Date.now();
@@ -178,9 +178,9 @@ describe("launch", () => {
       headers: { authorization: `Bearer ${master.apiToken}`, "content-type": "application/json", accept: "application/x-ndjson" },
       body: JSON.stringify({ name: "streamed", node: "n2" }),
     });
-    const events = (await response.text()).trim().split("\n").map((l) => JSON.parse(l) as Json);
+    const events = (await response.text()).trim().split("\n").map((l) => parseLaunchEvent(parseJson(l, "launch event")));
     expect(events[0]).toEqual({ type: "placed", node: "n2", reason: "asked for with --node" });
-    expect(events.filter((e) => e["type"] === "progress").length).toBeGreaterThanOrEqual(4);
+    expect(events.filter((e) => e.type === "progress").length).toBeGreaterThanOrEqual(4);
     expect(events.at(-1)).toMatchObject({ type: "launched", node: "n2", name: "streamed", state: "Running" });
   });
 
@@ -209,11 +209,11 @@ describe("launch", () => {
     expect(response.headers.get("content-type")).toBe("text/event-stream");
     const events = (await response.text()).trim().split("\n\n").map((block) => {
       const [eventLine, dataLine] = block.split("\n");
-      return { event: eventLine!.replace(/^event: /, ""), data: JSON.parse(dataLine!.replace(/^data: /, "")) as Json };
+      return { event: eventLine!.replace(/^event: /, ""), data: parseLaunchEvent(parseJson(dataLine!.replace(/^data: /, ""), "event data")) };
     });
     expect(events[0]).toEqual({ event: "placed", data: { type: "placed", node: "n2", reason: "asked for with --node" } });
     expect(events.length).toBeGreaterThan(2);
-    expect(events.slice(1, -1).every((e) => e.event === "progress" && e.data["type"] === "progress")).toBe(true);
+    expect(events.slice(1, -1).every((e) => e.event === "progress" && e.data.type === "progress")).toBe(true);
     expect(events.at(-1)).toMatchObject({ event: "launched", data: { type: "launched", node: "n2", name: "sse" } });
   });
 
@@ -222,7 +222,7 @@ describe("launch", () => {
     expect([a.code, b.code].sort()).toEqual([0, 1]);
     const loser = a.code === 1 ? a : b;
     expect(loser.stderr).toMatch(/Instance (name )?"twin" is already (being launched|used) on node "n\d"/);
-    const twins = (await instances()).filter((i) => i["name"] === "twin");
+    const twins = (await apiInstances(master)).filter((i) => i.name === "twin");
     expect(twins).toHaveLength(1);
     const everywhere = ["n1", "n2", "n3"].flatMap((n) => launches(n).filter((argv) => argv.includes("twin")));
     expect(everywhere).toHaveLength(1);
@@ -238,7 +238,7 @@ describe("launch", () => {
       stderr: "pipe",
     });
     const stderr = new Response(proc.stderr).text();
-    const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+    const reader = proc.stdout.getReader();
     let out = "";
     while (!out.includes("victim: Creating")) {
       const { value, done } = await reader.read();
@@ -307,7 +307,7 @@ describe("lifecycle", () => {
     // restart of a stopped instance fails in Multipass (1.16's misleading message); big1 still restarts.
     const mixed = await client(master, ["restart", "mid", "big1", "--json"]);
     expect(mixed.code).toBe(1);
-    const body = JSON.parse(mixed.stdout) as { ok: boolean; results: Json[] };
+    const body = parseActionAnswer(mixed.stdout);
     expect(body.ok).toBe(false);
     expect(body.results).toEqual([
       { node: "n1", name: "big1", ok: true, state: "Running", error: null },
@@ -320,7 +320,7 @@ describe("lifecycle", () => {
     await client(master, ["delete", "big2", "--yes"]);
     const recover = await client(master, ["recover", "--all", "--json"]);
     expect(recover.code).toBe(0);
-    expect((JSON.parse(recover.stdout) as { results: Json[] }).results.map((r) => `${r["name"]}@${r["node"]}`)).toEqual(["big2@n1"]);
+    expect(parseActionAnswer(recover.stdout).results.map((r) => `${r.name}@${r.node}`)).toEqual(["big2@n1"]);
 
     await client(master, ["delete", "big2", "--yes"]);
     const purge = await client(master, ["purge", "--node", "n1", "--yes"]);
@@ -349,10 +349,10 @@ describe("audit trail", () => {
   test("every mutating call is recorded with its token id, never the token", async () => {
     const r = await client(master, ["events", "--json", "--limit", "10000"]);
     expect(r.code).toBe(0);
-    const events = JSON.parse(r.stdout) as Json[];
-    const actions = new Set(events.map((e) => e["action"]));
+    const events = arrayOf(parseAuditEvent)(parseJson(r.stdout, "events --json"), "events --json");
+    const actions = new Set(events.map((e) => e.action));
     for (const a of ["launch", "start", "stop", "restart", "suspend", "delete", "recover", "purge"]) expect(actions).toContain(a);
-    const failed = events.find((e) => e["phase"] === "done" && e["result"] === "error" && e["action"] === "restart");
+    const failed = events.find((e) => e.phase === "done" && e.result === "error" && e.action === "restart");
     expect(failed).toMatchObject({ node: "n2", instance: "mid" });
     const raw = readFileSync(join(master.dataDir, "events.jsonl"), "utf8");
     expect(raw).not.toContain(master.apiToken);
