@@ -2,15 +2,16 @@
  * The master's client of worker agent servers: live calls with a timeout,
  * every answer parsed, every failure an AppError that names the node.
  */
-import { AppError, describeNetworkError, isErrorCode, messageOf } from "../core/errors.ts";
-import type { InstanceInfo, InstanceSummary } from "../protocol/instances.ts";
-import { type LaunchSpec } from "../protocol/instances.ts";
-import { parseAgentLaunchEvent, type ActionOptions, type AgentLaunchEvent, type LifecycleAction } from "../protocol/operations.ts";
-import { arrayOf, field, object } from "../core/parse.ts";
+import { formatDuration } from "../core/duration.ts";
+import { AppError, describeNetworkError, messageOf } from "../core/errors.ts";
+import { readLines } from "../core/ndjson.ts";
+import { arrayOf, field, object, parseJson } from "../core/parse.ts";
+import { fetchPeer, type PeerRequest } from "../net/fetch.ts";
 import { pinnedTls } from "../net/tls.ts";
-import { parseErrorBody } from "../protocol/api.ts";
 import { parseAgentInfoResponse } from "../protocol/agent.ts";
-import { parseInstanceSummary } from "../protocol/instances.ts";
+import { parseErrorBody } from "../protocol/api.ts";
+import { parseInstanceSummary, type InstanceInfo, type InstanceSummary, type LaunchSpec } from "../protocol/instances.ts";
+import { parseAgentLaunchEvent, type ActionOptions, type AgentLaunchEvent, type LifecycleAction } from "../protocol/operations.ts";
 import type { NodeEntry } from "./registry.ts";
 
 /** The node fields a call needs. */
@@ -60,19 +61,11 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
   const doFetch = deps.fetch ?? fetch;
 
   async function call(node: AgentTarget, path: string, limits: CallLimits, payload?: unknown): Promise<unknown> {
-    const timeout = AbortSignal.timeout(limits.timeoutMs);
-    const signal = limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout;
+    const { timeout, signal } = callSignals(limits);
     const fail = (error: unknown) => failure(node, error, timeout, limits);
     let response: Response;
     try {
-      const endpoint = agentEndpoint(node, "http");
-      response = await doFetch(`${endpoint.url}${path}`, {
-        ...(endpoint.tls ? { tls: endpoint.tls } : {}),
-        method: payload === undefined ? "GET" : "POST",
-        headers: { authorization: `Bearer ${node.agentToken}`, ...(payload === undefined ? {} : { "content-type": "application/json" }) },
-        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
-        signal,
-      });
+      response = await fetchPeer(doFetch, { ...agentRequest(node, path), json: payload, signal });
     } catch (error) {
       throw fail(error);
     }
@@ -107,46 +100,24 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
     },
 
     async launch(node, spec, limits, onProgress) {
-      const timeout = AbortSignal.timeout(limits.timeoutMs);
-      const signal = limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout;
+      const { timeout, signal } = callSignals(limits);
       const lost = (error?: unknown) =>
         timeout.aborted
-          ? new AppError("E_TIMEOUT", `Node "${node.name}" did not finish the launch of "${spec.name}" within ${formatSeconds(limits.timeoutMs)}`)
+          ? new AppError("E_TIMEOUT", `Node "${node.name}" did not finish the launch of "${spec.name}" within ${formatDuration(limits.timeoutMs)}`)
           : new AppError("E_UNREACHABLE", `Lost node "${node.name}" during the launch of "${spec.name}"${error ? ` (${describeNetworkError(error)})` : ""}; the instance may still appear there`);
       let response: Response;
       try {
-        const endpoint = agentEndpoint(node, "http");
-        response = await doFetch(`${endpoint.url}/agent/v1/launch`, {
-          ...(endpoint.tls ? { tls: endpoint.tls } : {}),
-          method: "POST",
-          headers: { authorization: `Bearer ${node.agentToken}`, "content-type": "application/json" },
-          body: JSON.stringify(spec),
-          signal,
-        });
+        response = await fetchPeer(doFetch, { ...agentRequest(node, "/agent/v1/launch"), json: spec, signal });
       } catch (error) {
         throw failure(node, error, timeout, limits);
       }
       if (!response.ok || !response.body) throw nodeError(node, await response.json().catch(() => null), response.status);
-      const decoder = new TextDecoder();
-      let buffered = "";
       try {
-        for await (const chunk of response.body) {
-          buffered += decoder.decode(chunk, { stream: true });
-          let newline: number;
-          while ((newline = buffered.indexOf("\n")) >= 0) {
-            const line = buffered.slice(0, newline);
-            buffered = buffered.slice(newline + 1);
-            if (line.trim() === "") continue;
-            let event: AgentLaunchEvent;
-            try {
-              event = parseAgentLaunchEvent(JSON.parse(line));
-            } catch (error) {
-              throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed launch event: ${messageOf(error)}`);
-            }
-            if (event.type === "progress") onProgress(event);
-            else if (event.type === "done") return event.instances;
-            else throw new AppError(event.code, event.message);
-          }
+        for await (const line of readLines(response.body)) {
+          const event = parseLaunchLine(node, line);
+          if (event.type === "progress") onProgress(event);
+          else if (event.type === "done") return event.instances;
+          else throw new AppError(event.code, event.message);
         }
       } catch (error) {
         if (error instanceof AppError) throw error;
@@ -157,9 +128,30 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
   };
 }
 
+/** The URL, token and TLS of a call to `path` on a node's agent server. */
+function agentRequest(node: AgentTarget, path: string): PeerRequest {
+  const endpoint = agentEndpoint(node, "http");
+  return { url: `${endpoint.url}${path}`, token: node.agentToken, ...(endpoint.tls ? { tls: endpoint.tls } : {}) };
+}
+
+/** A call's own timeout, and the signal that ends it: that timeout, or the caller's signal first. */
+function callSignals(limits: CallLimits): { timeout: AbortSignal; signal: AbortSignal } {
+  const timeout = AbortSignal.timeout(limits.timeoutMs);
+  return { timeout, signal: limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout };
+}
+
+/** One line of a launch stream. @throws AppError E_PROTOCOL naming the node */
+function parseLaunchLine(node: AgentTarget, line: string): AgentLaunchEvent {
+  try {
+    return parseAgentLaunchEvent(parseJson(line, "event"));
+  } catch (error) {
+    throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed launch event: ${messageOf(error)}`);
+  }
+}
+
 function failure(node: AgentTarget, error: unknown, timeout: AbortSignal, limits: CallLimits): AppError {
   if (timeout.aborted) {
-    return new AppError("E_TIMEOUT", `Node "${node.name}" did not answer within ${formatSeconds(limits.timeoutMs)}`);
+    return new AppError("E_TIMEOUT", `Node "${node.name}" did not answer within ${formatDuration(limits.timeoutMs)}`);
   }
   if (limits.signal?.aborted) return new AppError("E_UNREACHABLE", `Call to node "${node.name}" was cancelled`);
   return new AppError("E_UNREACHABLE", `Cannot reach node "${node.name}" at ${node.address}: ${describeNetworkError(error)}`);
@@ -168,11 +160,7 @@ function failure(node: AgentTarget, error: unknown, timeout: AbortSignal, limits
 /** A node's error answer; its message is prefixed with the node unless it names it already. */
 function nodeError(node: AgentTarget, body: unknown, status: number): AppError {
   const e = parseErrorBody(body)?.error;
-  const code = e && isErrorCode(e.code) ? e.code : "E_PROTOCOL";
+  const code = e?.code ?? "E_PROTOCOL";
   const message = e?.message ?? `HTTP ${status}`;
   return new AppError(code, message.includes(`node "${node.name}"`) ? message : `Node "${node.name}": ${message}`);
-}
-
-function formatSeconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
