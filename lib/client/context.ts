@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { createApiClient, type ApiClient } from "./api-client.ts";
-import { AppError } from "../core/errors.ts";
+import { parseMasterAddress } from "../core/address.ts";
 import { colors, type Colors } from "./tables.ts";
 import { parseInstanceView } from "../protocol/api.ts";
 import type { TerminalIo } from "./terminal-io.ts";
@@ -42,14 +42,6 @@ export const common = {
 
 export type CommonArgs = { master?: string; token?: string; "token-file"?: string; ca?: string; json: boolean };
 
-/** `HOST:PORT` or a URL → a base URL. */
-export function masterUrl(text: string): string {
-  const t = text.trim();
-  if (/^https?:\/\//i.test(t)) return t.replace(/\/+$/, "");
-  if (/^[^\s/]+:\d+$/.test(t)) return `http://${t}`;
-  throw new AppError("E_USAGE", `Invalid master "${text}": expected a URL such as ${DEFAULT_MASTER} or HOST:PORT`);
-}
-
 function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
   // What is on the command line beats the environment.
   if (args.token) return args.token;
@@ -67,7 +59,7 @@ function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
 }
 
 export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
-  const baseUrl = masterUrl(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER);
+  const baseUrl = parseMasterAddress(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER, "master").url;
   const caPath = args.ca ?? ctx.env["MULTIVERSE_CA"];
   const tls = caPath ? { ca: readCertificate(caPath, "CA certificate") } : undefined;
   return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: 60_000, ...(tls ? { tls } : {}) });
