@@ -8,7 +8,26 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { api, hostMultipass, removeTempDirs, simConfig, startMaster, startWorker, stopAll, tempDir, waitFor, type MasterHandle, type WorkerHandle } from "./harness.ts";
+import { parseJson } from "../../lib/core/parse.ts";
+import { parseMasterMessage } from "../../lib/protocol/join.ts";
+import { parseSessionControl } from "../../lib/protocol/session.ts";
+import {
+  api,
+  apiInfo,
+  apiInstances,
+  apiNodes,
+  hostMultipass,
+  removeTempDirs,
+  simCalls,
+  simConfig,
+  startMaster,
+  startWorker,
+  stopAll,
+  tempDir,
+  waitFor,
+  type MasterHandle,
+  type WorkerHandle,
+} from "./harness.ts";
 
 setDefaultTimeout(120_000);
 
@@ -53,10 +72,8 @@ let master: MasterHandle;
 let worker: WorkerHandle;
 
 function namesReachingMultipass(): string[] {
-  const lines = readFileSync(join(worker.simDir, "calls.log"), "utf8").trim().split("\n");
   const names: string[] = [];
-  for (const line of lines) {
-    const argv = (JSON.parse(line) as { argv: string[] }).argv;
+  for (const argv of simCalls(worker.simDir)) {
     const [command, ...rest] = argv;
     if (command === "launch") {
       const at = rest.indexOf("--name");
@@ -75,7 +92,7 @@ beforeAll(async () => {
   simConfig(sim, { stepMs: 5 });
   await hostMultipass(sim, ["launch", "--name", "web"]);
   worker = await startWorker(master, "n1", { simDir: sim });
-  await waitFor("web listed", async () => ((await api(master, "/api/v1/instances")).body as unknown[]).length === 1);
+  await waitFor("web listed", async () => (await apiInstances(master)).length === 1);
 });
 afterAll(async () => {
   await stopAll();
@@ -153,7 +170,7 @@ describe("hostile input", () => {
         const lines = response.headers.get("content-type")?.includes("ndjson") ? text.trim().split("\n") : [text];
         const parses = lines.every((line) => {
           try {
-            JSON.parse(line);
+            parseJson(line, "answer");
             return true;
           } catch {
             return false;
@@ -208,7 +225,7 @@ describe("hostile input", () => {
       const joinClosed = new Promise<CloseEvent>((resolve) => (join.onclose = resolve));
       join.send(garbage);
       expect((await joinClosed).code).toBe(4002);
-      expect(JSON.parse(said[0]!)).toMatchObject({ type: "error", code: "E_PROTOCOL" });
+      expect(parseMasterMessage(said[0]!)).toMatchObject({ type: "error", code: "E_PROTOCOL" });
     }
 
     // Unknown or malformed control messages on a session: error and exit frames, then 1008; that session only.
@@ -220,13 +237,13 @@ describe("hostile input", () => {
       const badClosed = new Promise<CloseEvent>((resolve) => (bad.onclose = resolve));
       bad.send(control);
       expect({ control, code: (await badClosed).code }).toEqual({ control, code: 1008 });
-      expect(frames.slice(-2).map((f) => JSON.parse(f) as { type: string })).toMatchObject([{ type: "error", code: "E_PROTOCOL" }, { type: "exit", code: null }]);
+      expect(frames.slice(-2).map(parseSessionControl)).toMatchObject([{ type: "error", code: "E_PROTOCOL" }, { type: "exit", code: null }]);
     }
 
     // Everything else carries on: the worker is still joined and answers live calls.
-    const nodes = (await api(master, "/api/v1/nodes")).body as { state: string }[];
+    const nodes = await apiNodes(master);
     expect(nodes.map((n) => n.state)).toEqual(["Ready"]);
-    const info = (await api(master, "/api/v1/info")).body as { errors: unknown[] };
+    const info = await apiInfo(master);
     expect(info.errors).toEqual([]);
   });
 });
