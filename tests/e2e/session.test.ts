@@ -7,13 +7,16 @@ import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
-  api,
+  apiInstances,
+  apiSessions,
   client,
   envWithBun,
   hostMultipass,
   hostProcesses,
+  parseExecLine,
   removeTempDirs,
   roleCommand,
+  simCalls,
   simConfig,
   startMaster,
   startWorker,
@@ -26,11 +29,6 @@ import {
 import { runInTerminal } from "./terminal.ts";
 
 setDefaultTimeout(60_000);
-
-
-function sessions(master: MasterHandle) {
-  return api(master, "/api/v1/sessions").then((r) => r.body as { instance: string; node: string; kind: string; size: { cols: number; rows: number } }[]);
-}
 
 let master: MasterHandle;
 let n1: WorkerHandle;
@@ -45,7 +43,7 @@ beforeAll(async () => {
   }
   expect((await hostMultipass(sims[0]!, ["launch", "--name", "web"])).code).toBe(0);
   [n1, n2] = await Promise.all([startWorker(master, "n1", { simDir: sims[0] }), startWorker(master, "n2", { simDir: sims[1] })]);
-  await waitFor("3 instances", async () => ((await api(master, "/api/v1/instances")).body as unknown[]).length === 3);
+  await waitFor("3 instances", async () => (await apiInstances(master)).length === 3);
 });
 afterAll(async () => {
   await stopAll();
@@ -63,10 +61,10 @@ describe("shell", () => {
 
     t.type("stty size\r");
     await t.waitForScreen(/^30 100$/m);
-    expect((await sessions(master))).toEqual([expect.objectContaining({ instance: "web", node: "n1", kind: "shell", size: { cols: 100, rows: 30 } })]);
+    expect(await apiSessions(master)).toEqual([expect.objectContaining({ instance: "web", node: "n1", kind: "shell", size: { cols: 100, rows: 30 } })]);
 
     t.resize(120, 40);
-    await waitFor("resize reaches the master", async () => (await sessions(master))[0]?.size.cols === 120);
+    await waitFor("resize reaches the master", async () => (await apiSessions(master))[0]?.size.cols === 120);
     t.type("clear; stty size\r");
     await t.waitForScreen(/^40 120$/m);
 
@@ -91,7 +89,7 @@ describe("shell", () => {
 
     t.type("exit 3\r");
     expect(await t.exited).toBe(3);
-    await waitFor("session gone", async () => (await sessions(master)).length === 0);
+    await waitFor("session gone", async () => (await apiSessions(master)).length === 0);
   });
 
   test("a client killed mid-session leaves no shell, PTY or multipass process on the worker", async () => {
@@ -108,7 +106,7 @@ describe("shell", () => {
     const killedAt = Date.now();
     await waitFor("no session process left", () => hostProcesses(n1.simDir, n1.proc.pid).length === 0, 2_000, 50);
     expect(Date.now() - killedAt).toBeLessThanOrEqual(2_000);
-    await waitFor("session gone", async () => (await sessions(master)).length === 0);
+    await waitFor("session gone", async () => (await apiSessions(master)).length === 0);
   });
 
   test("a signal to the client ends the session cleanly: terminal restored, reason printed, exit 130, nothing left on the worker", async () => {
@@ -126,7 +124,7 @@ describe("shell", () => {
     expect(screen).toMatch(/(^|\s)icanon(\s|$)/m);
     expect(screen).not.toMatch(/-icanon/);
     await waitFor("no session process left", () => hostProcesses(n1.simDir, n1.proc.pid).length === 0, 3_000);
-    await waitFor("session gone", async () => (await sessions(master)).length === 0);
+    await waitFor("session gone", async () => (await apiSessions(master)).length === 0);
   });
 
   test("the master dying ends the session cleanly: terminal restored, reason printed, nothing left on the worker", async () => {
@@ -135,7 +133,7 @@ describe("shell", () => {
     simConfig(sim, { stepMs: 5 });
     await hostMultipass(sim, ["launch", "--name", "solo"]);
     const w = await startWorker(own, "md", { simDir: sim });
-    await waitFor("solo listed", async () => ((await api(own, "/api/v1/instances")).body as unknown[]).length === 1);
+    await waitFor("solo listed", async () => (await apiInstances(own)).length === 1);
     // Run the client from a shell, as a person would, and look at the terminal after it ends.
     const clientLine = [...roleCommand("client"), "shell", "solo", "--master", own.apiUrl, "--token", own.apiToken].map((a) => `'${a}'`).join(" ");
     const t = runInTerminal(["sh", "-c", `${clientLine}; echo "CLIENT-EXIT=$?"; stty -a`], { cols: 200, rows: 40, env: envWithBun({ HOME: tempDir("home") }) });
@@ -163,10 +161,9 @@ describe("exec", () => {
     expect(missing.code).toBe(127);
     expect(missing.stderr).toContain("no-such-command-here");
     // The 1.16 exit-4 loop never started: one multipass exec per call in the stand-in's log.
-    const calls = readFileSync(join(n1.simDir, "calls.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { argv: string[] });
-    const execs = calls.filter((c) => c.argv[0] === "exec" && c.argv.includes("exit 4"));
+    const execs = simCalls(n1.simDir).filter((argv) => argv[0] === "exec" && argv.includes("exit 4"));
     expect(execs).toHaveLength(1);
-    expect(execs[0]!.argv.slice(0, 4)).toEqual(["exec", "web", "--no-map-working-directory", "--"]);
+    expect(execs[0]!.slice(0, 4)).toEqual(["exec", "web", "--no-map-working-directory", "--"]);
   });
 
   test("stdout and stderr stay separate; piped stdin reaches the command", async () => {
@@ -186,7 +183,7 @@ describe("exec", () => {
       env: envWithBun({ HOME: tempDir("home") }),
       stdout: "pipe",
     });
-    const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+    const reader = proc.stdout.getReader();
     const started = Date.now();
     const first = await reader.read();
     expect(new TextDecoder().decode(first.value)).toBe("first\n");
@@ -218,11 +215,11 @@ describe("exec", () => {
         client(master, ["exec", i % 2 ? "web" : "primary@n2", "--", "sh", "-c", `while [ ! -e "$1" ]; do sleep 0.05; done; echo session-${i}`, "sh", barrier]),
       ),
     );
-    await waitFor("20 live sessions", async () => (await sessions(master)).length === 20, 30_000);
+    await waitFor("20 live sessions", async () => (await apiSessions(master)).length === 20, 30_000);
     writeFileSync(barrier, "");
     const runs = await pending;
     runs.forEach((r, i) => expect({ i, ...r }).toEqual({ i, code: 0, stdout: `session-${i}\n`, stderr: "" }));
-    await waitFor("sessions gone", async () => (await sessions(master)).length === 0);
+    await waitFor("sessions gone", async () => (await apiSessions(master)).length === 0);
   });
 
   test("a bare name on several nodes is refused with the candidates; NAME@NODE reaches that node", async () => {
@@ -266,8 +263,8 @@ describe("exec", () => {
       body: JSON.stringify({ command: ["sh", "-c", "cat; echo oops >&2; exit 7"], stdin: "from curl\n" }),
     });
     expect(response.headers.get("content-type")).toBe("application/x-ndjson");
-    const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l) as { type: string; data?: string; code?: number });
-    const text = (type: string) => lines.filter((l) => l.type === type).map((l) => Buffer.from(l.data!, "base64").toString()).join("");
+    const lines = (await response.text()).trim().split("\n").map(parseExecLine);
+    const text = (type: "stdout" | "stderr") => lines.map((l) => (l.type === type ? Buffer.from(l.data, "base64").toString() : "")).join("");
     expect(text("stdout")).toBe("from curl\n");
     expect(text("stderr")).toBe("oops\n");
     expect(lines.at(-1)).toEqual({ type: "exit", code: 7 });
