@@ -15,6 +15,7 @@ import {
   removeTempDirs,
   roleCommand,
   ROOT,
+  simCalls,
   simConfig,
   simulatedMultipass,
   startMaster,
@@ -23,11 +24,12 @@ import {
   tempDir,
   waitFor,
 } from "./harness.ts";
+import pkg from "../../package.json" with { type: "json" };
 import { buildVersion } from "../../scripts/build-version.ts";
 
 setDefaultTimeout(60_000);
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+const PACKAGE_VERSION = pkg.version;
 /** What --version prints: package.json's version from source; the build's --define adds the commit. */
 const VERSION = binDir() === null ? PACKAGE_VERSION : buildVersion(ROOT);
 
@@ -58,7 +60,7 @@ describe("worker --simulate", () => {
     expect({ code: exec.code, stdout: exec.stdout }).toEqual({ code: 3, stdout: "out\n" });
 
     // What reached "multipass" is in the stand-in's own log, written by the worker executable acting as it.
-    const calls = readFileSync(join(simDir, "calls.log"), "utf8").trim().split("\n").map((line) => (JSON.parse(line) as { argv: string[] }).argv);
+    const calls = simCalls(simDir);
     expect(calls).toContainEqual(["launch", "--name", "web"]);
     expect(calls).toContainEqual(["list", "--format", "json"]);
   });
