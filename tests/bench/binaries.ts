@@ -11,9 +11,10 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { arrayOf, field, number, object, parseJson } from "../../lib/core/parse.ts";
 import { hostTarget } from "../../scripts/binary-header.ts";
 import { binaryName } from "../../scripts/build.ts";
-import { api, envWithBun, hostMultipass, removeTempDirs, simConfig, startMaster, startWorker, stopAll, tempDir, waitFor } from "../e2e/harness.ts";
+import { apiInstances, envWithBun, hostMultipass, removeTempDirs, simConfig, startMaster, startWorker, stopAll, tempDir, waitFor } from "../e2e/harness.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const WORKERS = 10;
@@ -42,6 +43,14 @@ function timeLoop(argv: string[], env: Record<string, string>): { median: number
   return { median: percentile(times, 50), p90: percentile(times, 90) };
 }
 
+/** The figures of the one command in a hyperfine `--export-json` file, in seconds. */
+function parseHyperfine(text: string): { mean: number; stddev: number; median: number } {
+  const [r] = field(object(parseJson(text, "hyperfine"), "hyperfine"), "results", "hyperfine", arrayOf(object));
+  if (r === undefined) throw new Error("hyperfine exported no results");
+  const figure = (key: string) => field(r, key, "hyperfine.results[0]", number);
+  return { mean: figure("mean"), stddev: figure("stddev"), median: figure("median") };
+}
+
 /** hyperfine's mean ± σ and median for a shell command line, or null without hyperfine. */
 function hyperfine(command: string, env: Record<string, string>): string | null {
   const path = Bun.which("hyperfine");
@@ -49,8 +58,8 @@ function hyperfine(command: string, env: Record<string, string>): string | null 
   const out = join(Bun.env["TMPDIR"] ?? "/tmp", `mv-hyperfine-${process.pid}.json`);
   const result = Bun.spawnSync([path, "--warmup", "3", "--runs", String(RUNS), "-N", "--export-json", out, command], { env, stdout: "ignore", stderr: "pipe" });
   if (result.exitCode !== 0) throw new Error(`hyperfine failed: ${result.stderr.toString()}`);
-  const [r] = (JSON.parse(readFileSync(out, "utf8")) as { results: { mean: number; stddev: number; median: number }[] }).results;
-  return `${ms(r!.mean * 1000)} ± ${ms(r!.stddev * 1000)} (median ${ms(r!.median * 1000)}, hyperfine, ${RUNS} runs)`;
+  const r = parseHyperfine(readFileSync(out, "utf8"));
+  return `${ms(r.mean * 1000)} ± ${ms(r.stddev * 1000)} (median ${ms(r.median * 1000)}, hyperfine, ${RUNS} runs)`;
 }
 
 export async function runBinariesBench(): Promise<void> {
@@ -100,7 +109,7 @@ async function measure(binDir: string, clientBin: string): Promise<void> {
       }),
     );
     const total = WORKERS * INSTANCES_PER_WORKER;
-    await waitFor(`${total} instances`, async () => ((await api(master, "/api/v1/instances")).body as unknown[]).length === total, 60_000);
+    await waitFor(`${total} instances`, async () => (await apiInstances(master)).length === total, 60_000);
     const instances = timeLoop([clientBin, "instances", "--master", master.apiUrl, "--token", master.apiToken], env);
     console.log(`\nclient instances, ${WORKERS} simulated workers (${total} instances), master and workers compiled too:`);
     console.log(`  median ${ms(instances.median)}, p90 ${ms(instances.p90)} (${RUNS} runs, process start to exit)`);

@@ -6,8 +6,8 @@
  *   bun run bench            (all benchmarks)
  *   bun tests/bench/relay.ts (this one)
  */
-import { controlFrame } from "../../lib/protocol/session.ts";
-import { hostMultipass, simConfig, startMaster, startWorker, stopAll, removeTempDirs, tempDir, waitFor, api } from "../e2e/harness.ts";
+import { controlFrame, parseSessionControl } from "../../lib/protocol/session.ts";
+import { apiInstances, hostMultipass, simConfig, startMaster, startWorker, stopAll, removeTempDirs, tempDir, waitFor } from "../e2e/harness.ts";
 
 const THROUGHPUT_BYTES = 32 * 1024 * 1024;
 const KEYSTROKES = 400;
@@ -51,10 +51,11 @@ async function relayed(apiUrl: string, token: string, ref: string, command: stri
   let listener: (bytes: Uint8Array) => void = () => {};
   ws.onmessage = (e) => {
     if (typeof e.data === "string") {
-      if (e.data.includes('"ping"')) ws.send(controlFrame({ type: "pong" }));
+      if (parseSessionControl(e.data).type === "ping") ws.send(controlFrame({ type: "pong" }));
       return;
     }
-    listener(new Uint8Array(e.data as ArrayBuffer));
+    // binaryType is "arraybuffer", so every binary frame is an ArrayBuffer.
+    if (e.data instanceof ArrayBuffer) listener(new Uint8Array(e.data));
   };
   await new Promise<void>((resolve, reject) => {
     ws.onopen = () => resolve();
@@ -131,7 +132,7 @@ export async function runRelayBench(): Promise<void> {
   simConfig(sim, { stepMs: 5 });
   await hostMultipass(sim, ["launch", "--name", "bench"]);
   await startWorker(master, "b1", { simDir: sim });
-  await waitFor("instance", async () => ((await api(master, "/api/v1/instances")).body as unknown[]).length === 1);
+  await waitFor("instance", async () => (await apiInstances(master)).length === 1);
   try {
     const viaRelay = (argv: string[]) => relayed(master.apiUrl, master.apiToken, "bench", argv);
     const direct = async (argv: string[]) => localPty(argv);

@@ -15,12 +15,13 @@ import { readFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { arrayOf, field, nonNegative, object, parseJson, string, type Json } from "../../lib/core/parse.ts";
 import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
 import type { InstanceSummary } from "../../lib/protocol/instances.ts";
 import type { HostSnapshot } from "../../lib/protocol/join.ts";
 import { runMasterLink } from "../../lib/worker/cluster-client.ts";
 import { createTestLog } from "../support/test-log.ts";
-import { removeTempDirs, startMaster, stopAll, type MasterHandle } from "../e2e/harness.ts";
+import { apiInstances, apiNodes, apiRead, removeTempDirs, startMaster, stopAll, type MasterHandle } from "../e2e/harness.ts";
 
 const { values } = parseArgs({
   options: {
@@ -91,19 +92,33 @@ function rssMb(pid: number): number {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
+/** The part of `GET /api/v1/stats` this benchmark reads: what the cluster server took in. */
 interface Stats {
   cluster: { joins: number; states: number; heartbeats: number; rejected: number };
 }
 
-async function stats(master: MasterHandle): Promise<Stats> {
-  const response = await fetch(`${master.apiUrl}/api/v1/stats`, { headers: { authorization: `Bearer ${master.apiToken}` } });
-  return (await response.json()) as Stats;
+function parseStats(body: Json): Stats {
+  const cluster = field(object(body, "stats"), "cluster", "stats", object);
+  const count = (key: string) => field(cluster, key, "stats.cluster", nonNegative);
+  return { cluster: { joins: count("joins"), states: count("states"), heartbeats: count("heartbeats"), rejected: count("rejected") } };
+}
+
+function stats(master: MasterHandle): Promise<Stats> {
+  return apiRead(master, "/api/v1/stats", parseStats);
+}
+
+/** What latency-probe.ts prints: the client it timed with, and the milliseconds of every request by path. */
+function parseProbe(text: string): { client: string; samples: Record<string, number[]> } {
+  const o = object(parseJson(text, "latency probe"), "latency probe");
+  const samples = field(o, "samples", "latency probe", object);
+  return {
+    client: field(o, "client", "latency probe", string),
+    samples: Object.fromEntries(Object.keys(samples).map((path) => [path, field(samples, path, "latency probe.samples", arrayOf(nonNegative))])),
+  };
 }
 
 async function readyCount(master: MasterHandle): Promise<number> {
-  const response = await fetch(`${master.apiUrl}/api/v1/nodes`, { headers: { authorization: `Bearer ${master.apiToken}` } });
-  const nodes = (await response.json()) as { state: string }[];
-  return nodes.filter((n) => n.state === "Ready").length;
+  return (await apiNodes(master)).filter((n) => n.state === "Ready").length;
 }
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -168,7 +183,7 @@ export async function runScaleBench(): Promise<void> {
     const loadStart = performance.now();
     // Latency is measured by a client process of its own, as a user's client would see it.
     const probe = Bun.spawn([process.execPath, join(import.meta.dir, "latency-probe.ts"), master.apiUrl, master.apiToken, String(LOAD_SECONDS), "/api/v1/instances", "/api/v1/nodes"], { stdout: "pipe" });
-    const probed = JSON.parse(await new Response(probe.stdout).text()) as { client: string; samples: Record<string, number[]> };
+    const probed = parseProbe(await new Response(probe.stdout).text());
     const steadyRss = peakRss;
     const instancesMs = probed.samples["/api/v1/instances"]!;
     const nodesMs = probed.samples["/api/v1/nodes"]!;
@@ -184,9 +199,7 @@ export async function runScaleBench(): Promise<void> {
     for (const h of hosts) h.change();
     const expected = hosts.reduce((n, h) => n + h.monitor.current()!.instances.filter((i) => i.state === "Stopped").length, 0);
     await until("the burst to land", async () => {
-      const response = await fetch(`${master.apiUrl}/api/v1/instances`, { headers: { authorization: `Bearer ${master.apiToken}` } });
-      const list = (await response.json()) as { state: string }[];
-      return list.filter((i) => i.state === "Stopped").length === expected;
+      return (await apiInstances(master)).filter((i) => i.state === "Stopped").length === expected;
     }, 60_000);
     const burstRate = NODES / ((performance.now() - burstStart) / 1000);
 
