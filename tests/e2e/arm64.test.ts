@@ -12,6 +12,7 @@ import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { binaryName } from "../../scripts/build.ts";
 import { buildVersion } from "../../scripts/build-version.ts";
+import { parseJson } from "../../lib/core/parse.ts";
 import { simulatedMultipassCommand } from "../../lib/multipass/simulated.ts";
 import { binDir, envWithBun, removeTempDirs, roleCommand, RoleProcess, ROOT, simConfig, stopAll, tempDir } from "./harness.ts";
 
@@ -96,7 +97,7 @@ describe.skipIf(reason !== null)("linux-arm64 executables under qemu", () => {
     const access = ["--master", apiUrl, "--token-file", join(dataDir, "api-token")];
     const nodes = run([...arm("client"), "nodes", "--json", ...access]);
     expect(nodes.code).toBe(0);
-    expect(JSON.parse(nodes.stdout)).toMatchObject([{ name: "arm", state: "Ready" }]);
+    expect(parseJson(nodes.stdout, "nodes --json")).toMatchObject([{ name: "arm", state: "Ready" }]);
     expect(run([...arm("client"), "instances", ...access]).stdout).toMatch(/arm\s+primary\s+Running/);
     const exec = run([...arm("client"), "exec", "primary", ...access, "--", "sh", "-c", "echo hello from arm64; exit 7"]);
     expect({ code: exec.code, stdout: exec.stdout }).toEqual({ code: 7, stdout: "hello from arm64\n" });

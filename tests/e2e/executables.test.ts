@@ -25,6 +25,7 @@ import {
   waitFor,
 } from "./harness.ts";
 import pkg from "../../package.json" with { type: "json" };
+import { parseJson } from "../../lib/core/parse.ts";
 import { buildVersion } from "../../scripts/build-version.ts";
 
 setDefaultTimeout(60_000);
@@ -55,7 +56,7 @@ describe("worker --simulate", () => {
     const launched = await client(master, ["launch", "web"]);
     expect(launched.stderr + launched.stdout).toContain('Launched "web" on node "selfsim"');
     const listed = await client(master, ["instances", "--json"]);
-    expect(JSON.parse(listed.stdout)).toMatchObject([{ node: "selfsim", name: "web", state: "Running" }]);
+    expect(parseJson(listed.stdout, "instances --json")).toMatchObject([{ node: "selfsim", name: "web", state: "Running" }]);
     const exec = await client(master, ["exec", "web", "--", "sh", "-c", "echo out; exit 3"]);
     expect({ code: exec.code, stdout: exec.stdout }).toEqual({ code: 3, stdout: "out\n" });
 

@@ -6,6 +6,7 @@
  */
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
+import { parseJson } from "../../lib/core/parse.ts";
 import {
   hostMultipass,
   removeTempDirs,
@@ -83,11 +84,11 @@ describe.skipIf(noOpenssl)("TLS", () => {
     };
     const listed = await tlsClient(["instances", "--json"]);
     expect(listed.code).toBe(0);
-    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ node: "s1", name: "secure", state: "Running" })]);
+    expect(parseJson(listed.stdout, "instances --json")).toEqual([expect.objectContaining({ node: "s1", name: "secure", state: "Running" })]);
     // Live info goes master → agent over TLS, pinned to the agent's certificate.
     const info = await tlsClient(["info", "secure", "--json"]);
     expect(info.code).toBe(0);
-    expect(JSON.parse(info.stdout)).toMatchObject({ instances: [{ node: "s1", name: "secure", state: "Running" }], errors: [] });
+    expect(parseJson(info.stdout, "info --json")).toMatchObject({ instances: [{ node: "s1", name: "secure", state: "Running" }], errors: [] });
     // A session: client → master (wss) → agent (wss, pinned).
     const exec = await tlsClient(["exec", "secure", "--", "sh", "-c", "cat; exit 7"], "through TLS\n");
     expect(exec).toEqual({ code: 7, stdout: "through TLS\n", stderr: "" });
