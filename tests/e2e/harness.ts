@@ -302,7 +302,7 @@ export function client(master: MasterHandle, args: string[], options: Parameters
   return runClient([...args.slice(0, at), "--master", master.apiUrl, "--token", master.apiToken, ...args.slice(at)], options);
 }
 
-/** GET on the master API; returns the status and the body as JSON. @throws ParseError when the body is not JSON */
+/** GET on the master API; returns the status and the JSON body. @throws ParseError when the body is not JSON */
 export async function api(master: MasterHandle, path: string, token: string | null = master.apiToken): Promise<{ status: number; body: Json }> {
   const response = await fetch(master.apiUrl + path, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
   return { status: response.status, body: parseJson(await response.text(), `GET ${path}`) };
