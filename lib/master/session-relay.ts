@@ -8,10 +8,10 @@
 import { randomUUID } from "node:crypto";
 import type { ConsolaInstance } from "consola";
 import { agentEndpoint } from "./agent-client.ts";
-import { AppError, messageOf } from "../core/errors.ts";
+import { AppError, messageOf, type ErrorCode } from "../core/errors.ts";
 import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "../net/liveness.ts";
 import type { NodeEntry } from "./registry.ts";
-import { controlFrame, parseSessionControl, type SessionControl, type SessionKind, type SessionSpec } from "../protocol/session.ts";
+import { controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionKind, type SessionSpec } from "../protocol/session.ts";
 
 /** The client side of a relayed session: a WebSocket, or a streamed HTTP answer. */
 export interface ClientEnd {
@@ -61,7 +61,7 @@ const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 export interface SessionOutcome {
   exitCode: number | null;
   /** Set when the program did not report a status (node lost, client gone, refused, …). */
-  error: { code: string; message: string } | null;
+  error: { code: ErrorCode; message: string } | null;
 }
 
 export interface SessionRelay {
@@ -93,7 +93,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
     let exitSeen = false;
     /** The program's status, and the first error the node or the relay reported. */
     let exitCode: number | null = null;
-    let firstError: { code: string; message: string } | null = null;
+    let firstError: { code: ErrorCode; message: string } | null = null;
     const pending: (string | Uint8Array)[] = [];
     let pendingBytes = 0;
 
@@ -129,7 +129,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
               deps.log.warn(`session ${id}: the client went silent; ending it`);
               tellClient(new AppError("E_TIMEOUT", "The client stopped answering pings"));
               end("client silent");
-              client.close(4004, "peer timeout");
+              client.close(SESSION_CLOSE.peerTimeout, "peer timeout");
             },
           );
     const agentLive = watchPeer(
@@ -145,7 +145,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
       clientLive?.stop();
       agentLive.stop();
       sessions.delete(id);
-      if (agent.readyState === WebSocket.OPEN || agent.readyState === WebSocket.CONNECTING) agent.close(1000, why.slice(0, 100));
+      if (agent.readyState === WebSocket.OPEN || agent.readyState === WebSocket.CONNECTING) agent.close(SESSION_CLOSE.exit, why.slice(0, 100));
       deps.log.info(`session ${id}: ended (${why})`);
     }
 
@@ -163,7 +163,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
       if (ended) return;
       tellClient(error);
       end(error.message);
-      client.close(1000, "exit");
+      client.close(SESSION_CLOSE.exit, "exit");
     }
 
     agent.onopen = () => {
@@ -203,7 +203,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
         return fail(new AppError("E_UNREACHABLE", `${what} (code ${event.code})`));
       }
       end("exit");
-      client.close(1000, "exit");
+      client.close(SESSION_CLOSE.exit, "exit");
     };
 
     return {

@@ -26,6 +26,7 @@ import {
   DEFAULT_COLS,
   DEFAULT_ROWS,
   parseSessionControl,
+  SESSION_CLOSE,
   specFromQuery,
   validateCommand,
   type SessionKind,
@@ -182,7 +183,7 @@ function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec, 
         handle = null;
         ws.send(controlFrame({ type: "error", code: "E_PROTOCOL", message: `Bad control frame: ${messageOf(error)}` }));
         ws.send(controlFrame({ type: "exit", code: null }));
-        ws.close(1008, "bad control frame");
+        ws.close(SESSION_CLOSE.badControl, "bad control frame");
       }
     },
     pong() {
