@@ -46,13 +46,9 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
     const accept = c.req.header("accept") ?? "";
     const sse = accept.includes("text/event-stream");
     if (!sse && !accept.includes("application/x-ndjson")) {
-      let last: LaunchEvent | null = null;
-      await ops.runLaunch(prepared, caller, (event) => {
-        if (event.type === "launched" || event.type === "error") last = event;
-      });
-      const end = last as LaunchEvent | null;
-      if (end?.type === "launched") return c.json({ node: end.node, name: end.name, state: end.state, ipv4: end.ipv4 }, 201);
-      return errorResponse(c, new AppError(end?.type === "error" ? end.code : "E_INTERNAL", end?.type === "error" ? end.message : "The launch ended without a result"));
+      const end = await ops.runLaunch(prepared, caller, () => {});
+      if (end.type === "launched") return c.json({ node: end.node, name: end.name, state: end.state, ipv4: end.ipv4 }, 201);
+      return errorResponse(c, new AppError(end.code, end.message));
     }
     const encoder = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({

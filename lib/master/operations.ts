@@ -9,8 +9,8 @@
 import { randomUUID } from "node:crypto";
 import type { ConsolaInstance } from "consola";
 import type { AgentClient } from "./agent-client.ts";
-import type { AuditLog } from "./audit-log.ts";
-import { AppError, messageOf, toAppError } from "../core/errors.ts";
+import { audited, type AuditSink } from "./audit-policy.ts";
+import { AppError } from "../core/errors.ts";
 import type { InstanceSummary, LaunchSpec } from "../protocol/instances.ts";
 import { randomInstanceName } from "./instance-names.ts";
 import type { ActionOptions, ActionResult, LaunchEvent, LaunchRequestBody, LifecycleAction, PurgeResult } from "../protocol/operations.ts";
@@ -18,8 +18,8 @@ import { DEFAULT_DEMAND, place, type Demand, type Placement } from "./placement.
 import type { NodeEntry, Registry } from "./registry.ts";
 import { parseSize } from "../core/validate.ts";
 
-/** Where mutating calls are recorded; `append` throws when a record cannot be made durable, and the call must then not happen. */
-export type AuditSink = Pick<AuditLog, "append">;
+/** The last event of a launch. */
+export type LaunchEnd = Extract<LaunchEvent, { type: "launched" | "error" }>;
 
 /** Who is calling: the id (never the secret) of the token they used. */
 export interface Caller {
@@ -60,8 +60,11 @@ export interface Operations {
   prepareLaunch(body: LaunchRequestBody): PreparedLaunch;
   /** Where a launch would go, without reserving anything. */
   planLaunch(body: LaunchRequestBody): { node: string; reason: string; name: string | null };
-  /** Runs a prepared launch to its end, emitting events; never rejects. */
-  runLaunch(prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<void>;
+  /**
+   * Runs a prepared launch to its end, emitting events, the last of them
+   * (`launched` or `error`) also its result; never rejects.
+   */
+  runLaunch(prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<LaunchEnd>;
   /** One verb on the given instances (already resolved to nodes); per-instance results. */
   act(action: LifecycleAction, targets: { node: NodeEntry; name: string }[], options: ActionOptions, caller: Caller): Promise<ActionResult[]>;
   /** Removes deleted instances on the given nodes. */
@@ -69,7 +72,7 @@ export interface Operations {
 }
 
 export function createOperations(deps: OperationsDeps): Operations {
-  const { registry, agents, audit, log } = deps;
+  const { registry, agents } = deps;
   /**
    * Names being launched, where, and what they asked for: a name is reserved
    * from its check until its launch ends, and its demand counts against its
@@ -123,25 +126,6 @@ export function createOperations(deps: OperationsDeps): Operations {
     if (pending !== undefined) throw new AppError("E_CONFLICT", `Instance "${name}" is already being launched on node "${pending.node}"`);
   }
 
-  function record(base: { requestId: string; token: string; action: string; node: string | null; instance: string | null }, outcome: { error?: AppError; params?: Record<string, unknown> }, phase: "requested" | "done") {
-    audit.append({
-      ...base,
-      phase,
-      ...(outcome.params ? { params: outcome.params } : {}),
-      ...(phase === "done" ? { result: outcome.error ? "error" : "ok" } : {}),
-      ...(outcome.error ? { error: { code: outcome.error.code, message: outcome.error.message } } : {}),
-    });
-  }
-
-  /** Records the end of a call; a failure to record is logged, the outcome stands. */
-  function recordDone(base: Parameters<typeof record>[0], error?: AppError) {
-    try {
-      record(base, error ? { error } : {}, "done");
-    } catch (e) {
-      log.error(`audit trail: cannot record the result of ${base.action} ${base.instance ?? ""}: ${messageOf(e)}`);
-    }
-  }
-
   function findInstance(instances: InstanceSummary[], name: string): InstanceSummary | undefined {
     return instances.find((i) => i.name === name);
   }
@@ -164,32 +148,23 @@ export function createOperations(deps: OperationsDeps): Operations {
 
     async runLaunch(prepared, caller, emit) {
       const { node, spec } = prepared;
-      const base = { requestId: prepared.requestId, token: caller.tokenId, action: "launch", node: node.name, instance: spec.name };
-      try {
-        record(base, { params: { ...spec, node: node.name } }, "requested");
-      } catch (error) {
-        launching.delete(spec.name);
-        const e = toAppError(error, "E_STORAGE");
-        emit({ type: "error", code: e.code, message: `Not launching "${spec.name}": ${e.message}` });
-        return;
-      }
-      emit({ type: "placed", node: node.name, reason: prepared.placement?.reason ?? "asked for with --node" });
-      try {
+      const call = { requestId: prepared.requestId, token: caller.tokenId, action: "launch", node: node.name, instance: spec.name, params: { ...spec, node: node.name } };
+      const outcome = await audited(deps, call, "E_MULTIPASS", async () => {
+        emit({ type: "placed", node: node.name, reason: prepared.placement?.reason ?? "asked for with --node" });
         const timeoutMs = spec.timeoutSeconds !== undefined ? spec.timeoutSeconds * 1000 + 2 * MINUTE : (deps.launchTimeoutMs ?? 25 * MINUTE);
         const instances = await agents.launch(node, spec, { timeoutMs }, (p) =>
           emit({ type: "progress", node: node.name, phase: p.phase, percent: p.percent, text: p.text }),
         );
         registry.applyInstances(node.name, instances);
-        const launched = findInstance(instances, spec.name);
-        emit({ type: "launched", node: node.name, name: spec.name, state: launched?.state ?? "Unknown", ipv4: launched?.ipv4 ?? [] });
-        recordDone(base);
-      } catch (error) {
-        const e = toAppError(error, "E_MULTIPASS");
-        emit({ type: "error", code: e.code, message: e.message });
-        recordDone(base, e);
-      } finally {
-        launching.delete(spec.name);
-      }
+        return findInstance(instances, spec.name);
+      });
+      launching.delete(spec.name);
+      let end: LaunchEnd;
+      if (outcome.ok) end = { type: "launched", node: node.name, name: spec.name, state: outcome.value?.state ?? "Unknown", ipv4: outcome.value?.ipv4 ?? [] };
+      else if (outcome.acted) end = { type: "error", code: outcome.error.code, message: outcome.error.message };
+      else end = { type: "error", code: outcome.error.code, message: `Not launching "${spec.name}": ${outcome.error.message}` };
+      emit(end);
+      return end;
     },
 
     async act(action, targets, options, caller) {
@@ -205,48 +180,30 @@ export function createOperations(deps: OperationsDeps): Operations {
     async purge(nodes, caller) {
       return Promise.all(
         nodes.map(async (node): Promise<PurgeResult> => {
-          const base = { requestId: randomUUID(), token: caller.tokenId, action: "purge", node: node.name, instance: null };
           const before = node.snapshot.instances.filter((i) => i.state === "Deleted").map((i) => i.name);
-          try {
-            record(base, {}, "requested");
-          } catch (error) {
-            const e = toAppError(error, "E_STORAGE");
-            return { node: node.name, ok: false, purged: [], error: { code: e.code, message: e.message } };
-          }
-          try {
+          const outcome = await audited(deps, { token: caller.tokenId, action: "purge", node: node.name, instance: null }, "E_MULTIPASS", async () => {
             if (registry.stateOf(node) === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down`);
             const instances = await agents.purge(node, { timeoutMs: deps.actionTimeoutMs ?? 7 * MINUTE });
             registry.applyInstances(node.name, instances);
-            recordDone(base);
-            return { node: node.name, ok: true, purged: before.filter((n) => !findInstance(instances, n)), error: null };
-          } catch (error) {
-            const e = toAppError(error, "E_MULTIPASS");
-            recordDone(base, e);
-            return { node: node.name, ok: false, purged: [], error: { code: e.code, message: e.message } };
-          }
+            return before.filter((n) => !findInstance(instances, n));
+          });
+          if (outcome.ok) return { node: node.name, ok: true, purged: outcome.value, error: null };
+          return { node: node.name, ok: false, purged: [], error: { code: outcome.error.code, message: outcome.error.message } };
         }),
       );
     },
   };
 
   async function actOne(action: LifecycleAction, node: NodeEntry, name: string, options: ActionOptions, caller: Caller): Promise<ActionResult> {
-    const base = { requestId: randomUUID(), token: caller.tokenId, action, node: node.name, instance: name };
-    const failed = (e: AppError): ActionResult => ({ node: node.name, name, ok: false, state: findInstance(node.snapshot.instances, name)?.state ?? null, error: { code: e.code, message: e.message } });
-    try {
-      record(base, { params: { force: options.force, purge: options.purge } }, "requested");
-    } catch (error) {
-      return failed(toAppError(error, "E_STORAGE"));
-    }
-    try {
+    const call = { token: caller.tokenId, action, node: node.name, instance: name, params: { force: options.force, purge: options.purge } };
+    const outcome = await audited(deps, call, "E_MULTIPASS", async () => {
       if (registry.stateOf(node) === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down; cannot ${action} "${name}"`);
       const instances = await agents.act(node, action, name, options, { timeoutMs: deps.actionTimeoutMs ?? 7 * MINUTE });
       registry.applyInstances(node.name, instances);
-      recordDone(base);
-      return { node: node.name, name, ok: true, state: findInstance(instances, name)?.state ?? null, error: null };
-    } catch (error) {
-      const e = toAppError(error, "E_MULTIPASS");
-      recordDone(base, e);
-      return failed(e);
-    }
+      return findInstance(instances, name)?.state ?? null;
+    });
+    if (outcome.ok) return { node: node.name, name, ok: true, state: outcome.value, error: null };
+    const state = findInstance(node.snapshot.instances, name)?.state ?? null;
+    return { node: node.name, name, ok: false, state, error: { code: outcome.error.code, message: outcome.error.message } };
   }
 }

@@ -9,10 +9,10 @@
  *   failure). For curl and scripts; the client uses the WebSocket.
  * - `GET /api/v1/sessions` — live sessions.
  */
-import { randomUUID } from "node:crypto";
 import type { Context, Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import type { AuditLog } from "./audit-log.ts";
+import { recordRequest } from "./audit-policy.ts";
 import { AppError, messageOf, toAppError } from "../core/errors.ts";
 import { readBody } from "../net/http.ts";
 import { arrayOf, field, object, optional, string } from "../core/parse.ts";
@@ -56,26 +56,14 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
    * mutating call is. Returns what records its end.
    */
   function audited(c: Context<BunEnv>, node: NodeEntry, spec: SessionSpec): (outcome: SessionOutcome) => void {
-    const base = { requestId: randomUUID(), token: deps.caller(c).tokenId, action: spec.kind, node: node.name, instance: spec.instance };
+    const params = spec.kind === "exec" ? { command: [...spec.command], tty: spec.tty } : { tty: spec.tty };
+    const call = { token: deps.caller(c).tokenId, action: spec.kind, node: node.name, instance: spec.instance, params };
     try {
-      audit.append({ ...base, phase: "requested", params: spec.kind === "exec" ? { command: [...spec.command], tty: spec.tty } : { tty: spec.tty } });
+      return recordRequest({ audit, log }, call);
     } catch (error) {
       const e = toAppError(error, "E_STORAGE");
       throw new AppError(e.code, `Not opening the ${spec.kind} on "${spec.instance}": ${e.message}`, { cause: error });
     }
-    return (outcome) => {
-      try {
-        audit.append({
-          ...base,
-          phase: "done",
-          result: outcome.error ? "error" : "ok",
-          ...(outcome.exitCode === null ? {} : { exitCode: outcome.exitCode }),
-          ...(outcome.error ? { error: outcome.error } : {}),
-        });
-      } catch (error) {
-        log.error(`audit trail: cannot record the end of the ${spec.kind} on ${spec.instance}@${node.name}: ${messageOf(error)}`);
-      }
-    };
   }
 
   /**

@@ -1,0 +1,101 @@
+/**
+ * The audit policy of every mutating call (launches, lifecycle verbs,
+ * purges, shells and execs), written once: record that the call is
+ * requested, act only once that record is durable, then record how it
+ * ended. A call that cannot be recorded is not made (E_STORAGE, 503); an end
+ * that cannot be recorded is logged, and the call's outcome stands.
+ */
+import { randomUUID } from "node:crypto";
+import type { ConsolaInstance } from "consola";
+import { messageOf, toAppError, type AppError, type ErrorCode } from "../core/errors.ts";
+import type { AuditLog } from "./audit-log.ts";
+
+/** Where calls are recorded; `append` throws when a record cannot be made durable. */
+export type AuditSink = Pick<AuditLog, "append">;
+
+export interface AuditDeps {
+  audit: AuditSink;
+  /** Hears the ends that could not be recorded. */
+  log: Pick<ConsolaInstance, "error">;
+}
+
+/** One call as the audit trail names it: who asked for what, where. */
+export interface AuditedCall {
+  /** Shared by the call's two records; a fresh one when not given. */
+  requestId?: string;
+  /** tokenId() of the caller's token, never the token. */
+  token: string;
+  action: string;
+  node: string | null;
+  instance: string | null;
+  /** Kept (sanitized by the audit log) on the "requested" record. */
+  params?: Record<string, unknown>;
+}
+
+/** How a call ended: with an error or without; a shell or exec also with its program's status. */
+export interface CallEnd {
+  error: { code: ErrorCode; message: string } | null;
+  exitCode?: number | null;
+}
+
+/**
+ * Records that `call` is requested, before anything is done.
+ * @returns what records its end (call it once); a failure to record that is
+ *   logged, never thrown.
+ * @throws AppError (E_STORAGE) when the request cannot be recorded: the call
+ *   must then not be made.
+ */
+export function recordRequest(deps: AuditDeps, call: AuditedCall): (end: CallEnd) => void {
+  const { params, requestId, ...who } = call;
+  const base = { ...who, requestId: requestId ?? randomUUID() };
+  try {
+    deps.audit.append({ ...base, phase: "requested", ...(params ? { params } : {}) });
+  } catch (error) {
+    throw toAppError(error, "E_STORAGE");
+  }
+  return (end) => {
+    try {
+      deps.audit.append({
+        ...base,
+        phase: "done",
+        result: end.error ? "error" : "ok",
+        ...(end.exitCode === undefined || end.exitCode === null ? {} : { exitCode: end.exitCode }),
+        ...(end.error ? { error: end.error } : {}),
+      });
+    } catch (error) {
+      deps.log.error(`audit trail: cannot record the end of ${describeCall(call)}: ${messageOf(error)}`);
+    }
+  };
+}
+
+/** What an audited call came to; `acted` is false when its request could not be recorded, so nothing was done. */
+export type Audited<T> = { ok: true; value: T } | { ok: false; error: AppError; acted: boolean };
+
+/**
+ * The whole policy around `act`: records the request (and does nothing more
+ * when that fails), acts, and records how it ended. A failure of `act` that
+ * is not an AppError becomes one with the code `fallback`. Never rejects.
+ */
+export async function audited<T>(deps: AuditDeps, call: AuditedCall, fallback: ErrorCode, act: () => Promise<T>): Promise<Audited<T>> {
+  let done: (end: CallEnd) => void;
+  try {
+    done = recordRequest(deps, call);
+  } catch (error) {
+    return { ok: false, error: toAppError(error, "E_STORAGE"), acted: false };
+  }
+  try {
+    const value = await act();
+    done({ error: null });
+    return { ok: true, value };
+  } catch (error) {
+    const e = toAppError(error, fallback);
+    done({ error: { code: e.code, message: e.message } });
+    return { ok: false, error: e, acted: true };
+  }
+}
+
+function describeCall(call: AuditedCall): string {
+  const what = call.instance === null ? "" : ` of "${call.instance}"`;
+  const where = call.node === null ? "" : ` on node "${call.node}"`;
+  return `the ${call.action}${what}${where}`;
+}
