@@ -18,6 +18,7 @@
 import type { Context, Hono } from "hono";
 import { AppError } from "../core/errors.ts";
 import { errorResponse, readBody } from "../net/http.ts";
+import { streamedResponse } from "../net/stream.ts";
 import type { Caller, Operations } from "./operations.ts";
 import {
   ELIGIBLE,
@@ -26,7 +27,6 @@ import {
   parseBulkAction,
   parseLaunchRequest,
   parseLifecycleAction,
-  type LaunchEvent,
 } from "../protocol/operations.ts";
 import { field, object, optional, string } from "../core/parse.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
@@ -50,30 +50,8 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
       if (end.type === "launched") return c.json({ node: end.node, name: end.name, state: end.state, ipv4: end.ipv4 }, 201);
       return errorResponse(c, new AppError(end.code, end.message));
     }
-    const encoder = new TextEncoder();
-    const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        let open = true;
-        const emit = (event: LaunchEvent) => {
-          if (!open) return;
-          const text = sse ? `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n` : JSON.stringify(event) + "\n";
-          try {
-            controller.enqueue(encoder.encode(text));
-          } catch {
-            // The client left; the launch carries on and the cache will show it.
-            open = false;
-          }
-        };
-        void ops.runLaunch(prepared, caller, emit).finally(() => {
-          if (open) controller.close();
-          open = false;
-        });
-      },
-    });
-    return new Response(stream, {
-      status: 202,
-      headers: { "content-type": sse ? "text/event-stream" : "application/x-ndjson", "cache-control": "no-store" },
-    });
+    // A client that leaves does not stop the launch: the cache will show it.
+    return streamedResponse((out) => ops.runLaunch(prepared, caller, (event) => out.write(event)), { format: sse ? "sse" : "ndjson", status: 202 });
   });
 
   app.post(`/api/v1/instances/:ref/:action{${LIFECYCLE_ACTIONS.join("|")}}`, async (c) => {

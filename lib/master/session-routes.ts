@@ -15,10 +15,11 @@ import type { AuditLog } from "./audit-log.ts";
 import { recordRequest } from "./audit-policy.ts";
 import { AppError, messageOf, toAppError } from "../core/errors.ts";
 import { readBody } from "../net/http.ts";
+import { streamedResponse } from "../net/stream.ts";
 import { arrayOf, field, object, optional, string } from "../core/parse.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import type { Caller } from "./operations.ts";
-import type { ClientEnd, SessionOutcome, SessionRelay } from "./session-relay.ts";
+import type { ClientEnd, RelayHandle, SessionOutcome, SessionRelay } from "./session-relay.ts";
 import {
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
@@ -104,38 +105,26 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
     const { node, name } = target(c);
     const spec: SessionSpec = { kind: "exec", instance: name, command, tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb" };
     const onEnd = audited(c, node, spec);
-    const encoder = new TextEncoder();
-    let handle: ReturnType<SessionRelay["open"]> | null = null;
-    const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        let closed = false;
-        const line = (value: unknown) => {
-          if (!closed) controller.enqueue(encoder.encode(JSON.stringify(value) + "\n"));
-        };
+    let handle: RelayHandle | null = null;
+    return streamedResponse(
+      (out) => {
         const end: ClientEnd = {
           binary(bytes) {
             const stream = bytes[0] === CHANNEL_STDERR ? "stderr" : bytes[0] === CHANNEL_STDOUT ? "stdout" : null;
-            if (stream) line({ type: stream, data: Buffer.from(bytes.subarray(1)).toString("base64") });
+            if (stream) out.write({ type: stream, data: Buffer.from(bytes.subarray(1)).toString("base64") });
             return true;
           },
           control(message) {
-            if (message.type === "exit" || message.type === "error") line(message);
+            if (message.type === "exit" || message.type === "error") out.write(message);
           },
-          close() {
-            if (closed) return;
-            closed = true;
-            controller.close();
-          },
+          close: () => out.close(),
         };
         handle = relay.open(node, spec, end, onEnd);
-        if (stdin !== undefined && stdin !== "") handle.input(encoder.encode(stdin));
+        if (stdin !== undefined && stdin !== "") handle.input(new TextEncoder().encode(stdin));
         handle.control({ type: "eof" });
       },
-      cancel() {
-        handle?.clientGone();
-      },
-    });
-    return new Response(stream, { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
+      { onCancel: () => handle?.clientGone() },
+    );
   });
 
   app.get("/api/v1/sessions", (c) => c.json(relay.list()));
@@ -143,7 +132,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
 
 /** Adapts a client's WebSocket to a relayed session. */
 function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec, onEnd: (outcome: SessionOutcome) => void) {
-  let handle: ReturnType<SessionRelay["open"]> | null = null;
+  let handle: RelayHandle | null = null;
   let socket: Socket | null = null;
   const end: ClientEnd = {
     // -1 means queued under backpressure, which is fine; 0 means dropped.
