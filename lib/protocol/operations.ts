@@ -229,3 +229,38 @@ export function parsePurgeResult(value: unknown, path: string): PurgeResult {
     error: field(o, "error", path, resultError),
   };
 }
+
+/** `POST /api/v1/instances` with `dryRun`: the node a launch would go to, and why. */
+export interface LaunchPlan {
+  node: string;
+  reason: string;
+  /** The name asked for; null when the master would pick one. */
+  name: string | null;
+}
+
+export function parseLaunchPlan(value: unknown): LaunchPlan {
+  const o = object(value, "plan");
+  return {
+    node: field(o, "node", "plan", string),
+    reason: field(o, "reason", "plan", string),
+    name: field(o, "name", "plan", nullable(string)),
+  };
+}
+
+/** The answer of a lifecycle call or a purge: every outcome, and whether all went well. */
+export interface BulkAnswer<T> {
+  ok: boolean;
+  results: T[];
+}
+
+/** `POST /api/v1/actions/:action` answer. */
+export function parseActionAnswer(value: unknown): BulkAnswer<ActionResult> {
+  const o = object(value, "answer");
+  return { results: field(o, "results", "answer", arrayOf(parseActionResult)), ok: field(o, "ok", "answer", boolean) };
+}
+
+/** `POST /api/v1/purge` answer. */
+export function parsePurgeAnswer(value: unknown): BulkAnswer<PurgeResult> {
+  const o = object(value, "answer");
+  return { results: field(o, "results", "answer", arrayOf(parsePurgeResult)), ok: field(o, "ok", "answer", boolean) };
+}
