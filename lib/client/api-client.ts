@@ -3,6 +3,9 @@
  * failures, refused tokens and error bodies into one-line AppErrors.
  */
 import { AppError, describeNetworkError } from "../core/errors.ts";
+import { readLines } from "../core/ndjson.ts";
+import { parseJson } from "../core/parse.ts";
+import { fetchPeer } from "../net/fetch.ts";
 import { parseErrorBody } from "../protocol/api.ts";
 
 export interface ApiClientOptions {
@@ -36,29 +39,25 @@ export interface ApiClient {
   /** POST a JSON body; same errors as `get`. */
   post(path: string, body: unknown): Promise<ApiAnswer>;
   /**
-   * POST a JSON body and read an NDJSON answer line by line as it streams.
+   * POST a JSON body and read an NDJSON answer: its lines as they stream,
+   * without their newline.
    * @throws AppError as `get` for a refused call; E_UNREACHABLE when the
-   *   stream breaks before it ends.
+   *   stream breaks before it ends, E_PROTOCOL for a line past the NDJSON bound.
    */
-  stream(path: string, body: unknown, onLine: (line: string) => void): Promise<void>;
+  lines(path: string, body: unknown): AsyncGenerator<string>;
 }
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
   const doFetch = options.fetch ?? fetch;
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  const headers = (extra: Record<string, string> = {}) => ({ ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...extra });
+  const call = (path: string, body: unknown, extra: { accept?: string; signal?: AbortSignal }) =>
+    fetchPeer(doFetch, { url: baseUrl + path, token: options.token, ...(options.tls ? { tls: options.tls } : {}), json: body, ...extra });
 
   async function request(path: string, body?: unknown): Promise<ApiAnswer> {
     let response: Response;
     let text: string;
     try {
-      response = await doFetch(baseUrl + path, {
-        ...(options.tls ? { tls: options.tls } : {}),
-        method: body === undefined ? "GET" : "POST",
-        headers: headers(body === undefined ? {} : { "content-type": "application/json" }),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
+      response = await call(path, body, { signal: AbortSignal.timeout(options.timeoutMs) });
       text = await response.text();
     } catch (error) {
       throw unreachable(baseUrl, error);
@@ -69,7 +68,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   function answer(response: Response, text: string): ApiAnswer {
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = parseJson(text, "answer");
     } catch {
       throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status} with something that is not JSON; is this a multiverse master?`);
     }
@@ -89,15 +88,10 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     tls: options.tls,
     get: (path) => request(path),
     post: (path, body) => request(path, body),
-    async stream(path, body, onLine) {
+    async *lines(path, body) {
       let response: Response;
       try {
-        response = await doFetch(baseUrl + path, {
-          ...(options.tls ? { tls: options.tls } : {}),
-          method: "POST",
-          headers: headers({ "content-type": "application/json", accept: "application/x-ndjson" }),
-          body: JSON.stringify(body),
-        });
+        response = await call(path, body, { accept: "application/x-ndjson" });
       } catch (error) {
         throw unreachable(baseUrl, error);
       }
@@ -105,17 +99,8 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         answer(response, await response.text());
         throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status} without a stream`);
       }
-      const decoder = new TextDecoder();
-      let buffered = "";
       try {
-        for await (const chunk of response.body) {
-          buffered += decoder.decode(chunk, { stream: true });
-          for (let at = buffered.indexOf("\n"); at >= 0; at = buffered.indexOf("\n")) {
-            const line = buffered.slice(0, at);
-            buffered = buffered.slice(at + 1);
-            if (line.trim() !== "") onLine(line);
-          }
-        }
+        yield* readLines(response.body);
       } catch (error) {
         if (error instanceof AppError) throw error;
         throw new AppError("E_UNREACHABLE", `Lost the connection to the master at ${baseUrl} (${describeNetworkError(error)})`);

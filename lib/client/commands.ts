@@ -6,10 +6,11 @@ import { defineCommand, type ArgsDef } from "citty";
 import type { ApiClient } from "./api-client.ts";
 import { apiFor, common, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
-import { launchCommand, lifecycleCommand, purgeCommand } from "./operations.ts";
+import { launchCommand } from "./launch.ts";
+import { lifecycleCommand, purgeCommand } from "./operations.ts";
 import { runSession } from "./session.ts";
 import { EXIT } from "../cli/run.ts";
-import type { AppError } from "../core/errors.ts";
+import { AppError, messageOf } from "../core/errors.ts";
 import { formatBytes, formatLoad, formatTime, formatUsage } from "../core/format.ts";
 import { renderTable, stateCell, type Cell } from "./tables.ts";
 import { arrayOf } from "../core/parse.ts";
@@ -142,9 +143,9 @@ function diagnoser(api: ApiClient) {
       await api.get(path);
       return null;
     } catch (error) {
-      const e = error as AppError;
       // The route accepted everything but the missing upgrade: the refusal came from elsewhere.
-      return e.code === "E_USAGE" && e.message.includes("WebSocket upgrade") ? null : e.message;
+      if (error instanceof AppError && error.code === "E_USAGE" && error.message.includes("WebSocket upgrade")) return null;
+      return messageOf(error);
     }
   };
 }

@@ -40,6 +40,16 @@ export const common = {
   verbose: { type: "boolean", default: false, description: "Show stack traces of failures" },
 } as const satisfies ArgsDef;
 
+/** The options of the commands that change the cluster: `--json` prints the API's answer. */
+export const writeArgs = {
+  master: common.master,
+  token: common.token,
+  "token-file": common["token-file"],
+  ca: common.ca,
+  json: { type: "boolean", default: false, description: "Print the API's JSON answer" },
+  verbose: common.verbose,
+} as const satisfies ArgsDef;
+
 export type CommonArgs = { master?: string; token?: string; "token-file"?: string; ca?: string; json: boolean };
 
 function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
