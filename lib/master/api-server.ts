@@ -16,12 +16,12 @@
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import type { AgentClient } from "./agent-client.ts";
-import { AppError, toAppError } from "../core/errors.ts";
+import { AppError } from "../core/errors.ts";
 import { createBaseApp, requireToken } from "../net/http.ts";
 import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
-import type { InstanceInfo } from "../protocol/instances.ts";
-import type { InfoResponse, InfoView, NodeError } from "../protocol/api.ts";
-import type { NodeEntry, Registry } from "./registry.ts";
+import { liveInfo } from "./live-info.ts";
+import type { Registry } from "./registry.ts";
+import { masterStats } from "./stats.ts";
 import { tokenId, tokenKind } from "../net/tokens.ts";
 import { parseInstanceRef, validateNodeName } from "../core/validate.ts";
 import type { AuditLog } from "./audit-log.ts";
@@ -83,25 +83,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     return c.json(registry.nodeView(entry));
   });
 
-  app.get("/api/v1/stats", (c) => {
-    const nodes = { Ready: 0, NotReady: 0, Down: 0 };
-    let instances = 0;
-    for (const entry of registry.entries()) {
-      nodes[registry.stateOf(entry)]++;
-      instances += entry.snapshot.instances.length;
-    }
-    const cpu = process.cpuUsage();
-    return c.json({
-      version: deps.version,
-      startedAt: new Date(deps.startedAt).toISOString(),
-      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
-      nodes,
-      instances,
-      sessions: deps.relay.list().length,
-      cluster: { ...deps.counters },
-      process: { rssBytes: process.memoryUsage.rss(), cpuSeconds: (cpu.user + cpu.system) / 1e6 },
-    });
-  });
+  app.get("/api/v1/stats", (c) => c.json(masterStats(deps)));
 
   app.get("/api/v1/instances", () => new Response(registry.instanceViewsBody(), { headers: { "content-type": "application/json" } }));
   app.get("/api/v1/instances/:ref", (c) => {
@@ -112,39 +94,8 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   app.get("/api/v1/info", async (c) => {
     const timeoutMs = parseTimeout(c.req.query("timeout"), deps.nodeTimeoutMs);
     const refText = c.req.query("instance");
-    let targets: { node: NodeEntry; names: string[] }[];
-    if (refText !== undefined) {
-      const ref = parseInstanceRef(refText);
-      const { node } = registry.resolve(ref.name, ref.node);
-      targets = [{ node, names: [ref.name] }];
-    } else {
-      targets = registry.entries().map((node) => ({ node, names: [] }));
-    }
-    const failures: { node: string; error: AppError }[] = [];
-    const live = targets.filter(({ node }) => {
-      const state = registry.stateOf(node);
-      if (state === "Ready") return true;
-      const since = new Date(node.lastSync).toISOString();
-      failures.push({ node: node.name, error: new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state} (last sync ${since})`) });
-      return false;
-    });
-    const answers = await Promise.all(
-      live.map(async ({ node, names }) => {
-        try {
-          const infos = await deps.agents.info(node, names, { timeoutMs, signal: c.req.raw.signal });
-          return infos.map((i) => toInfoView(node.name, i));
-        } catch (error) {
-          failures.push({ node: node.name, error: toAppError(error) });
-          return [];
-        }
-      }),
-    );
-    // One instance asked for and its node failed: that is the answer's error, not a partial result.
-    if (refText !== undefined && failures.length > 0) throw failures[0]!.error;
-    const errors: NodeError[] = failures.map((f) => ({ node: f.node, message: f.error.message }));
-    errors.sort((a, b) => (a.node < b.node ? -1 : 1));
-    const body: InfoResponse = { instances: answers.flat(), errors };
-    return c.json(body);
+    const ref = refText === undefined ? null : parseInstanceRef(refText);
+    return c.json(await liveInfo(deps, ref, { timeoutMs, signal: c.req.raw.signal }));
   });
 
   // Only the API token opens these routes, so the caller is that token, by id.
@@ -161,19 +112,4 @@ function parseTimeout(text: string | undefined, fallback: number): number {
     throw new AppError("E_USAGE", `Invalid timeout "${text.slice(0, 20)}": expected milliseconds between 1 and ${MAX_NODE_TIMEOUT_MS}`);
   }
   return Number(text);
-}
-
-function toInfoView(node: string, i: InstanceInfo): InfoView {
-  return {
-    node,
-    name: i.name,
-    state: i.state,
-    cpus: i.cpus,
-    load: i.load,
-    memory: i.memory,
-    disk: i.disk,
-    release: i.release,
-    imageRelease: i.imageRelease,
-    ipv4: i.ipv4,
-  };
 }
