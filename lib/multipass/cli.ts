@@ -1,13 +1,15 @@
 /**
  * The {@link Multipass} driver that runs the real `multipass` CLI (CONTRACT.md
- * §4, §6): pure argv builders, the pure parsers of `multipass-parse.ts`, and
- * one injected {@link Runner} that alone starts processes.
+ * §4, §6): pure argv builders, the pure parsers of `parse.ts`, one injected
+ * {@link Runner} that alone runs processes to completion, and one injected
+ * {@link ExecSpawner} that alone starts the long-lived processes of `exec`.
  */
 import { AppError, messageOf, usageError } from "../core/errors.ts";
 import { classifyFailure, commandOf } from "./failure.ts";
 import { parseInfo, parseList, parseVersion } from "./parse.ts";
 import { createLaunchProgressParser } from "./progress.ts";
 import { runProcess, type RunOptions, type RunResult, type Runner } from "./run.ts";
+import { spawnExec, startExec, type ExecSpawner } from "./exec.ts";
 import { MultipassError, type CallOptions, type Multipass } from "./driver.ts";
 import type { LaunchSpec } from "../protocol/instances.ts";
 import { formatSize, parseSize, validateCpus, validateImage, validateInstanceName, validateTimeoutSeconds } from "../core/validate.ts";
@@ -131,13 +133,16 @@ export interface MultipassCliOptions {
   command?: readonly string[];
   /** Runs one process; default {@link runProcess}. Tests inject a fake. */
   run?: Runner;
+  /** Starts the process of an `exec`; default {@link spawnExec}. Tests inject a fake. */
+  spawnExec?: ExecSpawner;
   /** Per-command overrides of {@link DEFAULT_TIMEOUTS_MS}, in milliseconds. */
   timeouts?: Partial<Record<MultipassCommand, number>>;
 }
 
 /**
- * Creates the CLI-backed {@link Multipass} driver. Every call runs one
- * process with the command's timeout; a launch given `timeoutSeconds` waits
+ * Creates the CLI-backed {@link Multipass} driver. Every call but `exec` runs
+ * one process with the command's timeout (an exec runs until it ends or is
+ * hung up); a launch given `timeoutSeconds` waits
  * that long plus {@link LAUNCH_TIMEOUT_MARGIN_MS} instead. Invalid arguments
  * fail before any process starts, with a MultipassError of kind
  * "invalid-arguments". `onProgress` of `launch` must not throw: if it does,
@@ -145,7 +150,7 @@ export interface MultipassCliOptions {
  * @throws AppError E_USAGE when a timeout override is not a positive number of milliseconds.
  */
 export function createMultipassCli(options: MultipassCliOptions = {}): Multipass {
-  const { command: prefix = ["multipass"], run = runProcess } = options;
+  const { command: prefix = ["multipass"], run = runProcess, spawnExec: spawn = spawnExec } = options;
   if (prefix.length === 0 || prefix.some((word) => word === "")) throw usageError("The multipass command must name a binary");
   const timeouts: Record<MultipassCommand, number> = { ...DEFAULT_TIMEOUTS_MS };
   for (const command of COMMANDS) {
@@ -234,6 +239,6 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
       simple("delete", () => buildArgv.delete(instances, { purge: callOptions.purge }), callOptions),
     recover: (instances, callOptions) => simple("recover", () => buildArgv.recover(instances), callOptions),
     purge: (callOptions) => simple("purge", buildArgv.purge, callOptions),
-    execArgv: (name, command) => argvOf("exec", () => buildArgv.exec(name, command)),
+    exec: (request) => startExec(request, (remote) => argvOf("exec", () => buildArgv.exec(request.instance, remote)), spawn),
   };
 }

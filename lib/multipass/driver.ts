@@ -1,7 +1,7 @@
 /**
  * The Multipass driver contract: what a worker can ask of the Multipass host it
- * runs on. The real implementation (`multipass-cli.ts`) runs the `multipass`
- * CLI; tests use the executable stand-in or an in-memory fake.
+ * runs on. The real implementation (`cli.ts`) runs the `multipass` CLI;
+ * tests use the executable stand-in or an in-memory fake.
  *
  * Shapes here are normalised: numbers are numbers, absent runtime figures are
  * `null`, and Multipass's `"N/A"` / `"Not Available"` placeholders are gone.
@@ -24,9 +24,10 @@ export interface CallOptions {
 /**
  * What a worker asks of its Multipass host.
  *
- * Every call runs one `multipass` process with a timeout and throws
- * {@link MultipassError} on any failure: a non-zero exit, a timeout, output
- * that does not parse, or a missing binary.
+ * Every call but `exec` runs one `multipass` process with a timeout and
+ * throws {@link MultipassError} on any failure: a non-zero exit, a timeout,
+ * output that does not parse, or a missing binary. `exec` starts a process
+ * that lives as long as its caller wants.
  */
 export interface Multipass {
   /** `multipass list`. Read-only. @throws MultipassError */
@@ -67,11 +68,66 @@ export interface Multipass {
   /** Removes every deleted instance. Idempotent. @throws MultipassError */
   purge(options?: CallOptions): Promise<void>;
   /**
-   * The argv (binary first) that runs `command` in an instance, for the caller
-   * to spawn with pipes or a PTY. Uses `--no-map-working-directory`. The caller
-   * guards the 1.16 exit-4 loop (see `exec-status.ts`).
+   * Starts `multipass exec NAME --no-map-working-directory -- …` of a command,
+   * or of the user's login shell, and returns at once. Not idempotent: every
+   * call starts a process, which lives until it exits or is hung up. The
+   * instance should be Running first (Multipass would start it itself, with
+   * spinner noise on stdout). The command is wrapped so that its status is
+   * told apart from Multipass's own and a status of 4 cannot make 1.14–1.16
+   * re-run it forever (`exec-status.ts`).
+   * @throws MultipassError, synchronously: kind "invalid-arguments" for an
+   *   invalid name or an empty command, "not-installed" when the process
+   *   cannot be started. Once started, failures only show in the status.
    */
-  execArgv(name: string, command: string[]): string[];
+  exec(request: ExecRequest): ExecProcess;
+}
+
+/** The {@link ExecRequest.command} that runs the user's login shell (`$SHELL -l`, else `/bin/sh -l`). */
+export const LOGIN_SHELL = "login-shell";
+
+/** Where a piece of an exec's output came from: a terminal has one stream, pipes have two. */
+export type ExecStream = "terminal" | "stdout" | "stderr";
+
+/** What {@link Multipass.exec} runs, and how. */
+export interface ExecRequest {
+  instance: string;
+  /** The command and its arguments, run as they are (no shell re-parsing); or {@link LOGIN_SHELL}. */
+  command: readonly string[] | typeof LOGIN_SHELL;
+  /** Environment of the `multipass` process; TERM is set to `term`. */
+  env: Record<string, string | undefined>;
+  /** TERM for the remote side, with or without a terminal. */
+  term: string;
+  /** Run under a PTY of this size; null: stdin, stdout and stderr are pipes. */
+  terminal: { cols: number; rows: number } | null;
+  /**
+   * Receives the output as it arrives, in order per stream, with the status
+   * trailer removed. Must not throw.
+   */
+  onOutput: (stream: ExecStream, bytes: Uint8Array) => void;
+  /** Time between {@link ExecProcess.hangUp} and the SIGKILL of the process group; default 1 s. */
+  graceMs?: number;
+}
+
+/** A running exec, owned by whoever started it: it must end in `exited`, or be hung up. */
+export interface ExecProcess {
+  /** Bytes for the program's input (typed into the terminal, or written to stdin). */
+  write(bytes: Uint8Array): void;
+  /** The input has ended: stdin is closed, or on a terminal Ctrl-D is typed (as a terminal does when piped input runs out). */
+  endInput(): void;
+  /** The terminal's new size; nothing without a terminal. */
+  resize(cols: number, rows: number): void;
+  /**
+   * Hangs up: closes the terminal (a shell ignores SIGTERM but not a hang-up),
+   * or sends SIGHUP to a piped process, then SIGKILLs its process group after
+   * the grace period. Idempotent; nothing once the process has exited.
+   */
+  hangUp(): void;
+  /**
+   * The remote status, once the process has exited and its output has been
+   * delivered: the status the wrapped command reported, else Multipass's exit
+   * code (255 when a signal killed it). Never rejects.
+   */
+  readonly exited: Promise<number>;
 }
 
 /** Why a multipass call failed, classified from its exit code and stderr (CONTRACT.md §1.4, §6). */

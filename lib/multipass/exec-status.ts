@@ -6,9 +6,9 @@
  * 1.14–1.16 a remote status of 4 makes the client re-run the whole command
  * forever. So the remote command is wrapped: it runs, then prints a trailer
  * carrying its status (an OSC sequence terminals ignore, tagged with a
- * per-session nonce) and exits with a status that is never 4. The worker
- * strips the trailer from the stream and takes the status from it; without a
- * trailer, the status is Multipass's own.
+ * per-session nonce) and exits with a status that is never 4. The driver's
+ * exec (`exec.ts`) strips the trailer from the stream and takes the status
+ * from it; without a trailer, the status is Multipass's own.
  */
 
 const OSC_START = "\u001b]7770;multiverse-exit;";

@@ -77,7 +77,8 @@ function collect(stream: ReadableStream<Uint8Array>, onChunk?: (chunk: string) =
   };
 }
 
-function notInstalled(binary: string, argv: string[], error: unknown): MultipassError {
+/** The error of a process that could not be started at all. */
+export function notInstalled(binary: string, argv: string[], error: unknown): MultipassError {
   const message =
     errnoOf(error) === "ENOENT"
       ? `multipass not found at ${JSON.stringify(binary)}`

@@ -1,15 +1,14 @@
 /**
- * The worker's side of shells and execs: each session runs one `multipass
- * exec` process — under a real PTY, sized from the first byte, or with
+ * The worker's side of shells and execs: each session runs one exec from the
+ * Multipass driver — under a real PTY, sized from the first byte, or with
  * separate pipes — and ends it when the session ends. Every process has an
- * owner: a session that loses its peer hangs the process up (PTY close or
- * SIGHUP) and kills its process group after a grace period.
+ * owner: a session that loses its peer hangs the process up (the driver
+ * closes the PTY or sends SIGHUP, and kills the process group after a grace
+ * period).
  */
 import type { ConsolaInstance } from "consola";
-import type { Subprocess } from "bun";
 import { AppError, messageOf, toAppError } from "../core/errors.ts";
-import { newNonce, TrailerFilter, wrapCommand, wrapLoginShell } from "../multipass/exec-status.ts";
-import type { Multipass } from "../multipass/driver.ts";
+import { LOGIN_SHELL, type ExecProcess, type Multipass } from "../multipass/driver.ts";
 import { parseJson } from "../core/parse.ts";
 import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "../net/liveness.ts";
 import {
@@ -52,11 +51,6 @@ export interface SessionHost {
   closeAll(): Promise<void>;
 }
 
-interface Running {
-  proc: Subprocess;
-  hangUp(): void;
-}
-
 /** Why a terminal session cannot run on `platform`, or null when it can. */
 export function terminalUnavailable(platform: NodeJS.Platform): AppError | null {
   if (platform !== "win32") return null;
@@ -64,12 +58,11 @@ export function terminalUnavailable(platform: NodeJS.Platform): AppError | null 
 }
 
 export function createSessionHost(deps: SessionHostDeps): SessionHost {
-  const live = new Set<Running>();
-  const graceMs = deps.graceMs ?? 1000;
+  const live = new Set<ExecProcess>();
 
   function session(): WsSession {
     let spec: SessionSpec | null = null;
-    let running: Running | null = null;
+    let running: ExecProcess | null = null;
     let finished = false;
     const queued: Uint8Array[] = [];
     /** The master's `eof` came before the process started. */
@@ -112,20 +105,30 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
       if (finished) return;
       // Resizes that came while the instance was starting are in `spec`: the PTY opens at the latest size.
       const current = spec ?? s;
-      const nonce = newNonce();
-      const argv = deps.multipass.execArgv(s.instance, s.kind === "shell" ? wrapLoginShell(nonce) : wrapCommand(s.command, nonce));
-      running = spawnSession(current, argv, nonce, {
-        output: (frame) => {
-          // 0 = dropped: the master cannot keep up and bytes would be lost; end rather than corrupt.
-          if (ws.send(frame) === 0) {
-            deps.log.warn(`session on "${s.instance}": output dropped under backpressure; hanging up`);
-            running?.hangUp();
-          }
-        },
-        exited: (code) => {
-          if (running) live.delete(running);
-          finish(code);
-        },
+      try {
+        running = deps.multipass.exec({
+          instance: s.instance,
+          command: s.kind === "shell" ? LOGIN_SHELL : s.command,
+          env: deps.env,
+          term: current.term,
+          terminal: current.tty ? { cols: current.cols, rows: current.rows } : null,
+          ...(deps.graceMs === undefined ? {} : { graceMs: deps.graceMs }),
+          onOutput: (stream, bytes) => {
+            const frame = stream === "terminal" ? bytes : channelFrame(stream === "stdout" ? CHANNEL_STDOUT : CHANNEL_STDERR, bytes);
+            // 0 = dropped: the master cannot keep up and bytes would be lost; end rather than corrupt.
+            if (ws.send(frame) === 0) {
+              deps.log.warn(`session on "${s.instance}": output dropped under backpressure; hanging up`);
+              running?.hangUp();
+            }
+          },
+        });
+      } catch (error) {
+        return finish(null, toAppError(error));
+      }
+      const child = running;
+      void child.exited.then((code) => {
+        live.delete(child);
+        finish(code);
       });
       live.add(running);
       for (const chunk of queued.splice(0)) input(chunk);
@@ -137,13 +140,11 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
      * character (Ctrl-D), as a terminal does when piped input runs out.
      */
     function endInput() {
-      const proc = running?.proc;
-      if (!proc) {
+      if (!running) {
         eofQueued = true;
         return;
       }
-      if (proc.terminal) proc.terminal.write(new Uint8Array([4]));
-      else if (proc.stdin && typeof proc.stdin !== "number") void proc.stdin.end();
+      running.endInput();
     }
 
     function input(chunk: Uint8Array) {
@@ -151,16 +152,14 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
         queued.push(chunk);
         return;
       }
-      const proc = running.proc;
-      if (proc.terminal) proc.terminal.write(chunk);
-      else if (proc.stdin && typeof proc.stdin !== "number") proc.stdin.write(chunk);
+      running.write(chunk);
     }
 
     function control(message: SessionControl) {
       switch (message.type) {
         case "resize":
           if (spec) spec = { ...spec, cols: message.cols, rows: message.rows };
-          running?.proc.terminal?.resize(message.cols, message.rows);
+          running?.resize(message.cols, message.rows);
           break;
         case "eof":
           endInput();
@@ -208,89 +207,6 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
     };
   }
 
-  function spawnSession(
-    spec: SessionSpec,
-    argv: string[],
-    nonce: string,
-    on: { output: (frame: Uint8Array) => void; exited: (code: number | null) => void },
-  ): Running {
-    const env = { ...deps.env, TERM: spec.term };
-    const filter = new TrailerFilter(nonce);
-    let killTimer: ReturnType<typeof setTimeout> | undefined;
-    let exited = false;
-    let proc: Subprocess;
-    let outputDone: Promise<void>;
-
-    if (spec.tty) {
-      let eof: () => void = () => {};
-      outputDone = new Promise((resolve) => (eof = resolve));
-      proc = Bun.spawn(argv, {
-        env,
-        terminal: {
-          cols: spec.cols,
-          rows: spec.rows,
-          name: spec.term,
-          data: (_t, bytes) => {
-            const out = filter.push(bytes);
-            if (out.length > 0) on.output(out);
-          },
-          exit: () => eof(),
-        },
-      });
-    } else {
-      proc = Bun.spawn(argv, { env, stdin: "pipe", stdout: "pipe", stderr: "pipe", detached: true });
-      const pump = async (stream: ReadableStream<Uint8Array>, channel: typeof CHANNEL_STDOUT | typeof CHANNEL_STDERR) => {
-        for await (const chunk of stream) {
-          const out = channel === CHANNEL_STDERR ? filter.push(chunk) : chunk;
-          if (out.length > 0) on.output(channelFrame(channel, out));
-        }
-        if (channel === CHANNEL_STDERR) {
-          const rest = filter.flush();
-          if (rest.length > 0) on.output(channelFrame(channel, rest));
-        }
-      };
-      outputDone = Promise.all([
-        pump(proc.stdout as ReadableStream<Uint8Array>, CHANNEL_STDOUT),
-        pump(proc.stderr as ReadableStream<Uint8Array>, CHANNEL_STDERR),
-      ]).then(() => {});
-    }
-
-    const killGroup = () => {
-      try {
-        process.kill(-proc.pid, "SIGKILL");
-      } catch {
-        // The group is already gone.
-      }
-      proc.kill("SIGKILL");
-    };
-
-    void proc.exited.then(async (status) => {
-      exited = true;
-      // Output written just before exit is still in flight; a grandchild holding the
-      // terminal or a pipe open must not hold the exit back for long.
-      await Promise.race([outputDone, Bun.sleep(500)]);
-      if (spec.tty) {
-        const rest = filter.flush();
-        if (rest.length > 0) on.output(rest);
-        proc.terminal?.close();
-      }
-      clearTimeout(killTimer);
-      killGroup();
-      const code = filter.status ?? (proc.signalCode ? 255 : status);
-      on.exited(code);
-    });
-
-    return {
-      proc,
-      hangUp() {
-        if (exited || killTimer) return;
-        if (proc.terminal) proc.terminal.close();
-        else proc.kill("SIGHUP");
-        killTimer = setTimeout(killGroup, graceMs);
-      },
-    };
-  }
-
   return {
     session,
     get running() {
@@ -299,7 +215,7 @@ export function createSessionHost(deps: SessionHostDeps): SessionHost {
     async closeAll() {
       const procs = [...live];
       for (const r of procs) r.hangUp();
-      await Promise.all(procs.map((r) => r.proc.exited));
+      await Promise.all(procs.map((r) => r.exited));
     },
   };
 }

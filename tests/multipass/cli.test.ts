@@ -7,7 +7,9 @@ import { buildArgv, createMultipassCli, DEFAULT_TIMEOUTS_MS, type Runner } from 
 import { classifyFailure, commandOf, summarizeStderr } from "../../lib/multipass/failure.ts";
 import { MAX_OUTPUT_BYTES, runProcess, type RunOptions, type RunResult } from "../../lib/multipass/run.ts";
 import { type LaunchProgress } from "../../lib/protocol/instances.ts";
-import { MultipassError, type MultipassErrorKind } from "../../lib/multipass/driver.ts";
+import { LOGIN_SHELL, MultipassError, type ExecRequest, type MultipassErrorKind } from "../../lib/multipass/driver.ts";
+import type { ExecSpawner, ExecSpawnOptions } from "../../lib/multipass/exec.ts";
+import { wrapCommand, wrapLoginShell } from "../../lib/multipass/exec-status.ts";
 
 const fixture = (name: string): string => readFileSync(join(import.meta.dir, "..", "fixtures", name), "utf8");
 const MP = "/snap/bin/multipass";
@@ -146,6 +148,20 @@ function fakeRunner(reply: (argv: string[]) => Reply = () => ({})): { run: Runne
     };
   };
   return { run, calls };
+}
+
+/** An exec spawner that records what it was asked to start and starts nothing. */
+function fakeSpawner(): { spawn: ExecSpawner; calls: { argv: string[]; options: ExecSpawnOptions }[] } {
+  const calls: { argv: string[]; options: ExecSpawnOptions }[] = [];
+  const spawn: ExecSpawner = (argv, options) => {
+    calls.push({ argv, options });
+    return { write() {}, endInput() {}, resize() {}, hangUp() {}, exited: Promise.resolve(0) };
+  };
+  return { spawn, calls };
+}
+
+function execRequest(instance: string, command: ExecRequest["command"]): ExecRequest {
+  return { instance, command, env: {}, term: "xterm", terminal: null, onOutput: () => {} };
 }
 
 const CLEAR = "\x1b[2K\x1b[0A\x1b[0E";
@@ -296,21 +312,38 @@ describe("createMultipassCli", () => {
     expect(error.message).toBe("multipass purge failed: boom");
   });
 
-  test("execArgv puts the binary first and the command after --", () => {
-    const multipass = createMultipassCli({ command: [MP], run: fakeRunner().run });
-    expect(multipass.execArgv("web", ["ls", "-la"])).toEqual([MP, "exec", "web", "--no-map-working-directory", "--", "ls", "-la"]);
-    expect(() => multipass.execArgv("--web", ["ls"])).toThrow(MultipassError);
+  test("exec puts the binary first and the wrapped command after --", () => {
+    const spawner = fakeSpawner();
+    const multipass = createMultipassCli({ command: [MP], run: fakeRunner().run, spawnExec: spawner.spawn });
+    multipass.exec(execRequest("web", ["ls", "-la"]));
+    const [call] = spawner.calls;
+    expect(call?.argv).toEqual([MP, "exec", "web", "--no-map-working-directory", "--", ...wrapCommand(["ls", "-la"], call?.options.nonce ?? "")]);
+    expect(call?.options).toMatchObject({ term: "xterm", terminal: null });
+    expect(() => multipass.exec(execRequest("--web", ["ls"]))).toThrow(MultipassError);
+    expect(spawner.calls).toHaveLength(1);
+  });
+
+  test("exec of the login shell runs the wrapped shell under the terminal asked for", () => {
+    const spawner = fakeSpawner();
+    const multipass = createMultipassCli({ command: [MP], run: fakeRunner().run, spawnExec: spawner.spawn });
+    multipass.exec({ ...execRequest("web", LOGIN_SHELL), terminal: { cols: 100, rows: 30 } });
+    const [call] = spawner.calls;
+    expect(call?.argv).toEqual([MP, "exec", "web", "--no-map-working-directory", "--", ...wrapLoginShell(call?.options.nonce ?? "")]);
+    expect(call?.options.terminal).toEqual({ cols: 100, rows: 30 });
   });
 
   describe("a command of several words (the worker acting as multipass)", () => {
     const SELF = ["/usr/bin/bun", "/opt/multiverse/worker.ts", "--act-as-multipass=/tmp/sim"];
 
-    test("every call and execArgv put the whole prefix first", async () => {
+    test("every call and exec put the whole prefix first", async () => {
       const { run, calls } = fakeRunner(() => ({ stdout: fixture("list_empty.json") }));
-      const multipass = createMultipassCli({ command: SELF, run });
+      const spawner = fakeSpawner();
+      const multipass = createMultipassCli({ command: SELF, run, spawnExec: spawner.spawn });
       await multipass.list();
       expect(calls[0]?.argv).toEqual([...SELF, "list", "--format", "json"]);
-      expect(multipass.execArgv("web", ["id"])).toEqual([...SELF, "exec", "web", "--no-map-working-directory", "--", "id"]);
+      multipass.exec(execRequest("web", ["id"]));
+      const [call] = spawner.calls;
+      expect(call?.argv).toEqual([...SELF, "exec", "web", "--no-map-working-directory", "--", ...wrapCommand(["id"], call?.options.nonce ?? "")]);
     });
 
     test("messages still name the multipass command, not the script", async () => {

@@ -5,6 +5,7 @@
  */
 import { type InstanceInfo, type InstanceState, type InstanceSummary } from "../../lib/protocol/instances.ts";
 import { MultipassError, type Multipass } from "../../lib/multipass/driver.ts";
+import { startExec } from "../../lib/multipass/exec.ts";
 
 interface FakeInstance {
   name: string;
@@ -134,10 +135,12 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
       await enter("purge", options?.signal);
       for (const [n, i] of instances) if (i.state === "Deleted") instances.delete(n);
     },
-    // Runs the command on this machine, as the stand-in does for its instances.
-    execArgv: (name, command) => {
-      existing(name);
-      return command;
+    // Runs the command on this machine, as the stand-in does for its instances: the driver's own
+    // process handling with the wrapped command as the whole argv.
+    exec(request) {
+      calls.push("exec");
+      existing(request.instance);
+      return startExec(request, (remote) => remote);
     },
   };
 }

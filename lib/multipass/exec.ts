@@ -1,0 +1,156 @@
+/**
+ * Interactive `multipass exec` processes, the second way (beside `run.ts`)
+ * the driver starts processes: one per shell or exec session, under a real
+ * PTY or with three pipes, alive as long as the session wants it.
+ *
+ * The remote command is wrapped so that its status comes back in a trailer
+ * and never as 4 (exec-status.ts): the trailer is removed from the output on
+ * its way through, and {@link ExecProcess.exited} reports the remote status.
+ *
+ * Ending a process: {@link ExecProcess.hangUp} closes the PTY (a shell
+ * ignores SIGTERM but not a hang-up) or sends SIGHUP to a piped process,
+ * then SIGKILLs its process group after a grace period. Once the process has
+ * exited, its group is SIGKILLed too, so no grandchild outlives the session.
+ */
+import { newNonce, TrailerFilter, wrapCommand, wrapLoginShell } from "./exec-status.ts";
+import { LOGIN_SHELL, type ExecProcess, type ExecRequest, type ExecStream } from "./driver.ts";
+import { notInstalled } from "./run.ts";
+
+/** What an {@link ExecSpawner} needs besides the argv: the request, and the nonce its wrapper prints. */
+export type ExecSpawnOptions = Omit<ExecRequest, "instance" | "command"> & { nonce: string };
+
+/**
+ * Starts one interactive process from a whole argv (binary first).
+ * @throws MultipassError kind "not-installed" when the process cannot be started.
+ */
+export type ExecSpawner = (argv: string[], options: ExecSpawnOptions) => ExecProcess;
+
+/** Time between a hang-up and the SIGKILL of the process group, unless the request says otherwise. */
+const DEFAULT_GRACE_MS = 1000;
+/** After the process has exited, how long output still in flight (or held by a grandchild) is awaited. */
+const OUTPUT_GRACE_MS = 500;
+/** What a terminal sends for Ctrl-D: the end of input. */
+const CTRL_D = 4;
+
+/**
+ * Wraps the request's command with a fresh nonce, turns the remote argv into
+ * the whole argv with `argvOf` (e.g. `multipass exec NAME … --`), and spawns.
+ * @throws whatever `argvOf` and `spawn` throw.
+ */
+export function startExec(request: ExecRequest, argvOf: (remote: string[]) => string[], spawn: ExecSpawner = spawnExec): ExecProcess {
+  const nonce = newNonce();
+  const remote = request.command === LOGIN_SHELL ? wrapLoginShell(nonce) : wrapCommand([...request.command], nonce);
+  const { instance: _instance, command: _command, ...options } = request;
+  return spawn(argvOf(remote), { ...options, nonce });
+}
+
+interface Child {
+  proc: Bun.Subprocess;
+  /** Settles once all output has been read. */
+  outputDone: Promise<void>;
+}
+
+type Env = Record<string, string | undefined>;
+
+function spawnWithTerminal(argv: string[], env: Env, size: { cols: number; rows: number }, options: ExecSpawnOptions, filter: TrailerFilter): Child {
+  let eof: () => void = () => {};
+  const outputDone = new Promise<void>((resolve) => (eof = resolve));
+  const proc = Bun.spawn(argv, {
+    env,
+    terminal: {
+      cols: size.cols,
+      rows: size.rows,
+      name: options.term,
+      data: (_terminal, bytes) => {
+        const out = filter.push(bytes);
+        if (out.length > 0) options.onOutput("terminal", out);
+      },
+      exit: () => eof(),
+    },
+  });
+  return { proc, outputDone };
+}
+
+function spawnWithPipes(argv: string[], env: Env, options: ExecSpawnOptions, filter: TrailerFilter): Child {
+  // Detached: its own process group, which a hang-up can kill whole.
+  const proc = Bun.spawn(argv, { env, stdin: "pipe", stdout: "pipe", stderr: "pipe", detached: true });
+  // The trailer is printed on stderr.
+  const pump = async (stream: ReadableStream<Uint8Array>, name: Exclude<ExecStream, "terminal">): Promise<void> => {
+    for await (const chunk of stream) {
+      const out = name === "stderr" ? filter.push(chunk) : chunk;
+      if (out.length > 0) options.onOutput(name, out);
+    }
+    if (name === "stderr") {
+      const rest = filter.flush();
+      if (rest.length > 0) options.onOutput(name, rest);
+    }
+  };
+  const outputDone = Promise.all([pump(proc.stdout, "stdout"), pump(proc.stderr, "stderr")]).then(() => {});
+  return { proc, outputDone };
+}
+
+/** SIGKILL to the process's group (the PTY's session, or the detached group), then to the process itself. */
+function killGroup(proc: Bun.Subprocess): void {
+  try {
+    process.kill(-proc.pid, "SIGKILL");
+  } catch {
+    // The group is already gone.
+  }
+  proc.kill("SIGKILL");
+}
+
+/**
+ * The default {@link ExecSpawner}: `Bun.spawn` with an argv array (never a
+ * shell), TERM set, under a PTY when the request asks for one.
+ */
+export const spawnExec: ExecSpawner = (argv, options) => {
+  const env = { ...options.env, TERM: options.term };
+  const filter = new TrailerFilter(options.nonce);
+  const size = options.terminal;
+  const tty = size !== null;
+  let child: Child;
+  try {
+    child = size !== null ? spawnWithTerminal(argv, env, size, options, filter) : spawnWithPipes(argv, env, options, filter);
+  } catch (error) {
+    throw notInstalled(argv[0] ?? "", argv, error);
+  }
+  const { proc, outputDone } = child;
+  let done = false;
+  let killTimer: ReturnType<typeof setTimeout> | undefined;
+
+  const exited = proc.exited.then(async (status) => {
+    done = true;
+    // Output written just before exit is still in flight; a grandchild holding the
+    // terminal or a pipe open must not hold the exit back for long.
+    await Promise.race([outputDone, Bun.sleep(OUTPUT_GRACE_MS)]);
+    if (tty) {
+      const rest = filter.flush();
+      if (rest.length > 0) options.onOutput("terminal", rest);
+      proc.terminal?.close();
+    }
+    clearTimeout(killTimer);
+    killGroup(proc);
+    return filter.status ?? (proc.signalCode ? 255 : status);
+  });
+
+  return {
+    write(bytes) {
+      if (proc.terminal) proc.terminal.write(bytes);
+      else if (proc.stdin && typeof proc.stdin !== "number") proc.stdin.write(bytes);
+    },
+    endInput() {
+      if (proc.terminal) proc.terminal.write(new Uint8Array([CTRL_D]));
+      else if (proc.stdin && typeof proc.stdin !== "number") void proc.stdin.end();
+    },
+    resize(cols, rows) {
+      proc.terminal?.resize(cols, rows);
+    },
+    hangUp() {
+      if (done || killTimer) return;
+      if (proc.terminal) proc.terminal.close();
+      else proc.kill("SIGHUP");
+      killTimer = setTimeout(() => killGroup(proc), options.graceMs ?? DEFAULT_GRACE_MS);
+    },
+    exited,
+  };
+};
