@@ -5,12 +5,21 @@
  * owner: a session that loses its peer hangs the process up (the driver
  * closes the PTY or sends SIGHUP, and kills the process group after a grace
  * period).
+ *
+ * A session is a state machine:
+ *
+ *     awaiting-start ──start frame──▶ starting ──exec started──▶ running
+ *            │                           │                          │
+ *            └───────────────────────────┴──────────────────────────┴──▶ ended
+ *
+ * It ends when the program exits, when the master goes silent or breaks the
+ * wire, when the instance cannot run the session, or when the socket closes.
  */
 import type { ConsolaInstance } from "consola";
 import { AppError, messageOf, toAppError } from "../core/errors.ts";
-import { LOGIN_SHELL, type ExecProcess, type Multipass } from "../multipass/driver.ts";
+import { LOGIN_SHELL, type ExecProcess, type ExecStream, type Multipass } from "../multipass/driver.ts";
 import { parseJson } from "../core/parse.ts";
-import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "../net/liveness.ts";
+import { DEFAULT_LIVENESS, watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
 import {
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
@@ -18,6 +27,7 @@ import {
   controlFrame,
   parseSessionControl,
   parseSessionSpec,
+  SESSION_CLOSE,
   type SessionControl,
   type SessionSpec,
 } from "../protocol/session.ts";
@@ -28,6 +38,7 @@ export interface SessionHostDeps {
   log: ConsolaInstance;
   /** Starts the instance if needed, like `multipass exec` would (without spinner noise). */
   ensureRunning: (instance: string) => Promise<void>;
+  /** Environment of the exec processes. */
   env: Record<string, string | undefined>;
   /**
    * The host's platform. Bun has PTYs only on POSIX, so a Windows worker
@@ -44,7 +55,7 @@ export interface SessionHostDeps {
 
 export interface SessionHost {
   /** A handler for one session socket. */
-  session(): WsSession;
+  session(): HostedSession;
   /** Processes currently running. */
   readonly running: number;
   /** Hangs up every session (worker shutdown). */
@@ -57,165 +68,212 @@ export function terminalUnavailable(platform: NodeJS.Platform): AppError | null 
   return new AppError("E_UNAVAILABLE", "Interactive terminals are not available on this Windows worker; use exec without -t");
 }
 
-export function createSessionHost(deps: SessionHostDeps): SessionHost {
-  const live = new Set<ExecProcess>();
+const DEFAULT_START_TIMEOUT_MS = 10_000;
 
-  function session(): WsSession {
-    let spec: SessionSpec | null = null;
-    let running: ExecProcess | null = null;
-    let finished = false;
-    const queued: Uint8Array[] = [];
-    /** The master's `eof` came before the process started. */
-    let eofQueued = false;
-    let socket: Socket | null = null;
-    let startTimer: ReturnType<typeof setTimeout> | undefined;
-    const liveness = watchPeer(
-      deps.liveness ?? DEFAULT_LIVENESS,
-      () => send({ type: "ping" }),
+/** Where a session is in its life (see the diagram at the top). */
+export type SessionState = "awaiting-start" | "starting" | "running" | "ended";
+
+/** One session socket's handler, and where the session is. */
+export interface HostedSession extends WsSession {
+  readonly state: SessionState;
+}
+
+const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = {
+  "awaiting-start": ["starting", "ended"],
+  starting: ["running", "ended"],
+  running: ["ended"],
+  ended: [],
+};
+
+/** What every session of a host shares. */
+interface HostContext {
+  deps: SessionHostDeps;
+  /** The processes of all sessions, until each has exited. */
+  live: Set<ExecProcess>;
+}
+
+function frameOf(stream: ExecStream, bytes: Uint8Array): Uint8Array {
+  if (stream === "terminal") return bytes;
+  return channelFrame(stream === "stdout" ? CHANNEL_STDOUT : CHANNEL_STDERR, bytes);
+}
+
+/** One session socket, from the upgrade to the exit frame. */
+class Session implements HostedSession {
+  #state: SessionState = "awaiting-start";
+  /** The start frame, with the latest size the master asked for. */
+  #spec: SessionSpec | null = null;
+  #process: ExecProcess | null = null;
+  /** Input, and the master's `eof`, that came before the process started. */
+  readonly #pending: { input: Uint8Array[]; eof: boolean } = { input: [], eof: false };
+  #socket: Socket | null = null;
+  #startTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #liveness: Liveness;
+
+  readonly #host: HostContext;
+
+  constructor(host: HostContext) {
+    this.#host = host;
+    this.#liveness = watchPeer(
+      host.deps.liveness ?? DEFAULT_LIVENESS,
+      () => this.#send({ type: "ping" }),
       () => {
-        deps.log.warn(`session on "${spec?.instance ?? "?"}": the master went silent; hanging up`);
-        running?.hangUp();
-        finish(null, new AppError("E_TIMEOUT", "The master stopped answering pings"), 4004);
+        host.deps.log.warn(`session on "${this.#spec?.instance ?? "?"}": the master went silent; hanging up`);
+        this.#end(null, new AppError("E_TIMEOUT", "The master stopped answering pings"), SESSION_CLOSE.peerTimeout);
       },
     );
-
-    function send(message: SessionControl) {
-      socket?.send(controlFrame(message));
-    }
-
-    /** Sends `exit` (after `error`, if any), then closes: always in that order. */
-    function finish(code: number | null, error?: AppError, closeCode = 1000) {
-      if (finished) return;
-      finished = true;
-      liveness.stop();
-      if (error) send({ type: "error", code: error.code, message: error.message });
-      send({ type: "exit", code });
-      socket?.close(closeCode, closeCode === 1000 ? "exit" : "peer timeout");
-    }
-
-    async function start(ws: Socket, s: SessionSpec) {
-      spec = s;
-      const noTerminal = s.tty ? terminalUnavailable(deps.platform) : null;
-      if (noTerminal) return finish(null, noTerminal);
-      try {
-        await deps.ensureRunning(s.instance);
-      } catch (error) {
-        return finish(null, toAppError(error));
-      }
-      if (finished) return;
-      // Resizes that came while the instance was starting are in `spec`: the PTY opens at the latest size.
-      const current = spec ?? s;
-      try {
-        running = deps.multipass.exec({
-          instance: s.instance,
-          command: s.kind === "shell" ? LOGIN_SHELL : s.command,
-          env: deps.env,
-          term: current.term,
-          terminal: current.tty ? { cols: current.cols, rows: current.rows } : null,
-          ...(deps.graceMs === undefined ? {} : { graceMs: deps.graceMs }),
-          onOutput: (stream, bytes) => {
-            const frame = stream === "terminal" ? bytes : channelFrame(stream === "stdout" ? CHANNEL_STDOUT : CHANNEL_STDERR, bytes);
-            // 0 = dropped: the master cannot keep up and bytes would be lost; end rather than corrupt.
-            if (ws.send(frame) === 0) {
-              deps.log.warn(`session on "${s.instance}": output dropped under backpressure; hanging up`);
-              running?.hangUp();
-            }
-          },
-        });
-      } catch (error) {
-        return finish(null, toAppError(error));
-      }
-      const child = running;
-      void child.exited.then((code) => {
-        live.delete(child);
-        finish(code);
-      });
-      live.add(running);
-      for (const chunk of queued.splice(0)) input(chunk);
-      if (eofQueued) endInput();
-    }
-
-    /**
-     * The client's stdin ended: close the pipe, or on a terminal type the EOF
-     * character (Ctrl-D), as a terminal does when piped input runs out.
-     */
-    function endInput() {
-      if (!running) {
-        eofQueued = true;
-        return;
-      }
-      running.endInput();
-    }
-
-    function input(chunk: Uint8Array) {
-      if (!running) {
-        queued.push(chunk);
-        return;
-      }
-      running.write(chunk);
-    }
-
-    function control(message: SessionControl) {
-      switch (message.type) {
-        case "resize":
-          if (spec) spec = { ...spec, cols: message.cols, rows: message.rows };
-          running?.resize(message.cols, message.rows);
-          break;
-        case "eof":
-          endInput();
-          break;
-        case "ping":
-          send({ type: "pong" });
-          break;
-        default:
-          break;
-      }
-    }
-
-    return {
-      open(ws) {
-        socket = ws;
-        startTimer = setTimeout(() => finish(null, new AppError("E_PROTOCOL", "No start frame in time")), deps.startTimeoutMs ?? 10_000);
-      },
-      message(ws, raw) {
-        liveness.heard();
-        try {
-          if (typeof raw !== "string") {
-            input(new Uint8Array(raw));
-            return;
-          }
-          if (spec === null) {
-            clearTimeout(startTimer);
-            void start(ws, parseSessionSpec(parseJson(raw, "start")));
-            return;
-          }
-          control(parseSessionControl(raw));
-        } catch (error) {
-          deps.log.warn(`session: ${messageOf(error)}`);
-          running?.hangUp();
-          finish(null, toAppError(error, "E_PROTOCOL"));
-        }
-      },
-      drain() {},
-      close() {
-        clearTimeout(startTimer);
-        liveness.stop();
-        socket = null;
-        finished = true;
-        running?.hangUp();
-      },
-    };
   }
 
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  open(ws: Socket): void {
+    this.#socket = ws;
+    const timeoutMs = this.#host.deps.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    this.#startTimer = setTimeout(() => this.#end(null, new AppError("E_PROTOCOL", "No start frame in time")), timeoutMs);
+  }
+
+  message(ws: Socket, raw: string | Buffer): void {
+    if (this.#state === "ended") return;
+    this.#liveness.heard();
+    try {
+      if (typeof raw !== "string") this.#input(new Uint8Array(raw));
+      else if (this.#state === "awaiting-start") {
+        clearTimeout(this.#startTimer);
+        void this.#begin(ws, parseSessionSpec(parseJson(raw, "start")));
+      } else this.#control(parseSessionControl(raw));
+    } catch (error) {
+      this.#host.deps.log.warn(`session: ${messageOf(error)}`);
+      this.#end(null, toAppError(error, "E_PROTOCOL"));
+    }
+  }
+
+  drain(): void {}
+
+  /** The socket has closed, whoever closed it: nobody is left to tell, so the process is hung up. */
+  close(): void {
+    clearTimeout(this.#startTimer);
+    this.#liveness.stop();
+    this.#socket = null;
+    if (this.#state !== "ended") this.#to("ended");
+    this.#process?.hangUp();
+  }
+
+  #to(next: SessionState): void {
+    if (!TRANSITIONS[this.#state].includes(next)) throw new AppError("E_INTERNAL", `session: no transition from ${this.#state} to ${next}`);
+    this.#state = next;
+  }
+
+  #send(message: SessionControl): void {
+    this.#socket?.send(controlFrame(message));
+  }
+
+  /** awaiting-start → starting: the instance is made ready for the process (or the session ends). */
+  async #begin(ws: Socket, spec: SessionSpec): Promise<void> {
+    this.#to("starting");
+    this.#spec = spec;
+    const noTerminal = spec.tty ? terminalUnavailable(this.#host.deps.platform) : null;
+    if (noTerminal) return this.#end(null, noTerminal);
+    try {
+      await this.#host.deps.ensureRunning(spec.instance);
+    } catch (error) {
+      return this.#end(null, toAppError(error));
+    }
+    if (this.#state !== "starting") return;
+    this.#run(ws);
+  }
+
+  /** starting → running: the exec starts at the latest size, and gets what the master sent meanwhile. */
+  #run(ws: Socket): void {
+    const spec = this.#spec;
+    if (spec === null) return;
+    const { deps, live } = this.#host;
+    let child: ExecProcess;
+    try {
+      child = deps.multipass.exec({
+        instance: spec.instance,
+        command: spec.kind === "shell" ? LOGIN_SHELL : spec.command,
+        env: deps.env,
+        term: spec.term,
+        terminal: spec.tty ? { cols: spec.cols, rows: spec.rows } : null,
+        ...(deps.graceMs === undefined ? {} : { graceMs: deps.graceMs }),
+        onOutput: (stream, bytes) => {
+          // 0 = dropped: the master cannot keep up and bytes would be lost; end rather than corrupt.
+          if (ws.send(frameOf(stream, bytes)) === 0) {
+            deps.log.warn(`session on "${spec.instance}": output dropped under backpressure; hanging up`);
+            this.#process?.hangUp();
+          }
+        },
+      });
+    } catch (error) {
+      return this.#end(null, toAppError(error));
+    }
+    this.#to("running");
+    this.#process = child;
+    live.add(child);
+    void child.exited.then((code) => {
+      live.delete(child);
+      this.#end(code);
+    });
+    for (const chunk of this.#pending.input.splice(0)) child.write(chunk);
+    if (this.#pending.eof) child.endInput();
+  }
+
+  #input(chunk: Uint8Array): void {
+    if (this.#process) this.#process.write(chunk);
+    else this.#pending.input.push(chunk);
+  }
+
+  /** The client's stdin ended: the driver closes the pipe, or types Ctrl-D on a terminal. */
+  #endInput(): void {
+    if (this.#process) this.#process.endInput();
+    else this.#pending.eof = true;
+  }
+
+  #control(message: SessionControl): void {
+    switch (message.type) {
+      case "resize":
+        if (this.#spec) this.#spec = { ...this.#spec, cols: message.cols, rows: message.rows };
+        this.#process?.resize(message.cols, message.rows);
+        break;
+      case "eof":
+        this.#endInput();
+        break;
+      case "ping":
+        this.#send({ type: "pong" });
+        break;
+      default:
+        break;
+    }
+  }
+
+  /**
+   * → ended: the process (if any) is hung up, and the master is told why
+   * (`error`, if any), then `exit`, then the socket closes: always in that order.
+   */
+  #end(code: number | null, error?: AppError, closeCode: number = SESSION_CLOSE.exit): void {
+    if (this.#state === "ended") return;
+    this.#to("ended");
+    clearTimeout(this.#startTimer);
+    this.#liveness.stop();
+    this.#process?.hangUp();
+    if (error) this.#send({ type: "error", code: error.code, message: error.message });
+    this.#send({ type: "exit", code });
+    this.#socket?.close(closeCode, closeCode === SESSION_CLOSE.exit ? "exit" : "peer timeout");
+  }
+}
+
+export function createSessionHost(deps: SessionHostDeps): SessionHost {
+  const host: HostContext = { deps, live: new Set() };
   return {
-    session,
+    session: () => new Session(host),
     get running() {
-      return live.size;
+      return host.live.size;
     },
     async closeAll() {
-      const procs = [...live];
-      for (const r of procs) r.hangUp();
-      await Promise.all(procs.map((r) => r.exited));
+      const children = [...host.live];
+      for (const child of children) child.hangUp();
+      await Promise.all(children.map((child) => child.exited));
     },
   };
 }

@@ -32,8 +32,9 @@ function fakeSocket() {
 
 function hostOn(platform: NodeJS.Platform, options: { startMs?: number; liveness?: { pingIntervalMs: number; peerTimeoutMs: number } } = {}) {
   const ensured: string[] = [];
+  const multipass = createFakeMultipass([{ name: "web" }]);
   const host = createSessionHost({
-    multipass: createFakeMultipass([{ name: "web" }]),
+    multipass,
     log: createTestLog().log,
     ensureRunning: async (instance) => {
       ensured.push(instance);
@@ -44,7 +45,7 @@ function hostOn(platform: NodeJS.Platform, options: { startMs?: number; liveness
     platform,
     ...(options.liveness ? { liveness: options.liveness } : {}),
   });
-  return { host, ensured };
+  return { host, ensured, multipass };
 }
 
 function stdoutOf(binary: Uint8Array[], tty: boolean): string {
@@ -145,6 +146,56 @@ describe.skipIf(process.platform === "win32")("a master that goes silent", () =>
       { type: "exit", code: null },
     ]);
     const deadline = Date.now() + 3000;
+    while (host.running > 0 && Date.now() < deadline) await Bun.sleep(20);
+    expect(host.running).toBe(0);
+  });
+});
+
+describe.skipIf(process.platform === "win32")("the life of a session", () => {
+  test("awaiting-start, starting while the instance starts, running, then ended with the exit frame", async () => {
+    const { host } = hostOn("linux", { startMs: 200 });
+    const { socket, controls, closed } = fakeSocket();
+    const session = host.session();
+    session.open?.(socket);
+    expect(session.state).toBe("awaiting-start");
+    session.message?.(socket, startFrame({ kind: "exec", tty: false, command: ["sh", "-c", "sleep 0.3"] }));
+    expect(session.state).toBe("starting");
+    const deadline = Date.now() + 3000;
+    while (session.state === "starting" && Date.now() < deadline) await Bun.sleep(10);
+    expect(session.state).toBe("running");
+    expect(host.running).toBe(1);
+    expect(await closed).toBe(1000);
+    expect(session.state).toBe("ended");
+    expect(controls.at(-1)).toEqual({ type: "exit", code: 0 });
+    expect(host.running).toBe(0);
+  });
+
+  test("a socket that closes while the instance is starting ends the session, and no process starts", async () => {
+    const { host, multipass } = hostOn("linux", { startMs: 200 });
+    const { socket, controls } = fakeSocket();
+    const session = host.session();
+    session.open?.(socket);
+    session.message?.(socket, startFrame({ kind: "exec", tty: false, command: ["sleep", "30"] }));
+    session.close?.(socket, 1001, "");
+    expect(session.state).toBe("ended");
+    await Bun.sleep(400);
+    expect(multipass.calls).not.toContain("exec");
+    expect(host.running).toBe(0);
+    expect(controls).toEqual([]);
+  });
+
+  test("a control frame that does not parse ends a running session with error and exit frames, and hangs the process up", async () => {
+    const { host } = hostOn("linux");
+    const { socket, controls, closed } = fakeSocket();
+    const session = host.session();
+    session.open?.(socket);
+    session.message?.(socket, startFrame({ kind: "exec", tty: false, command: ["sleep", "30"] }));
+    const deadline = Date.now() + 3000;
+    while (session.state !== "running" && Date.now() < deadline) await Bun.sleep(10);
+    session.message?.(socket, JSON.stringify({ type: "dance" }));
+    expect(await closed).toBe(1000);
+    expect(controls.map((c) => c.type)).toEqual(["error", "exit"]);
+    expect(controls.at(-1)).toEqual({ type: "exit", code: null });
     while (host.running > 0 && Date.now() < deadline) await Bun.sleep(20);
     expect(host.running).toBe(0);
   });
