@@ -20,17 +20,11 @@ import { AppError } from "../core/errors.ts";
 import { errorResponse, readBody } from "../net/http.ts";
 import { streamedResponse } from "../net/stream.ts";
 import type { Caller, Operations } from "./operations.ts";
-import {
-  ELIGIBLE,
-  LIFECYCLE_ACTIONS,
-  parseActionOptions,
-  parseBulkAction,
-  parseLaunchRequest,
-  parseLifecycleAction,
-} from "../protocol/operations.ts";
+import { LIFECYCLE_ACTIONS, parseActionOptions, parseBulkAction, parseLaunchRequest, parseLifecycleAction } from "../protocol/operations.ts";
 import { field, object, optional, string } from "../core/parse.ts";
-import type { NodeEntry, Registry } from "./registry.ts";
-import { parseInstanceRef, validateNodeName } from "../core/validate.ts";
+import type { Registry } from "./registry.ts";
+import { bulkTargets, instanceTarget, purgeTargets } from "./targets.ts";
+import { parseInstanceRef } from "../core/validate.ts";
 import type { BunEnv } from "../net/ws.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -58,8 +52,7 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
     const action = parseLifecycleAction(c.req.param("action"));
     const ref = parseInstanceRef(c.req.param("ref"));
     const options = await readBody(c, MAX_BODY_BYTES, parseActionOptions);
-    const { node } = registry.resolve(ref.name, ref.node);
-    const [result] = await ops.act(action, [{ node, name: ref.name }], options, deps.caller(c));
+    const [result] = await ops.act(action, [instanceTarget(registry, ref)], options, deps.caller(c));
     if (!result!.ok) return errorResponse(c, new AppError(result!.error!.code, result!.error!.message));
     return c.json(result);
   });
@@ -67,37 +60,13 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
   app.post("/api/v1/actions/:action", async (c) => {
     const action = parseLifecycleAction(c.req.param("action"));
     const body = await readBody(c, MAX_BODY_BYTES, parseBulkAction);
-    const targets: { node: NodeEntry; name: string }[] = [];
-    if (body.all) {
-      for (const node of registry.entries()) {
-        if (registry.stateOf(node) === "Down") continue;
-        for (const i of node.snapshot.instances) if (ELIGIBLE[action](i.state)) targets.push({ node, name: i.name });
-      }
-    } else {
-      // Resolve every name before acting on any: one ambiguous or unknown name stops the whole call.
-      const seen = new Set<string>();
-      for (const ref of body.instances) {
-        const { node } = registry.resolve(ref.name, ref.node);
-        const key = `${ref.name}@${node.name}`;
-        if (!seen.has(key)) targets.push({ node, name: ref.name });
-        seen.add(key);
-      }
-    }
-    const results = await ops.act(action, targets, body, deps.caller(c));
+    const results = await ops.act(action, bulkTargets(registry, action, body), body, deps.caller(c));
     return c.json({ ok: results.every((r) => r.ok), results });
   });
 
   app.post("/api/v1/purge", async (c) => {
     const nodeName = await readBody(c, MAX_BODY_BYTES, (v) => field(object(v, "body"), "node", "body", optional(string)));
-    let nodes: NodeEntry[];
-    if (nodeName !== undefined) {
-      const node = registry.get(validateNodeName(nodeName));
-      if (!node) throw new AppError("E_NOT_FOUND", `Node "${nodeName}" is not part of the cluster`);
-      nodes = [node];
-    } else {
-      nodes = registry.entries().filter((n) => registry.stateOf(n) !== "Down");
-    }
-    const results = await ops.purge(nodes, deps.caller(c));
+    const results = await ops.purge(purgeTargets(registry, nodeName), deps.caller(c));
     return c.json({ ok: results.every((r) => r.ok), results });
   });
 }

@@ -14,9 +14,9 @@ import { AppError } from "../core/errors.ts";
 import type { InstanceSummary, LaunchSpec } from "../protocol/instances.ts";
 import { randomInstanceName } from "./instance-names.ts";
 import type { ActionOptions, ActionResult, LaunchEvent, LaunchRequestBody, LifecycleAction, PurgeResult } from "../protocol/operations.ts";
-import { DEFAULT_DEMAND, place, type Demand, type Placement } from "./placement.ts";
+import { createPendingLaunches, demandOf, place, type Placement } from "./placement.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
-import { parseSize } from "../core/validate.ts";
+import type { Target } from "./targets.ts";
 
 /** The last event of a launch. */
 export type LaunchEnd = Extract<LaunchEvent, { type: "launched" | "error" }>;
@@ -66,31 +66,19 @@ export interface Operations {
    */
   runLaunch(prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<LaunchEnd>;
   /** One verb on the given instances (already resolved to nodes); per-instance results. */
-  act(action: LifecycleAction, targets: { node: NodeEntry; name: string }[], options: ActionOptions, caller: Caller): Promise<ActionResult[]>;
+  act(action: LifecycleAction, targets: Target[], options: ActionOptions, caller: Caller): Promise<ActionResult[]>;
   /** Removes deleted instances on the given nodes. */
   purge(nodes: NodeEntry[], caller: Caller): Promise<PurgeResult[]>;
 }
 
 export function createOperations(deps: OperationsDeps): Operations {
   const { registry, agents } = deps;
-  /**
-   * Names being launched, where, and what they asked for: a name is reserved
-   * from its check until its launch ends, and its demand counts against its
-   * node until the node lists it, so launches close together spread out.
-   */
-  const launching = new Map<string, { node: string; demand: Demand }>();
+  /** Names being launched, where, and what they asked for: a name is reserved from its check until its launch ends. */
+  const launching = createPendingLaunches();
 
   function whereIs(name: string): string | null {
     for (const entry of registry.entries()) if (entry.snapshot.instances.some((i) => i.name === name)) return entry.name;
     return null;
-  }
-
-  function demandOf(body: LaunchRequestBody): Demand {
-    return {
-      cpus: body.cpus ?? DEFAULT_DEMAND.cpus,
-      memory: body.memory === undefined ? DEFAULT_DEMAND.memory : parseSize(body.memory),
-      disk: body.disk === undefined ? DEFAULT_DEMAND.disk : parseSize(body.disk),
-    };
   }
 
   function chooseNode(body: LaunchRequestBody): { node: NodeEntry; placement: Placement | null } {
@@ -101,19 +89,19 @@ export function createOperations(deps: OperationsDeps): Operations {
       if (state !== "Ready") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state}; cannot launch there`);
       return { node, placement: null };
     }
-    const candidates = registry.entries().map((e) => {
-      const allocated = { ...e.snapshot.allocated };
-      let instanceCount = e.snapshot.instances.filter((i) => i.state !== "Deleted").length;
-      for (const [name, pending] of launching) {
-        // Once listed, the instance is in the node's own allocation (read, or counted as unknown).
-        if (pending.node !== e.name || e.snapshot.instances.some((i) => i.name === name)) continue;
-        allocated.cpus += pending.demand.cpus;
-        allocated.memory += pending.demand.memory;
-        allocated.disk += pending.demand.disk;
-        instanceCount++;
-      }
-      return { name: e.name, state: registry.stateOf(e), multipassError: e.snapshot.multipassError, resources: e.snapshot.resources, allocated, instanceCount };
-    });
+    const candidates = registry.entries().map((e) =>
+      launching.charge(
+        {
+          name: e.name,
+          state: registry.stateOf(e),
+          multipassError: e.snapshot.multipassError,
+          resources: e.snapshot.resources,
+          allocated: e.snapshot.allocated,
+          instanceCount: e.snapshot.instances.filter((i) => i.state !== "Deleted").length,
+        },
+        (name) => e.snapshot.instances.some((i) => i.name === name),
+      ),
+    );
     const placement = place(candidates, demandOf(body), deps.cpuOvercommit);
     return { node: registry.get(placement.node)!, placement };
   }
@@ -138,10 +126,10 @@ export function createOperations(deps: OperationsDeps): Operations {
     },
 
     prepareLaunch(body) {
-      const name = body.name ?? randomInstanceName((n) => whereIs(n) !== null || launching.has(n));
+      const name = body.name ?? randomInstanceName((n) => whereIs(n) !== null || launching.get(n) !== undefined);
       checkName(name);
       const { node, placement } = chooseNode(body);
-      launching.set(name, { node: node.name, demand: demandOf(body) });
+      launching.add(name, { node: node.name, demand: demandOf(body) });
       const { node: _node, dryRun: _dryRun, name: _name, ...rest } = body;
       return { node, placement, spec: { name, ...rest }, requestId: randomUUID() };
     },

@@ -23,6 +23,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import { formatBytes } from "../core/format.ts";
+import { parseSize } from "../core/validate.ts";
 import type { Allocation, HostResources, NodeState } from "../protocol/join.ts";
 
 export interface Demand {
@@ -33,6 +34,18 @@ export interface Demand {
 
 /** Multipass's own defaults for a launch without flags. */
 export const DEFAULT_DEMAND: Demand = { cpus: 1, memory: 1024 ** 3, disk: 5 * 1024 ** 3 };
+
+/**
+ * What a launch asks for, with Multipass's defaults for what it leaves out.
+ * @throws AppError E_USAGE for a size that does not parse.
+ */
+export function demandOf(request: { cpus?: number; memory?: string; disk?: string }): Demand {
+  return {
+    cpus: request.cpus ?? DEFAULT_DEMAND.cpus,
+    memory: request.memory === undefined ? DEFAULT_DEMAND.memory : parseSize(request.memory),
+    disk: request.disk === undefined ? DEFAULT_DEMAND.disk : parseSize(request.disk),
+  };
+}
 
 /** Virtual CPUs placed per host CPU unless the master says otherwise (a common hypervisor default). */
 export const DEFAULT_CPU_OVERCOMMIT = 4;
@@ -45,6 +58,48 @@ export interface Candidate {
   allocated: Allocation;
   /** Live (not deleted) instances on the node. */
   instanceCount: number;
+}
+
+/** A launch placed on a node, in flight until it ends. */
+export interface PendingLaunch {
+  node: string;
+  demand: Demand;
+}
+
+/**
+ * Launches in flight, by instance name. Each counts against its node until
+ * the node lists its instance (whose allocation is then in the node's own
+ * figures, read or counted as unknown), so launches close together spread
+ * out instead of piling onto the node that looked emptiest.
+ */
+export interface PendingLaunches {
+  add(name: string, launch: PendingLaunch): void;
+  /** The launch has ended, whichever way. */
+  delete(name: string): void;
+  get(name: string): PendingLaunch | undefined;
+  /** `candidate` with the launches pending on it that it does not list yet added to its allocation and instance count. */
+  charge(candidate: Candidate, listed: (name: string) => boolean): Candidate;
+}
+
+export function createPendingLaunches(): PendingLaunches {
+  const byName = new Map<string, PendingLaunch>();
+  return {
+    add: (name, launch) => void byName.set(name, launch),
+    delete: (name) => void byName.delete(name),
+    get: (name) => byName.get(name),
+    charge(candidate, listed) {
+      const allocated = { ...candidate.allocated };
+      let instanceCount = candidate.instanceCount;
+      for (const [name, pending] of byName) {
+        if (pending.node !== candidate.name || listed(name)) continue;
+        allocated.cpus += pending.demand.cpus;
+        allocated.memory += pending.demand.memory;
+        allocated.disk += pending.demand.disk;
+        instanceCount++;
+      }
+      return { ...candidate, allocated, instanceCount };
+    },
+  };
 }
 
 export interface NodeRoom {

@@ -19,6 +19,7 @@ import { streamedResponse } from "../net/stream.ts";
 import { arrayOf, field, object, optional, string } from "../core/parse.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import type { Caller } from "./operations.ts";
+import { sessionTarget } from "./targets.ts";
 import type { ClientEnd, RelayHandle, SessionOutcome, SessionRelay } from "./session-relay.ts";
 import {
   CHANNEL_STDERR,
@@ -67,21 +68,8 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
     }
   }
 
-  /**
-   * The node that holds `ref`. It must be connected; a NotReady node (late
-   * heartbeats, a busy host) still gets the attempt, which fails fast and
-   * clearly if the node really is gone.
-   */
-  function target(c: Context<BunEnv>): { node: NodeEntry; name: string } {
-    const ref = parseInstanceRef(c.req.param("ref"));
-    const { node } = registry.resolve(ref.name, ref.node);
-    const state = registry.stateOf(node);
-    if (state === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down; cannot open a session on "${ref.name}"`);
-    return { node, name: ref.name };
-  }
-
   const webSocketRoute = (kind: SessionKind) => (c: Context<BunEnv>) => {
-    const { node, name } = target(c);
+    const { node, name } = sessionTarget(registry, parseInstanceRef(c.req.param("ref")));
     const spec = specFromQuery(kind, name, new URL(c.req.url).searchParams);
     // Checked before the audit record, so a plain GET leaves none behind.
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("E_USAGE", "Expected a WebSocket upgrade request");
@@ -102,7 +90,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
       const body = object(value, "body");
       return { command: validateCommand(field(body, "command", "body", arrayOf(string))), stdin: field(body, "stdin", "body", optional(string)) };
     });
-    const { node, name } = target(c);
+    const { node, name } = sessionTarget(registry, parseInstanceRef(c.req.param("ref")));
     const spec: SessionSpec = { kind: "exec", instance: name, command, tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb" };
     const onEnd = audited(c, node, spec);
     let handle: RelayHandle | null = null;
