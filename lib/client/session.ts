@@ -7,8 +7,8 @@
  */
 import { EXIT } from "../cli/run.ts";
 import { messageOf } from "../core/errors.ts";
-import { DEFAULT_LIVENESS, watchPeer, type LivenessTimes } from "../net/liveness.ts";
-import { CHANNEL_STDERR, CHANNEL_STDOUT, controlFrame, parseSessionControl, type SessionControl, type SessionKind } from "../protocol/session.ts";
+import { DEFAULT_LIVENESS, watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
+import { CHANNEL_STDERR, CHANNEL_STDOUT, controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionKind } from "../protocol/session.ts";
 import type { TerminalIo } from "./terminal-io.ts";
 
 export interface SessionRequest {
@@ -32,123 +32,184 @@ export interface SessionRequest {
   liveness?: LivenessTimes;
 }
 
+/**
+ * Where a client's session is. It only moves forward: `connecting` → `open`
+ * when the WebSocket opens; `connecting` → `diagnosing` when the upgrade is
+ * refused and the master is asked why; any → `ended` once, when the terminal
+ * is restored and the status reported.
+ */
+export type SessionState = "connecting" | "open" | "diagnosing" | "ended";
+
 /** Runs a session to its end; resolves with the exit status the client should have. */
 export function runSession(request: SessionRequest): Promise<number> {
-  const { io, tty } = request;
-  const { cols, rows } = io.size();
-  const query = new URLSearchParams({ cols: String(cols), rows: String(rows), term: io.term });
+  return new Promise((resolve) => {
+    // The session lives on in the listeners of its socket and of the terminal.
+    new ClientSession(request, resolve);
+  });
+}
+
+/** The path of a session's route, with the terminal and (for exec) the command in its query. */
+function sessionPath(request: SessionRequest): string {
+  const { cols, rows } = request.io.size();
+  const query = new URLSearchParams({ cols: String(cols), rows: String(rows), term: request.io.term });
   if (request.kind === "exec") {
-    query.set("tty", tty ? "1" : "0");
+    query.set("tty", request.tty ? "1" : "0");
     for (const arg of request.command) query.append("arg", arg);
   }
-  const path = `/api/v1/instances/${encodeURIComponent(request.ref)}/${request.kind}?${query}`;
-  const url = `${request.baseUrl.replace(/^http/, "ws")}${path}`;
-  const ws = new WebSocket(url, { headers: request.token ? { authorization: `Bearer ${request.token}` } : {}, ...(request.tls ? { tls: request.tls } : {}) });
-  ws.binaryType = "arraybuffer";
-  // Raw mode only when this terminal is the one typing into the remote terminal.
-  const interactive = tty && io.stdinIsTTY;
-  // Without a remote terminal, stdin is forwarded only when something was piped in.
-  const forwardStdin = tty || !io.stdinIsTTY;
+  return `/api/v1/instances/${encodeURIComponent(request.ref)}/${request.kind}?${query}`;
+}
 
-  return new Promise((resolve) => {
-    let opened = false;
-    let exitCode: number | null | undefined;
-    let remoteError: string | null = null;
-    let settled = false;
-    const cleanups: (() => void)[] = [];
-    const send = (frame: string | Uint8Array) => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(frame);
-    };
-    const control = (message: SessionControl) => send(controlFrame(message));
-    const liveness = watchPeer(
+/** The bytes of a binary frame, or null when `data` holds none. */
+function frameBytes(data: unknown): Uint8Array | null {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return null;
+}
+
+class ClientSession {
+  state: SessionState = "connecting";
+  /** The remote status from the `exit` frame: undefined until it comes, null when the remote side had none. */
+  private exitCode: number | null | undefined;
+  /** Why the session failed, as the master (an `error` frame) or the link (silence, a bad frame) said. */
+  private remoteError: string | null = null;
+  /** What `end` undoes, in reverse order: liveness, signals, raw mode, resize and stdin listeners. */
+  private readonly cleanups: (() => void)[] = [];
+  private readonly ws: WebSocket;
+  private readonly path: string;
+  private readonly liveness: Liveness;
+  /** Raw mode only when this terminal is the one typing into the remote terminal. */
+  private readonly interactive: boolean;
+  /** Without a remote terminal, stdin is forwarded only when something was piped in. */
+  private readonly forwardStdin: boolean;
+
+  constructor(
+    private readonly request: SessionRequest,
+    private readonly resolve: (code: number) => void,
+  ) {
+    const { io, tty } = request;
+    this.path = sessionPath(request);
+    this.ws = new WebSocket(`${request.baseUrl.replace(/^http/, "ws")}${this.path}`, {
+      headers: request.token ? { authorization: `Bearer ${request.token}` } : {},
+      ...(request.tls ? { tls: request.tls } : {}),
+    });
+    this.ws.binaryType = "arraybuffer";
+    this.interactive = tty && io.stdinIsTTY;
+    this.forwardStdin = tty || !io.stdinIsTTY;
+    this.liveness = watchPeer(
       request.liveness ?? DEFAULT_LIVENESS,
-      () => control({ type: "ping" }),
-      () => {
-        remoteError = "the master stopped answering (network lost?)";
-        ws.close(4004, "peer timeout");
-        settle(EXIT.failure);
-      },
+      () => this.control({ type: "ping" }),
+      () => this.peerSilent(),
     );
-    cleanups.push(() => liveness.stop());
+    this.cleanups.push(() => this.liveness.stop());
+    this.cleanups.push(io.onSignal((signal) => this.interrupted(signal)));
+    this.ws.onopen = () => this.opened();
+    this.ws.onmessage = (event) => this.received(event.data);
+    this.ws.onclose = (event) => this.closed(event.code, event.reason);
+  }
 
-    function restore() {
-      for (const c of cleanups.splice(0).reverse()) {
-        try {
-          c();
-        } catch {
-          // Restoring must go on even if one step fails.
-        }
-      }
-      io.setRaw(false);
+  private send(frame: string | Uint8Array): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+  }
+
+  private control(message: SessionControl): void {
+    this.send(controlFrame(message));
+  }
+
+  /** connecting → open: the local terminal goes raw (when interactive) and starts feeding the remote side. */
+  private opened(): void {
+    if (this.state !== "connecting") return;
+    this.state = "open";
+    const { io, tty } = this.request;
+    if (this.interactive) {
+      io.setRaw(true);
+      this.cleanups.push(() => io.setRaw(false));
     }
-
-    function settle(code: number, note?: string) {
-      if (settled) return;
-      settled = true;
-      restore();
-      const why = note ?? remoteError;
-      if (why) io.writeStderr(`${interactive ? "\r\n" : ""}multiverse: ${why}\n`);
-      void io.flush().then(() => resolve(code));
-    }
-
-    cleanups.push(
-      io.onSignal((signal) => {
-        ws.close(1000, "client interrupted");
-        settle(EXIT.interrupted, `interrupted by ${signal}; session closed`);
-      }),
-    );
-
-    ws.onopen = () => {
-      opened = true;
-      if (interactive) {
-        io.setRaw(true);
-        cleanups.push(() => io.setRaw(false));
-      }
-      if (tty) cleanups.push(io.onResize(() => control({ type: "resize", ...io.size() })));
-      if (forwardStdin) {
-        cleanups.push(
-          io.readStdin(
-            (bytes) => send(bytes),
-            () => control({ type: "eof" }),
-          ),
-        );
-      } else {
-        control({ type: "eof" });
-      }
-    };
-
-    ws.onmessage = (event) => {
-      liveness.heard();
-      if (typeof event.data !== "string") {
-        const bytes = new Uint8Array(event.data as ArrayBuffer);
-        if (tty) io.writeStdout(bytes);
-        else if (bytes[0] === CHANNEL_STDOUT) io.writeStdout(bytes.subarray(1));
-        else if (bytes[0] === CHANNEL_STDERR) io.writeStderr(bytes.subarray(1));
-        return;
-      }
-      let message: SessionControl;
-      try {
-        message = parseSessionControl(event.data);
-      } catch (error) {
-        remoteError = `the master sent a bad control frame: ${messageOf(error)}`;
-        ws.close(1002, "protocol error");
-        return;
-      }
-      if (message.type === "ping") control({ type: "pong" });
-      else if (message.type === "exit") exitCode = message.code;
-      else if (message.type === "error") remoteError = message.message;
-    };
-
-    ws.onclose = (event) => {
-      if (typeof exitCode === "number") return settle(exitCode, remoteError ?? undefined);
-      if (remoteError) return settle(EXIT.failure);
-      if (opened) return settle(EXIT.failure, `the connection to the master was lost (code ${event.code})`);
-      const fallback = `cannot open the ${request.kind} session at ${request.baseUrl} (code ${event.code}${event.reason ? `: ${event.reason}` : ""})`;
-      if (!request.diagnose) return settle(EXIT.failure, fallback);
-      void request.diagnose(path).then(
-        (why) => settle(EXIT.failure, why ?? fallback),
-        () => settle(EXIT.failure, fallback),
+    if (tty) this.cleanups.push(io.onResize(() => this.control({ type: "resize", ...io.size() })));
+    if (this.forwardStdin) {
+      this.cleanups.push(
+        io.readStdin(
+          (bytes) => this.send(bytes),
+          () => this.control({ type: "eof" }),
+        ),
       );
-    };
-  });
+    } else {
+      this.control({ type: "eof" });
+    }
+  }
+
+  /** A frame from the master: output bytes, or a control message. */
+  private received(data: unknown): void {
+    this.liveness.heard();
+    if (typeof data === "string") return this.receivedControl(data);
+    const bytes = frameBytes(data);
+    if (bytes === null) return;
+    const { io } = this.request;
+    if (this.request.tty) io.writeStdout(bytes);
+    else if (bytes[0] === CHANNEL_STDOUT) io.writeStdout(bytes.subarray(1));
+    else if (bytes[0] === CHANNEL_STDERR) io.writeStderr(bytes.subarray(1));
+  }
+
+  private receivedControl(text: string): void {
+    let message: SessionControl;
+    try {
+      message = parseSessionControl(text);
+    } catch (error) {
+      this.remoteError = `the master sent a bad control frame: ${messageOf(error)}`;
+      this.ws.close(SESSION_CLOSE.protocolError, "protocol error");
+      return;
+    }
+    if (message.type === "ping") this.control({ type: "pong" });
+    else if (message.type === "exit") this.exitCode = message.code;
+    else if (message.type === "error") this.remoteError = message.message;
+  }
+
+  /** The master said nothing for too long: any → ended, as a failure. */
+  private peerSilent(): void {
+    this.remoteError = "the master stopped answering (network lost?)";
+    this.ws.close(SESSION_CLOSE.peerTimeout, "peer timeout");
+    this.end(EXIT.failure);
+  }
+
+  /** A signal to the client: any → ended, as interrupted. */
+  private interrupted(signal: NodeJS.Signals): void {
+    this.ws.close(SESSION_CLOSE.exit, "client interrupted");
+    this.end(EXIT.interrupted, `interrupted by ${signal}; session closed`);
+  }
+
+  /**
+   * The socket closed: → ended with the remote status, the error, or the lost
+   * connection; or, when it never opened, → diagnosing.
+   */
+  private closed(code: number, reason: string): void {
+    if (this.state === "ended") return;
+    if (typeof this.exitCode === "number") return this.end(this.exitCode, this.remoteError ?? undefined);
+    if (this.remoteError) return this.end(EXIT.failure);
+    if (this.state === "open") return this.end(EXIT.failure, `the connection to the master was lost (code ${code})`);
+    const fallback = `cannot open the ${this.request.kind} session at ${this.request.baseUrl} (code ${code}${reason ? `: ${reason}` : ""})`;
+    const { diagnose } = this.request;
+    if (!diagnose) return this.end(EXIT.failure, fallback);
+    this.state = "diagnosing";
+    void diagnose(this.path).then(
+      (why) => this.end(EXIT.failure, why ?? fallback),
+      () => this.end(EXIT.failure, fallback),
+    );
+  }
+
+  /** any → ended: restores the local terminal, says why on stderr when there is a why, and reports `code`. */
+  private end(code: number, note?: string): void {
+    if (this.state === "ended") return;
+    this.state = "ended";
+    for (const cleanup of this.cleanups.splice(0).reverse()) {
+      try {
+        cleanup();
+      } catch {
+        // Restoring must go on even if one step fails.
+      }
+    }
+    const { io } = this.request;
+    io.setRaw(false);
+    const why = note ?? this.remoteError;
+    if (why) io.writeStderr(`${this.interactive ? "\r\n" : ""}multiverse: ${why}\n`);
+    void io.flush().then(() => this.resolve(code));
+  }
 }
