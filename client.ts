@@ -1,27 +1,27 @@
 #!/usr/bin/env bun
 /**
- * multiverse client: the command line users type.
+ * multiverse client: the command line users type. This entry hands the
+ * process (its streams, terminal, environment and argv) to the command tree
+ * and sets the exit status; everything else is in lib/client/.
  */
 import { homedir } from "node:os";
 import { runCli } from "./lib/cli/run.ts";
 import { createClientCommand } from "./lib/client/commands.ts";
-import { defaultDataDir } from "./lib/core/paths.ts";
 import { processTerminal } from "./lib/client/terminal-io.ts";
+import { defaultDataDir } from "./lib/core/paths.ts";
 import { tokenPath } from "./lib/net/tokens.ts";
 
 if (import.meta.main) {
+  const stdout = (text: string) => void process.stdout.write(text);
+  const stderr = (text: string) => void process.stderr.write(text);
   const command = createClientCommand({
     env: process.env,
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
+    stdout,
+    stderr,
     isTTY: process.stdout.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,
     defaultTokenFile: tokenPath(defaultDataDir(process.platform, process.env, homedir()), "api"),
-    terminal: processTerminal(process),
+    terminal: processTerminal(process, process.env["TERM"]),
   });
-  process.exitCode = await runCli(command, process.argv.slice(2), {
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
-    verbose: process.argv.includes("--verbose"),
-  });
+  process.exitCode = await runCli(command, process.argv.slice(2), { stdout, stderr, verbose: process.argv.includes("--verbose") });
 }

@@ -1,7 +1,8 @@
 /**
  * The client's local terminal, as a session needs it: raw mode that is always
  * restored, window size and its changes, stdin as bytes, and the signals that
- * end a session from this side. Built by the entry script from `process`.
+ * end a session from this side. Built by the entry script from `process`
+ * (its streams and signals; the environment stays with the entry script).
  */
 import { createInterface } from "node:readline";
 
@@ -26,8 +27,8 @@ export interface TerminalIo {
   ask(question: string): Promise<string>;
 }
 
-/** The terminal of a real process. */
-export function processTerminal(proc: NodeJS.Process): TerminalIo {
+/** The terminal of a real process; `term` is its TERM, read by the entry script. */
+export function processTerminal(proc: NodeJS.Process, term: string | undefined): TerminalIo {
   const { stdin, stdout, stderr } = proc;
   const stdinIsTTY = stdin.isTTY === true;
   const stdoutIsTTY = stdout.isTTY === true;
@@ -35,7 +36,7 @@ export function processTerminal(proc: NodeJS.Process): TerminalIo {
   return {
     stdinIsTTY,
     stdoutIsTTY,
-    term: proc.env["TERM"] || "xterm-256color",
+    term: term || "xterm-256color",
     size: () => ({ cols: stdout.columns || 80, rows: stdout.rows || 24 }),
     onResize(listener) {
       proc.on("SIGWINCH", listener);
