@@ -88,7 +88,7 @@ export async function resolveRef(api: ApiClient, text: string): Promise<string> 
 }
 
 /** Colours for what goes to `stream`: only on a terminal, never with NO_COLOR set. */
-export function paint(ctx: ClientContext, stream: "stdout" | "stderr" = "stdout"): Colors {
+export function paint(ctx: Pick<ClientContext, "env" | "isTTY" | "stderrIsTTY">, stream: "stdout" | "stderr" = "stdout"): Colors {
   return colors((stream === "stdout" ? ctx.isTTY : ctx.stderrIsTTY) && !ctx.env["NO_COLOR"]);
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { paint, type ClientContext } from "../../lib/client/context.ts";
+import { paint } from "../../lib/client/context.ts";
 import { formatBytes, formatLoad, formatTime, formatUsage } from "../../lib/core/format.ts";
 import { colors, renderTable, stateCell } from "../../lib/client/tables.ts";
 
@@ -29,7 +29,7 @@ describe("format", () => {
 });
 
 describe("paint", () => {
-  const ctx = (isTTY: boolean, stderrIsTTY: boolean, env: Record<string, string> = {}) => ({ isTTY, stderrIsTTY, env }) as unknown as ClientContext;
+  const ctx = (isTTY: boolean, stderrIsTTY: boolean, env: Record<string, string> = {}) => ({ isTTY, stderrIsTTY, env });
 
   test("each stream is coloured by its own terminal-ness: a redirected stderr gets no escapes", () => {
     expect(paint(ctx(true, false), "stdout").red("x")).toBe("\u001b[31mx\u001b[39m");
