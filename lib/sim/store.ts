@@ -4,19 +4,9 @@
  * and calls.log (one JSON line per invocation, appended).
  */
 
-import {
-  appendFileSync,
-  closeSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { breakStaleLock, isAlive, isStalePidFile, tryCreate, unlinkQuietly } from "./lockfile.ts";
 import { emptyState, normalizeState, type SimState } from "./state.ts";
 
 /** Where everything of one simulated host lives. */
@@ -89,16 +79,6 @@ export function logCall(paths: SimPaths, argv: readonly string[]): void {
   appendFileSync(paths.calls, line);
 }
 
-/** Whether a process with this pid exists (EPERM means it does, owned by someone else). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * A consistent snapshot of state.json without taking the lock (writers rename
  * atomically). A file that does not parse is retried briefly (a test may be
@@ -126,74 +106,11 @@ function writeState(paths: SimPaths, state: SimState): void {
 }
 
 const LOCK_TIMEOUT_MS = 20_000;
-/** Nothing holds the lock longer than a few ms, so an old lock belongs to a stuck or recycled pid. */
-const LOCK_MAX_AGE_MS = 10_000;
-const EMPTY_LOCK_GRACE_MS = 2_000;
-
-function tryCreate(path: string): boolean {
-  try {
-    const fd = openSync(path, "wx");
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw error;
-  }
-}
-
-function lockInfo(path: string): { content: string; ino: number; age: number } | null {
-  try {
-    const stat = statSync(path);
-    return { content: readFileSync(path, "utf8"), ino: stat.ino, age: Date.now() - stat.mtimeMs };
-  } catch {
-    return null;
-  }
-}
-
-function isStale(info: { content: string; age: number }): boolean {
-  if (info.age > LOCK_MAX_AGE_MS) return true;
-  const pid = Number(info.content);
-  if (info.content.trim() === "" || !Number.isSafeInteger(pid) || pid <= 0) return info.age > EMPTY_LOCK_GRACE_MS;
-  return !isAlive(pid);
-}
-
-/**
- * Removes a stale lock. A second O_EXCL "breaker" file serialises breakers, and
- * the lock is re-checked under it, so a lock freshly taken by a live process is
- * never removed by someone who saw the old, dead one.
- */
-function breakStaleLock(paths: SimPaths): void {
-  const seen = lockInfo(paths.lock);
-  if (seen === null || !isStale(seen)) return;
-  const breaker = `${paths.lock}.break`;
-  if (!tryCreate(breaker)) {
-    const other = lockInfo(breaker);
-    if (other !== null && isStale(other)) unlinkQuietly(breaker);
-    return;
-  }
-  try {
-    const now = lockInfo(paths.lock);
-    if (now !== null && now.ino === seen.ino && now.content === seen.content && isStale(now)) {
-      unlinkQuietly(paths.lock);
-    }
-  } finally {
-    unlinkQuietly(breaker);
-  }
-}
-
-function unlinkQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Already gone: someone else cleaned it up.
-  }
-}
 
 function acquireLock(paths: SimPaths): void {
   const deadline = Date.now() + LOCK_TIMEOUT_MS;
-  for (let attempt = 1; !tryCreate(paths.lock); attempt++) {
-    breakStaleLock(paths);
+  for (let attempt = 1; !tryCreate(paths.lock, String(process.pid)); attempt++) {
+    breakStaleLock(paths.lock, isStalePidFile);
     if (Date.now() > deadline) throw new Error(`cannot lock ${paths.lock}`);
     Bun.sleepSync(1 + Math.random() * Math.min(attempt, 8));
   }
