@@ -10,6 +10,7 @@ import type { ArgsDef, CommandDef, CommandMeta, Resolvable } from "citty";
 
 /** A value citty lets be given as is, as a promise, or as a function returning either. */
 export async function resolve<T>(value: Resolvable<T>): Promise<T> {
+  // typeof cannot tell a lazy value from a T that is a function itself; no value citty resolves is one.
   return typeof value === "function" ? await (value as () => T | Promise<T>)() : await value;
 }
 

@@ -5,7 +5,7 @@
  * script sets it.
  */
 import { runCommand, type ArgsDef, type CommandDef } from "citty";
-import { AppError, messageOf } from "../core/errors.ts";
+import { AppError, messageOf, usageError } from "../core/errors.ts";
 import { aliasesOf, commandName, metaOf, resolve } from "./citty.ts";
 import { renderHelp } from "./help.ts";
 
@@ -24,11 +24,11 @@ async function findLeaf<T extends ArgsDef>(cmd: CommandDef<T>, rawArgs: string[]
   for (const [key, sub] of Object.entries(subs)) {
     const resolved = await resolve(sub);
     if (key !== name && !aliasesOf((await metaOf(resolved)).alias).includes(name)) continue;
-    if (misplaced !== undefined) throw new AppError("E_USAGE", `Options go after the command: put "${misplaced}" after "${name}"`);
+    if (misplaced !== undefined) throw usageError(`Options go after the command: put "${misplaced}" after "${name}"`);
     return findLeaf(resolved, [...rawArgs.slice(index + 1), ...before], cmd);
   }
-  if (misplaced !== undefined) throw new AppError("E_USAGE", `Options go after the command, and "${misplaced}" came first`);
-  throw new AppError("E_USAGE", `Unknown command "${name}"`);
+  if (misplaced !== undefined) throw usageError(`Options go after the command, and "${misplaced}" came first`);
+  throw usageError(`Unknown command "${name}"`);
 }
 
 /**
@@ -51,15 +51,15 @@ function checkArgs(args: ArgsDef, rawArgs: string[]): void {
     const token = rawArgs[i]!;
     if (token === "--") return;
     if (!token.startsWith("-") || token === "-" || /^-\d/.test(token)) {
-      if (++seen > positionals.length && !variadic) throw new AppError("E_USAGE", `Unexpected argument "${token}"`);
+      if (++seen > positionals.length && !variadic) throw usageError(`Unexpected argument "${token}"`);
       continue;
     }
     const [flag = "", value] = token.replace(/^--?/, "").split(/=(.*)/s, 2);
     const type = known.get(flag);
-    if (!known.has(flag)) throw new AppError("E_USAGE", `Unknown option "${token.split("=")[0]}"`);
+    if (!known.has(flag)) throw usageError(`Unknown option "${token.split("=")[0]}"`);
     if (type === "string" || type === "enum") {
       if (value === undefined) {
-        if (i + 1 >= rawArgs.length) throw new AppError("E_USAGE", `Missing value after "${token}"`);
+        if (i + 1 >= rawArgs.length) throw usageError(`Missing value after "${token}"`);
         i++;
       }
     }

@@ -6,7 +6,7 @@ import { defineCommand } from "citty";
 import { parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
 import { apiFor, common, paint, type ClientContext } from "./context.ts";
 import { parseDuration } from "../core/duration.ts";
-import { AppError } from "../core/errors.ts";
+import { usageError } from "../core/errors.ts";
 import { formatTime } from "../core/format.ts";
 import { renderTable, type Cell, type Colors } from "./tables.ts";
 import { arrayOf } from "../core/parse.ts";
@@ -88,7 +88,7 @@ export function sinceQuery(text: string, nowMs: number): string {
     parseEventsSince(t);
     return t;
   } catch {
-    throw new AppError("E_USAGE", `Invalid --since "${text.slice(0, 40)}": expected a duration such as 30m or 1h, an ISO time such as 2024-05-01T12:00:00Z, or an event id`);
+    throw usageError(`Invalid --since "${text.slice(0, 40)}": expected a duration such as 30m or 1h, an ISO time such as 2024-05-01T12:00:00Z, or an event id`);
   }
 }
 
