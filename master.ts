@@ -3,14 +3,12 @@
  * multiverse master: the cluster server workers join, and the API clients use.
  */
 import { homedir } from "node:os";
-import { join } from "node:path";
 import { defineCommand } from "citty";
-import { formatHostPort, isLoopback, parseHostPort } from "./lib/core/address.ts";
+import { formatHostPort } from "./lib/core/address.ts";
 import { runCli } from "./lib/cli/run.ts";
-import { AppError } from "./lib/core/errors.ts";
-import { parseDuration } from "./lib/core/duration.ts";
 import { createLog } from "./lib/cli/log.ts";
 import { createAuditLog } from "./lib/master/audit-log.ts";
+import { clearTextWarnings, loadMasterTokens, parseMasterFlags } from "./lib/master/flags.ts";
 import { createMaster } from "./lib/master/master.ts";
 import { defaultDataDir } from "./lib/core/paths.ts";
 import { MAX_JOIN_MESSAGE_BYTES } from "./lib/protocol/join.ts";
@@ -35,32 +33,26 @@ const main = defineCommand({
   },
   async run({ args }) {
     const log = createLog("master", { verbose: args.verbose });
-    const clusterAddr = parseHostPort(args["cluster-addr"], "--cluster-addr", { allowZero: true });
-    const apiAddr = parseHostPort(args["api-addr"], "--api-addr", { allowZero: true });
-    const heartbeatMs = parseDuration(args["heartbeat-interval"], "--heartbeat-interval", { minMs: 100, maxMs: 300_000 });
-    const downGraceMs = parseDuration(args["down-grace"], "--down-grace", { minMs: 0 });
-    const nodeTimeoutMs = parseDuration(args["node-timeout"], "--node-timeout", { minMs: 100, maxMs: 120_000 });
-    const dataDir = args["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
-    const cpuOvercommit = Number(args["cpu-overcommit"]);
-    if (!/^\d+(\.\d+)?$/.test(args["cpu-overcommit"]) || cpuOvercommit < 1 || cpuOvercommit > 64) {
-      throw new AppError("E_USAGE", `Invalid --cpu-overcommit "${args["cpu-overcommit"]}": expected a ratio from 1 to 64`);
-    }
-    const tls = serverTls(args["tls-cert"], args["tls-key"]);
-    for (const [flag, addr] of [["--cluster-addr", clusterAddr], ["--api-addr", apiAddr]] as const) {
-      if (!tls && !isLoopback(addr.host)) log.warn(`${flag} ${formatHostPort(addr)} is not loopback and TLS is off: tokens travel in clear text (use --tls-cert and --tls-key)`);
-    }
+    const config = parseMasterFlags(args, { env: process.env, platform: process.platform, home: homedir() });
+    const tls = serverTls(config.tlsCert, config.tlsKey);
+    for (const warning of clearTextWarnings(config, tls !== null)) log.warn(warning);
+    const tokens = loadMasterTokens(config, loadOrCreateToken);
+    for (const note of tokens.notes) log.info(note);
 
-    const joinToken = loadOrCreateToken(dataDir, "join", process.env["MULTIVERSE_JOIN_TOKEN"]);
-    const api = loadOrCreateToken(dataDir, "api", process.env["MULTIVERSE_API_TOKEN"]);
-    if (joinToken.token === api.token) throw new Error("The join token and the API token must differ");
-    for (const [kind, t] of [["join", joinToken], ["API", api]] as const) {
-      log.info(t.source === "env" ? `${kind} token: from the environment` : `${kind} token: ${t.path}${t.source === "created" ? " (created)" : ""}`);
-    }
-
-    const auditPath = join(dataDir, "events.jsonl");
-    const audit = createAuditLog({ path: auditPath, warn: (m) => log.warn(m) });
-    log.info(`audit trail: ${auditPath}`);
-    const master = createMaster({ log, joinToken: joinToken.token, apiToken: api.token, heartbeatMs, downGraceMs, nodeTimeoutMs, version: VERSION, audit, cpuOvercommit });
+    const audit = createAuditLog({ path: config.auditPath, warn: (m) => log.warn(m) });
+    log.info(`audit trail: ${config.auditPath}`);
+    const { clusterAddr, apiAddr } = config;
+    const master = createMaster({
+      log,
+      joinToken: tokens.join,
+      apiToken: tokens.api,
+      heartbeatMs: config.heartbeatMs,
+      downGraceMs: config.downGraceMs,
+      nodeTimeoutMs: config.nodeTimeoutMs,
+      version: VERSION,
+      audit,
+      cpuOvercommit: config.cpuOvercommit,
+    });
     const cluster = Bun.serve({
       hostname: clusterAddr.host,
       port: clusterAddr.port,
