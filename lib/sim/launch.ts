@@ -1,8 +1,9 @@
 /**
  * The daemon-side half of `launch`: 1.16 validation (memory, disk, name; only the
  * last detail shown), name reservation (`already exists` / `is being prepared`),
- * then the progress phases, each about `stepMs`, with the instance appearing as
- * `Starting` and turning `Running` before `Launched: NAME` is printed.
+ * then the progress phases, each as long as config.json's timing says, with the
+ * instance appearing as `Starting` and turning `Running` before `Launched: NAME`
+ * is printed.
  */
 
 import { writeFileSync } from "node:fs";
@@ -38,6 +39,18 @@ function invalidArgument(request: LaunchRequest): string | null {
     detail = `Invalid instance name supplied: ${request.name}`;
   }
   return detail;
+}
+
+/** The five updates the fast host (no `timing` profile) has always printed. */
+const FIXED_PERCENTS = [1, 25, 50, 75, 100];
+/** A profiled download prints a new percentage about this often (a real one at every whole percent). */
+const PERCENT_EVERY_MS = 100;
+
+/** Percentages of `Retrieving image`: one per ~100 ms of `ms` (5 to 100 of them) when profiled. */
+export function downloadPercents(ms: number, profiled: boolean): number[] {
+  if (!profiled) return FIXED_PERCENTS;
+  const count = Math.min(100, Math.max(5, Math.round(ms / PERCENT_EVERY_MS)));
+  return Array.from({ length: count }, (_, i) => Math.round(((i + 1) * 100) / count));
 }
 
 function reserveName(ctx: SimContext, requested: string | undefined): { name: string } | { error: string } {
@@ -128,23 +141,26 @@ export async function launchInstance(ctx: SimContext, request: LaunchRequest): P
       createInstance(ctx, request, name, image, "Running");
       setState(ctx, name, "Running");
     };
-    const step = ctx.config.stepMs;
-    await spinner.phase(`Creating ${name}`, step);
+    const { timing, profiled } = ctx.config;
+    await spinner.phase(`Creating ${name}`, timing.creating);
     if (!readState(ctx.paths).imagesCached.includes(image.cacheKey)) {
-      await spinner.progress("Retrieving image: ", step);
+      const download = timing.retrievingImage;
+      await spinner.progress("Retrieving image: ", download, downloadPercents(download, profiled));
       updateState(ctx.paths, (state) => {
         if (!state.imagesCached.includes(image.cacheKey)) state.imagesCached.push(image.cacheKey);
       });
-      await spinner.progress("Verifying image: ", step);
+      // Upstream's image vault reports VERIFY without a percentage (-1), which the client shows as a spinner.
+      if (profiled) await spinner.phase("Verifying image: ", timing.verifyingImage);
+      else await spinner.progress("Verifying image: ", timing.verifyingImage, FIXED_PERCENTS);
     }
-    await spinner.phase(`Preparing image for ${name}`, step);
-    await spinner.phase(`Configuring ${name}`, step);
+    await spinner.phase(`Preparing image for ${name}`, timing.preparingImage);
+    await spinner.phase(`Configuring ${name}`, timing.configuring);
     const files = ensureInstanceFiles(ctx.paths, createInstance(ctx, request, name, image, "Starting"));
     if (request.userData !== undefined) writeFileSync(files.userData, request.userData);
-    await spinner.phase(`Starting ${name}`, step);
+    await spinner.phase(`Starting ${name}`, timing.starting);
     setState(ctx, name, "Running");
     spinner.start("Waiting for initialization to complete");
-    await spinner.hold(step);
+    await spinner.hold(timing.waitingForInitialization);
     disarm();
     spinner.stop();
     ctx.out(`Launched: ${name}\n`);

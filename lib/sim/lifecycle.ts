@@ -1,6 +1,6 @@
 /**
  * `stop`, `restart` and `suspend` with 1.16 semantics. Each state change
- * is one short locked step; the simulated time (`stepMs`) passes outside the lock
+ * is one short locked step; the simulated time (config.json's timing) passes outside the lock
  * while the spinner animates.
  */
 
@@ -16,11 +16,11 @@ type StepOutcome = { kind: "ok"; moving: string[] } | { kind: "error"; message: 
 
 /**
  * Shared shape of stop/restart/suspend: spinner, daemon check, one locked
- * validation+transition step, then `stepMs` of simulated work and the final state.
+ * validation+transition step, then the simulated work and the final state.
  */
 async function transition(
   ctx: SimContext,
-  command: string,
+  command: "stop" | "restart" | "suspend",
   verb: string,
   names: readonly string[] | null,
   plan: (targets: SimInstance[]) => StepOutcome,
@@ -53,7 +53,7 @@ async function transition(
     }
     moving = outcome.moving;
     if (moving.length > 0) {
-      await spinner.hold(ctx.config.stepMs);
+      await spinner.hold(ctx.config.timing[command]);
       settle(ctx, moving, finalStep.from, finalStep.to);
     }
     disarm();

@@ -66,14 +66,14 @@ export class Spinner {
 
   /**
    * Percent progress (`Retrieving image: N%`): upstream stops the spinner and
-   * writes `\r` + message + percent for each update, with no animation.
+   * writes `\r` + message + percent for each update, with no animation. The
+   * updates are spread evenly over `ms`.
    */
-  async progress(label: string, ms: number): Promise<void> {
-    const steps = [1, 25, 50, 75, 100];
-    for (const percent of steps) {
+  async progress(label: string, ms: number, percents: readonly number[]): Promise<void> {
+    for (const percent of percents) {
       this.stop();
       this.write(`\r${label}${percent}%`);
-      await Bun.sleep(ms / steps.length);
+      await Bun.sleep(ms / percents.length);
     }
   }
 }

@@ -82,7 +82,7 @@ export async function startInstances(ctx: SimContext, names: readonly string[] |
       break;
     }
     if (starting.length > 0) {
-      await spinner.hold(ctx.config.stepMs);
+      await spinner.hold(ctx.config.timing.start);
       settle(ctx, starting, ["Starting", "Restarting"], "Running");
     }
     disarm();

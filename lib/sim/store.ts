@@ -8,6 +8,7 @@ import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } fr
 import { join } from "node:path";
 import { breakStaleLock, isAlive, isStalePidFile, tryCreate, unlinkQuietly } from "./lockfile.ts";
 import { emptyState, normalizeState, type SimState } from "./state.ts";
+import { resolveTiming, type SimTiming } from "./timing.ts";
 
 /** Where everything of one simulated host lives. */
 export interface SimPaths {
@@ -22,12 +23,22 @@ export interface SimPaths {
 /** Behaviour switches from config.json. */
 export interface SimConfig {
   readonly fault: "down" | "hang" | "garbage" | null;
-  /** Duration of each spinner phase of launch/start/stop/restart/suspend. */
+  /** Duration of each spinner phase of launch/start/stop/restart/suspend without a `timing` entry. */
   readonly stepMs: number;
   readonly version: string;
+  /** Per-phase durations: `timing` over `stepMs` (timing.ts). */
+  readonly timing: SimTiming;
+  /** config.json has a `timing` entry: see ResolvedTiming.profiled. */
+  readonly profiled: boolean;
 }
 
-const DEFAULT_CONFIG: SimConfig = { fault: null, stepMs: 150, version: "1.16.3" };
+const DEFAULT_STEP_MS = 150;
+const DEFAULT_CONFIG: SimConfig = {
+  fault: null,
+  stepMs: DEFAULT_STEP_MS,
+  version: "1.16.3",
+  ...resolveTiming(undefined, DEFAULT_STEP_MS),
+};
 
 /** Resolves the sim directory from MULTIPASS_SIM_DIR (or the default) and creates it. */
 export function simPaths(env: Record<string, string | undefined>): SimPaths {
@@ -70,7 +81,7 @@ export function loadConfig(paths: SimPaths): SimConfig {
       ? raw.stepMs
       : DEFAULT_CONFIG.stepMs;
   const version = typeof raw.version === "string" ? raw.version : DEFAULT_CONFIG.version;
-  return { fault, stepMs, version };
+  return { fault, stepMs, version, ...resolveTiming(raw.timing, stepMs) };
 }
 
 /** Appends `{"time", "pid", "argv"}` as one line to calls.log. */
