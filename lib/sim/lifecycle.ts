@@ -1,11 +1,14 @@
 /**
  * `stop`, `restart` and `suspend` with 1.16 semantics. Each state change
- * is one short locked step; the simulated time (config.json's timing) passes outside the lock
- * while the spinner animates.
+ * is one short locked step; the simulated time (config.json's timing) passes
+ * outside the lock while the spinner animates. Stop and suspend wait on the
+ * daemon's thread (daemon-busy.ts): they queue behind each other, and list,
+ * info, get and version queue behind them.
  */
 
 import type { QtParse } from "./args.ts";
 import { EXIT, type SimContext } from "./context.ts";
+import { takeDaemonTurn, type DaemonTurn } from "./daemon-busy.ts";
 import { timeoutOption } from "./launch-args.ts";
 import { chosenNames, select, selectionLines, settle, spinnerMessage } from "./selection.ts";
 import { Spinner } from "./spinner.ts";
@@ -14,52 +17,70 @@ import { updateState } from "./store.ts";
 
 type StepOutcome = { kind: "ok"; moving: string[] } | { kind: "error"; message: string; details?: string };
 
+/** What differs between stop, restart and suspend. */
+interface TransitionSpec {
+  readonly command: "stop" | "restart" | "suspend";
+  /** `Stopping`, … for the spinner. */
+  readonly verb: string;
+  readonly names: readonly string[] | null;
+  /** Validates the targets and starts their transition (inside the locked step). */
+  readonly plan: (targets: SimInstance[]) => StepOutcome;
+  readonly finalStep: { from: readonly string[]; to: SimInstance["state"] };
+  /**
+   * The daemon does this wait on its one thread, instance after instance: the
+   * command takes a daemon turn, and on a profiled host each moving instance
+   * takes the whole duration.
+   */
+  readonly serialised: boolean;
+  readonly timeout?: { seconds: number; message: string };
+}
+
 /**
- * Shared shape of stop/restart/suspend: spinner, daemon check, one locked
- * validation+transition step, then the simulated work and the final state.
+ * Shared shape of stop/restart/suspend: spinner, daemon check, (daemon turn,)
+ * one locked validation+transition step, then the simulated work and the final state.
  */
-async function transition(
-  ctx: SimContext,
-  command: "stop" | "restart" | "suspend",
-  verb: string,
-  names: readonly string[] | null,
-  plan: (targets: SimInstance[]) => StepOutcome,
-  finalStep: { from: readonly string[]; to: SimInstance["state"] },
-  timeout?: { seconds: number; message: string },
-): Promise<number> {
+async function transition(ctx: SimContext, spec: TransitionSpec): Promise<number> {
   const spinner = new Spinner(ctx.out);
+  const { finalStep, timeout } = spec;
   let moving: string[] = [];
+  let turn: DaemonTurn | null = null;
   try {
-    spinner.start(spinnerMessage(verb, names));
+    spinner.start(spinnerMessage(spec.verb, spec.names));
     const disarm =
       timeout === undefined
         ? () => undefined
         : ctx.armTimeout(timeout.seconds, timeout.message, spinner, () =>
             settle(ctx, moving, finalStep.from, finalStep.to),
           );
-    const unreachable = await ctx.reachDaemon(command, () => spinner.stop());
+    const unreachable = await ctx.reachDaemon(spec.command, () => spinner.stop());
     if (unreachable !== null) return unreachable;
+    if (spec.serialised) turn = await takeDaemonTurn(ctx.paths, spec.command, (ms) => spinner.hold(ms));
     const outcome = updateState(ctx.paths, (state): StepOutcome => {
-      const selection = select(state, names);
+      const selection = select(state, spec.names);
       if (selection.missing.length > 0 || selection.deleted.length > 0) {
-        const details = selectionLines(names ?? [], selection.missing, selection.deleted);
+        const details = selectionLines(spec.names ?? [], selection.missing, selection.deleted);
         return { kind: "error", message: "The following errors occurred:", details };
       }
-      return plan(selection.targets);
+      return spec.plan(selection.targets);
     });
     if (outcome.kind === "error") {
       spinner.stop();
-      return ctx.failure(command, outcome.message, outcome.details);
+      return ctx.failure(spec.command, outcome.message, outcome.details);
     }
     moving = outcome.moving;
-    if (moving.length > 0) {
-      await spinner.hold(ctx.config.timing[command]);
-      settle(ctx, moving, finalStep.from, finalStep.to);
+    const ms = ctx.config.timing[spec.command];
+    const oneByOne = spec.serialised && ctx.config.profiled;
+    const batches = moving.length === 0 ? [] : oneByOne ? moving.map((name) => [name]) : [moving];
+    turn?.busyFor(ms * batches.length);
+    for (const batch of batches) {
+      await spinner.hold(ms);
+      settle(ctx, batch, finalStep.from, finalStep.to);
     }
     disarm();
     spinner.stop();
     return EXIT.ok;
   } finally {
+    turn?.release();
     spinner.stop();
   }
 }
@@ -78,12 +99,12 @@ export async function runStop(ctx: SimContext, args: QtParse): Promise<number> {
   }
   if (time !== undefined && !/^\+?\d+$/.test(time)) return usage("Time must be in digit form");
   const minutes = time === undefined ? 0 : Number(time.replace("+", ""));
-  return transition(
-    ctx,
-    "stop",
-    "Stopping",
+  return transition(ctx, {
+    command: "stop",
+    verb: "Stopping",
     names,
-    (targets) => {
+    serialised: true,
+    plan: (targets) => {
       if (cancel || minutes > 0) {
         for (const instance of targets) {
           if (cancel && instance.state === "Delayed Shutdown") {
@@ -115,8 +136,8 @@ export async function runStop(ctx: SimContext, args: QtParse): Promise<number> {
       for (const instance of running) delete instance.shutdownAt;
       return { kind: "ok", moving: running.map((i) => i.name) };
     },
-    { from: ["Running", "Delayed Shutdown", "Unknown"], to: "Stopped" },
-  );
+    finalStep: { from: ["Running", "Delayed Shutdown", "Unknown"], to: "Stopped" },
+  });
 }
 
 /** `multipass restart [NAME…] [--all] [--timeout S]`. */
@@ -126,12 +147,12 @@ export async function runRestart(ctx: SimContext, args: QtParse): Promise<number
   const seconds = timeoutOption(ctx, args);
   if (seconds === null) return EXIT.commandLine;
   const timeout = seconds === undefined ? undefined : { seconds, message: "Timed out waiting for instance to restart." };
-  return transition(
-    ctx,
-    "restart",
-    "Restarting",
+  return transition(ctx, {
+    command: "restart",
+    verb: "Restarting",
     names,
-    (targets) => {
+    serialised: false,
+    plan: (targets) => {
       const idle = targets.find((i) => !isRunning(i.state));
       if (idle !== undefined) {
         return {
@@ -146,21 +167,21 @@ export async function runRestart(ctx: SimContext, args: QtParse): Promise<number
       }
       return { kind: "ok", moving: targets.map((i) => i.name) };
     },
-    { from: ["Restarting"], to: "Running" },
+    finalStep: { from: ["Restarting"], to: "Running" },
     timeout,
-  );
+  });
 }
 
 /** `multipass suspend [NAME…] [--all]`: stopped or suspended instances are a silent no-op. */
 export async function runSuspend(ctx: SimContext, args: QtParse): Promise<number> {
   const names = chosenNames(ctx, args, true);
   if (names === undefined) return EXIT.commandLine;
-  return transition(
-    ctx,
-    "suspend",
-    "Suspending",
+  return transition(ctx, {
+    command: "suspend",
+    verb: "Suspending",
     names,
-    (targets) => {
+    serialised: true,
+    plan: (targets) => {
       const running = targets.filter((i) => isRunning(i.state));
       for (const instance of running) {
         instance.state = "Suspending";
@@ -168,6 +189,6 @@ export async function runSuspend(ctx: SimContext, args: QtParse): Promise<number
       }
       return { kind: "ok", moving: running.map((i) => i.name) };
     },
-    { from: ["Suspending"], to: "Suspended" },
-  );
+    finalStep: { from: ["Suspending"], to: "Suspended" },
+  });
 }

@@ -1,10 +1,12 @@
 /**
  * Read-only commands: `list`, `info`, `version` and `get`. They read state.json
- * without the lock (writers replace it atomically).
+ * without the lock (writers replace it atomically) and queue behind a stop,
+ * suspend or delete in its blocking wait (daemon-busy.ts).
  */
 
 import type { QtParse } from "./args.ts";
 import { EXIT, type SimContext } from "./context.ts";
+import { queueBehindDaemon } from "./daemon-busy.ts";
 import { formatJson } from "./json.ts";
 import { findInstance, PRIMARY } from "./state.ts";
 import { readState } from "./store.ts";
@@ -41,6 +43,7 @@ export async function runList(ctx: SimContext, args: QtParse): Promise<number> {
   if (format === null) return EXIT.commandLine;
   const unreachable = await ctx.reachDaemon("list");
   if (unreachable !== null) return unreachable;
+  await queueBehindDaemon(ctx.paths);
   if (answeredAside(ctx, args, format)) return EXIT.ok;
   const views = daemonOrder(readState(ctx.paths)).map((instance) => listViewOf(instance, !args.isSet("no-ipv4")));
   ctx.out(formatViews(format, views, listDocument, listTable, listCsv, listYaml));
@@ -92,6 +95,7 @@ export async function runInfo(ctx: SimContext, args: QtParse): Promise<number> {
   if (format === null) return EXIT.commandLine;
   const unreachable = await ctx.reachDaemon("info");
   if (unreachable !== null) return unreachable;
+  await queueBehindDaemon(ctx.paths);
   const state = readState(ctx.paths);
   const missing = args.positionals.filter((name) => findInstance(state, name) === undefined);
   if (missing.length > 0) {
@@ -115,6 +119,7 @@ export async function runVersion(ctx: SimContext, args: QtParse): Promise<number
   if (format === null) return EXIT.commandLine;
   const version = ctx.config.version;
   const daemon = ctx.config.fault === "down" ? null : version;
+  if (daemon !== null) await queueBehindDaemon(ctx.paths);
   if (format === "json" && ctx.config.fault === "garbage") ctx.out(GARBAGE);
   else if (format === "json") ctx.out(formatJson(daemon === null ? { multipass: version } : { multipass: version, multipassd: daemon }));
   else ctx.out(versionText(format, version, daemon));
@@ -164,6 +169,7 @@ export async function runGet(ctx: SimContext, args: QtParse): Promise<number> {
   }
   const unreachable = await ctx.reachDaemon("get");
   if (unreachable !== null) return unreachable;
+  await queueBehindDaemon(ctx.paths);
   const daemonValue = DAEMON_SETTINGS[key];
   if (daemonValue !== undefined) return print(daemonValue);
   const match = /^local\.(.+)\.(bridged|cpus|disk|memory)$/.exec(key);

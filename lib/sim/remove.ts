@@ -5,12 +5,15 @@
 
 import type { QtParse } from "./args.ts";
 import { EXIT, type SimContext } from "./context.ts";
+import { takeDaemonTurn } from "./daemon-busy.ts";
 import { removeInstanceFiles } from "./homes.ts";
 import { chosenNames, selectionLines } from "./selection.ts";
 import { findInstance, isRunning, type SimInstance, type SimState } from "./state.ts";
-import { updateState } from "./store.ts";
+import { readState, updateState } from "./store.ts";
 
-type Outcome = { kind: "ok"; purged: string[] } | { kind: "error"; message: string; details: string };
+type Outcome =
+  | { kind: "ok"; purged: string[]; shuttingDown: number }
+  | { kind: "error"; message: string; details: string };
 
 function missingIn(state: SimState, names: readonly string[]): string[] {
   return names.filter((name) => findInstance(state, name) === undefined);
@@ -21,43 +24,67 @@ function purge(state: SimState, doomed: readonly SimInstance[]): string[] {
   return doomed.map((instance) => instance.name);
 }
 
-/** `multipass delete NAME… | --all [--purge]`. */
+/**
+ * Validates a delete and applies it to `state`. `shuttingDown` counts the
+ * running instances it shuts down gracefully (without --purge), each of
+ * which takes the `delete` duration.
+ */
+function deleteIn(state: SimState, names: readonly string[] | null, purging: boolean): Outcome {
+  const missing = names === null ? [] : missingIn(state, names);
+  if (missing.length > 0) {
+    const details = selectionLines(names ?? [], missing, []);
+    return { kind: "error", message: "The following errors occurred:", details };
+  }
+  const chosen =
+    names === null
+      ? state.instances.filter((i) => purging || i.state !== "Deleted")
+      : [...new Set(names.flatMap((name) => findInstance(state, name) ?? []))];
+  const busy = purging ? undefined : chosen.find((i) => i.state === "Starting" || i.state === "Restarting");
+  if (busy !== undefined) {
+    return {
+      kind: "error",
+      message: `Cannot shut down instance ${busy.name} while starting.`,
+      details: "Use --purge to forcefully delete it.",
+    };
+  }
+  if (purging) return { kind: "ok", purged: purge(state, chosen), shuttingDown: 0 };
+  let shuttingDown = 0;
+  for (const instance of chosen) {
+    if (instance.state === "Deleted") continue;
+    if (isRunning(instance.state)) shuttingDown++;
+    instance.stateBeforeDelete = isRunning(instance.state) ? "Stopped" : instance.state;
+    instance.state = "Deleted";
+    delete instance.shutdownAt;
+  }
+  return { kind: "ok", purged: [], shuttingDown };
+}
+
+/**
+ * `multipass delete NAME… | --all [--purge]`. Shutting running instances down
+ * is the daemon's blocking wait: it happens in a daemon turn, validated first on
+ * a snapshot, and the state changes when the wait is over.
+ */
 export async function runDelete(ctx: SimContext, args: QtParse): Promise<number> {
   const names = chosenNames(ctx, args, false);
   if (names === undefined) return EXIT.commandLine;
   const unreachable = await ctx.reachDaemon("delete");
   if (unreachable !== null) return unreachable;
   const purging = args.isSet("purge");
-  const outcome = updateState(ctx.paths, (state): Outcome => {
-    const missing = names === null ? [] : missingIn(state, names);
-    if (missing.length > 0) {
-      const details = selectionLines(names ?? [], missing, []);
-      return { kind: "error", message: "The following errors occurred:", details };
+  const turn = await takeDaemonTurn(ctx.paths, "delete");
+  try {
+    const planned = deleteIn(readState(ctx.paths), names, purging);
+    if (planned.kind === "ok" && planned.shuttingDown > 0) {
+      const ms = ctx.config.timing.delete * planned.shuttingDown;
+      turn.busyFor(ms);
+      await Bun.sleep(ms);
     }
-    const chosen =
-      names === null
-        ? state.instances.filter((i) => purging || i.state !== "Deleted")
-        : [...new Set(names.flatMap((name) => findInstance(state, name) ?? []))];
-    const busy = purging ? undefined : chosen.find((i) => i.state === "Starting" || i.state === "Restarting");
-    if (busy !== undefined) {
-      return {
-        kind: "error",
-        message: `Cannot shut down instance ${busy.name} while starting.`,
-        details: "Use --purge to forcefully delete it.",
-      };
-    }
-    if (purging) return { kind: "ok", purged: purge(state, chosen) };
-    for (const instance of chosen) {
-      if (instance.state === "Deleted") continue;
-      instance.stateBeforeDelete = isRunning(instance.state) ? "Stopped" : instance.state;
-      instance.state = "Deleted";
-      delete instance.shutdownAt;
-    }
-    return { kind: "ok", purged: [] };
-  });
-  if (outcome.kind === "error") return ctx.failure("delete", outcome.message, outcome.details);
-  for (const name of outcome.purged) removeInstanceFiles(ctx.paths, name);
-  return EXIT.ok;
+    const outcome = planned.kind === "error" ? planned : updateState(ctx.paths, (state) => deleteIn(state, names, purging));
+    if (outcome.kind === "error") return ctx.failure("delete", outcome.message, outcome.details);
+    for (const name of outcome.purged) removeInstanceFiles(ctx.paths, name);
+    return EXIT.ok;
+  } finally {
+    turn.release();
+  }
 }
 
 /** `multipass recover NAME… | --all`: back to the state the instance had when deleted. */

@@ -17,6 +17,8 @@ export interface SimPaths {
   readonly lock: string;
   readonly config: string;
   readonly calls: string;
+  /** The daemon-busy marker of a stop/suspend/delete in its blocking wait (daemon-busy.ts). */
+  readonly busy: string;
   readonly instances: string;
 }
 
@@ -53,6 +55,7 @@ export function simPaths(env: Record<string, string | undefined>): SimPaths {
     lock: join(dir, "state.lock"),
     config: join(dir, "config.json"),
     calls: join(dir, "calls.log"),
+    busy: join(dir, "daemon.busy"),
     instances: join(dir, "instances"),
   };
 }
