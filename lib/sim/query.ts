@@ -1,15 +1,16 @@
 /**
  * Read-only commands: `list`, `info`, `version` and `get`. They read state.json
- * without the lock (writers replace it atomically) and queue behind a stop,
- * suspend or delete in its blocking wait (daemon-busy.ts).
+ * without the lock (writers replace it atomically), queue behind a stop, suspend
+ * or delete in its blocking wait (daemon-busy.ts), and pay for the SSH lookups
+ * into running instances (ssh.log).
  */
 
 import type { QtParse } from "./args.ts";
 import { EXIT, type SimContext } from "./context.ts";
 import { queueBehindDaemon } from "./daemon-busy.ts";
 import { formatJson } from "./json.ts";
-import { findInstance, PRIMARY } from "./state.ts";
-import { readState } from "./store.ts";
+import { findInstance, isRunning, PRIMARY, type SimInstance } from "./state.ts";
+import { logSshLookup, readState } from "./store.ts";
 import { infoCsv, infoTable, infoYaml, listCsv, listTable, listYaml, versionText } from "./tables.ts";
 import { humanSize } from "./values.ts";
 import { daemonOrder, infoDocument, listDocument, listViewOf, viewOf, type InstanceView } from "./views.ts";
@@ -45,9 +46,24 @@ export async function runList(ctx: SimContext, args: QtParse): Promise<number> {
   if (unreachable !== null) return unreachable;
   await queueBehindDaemon(ctx.paths);
   if (answeredAside(ctx, args, format)) return EXIT.ok;
-  const views = daemonOrder(readState(ctx.paths)).map((instance) => listViewOf(instance, !args.isSet("no-ipv4")));
+  const withIpv4 = !args.isSet("no-ipv4");
+  const instances = daemonOrder(readState(ctx.paths));
+  if (withIpv4) await lookUpOverSsh(ctx, "list", instances, ctx.config.timing.listPerRunningVm);
+  const views = instances.map((instance) => listViewOf(instance, withIpv4));
   ctx.out(formatViews(format, views, listDocument, listTable, listCsv, listYaml));
   return EXIT.ok;
+}
+
+/**
+ * The daemon's SSH round into every running instance (list: its addresses;
+ * info: the runtime figures), one after another: one ssh.log line and `ms` each.
+ */
+async function lookUpOverSsh(ctx: SimContext, command: string, instances: readonly SimInstance[], ms: number): Promise<void> {
+  for (const instance of instances) {
+    if (!isRunning(instance.state)) continue;
+    logSshLookup(ctx.paths, command, instance.name);
+    if (ms > 0) await Bun.sleep(ms);
+  }
 }
 
 /** Output that is not the instances: the garbage fault (JSON only) or a snapshot listing. */
@@ -107,7 +123,9 @@ export async function runInfo(ctx: SimContext, args: QtParse): Promise<number> {
     args.positionals.length === 0
       ? daemonOrder(state)
       : args.positionals.flatMap((name) => findInstance(state, name) ?? []);
-  const views = chosen.map((instance) => viewOf(instance, !args.isSet("no-runtime-information")));
+  const runtime = !args.isSet("no-runtime-information");
+  if (runtime) await lookUpOverSsh(ctx, "info", chosen, ctx.config.timing.infoPerRunningVm);
+  const views = chosen.map((instance) => viewOf(instance, runtime));
   ctx.out(formatViews(format, views, infoDocument, infoTable, infoCsv, infoYaml));
   return EXIT.ok;
 }

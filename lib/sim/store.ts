@@ -1,7 +1,8 @@
 /**
  * Files of the simulated host: state.json (read freely, changed only under an
- * O_EXCL lock file and replaced by rename), config.json (re-read on every call)
- * and calls.log (one JSON line per invocation, appended).
+ * O_EXCL lock file and replaced by rename), config.json (re-read on every call),
+ * calls.log (one JSON line per invocation, appended) and ssh.log (one JSON line
+ * per SSH-backed lookup of list and info).
  */
 
 import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -17,6 +18,8 @@ export interface SimPaths {
   readonly lock: string;
   readonly config: string;
   readonly calls: string;
+  /** One JSON line per SSH-backed lookup (list's addresses, info's runtime figures). */
+  readonly ssh: string;
   /** The daemon-busy marker of a stop/suspend/delete in its blocking wait (daemon-busy.ts). */
   readonly busy: string;
   readonly instances: string;
@@ -55,6 +58,7 @@ export function simPaths(env: Record<string, string | undefined>): SimPaths {
     lock: join(dir, "state.lock"),
     config: join(dir, "config.json"),
     calls: join(dir, "calls.log"),
+    ssh: join(dir, "ssh.log"),
     busy: join(dir, "daemon.busy"),
     instances: join(dir, "instances"),
   };
@@ -91,6 +95,12 @@ export function loadConfig(paths: SimPaths): SimConfig {
 export function logCall(paths: SimPaths, argv: readonly string[]): void {
   const line = JSON.stringify({ time: new Date().toISOString(), pid: process.pid, argv }) + "\n";
   appendFileSync(paths.calls, line);
+}
+
+/** Appends `{"time", "pid", "command", "instance"}` as one line to ssh.log: one SSH-backed lookup. */
+export function logSshLookup(paths: SimPaths, command: string, instance: string): void {
+  const line = JSON.stringify({ time: new Date().toISOString(), pid: process.pid, command, instance }) + "\n";
+  appendFileSync(paths.ssh, line);
 }
 
 /**
