@@ -1,14 +1,35 @@
 /**
- * The worker's side of the join socket. One module owns the connection: it
- * joins, pushes state changes and heartbeats, and when the master goes away
- * it reconnects forever with capped, jittered backoff — a loop, not
- * recursion, holding one socket and a fixed set of timers at a time.
+ * The worker's side of the join socket (the cluster client). This module
+ * alone owns the connection and its reconnects: it joins, pushes state
+ * changes and heartbeats, and when the master goes away it reconnects
+ * forever with capped, jittered backoff — a loop, not recursion, holding one
+ * socket and a fixed set of timers at a time.
+ *
+ * The link is a state machine:
+ *
+ *     idle ──▶ connecting ──welcome──▶ joined
+ *                  ▲   │                 │
+ *                  │   └─── socket ends ─┴──▶ backing-off
+ *                  └────────────────────────────────┘
+ *
+ * and any state goes to `stopped` once the worker shuts down.
+ * {@link classifyEnd} alone decides what an ended connection means for the
+ * next attempt.
  */
 import type { ConsolaInstance } from "consola";
 import { AppError, messageOf } from "../core/errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
-import { JOIN_CLOSE, PROTOCOL_VERSION, parseMasterMessage, type HostSnapshot, type WorkerMessage } from "../protocol/join.ts";
+import { WS_CLOSE } from "../protocol/close.ts";
+import {
+  JOIN_CLOSE,
+  PROTOCOL_VERSION,
+  parseMasterMessage,
+  type HostSnapshot,
+  type MasterMessage,
+  type WorkerMessage,
+} from "../protocol/join.ts";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from "../core/backoff.ts";
+import { fetchPeer } from "../net/fetch.ts";
 
 export interface LinkDeps {
   /** Base URL of the master's cluster server, `http://host:port`. */
@@ -29,13 +50,44 @@ export interface LinkDeps {
   backoff?: BackoffPolicy;
 }
 
-/** How a session ended. */
-interface SessionEnd {
+/** Where the link is. */
+export type LinkState = "idle" | "connecting" | "joined" | "backing-off" | "stopped";
+
+const TRANSITIONS: Readonly<Record<LinkState, readonly LinkState[]>> = {
+  idle: ["connecting", "stopped"],
+  connecting: ["joined", "backing-off"],
+  joined: ["backing-off"],
+  "backing-off": ["connecting", "stopped"],
+  stopped: [],
+};
+
+/** How one connection ended. */
+export interface LinkEnd {
+  /** Whether the master had welcomed it. */
   welcomed: boolean;
   code: number;
   reason: string;
   /** The master's own explanation, when it sent one before closing. */
   error: string | null;
+}
+
+/**
+ * What an ended connection means for the next attempt. Every end but a
+ * shutdown is retried — a worker outlives any master outage or
+ * misconfiguration, and says why in its log:
+ * - `stop`: the worker is shutting down;
+ * - `replaced`: another worker joined under this name; the backoff keeps
+ *   growing, or the two would take turns at once;
+ * - `lost`: a joined link broke; the backoff starts over;
+ * - `refused`: the master never welcomed it; the backoff keeps growing.
+ */
+export type Reconnect = "stop" | "replaced" | "lost" | "refused";
+
+/** The one place that decides what an ended connection means (see {@link Reconnect}). */
+export function classifyEnd(end: LinkEnd, shuttingDown: boolean): Reconnect {
+  if (shuttingDown) return "stop";
+  if (end.welcomed && end.code === JOIN_CLOSE.replaced) return "replaced";
+  return end.welcomed ? "lost" : "refused";
 }
 
 /** Connection attempts before the first welcome that may take this long. */
@@ -44,137 +96,209 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Heartbeat intervals of silence after which the master counts as lost (it beats every interval). */
 const SILENT_HEARTBEATS = 4;
 
-/**
- * Keeps the worker joined until `signal` aborts. Never rejects.
- */
-export async function runMasterLink(deps: LinkDeps, signal: AbortSignal): Promise<void> {
-  const { log } = deps;
-  let attempt = 0;
-  let lastProblem = "";
-  while (!signal.aborted) {
-    const end = await runSession(deps, signal);
-    deps.onMembership(null);
-    if (signal.aborted) break;
-    if (end.welcomed && end.code === JOIN_CLOSE.replaced) {
-      // Another process joined under this name. Rejoining at once would just take turns with it,
-      // so keep backing off (up to the cap) until one of the two is renamed or stopped.
+/** How long the master's ping route may take to explain a refused join. */
+const DIAGNOSE_TIMEOUT_MS = 5_000;
+
+/** The socket of one connection and what belongs to it alone. */
+interface Connection {
+  ws: WebSocket;
+  masterError: string | null;
+  lastSent: number;
+  lastHeard: number;
+  connectTimer?: ReturnType<typeof setTimeout>;
+  heartbeat?: ReturnType<typeof setInterval>;
+  unsubscribe: () => void;
+  /** Unhooks the shutdown signal. */
+  release: () => void;
+  resolve: (end: LinkEnd) => void;
+}
+
+/** The join link of one worker; see the diagram at the top. */
+export class ClusterClient {
+  #state: LinkState = "idle";
+  /** The current connection; null between connections. Events of any other socket are stale. */
+  #connection: Connection | null = null;
+  /** The last reason a join failed, said once at warn level. */
+  #lastProblem = "";
+  readonly #deps: LinkDeps;
+
+  constructor(deps: LinkDeps) {
+    this.#deps = deps;
+  }
+
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  /** Keeps the worker joined until `signal` aborts. Never rejects. */
+  async run(signal: AbortSignal): Promise<void> {
+    const deps = this.#deps;
+    let attempt = 0;
+    for (;;) {
+      if (signal.aborted) break;
+      const end = await this.#connect(signal);
+      deps.onMembership(null);
+      const next = classifyEnd(end, signal.aborted);
+      if (next === "stop") break;
+      if (next === "lost") attempt = 0;
+      await this.#report(next, end);
+      await sleep(backoffDelay(attempt++, deps.backoff ?? DEFAULT_BACKOFF), signal);
+    }
+    this.#to("stopped");
+  }
+
+  #to(next: LinkState): void {
+    if (!TRANSITIONS[this.#state].includes(next)) throw new AppError("E_INTERNAL", `join link: no transition from ${this.#state} to ${next}`);
+    this.#state = next;
+  }
+
+  /** → connecting: dials the master; resolves when that connection has ended, whatever ended it. */
+  #connect(signal: AbortSignal): Promise<LinkEnd> {
+    const deps = this.#deps;
+    this.#to("connecting");
+    return new Promise((resolve) => {
+      const url = deps.masterUrl.replace(/^http/, "ws") + "/cluster/v1/join";
+      let ws: WebSocket;
+      try {
+        ws = new WebSocket(url, { headers: { authorization: `Bearer ${deps.joinToken}` }, ...(deps.masterTls ? { tls: deps.masterTls } : {}) });
+      } catch (error) {
+        this.#to("backing-off");
+        resolve({ welcomed: false, code: 0, reason: "", error: messageOf(error) });
+        return;
+      }
+      const onAbort = (): void => {
+        ws.close(JOIN_CLOSE.shutdown, "worker shutting down");
+        this.#drop(connection, { code: JOIN_CLOSE.shutdown, reason: "worker shutting down", error: null });
+      };
+      const connection: Connection = {
+        ws,
+        masterError: null,
+        lastSent: 0,
+        lastHeard: Date.now(),
+        unsubscribe: () => {},
+        release: () => signal.removeEventListener("abort", onAbort),
+        resolve,
+      };
+      this.#connection = connection;
+      connection.connectTimer = setTimeout(() => {
+        ws.terminate();
+        this.#drop(connection, { code: JOIN_CLOSE.helloTimeout, reason: "no welcome in time", error: connection.masterError });
+      }, CONNECT_TIMEOUT_MS);
+      signal.addEventListener("abort", onAbort, { once: true });
+      ws.onopen = () => this.#hello(connection);
+      ws.onmessage = (event) => this.#receive(connection, event.data);
+      ws.onclose = (event) => this.#drop(connection, { code: event.code, reason: event.reason, error: connection.masterError });
+    });
+  }
+
+  /**
+   * connecting|joined → backing-off: ends the connection now, even if the
+   * close handshake never completes (a cut-off master).
+   */
+  #drop(connection: Connection, end: Omit<LinkEnd, "welcomed">): void {
+    if (connection !== this.#connection) return;
+    const welcomed = this.#state === "joined";
+    this.#connection = null;
+    this.#to("backing-off");
+    clearTimeout(connection.connectTimer);
+    clearInterval(connection.heartbeat);
+    connection.unsubscribe();
+    connection.release();
+    connection.resolve({ welcomed, ...end });
+  }
+
+  #send(connection: Connection, message: WorkerMessage): void {
+    if (connection.ws.readyState !== WebSocket.OPEN) return;
+    connection.ws.send(JSON.stringify(message));
+    connection.lastSent = Date.now();
+  }
+
+  #hello(connection: Connection): void {
+    if (connection !== this.#connection) return;
+    const deps = this.#deps;
+    const snapshot = deps.monitor.current();
+    if (!snapshot) return connection.ws.close(WS_CLOSE.internalError, "no host snapshot yet");
+    this.#send(connection, {
+      type: "hello",
+      protocolVersion: PROTOCOL_VERSION,
+      name: deps.name,
+      agentPort: deps.agentPort,
+      advertiseAddr: deps.advertiseAddr,
+      agentCert: deps.agentCert ?? null,
+      version: deps.version,
+      ...snapshot,
+    });
+  }
+
+  #receive(connection: Connection, data: unknown): void {
+    if (connection !== this.#connection) return;
+    connection.lastHeard = Date.now();
+    try {
+      if (typeof data !== "string") throw new AppError("E_PROTOCOL", "binary frame on the join socket");
+      const message = parseMasterMessage(data);
+      if (message.type === "error") connection.masterError = message.message;
+      else if (message.type === "welcome") this.#welcome(connection, message);
+    } catch (error) {
+      this.#deps.log.warn(`master sent something unexpected: ${messageOf(error)}`);
+      connection.ws.close(JOIN_CLOSE.protocol, "protocol error");
+    }
+  }
+
+  /** connecting → joined: the membership starts, and with it state pushes and heartbeats. */
+  #welcome(connection: Connection, welcome: Extract<MasterMessage, { type: "welcome" }>): void {
+    const deps = this.#deps;
+    if (this.#state === "joined") throw new AppError("E_PROTOCOL", "second welcome");
+    this.#to("joined");
+    clearTimeout(connection.connectTimer);
+    deps.onMembership(welcome.agentToken);
+    deps.log.info(`joined with id ${welcome.id}`);
+    const sendState = (snapshot: HostSnapshot) => this.#send(connection, { type: "state", ...snapshot });
+    // A change between hello and welcome would otherwise wait for the next one.
+    const now = deps.monitor.current();
+    if (now) sendState(now);
+    connection.unsubscribe = deps.monitor.onChange(sendState);
+    const tick = Math.max(50, Math.floor(welcome.heartbeatMs / 2));
+    connection.heartbeat = setInterval(() => this.#beat(connection, welcome.heartbeatMs), tick);
+  }
+
+  /** Sends a heartbeat when the socket has been quiet, and leaves a master that has been silent too long. */
+  #beat(connection: Connection, heartbeatMs: number): void {
+    const deps = this.#deps;
+    if (Date.now() - connection.lastHeard > SILENT_HEARTBEATS * heartbeatMs) {
+      deps.log.warn(`the master at ${deps.masterUrl} has been silent for ${SILENT_HEARTBEATS} heartbeat intervals; reconnecting`);
+      connection.ws.terminate();
+      this.#drop(connection, { code: JOIN_CLOSE.masterSilent, reason: "master silent", error: null });
+      return;
+    }
+    const snapshot = deps.monitor.current();
+    if (snapshot && Date.now() - connection.lastSent >= heartbeatMs * 0.9) {
+      this.#send(connection, { type: "heartbeat", resources: snapshot.resources });
+    }
+  }
+
+  /** Says what happened to the connection, each distinct join problem once at warn level. */
+  async #report(next: Exclude<Reconnect, "stop">, end: LinkEnd): Promise<void> {
+    const deps = this.#deps;
+    const { log } = deps;
+    if (next === "replaced") {
       log.error(`another worker joined the master as "${deps.name}" and replaced this one; if two hosts share that name, give each its own --name. Retrying with backoff`);
-      lastProblem = "";
-    } else if (end.welcomed) {
-      attempt = 0;
-      lastProblem = "";
+      this.#lastProblem = "";
+    } else if (next === "lost") {
+      this.#lastProblem = "";
       log.warn(`lost the master at ${deps.masterUrl} (code ${end.code}${end.reason ? `: ${end.reason}` : ""}); reconnecting`);
     } else {
       const problem = end.error ?? (await diagnose(deps));
-      // Say each distinct problem once at warn level; repeats would flood the log during a long outage.
-      if (problem !== lastProblem) log.warn(`cannot join the master at ${deps.masterUrl}: ${problem}; retrying`);
+      // Repeats would flood the log during a long outage.
+      if (problem !== this.#lastProblem) log.warn(`cannot join the master at ${deps.masterUrl}: ${problem}; retrying`);
       else log.debug(`still cannot join: ${problem}`);
-      lastProblem = problem;
+      this.#lastProblem = problem;
     }
-    await sleep(backoffDelay(attempt++, deps.backoff ?? DEFAULT_BACKOFF), signal);
   }
 }
 
-function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
-  const { log, monitor } = deps;
-  return new Promise((resolve) => {
-    const url = deps.masterUrl.replace(/^http/, "ws") + "/cluster/v1/join";
-    let ws: WebSocket;
-    try {
-      ws = new WebSocket(url, { headers: { authorization: `Bearer ${deps.joinToken}` }, ...(deps.masterTls ? { tls: deps.masterTls } : {}) });
-    } catch (error) {
-      resolve({ welcomed: false, code: 0, reason: "", error: messageOf(error) });
-      return;
-    }
-    let welcomed = false;
-    let masterError: string | null = null;
-    let lastSent = 0;
-    let lastHeard = Date.now();
-    let ended = false;
-    let heartbeat: ReturnType<typeof setInterval> | undefined;
-    let unsubscribe: () => void = () => {};
-    const connectTimer = setTimeout(() => {
-      ws.terminate();
-      finish({ welcomed: false, code: 4003, reason: "no welcome in time", error: masterError });
-    }, CONNECT_TIMEOUT_MS);
-    const onAbort = () => {
-      ws.close(1001, "worker shutting down");
-      finish({ welcomed, code: 1001, reason: "worker shutting down", error: null });
-    };
-    /** Ends the session now, even if the close handshake never completes (a cut-off master). */
-    const finish = (end: SessionEnd) => {
-      if (ended) return;
-      ended = true;
-      clearTimeout(connectTimer);
-      clearInterval(heartbeat);
-      unsubscribe();
-      signal.removeEventListener("abort", onAbort);
-      resolve(end);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-
-    const send = (message: WorkerMessage) => {
-      if (ws.readyState !== WebSocket.OPEN) return;
-      ws.send(JSON.stringify(message));
-      lastSent = Date.now();
-    };
-    const sendState = (snapshot: HostSnapshot) => send({ type: "state", ...snapshot });
-
-    ws.onopen = () => {
-      const snapshot = monitor.current();
-      if (!snapshot) return ws.close(1011, "no host snapshot yet");
-      send({
-        type: "hello",
-        protocolVersion: PROTOCOL_VERSION,
-        name: deps.name,
-        agentPort: deps.agentPort,
-        advertiseAddr: deps.advertiseAddr,
-        agentCert: deps.agentCert ?? null,
-        version: deps.version,
-        ...snapshot,
-      });
-    };
-    ws.onmessage = (event) => {
-      lastHeard = Date.now();
-      try {
-        if (typeof event.data !== "string") throw new AppError("E_PROTOCOL", "binary frame on the join socket");
-        const message = parseMasterMessage(event.data);
-        if (message.type === "error") {
-          masterError = message.message;
-          return;
-        }
-        if (message.type === "heartbeat") return;
-        if (welcomed) throw new AppError("E_PROTOCOL", "second welcome");
-        welcomed = true;
-        clearTimeout(connectTimer);
-        deps.onMembership(message.agentToken);
-        log.info(`joined with id ${message.id}`);
-        // A change between hello and welcome would otherwise wait for the next one.
-        const now = monitor.current();
-        if (now) sendState(now);
-        unsubscribe = monitor.onChange(sendState);
-        heartbeat = setInterval(
-          () => {
-            if (Date.now() - lastHeard > SILENT_HEARTBEATS * message.heartbeatMs) {
-              log.warn(`the master at ${deps.masterUrl} has been silent for ${SILENT_HEARTBEATS} heartbeat intervals; reconnecting`);
-              ws.terminate();
-              finish({ welcomed, code: 4005, reason: "master silent", error: null });
-              return;
-            }
-            const snapshot = monitor.current();
-            if (snapshot && Date.now() - lastSent >= message.heartbeatMs * 0.9) {
-              send({ type: "heartbeat", resources: snapshot.resources });
-            }
-          },
-          Math.max(50, Math.floor(message.heartbeatMs / 2)),
-        );
-      } catch (error) {
-        log.warn(`master sent something unexpected: ${messageOf(error)}`);
-        ws.close(4002, "protocol error");
-      }
-    };
-    ws.onclose = (event) => finish({ welcomed, code: event.code, reason: event.reason, error: masterError });
-  });
+/** Keeps the worker joined until `signal` aborts. Never rejects. */
+export function runMasterLink(deps: LinkDeps, signal: AbortSignal): Promise<void> {
+  return new ClusterClient(deps).run(signal);
 }
 
 /**
@@ -183,10 +307,11 @@ function runSession(deps: LinkDeps, signal: AbortSignal): Promise<SessionEnd> {
  */
 async function diagnose(deps: LinkDeps): Promise<string> {
   try {
-    const response = await fetch(`${deps.masterUrl}/cluster/v1/ping`, {
+    const response = await fetchPeer(fetch, {
+      url: `${deps.masterUrl}/cluster/v1/ping`,
+      token: deps.joinToken,
       ...(deps.masterTls ? { tls: deps.masterTls } : {}),
-      headers: { authorization: `Bearer ${deps.joinToken}` },
-      signal: AbortSignal.timeout(5_000),
+      signal: AbortSignal.timeout(DIAGNOSE_TIMEOUT_MS),
     });
     if (response.status === 401) return "the master refused the join token";
     if (!response.ok) return `the master answered HTTP ${response.status}`;

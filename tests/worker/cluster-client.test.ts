@@ -1,10 +1,11 @@
 /**
  * The worker's join link against a scripted master: a master that welcomes
- * and then falls silent (a cut-off network, no FIN) is left and rejoined.
+ * and then falls silent (a cut-off network, no FIN) is left and rejoined; the
+ * link's states; what each end of a connection means for the next attempt.
  */
 import { afterEach, expect, test } from "bun:test";
 import { parseWorkerMessage, type HostSnapshot } from "../../lib/protocol/join.ts";
-import { runMasterLink } from "../../lib/worker/cluster-client.ts";
+import { ClusterClient, classifyEnd, runMasterLink, type LinkDeps } from "../../lib/worker/cluster-client.ts";
 import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { waitFor } from "../e2e/harness.ts";
@@ -62,4 +63,67 @@ test("a master that goes silent after its welcome is left, and the worker joins 
   await waitFor("a second join", () => joins >= 2, 5000);
   expect(lines.some((l) => l.includes("has been silent for 4 heartbeat intervals; reconnecting"))).toBe(true);
   expect(lines.filter((l) => l.includes("joined with id")).length).toBeGreaterThanOrEqual(2);
+});
+
+function linkDeps(port: number | undefined, log: LinkDeps["log"], overrides: Partial<LinkDeps> = {}): LinkDeps {
+  return { masterUrl: `http://127.0.0.1:${port}`, joinToken: "x", name: "n1", agentPort: 1, advertiseAddr: null, version: "t", monitor, log, onMembership: () => {}, backoff: { baseMs: 50, maxMs: 100 }, ...overrides };
+}
+
+test.each([
+  ["a shutdown, whatever the code", { welcomed: true, code: 4000 }, true, "stop"],
+  ["another worker joining under the same name", { welcomed: true, code: 4000 }, false, "replaced"],
+  ["a joined link that broke", { welcomed: true, code: 1006 }, false, "lost"],
+  ["a master that went silent", { welcomed: true, code: 4005 }, false, "lost"],
+  ["a replaced code before any welcome", { welcomed: false, code: 4000 }, false, "refused"],
+  ["a refused upgrade", { welcomed: false, code: 1006 }, false, "refused"],
+] as const)("classifyEnd: %s", (_what, end, shuttingDown, expected) => {
+  expect(classifyEnd({ ...end, reason: "", error: null }, shuttingDown)).toBe(expected);
+});
+
+test("the link goes idle → connecting → joined → backing-off → connecting … → stopped", async () => {
+  let joins = 0;
+  const seen: string[] = [];
+  let link: ClusterClient | null = null;
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req, srv) {
+      return srv.upgrade(req) ? undefined : new Response("no", { status: 400 });
+    },
+    websocket: {
+      message(ws, message) {
+        if (parseWorkerMessage(String(message)).type !== "hello") return;
+        joins++;
+        seen.push(`hello while ${link?.state}`);
+        ws.send(JSON.stringify({ type: "welcome", id: `m${joins}`, heartbeatMs: 10_000, agentToken: `t${joins}` }));
+        if (joins === 1) ws.close(1011, "master restarting");
+      },
+    },
+  });
+  stops.push(() => server.stop(true));
+  const { log, lines } = createTestLog();
+  link = new ClusterClient(linkDeps(server.port, log, { onMembership: (token) => seen.push(`${token} while ${link?.state}`) }));
+  expect(link.state).toBe("idle");
+  const controller = new AbortController();
+  const running = link.run(controller.signal);
+  await waitFor("a second join", () => joins >= 2 && link?.state === "joined", 5000);
+  controller.abort();
+  await running;
+  expect(link.state).toBe("stopped");
+  expect(seen).toEqual(["hello while connecting", "t1 while joined", "null while backing-off", "hello while connecting", "t2 while joined", "null while backing-off"]);
+  expect(lines.some((l) => l.includes("lost the master at") && l.includes("(code 1011: master restarting); reconnecting"))).toBe(true);
+});
+
+test("a refused join is explained by the master's ping route, once at warn level", async () => {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("no", { status: 401 }) });
+  stops.push(() => server.stop(true));
+  const { log, lines } = createTestLog();
+  const controller = new AbortController();
+  const running = runMasterLink(linkDeps(server.port, log), controller.signal);
+  stops.push(async () => {
+    controller.abort();
+    await running;
+  });
+  await waitFor("a repeat", () => lines.some((l) => l.includes("still cannot join: the master refused the join token")), 5000);
+  expect(lines.filter((l) => l.includes("cannot join the master at") && l.includes(": the master refused the join token; retrying"))).toHaveLength(1);
 });
