@@ -36,11 +36,34 @@ export function escapeForShell(arg: string): string {
   return out;
 }
 
-function guestEnv(ctx: SimContext, files: InstanceFiles, extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(ctx.env)) if (value !== undefined) env[key] = value;
-  delete env.OLDPWD;
-  return { ...env, HOME: files.home, USER: "ubuntu", LOGNAME: "ubuntu", SHELL: "/bin/bash", PWD: files.home, ...extra };
+/** PATH of an SSH session on an Ubuntu guest (pam_env reads it from /etc/environment). */
+export const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games:/snap/bin";
+
+/**
+ * The environment of a command in the instance: what an SSH session of the
+ * `ubuntu` user has, and nothing of the caller's, but `TERM` when the client
+ * asks for a PTY (both stdin and stdout are terminals; `xterm` when unset).
+ * MULTIPASS_SIM_DIR is the one addition a real guest lacks: it tags the
+ * guest's processes with the simulated host they belong to (tests find
+ * leftover session processes by it).
+ */
+function guestEnv(home: string, simDir: string, term: string | null): Record<string, string> {
+  const env: Record<string, string> = {
+    HOME: home,
+    USER: "ubuntu",
+    LOGNAME: "ubuntu",
+    SHELL: "/bin/bash",
+    PWD: home,
+    PATH: GUEST_PATH,
+    LANG: "C.UTF-8",
+    MULTIPASS_SIM_DIR: simDir,
+  };
+  return term === null ? env : { ...env, TERM: term };
+}
+
+/** The guest environment for this call. */
+function envFor(ctx: SimContext, files: InstanceFiles): Record<string, string> {
+  return guestEnv(files.home, ctx.paths.dir, ctx.interactive ? (ctx.env.TERM ?? "xterm") : null);
 }
 
 /**
@@ -114,7 +137,7 @@ export async function runExec(ctx: SimContext, args: QtParse): Promise<number> {
       const host = mapped === null ? null : guestPathToHost(files, mapped);
       if (host !== null && existsSync(host)) line = `cd ${escapeForShell(host)} && ${line}`;
     }
-    const status = await runChild({ argv: ["bash", "-c", line], cwd: files.home, env: guestEnv(ctx, files) });
+    const status = await runChild({ argv: ["bash", "-c", line], cwd: files.home, env: envFor(ctx, files), hostPath: ctx.env.PATH });
     if (status !== RETRY) return status;
     logCall(ctx.paths, ctx.argv);
   }
@@ -133,11 +156,7 @@ export async function runShell(ctx: SimContext, args: QtParse): Promise<number> 
   const instance = await readyInstance(ctx, "shell", name, 1, launchPrimary, timeout);
   if (typeof instance === "number") return instance;
   const files = ensureInstanceFiles(ctx.paths, instance);
-  if (ctx.interactive) {
-    const env = guestEnv(ctx, files, { TERM: ctx.env.TERM ?? "xterm" });
-    await runChild({ argv: ["bash", "--noprofile", "--rcfile", files.bashrc, "-i"], cwd: files.home, env });
-  } else {
-    await runChild({ argv: ["bash", "-s"], cwd: files.home, env: guestEnv(ctx, files) });
-  }
+  const argv = ctx.interactive ? ["bash", "--noprofile", "--rcfile", files.bashrc, "-i"] : ["bash", "-s"];
+  await runChild({ argv, cwd: files.home, env: envFor(ctx, files), hostPath: ctx.env.PATH });
   return EXIT.ok;
 }

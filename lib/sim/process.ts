@@ -12,9 +12,13 @@ import { isatty } from "node:tty";
 
 /** What to run. */
 export interface ChildSpec {
+  /** argv[0] is looked up on `hostPath`, not on the child's own PATH. */
   readonly argv: readonly string[];
   readonly cwd: string;
+  /** The child's whole environment (nothing is inherited). */
   readonly env: Record<string, string>;
+  /** The stand-in's own PATH, where it finds the program and setpriv. */
+  readonly hostPath: string | undefined;
 }
 
 const KILL_GRACE_MS = 1000;
@@ -22,17 +26,18 @@ const KILL_GRACE_MS = 1000;
 /** A signal-death of the remote side is reported as 255 (-1 truncated), like the client does. */
 const SIGNAL_EXIT = 255;
 
-let setprivPath: string | null | undefined;
-
-function setpriv(): string | null {
-  if (setprivPath === undefined) setprivPath = Bun.which("setpriv");
-  return setprivPath;
+/** `program` as found on the stand-in's PATH (left as it is when not found: the spawn then fails as it would). */
+function onHostPath(program: string, hostPath: string | undefined): string {
+  if (program.includes("/")) return program;
+  return Bun.which(program, { PATH: hostPath ?? "" }) ?? program;
 }
 
 /** Runs the child to completion and returns its exit status (255 when a signal killed it). */
 export async function runChild(spec: ChildSpec): Promise<number> {
-  const guard = setpriv();
-  const argv = guard === null ? [...spec.argv] : [guard, "--pdeathsig", "HUP", "--", ...spec.argv];
+  const [program = "", ...rest] = spec.argv;
+  const command = [onHostPath(program, spec.hostPath), ...rest];
+  const guard = Bun.which("setpriv", { PATH: spec.hostPath ?? "" });
+  const argv = guard === null ? command : [guard, "--pdeathsig", "HUP", "--", ...command];
   // With a terminal on stdin the child must stay in the terminal's foreground group (job control,
   // Ctrl-C straight from the terminal). Otherwise it gets its own group, so that a shutdown reaches
   // everything it started, not just the shell.
