@@ -10,6 +10,7 @@
 import type { Hono } from "hono";
 import { toAppError } from "../core/errors.ts";
 import { readBody } from "../net/http.ts";
+import { streamedResponse } from "../net/stream.ts";
 import { parseActionOptions, parseLaunchSpec, parseLifecycleAction, type AgentLaunchEvent } from "../protocol/operations.ts";
 import { validateInstanceName } from "../core/validate.ts";
 import type { WorkerOps } from "./host-ops.ts";
@@ -22,35 +23,17 @@ export function registerAgentOpRoutes(app: Hono<BunEnv>, deps: { ops: WorkerOps 
 
   app.post("/agent/v1/launch", async (c) => {
     const spec = await readBody(c, MAX_BODY_BYTES, parseLaunchSpec);
-    const encoder = new TextEncoder();
-    const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        let open = true;
-        const emit = (event: AgentLaunchEvent) => {
-          if (!open) return;
-          try {
-            controller.enqueue(encoder.encode(JSON.stringify(event) + "\n"));
-          } catch {
-            // The master went away; the launch itself carries on (Multipass's daemon would too).
-            open = false;
-          }
-        };
-        ops
-          .launch(spec, (p) => emit({ type: "progress", phase: p.phase, percent: p.percent, text: p.text }))
-          .then(
-            (instances) => emit({ type: "done", instances }),
-            (error) => {
-              const e = toAppError(error);
-              emit({ type: "error", code: e.code, message: e.message });
-            },
-          )
-          .finally(() => {
-            if (open) controller.close();
-            open = false;
-          });
-      },
+    // The master going away does not stop the launch: Multipass's daemon would carry on too.
+    return streamedResponse((out) => {
+      const emit = (event: AgentLaunchEvent) => out.write(event);
+      return ops.launch(spec, (p) => emit({ type: "progress", phase: p.phase, percent: p.percent, text: p.text })).then(
+        (instances) => emit({ type: "done", instances }),
+        (error) => {
+          const e = toAppError(error);
+          emit({ type: "error", code: e.code, message: e.message });
+        },
+      );
     });
-    return new Response(stream, { headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
   });
 
   app.post("/agent/v1/instances/:name/:action", async (c) => {

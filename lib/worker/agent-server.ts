@@ -7,7 +7,7 @@
  * - `GET /healthz` — open;
  * - `GET /agent/v1/info[?name=N…]` — live `multipass info`;
  * - `GET /agent/v1/session` — WebSocket; a shell or an exec (session-host.ts);
- * - launch, lifecycle verbs and purge: agent-ops-routes.ts.
+ * - launch, lifecycle verbs and purge: agent-routes.ts.
  */
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
