@@ -20,7 +20,8 @@ import { arrayOf, field, object, optional, string } from "../core/parse.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import type { Caller } from "./operations.ts";
 import { sessionTarget } from "./targets.ts";
-import type { ClientEnd, RelayHandle, SessionOutcome, SessionRelay } from "./session-relay.ts";
+import type { ClientEnd, RelayHandle, SessionOutcome } from "./relayed-session.ts";
+import type { SessionRelay } from "./session-relay.ts";
 import {
   CHANNEL_STDERR,
   CHANNEL_STDOUT,

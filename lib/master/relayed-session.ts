@@ -1,0 +1,290 @@
+/**
+ * One relayed shell or exec: the client's end on one side, a WebSocket to
+ * the node's agent server on the other, as an explicit state machine.
+ *
+ * ```
+ * connecting ──connected──▶ open ──nodeExited──▶ exited
+ *      └────────────────────┴─────────────────────┴──▶ ended
+ *        (fail, clientSilent, clientGone, nodeClosed)
+ * ```
+ *
+ * - `connecting`: the node's socket is opening; what the client sends is
+ *   held (bounded) until it is up.
+ * - `open`: frames pass both ways, in order; each hop is pinged and watched.
+ * - `exited`: the node reported the program's exit and the client has it;
+ *   nothing more reaches the client but the close.
+ * - `ended`: the outcome is reported (once), the watchers are stopped and
+ *   both sockets are closed or closing; every later event is ignored.
+ *
+ * The client always gets an `exit` frame before the close: the node's, or
+ * a null one after an `error` frame saying why there is none.
+ */
+import type { ConsolaInstance } from "consola";
+import { agentEndpoint } from "./agent-client.ts";
+import { AppError, messageOf, type ErrorCode } from "../core/errors.ts";
+import { watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
+import type { NodeEntry } from "./registry.ts";
+import { controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionKind, type SessionSpec } from "../protocol/session.ts";
+
+/** The client side of a relayed session: a WebSocket, or a streamed HTTP answer. */
+export interface ClientEnd {
+  /** Program output; false when the client cannot take it (the session then ends). */
+  binary(bytes: Uint8Array): boolean;
+  control(message: SessionControl): void;
+  close(code: number, reason: string): void;
+  /**
+   * Sends a protocol-level ping, which every WebSocket peer answers by itself
+   * (websocat, browsers), beside the JSON one. Absent for a streamed HTTP
+   * answer: it cannot answer pings, its end shows as a cancel, and it is not
+   * watched for silence.
+   */
+  ping?(): void;
+}
+
+/** What the client side feeds into a session. */
+export interface RelayHandle {
+  input(bytes: Uint8Array): void;
+  control(message: SessionControl): void;
+  /** The client went away: the node hangs the program up. */
+  clientGone(): void;
+  /** The client answered a protocol-level ping. */
+  heard(): void;
+}
+
+/** `GET /api/v1/sessions` item. */
+export interface SessionView {
+  id: string;
+  node: string;
+  instance: string;
+  kind: SessionKind;
+  tty: boolean;
+  since: string;
+  size: { cols: number; rows: number };
+}
+
+/** How a session ended: the program's exit status, or why there is none. */
+export interface SessionOutcome {
+  exitCode: number | null;
+  /** Set when the program did not report a status (node lost, client gone, refused, …). */
+  error: { code: ErrorCode; message: string } | null;
+}
+
+export type RelayState = "connecting" | "open" | "exited" | "ended";
+
+export interface RelayedSessionOptions {
+  id: string;
+  node: NodeEntry;
+  spec: SessionSpec;
+  client: ClientEnd;
+  times: LivenessTimes;
+  log: ConsolaInstance;
+  /** Hears how the session ended, once. */
+  onEnd: (outcome: SessionOutcome) => void;
+  /** Called once the session has ended, after `onEnd` (the relay drops it from its table). */
+  onEnded: () => void;
+}
+
+/** Input held while the node's socket opens; a client that types faster than that is unusual. */
+const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+
+type Frame = string | Uint8Array;
+
+export class RelayedSession implements RelayHandle {
+  readonly view: SessionView;
+  #state: RelayState = "connecting";
+  readonly #o: RelayedSessionOptions;
+  readonly #agent: WebSocket;
+  readonly #clientLive: Liveness | null;
+  readonly #agentLive: Liveness;
+  /** What the client sent while connecting. */
+  #pending: Frame[] = [];
+  #pendingBytes = 0;
+  /** The program's status, and the first error the node or the relay reported. */
+  #exitCode: number | null = null;
+  #firstError: { code: ErrorCode; message: string } | null = null;
+
+  /** Starts opening the node's socket. @throws what the WebSocket constructor throws */
+  constructor(options: RelayedSessionOptions) {
+    this.#o = options;
+    const { node, spec, client, times } = options;
+    this.view = { id: options.id, node: node.name, instance: spec.instance, kind: spec.kind, tty: spec.tty, since: new Date().toISOString(), size: { cols: spec.cols, rows: spec.rows } };
+    const endpoint = agentEndpoint(node, "ws");
+    this.#agent = new WebSocket(`${endpoint.url}/agent/v1/session`, {
+      headers: { authorization: `Bearer ${node.agentToken}` },
+      ...(endpoint.tls ? { tls: endpoint.tls } : {}),
+    });
+    this.#agent.binaryType = "arraybuffer";
+    const ping = client.ping?.bind(client);
+    this.#clientLive =
+      ping === undefined
+        ? null
+        : watchPeer(
+            times,
+            () => {
+              client.control({ type: "ping" });
+              ping();
+            },
+            () => this.#clientSilent(),
+          );
+    this.#agentLive = watchPeer(
+      times,
+      () => this.#toAgent(controlFrame({ type: "ping" })),
+      () => this.#fail(new AppError("E_UNREACHABLE", `Node "${node.name}" stopped answering`)),
+    );
+    this.#agent.onopen = () => this.#connected();
+    this.#agent.onmessage = (event) => this.#fromNode(event.data);
+    this.#agent.onclose = (event) => this.#nodeClosed(event.code);
+  }
+
+  get state(): RelayState {
+    return this.#state;
+  }
+
+  input(bytes: Uint8Array): void {
+    this.#clientLive?.heard();
+    this.#toAgent(bytes);
+  }
+
+  control(message: SessionControl): void {
+    this.#clientLive?.heard();
+    switch (message.type) {
+      case "ping":
+        this.#o.client.control({ type: "pong" });
+        break;
+      case "resize":
+        this.view.size = { cols: message.cols, rows: message.rows };
+        this.#toAgent(controlFrame(message));
+        break;
+      case "eof":
+        this.#toAgent(controlFrame(message));
+        break;
+      default:
+        break;
+    }
+  }
+
+  clientGone(): void {
+    this.#end("client left");
+  }
+
+  heard(): void {
+    this.#clientLive?.heard();
+  }
+
+  /** connecting → open: the start frame goes first, then what the client sent meanwhile. */
+  #connected(): void {
+    if (this.#state !== "connecting") return;
+    this.#state = "open";
+    this.#agent.send(JSON.stringify({ type: "start", ...this.#o.spec }));
+    for (const frame of this.#pending.splice(0)) this.#agent.send(frame);
+    this.#pendingBytes = 0;
+  }
+
+  #toAgent(frame: Frame): void {
+    switch (this.#state) {
+      case "ended":
+        return;
+      case "connecting":
+        this.#pendingBytes += frame.length;
+        if (this.#pendingBytes > MAX_PENDING_BYTES) return this.#fail(new AppError("E_TOO_LARGE", "Too much input before the session started"));
+        this.#pending.push(frame);
+        return;
+      default:
+        this.#agent.send(frame);
+    }
+  }
+
+  /** A frame from the node: output for the client, or a control frame. */
+  #fromNode(data: unknown): void {
+    this.#agentLive.heard();
+    if (this.#state === "ended") return;
+    const { node, client } = this.#o;
+    if (typeof data !== "string") {
+      const bytes = frameBytes(data);
+      if (bytes === null) return this.#fail(new AppError("E_PROTOCOL", `Node "${node.name}" sent a frame that is neither text nor binary`));
+      if (!client.binary(bytes)) this.#fail(new AppError("E_UNREACHABLE", "The client could not keep up with the output"));
+      return;
+    }
+    let message: SessionControl;
+    try {
+      message = parseSessionControl(data);
+    } catch (error) {
+      return this.#fail(new AppError("E_PROTOCOL", `Node "${node.name}" sent a bad control frame: ${messageOf(error)}`));
+    }
+    if (message.type === "ping") this.#toAgent(controlFrame({ type: "pong" }));
+    else if (message.type === "exit") this.#nodeExited(message);
+    else if (message.type === "error") {
+      this.#firstError ??= { code: message.code, message: message.message };
+      client.control(message);
+    }
+  }
+
+  /** → exited: the client gets the program's status, and after it nothing, not even a ping. */
+  #nodeExited(message: Extract<SessionControl, { type: "exit" }>): void {
+    this.#state = "exited";
+    this.#exitCode = message.code;
+    this.#clientLive?.stop();
+    this.#o.client.control(message);
+  }
+
+  /** The node's socket closed: the normal end after an exit, else a failure. */
+  #nodeClosed(code: number): void {
+    const { node, client } = this.#o;
+    switch (this.#state) {
+      case "ended":
+        return;
+      case "exited":
+        this.#end("exit");
+        client.close(SESSION_CLOSE.exit, "exit");
+        return;
+      case "open":
+        return this.#fail(new AppError("E_UNREACHABLE", `Lost the connection to node "${node.name}" (code ${code})`));
+      case "connecting":
+        return this.#fail(new AppError("E_UNREACHABLE", `Cannot open a session on node "${node.name}" at ${node.address} (code ${code})`));
+    }
+  }
+
+  #clientSilent(): void {
+    if (this.#state === "ended") return;
+    this.#o.log.warn(`session ${this.#o.id}: the client went silent; ending it`);
+    this.#tellClient(new AppError("E_TIMEOUT", "The client stopped answering pings"));
+    this.#end("client silent");
+    this.#o.client.close(SESSION_CLOSE.peerTimeout, "peer timeout");
+  }
+
+  /** → ended, with an error the client is told about. */
+  #fail(error: AppError): void {
+    if (this.#state === "ended") return;
+    this.#tellClient(error);
+    this.#end(error.message);
+    this.#o.client.close(SESSION_CLOSE.exit, "exit");
+  }
+
+  /** Sends `error` and a null `exit`, unless the node's own exit went out already. */
+  #tellClient(error: AppError): void {
+    this.#firstError ??= { code: error.code, message: error.message };
+    if (this.#state === "exited") return;
+    this.#o.client.control({ type: "error", code: error.code, message: error.message });
+    this.#o.client.control({ type: "exit", code: null });
+  }
+
+  /** → ended: reports the outcome once, stops the watchers and closes the node's socket. */
+  #end(why: string): void {
+    if (this.#state === "ended") return;
+    this.#state = "ended";
+    const exitCode = this.#exitCode;
+    this.#o.onEnd({ exitCode, error: exitCode !== null ? null : (this.#firstError ?? { code: "E_CANCELLED", message: `ended before the program did (${why})` }) });
+    this.#clientLive?.stop();
+    this.#agentLive.stop();
+    this.#o.onEnded();
+    if (this.#agent.readyState === WebSocket.OPEN || this.#agent.readyState === WebSocket.CONNECTING) this.#agent.close(SESSION_CLOSE.exit, why.slice(0, 100));
+    this.#o.log.info(`session ${this.#o.id}: ended (${why})`);
+  }
+}
+
+/** The bytes of a binary WebSocket frame (an ArrayBuffer, as `binaryType` asks, or a view of one); null for anything else. */
+function frameBytes(data: unknown): Uint8Array | null {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return null;
+}
