@@ -19,6 +19,11 @@ export interface AuditDeps {
   log: Pick<ConsolaInstance, "error">;
 }
 
+/** Who is calling: the id (never the secret) of the token they used. */
+export interface Caller {
+  tokenId: string;
+}
+
 /** One call as the audit trail names it: who asked for what, where. */
 export interface AuditedCall {
   /** Shared by the call's two records; a fresh one when not given. */

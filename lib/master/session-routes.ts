@@ -12,13 +12,12 @@
 import type { Context, Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import type { AuditLog } from "./audit-log.ts";
-import { recordRequest } from "./audit-policy.ts";
+import { recordRequest, type Caller } from "./audit-policy.ts";
 import { AppError, messageOf, toAppError } from "../core/errors.ts";
 import { readBody } from "../net/http.ts";
 import { streamedResponse } from "../net/stream.ts";
 import { arrayOf, field, object, optional, string } from "../core/parse.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
-import type { Caller } from "./operations.ts";
 import { sessionTarget } from "./targets.ts";
 import type { ClientEnd, RelayHandle, SessionOutcome } from "./relayed-session.ts";
 import type { SessionRelay } from "./session-relay.ts";

@@ -1,0 +1,144 @@
+/**
+ * Launches: a cluster-wide name check and reservation, a node (asked for,
+ * or placed with the launches in flight counted), then the launch on that
+ * node with its progress streamed, under the audit policy. The cache is
+ * updated from the node's own answer, so a listing right after shows it.
+ */
+import { randomUUID } from "node:crypto";
+import type { AgentClient } from "./agent-client.ts";
+import { audited, type AuditDeps, type Caller } from "./audit-policy.ts";
+import { AppError } from "../core/errors.ts";
+import type { LaunchSpec } from "../protocol/instances.ts";
+import { randomInstanceName } from "./instance-names.ts";
+import type { LaunchEvent, LaunchRequestBody } from "../protocol/operations.ts";
+import { createPendingLaunches, demandOf, place, type PendingLaunches, type Placement } from "./placement.ts";
+import type { NodeEntry, Registry } from "./registry.ts";
+
+/** The last event of a launch. */
+export type LaunchEnd = Extract<LaunchEvent, { type: "launched" | "error" }>;
+
+/** A launch checked, placed and reserved, ready to run. */
+export interface PreparedLaunch {
+  node: NodeEntry;
+  placement: Placement | null;
+  spec: LaunchSpec;
+  requestId: string;
+}
+
+export interface LaunchDeps extends AuditDeps {
+  registry: Registry;
+  agents: AgentClient;
+  /** Virtual CPUs placed per host CPU (see placement.ts). */
+  cpuOvercommit?: number;
+}
+
+export interface Launches {
+  /**
+   * Checks a launch, picks its node and reserves its name. Synchronous from
+   * the check to the reservation, so two concurrent launches of one name can
+   * never both pass. @throws AppError E_USAGE / E_CONFLICT / E_NOT_FOUND / E_UNREACHABLE
+   */
+  prepareLaunch(body: LaunchRequestBody): PreparedLaunch;
+  /** Where a launch would go, without reserving anything. */
+  planLaunch(body: LaunchRequestBody): { node: string; reason: string; name: string | null };
+  /**
+   * Runs a prepared launch to its end, emitting events, the last of them
+   * (`launched` or `error`) also its result; never rejects.
+   */
+  runLaunch(prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<LaunchEnd>;
+}
+
+const MINUTE = 60_000;
+/** Limit of a launch without its own --timeout. */
+const LAUNCH_TIMEOUT_MS = 25 * MINUTE;
+/** What a launch with its own --timeout gets on top of it, for the node's own work around Multipass's. */
+const LAUNCH_TIMEOUT_MARGIN_MS = 2 * MINUTE;
+
+export function createLaunches(deps: LaunchDeps): Launches {
+  const { registry } = deps;
+  /** Names being launched, where, and what they asked for: a name is reserved from its check until its launch ends. */
+  const launching = createPendingLaunches();
+
+  function checkName(name: string): void {
+    const on = whereIs(registry, name);
+    // Multipass refuses a deleted-but-not-purged name too, so any listing counts.
+    if (on !== null) throw new AppError("E_CONFLICT", `Instance name "${name}" is already used on node "${on}"`);
+    const pending = launching.get(name);
+    if (pending !== undefined) throw new AppError("E_CONFLICT", `Instance "${name}" is already being launched on node "${pending.node}"`);
+  }
+
+  return {
+    planLaunch(body) {
+      if (body.name !== undefined) checkName(body.name);
+      const { node, placement } = chooseNode(deps, launching, body);
+      return { node: node.name, reason: placement?.reason ?? "asked for with --node", name: body.name ?? null };
+    },
+
+    prepareLaunch(body) {
+      const name = body.name ?? randomInstanceName((n) => whereIs(registry, n) !== null || launching.get(n) !== undefined);
+      checkName(name);
+      const { node, placement } = chooseNode(deps, launching, body);
+      launching.add(name, { node: node.name, demand: demandOf(body) });
+      const { node: _node, dryRun: _dryRun, name: _name, ...rest } = body;
+      return { node, placement, spec: { name, ...rest }, requestId: randomUUID() };
+    },
+
+    async runLaunch(prepared, caller, emit) {
+      const end = await launch(deps, prepared, caller, emit);
+      launching.delete(prepared.spec.name);
+      emit(end);
+      return end;
+    },
+  };
+}
+
+/** The node that lists an instance of this name, if any. */
+function whereIs(registry: Registry, name: string): string | null {
+  for (const entry of registry.entries()) if (entry.snapshot.instances.some((i) => i.name === name)) return entry.name;
+  return null;
+}
+
+/** The node asked for (which must be Ready), or the one placement picks. */
+function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRequestBody): { node: NodeEntry; placement: Placement | null } {
+  const { registry } = deps;
+  if (body.node !== undefined) {
+    const node = registry.get(body.node);
+    if (!node) throw new AppError("E_NOT_FOUND", `Node "${body.node}" is not part of the cluster`);
+    const state = registry.stateOf(node);
+    if (state !== "Ready") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state}; cannot launch there`);
+    return { node, placement: null };
+  }
+  const candidates = registry.entries().map((e) =>
+    launching.charge(
+      {
+        name: e.name,
+        state: registry.stateOf(e),
+        multipassError: e.snapshot.multipassError,
+        resources: e.snapshot.resources,
+        allocated: e.snapshot.allocated,
+        instanceCount: e.snapshot.instances.filter((i) => i.state !== "Deleted").length,
+      },
+      (name) => e.snapshot.instances.some((i) => i.name === name),
+    ),
+  );
+  const placement = place(candidates, demandOf(body), deps.cpuOvercommit);
+  return { node: registry.get(placement.node)!, placement };
+}
+
+/** Records, launches and records again; emits `placed` and the progress, and returns the last event (not emitted yet). */
+async function launch(deps: LaunchDeps, prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<LaunchEnd> {
+  const { node, spec } = prepared;
+  const call = { requestId: prepared.requestId, token: caller.tokenId, action: "launch", node: node.name, instance: spec.name, params: { ...spec, node: node.name } };
+  const outcome = await audited(deps, call, "E_MULTIPASS", async () => {
+    emit({ type: "placed", node: node.name, reason: prepared.placement?.reason ?? "asked for with --node" });
+    const timeoutMs = spec.timeoutSeconds !== undefined ? spec.timeoutSeconds * 1000 + LAUNCH_TIMEOUT_MARGIN_MS : LAUNCH_TIMEOUT_MS;
+    const instances = await deps.agents.launch(node, spec, { timeoutMs }, (p) =>
+      emit({ type: "progress", node: node.name, phase: p.phase, percent: p.percent, text: p.text }),
+    );
+    deps.registry.applyInstances(node.name, instances);
+    return instances.find((i) => i.name === spec.name);
+  });
+  if (outcome.ok) return { type: "launched", node: node.name, name: spec.name, state: outcome.value?.state ?? "Unknown", ipv4: outcome.value?.ipv4 ?? [] };
+  if (outcome.acted) return { type: "error", code: outcome.error.code, message: outcome.error.message };
+  return { type: "error", code: outcome.error.code, message: `Not launching "${spec.name}": ${outcome.error.message}` };
+}
