@@ -4,28 +4,19 @@
  * the master's live calls.
  */
 import { homedir, hostname } from "node:os";
-import { join, resolve } from "node:path";
 import { defineCommand } from "citty";
-import { formatHostPort, isLoopback, parseHostPort, parseMasterAddress } from "./lib/core/address.ts";
+import { formatHostPort } from "./lib/core/address.ts";
 import { runCli } from "./lib/cli/run.ts";
-import { parseDuration } from "./lib/core/duration.ts";
-import { AppError } from "./lib/core/errors.ts";
 import { defaultMultipassDataPath, readHostResources } from "./lib/worker/resources.ts";
 import { createLog } from "./lib/cli/log.ts";
 import { createMultipassCli } from "./lib/multipass/cli.ts";
-import { defaultDataDir } from "./lib/core/paths.ts";
-import { parseActAsMultipass, selfCommand, simulatedMultipassCommand, simulationBanner } from "./lib/multipass/simulated.ts";
+import { parseActAsMultipass } from "./lib/multipass/simulated.ts";
 import { readCertificate, serverTls } from "./lib/net/tls.ts";
 import { readTokenFile } from "./lib/net/tokens.ts";
-import { validateNodeName } from "./lib/core/validate.ts";
 import { VERSION } from "./lib/core/version.ts";
+import { defaultSimDir, parseWorkerFlags } from "./lib/worker/flags.ts";
 import { createWorker } from "./lib/worker/worker.ts";
 import { websocketHandler } from "./lib/net/ws.ts";
-
-/** Where a simulated host keeps its state by default: next to the master's tokens. */
-function defaultSimDir(): string {
-  return join(defaultDataDir(process.platform, process.env, homedir()), "simulated-multipass");
-}
 
 const main = defineCommand({
   meta: { name: "multiverse-worker", version: VERSION, description: "Joins a Multipass host to a multiverse master" },
@@ -39,7 +30,7 @@ const main = defineCommand({
     name: { type: "string", valueHint: "NAME", description: "Node name (default: this host's name)" },
     multipass: { type: "string", valueHint: "PATH", default: "multipass", description: "Path of the multipass executable" },
     simulate: { type: "boolean", default: false, description: "Drive a simulated Multipass host (this executable plays multipass) instead of a real one" },
-    "simulate-dir": { type: "string", valueHint: "DIR", description: `State of the simulated host (default ${defaultSimDir()})` },
+    "simulate-dir": { type: "string", valueHint: "DIR", description: `State of the simulated host (default ${defaultSimDir(process.platform, process.env, homedir())})` },
     "agent-addr": {
       type: "string",
       valueHint: "HOST:PORT",
@@ -52,42 +43,32 @@ const main = defineCommand({
   },
   async run({ args }) {
     const log = createLog("worker", { verbose: args.verbose });
-    const masterAddress = parseMasterAddress(args.master, "--master");
-    const master = masterAddress.addr;
-    if (args.ca !== undefined && !masterAddress.tls) throw new AppError("E_USAGE", "--ca is for an https master: give --master https://HOST:PORT");
-    const masterTls = args.ca !== undefined ? { ca: readCertificate(args.ca, "CA certificate") } : undefined;
-    const agentTls = serverTls(args["tls-cert"], args["tls-key"]);
-    // What is on the command line beats the environment.
-    const token = args.token ?? (args["token-file"] ? readTokenFile(args["token-file"]) : undefined) ?? process.env["MULTIVERSE_JOIN_TOKEN"];
-    if (!token) throw new AppError("E_USAGE", "No join token: pass --token or --token-file, or set MULTIVERSE_JOIN_TOKEN (the master prints where its join token is stored)");
-    const name = args.name ?? hostname().split(".")[0] ?? "worker";
-    validateNodeName(name);
-    const agentAddr = parseHostPort(args["agent-addr"] ?? (isLoopback(master.host) ? "127.0.0.1:0" : "0.0.0.0:1339"), "--agent-addr", { allowZero: true });
-    if (!agentTls && !isLoopback(agentAddr.host)) {
-      log.warn(`the agent server listens on ${formatHostPort(agentAddr)} without TLS: the master's calls travel in clear text (use --tls-cert and --tls-key)`);
-    }
-    const advertise = args["advertise-addr"] ? formatHostPort(parseHostPort(args["advertise-addr"], "--advertise-addr")) : null;
-    const pollMs = parseDuration(args["poll-interval"], "--poll-interval", { minMs: 100, maxMs: 600_000 });
-    const dataPath = args["multipass-data"] ?? defaultMultipassDataPath(process.platform);
-    if (args["simulate-dir"] !== undefined && !args.simulate) throw new AppError("E_USAGE", "--simulate-dir needs --simulate");
-    if (args.simulate && args.multipass !== "multipass") throw new AppError("E_USAGE", "--simulate and --multipass exclude each other");
-    const simDir = args.simulate ? resolve(args["simulate-dir"] ?? defaultSimDir()) : null;
-    const multipassCommand = simDir === null ? [args.multipass] : simulatedMultipassCommand(selfCommand(process.execPath, import.meta.path), simDir);
-    if (simDir !== null) log.warn(simulationBanner(simDir).join("\n"));
+    const config = parseWorkerFlags(args, {
+      env: process.env,
+      platform: process.platform,
+      hostname: hostname(),
+      home: homedir(),
+      cwd: process.cwd(),
+      execPath: process.execPath,
+      entryPath: import.meta.path,
+      read: { certificate: readCertificate, serverTls, tokenFile: readTokenFile },
+      warn: (message) => log.warn(message),
+    });
+    const { agentAddr, agentTls, simDir } = config;
 
     const worker = createWorker({
       // A list that takes 10 s means a hung daemon; report it rather than wait longer.
-      multipass: createMultipassCli({ command: multipassCommand, timeouts: { list: 10_000 } }),
+      multipass: createMultipassCli({ command: config.multipassCommand, timeouts: { list: 10_000 } }),
       log,
-      name,
-      masterUrl: masterAddress.url,
-      ...(masterTls ? { masterTls } : {}),
+      name: config.name,
+      masterUrl: config.masterUrl,
+      ...(config.masterTls ? { masterTls: config.masterTls } : {}),
       agentCert: agentTls?.cert ?? null,
-      joinToken: token,
-      advertiseAddr: advertise,
+      joinToken: config.joinToken,
+      advertiseAddr: config.advertiseAddr,
       version: VERSION,
-      pollMs,
-      readResources: () => readHostResources(dataPath),
+      pollMs: config.pollMs,
+      readResources: () => readHostResources(config.dataPath),
       env: process.env,
       platform: process.platform,
     });
@@ -99,7 +80,7 @@ const main = defineCommand({
       ...(agentTls ? { tls: agentTls } : {}),
       websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
     });
-    log.info(`worker ${VERSION} "${name}": master to connect ${masterAddress.url}, agent server on ${formatHostPort({ host: agentAddr.host, port: agent.port ?? 0 })}${agentTls ? " (TLS)" : ""}, ${simDir === null ? `multipass "${args.multipass}"` : `SIMULATED multipass in ${simDir}`}`);
+    log.info(`worker ${VERSION} "${config.name}": master to connect ${config.masterUrl}, agent server on ${formatHostPort({ host: agentAddr.host, port: agent.port ?? 0 })}${agentTls ? " (TLS)" : ""}, ${simDir === null ? `multipass "${args.multipass}"` : `SIMULATED multipass in ${simDir}`}`);
 
     const stop = new AbortController();
     process.once("SIGINT", () => stop.abort());
