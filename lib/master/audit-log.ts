@@ -62,6 +62,15 @@ function storageError(doing: string, path: string, error: unknown): AppError {
 
 const SCAN_CHUNK = 1 << 20;
 
+/** What the open log knows of its file. */
+interface LogState {
+  entries: IndexEntry[];
+  nextId: number;
+  exists: boolean;
+  /** The file ends in a partial line: the next record must start on a new one. */
+  torn: boolean;
+}
+
 /**
  * Opens the audit log at `path`, reading any existing file to index it and
  * find the last id. Lines that do not parse (a torn last line after a crash,
@@ -72,32 +81,78 @@ const SCAN_CHUNK = 1 << 20;
 export function createAuditLog(options: { path: string; now?: () => number; warn?: (message: string) => void }): AuditLog {
   const { path } = options;
   const now = options.now ?? Date.now;
-  const entries: IndexEntry[] = [];
-  let skipped = 0;
-  let exists = false;
-  /** The file ends in a partial line: the next record must start on a new one. */
-  let torn = false;
-  let nextId = 1;
+  const { skipped, ...scanned } = scan(path);
+  const state: LogState = scanned;
+  if (skipped > 0) options.warn?.(`Audit log "${path}": skipped ${skipped} line(s) that could not be read`);
 
+  return {
+    append(record) {
+      const event: AuditEvent = {
+        id: state.nextId,
+        time: new Date(now()).toISOString(),
+        requestId: record.requestId,
+        phase: record.phase,
+        token: record.token,
+        action: record.action,
+        node: record.node,
+        instance: record.instance,
+      };
+      if (record.params !== undefined) event.params = sanitizeParams(record.params);
+      if (record.result !== undefined) event.result = record.result;
+      if (record.error !== undefined) event.error = { code: record.error.code, message: record.error.message };
+      if (record.exitCode !== undefined) event.exitCode = record.exitCode;
+      const lead = state.torn ? "\n" : "";
+      const line = JSON.stringify(event);
+      const start = writeDurably(path, state, Buffer.from(lead + line + "\n"));
+      if (!state.exists) syncDirectory(dirname(path));
+      state.exists = true;
+      state.torn = false;
+      state.nextId = event.id + 1;
+      state.entries.push({ id: event.id, timeMs: Date.parse(event.time), offset: start + lead.length, length: Buffer.byteLength(line) });
+      return event;
+    },
+
+    list(listOptions = {}) {
+      const limit = listOptions.limit ?? DEFAULT_LIST_LIMIT;
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+        throw new AppError("E_USAGE", `Invalid limit ${limit}: expected a number between 1 and ${MAX_LIST_LIMIT}`);
+      }
+      const since = listOptions.since === undefined ? null : parseEventsSince(listOptions.since);
+      const picked: IndexEntry[] = [];
+      for (let i = state.entries.length - 1; i >= 0 && picked.length < limit; i--) {
+        const entry = state.entries[i]!;
+        if (since?.kind === "id" && entry.id <= since.id) break;
+        // Not a break: the clock may have stepped back, so times need not increase with ids.
+        if (since?.kind === "time" && entry.timeMs < since.ms) continue;
+        picked.push(entry);
+      }
+      return readEntries(path, picked.reverse());
+    },
+  };
+}
+
+/** Indexes the file at `path` as it is now (an absent file is an empty log). @throws AppError E_STORAGE */
+function scan(path: string): LogState & { skipped: number } {
+  const state: LogState & { skipped: number } = { entries: [], nextId: 1, exists: false, torn: false, skipped: 0 };
   const index = (offset: number, bytes: Buffer) => {
     if (bytes.length === 0) return;
     try {
       const event = parseAuditEvent(parseJson(bytes.toString("utf8"), "line"));
-      if (event.id >= nextId) {
-        entries.push({ id: event.id, timeMs: Date.parse(event.time), offset, length: bytes.length });
-        nextId = event.id + 1;
+      if (event.id >= state.nextId) {
+        state.entries.push({ id: event.id, timeMs: Date.parse(event.time), offset, length: bytes.length });
+        state.nextId = event.id + 1;
         return;
       }
     } catch {
       // counted below
     }
-    skipped++;
+    state.skipped++;
   };
 
   let fd: number | null = null;
   try {
     fd = openSync(path, "r");
-    exists = true;
+    state.exists = true;
     const stat = fstatSync(fd);
     if (stat.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
     // Read only up to the size seen now: a device such as /dev/full would never end.
@@ -118,106 +173,65 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
       pos += n;
     }
     index(pos - carry.length, carry);
-    torn = carry.length > 0;
+    state.torn = carry.length > 0;
   } catch (error) {
     const code = errnoOf(error);
     if (code !== "ENOENT" && code !== "ENOTDIR") throw storageError("read", path, error);
   } finally {
     if (fd !== null) closeSync(fd);
   }
-  if (skipped > 0) options.warn?.(`Audit log "${path}": skipped ${skipped} line(s) that could not be read`);
+  return state;
+}
 
-  const openForAppend = (): number => {
-    try {
-      return openSync(path, "a", 0o600);
-    } catch (error) {
-      if (errnoOf(error) !== "ENOENT") throw error;
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      return openSync(path, "a", 0o600);
+function openForAppend(path: string): number {
+  try {
+    return openSync(path, "a", 0o600);
+  } catch (error) {
+    if (errnoOf(error) !== "ENOENT") throw error;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    return openSync(path, "a", 0o600);
+  }
+}
+
+/**
+ * Writes `bytes` at the end and fsyncs; returns where they start. On failure
+ * the file is cut back when possible; when not, `state` learns that an id is
+ * used up and whether the file now ends mid-line.
+ */
+function writeDurably(path: string, state: LogState, bytes: Buffer): number {
+  let fd: number;
+  try {
+    fd = openForAppend(path);
+  } catch (error) {
+    throw storageError("write", path, error);
+  }
+  let start = 0;
+  let written = 0;
+  try {
+    const stat = fstatSync(fd);
+    start = stat.size;
+    if (stat.isFile() && (stat.mode & 0o777) !== 0o600) fchmodSync(fd, 0o600);
+    while (written < bytes.length) {
+      const n = writeSync(fd, bytes, written, bytes.length - written);
+      if (n <= 0) throw new Error("the write made no progress");
+      written += n;
     }
-  };
-
-  /** Writes `bytes` at the end and fsyncs; returns where they start. On failure the file is cut back when possible. */
-  const writeDurably = (bytes: Buffer): number => {
-    let fd: number;
-    try {
-      fd = openForAppend();
-    } catch (error) {
-      throw storageError("write", path, error);
+    fsyncSync(fd);
+    return start;
+  } catch (error) {
+    if (written > 0) {
+      try {
+        ftruncateSync(fd, start);
+      } catch {
+        // Part of the record stays in the file: it must never share an id with a later record.
+        state.nextId++;
+        state.torn = bytes[written - 1] !== 10;
+      }
     }
-    let start = 0;
-    let written = 0;
-    try {
-      const stat = fstatSync(fd);
-      start = stat.size;
-      if (stat.isFile() && (stat.mode & 0o777) !== 0o600) fchmodSync(fd, 0o600);
-      while (written < bytes.length) {
-        const n = writeSync(fd, bytes, written, bytes.length - written);
-        if (n <= 0) throw new Error("the write made no progress");
-        written += n;
-      }
-      fsyncSync(fd);
-      return start;
-    } catch (error) {
-      if (written > 0) {
-        try {
-          ftruncateSync(fd, start);
-        } catch {
-          // Part of the record stays in the file: it must never share an id with a later record.
-          nextId++;
-          torn = bytes[written - 1] !== 10;
-        }
-      }
-      throw storageError("write", path, error);
-    } finally {
-      closeSync(fd);
-    }
-  };
-
-  return {
-    append(record) {
-      const event: AuditEvent = {
-        id: nextId,
-        time: new Date(now()).toISOString(),
-        requestId: record.requestId,
-        phase: record.phase,
-        token: record.token,
-        action: record.action,
-        node: record.node,
-        instance: record.instance,
-      };
-      if (record.params !== undefined) event.params = sanitizeParams(record.params);
-      if (record.result !== undefined) event.result = record.result;
-      if (record.error !== undefined) event.error = { code: record.error.code, message: record.error.message };
-      if (record.exitCode !== undefined) event.exitCode = record.exitCode;
-      const lead = torn ? "\n" : "";
-      const line = JSON.stringify(event);
-      const start = writeDurably(Buffer.from(lead + line + "\n"));
-      if (!exists) syncDirectory(dirname(path));
-      exists = true;
-      torn = false;
-      nextId = event.id + 1;
-      entries.push({ id: event.id, timeMs: Date.parse(event.time), offset: start + lead.length, length: Buffer.byteLength(line) });
-      return event;
-    },
-
-    list(listOptions = {}) {
-      const limit = listOptions.limit ?? DEFAULT_LIST_LIMIT;
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-        throw new AppError("E_USAGE", `Invalid limit ${limit}: expected a number between 1 and ${MAX_LIST_LIMIT}`);
-      }
-      const since = listOptions.since === undefined ? null : parseEventsSince(listOptions.since);
-      const picked: IndexEntry[] = [];
-      for (let i = entries.length - 1; i >= 0 && picked.length < limit; i--) {
-        const entry = entries[i]!;
-        if (since?.kind === "id" && entry.id <= since.id) break;
-        // Not a break: the clock may have stepped back, so times need not increase with ids.
-        if (since?.kind === "time" && entry.timeMs < since.ms) continue;
-        picked.push(entry);
-      }
-      return readEntries(path, picked.reverse());
-    },
-  };
+    throw storageError("write", path, error);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Makes a new file's directory entry durable; best effort, as not every system can fsync a directory. */

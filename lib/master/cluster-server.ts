@@ -39,16 +39,17 @@ export function newClusterCounters(): ClusterCounters {
 
 export interface ClusterDeps {
   registry: Registry;
-  counters?: ClusterCounters;
+  counters: ClusterCounters;
   /** Sockets of joined workers; the master sends them heartbeats (see master.ts). */
   members: Set<Socket>;
   joinToken: () => string;
   heartbeatMs: number;
   log: ConsolaInstance;
-  /** How long a new connection may take to say hello. */
-  helloTimeoutMs?: number;
   authLimits?: FailureLimits;
 }
+
+/** How long a new connection may take to say hello. */
+const HELLO_TIMEOUT_MS = 10_000;
 
 /** Sends a heartbeat to every joined worker. */
 export function beatMembers(members: Set<Socket>): void {
@@ -81,7 +82,7 @@ function send(ws: Socket, message: MasterMessage): void {
   ws.send(JSON.stringify(message));
 }
 
-function reject(ws: Socket, code: number, error: AppError): void {
+function reject(ws: Socket, code: (typeof JOIN_CLOSE)[keyof typeof JOIN_CLOSE], error: AppError): void {
   send(ws, { type: "error", code: error.code, message: error.message });
   ws.close(code, error.message.slice(0, 120));
 }
@@ -97,55 +98,59 @@ function checkedCert(pem: string | null): string | null {
   return pem;
 }
 
+/**
+ * Checks a worker's hello and joins it to the registry, replacing any
+ * earlier membership under its name, then welcomes it.
+ * @returns the new membership. @throws AppError E_PROTOCOL / E_USAGE for a hello it cannot trust.
+ */
+function welcome(deps: ClusterDeps, ws: Socket, peer: string, hello: Extract<WorkerMessage, { type: "hello" }>): { id: string; name: string } {
+  if (hello.protocolVersion !== PROTOCOL_VERSION) {
+    throw new AppError("E_PROTOCOL", `Protocol version ${hello.protocolVersion} is not supported; this master speaks ${PROTOCOL_VERSION}. Upgrade the older side.`);
+  }
+  validateNodeName(hello.name);
+  if (hello.agentPort < 1 || hello.agentPort > 65535) throw new AppError("E_PROTOCOL", `Invalid agent port ${hello.agentPort}`);
+  const address = hello.advertiseAddr
+    ? formatHostPort(parseHostPort(hello.advertiseAddr, "advertise address"))
+    : formatHostPort({ host: peer, port: hello.agentPort });
+  const id = randomUUID();
+  const agentToken = randomBytes(32).toString("base64url");
+  const { replaced } = deps.registry.join({
+    id,
+    name: hello.name,
+    address,
+    version: hello.version,
+    agentToken,
+    agentCert: checkedCert(hello.agentCert),
+    snapshot: {
+      multipassVersion: hello.multipassVersion,
+      multipassError: hello.multipassError,
+      resources: hello.resources,
+      allocated: hello.allocated,
+      instances: hello.instances,
+    },
+    close: () => ws.close(JOIN_CLOSE.replaced, "replaced by a newer connection of the same node"),
+  });
+  send(ws, { type: "welcome", id, heartbeatMs: deps.heartbeatMs, agentToken });
+  deps.counters.joins++;
+  deps.members.add(ws);
+  const again = replaced ? ` (replacing ${replaced.disconnectedAt === null ? "a live" : "its earlier"} connection)` : "";
+  const tls = hello.agentCert ? ` (TLS, certificate ${fingerprint(hello.agentCert).slice(0, 23)}…)` : "";
+  deps.log.info(`node "${hello.name}" joined with id ${id}, agent at ${address}${tls}${again}`);
+  return { id, name: hello.name };
+}
+
 /** One worker connection: waits for `hello`, then applies state and heartbeats. */
 function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
-  const { registry, log } = deps;
-  const counters = deps.counters ?? newClusterCounters();
+  const { registry, log, counters } = deps;
   let member: { id: string; name: string } | null = null;
   let helloTimer: ReturnType<typeof setTimeout> | undefined;
-
-  const onHello = (ws: Socket, hello: Extract<WorkerMessage, { type: "hello" }>) => {
-    if (hello.protocolVersion !== PROTOCOL_VERSION) {
-      throw new AppError("E_PROTOCOL", `Protocol version ${hello.protocolVersion} is not supported; this master speaks ${PROTOCOL_VERSION}. Upgrade the older side.`);
-    }
-    validateNodeName(hello.name);
-    if (hello.agentPort < 1 || hello.agentPort > 65535) throw new AppError("E_PROTOCOL", `Invalid agent port ${hello.agentPort}`);
-    const address = hello.advertiseAddr
-      ? formatHostPort(parseHostPort(hello.advertiseAddr, "advertise address"))
-      : formatHostPort({ host: peer, port: hello.agentPort });
-    const id = randomUUID();
-    const agentToken = randomBytes(32).toString("base64url");
-    const { replaced } = registry.join({
-      id,
-      name: hello.name,
-      address,
-      version: hello.version,
-      agentToken,
-      agentCert: checkedCert(hello.agentCert),
-      snapshot: {
-        multipassVersion: hello.multipassVersion,
-        multipassError: hello.multipassError,
-        resources: hello.resources,
-        allocated: hello.allocated,
-        instances: hello.instances,
-      },
-      close: () => ws.close(JOIN_CLOSE.replaced, "replaced by a newer connection of the same node"),
-    });
-    member = { id, name: hello.name };
-    send(ws, { type: "welcome", id, heartbeatMs: deps.heartbeatMs, agentToken });
-    counters.joins++;
-    deps.members.add(ws);
-    const again = replaced ? ` (replacing ${replaced.disconnectedAt === null ? "a live" : "its earlier"} connection)` : "";
-    const tls = hello.agentCert ? ` (TLS, certificate ${fingerprint(hello.agentCert).slice(0, 23)}…)` : "";
-    log.info(`node "${hello.name}" joined with id ${id}, agent at ${address}${tls}${again}`);
-  };
 
   return {
     open(ws) {
       helloTimer = setTimeout(() => {
         counters.rejected++;
         reject(ws, JOIN_CLOSE.helloTimeout, new AppError("E_PROTOCOL", "No hello within the time limit"));
-      }, deps.helloTimeoutMs ?? 10_000);
+      }, HELLO_TIMEOUT_MS);
     },
     message(ws, raw) {
       try {
@@ -154,7 +159,7 @@ function createJoinSession(deps: ClusterDeps, peer: string): WsSession {
         if (member === null) {
           if (message.type !== "hello") throw new AppError("E_PROTOCOL", `Expected hello, got ${message.type}`);
           clearTimeout(helloTimer);
-          onHello(ws, message);
+          member = welcome(deps, ws, peer, message);
           return;
         }
         if (message.type === "hello") throw new AppError("E_PROTOCOL", "hello sent twice");
