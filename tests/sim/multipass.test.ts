@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { REALISTIC_TIMING, resolveTiming } from "../../lib/sim/timing.ts";
 
 const STAND_IN = join(import.meta.dir, "..", "..", "lib", "sim", "multipass");
 const FIXTURES = join(import.meta.dir, "..", "fixtures");
@@ -38,9 +39,9 @@ function spawnMp(args: readonly string[], stdin?: string): ReturnType<typeof Bun
   });
 }
 
-async function mp(args: readonly string[], stdin?: string): Promise<Result> {
+async function mp(args: readonly string[], stdin?: string, extraEnv: Record<string, string> = {}): Promise<Result> {
   const child = Bun.spawn([STAND_IN, ...args], {
-    env: env(),
+    env: env(extraEnv),
     stdin: stdin === undefined ? "ignore" : new Blob([stdin]),
     stdout: "pipe",
     stderr: "pipe",
@@ -113,6 +114,9 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** PATH of an SSH session on an Ubuntu guest. */
+const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/games:/usr/local/games:/snap/bin";
 
 const WEB = {
   name: "web",
@@ -571,6 +575,20 @@ describe("exec", () => {
     await waitFor(() => !isAlive(pid), 3000);
   });
 
+  test("the command gets a guest's environment, none of the caller's", async () => {
+    const leaky = { LEAKY_SECRET: "from-the-worker", TERM: "xterm-256color" };
+    const home = join(dir, "instances", "web", "home");
+    for (const [args, stdin] of [[["exec", "web", "--", "env"], undefined], [["shell", "web"], "env\n"]] as const) {
+      const result = await mp(args, stdin, leaky);
+      expect(result.code).toBe(0);
+      const vars = Object.fromEntries(result.stdout.trim().split("\n").map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]));
+      expect(vars).toMatchObject({ HOME: home, USER: "ubuntu", LOGNAME: "ubuntu", SHELL: "/bin/bash", PWD: home, PATH: GUEST_PATH });
+      // No PTY, no TERM; bash adds SHLVL and `_` itself; MULTIPASS_SIM_DIR tags the host's processes.
+      const allowed = ["HOME", "USER", "LOGNAME", "SHELL", "PWD", "PATH", "LANG", "MULTIPASS_SIM_DIR", "SHLVL", "_"];
+      expect(Object.keys(vars).filter((key) => !allowed.includes(key))).toEqual([]);
+    }
+  });
+
   test("SIGKILL of the stand-in still ends the command (parent-death signal)", async () => {
     const pidFile = join(dir, "pid");
     const child = spawnMp(["exec", "web", "--", "bash", "-c", `echo $$ > ${pidFile}; exec sleep 30`]);
@@ -605,7 +623,10 @@ describe("shell", () => {
 });
 
 /** A stand-in run on a pseudo-terminal, as a user at a keyboard would run it. */
-function onTerminal(args: readonly string[]): {
+function onTerminal(
+  args: readonly string[],
+  extraEnv: Record<string, string> = {},
+): {
   send(text: string): void;
   waitFor(text: string, from?: number): Promise<void>;
   mark(): number;
@@ -614,7 +635,7 @@ function onTerminal(args: readonly string[]): {
   let screen = "";
   const decoder = new TextDecoder();
   const child = Bun.spawn([STAND_IN, ...args], {
-    env: env(),
+    env: env(extraEnv),
     terminal: { cols: 100, rows: 30, data: (_terminal, data) => (screen += decoder.decode(data)) },
   });
   return {
@@ -639,6 +660,15 @@ describe("on a terminal", () => {
     session.send("sleep 30 &\njobs\n");
     await session.waitFor("Running");
     session.send("kill %1; exit 3\n");
+    expect(await session.exited).toBe(0);
+  });
+
+  test("exec on a terminal gets the caller's TERM and nothing else of its environment", async () => {
+    const session = onTerminal(["exec", "web", "--", "bash", "-c", 'echo "term=$TERM secret=${LEAKY_SECRET:-none}."'], {
+      TERM: "xterm-256color",
+      LEAKY_SECRET: "from-the-worker",
+    });
+    await session.waitFor("term=xterm-256color secret=none.");
     expect(await session.exited).toBe(0);
   });
 
@@ -779,5 +809,204 @@ describe("concurrency", () => {
     writeFileSync(join(dir, "state.lock"), String(dead.pid));
     expect((await mp(["launch", "-n", "after-crash"])).code).toBe(0);
     expect(existsSync(join(dir, "state.lock"))).toBe(false);
+  });
+});
+
+/** The lines of ssh.log: one per SSH-backed lookup. */
+function sshLookups(): Array<{ command: string; instance: string }> {
+  const path = join(dir, "ssh.log");
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { command: string; instance: string })
+    .map(({ command, instance }) => ({ command, instance }));
+}
+
+describe("timing profiles", () => {
+  test("a launch shows every phase in order: Retrieving moves, Verifying and the silent phases only spin", async () => {
+    configure({
+      timing: {
+        creating: 100,
+        retrievingImage: 600,
+        verifyingImage: 250,
+        preparingImage: 100,
+        configuring: 100,
+        starting: 250,
+        waitingForInitialization: 250,
+      },
+    });
+    const started = Date.now();
+    const result = await mp(["launch", "-n", "web"]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1650);
+    expect(result.code).toBe(0);
+    const percents = [...result.stdout.matchAll(/\rRetrieving image: (\d+)%/g)].map((match) => Number(match[1]));
+    expect(percents.length).toBeGreaterThanOrEqual(5);
+    expect(percents.every((percent, i) => i === 0 || percent > (percents[i - 1] ?? 0))).toBe(true);
+    expect(percents.at(-1)).toBe(100);
+    const frames = (least: number): string => `(?:\\x08[|/\\-\\\\]){${least},}`;
+    const phase = (message: string, least = 1): string => `${CL_RE}${message}  ${frames(least)}\\x08 ${CL_RE}`;
+    const expected = new RegExp(
+      "^" +
+        phase("Creating web") +
+        `(?:${CL_RE}\\rRetrieving image: \\d+%)+` +
+        phase("Verifying image: ", 2) +
+        phase("Preparing image for web") +
+        phase("Configuring web") +
+        phase("Starting web", 2) +
+        phase("Waiting for initialization to complete", 2) +
+        "Launched: web\\n" +
+        CL_RE +
+        "$",
+    );
+    expect(result.stdout).toMatch(expected);
+  });
+
+  test("the realistic preset, partial profiles over stepMs, and what is ignored", () => {
+    expect(REALISTIC_TIMING).toEqual({
+      creating: 3000,
+      retrievingImage: 20_000,
+      verifyingImage: 5000,
+      preparingImage: 3000,
+      configuring: 3000,
+      starting: 20_000,
+      waitingForInitialization: 30_000,
+      start: 15_000,
+      stop: 10_000,
+      restart: 25_000,
+      suspend: 8000,
+      delete: 8000,
+      listPerRunningVm: 300,
+      infoPerRunningVm: 1500,
+    });
+    expect(resolveTiming("realistic", 10)).toEqual({ timing: REALISTIC_TIMING, profiled: true });
+    const partial = resolveTiming({ stop: 500, creating: -1, bogus: 7 }, 10);
+    expect(partial.profiled).toBe(true);
+    expect(partial.timing).toMatchObject({ stop: 500, creating: 10, start: 10, delete: 0, listPerRunningVm: 0, infoPerRunningVm: 0 });
+    expect(resolveTiming({ preset: "realistic", stop: 500 }, 10).timing).toEqual({ ...REALISTIC_TIMING, stop: 500 });
+    expect(resolveTiming(undefined, 150)).toMatchObject({ profiled: false, timing: { creating: 150, delete: 0 } });
+    expect(resolveTiming("glacial", 150).profiled).toBe(false);
+  });
+
+  test('"timing": "realistic" in config.json: a list pays 300 ms per running instance', async () => {
+    configure({ timing: "realistic" });
+    seed({ instances: [WEB, DB] });
+    const started = Date.now();
+    expect((await mp(["list", "--format", "json"])).code).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(sshLookups()).toEqual([{ command: "list", instance: "web" }]);
+  });
+});
+
+describe("the daemon serialises", () => {
+  const A = { name: "a", state: "Running", ipv4: ["10.229.37.2"] };
+  const B = { name: "b", state: "Running", ipv4: ["10.229.37.3"] };
+
+  test("list, info, get and version started during a stop answer only after it", async () => {
+    seed({ instances: [A, B] });
+    configure({ timing: { stop: 1500 } });
+    const stopStarted = Date.now();
+    const stop = spawnMp(["stop", "a"]);
+    const busy = join(dir, "daemon.busy");
+    await waitFor(() => existsSync(busy));
+    expect(JSON.parse(readFileSync(busy, "utf8"))).toMatchObject({ pid: stop.pid, command: "stop" });
+    const queued = ["list", "info", "get", "version"].map(async (command) => {
+      const args = command === "get" ? ["get", "local.a.cpus"] : command === "version" ? ["version"] : [command, "--format", "json"];
+      const result = await mp(args);
+      return { command, result, doneAfter: Date.now() - stopStarted };
+    });
+    const answers = await Promise.all(queued);
+    expect(await stop.exited).toBe(0);
+    for (const { command, result, doneAfter } of answers) {
+      expect([command, result.code, result.stderr]).toEqual([command, 0, ""]);
+      expect([command, doneAfter >= 1500]).toEqual([command, true]);
+    }
+    // They answered with the state the stop left behind, not the one they arrived in.
+    const list = JSON.parse(answers[0]?.result.stdout ?? "") as { list: Array<{ name: string; state: string }> };
+    expect(list.list.map((item) => [item.name, item.state])).toEqual([["a", "Stopped"], ["b", "Running"]]);
+    const info = JSON.parse(answers[1]?.result.stdout ?? "") as { info: Record<string, { state: string }> };
+    expect(info.info.a?.state).toBe("Stopped");
+    expect(existsSync(busy)).toBe(false);
+  });
+
+  test("two stops run one after the other, and stop --all stops one instance after another", async () => {
+    seed({ instances: [A, B] });
+    configure({ timing: { stop: 300, start: 10 } });
+    let started = Date.now();
+    const both = await Promise.all([mp(["stop", "a"]), mp(["stop", "b"])]);
+    expect(both.map((result) => result.code)).toEqual([0, 0]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    expect((await mp(["start", "--all"])).code).toBe(0);
+    started = Date.now();
+    expect((await mp(["stop", "--all"])).code).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    expect((await listed()).map((item) => item.state)).toEqual(["Stopped", "Stopped"]);
+  });
+
+  test("delete of a running instance takes its time and list waits for it", async () => {
+    seed({ instances: [A, { name: "idle", state: "Stopped" }] });
+    configure({ timing: { delete: 800 } });
+    const started = Date.now();
+    const remove = spawnMp(["delete", "a", "idle"]);
+    await waitFor(() => existsSync(join(dir, "daemon.busy")));
+    const list = await listed();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    expect(list.map((item) => [item.name, item.state])).toEqual([["a", "Deleted"], ["idle", "Deleted"]]);
+    expect(await remove.exited).toBe(0);
+  });
+
+  test("a marker left by a dead process, or long past its end, does not hold anyone up", async () => {
+    seed({ instances: [A] });
+    configure({ timing: { stop: 10 } });
+    const dead = Bun.spawn(["true"]);
+    await dead.exited;
+    const busy = join(dir, "daemon.busy");
+    writeFileSync(busy, JSON.stringify({ pid: dead.pid, command: "stop", until: Date.now() + 60_000 }));
+    const started = Date.now();
+    expect((await mp(["list"])).code).toBe(0);
+    writeFileSync(busy, JSON.stringify({ pid: process.pid, command: "stop", until: Date.now() - 60_000 }));
+    expect((await mp(["version"])).code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect((await mp(["stop", "a"])).code).toBe(0);
+    expect(existsSync(busy)).toBe(false);
+  });
+});
+
+describe("SSH lookups", () => {
+  test("--no-ipv4 lists no addresses and looks nothing up; list and info log one lookup per running instance", async () => {
+    seed({ instances: [WEB, DB] });
+    const json = await mp(["list", "--no-ipv4", "--format", "json"]);
+    expect(json.code).toBe(0);
+    expect(json.stdout).toContain('"ipv4": [\n            ],\n            "name": "web"');
+    expect((JSON.parse(json.stdout) as { list: Array<{ ipv4: string[] }> }).list.map((item) => item.ipv4)).toEqual([[], []]);
+    expect((await mp(["list", "--no-ipv4"])).stdout).toBe(
+      "Name                    State             IPv4             Image\n" +
+        "db                      Stopped           --               Ubuntu 22.04 LTS\n" +
+        "web                     Running           --               Ubuntu 24.04 LTS\n",
+    );
+    expect(await mp(["list", "--no-ipv4", "--snapshots"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "IP addresses are not applicable in conjunction with listing snapshots\n",
+    });
+    expect(sshLookups()).toEqual([]);
+    expect((await mp(["list"])).stdout).toContain("web                     Running           10.115.213.25");
+    expect(sshLookups()).toEqual([{ command: "list", instance: "web" }]);
+    await mp(["info", "--format", "json"]);
+    await mp(["info", "--no-runtime-information"]);
+    await mp(["info", "db"]);
+    expect(sshLookups()).toEqual([
+      { command: "list", instance: "web" },
+      { command: "info", instance: "web" },
+    ]);
+  });
+
+  test("info pays its per-instance cost", async () => {
+    seed({ instances: [WEB, { ...WEB, name: "web2" }, DB] });
+    configure({ timing: { infoPerRunningVm: 300 } });
+    const started = Date.now();
+    expect((await mp(["info"])).code).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    expect(sshLookups().map((lookup) => lookup.instance)).toEqual(["web", "web2"]);
   });
 });
