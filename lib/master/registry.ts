@@ -71,7 +71,6 @@ export interface ResolvedInstance {
 interface Fragment {
   instances: InstanceSummary[];
   ready: boolean;
-  json: string;
   bytes: Uint8Array<ArrayBuffer>;
 }
 
@@ -158,10 +157,6 @@ export class Registry {
     return [...this.#sorted];
   }
 
-  readyEntries(): NodeEntry[] {
-    return this.entries().filter((e) => this.stateOf(e) === "Ready");
-  }
-
   nodeViews(): NodeView[] {
     return this.entries().map((e) => this.nodeView(e));
   }
@@ -186,29 +181,16 @@ export class Registry {
   }
 
   /**
-   * Every cached instance. While its node is not Ready, or its multipass is
+   * Every cached instance as the JSON body of `GET /api/v1/instances`, by
+   * node then name. While its node is not Ready, or its multipass is
    * failing, an instance's state is "Unknown": the last-known one may no
    * longer be true, and saying so beats dropping the instance from the list.
-   */
-  instanceViews(): InstanceView[] {
-    return this.entries().flatMap((e) => this.#nodeInstanceViews(e, this.#instancesKnown(e)));
-  }
-
-  /**
-   * `instanceViews()` as JSON text. The answer of the busiest route: each
-   * node's part is serialized once and reused until that node's instances
-   * or readiness change, so 20,000 instances are not re-serialized per call.
-   */
-  instanceViewsJson(): string {
-    const parts = this.#fragmentsNow().filter((f) => f.json !== "");
-    return `[${parts.map((f) => f.json).join(",")}]`;
-  }
-
-  /**
-   * The same as a body ready to send. Each node's part is kept as bytes, and
-   * the body is a Blob of those parts: nothing of 2 MB is joined, encoded or
-   * copied in JavaScript per call, which keeps latency and garbage low, and
-   * while nothing changed the very same Blob is returned.
+   *
+   * The answer of the busiest route: each node's part is serialized once and
+   * kept as bytes until that node's instances or readiness change, and the
+   * body is a Blob of those parts, so nothing of 2 MB is joined, encoded or
+   * copied in JavaScript per call; while nothing changed the very same Blob
+   * is returned.
    */
   instanceViewsBody(): Blob {
     const parts = this.#fragmentsNow();
@@ -233,7 +215,7 @@ export class Registry {
       let fragment = this.#fragments.get(e);
       if (!fragment || fragment.instances !== e.snapshot.instances || fragment.ready !== ready) {
         const json = JSON.stringify(this.#nodeInstanceViews(e, ready)).slice(1, -1);
-        fragment = { instances: e.snapshot.instances, ready, json, bytes: new TextEncoder().encode(json) };
+        fragment = { instances: e.snapshot.instances, ready, bytes: new TextEncoder().encode(json) };
         this.#fragments.set(e, fragment);
       }
       parts.push(fragment);
@@ -304,10 +286,6 @@ export class Registry {
       }
     }
     return changes;
-  }
-
-  get size(): number {
-    return this.#nodes.size;
   }
 }
 

@@ -4,22 +4,17 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import type { Master } from "../../lib/master/master.ts";
 import { PROTOCOL_VERSION } from "../../lib/protocol/join.ts";
 import type { WsData } from "../../lib/net/ws.ts";
 import { createFakeMultipass, daemonDown } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
-import { API, JOIN, resources, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
+import { API, JOIN, listInstances, readyCount, resources, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
 
 async function apiGet(api: Server<WsData>, path: string) {
   const r = await fetch(`http://127.0.0.1:${api.port}${path}`, { headers: { authorization: `Bearer ${API}` } });
   return { status: r.status, body: (await r.json()) as Record<string, unknown> & Record<string, unknown>[] };
-}
-
-function readyCount(master: Master): number {
-  return master.registry.readyEntries().length;
 }
 
 describe("join, cache and live calls", () => {
@@ -37,7 +32,7 @@ describe("join, cache and live calls", () => {
     await waitFor("web Stopped", async () => (await apiGet(m.api, "/api/v1/instances")).body.some((i: Record<string, unknown>) => i["name"] === "web" && i["state"] === "Stopped"));
 
     mp1.instances.get("web")!.state = "Running";
-    await waitFor("web Running", () => m.master.registry.instanceViews().find((i) => i.name === "web")?.state === "Running");
+    await waitFor("web Running", async () => (await listInstances(m.master)).find((i) => i.name === "web")?.state === "Running");
     const info = await apiGet(m.api, "/api/v1/info");
     expect(info.body).toMatchObject({ errors: [], instances: [{ node: "n1", name: "web", state: "Running", cpus: 1 }, { node: "n2", name: "db", state: "Stopped", cpus: null, load: null }] });
 
@@ -59,7 +54,7 @@ describe("join, cache and live calls", () => {
     const b = startWorker(m.cluster.port!, "twin", createFakeMultipass([{ name: "b" }]));
     const advice = 'another worker joined the master as "twin" and replaced this one; if two hosts share that name, give each its own --name';
     await waitFor("the replaced twin explains", () => [...a.lines, ...b.lines].some((l) => l.includes(advice)));
-    expect(m.master.registry.size).toBe(1);
+    expect(m.master.registry.entries().length).toBe(1);
   });
 
   test("a failing multipass is reported by the node and clears when it recovers", async () => {
@@ -69,7 +64,7 @@ describe("join, cache and live calls", () => {
     await waitFor("joined", () => readyCount(m.master) === 1);
     mp.failAll(daemonDown());
     await waitFor("error cached", () => m.master.registry.get("n1")?.snapshot.multipassError?.includes("cannot connect"));
-    expect(m.master.registry.instanceViews()).toMatchObject([{ name: "web", state: "Unknown" }]);
+    expect(await listInstances(m.master)).toMatchObject([{ name: "web", state: "Unknown" }]);
     const info = await apiGet(m.api, "/api/v1/info?instance=web");
     expect(info.status).toBe(502);
     expect(info.body).toMatchObject({ error: { code: "E_MULTIPASS", message: expect.stringContaining("cannot connect to the multipass socket") } });
@@ -100,14 +95,14 @@ describe("join, cache and live calls", () => {
     const second = startMaster(port);
     await waitFor("rejoined", () => readyCount(second.master) === 1, 5000);
     expect(w.lines.filter((l) => l.includes("joined with id"))).toHaveLength(2);
-    expect(second.master.registry.instanceViews().map((i) => i.name)).toEqual(["web"]);
+    expect((await listInstances(second.master)).map((i) => i.name)).toEqual(["web"]);
   });
 
   test("a wrong join token is explained in the worker's log and never joins", async () => {
     const m = startMaster();
     const w = startWorker(m.cluster.port!, "n1", createFakeMultipass(), "mvj_not-the-right-token-000000000000000");
     await waitFor("explained", () => w.lines.some((l) => l.includes("the master refused the join token")));
-    expect(m.master.registry.size).toBe(0);
+    expect(m.master.registry.entries().length).toBe(0);
     expect(w.lines.join("\n")).not.toContain("mvj_not-the-right-token");
   });
 
@@ -173,6 +168,6 @@ describe("the join socket refuses what it cannot trust", () => {
       const { closed } = await open(m.cluster.port!, token);
       expect((await closed).code).toBe(1006);
     }
-    expect(m.master.registry.size).toBe(0);
+    expect(m.master.registry.entries().length).toBe(0);
   });
 });

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
-import { API, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
+import { API, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
 
@@ -37,7 +37,7 @@ describe("placement of launches in flight", () => {
       fake.failNext("launch", "hang", 3);
       startWorker(m.cluster.port!, name, fake, undefined, undefined, host);
     }
-    await waitFor("both nodes ready", () => m.master.registry.readyEntries().length === 2);
+    await waitFor("both nodes ready", () => readyCount(m.master) === 2);
     const abort = new AbortController();
     try {
       const first = await placed(m.api.port!, { name: "one", memory: "4G" }, abort.signal);

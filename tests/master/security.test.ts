@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import type { Hono } from "hono";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
-import { API, JOIN, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
+import { API, JOIN, listInstances, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 import type { BunEnv } from "../../lib/net/ws.ts";
 
 afterEach(runCleanups);
@@ -31,7 +31,7 @@ async function cluster() {
   // Enough failures allowed for every route to be tried with every wrong token.
   const m = startMaster(0, undefined, { maxFailures: 10_000, windowMs: 60_000, lockoutMs: 60_000 });
   const w = startWorker(m.cluster.port!, "n1", createFakeMultipass([{ name: "web" }]));
-  await waitFor("joined", () => m.master.registry.readyEntries().length === 1);
+  await waitFor("joined", () => readyCount(m.master) === 1);
   return { m, w };
 }
 
@@ -96,6 +96,6 @@ describe("bodies", () => {
     expect((await post("/api/v1/instances", "{not json")).status).toBe(400);
     expect((await post("/api/v1/instances", "[1,2]")).status).toBe(400);
     expect((await post("/api/v1/instances", '{"name":123}')).status).toBe(400);
-    expect(m.master.registry.instanceViews().map((i) => i.name)).toEqual(["web"]);
+    expect((await listInstances(m.master)).map((i) => i.name)).toEqual(["web"]);
   });
 });

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
-import { API, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
+import { API, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
 
@@ -79,7 +79,7 @@ function silentPeer(port: number, path: string): Promise<{ opcode: number; paylo
 async function cluster() {
   const m = startMaster(0, fast);
   const w = startWorker(m.cluster.port!, "n1", createFakeMultipass([{ name: "web" }]), undefined, fast);
-  await waitFor("joined", () => m.master.registry.readyEntries().length === 1);
+  await waitFor("joined", () => readyCount(m.master) === 1);
   return { ...m, w };
 }
 

@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAuditLog } from "../../lib/master/audit-log.ts";
-import { createMaster } from "../../lib/master/master.ts";
+import { createMaster, type Master } from "../../lib/master/master.ts";
+import { arrayOf, parseJson } from "../../lib/core/parse.ts";
+import { parseInstanceView, type InstanceView } from "../../lib/protocol/api.ts";
 import type { LivenessTimes } from "../../lib/net/liveness.ts";
 import type { HostResources } from "../../lib/protocol/join.ts";
 import type { FailureLimits } from "../../lib/net/rate-limit.ts";
@@ -74,3 +76,12 @@ export function startWorker(clusterPort: number, name: string, multipass: FakeMu
   return { worker, agent, lines, stop };
 }
 
+/** How many nodes the master counts Ready, from the node views `GET /api/v1/nodes` answers with. */
+export function readyCount(master: Master): number {
+  return master.registry.nodeViews().filter((n) => n.state === "Ready").length;
+}
+
+/** The master's cached instances, read back through the API's parser from the body `GET /api/v1/instances` answers with. */
+export async function listInstances(master: Master): Promise<InstanceView[]> {
+  return arrayOf(parseInstanceView)(parseJson(await master.registry.instanceViewsBody().text(), "instances"), "instances");
+}
