@@ -57,15 +57,14 @@ export interface CallLimits {
   signal?: AbortSignal;
 }
 
-export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentClient {
-  const doFetch = deps.fetch ?? fetch;
+export function createAgentClient(): AgentClient {
 
   async function call(node: AgentTarget, path: string, limits: CallLimits, payload?: unknown): Promise<unknown> {
     const { timeout, signal } = callSignals(limits);
     const fail = (error: unknown) => failure(node, error, timeout, limits);
     let response: Response;
     try {
-      response = await fetchPeer(doFetch, { ...agentRequest(node, path), json: payload, signal });
+      response = await fetchPeer(fetch, { ...agentRequest(node, path), json: payload, signal });
     } catch (error) {
       throw fail(error);
     }
@@ -107,7 +106,7 @@ export function createAgentClient(deps: { fetch?: typeof fetch } = {}): AgentCli
           : new AppError("E_UNREACHABLE", `Lost node "${node.name}" during the launch of "${spec.name}"${error ? ` (${describeNetworkError(error)})` : ""}; the instance may still appear there`);
       let response: Response;
       try {
-        response = await fetchPeer(doFetch, { ...agentRequest(node, "/agent/v1/launch"), json: spec, signal });
+        response = await fetchPeer(fetch, { ...agentRequest(node, "/agent/v1/launch"), json: spec, signal });
       } catch (error) {
         throw failure(node, error, timeout, limits);
       }

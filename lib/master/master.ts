@@ -4,7 +4,7 @@
  * apps and calls `close()` on the way out.
  */
 import type { ConsolaInstance } from "consola";
-import { createAgentClient, type AgentClient } from "./agent-client.ts";
+import { createAgentClient } from "./agent-client.ts";
 import { createApiApp } from "./api-server.ts";
 import { beatMembers, createClusterApp, newClusterCounters } from "./cluster-server.ts";
 import type { Socket } from "../net/ws.ts";
@@ -28,8 +28,7 @@ export interface MasterOptions {
   /** Default per-node timeout of live calls. */
   nodeTimeoutMs: number;
   version: string;
-  now?: () => number;
-  agents?: AgentClient;
+  /** Ping spacing and silence limit of session hops (tests shorten them). */
   liveness?: LivenessTimes;
   /** The audit trail of mutating calls. */
   audit: AuditLog;
@@ -55,7 +54,7 @@ export interface Master {
 export function createMaster(options: MasterOptions): Master {
   const { log } = options;
   const registry = new Registry({
-    now: options.now ?? Date.now,
+    now: Date.now,
     heartbeatMs: options.heartbeatMs,
     downGraceMs: options.downGraceMs,
   });
@@ -71,11 +70,11 @@ export function createMaster(options: MasterOptions): Master {
     authLimits: options.authLimits,
   });
   const relay = createSessionRelay({ log, liveness: options.liveness });
-  const agents = options.agents ?? createAgentClient();
+  const agents = createAgentClient();
   const ops = createOperations({ registry, agents, audit: options.audit, log, cpuOvercommit: options.cpuOvercommit });
   const apiApp = createApiApp({
     counters,
-    startedAt: (options.now ?? Date.now)(),
+    startedAt: Date.now(),
     relay,
     ops,
     audit: options.audit,
