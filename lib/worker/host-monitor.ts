@@ -9,17 +9,12 @@ import type { ConsolaInstance } from "consola";
 import { messageOf } from "../core/errors.ts";
 import type { InstanceSummary } from "../protocol/instances.ts";
 import type { Multipass } from "../multipass/driver.ts";
-import type { Allocation, HostResources, HostSnapshot } from "../protocol/join.ts";
+import type { HostResources, HostSnapshot } from "../protocol/join.ts";
 import { sleep } from "../core/backoff.ts";
-import { parseSize } from "../core/validate.ts";
+import { createAllocations } from "./allocations.ts";
 
 /** Re-read the Multipass version every this many polls (it changes only on upgrades). */
 const VERSION_EVERY_POLLS = 30;
-
-/** `multipass get` calls in flight at once while learning new instances' allocations. */
-const ALLOCATION_CONCURRENCY = 3;
-
-type InstanceAllocation = { cpus: number; memory: number; disk: number };
 
 export interface HostMonitorDeps {
   multipass: Multipass;
@@ -43,6 +38,17 @@ export interface HostMonitor {
   ready: Promise<void>;
 }
 
+/** The version of multipassd (of the client when the daemon is down); null when it cannot be read. */
+async function readVersion(multipass: Multipass, log: ConsolaInstance, signal?: AbortSignal): Promise<string | null> {
+  try {
+    const v = await multipass.version({ signal });
+    return v.daemon ?? v.client;
+  } catch (error) {
+    log.debug(`multipass version failed: ${messageOf(error)}`);
+    return null;
+  }
+}
+
 export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
   const { multipass, log } = deps;
   const listeners = new Set<(snapshot: HostSnapshot) => void>();
@@ -51,68 +57,9 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
   let polls = 0;
   let version: string | null = null;
   let inFlight: Promise<HostSnapshot> | null = null;
-  const allocations = new Map<string, InstanceAllocation>();
-  /** Poll number of the last failed read per instance: retried now and then, not every poll. */
-  const failedAt = new Map<string, number>();
-
-  /** cpus, memory and disk an instance was launched with, from `multipass get local.NAME.*`. */
-  async function readAllocation(name: string, signal?: AbortSignal): Promise<InstanceAllocation | null> {
-    try {
-      const [cpus, memory, disk] = await Promise.all(
-        (["cpus", "memory", "disk"] as const).map((key) => multipass.get(`local.${name}.${key}`, { signal })),
-      );
-      const n = Number(cpus);
-      if (!Number.isInteger(n) || n < 1) return null;
-      return { cpus: n, memory: parseSize(memory), disk: parseSize(disk) };
-    } catch (error) {
-      log.debug(`allocation of "${name}" unknown: ${messageOf(error)}`);
-      return null;
-    }
-  }
-
-  /** Learns allocations of instances not seen before; forgets those gone. */
-  async function allocated(instances: InstanceSummary[], signal?: AbortSignal): Promise<Allocation> {
-    const names = new Set(instances.map((i) => i.name));
-    for (const name of allocations.keys()) if (!names.has(name)) allocations.delete(name);
-    for (const name of failedAt.keys()) if (!names.has(name)) failedAt.delete(name);
-    const retryDue = (name: string) => polls - (failedAt.get(name) ?? -Infinity) >= VERSION_EVERY_POLLS;
-    const missing = instances.filter((i) => i.state !== "Deleted" && !allocations.has(i.name) && retryDue(i.name)).map((i) => i.name);
-    for (let i = 0; i < missing.length; i += ALLOCATION_CONCURRENCY) {
-      const batch = missing.slice(i, i + ALLOCATION_CONCURRENCY);
-      const read = await Promise.all(batch.map((name) => readAllocation(name, signal)));
-      batch.forEach((name, j) => {
-        const a = read[j];
-        if (a) {
-          allocations.set(name, a);
-          failedAt.delete(name);
-        } else failedAt.set(name, polls);
-      });
-    }
-    const total: Allocation = { cpus: 0, memory: 0, disk: 0, unknown: 0 };
-    for (const i of instances) {
-      if (i.state === "Deleted") continue;
-      const a = allocations.get(i.name);
-      if (!a) {
-        total.unknown++;
-        continue;
-      }
-      total.cpus += a.cpus;
-      total.memory += a.memory;
-      total.disk += a.disk;
-    }
-    return total;
-  }
+  const allocations = createAllocations({ multipass, log });
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
-
-  async function readVersion(signal?: AbortSignal): Promise<void> {
-    try {
-      const v = await multipass.version({ signal });
-      version = v.daemon ?? v.client;
-    } catch (error) {
-      log.debug(`multipass version failed: ${messageOf(error)}`);
-    }
-  }
 
   async function poll(signal?: AbortSignal): Promise<HostSnapshot> {
     let instances: InstanceSummary[] = snapshot?.instances ?? [];
@@ -124,7 +71,7 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
     }
     const previousError = snapshot?.multipassError ?? null;
     if (version === null || polls % VERSION_EVERY_POLLS === 0 || (previousError !== null && error === null)) {
-      await readVersion(signal);
+      version = (await readVersion(multipass, log, signal)) ?? version;
     }
     polls++;
     if (error !== previousError) {
@@ -136,7 +83,7 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       multipassError: error,
       resources: deps.readResources(),
       // While multipass fails, keep the last figures rather than asking it three more times per instance.
-      allocated: error === null ? await allocated(instances, signal) : (snapshot?.allocated ?? { cpus: 0, memory: 0, disk: 0, unknown: instances.length }),
+      allocated: error === null ? await allocations.total(instances, polls, signal) : (snapshot?.allocated ?? { cpus: 0, memory: 0, disk: 0, unknown: instances.length }),
       instances,
     };
     snapshot = next;
@@ -166,10 +113,7 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       if (inFlight) await inFlight.catch(() => {});
       return pollOnce();
     },
-    forget(name) {
-      allocations.delete(name);
-      failedAt.delete(name);
-    },
+    forget: (name) => allocations.forget(name),
     async run(signal) {
       while (!signal.aborted) {
         await pollOnce(signal);
