@@ -139,58 +139,52 @@ export interface MultipassCliOptions {
   timeouts?: Partial<Record<MultipassCommand, number>>;
 }
 
-/**
- * Creates the CLI-backed {@link Multipass} driver. Every call but `exec` runs
- * one process with the command's timeout (an exec runs until it ends or is
- * hung up); a launch given `timeoutSeconds` waits
- * that long plus {@link LAUNCH_TIMEOUT_MARGIN_MS} instead. Invalid arguments
- * fail before any process starts, with a MultipassError of kind
- * "invalid-arguments". `onProgress` of `launch` must not throw: if it does,
- * the launch is killed and that error is rethrown.
- * @throws AppError E_USAGE when a timeout override is not a positive number of milliseconds.
- */
-export function createMultipassCli(options: MultipassCliOptions = {}): Multipass {
-  const { command: prefix = ["multipass"], run = runProcess, spawnExec: spawn = spawnExec } = options;
-  if (prefix.length === 0 || prefix.some((word) => word === "")) throw usageError("The multipass command must name a binary");
+/** The per-command timeouts: the defaults, with the overrides checked. @throws AppError E_USAGE */
+function timeoutsWith(overrides: Partial<Record<MultipassCommand, number>> = {}): Record<MultipassCommand, number> {
   const timeouts: Record<MultipassCommand, number> = { ...DEFAULT_TIMEOUTS_MS };
   for (const command of COMMANDS) {
-    const ms = options.timeouts?.[command];
+    const ms = overrides[command];
     if (ms === undefined) continue;
     if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMEOUT_MS) {
       throw usageError(`Invalid timeout for multipass ${command}: ${ms} ms`);
     }
     timeouts[command] = ms;
   }
+  return timeouts;
+}
 
-  /** Builds the argv, turning a validation failure into the driver's own error type. */
-  const argvOf = (command: MultipassCommand | "exec", build: () => string[]): string[] => {
-    try {
-      return [...prefix, ...build()];
-    } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      throw new MultipassError({ kind: "invalid-arguments", message: error.message, argv: [...prefix, command], exitCode: null, stderr: "", cause: error });
-    }
-  };
+/** Builds the whole argv, turning a validation failure into the driver's own error type. */
+function argvWith(prefix: readonly string[], command: MultipassCommand | "exec", build: () => string[]): string[] {
+  try {
+    return [...prefix, ...build()];
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    throw new MultipassError({ kind: "invalid-arguments", message: error.message, argv: [...prefix, command], exitCode: null, stderr: "", cause: error });
+  }
+}
 
-  /**
-   * Messages name a call by the first non-option word after the binary. With
-   * a prefix of several words that is a script path, so say the command instead.
-   */
-  const named = (error: unknown, argv: string[], command: MultipassCommand): unknown => {
-    if (prefix.length === 1 || !(error instanceof MultipassError)) return error;
-    const message = error.message.replace(`multipass ${commandOf(argv)} `, `multipass ${command} `);
-    return new MultipassError({ kind: error.kind, message, argv, exitCode: error.exitCode, stderr: error.stderr, cause: error.cause });
-  };
+/**
+ * Messages name a call by the first non-option word after the binary. With
+ * a prefix of several words that is a script path, so say the command instead.
+ */
+function renamed(prefix: readonly string[], error: unknown, argv: string[], command: MultipassCommand): unknown {
+  if (prefix.length === 1 || !(error instanceof MultipassError)) return error;
+  const message = error.message.replace(`multipass ${commandOf(argv)} `, `multipass ${command} `);
+  return new MultipassError({ kind: error.kind, message, argv, exitCode: error.exitCode, stderr: error.stderr, cause: error.cause });
+}
 
-  /** Runs one call; a non-zero exit is classified, exit 0 goes through `parse`. */
-  const call = async <T>(
-    command: MultipassCommand,
-    build: () => string[],
-    parse: (stdout: string, argv: string[]) => T,
-    callOptions: CallOptions = {},
-    extra: Partial<RunOptions> = {},
-  ): Promise<T> => {
-    const argv = argvOf(command, build);
+/** Runs one call; a non-zero exit is classified, exit 0 goes through `parse`. */
+type Call = <T>(
+  command: MultipassCommand,
+  build: () => string[],
+  parse: (stdout: string, argv: string[]) => T,
+  callOptions?: CallOptions,
+  extra?: Partial<RunOptions>,
+) => Promise<T>;
+
+function createCall(prefix: readonly string[], run: Runner, timeouts: Record<MultipassCommand, number>): Call {
+  return async (command, build, parse, callOptions = {}, extra = {}) => {
+    const argv = argvWith(prefix, command, build);
     try {
       let result: RunResult;
       try {
@@ -202,9 +196,26 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
       if (result.exitCode !== 0) throw classifyFailure(argv, result.exitCode, result.stderr);
       return parse(result.stdout, argv);
     } catch (error) {
-      throw named(error, argv, command);
+      throw renamed(prefix, error, argv, command);
     }
   };
+}
+
+/**
+ * Creates the CLI-backed {@link Multipass} driver. Every call but `exec` runs
+ * one process with the command's timeout (an exec runs until it ends or is
+ * hung up); a launch given `timeoutSeconds` waits that long plus
+ * {@link LAUNCH_TIMEOUT_MARGIN_MS} instead. Invalid arguments fail before any
+ * process starts, with a MultipassError of kind "invalid-arguments".
+ * `onProgress` of `launch` must not throw: if it does, the launch is killed
+ * and that error is rethrown.
+ * @throws AppError E_USAGE when a timeout override is not a positive number of milliseconds.
+ */
+export function createMultipassCli(options: MultipassCliOptions = {}): Multipass {
+  const { command: prefix = ["multipass"], run = runProcess, spawnExec: spawn = spawnExec } = options;
+  if (prefix.length === 0 || prefix.some((word) => word === "")) throw usageError("The multipass command must name a binary");
+  const timeouts = timeoutsWith(options.timeouts);
+  const call = createCall(prefix, run, timeouts);
 
   const simple = async (command: MultipassCommand, build: () => string[], callOptions?: CallOptions): Promise<void> => {
     await call(command, build, () => undefined, callOptions);
@@ -239,6 +250,6 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
       simple("delete", () => buildArgv.delete(instances, { purge: callOptions.purge }), callOptions),
     recover: (instances, callOptions) => simple("recover", () => buildArgv.recover(instances), callOptions),
     purge: (callOptions) => simple("purge", buildArgv.purge, callOptions),
-    exec: (request) => startExec(request, (remote) => argvOf("exec", () => buildArgv.exec(request.instance, remote)), spawn),
+    exec: (request) => startExec(request, (remote) => argvWith(prefix, "exec", () => buildArgv.exec(request.instance, remote)), spawn),
   };
 }
