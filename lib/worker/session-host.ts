@@ -73,9 +73,16 @@ const DEFAULT_START_TIMEOUT_MS = 10_000;
 /** Where a session is in its life (see the diagram at the top). */
 export type SessionState = "awaiting-start" | "starting" | "running" | "ended";
 
+/** What a session needs of its socket. */
+export type SessionSocket = Pick<Socket, "send" | "close">;
+
 /** One session socket's handler, and where the session is. */
 export interface HostedSession extends WsSession {
   readonly state: SessionState;
+  open(ws: SessionSocket): void;
+  message(ws: SessionSocket, message: string | Buffer): void;
+  /** The socket has closed, whoever closed it. */
+  close(ws: SessionSocket, code: number, reason: string): void;
 }
 
 const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = {
@@ -105,7 +112,7 @@ class Session implements HostedSession {
   #process: ExecProcess | null = null;
   /** Input, and the master's `eof`, that came before the process started. */
   readonly #pending: { input: Uint8Array[]; eof: boolean } = { input: [], eof: false };
-  #socket: Socket | null = null;
+  #socket: SessionSocket | null = null;
   #startTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #liveness: Liveness;
 
@@ -127,13 +134,13 @@ class Session implements HostedSession {
     return this.#state;
   }
 
-  open(ws: Socket): void {
+  open(ws: SessionSocket): void {
     this.#socket = ws;
     const timeoutMs = this.#host.deps.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
     this.#startTimer = setTimeout(() => this.#end(null, new AppError("E_PROTOCOL", "No start frame in time")), timeoutMs);
   }
 
-  message(ws: Socket, raw: string | Buffer): void {
+  message(ws: SessionSocket, raw: string | Buffer): void {
     if (this.#state === "ended") return;
     this.#liveness.heard();
     try {
@@ -169,7 +176,7 @@ class Session implements HostedSession {
   }
 
   /** awaiting-start → starting: the instance is made ready for the process (or the session ends). */
-  async #begin(ws: Socket, spec: SessionSpec): Promise<void> {
+  async #begin(ws: SessionSocket, spec: SessionSpec): Promise<void> {
     this.#to("starting");
     this.#spec = spec;
     const noTerminal = spec.tty ? terminalUnavailable(this.#host.deps.platform) : null;
@@ -184,7 +191,7 @@ class Session implements HostedSession {
   }
 
   /** starting → running: the exec starts at the latest size, and gets what the master sent meanwhile. */
-  #run(ws: Socket): void {
+  #run(ws: SessionSocket): void {
     const spec = this.#spec;
     if (spec === null) return;
     const { deps, live } = this.#host;

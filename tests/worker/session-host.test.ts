@@ -3,9 +3,8 @@
  * refuses terminal sessions before anything runs, and still runs piped execs.
  */
 import { describe, expect, test } from "bun:test";
-import { createSessionHost, terminalUnavailable } from "../../lib/worker/session-host.ts";
+import { createSessionHost, terminalUnavailable, type SessionSocket } from "../../lib/worker/session-host.ts";
 import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
-import type { Socket } from "../../lib/net/ws.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { createTestLog } from "../support/test-log.ts";
 
@@ -17,7 +16,7 @@ function fakeSocket() {
   const binary: Uint8Array[] = [];
   let onClose: (code: number) => void = () => {};
   const closed = new Promise<number>((resolve) => (onClose = resolve));
-  const socket = {
+  const socket: SessionSocket = {
     send(data: string | Uint8Array) {
       if (typeof data === "string") controls.push(parseSessionControl(data));
       else binary.push(data);
@@ -26,7 +25,7 @@ function fakeSocket() {
     close(code: number) {
       onClose(code);
     },
-  } as unknown as Socket;
+  };
   return { socket, controls, binary, closed };
 }
 
