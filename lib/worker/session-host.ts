@@ -270,6 +270,11 @@ class Session implements HostedSession {
   }
 }
 
+/**
+ * Creates the host of a worker's sessions. Each session gets its process from
+ * `deps.multipass.exec` and owns it until it has exited; `closeAll` hangs
+ * them all up and waits for them.
+ */
 export function createSessionHost(deps: SessionHostDeps): SessionHost {
   const host: HostContext = { deps, live: new Set() };
   return {
