@@ -48,7 +48,7 @@ function storageFailure(fn: () => unknown): AppError {
     fn();
   } catch (error) {
     expect(error).toBeInstanceOf(AppError);
-    return error as AppError;
+    if (error instanceof AppError) return error;
   }
   throw new Error("expected a failure");
 }

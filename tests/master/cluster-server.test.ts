@@ -4,7 +4,10 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { PROTOCOL_VERSION } from "../../lib/protocol/join.ts";
+import { arrayOf, field, nonNegative, object, string, type JsonObject } from "../../lib/core/parse.ts";
+import type { MasterStats } from "../../lib/master/stats.ts";
+import { parseErrorBody, parseInfoResponse, parseInstanceView } from "../../lib/protocol/api.ts";
+import { parseMasterMessage, PROTOCOL_VERSION } from "../../lib/protocol/join.ts";
 import type { WsData } from "../../lib/net/ws.ts";
 import { createFakeMultipass, daemonDown } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
@@ -12,10 +15,36 @@ import { API, JOIN, listInstances, readyCount, resources, runCleanups, startMast
 
 afterEach(runCleanups);
 
-async function apiGet(api: Server<WsData>, path: string) {
+async function apiGet(api: Server<WsData>, path: string): Promise<{ status: number; body: unknown }> {
   const r = await fetch(`http://127.0.0.1:${api.port}${path}`, { headers: { authorization: `Bearer ${API}` } });
-  return { status: r.status, body: (await r.json()) as Record<string, unknown> & Record<string, unknown>[] };
+  return { status: r.status, body: await r.json() };
 }
+
+/** `GET /api/v1/stats`, read with the checked readers (no client parses it: it is for curl and dashboards). */
+function parseStats(value: unknown): MasterStats {
+  const o = object(value, "stats");
+  const count = (from: JsonObject, key: string, path: string) => field(from, key, path, nonNegative);
+  const nodes = field(o, "nodes", "stats", object);
+  const cluster = field(o, "cluster", "stats", object);
+  const proc = field(o, "process", "stats", object);
+  return {
+    version: field(o, "version", "stats", string),
+    startedAt: field(o, "startedAt", "stats", string),
+    uptimeSeconds: count(o, "uptimeSeconds", "stats"),
+    nodes: { Ready: count(nodes, "Ready", "stats.nodes"), NotReady: count(nodes, "NotReady", "stats.nodes"), Down: count(nodes, "Down", "stats.nodes") },
+    instances: count(o, "instances", "stats"),
+    sessions: count(o, "sessions", "stats"),
+    cluster: {
+      joins: count(cluster, "joins", "stats.cluster"),
+      states: count(cluster, "states", "stats.cluster"),
+      heartbeats: count(cluster, "heartbeats", "stats.cluster"),
+      rejected: count(cluster, "rejected", "stats.cluster"),
+    },
+    process: { rssBytes: count(proc, "rssBytes", "stats.process"), cpuSeconds: count(proc, "cpuSeconds", "stats.process") },
+  };
+}
+
+const parseInstanceViews = arrayOf(parseInstanceView);
 
 describe("join, cache and live calls", () => {
   test("workers join, their instances are cached, a change is pushed at once, and info is live", async () => {
@@ -29,20 +58,19 @@ describe("join, cache and live calls", () => {
     expect(m.lines.some((l) => l.includes('node "n1" joined with id'))).toBe(true);
 
     mp1.instances.get("web")!.state = "Stopped";
-    await waitFor("web Stopped", async () => (await apiGet(m.api, "/api/v1/instances")).body.some((i: Record<string, unknown>) => i["name"] === "web" && i["state"] === "Stopped"));
+    await waitFor("web Stopped", async () => parseInstanceViews((await apiGet(m.api, "/api/v1/instances")).body, "instances").some((i) => i.name === "web" && i.state === "Stopped"));
 
     mp1.instances.get("web")!.state = "Running";
     await waitFor("web Running", async () => (await listInstances(m.master)).find((i) => i.name === "web")?.state === "Running");
     const info = await apiGet(m.api, "/api/v1/info");
-    expect(info.body).toMatchObject({ errors: [], instances: [{ node: "n1", name: "web", state: "Running", cpus: 1 }, { node: "n2", name: "db", state: "Stopped", cpus: null, load: null }] });
+    expect(parseInfoResponse(info.body)).toMatchObject({ errors: [], instances: [{ node: "n1", name: "web", state: "Running", cpus: 1 }, { node: "n2", name: "db", state: "Stopped", cpus: null, load: null }] });
 
     // The master's own figures count what it took in: two joins, two state changes pushed, heartbeats.
-    type Stats = { cluster: { states: number; heartbeats: number }; process: { rssBytes: number; cpuSeconds: number } };
-    const stats = (await apiGet(m.api, "/api/v1/stats")).body as unknown as Stats;
+    const stats = parseStats((await apiGet(m.api, "/api/v1/stats")).body);
     expect(stats).toMatchObject({ version: "test", nodes: { Ready: 2, NotReady: 0, Down: 0 }, instances: 2, sessions: 0, cluster: { joins: 2, rejected: 0 } });
     expect(stats.cluster.states).toBeGreaterThanOrEqual(2);
     const beats = stats.cluster.heartbeats;
-    await waitFor("more heartbeats", async () => ((await apiGet(m.api, "/api/v1/stats")).body as unknown as Stats).cluster.heartbeats > beats);
+    await waitFor("more heartbeats", async () => parseStats((await apiGet(m.api, "/api/v1/stats")).body).cluster.heartbeats > beats);
     expect(stats.process.rssBytes).toBeGreaterThan(1024 * 1024);
     expect(stats.process.cpuSeconds).toBeGreaterThan(0);
   });
@@ -67,7 +95,7 @@ describe("join, cache and live calls", () => {
     expect(await listInstances(m.master)).toMatchObject([{ name: "web", state: "Unknown" }]);
     const info = await apiGet(m.api, "/api/v1/info?instance=web");
     expect(info.status).toBe(502);
-    expect(info.body).toMatchObject({ error: { code: "E_MULTIPASS", message: expect.stringContaining("cannot connect to the multipass socket") } });
+    expect(parseErrorBody(info.body)).toMatchObject({ error: { code: "E_MULTIPASS", message: expect.stringContaining("cannot connect to the multipass socket") } });
     mp.failAll(null);
     await waitFor("error cleared", () => m.master.registry.get("n1")?.snapshot.multipassError === null);
   });
@@ -83,7 +111,7 @@ describe("join, cache and live calls", () => {
     const started = performance.now();
     const info = await apiGet(m.api, "/api/v1/info?timeout=300");
     expect(performance.now() - started).toBeLessThan(2000);
-    expect(info.body).toEqual({ instances: [expect.objectContaining({ name: "fast" })], errors: [{ node: "b", message: 'Node "b" did not answer within 0.3s' }] } as never);
+    expect(parseInfoResponse(info.body)).toEqual({ instances: [expect.objectContaining({ name: "fast" })], errors: [{ node: "b", message: 'Node "b" did not answer within 0.3s' }] });
   });
 
   test("workers rejoin a restarted master on the same port", async () => {
@@ -154,11 +182,11 @@ describe("the join socket refuses what it cannot trust", () => {
       const event = await closed;
       expect(event.code).toBe(4002);
       expect(messages).toHaveLength(1);
-      expect(JSON.parse(messages[0]!)).toMatchObject({ type: "error", message: expect.stringMatching(why) });
+      expect(parseMasterMessage(messages[0]!)).toMatchObject({ type: "error", message: expect.stringMatching(why) });
       expect(m.master.registry.get("n1")).toBeUndefined();
       expect(readyCount(m.master)).toBe(1);
       expect(good.lines.filter((l) => l.includes("lost the master"))).toEqual([]);
-      expect((await apiGet(m.api, "/api/v1/stats")).body).toMatchObject({ cluster: { joins: 1, rejected: 1 } });
+      expect(parseStats((await apiGet(m.api, "/api/v1/stats")).body)).toMatchObject({ cluster: { joins: 1, rejected: 1 } });
     });
   }
 

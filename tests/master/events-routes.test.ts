@@ -5,10 +5,14 @@ import { join } from "node:path";
 import { Hono } from "hono";
 import { createAuditLog, type AuditLog } from "../../lib/master/audit-log.ts";
 import { registerEventRoutes } from "../../lib/master/events-routes.ts";
+import { arrayOf } from "../../lib/core/parse.ts";
 import { errorResponse } from "../../lib/net/http.ts";
+import { parseErrorBody } from "../../lib/protocol/api.ts";
+import { parseAuditEvent } from "../../lib/protocol/audit.ts";
 import type { BunEnv } from "../../lib/net/ws.ts";
 
 const dirs: string[] = [];
+const parseEvents = (value: unknown) => arrayOf(parseAuditEvent)(value, "events");
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function setup(): { app: Hono<BunEnv>; audit: AuditLog } {
@@ -34,12 +38,12 @@ describe("GET /api/v1/events", () => {
     expect(res.status).toBe(200);
     const body: unknown = await res.json();
     expect(body).toEqual(JSON.parse(JSON.stringify(audit.list())));
-    expect(Array.isArray(body) && body.map((e: { id: number }) => e.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(parseEvents(body).map((e) => e.id)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   test("since and limit", async () => {
     const { app } = setup();
-    const ids = async (query: string) => ((await (await app.request(`/api/v1/events?${query}`)).json()) as { id: number }[]).map((e) => e.id);
+    const ids = async (query: string) => parseEvents(await (await app.request(`/api/v1/events?${query}`)).json()).map((e) => e.id);
     expect(await ids("since=4")).toEqual([5, 6]);
     expect(await ids("limit=2")).toEqual([5, 6]);
     expect(await ids(`since=${encodeURIComponent("2024-05-01T12:04:00Z")}`)).toEqual([4, 5, 6]);
@@ -51,9 +55,9 @@ describe("GET /api/v1/events", () => {
     for (const query of ["since=yesterday", "since=", "limit=0", "limit=10001", "limit=abc", "limit=-1", "since=2024-05-01T12:00:00"]) {
       const res = await app.request(`/api/v1/events?${query}`);
       expect(res.status).toBe(400);
-      const body = (await res.json()) as { error: { code: string; message: string } };
-      expect(body.error.code).toBe("E_USAGE");
-      expect(body.error.message).toMatch(/^Invalid (since|limit) /);
+      const body = parseErrorBody(await res.json());
+      expect(body?.error.code).toBe("E_USAGE");
+      expect(body?.error.message).toMatch(/^Invalid (since|limit) /);
     }
   });
 });

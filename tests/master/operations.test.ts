@@ -4,6 +4,8 @@
  * spread over the cluster instead of piling onto one node.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { parseJson } from "../../lib/core/parse.ts";
+import { parseLaunchEvent } from "../../lib/protocol/operations.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
 import { API, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
@@ -23,8 +25,9 @@ async function placed(apiPort: number, body: Record<string, unknown>, abort: Abo
   });
   const reader = response.body!.getReader();
   const { value } = await reader.read();
-  const first = JSON.parse(new TextDecoder().decode(value).split("\n")[0]!) as { type: string; node: string };
+  const first = parseLaunchEvent(parseJson(new TextDecoder().decode(value).split("\n")[0]!, "event"));
   expect(first.type).toBe("placed");
+  if (first.type !== "placed") throw new Error(`the first event is ${first.type}`);
   return first.node;
 }
 

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
+import { field, object, parseJson, string } from "../../lib/core/parse.ts";
 import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
@@ -31,7 +32,7 @@ function connect(apiPort: number, path: string, options: { answerPings: boolean 
       const message = parseSessionControl(event.data);
       probe.controls.push(message);
       if (message.type === "ping" && options.answerPings) ws.send(JSON.stringify({ type: "pong" }));
-    } else probe.output += new TextDecoder().decode(new Uint8Array(event.data as ArrayBuffer).subarray(1));
+    } else if (event.data instanceof ArrayBuffer) probe.output += new TextDecoder().decode(new Uint8Array(event.data).subarray(1));
   };
   return probe;
 }
@@ -110,7 +111,7 @@ describe("sessions through the relay", () => {
     await waitFor("process running", () => m.w.worker.sessions.running === 1);
     const sent = await frames;
     expect(sent.some((f) => f.opcode === 9)).toBe(true);
-    const texts = sent.filter((f) => f.opcode === 1).map((f) => JSON.parse(f.payload.toString()) as SessionControl);
+    const texts = sent.filter((f) => f.opcode === 1).map((f) => parseSessionControl(f.payload.toString()));
     expect(texts.filter((t) => t.type === "ping").length).toBeGreaterThan(0);
     expect(texts.slice(-2)).toEqual([
       { type: "error", code: "E_TIMEOUT", message: "The client stopped answering pings" },
@@ -129,9 +130,9 @@ describe("sessions through the relay", () => {
       headers: { authorization: `Bearer ${API}`, "content-type": "application/json" },
       body: JSON.stringify({ command: ["sh", "-c", "sleep 1; echo done"] }),
     });
-    const lines = (await response.text()).trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = (await response.text()).trim().split("\n").map((l) => object(parseJson(l, "line"), "line"));
     expect(lines.at(-1)).toEqual({ type: "exit", code: 0 });
-    expect(lines.filter((l) => l["type"] === "stdout").map((l) => Buffer.from(l["data"] as string, "base64").toString()).join("")).toBe("done\n");
+    expect(lines.filter((l) => l["type"] === "stdout").map((l) => Buffer.from(field(l, "data", "line", string), "base64").toString()).join("")).toBe("done\n");
   });
 
   test("a malformed control frame closes that session only, with an exit frame first", async () => {
