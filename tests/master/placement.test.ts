@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { DEFAULT_DEMAND, freeCapacity, place, type Candidate } from "../../lib/master/placement.ts";
+import { createPendingLaunches, DEFAULT_DEMAND, demandOf, freeCapacity, place, type Candidate } from "../../lib/master/placement.ts";
 
 const GiB = 1024 ** 3;
 
@@ -92,5 +92,25 @@ describe("placement", () => {
     c.resources.disk.available = 7 * GiB;
     expect(freeCapacity(c, 1)).toEqual({ cpus: 1, memory: 14 * GiB, disk: 7 * GiB });
     expect(freeCapacity(c).cpus).toBe(13);
+  });
+
+  test("a launch's demand: what it asks for, Multipass's defaults for the rest", () => {
+    expect(demandOf({})).toEqual(DEFAULT_DEMAND);
+    expect(demandOf({ cpus: 2, memory: "4G", disk: "20G" })).toEqual({ cpus: 2, memory: 4 * GiB, disk: 20 * GiB });
+  });
+
+  test("launches in flight count against their node until it lists them", () => {
+    const pending = createPendingLaunches();
+    pending.add("one", { node: "a", demand: { cpus: 2, memory: 4 * GiB, disk: 10 * GiB } });
+    pending.add("two", { node: "a", demand: DEFAULT_DEMAND });
+    pending.add("elsewhere", { node: "b", demand: DEFAULT_DEMAND });
+    const a = node("a", { used: { cpus: 1, memory: GiB, disk: 5 * GiB }, count: 1 });
+    expect(pending.charge(a, () => false)).toMatchObject({ allocated: { cpus: 4, memory: 6 * GiB, disk: 20 * GiB, unknown: 0 }, instanceCount: 3 });
+    // Once listed, a launch is in the node's own figures and counts no more.
+    expect(pending.charge(a, (name) => name === "one")).toMatchObject({ allocated: { cpus: 2, memory: 2 * GiB, disk: 10 * GiB }, instanceCount: 2 });
+    expect(a.allocated).toEqual({ cpus: 1, memory: GiB, disk: 5 * GiB, unknown: 0 });
+    pending.delete("two");
+    expect(pending.get("two")).toBeUndefined();
+    expect(pending.charge(a, () => false).instanceCount).toBe(2);
   });
 });

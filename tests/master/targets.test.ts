@@ -1,0 +1,64 @@
+import { describe, expect, test } from "bun:test";
+import { Registry } from "../../lib/master/registry.ts";
+import { bulkTargets, instanceTarget, purgeTargets, sessionTarget, type Target } from "../../lib/master/targets.ts";
+import type { InstanceState } from "../../lib/protocol/instances.ts";
+
+const resources = { cpus: 1, load: [0, 0, 0] as [number, number, number], memory: { total: 1, available: 1 }, disk: { total: 1, available: 1 } };
+
+function cluster() {
+  const registry = new Registry({ now: () => 1_000_000, heartbeatMs: 1000, downGraceMs: 60_000 });
+  const join = (name: string, instances: [string, InstanceState][]) =>
+    registry.join({
+      id: name,
+      name,
+      address: "10.0.0.1:1339",
+      version: "t",
+      agentToken: "t",
+      agentCert: null,
+      snapshot: { multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: instances.map(([n, state]) => ({ name: n, state, ipv4: [], release: null })) },
+      close: () => {},
+    });
+  join("n1", [["web", "Running"], ["db", "Stopped"], ["old", "Deleted"]]);
+  join("n2", [["web", "Running"], ["cache", "Running"]]);
+  join("n3", [["gone", "Running"]]);
+  registry.disconnect("n3", "n3");
+  return registry;
+}
+
+const names = (targets: Target[]) => targets.map((t) => `${t.name}@${t.node.name}`);
+
+describe("targets", () => {
+  test("an instance by NAME@NODE, or by a bare name held by one node only", () => {
+    const registry = cluster();
+    expect(names([instanceTarget(registry, { name: "web", node: "n2" }), instanceTarget(registry, { name: "db" })])).toEqual(["web@n2", "db@n1"]);
+    expect(() => instanceTarget(registry, { name: "web" })).toThrow(expect.objectContaining({ code: "E_AMBIGUOUS" }));
+    expect(() => instanceTarget(registry, { name: "nope" })).toThrow(expect.objectContaining({ code: "E_NOT_FOUND" }));
+  });
+
+  test("bulk: all means what the verb applies to on the nodes not Down", () => {
+    const registry = cluster();
+    expect(names(bulkTargets(registry, "stop", { all: true, instances: [] }))).toEqual(["web@n1", "web@n2", "cache@n2"]);
+    expect(names(bulkTargets(registry, "start", { all: true, instances: [] }))).toEqual(["db@n1"]);
+    expect(names(bulkTargets(registry, "recover", { all: true, instances: [] }))).toEqual(["old@n1"]);
+  });
+
+  test("bulk: named instances each once, and one bad name stops the whole call", () => {
+    const registry = cluster();
+    expect(names(bulkTargets(registry, "stop", { all: false, instances: [{ name: "db" }, { name: "web", node: "n1" }, { name: "db", node: "n1" }] }))).toEqual(["db@n1", "web@n1"]);
+    expect(() => bulkTargets(registry, "stop", { all: false, instances: [{ name: "db" }, { name: "web" }] })).toThrow(expect.objectContaining({ code: "E_AMBIGUOUS" }));
+  });
+
+  test("purge: the named node, or every node not Down", () => {
+    const registry = cluster();
+    expect(purgeTargets(registry, undefined).map((n) => n.name)).toEqual(["n1", "n2"]);
+    expect(purgeTargets(registry, "n3").map((n) => n.name)).toEqual(["n3"]);
+    expect(() => purgeTargets(registry, "n9")).toThrow('Node "n9" is not part of the cluster');
+    expect(() => purgeTargets(registry, "../x")).toThrow(expect.objectContaining({ code: "E_USAGE" }));
+  });
+
+  test("a session never opens on a Down node", () => {
+    const registry = cluster();
+    expect(names([sessionTarget(registry, { name: "cache" })])).toEqual(["cache@n2"]);
+    expect(() => sessionTarget(registry, { name: "gone" })).toThrow('Node "n3" is Down; cannot open a session on "gone"');
+  });
+});
