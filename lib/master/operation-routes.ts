@@ -54,7 +54,7 @@ export function registerOperationRoutes(app: Hono<BunEnv>, deps: { registry: Reg
     const ref = parseInstanceRef(c.req.param("ref"));
     const options = await readBody(c, MAX_BODY_BYTES, parseActionOptions);
     const [result] = await ops.act(action, [instanceTarget(registry, ref)], options, deps.caller(c));
-    if (!result!.ok) return errorResponse(c, new AppError(result!.error!.code, result!.error!.message));
+    if (result?.error) return errorResponse(c, new AppError(result.error.code, result.error.message));
     return c.json(result);
   });
 

@@ -57,7 +57,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
    * session that cannot be recorded is refused (E_STORAGE, 503), as every
    * mutating call is. Returns what records its end.
    */
-  function audited(c: Context<BunEnv>, node: NodeEntry, spec: SessionSpec): (outcome: SessionOutcome) => void {
+  function recordSession(c: Context<BunEnv>, node: NodeEntry, spec: SessionSpec): (outcome: SessionOutcome) => void {
     const params = spec.kind === "exec" ? { command: [...spec.command], tty: spec.tty } : { tty: spec.tty };
     const call = { token: deps.caller(c).tokenId, action: spec.kind, node: node.name, instance: spec.instance, params };
     try {
@@ -73,7 +73,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
     const spec = specFromQuery(kind, name, new URL(c.req.url).searchParams);
     // Checked before the audit record, so a plain GET leaves none behind.
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("E_USAGE", "Expected a WebSocket upgrade request");
-    const onEnd = audited(c, node, spec);
+    const onEnd = recordSession(c, node, spec);
     try {
       return upgrade(c, socketSession(relay, node, spec, onEnd));
     } catch (error) {
@@ -92,7 +92,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
     });
     const { node, name } = sessionTarget(registry, parseInstanceRef(c.req.param("ref")));
     const spec: SessionSpec = { kind: "exec", instance: name, command, tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb" };
-    const onEnd = audited(c, node, spec);
+    const onEnd = recordSession(c, node, spec);
     let handle: RelayHandle | null = null;
     return streamedResponse(
       (out) => {
