@@ -57,7 +57,7 @@ export function beatMembers(members: Set<Socket>): void {
   for (const ws of members) ws.send(frame);
 }
 
-/** The cluster server's Hono app. Serve it with `websocketHandler()` from ws.ts. */
+/** The cluster server's Hono app. Serve it with `websocketHandler()` from net/ws.ts. */
 export function createClusterApp(deps: ClusterDeps): Hono<BunEnv> {
   // No route of the cluster server takes a body.
   const app = createBaseApp({ log: deps.log, maxBodyBytes: 64 * 1024, name: "cluster" });

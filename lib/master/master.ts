@@ -32,7 +32,7 @@ export interface MasterOptions {
   liveness?: LivenessTimes;
   /** The audit trail of mutating calls. */
   audit: AuditLog;
-  /** Lockout after repeated token failures from one address (defaults in rate-limit.ts). */
+  /** Lockout after repeated token failures from one address (defaults in net/rate-limit.ts). */
   authLimits?: FailureLimits;
   /** Virtual CPUs placement puts on each host CPU (default 4, see placement.ts). */
   cpuOvercommit?: number;

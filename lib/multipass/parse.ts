@@ -1,6 +1,6 @@
 /**
  * Pure parsers of `multipass list|info|version --format json` (CONTRACT.md §5)
- * into the normalised shapes of `multipass.ts`. Both the 1.16 layout (sorted
+ * into the normalised shapes of `protocol/instances.ts`. Both the 1.16 layout (sorted
  * keys, `"N/A"` in ipv4) and the main layout (insertion order, `zone`) are
  * accepted; key order is never relied on. Every field that is used is
  * checked, so a malformed document yields a `bad-output` error that says
