@@ -31,7 +31,7 @@ import type { Operations } from "./operations.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import { registerSessionRoutes } from "./session-routes.ts";
 import type { BunEnv } from "../net/ws.ts";
-import type { ClusterCounters } from "./cluster-server.ts";
+import type { ClusterCounters } from "../protocol/api.ts";
 
 export interface ApiDeps {
   /** What the cluster server took in, for `GET /api/v1/stats`. */

@@ -15,6 +15,7 @@ import { formatHostPort, normalizePeerAddress, parseHostPort } from "../core/add
 import { AppError, messageOf } from "../core/errors.ts";
 import { createBaseApp, requireToken } from "../net/http.ts";
 import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
+import type { ClusterCounters } from "../protocol/api.ts";
 import { JOIN_CLOSE, PROTOCOL_VERSION, parseWorkerMessage, type MasterMessage, type WorkerMessage } from "../protocol/join.ts";
 import type { Registry } from "./registry.ts";
 import { fingerprint } from "../net/tls.ts";
@@ -23,16 +24,6 @@ import { validateNodeName } from "../core/validate.ts";
 import { peerAddress, upgrade, type BunEnv, type Socket, type WsSession } from "../net/ws.ts";
 
 /** What the cluster server has taken in since the master started (`GET /api/v1/stats`). */
-export interface ClusterCounters {
-  /** Workers welcomed. */
-  joins: number;
-  /** State messages applied. */
-  states: number;
-  heartbeats: number;
-  /** Join sockets the master closed for a protocol error or a missing hello. */
-  rejected: number;
-}
-
 export function newClusterCounters(): ClusterCounters {
   return { joins: 0, states: 0, heartbeats: 0, rejected: 0 };
 }

@@ -24,7 +24,8 @@ import { agentEndpoint } from "./agent-client.ts";
 import { AppError, messageOf, type ErrorCode } from "../core/errors.ts";
 import { watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
 import type { NodeEntry } from "./registry.ts";
-import { controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionKind, type SessionSpec } from "../protocol/session.ts";
+import type { SessionView } from "../protocol/api.ts";
+import { controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionSpec } from "../protocol/session.ts";
 
 /** The client side of a relayed session: a WebSocket, or a streamed HTTP answer. */
 export interface ClientEnd {
@@ -49,17 +50,6 @@ export interface RelayHandle {
   clientGone(): void;
   /** The client answered a protocol-level ping. */
   heard(): void;
-}
-
-/** `GET /api/v1/sessions` item. */
-export interface SessionView {
-  id: string;
-  node: string;
-  instance: string;
-  kind: SessionKind;
-  tty: boolean;
-  since: string;
-  size: { cols: number; rows: number };
 }
 
 /** How a session ended: the program's exit status, or why there is none. */

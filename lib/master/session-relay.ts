@@ -11,7 +11,8 @@ import type { ConsolaInstance } from "consola";
 import { DEFAULT_LIVENESS, type LivenessTimes } from "../net/liveness.ts";
 import type { SessionSpec } from "../protocol/session.ts";
 import type { NodeEntry } from "./registry.ts";
-import { RelayedSession, type ClientEnd, type RelayHandle, type SessionOutcome, type SessionView } from "./relayed-session.ts";
+import { type SessionView } from "../protocol/api.ts";
+import { RelayedSession, type ClientEnd, type RelayHandle, type SessionOutcome } from "./relayed-session.ts";
 
 export interface SessionRelayDeps {
   log: ConsolaInstance;

@@ -2,22 +2,10 @@
  * `GET /api/v1/stats`: the master's own figures — nodes by state, cached
  * instances, live sessions, what the cluster server took in, CPU and RSS.
  */
-import type { ClusterCounters } from "./cluster-server.ts";
+import type { ClusterCounters, MasterStats } from "../protocol/api.ts";
 import type { NodeState } from "../protocol/join.ts";
 import type { Registry } from "./registry.ts";
 import type { SessionRelay } from "./session-relay.ts";
-
-export interface MasterStats {
-  version: string;
-  /** ISO 8601 time the master started. */
-  startedAt: string;
-  uptimeSeconds: number;
-  nodes: Record<NodeState, number>;
-  instances: number;
-  sessions: number;
-  cluster: ClusterCounters;
-  process: { rssBytes: number; cpuSeconds: number };
-}
 
 export interface StatsDeps {
   registry: Registry;

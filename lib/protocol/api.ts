@@ -4,7 +4,8 @@
  * reads every answer through them).
  */
 import type { ErrorCode } from "../core/errors.ts";
-import { arrayOf, field, integer, nullable, object, oneOf, parseErrorCode, string } from "../core/parse.ts";
+import { arrayOf, boolean, field, integer, nonNegative, nullable, object, oneOf, parseErrorCode, string, type JsonObject } from "../core/parse.ts";
+import type { SessionKind } from "./session.ts";
 import { parseInstanceSummary, parseLiveFigures, type InstanceState, type LiveFigures } from "./instances.ts";
 import { NODE_STATES, parseAllocation, parseHostResources, type Allocation, type HostResources, type NodeState } from "./join.ts";
 
@@ -107,4 +108,77 @@ export function parseErrorBody(value: unknown): ErrorBody | null {
   } catch {
     return null;
   }
+}
+
+/** What the cluster server took in since the master started (`GET /api/v1/stats` `cluster`). */
+export interface ClusterCounters {
+  /** Workers welcomed. */
+  joins: number;
+  /** State messages applied. */
+  states: number;
+  heartbeats: number;
+  /** Join sockets the master closed for a protocol error or a missing hello. */
+  rejected: number;
+}
+
+/** `GET /api/v1/stats`: the master's own figures, for curl and dashboards. */
+export interface MasterStats {
+  version: string;
+  /** ISO 8601 time the master started. */
+  startedAt: string;
+  uptimeSeconds: number;
+  nodes: Record<NodeState, number>;
+  instances: number;
+  sessions: number;
+  cluster: ClusterCounters;
+  process: { rssBytes: number; cpuSeconds: number };
+}
+
+export function parseMasterStats(value: unknown): MasterStats {
+  const o = object(value, "stats");
+  const count = (from: JsonObject, key: string, path: string) => field(from, key, path, nonNegative);
+  const nodes = field(o, "nodes", "stats", object);
+  const cluster = field(o, "cluster", "stats", object);
+  const proc = field(o, "process", "stats", object);
+  return {
+    version: field(o, "version", "stats", string),
+    startedAt: field(o, "startedAt", "stats", string),
+    uptimeSeconds: count(o, "uptimeSeconds", "stats"),
+    nodes: { Ready: count(nodes, "Ready", "stats.nodes"), NotReady: count(nodes, "NotReady", "stats.nodes"), Down: count(nodes, "Down", "stats.nodes") },
+    instances: count(o, "instances", "stats"),
+    sessions: count(o, "sessions", "stats"),
+    cluster: {
+      joins: count(cluster, "joins", "stats.cluster"),
+      states: count(cluster, "states", "stats.cluster"),
+      heartbeats: count(cluster, "heartbeats", "stats.cluster"),
+      rejected: count(cluster, "rejected", "stats.cluster"),
+    },
+    process: { rssBytes: count(proc, "rssBytes", "stats.process"), cpuSeconds: count(proc, "cpuSeconds", "stats.process") },
+  };
+}
+
+/** `GET /api/v1/sessions` item: a live session the master relays. */
+export interface SessionView {
+  id: string;
+  node: string;
+  instance: string;
+  kind: SessionKind;
+  tty: boolean;
+  /** ISO 8601 time the session opened. */
+  since: string;
+  size: { cols: number; rows: number };
+}
+
+export function parseSessionView(value: unknown, path: string): SessionView {
+  const o = object(value, path);
+  const size = field(o, "size", path, object);
+  return {
+    id: field(o, "id", path, string),
+    node: field(o, "node", path, string),
+    instance: field(o, "instance", path, string),
+    kind: field(o, "kind", path, oneOf(["shell", "exec"] as const)),
+    tty: field(o, "tty", path, boolean),
+    since: field(o, "since", path, string),
+    size: { cols: field(size, "cols", `${path}.size`, integer), rows: field(size, "rows", `${path}.size`, integer) },
+  };
 }

@@ -232,6 +232,7 @@ export function parsePurgeResult(value: unknown, path: string): PurgeResult {
 
 /** `POST /api/v1/instances` with `dryRun`: the node a launch would go to, and why. */
 export interface LaunchPlan {
+  dryRun: boolean;
   node: string;
   reason: string;
   /** The name asked for; null when the master would pick one. */
@@ -241,6 +242,7 @@ export interface LaunchPlan {
 export function parseLaunchPlan(value: unknown): LaunchPlan {
   const o = object(value, "plan");
   return {
+    dryRun: field(o, "dryRun", "plan", boolean),
     node: field(o, "node", "plan", string),
     reason: field(o, "reason", "plan", string),
     name: field(o, "name", "plan", nullable(string)),

@@ -170,3 +170,17 @@ export function channelFrame(channel: typeof CHANNEL_STDOUT | typeof CHANNEL_STD
   frame.set(data, 1);
   return frame;
 }
+
+/**
+ * One line of the streamed `POST /api/v1/instances/:ref/exec` answer: output
+ * (base64, so any bytes survive), then an `exit` (or `error` and `exit`).
+ */
+export type ExecLine = { type: "stdout" | "stderr"; data: string } | SessionControl;
+
+/** @throws ParseError */
+export function parseExecLine(line: string): ExecLine {
+  const o = object(parseJson(line, "exec line"), "exec line");
+  const type = o["type"];
+  if (type === "stdout" || type === "stderr") return { type, data: field(o, "data", "exec line", string) };
+  return parseSessionControl(line);
+}

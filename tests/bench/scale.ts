@@ -15,10 +15,11 @@ import { readFileSync } from "node:fs";
 import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { arrayOf, field, nonNegative, object, parseJson, string, type Json } from "../../lib/core/parse.ts";
+import { arrayOf, field, nonNegative, object, parseJson, string } from "../../lib/core/parse.ts";
 import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
 import type { InstanceSummary } from "../../lib/protocol/instances.ts";
 import type { HostSnapshot } from "../../lib/protocol/join.ts";
+import { parseMasterStats, type MasterStats } from "../../lib/protocol/api.ts";
 import { runMasterLink } from "../../lib/worker/cluster-client.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { apiInstances, apiNodes, apiRead, removeTempDirs, startMaster, stopAll, type MasterHandle } from "../e2e/harness.ts";
@@ -92,19 +93,8 @@ function rssMb(pid: number): number {
   return Number(m?.[1] ?? 0) / 1024;
 }
 
-/** The part of `GET /api/v1/stats` this benchmark reads: what the cluster server took in. */
-interface Stats {
-  cluster: { joins: number; states: number; heartbeats: number; rejected: number };
-}
-
-function parseStats(body: Json): Stats {
-  const cluster = field(object(body, "stats"), "cluster", "stats", object);
-  const count = (key: string) => field(cluster, key, "stats.cluster", nonNegative);
-  return { cluster: { joins: count("joins"), states: count("states"), heartbeats: count("heartbeats"), rejected: count("rejected") } };
-}
-
-function stats(master: MasterHandle): Promise<Stats> {
-  return apiRead(master, "/api/v1/stats", parseStats);
+function stats(master: MasterHandle): Promise<MasterStats> {
+  return apiRead(master, "/api/v1/stats", parseMasterStats);
 }
 
 /** What latency-probe.ts prints: the client it timed with, and the milliseconds of every request by path. */

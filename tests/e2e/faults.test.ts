@@ -4,6 +4,7 @@
  * made here, when this machine allows it), and a master whose data dir
  * cannot be written.
  */
+import { parseLaunchPlan } from "../../lib/protocol/operations.ts";
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -18,7 +19,6 @@ import {
   envWithBun,
   hostMultipass,
   hostProcesses,
-  parseLaunchPlan,
   removeTempDirs,
   roleCommand,
   simConfig,
@@ -106,13 +106,13 @@ describe("a worker lost", () => {
       const nodes = await apiNodes(master);
       return nodes.filter((n) => n.state === "Ready" && n.allocated.memory > 0).length === 2;
     });
-    const before = parseLaunchPlan((await client(master, ["launch", "--dry-run", "--json"])).stdout);
+    const before = parseLaunchPlan(parseJson((await client(master, ["launch", "--dry-run", "--json"])).stdout, "plan"));
     expect(before.node).toBe("a-victim");
 
     victim.proc.kill("SIGKILL");
     await waitFor("victim Down", async () => (await nodeState(master, "a-victim")) === "Down", 2_000);
     for (let i = 0; i < 5; i++) {
-      const plan = parseLaunchPlan((await client(master, ["launch", "--dry-run", "--json"])).stdout);
+      const plan = parseLaunchPlan(parseJson((await client(master, ["launch", "--dry-run", "--json"])).stdout, "plan"));
       expect(plan.node).toBe("b-healthy");
     }
     const refused = await client(master, ["launch", "x", "--node", "a-victim"]);
@@ -171,7 +171,7 @@ describe("a worker lost", () => {
       await waitFor("far NotReady", async () => (await nodeState(master, "far")) === "NotReady", 8_000);
       expect(Date.now() - cutAt).toBeLessThan(8_000);
       expect((await apiInstances(master)).find((i) => i.name === "remote")).toMatchObject({ state: "Unknown" });
-      const plan = parseLaunchPlan((await client(master, ["launch", "--dry-run", "--json"])).stdout);
+      const plan = parseLaunchPlan(parseJson((await client(master, ["launch", "--dry-run", "--json"])).stdout, "plan"));
       expect(plan.node).toBe("near");
       const live = await apiInfo(master);
       expect(live.errors).toEqual([{ node: "far", message: expect.stringContaining("NotReady") }]);

@@ -18,11 +18,9 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { hostTarget } from "../../scripts/binary-header.ts";
 import { pathWithoutBun } from "../../scripts/build.ts";
-import { arrayOf, boolean, field, integer, nullable, object, oneOf, parseJson, string, type Json } from "../../lib/core/parse.ts";
+import { arrayOf, field, object, parseJson, string, type Json } from "../../lib/core/parse.ts";
 import { simulatedMultipassCommand } from "../../lib/multipass/simulated.ts";
-import { parseInfoResponse, parseInstanceView, parseNodeView, type InfoResponse, type InstanceView, type NodeView } from "../../lib/protocol/api.ts";
-import { parseActionResult, type ActionResult } from "../../lib/protocol/operations.ts";
-import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
+import { parseInfoResponse, parseInstanceView, parseNodeView, parseSessionView, type InfoResponse, type InstanceView, type NodeView, type SessionView } from "../../lib/protocol/api.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const STAND_IN = join(ROOT, "lib/sim/multipass");
@@ -334,62 +332,9 @@ export function apiInfo(master: MasterHandle, query = ""): Promise<InfoResponse>
   return apiRead(master, `/api/v1/info${query}`, parseInfoResponse);
 }
 
-/** The fields of a `GET /api/v1/sessions` item the tests look at. */
-export interface SessionListing {
-  node: string;
-  instance: string;
-  kind: "shell" | "exec";
-  size: { cols: number; rows: number };
-}
-
-function parseSessionListing(value: unknown, path: string): SessionListing {
-  const o = object(value, path);
-  const size = field(o, "size", path, object);
-  return {
-    node: field(o, "node", path, string),
-    instance: field(o, "instance", path, string),
-    kind: field(o, "kind", path, oneOf(["shell", "exec"] as const)),
-    size: { cols: field(size, "cols", `${path}.size`, integer), rows: field(size, "rows", `${path}.size`, integer) },
-  };
-}
-
 /** `GET /api/v1/sessions`: the live sessions the master relays. */
-export function apiSessions(master: MasterHandle): Promise<SessionListing[]> {
-  return apiRead(master, "/api/v1/sessions", (body) => arrayOf(parseSessionListing)(body, "sessions"));
-}
-
-/** What `launch --dry-run --json` prints: the master's plan. */
-export interface LaunchPlan {
-  dryRun: boolean;
-  node: string;
-  reason: string;
-  name: string | null;
-}
-
-export function parseLaunchPlan(text: string): LaunchPlan {
-  const o = object(parseJson(text, "plan"), "plan");
-  return {
-    dryRun: field(o, "dryRun", "plan", boolean),
-    node: field(o, "node", "plan", string),
-    reason: field(o, "reason", "plan", string),
-    name: field(o, "name", "plan", nullable(string)),
-  };
-}
-
-/** What a lifecycle verb prints with `--json`: the answer of `POST /api/v1/actions/:action`. */
-export function parseActionAnswer(text: string): { ok: boolean; results: ActionResult[] } {
-  const o = object(parseJson(text, "answer"), "answer");
-  return { ok: field(o, "ok", "answer", boolean), results: field(o, "results", "answer", arrayOf(parseActionResult)) };
-}
-
-/** One line of the streaming `POST /api/v1/instances/:ref/exec` answer: output (base64), then an exit or error control. */
-export type ExecLine = { type: "stdout" | "stderr"; data: string } | SessionControl;
-
-export function parseExecLine(line: string): ExecLine {
-  const o = object(parseJson(line, "exec line"), "exec line");
-  const type = o["type"];
-  if (type === "stdout" || type === "stderr") return { type, data: field(o, "data", "exec line", string) };
-  return parseSessionControl(line);
+export function apiSessions(master: MasterHandle): Promise<SessionView[]> {
+  return apiRead(master, "/api/v1/sessions", (body) => arrayOf(parseSessionView)(body, "sessions"));
 }
 
 /** Every argv the simulated host of `simDir` received, in order, from its calls.log. */

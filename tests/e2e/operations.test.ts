@@ -3,6 +3,7 @@
  * simulated host, the real client, and the stand-in's own call log as the
  * witness of what reached multipass.
  */
+import { parseActionAnswer, parseLaunchPlan } from "../../lib/protocol/operations.ts";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,8 +16,6 @@ import {
   client,
   envWithBun,
   hostMultipass,
-  parseActionAnswer,
-  parseLaunchPlan,
   removeTempDirs,
   roleCommand,
   simCalls,
@@ -73,7 +72,7 @@ describe("launch", () => {
   test("placement picks the emptiest node, says why with --dry-run, and the listing shows the result at once", async () => {
     const plan = await client(master, ["launch", "--dry-run", "--json"]);
     expect(plan.code).toBe(0);
-    expect(parseLaunchPlan(plan.stdout)).toMatchObject({ dryRun: true, node: "n3", reason: expect.stringContaining("the most free capacity after allocations") });
+    expect(parseLaunchPlan(parseJson(plan.stdout, "plan"))).toMatchObject({ dryRun: true, node: "n3", reason: expect.stringContaining("the most free capacity after allocations") });
     expect(launches("n3")).toHaveLength(1);
 
     const r = await client(master, ["launch", "placed", "--memory", "512M"]);
@@ -307,7 +306,7 @@ describe("lifecycle", () => {
     // restart of a stopped instance fails in Multipass (1.16's misleading message); big1 still restarts.
     const mixed = await client(master, ["restart", "mid", "big1", "--json"]);
     expect(mixed.code).toBe(1);
-    const body = parseActionAnswer(mixed.stdout);
+    const body = parseActionAnswer(parseJson(mixed.stdout, "answer"));
     expect(body.ok).toBe(false);
     expect(body.results).toEqual([
       { node: "n1", name: "big1", ok: true, state: "Running", error: null },
@@ -320,7 +319,7 @@ describe("lifecycle", () => {
     await client(master, ["delete", "big2", "--yes"]);
     const recover = await client(master, ["recover", "--all", "--json"]);
     expect(recover.code).toBe(0);
-    expect(parseActionAnswer(recover.stdout).results.map((r) => `${r.name}@${r.node}`)).toEqual(["big2@n1"]);
+    expect(parseActionAnswer(parseJson(recover.stdout, "answer")).results.map((r) => `${r.name}@${r.node}`)).toEqual(["big2@n1"]);
 
     await client(master, ["delete", "big2", "--yes"]);
     const purge = await client(master, ["purge", "--node", "n1", "--yes"]);

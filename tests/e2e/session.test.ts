@@ -2,6 +2,7 @@
  * End-to-end shells and execs: the real client, master and workers, the
  * simulated host running real shells, read the way a person would see them.
  */
+import { parseExecLine } from "../../lib/protocol/session.ts";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -13,7 +14,6 @@ import {
   envWithBun,
   hostMultipass,
   hostProcesses,
-  parseExecLine,
   removeTempDirs,
   roleCommand,
   simCalls,

@@ -4,9 +4,8 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { arrayOf, field, nonNegative, object, string, type JsonObject } from "../../lib/core/parse.ts";
-import type { MasterStats } from "../../lib/master/stats.ts";
-import { parseErrorBody, parseInfoResponse, parseInstanceView } from "../../lib/protocol/api.ts";
+import { arrayOf } from "../../lib/core/parse.ts";
+import { parseErrorBody, parseInfoResponse, parseInstanceView, parseMasterStats } from "../../lib/protocol/api.ts";
 import { parseMasterMessage, PROTOCOL_VERSION } from "../../lib/protocol/join.ts";
 import type { WsData } from "../../lib/net/ws.ts";
 import { createFakeMultipass, daemonDown } from "../support/fake-multipass.ts";
@@ -18,30 +17,6 @@ afterEach(runCleanups);
 async function apiGet(api: Server<WsData>, path: string): Promise<{ status: number; body: unknown }> {
   const r = await fetch(`http://127.0.0.1:${api.port}${path}`, { headers: { authorization: `Bearer ${API}` } });
   return { status: r.status, body: await r.json() };
-}
-
-/** `GET /api/v1/stats`, read with the checked readers (no client parses it: it is for curl and dashboards). */
-function parseStats(value: unknown): MasterStats {
-  const o = object(value, "stats");
-  const count = (from: JsonObject, key: string, path: string) => field(from, key, path, nonNegative);
-  const nodes = field(o, "nodes", "stats", object);
-  const cluster = field(o, "cluster", "stats", object);
-  const proc = field(o, "process", "stats", object);
-  return {
-    version: field(o, "version", "stats", string),
-    startedAt: field(o, "startedAt", "stats", string),
-    uptimeSeconds: count(o, "uptimeSeconds", "stats"),
-    nodes: { Ready: count(nodes, "Ready", "stats.nodes"), NotReady: count(nodes, "NotReady", "stats.nodes"), Down: count(nodes, "Down", "stats.nodes") },
-    instances: count(o, "instances", "stats"),
-    sessions: count(o, "sessions", "stats"),
-    cluster: {
-      joins: count(cluster, "joins", "stats.cluster"),
-      states: count(cluster, "states", "stats.cluster"),
-      heartbeats: count(cluster, "heartbeats", "stats.cluster"),
-      rejected: count(cluster, "rejected", "stats.cluster"),
-    },
-    process: { rssBytes: count(proc, "rssBytes", "stats.process"), cpuSeconds: count(proc, "cpuSeconds", "stats.process") },
-  };
 }
 
 const parseInstanceViews = arrayOf(parseInstanceView);
@@ -66,11 +41,11 @@ describe("join, cache and live calls", () => {
     expect(parseInfoResponse(info.body)).toMatchObject({ errors: [], instances: [{ node: "n1", name: "web", state: "Running", cpus: 1 }, { node: "n2", name: "db", state: "Stopped", cpus: null, load: null }] });
 
     // The master's own figures count what it took in: two joins, two state changes pushed, heartbeats.
-    const stats = parseStats((await apiGet(m.api, "/api/v1/stats")).body);
+    const stats = parseMasterStats((await apiGet(m.api, "/api/v1/stats")).body);
     expect(stats).toMatchObject({ version: "test", nodes: { Ready: 2, NotReady: 0, Down: 0 }, instances: 2, sessions: 0, cluster: { joins: 2, rejected: 0 } });
     expect(stats.cluster.states).toBeGreaterThanOrEqual(2);
     const beats = stats.cluster.heartbeats;
-    await waitFor("more heartbeats", async () => parseStats((await apiGet(m.api, "/api/v1/stats")).body).cluster.heartbeats > beats);
+    await waitFor("more heartbeats", async () => parseMasterStats((await apiGet(m.api, "/api/v1/stats")).body).cluster.heartbeats > beats);
     expect(stats.process.rssBytes).toBeGreaterThan(1024 * 1024);
     expect(stats.process.cpuSeconds).toBeGreaterThan(0);
   });
@@ -186,7 +161,7 @@ describe("the join socket refuses what it cannot trust", () => {
       expect(m.master.registry.get("n1")).toBeUndefined();
       expect(readyCount(m.master)).toBe(1);
       expect(good.lines.filter((l) => l.includes("lost the master"))).toEqual([]);
-      expect(parseStats((await apiGet(m.api, "/api/v1/stats")).body)).toMatchObject({ cluster: { joins: 1, rejected: 1 } });
+      expect(parseMasterStats((await apiGet(m.api, "/api/v1/stats")).body)).toMatchObject({ cluster: { joins: 1, rejected: 1 } });
     });
   }
 
