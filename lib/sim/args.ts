@@ -30,104 +30,110 @@ function keyOf(option: QtOption): string {
   return key;
 }
 
+/** One pass over an argv, as QCommandLineParser makes it: what was found, where it went wrong. */
+class QtScan {
+  readonly found = new Set<string>();
+  readonly values = new Map<string, string[]>();
+  readonly unknown: string[] = [];
+  readonly positionals: string[] = [];
+  error: string | null = null;
+  /** The argument being read; taking an option's value moves it on. */
+  private i = 0;
+
+  constructor(
+    private readonly args: readonly string[],
+    private readonly byName: ReadonlyMap<string, QtOption>,
+  ) {}
+
+  run(): void {
+    let forcePositional = false;
+    for (this.i = 0; this.i < this.args.length; this.i++) {
+      const arg = this.args[this.i] as string;
+      if (forcePositional) this.positionals.push(arg);
+      else if (arg === "--") forcePositional = true;
+      else if (arg.startsWith("--")) this.long(arg);
+      else if (arg.startsWith("-") && arg.length > 1) this.short(arg);
+      else this.positionals.push(arg);
+    }
+    if (this.error === null && this.unknown.length === 1) this.error = `Unknown option '${this.unknown[0]}'.`;
+    if (this.error === null && this.unknown.length > 1) this.error = `Unknown options: ${this.unknown.join(", ")}.`;
+  }
+
+  private addValue(option: QtOption, value: string): void {
+    const key = keyOf(option);
+    const list = this.values.get(key) ?? [];
+    list.push(value);
+    this.values.set(key, list);
+  }
+
+  private register(name: string): QtOption | undefined {
+    const option = this.byName.get(name);
+    if (option === undefined) this.unknown.push(name);
+    else this.found.add(keyOf(option));
+    return option;
+  }
+
+  /** Takes the value of an option that was written without `=`: the next argument. */
+  private takeNext(shown: string, option: QtOption): void {
+    if (this.i + 1 >= this.args.length) {
+      this.error = `Missing value after '${shown}'.`;
+      this.i = this.args.length;
+      return;
+    }
+    this.i += 1;
+    this.addValue(option, this.args[this.i] as string);
+  }
+
+  /** `--name`, `--name=value` or `--name value`. */
+  private long(arg: string): void {
+    const eq = arg.indexOf("=");
+    const option = this.register(eq === -1 ? arg.slice(2) : arg.slice(2, eq));
+    if (option !== undefined) this.valueOf(arg, option, eq);
+  }
+
+  /** The value of an option whose name ends at `eq` (or the argument): after `=`, else the next argument. */
+  private valueOf(arg: string, option: QtOption, eq: number): void {
+    if (option.valueName !== undefined) {
+      if (eq === -1) this.takeNext(arg, option);
+      else this.addValue(option, arg.slice(eq + 1));
+    } else if (eq !== -1) {
+      this.error = `Unexpected value after '${arg.slice(0, eq)}'.`;
+    }
+  }
+
+  /** Compacted short options (`-abc`), with a value attached (`-m2G`, `-m=2G`) or next. */
+  private short(arg: string): void {
+    let lastName = "";
+    for (let pos = 1; pos < arg.length; pos++) {
+      lastName = arg.charAt(pos);
+      const option = this.register(lastName);
+      if (option === undefined) continue;
+      if (option.valueName !== undefined) {
+        if (pos + 1 < arg.length) {
+          this.addValue(option, arg.slice(arg.charAt(pos + 1) === "=" ? pos + 2 : pos + 1));
+          return;
+        }
+        break;
+      }
+      if (pos + 1 < arg.length && arg.charAt(pos + 1) === "=") break;
+    }
+    const option = this.byName.get(lastName);
+    if (option !== undefined) this.valueOf(arg, option, arg.indexOf("="));
+  }
+}
+
 /** Parses `args` (the whole argv after the program name) against `options`. */
 export function parseQt(args: readonly string[], options: readonly QtOption[]): QtParse {
   const byName = new Map<string, QtOption>();
   for (const option of options) for (const name of option.names) byName.set(name, option);
-
-  const found = new Set<string>();
-  const values = new Map<string, string[]>();
-  const unknown: string[] = [];
-  const positionals: string[] = [];
-  let errorText: string | null = null;
-
-  const addValue = (option: QtOption, value: string): void => {
-    const key = keyOf(option);
-    const list = values.get(key) ?? [];
-    list.push(value);
-    values.set(key, list);
-  };
-  const register = (name: string): QtOption | undefined => {
-    const option = byName.get(name);
-    if (option === undefined) unknown.push(name);
-    else found.add(keyOf(option));
-    return option;
-  };
-
-  let forcePositional = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    // Takes the value of an option that was written without `=`: the next argument.
-    const takeNext = (shown: string, option: QtOption): void => {
-      if (i + 1 >= args.length) {
-        errorText = `Missing value after '${shown}'.`;
-        i = args.length;
-        return;
-      }
-      i += 1;
-      addValue(option, args[i] as string);
-    };
-
-    if (forcePositional) {
-      positionals.push(arg);
-    } else if (arg.startsWith("--")) {
-      if (arg.length === 2) {
-        forcePositional = true;
-        continue;
-      }
-      const eq = arg.indexOf("=");
-      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-      const option = register(name);
-      if (option === undefined) continue;
-      if (option.valueName !== undefined) {
-        if (eq === -1) takeNext(arg, option);
-        else addValue(option, arg.slice(eq + 1));
-      } else if (eq !== -1) {
-        errorText = `Unexpected value after '${arg.slice(0, eq)}'.`;
-      }
-    } else if (arg.startsWith("-") && arg.length > 1) {
-      let lastName = "";
-      let valueFound = false;
-      for (let pos = 1; pos < arg.length; pos++) {
-        lastName = arg.charAt(pos);
-        const option = register(lastName);
-        if (option === undefined) continue;
-        if (option.valueName !== undefined) {
-          if (pos + 1 < arg.length) {
-            const start = arg.charAt(pos + 1) === "=" ? pos + 2 : pos + 1;
-            addValue(option, arg.slice(start));
-            valueFound = true;
-          }
-          break;
-        }
-        if (pos + 1 < arg.length && arg.charAt(pos + 1) === "=") break;
-      }
-      if (!valueFound) {
-        const option = byName.get(lastName);
-        if (option !== undefined) {
-          const eq = arg.indexOf("=");
-          if (option.valueName !== undefined) {
-            if (eq === -1) takeNext(arg, option);
-            else addValue(option, arg.slice(eq + 1));
-          } else if (eq !== -1) {
-            errorText = `Unexpected value after '${arg.slice(0, eq)}'.`;
-          }
-        }
-      }
-    } else {
-      positionals.push(arg);
-    }
-  }
-
-  if (errorText === null && unknown.length === 1) errorText = `Unknown option '${unknown[0]}'.`;
-  if (errorText === null && unknown.length > 1) errorText = `Unknown options: ${unknown.join(", ")}.`;
-
+  const scan = new QtScan(args, byName);
+  scan.run();
   return {
-    error: errorText,
-    positionals,
-    isSet: (key) => found.has(key),
-    value: (key) => values.get(key)?.at(-1),
-    values: (key) => values.get(key) ?? [],
+    error: scan.error,
+    positionals: scan.positionals,
+    isSet: (key) => scan.found.has(key),
+    value: (key) => scan.values.get(key)?.at(-1),
+    values: (key) => scan.values.get(key) ?? [],
   };
 }
 
