@@ -3,7 +3,7 @@
  * from a socket or a request is built from these, so a wrong type is reported
  * with the path of the offending field instead of surfacing later as a crash.
  */
-import { AppError, isErrorCode, type ErrorCode } from "./errors.ts";
+import { AppError, isErrorCode, messageOf, type ErrorCode } from "./errors.ts";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -24,7 +24,7 @@ export function parseJson(text: string, what: string, code: ErrorCode = "E_PROTO
   try {
     return JSON.parse(text) as Json;
   } catch (error) {
-    throw new ParseError(what, `not valid JSON (${(error as Error).message})`, code);
+    throw new ParseError(what, `not valid JSON (${messageOf(error)})`, code);
   }
 }
 

@@ -6,7 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AppError } from "../core/errors.ts";
+import { AppError, messageOf } from "../core/errors.ts";
 
 export type TokenKind = "join" | "api";
 
@@ -78,6 +78,6 @@ export function readTokenFile(path: string): string {
     if (token === "") throw new Error("the file is empty");
     return token;
   } catch (error) {
-    throw new AppError("E_USAGE", `Cannot read token file "${path}": ${(error as Error).message}`);
+    throw new AppError("E_USAGE", `Cannot read token file "${path}": ${messageOf(error)}`);
   }
 }

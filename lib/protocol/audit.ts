@@ -4,8 +4,8 @@
  * The master sanitizes parameters (master/audit-sanitize.ts) and stores the
  * records (master/audit-log.ts).
  */
-import { AppError } from "../core/errors.ts";
-import { field, integer, nullable, object, oneOf, optional, ParseError, string } from "../core/parse.ts";
+import { AppError, type ErrorCode } from "../core/errors.ts";
+import { field, integer, nullable, object, oneOf, optional, ParseError, parseErrorCode, string } from "../core/parse.ts";
 
 /** One audit record. A call has a "requested" record and, once it ends, a "done" one with the same requestId. */
 export interface AuditEvent {
@@ -26,7 +26,7 @@ export interface AuditEvent {
   /** Only on "done". */
   result?: "ok" | "error";
   /** Only on a failed "done". */
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
   /** Only on the "done" of a shell or exec that reported one: the program's exit status. */
   exitCode?: number;
 }
@@ -56,7 +56,7 @@ export function parseAuditEvent(value: unknown, path = "event"): AuditEvent {
   if (exitCode !== undefined) event.exitCode = exitCode;
   const error = field(o, "error", path, optional(object));
   if (error !== undefined) {
-    event.error = { code: field(error, "code", `${path}.error`, string), message: field(error, "message", `${path}.error`, string) };
+    event.error = { code: field(error, "code", `${path}.error`, parseErrorCode), message: field(error, "message", `${path}.error`, string) };
   }
   return event;
 }

@@ -149,11 +149,15 @@ export function parseBulkAction(value: unknown): BulkActionBody {
   return { instances: refs.map((r) => parseInstanceRef(r)), all, ...parseActionOptions(o) };
 }
 
+function isLifecycleAction(text: string): text is LifecycleAction {
+  return LIFECYCLE_ACTIONS.some((action) => action === text);
+}
+
 export function parseLifecycleAction(text: string): LifecycleAction {
-  if (!(LIFECYCLE_ACTIONS as readonly string[]).includes(text)) {
+  if (!isLifecycleAction(text)) {
     throw new AppError("E_NOT_FOUND", `Unknown action "${text.slice(0, 30)}": expected one of ${LIFECYCLE_ACTIONS.join(", ")}`);
   }
-  return text as LifecycleAction;
+  return text;
 }
 
 function errorCode(value: unknown, path: string): ErrorCode {
