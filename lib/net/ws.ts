@@ -8,6 +8,7 @@
 import type { ServerWebSocket, Server, WebSocketHandler } from "bun";
 import type { Context } from "hono";
 import { AppError } from "../core/errors.ts";
+import { WS_CLOSE } from "../protocol/close.ts";
 
 export type Socket = ServerWebSocket<WsData>;
 
@@ -33,7 +34,7 @@ function guard(ws: Socket, fn: () => void): void {
   try {
     fn();
   } catch {
-    ws.close(1011, "internal error");
+    ws.close(WS_CLOSE.internalError, "internal error");
   }
 }
 
