@@ -2,6 +2,7 @@
 /**
  * multiverse master: the cluster server workers join, and the API clients use.
  */
+import { SERVER_IDLE_TIMEOUT_S } from "./lib/core/timers.ts";
 import { homedir } from "node:os";
 import { defineCommand } from "citty";
 import { formatHostPort } from "./lib/core/address.ts";
@@ -57,6 +58,7 @@ const main = defineCommand({
       hostname: clusterAddr.host,
       port: clusterAddr.port,
       fetch: master.clusterApp.fetch,
+      idleTimeout: SERVER_IDLE_TIMEOUT_S,
       maxRequestBodySize: 1024 * 1024,
       ...(tls ? { tls } : {}),
       websocket: websocketHandler({ maxPayloadLength: MAX_JOIN_MESSAGE_BYTES }),
@@ -65,6 +67,7 @@ const main = defineCommand({
       hostname: apiAddr.host,
       port: apiAddr.port,
       fetch: master.apiApp.fetch,
+      idleTimeout: SERVER_IDLE_TIMEOUT_S,
       // A backstop far above the API's own 9 MiB limit, which answers 413 in JSON.
       maxRequestBodySize: 64 * 1024 * 1024,
       ...(tls ? { tls } : {}),

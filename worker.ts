@@ -3,6 +3,7 @@
  * multiverse worker: runs on a Multipass host, joins the master, and serves
  * the master's live calls.
  */
+import { SERVER_IDLE_TIMEOUT_S } from "./lib/core/timers.ts";
 import { homedir, hostname } from "node:os";
 import { defineCommand } from "citty";
 import { formatHostPort } from "./lib/core/address.ts";
@@ -76,6 +77,7 @@ const main = defineCommand({
       hostname: agentAddr.host,
       port: agentAddr.port,
       fetch: worker.agentApp.fetch,
+      idleTimeout: SERVER_IDLE_TIMEOUT_S,
       maxRequestBodySize: 4 * 1024 * 1024,
       ...(agentTls ? { tls: agentTls } : {}),
       websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),

@@ -16,8 +16,12 @@ import type { Target } from "./targets.ts";
 export type OperationsDeps = LaunchDeps;
 
 export interface Operations extends Launches {
-  /** One verb on the given instances (already resolved to nodes); per-instance results, by node then name. */
-  act(action: LifecycleAction, targets: Target[], options: ActionOptions, caller: Caller): Promise<ActionResult[]>;
+  /**
+   * One verb on the given instances (already resolved to nodes); per-instance
+   * results, by node then name. `onResult` hears each result as it comes, so
+   * a bulk answer can stream them.
+   */
+  act(action: LifecycleAction, targets: Target[], options: ActionOptions, caller: Caller, onResult?: (result: ActionResult) => void): Promise<ActionResult[]>;
   /** Removes deleted instances on the given nodes; per-node results. */
   purge(nodes: NodeEntry[], caller: Caller): Promise<PurgeResult[]>;
 }
@@ -31,11 +35,15 @@ export function createOperations(deps: OperationsDeps): Operations {
   return {
     ...createLaunches(deps),
 
-    async act(action, targets, options, caller) {
+    async act(action, targets, options, caller, onResult) {
       const results: ActionResult[] = [];
       const queue = [...targets];
       const worker = async () => {
-        for (let target = queue.shift(); target; target = queue.shift()) results.push(await actOne(deps, action, target, options, caller));
+        for (let target = queue.shift(); target; target = queue.shift()) {
+          const result = await actOne(deps, action, target, options, caller);
+          results.push(result);
+          onResult?.(result);
+        }
       };
       await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, targets.length) }, worker));
       return results.sort((a, b) => (a.node === b.node ? (a.name < b.name ? -1 : 1) : a.node < b.node ? -1 : 1));

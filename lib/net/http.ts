@@ -121,3 +121,14 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
     throw new AppError("E_USAGE", "Request body is not valid JSON");
   }
 }
+
+/**
+ * Lifts the server's idle timeout for this request: for a handler that waits
+ * (a lifecycle call behind a 300 s stop, live info from a busy node) without
+ * streaming. The handler's own bound — the operation's, the node's timeout —
+ * is what ends the wait. A no-op under `app.request()`, which has no server.
+ */
+export function holdOpen(c: Context<BunEnv>): void {
+  const server = c.env;
+  if (server && typeof server.timeout === "function") server.timeout(c.req.raw, 0);
+}

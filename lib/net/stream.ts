@@ -2,8 +2,14 @@
  * Streamed HTTP answers: NDJSON (`application/x-ndjson`) or server-sent
  * events (`text/event-stream`), written as events happen. One writer for every
  * streamed route, so keepalives and flow control are fixed in one place.
+ *
+ * A stream that has written nothing for {@link KEEPALIVE_MS} writes a
+ * keepalive: a blank line in NDJSON (readers skip blank lines), a comment line
+ * in SSE (browsers ignore it). So a phase of an operation that is silent for
+ * minutes never looks like a dead connection to Bun, a proxy or the reader.
  */
 import { ndjsonLine } from "../core/ndjson.ts";
+import { KEEPALIVE_MS } from "../core/timers.ts";
 
 export type StreamFormat = "ndjson" | "sse";
 
@@ -20,6 +26,8 @@ export interface EventWriter {
 
 const CONTENT_TYPE: Record<StreamFormat, string> = { ndjson: "application/x-ndjson", sse: "text/event-stream" };
 
+const KEEPALIVE: Record<StreamFormat, string> = { ndjson: "\n", sse: ": keepalive\n\n" };
+
 function encodeEvent(format: StreamFormat, value: unknown): string {
   if (format === "ndjson") return ndjsonLine(value);
   const type = typeof value === "object" && value !== null && "type" in value && typeof value.type === "string" ? value.type : "message";
@@ -33,27 +41,37 @@ function encodeEvent(format: StreamFormat, value: unknown): string {
  */
 export function streamedResponse(
   run: (out: EventWriter) => Promise<unknown> | void,
-  options: { format?: StreamFormat; status?: number; onCancel?: () => void } = {},
+  options: { format?: StreamFormat; status?: number; onCancel?: () => void; keepaliveMs?: number } = {},
 ): Response {
   const format = options.format ?? "ndjson";
   const encoder = new TextEncoder();
+  let stopKeepalive = (): void => {};
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {
       let open = true;
+      let wrote = false;
+      const enqueue = (text: string): boolean => {
+        if (!open) return false;
+        try {
+          controller.enqueue(encoder.encode(text));
+          wrote = true;
+          return true;
+        } catch {
+          out.close();
+          return false;
+        }
+      };
+      const keepalive = setInterval(() => {
+        if (!wrote) enqueue(KEEPALIVE[format]);
+        wrote = false;
+      }, options.keepaliveMs ?? KEEPALIVE_MS);
+      stopKeepalive = () => clearInterval(keepalive);
       const out: EventWriter = {
-        write(value) {
-          if (!open) return false;
-          try {
-            controller.enqueue(encoder.encode(encodeEvent(format, value)));
-            return true;
-          } catch {
-            open = false;
-            return false;
-          }
-        },
+        write: (value) => enqueue(encodeEvent(format, value)),
         close() {
           if (!open) return;
           open = false;
+          stopKeepalive();
           try {
             controller.close();
           } catch {
@@ -65,6 +83,7 @@ export function streamedResponse(
       if (running) void running.then(out.close, out.close);
     },
     cancel() {
+      stopKeepalive();
       options.onCancel?.();
     },
   });

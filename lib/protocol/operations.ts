@@ -46,7 +46,16 @@ export interface LaunchRequestBody extends Omit<LaunchSpec, "name"> {
   name?: string;
   node?: string;
   dryRun: boolean;
+  /**
+   * Launching an instance named `primary` makes Multipass mount the home
+   * directory of the worker's account into it (CONTRACT.md §2.2): anyone who
+   * can exec there reads that home. Refused unless this is true.
+   */
+  allowPrimary?: boolean;
 }
+
+/** The name Multipass treats specially (CONTRACT.md §2.2): its launch mounts the host account's home. */
+export const PRIMARY_NAME = "primary";
 
 /** Options of a lifecycle action. */
 export interface ActionOptions {
@@ -70,6 +79,16 @@ export type LaunchEvent =
   | { type: "progress"; node: string; phase: string; percent: number | null; text: string }
   | { type: "launched"; node: string; name: string; state: InstanceState; ipv4: string[] }
   | { type: "error"; code: ErrorCode; message: string };
+
+/**
+ * Streamed events of a lifecycle call or a purge (`Accept: application/x-ndjson`):
+ * each instance's (or node's) result as it finishes, then the whole answer.
+ */
+export type ActionEvent = { type: "result"; result: ActionResult } | { type: "done"; ok: boolean; results: ActionResult[] };
+export type PurgeEvent = { type: "result"; result: PurgeResult } | { type: "done"; ok: boolean; results: PurgeResult[] };
+
+/** What a worker streams back for a lifecycle verb or a purge: `done` with its fresh listing, or `error`. */
+export type AgentActionEvent = { type: "done"; instances: InstanceSummary[] } | { type: "error"; code: ErrorCode; message: string };
 
 /** What a worker streams back for a launch: progress, then `done` or `error`. */
 export type AgentLaunchEvent =
@@ -96,13 +115,19 @@ function cloudInitText(value: unknown): string {
 /** Validates a `POST /api/v1/instances` body. @throws AppError E_USAGE with the exact reason */
 export function parseLaunchRequest(value: unknown): LaunchRequestBody {
   const o = object(value, "body");
-  const known = new Set(["name", "image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "node", "dryRun"]);
+  const known = new Set(["name", "image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "node", "dryRun", "allowPrimary"]);
   for (const key of Object.keys(o)) if (!known.has(key)) throw usageError(`Unknown launch field "${key.slice(0, 40)}"`);
   const str = (key: string) => field(o, key, "body", optional(string));
   const name = str("name");
   const image = str("image");
   const node = str("node");
   const sizes = validateLaunchSizes({ memory: str("memory"), disk: str("disk") });
+  const allowPrimary = field(o, "allowPrimary", "body", optional(boolean)) ?? false;
+  if (name === PRIMARY_NAME && !allowPrimary) {
+    throw usageError(
+      `An instance named "${PRIMARY_NAME}" is Multipass's primary instance: launching it mounts the home directory of the worker's account into the VM, where anyone who can run commands there can read it. Choose another name, or allow it explicitly (--allow-primary, or "allowPrimary": true)`,
+    );
+  }
   return {
     ...(name === undefined ? {} : { name: validateInstanceName(name) }),
     ...(image === undefined ? {} : { image: validateImage(image) }),
@@ -113,13 +138,14 @@ export function parseLaunchRequest(value: unknown): LaunchRequestBody {
     ...(o["timeoutSeconds"] === undefined ? {} : { timeoutSeconds: validateTimeoutSeconds(o["timeoutSeconds"]) }),
     ...(node === undefined ? {} : { node: validateNodeName(node) }),
     dryRun: field(o, "dryRun", "body", optional(boolean)) ?? false,
+    ...(allowPrimary ? { allowPrimary } : {}),
   };
 }
 
 /** Validates a launch spec arriving at a worker. @throws AppError E_USAGE */
 export function parseLaunchSpec(value: unknown): LaunchSpec {
   const o = object(value, "launch");
-  const { node: _node, dryRun: _dryRun, name, ...rest } = parseLaunchRequest({ ...o, name: o["name"] });
+  const { node: _node, dryRun: _dryRun, allowPrimary: _allowPrimary, name, ...rest } = parseLaunchRequest({ ...o, name: o["name"] });
   if (name === undefined) throw usageError("A launch needs a name");
   return { name, ...rest };
 }
@@ -269,4 +295,25 @@ export function parseActionAnswer(value: unknown): BulkAnswer<ActionResult> {
 export function parsePurgeAnswer(value: unknown): BulkAnswer<PurgeResult> {
   const o = object(value, "answer");
   return { results: field(o, "results", "answer", arrayOf(parsePurgeResult)), ok: field(o, "ok", "answer", boolean) };
+}
+
+export function parseActionEvent(value: unknown): ActionEvent {
+  const o = object(value, "event");
+  const type = field(o, "type", "event", oneOf(["result", "done"] as const));
+  if (type === "result") return { type, result: field(o, "result", "event", parseActionResult) };
+  return { type, ok: field(o, "ok", "event", boolean), results: field(o, "results", "event", arrayOf(parseActionResult)) };
+}
+
+export function parsePurgeEvent(value: unknown): PurgeEvent {
+  const o = object(value, "event");
+  const type = field(o, "type", "event", oneOf(["result", "done"] as const));
+  if (type === "result") return { type, result: field(o, "result", "event", parsePurgeResult) };
+  return { type, ok: field(o, "ok", "event", boolean), results: field(o, "results", "event", arrayOf(parsePurgeResult)) };
+}
+
+export function parseAgentActionEvent(value: unknown): AgentActionEvent {
+  const o = object(value, "event");
+  const type = field(o, "type", "event", oneOf(["done", "error"] as const));
+  if (type === "done") return { type, instances: field(o, "instances", "event", arrayOf(parseInstanceSummary)) };
+  return { type, code: field(o, "code", "event", errorCode), message: field(o, "message", "event", string) };
 }
