@@ -22,8 +22,8 @@ export interface Operations extends Launches {
    * a bulk answer can stream them.
    */
   act(action: LifecycleAction, targets: Target[], options: ActionOptions, caller: Caller, onResult?: (result: ActionResult) => void): Promise<ActionResult[]>;
-  /** Removes deleted instances on the given nodes; per-node results. */
-  purge(nodes: NodeEntry[], caller: Caller): Promise<PurgeResult[]>;
+  /** Removes deleted instances on the given nodes; per-node results, each also to `onResult` as it comes. */
+  purge(nodes: NodeEntry[], caller: Caller, onResult?: (result: PurgeResult) => void): Promise<PurgeResult[]>;
 }
 
 /** Limit of one lifecycle call or purge on a node. */
@@ -49,7 +49,14 @@ export function createOperations(deps: OperationsDeps): Operations {
       return results.sort((a, b) => (a.node === b.node ? (a.name < b.name ? -1 : 1) : a.node < b.node ? -1 : 1));
     },
 
-    purge: (nodes, caller) => Promise.all(nodes.map((node) => purgeOne(deps, node, caller))),
+    purge: (nodes, caller, onResult) =>
+      Promise.all(
+        nodes.map(async (node) => {
+          const result = await purgeOne(deps, node, caller);
+          onResult?.(result);
+          return result;
+        }),
+      ),
   };
 }
 
