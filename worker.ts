@@ -4,7 +4,9 @@
  * the master's live calls.
  */
 import { SERVER_IDLE_TIMEOUT_S } from "./lib/core/timers.ts";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { homedir, hostname } from "node:os";
+import { join } from "node:path";
 import { defineCommand } from "citty";
 import { formatHostPort } from "./lib/core/address.ts";
 import { runCli } from "./lib/cli/run.ts";
@@ -15,7 +17,9 @@ import { parseActAsMultipass } from "./lib/multipass/simulated.ts";
 import { readCertificate, serverTls } from "./lib/net/tls.ts";
 import { readTokenFile } from "./lib/net/tokens.ts";
 import { VERSION } from "./lib/core/version.ts";
-import { defaultSimDir, parseWorkerFlags } from "./lib/worker/flags.ts";
+import { AppError, errnoOf, messageOf, usageError } from "./lib/core/errors.ts";
+import { defaultSimDir, parseWorkerFlags, simConfigWithTiming } from "./lib/worker/flags.ts";
+import { TIMING_PRESETS } from "./lib/sim/timing.ts";
 import { createWorker } from "./lib/worker/worker.ts";
 import { websocketHandler } from "./lib/net/ws.ts";
 
@@ -32,6 +36,11 @@ const main = defineCommand({
     multipass: { type: "string", valueHint: "PATH", default: "multipass", description: "Path of the multipass executable" },
     simulate: { type: "boolean", default: false, description: "Drive a simulated Multipass host (this executable plays multipass) instead of a real one" },
     "simulate-dir": { type: "string", valueHint: "DIR", description: `State of the simulated host (default ${defaultSimDir(process.platform, process.env, homedir())})` },
+    "sim-timing": {
+      type: "string",
+      valueHint: "PROFILE",
+      description: `Pace the simulated host like a real Multipass (${Object.keys(TIMING_PRESETS).join(", ")}: a launch takes a minute or more); kept in its config.json`,
+    },
     "agent-addr": {
       type: "string",
       valueHint: "HOST:PORT",
@@ -52,10 +61,14 @@ const main = defineCommand({
       cwd: process.cwd(),
       execPath: process.execPath,
       entryPath: import.meta.path,
+      simTimingPresets: Object.keys(TIMING_PRESETS),
       read: { certificate: readCertificate, serverTls, tokenFile: readTokenFile },
       warn: (message) => log.warn(message),
     });
     const { agentAddr, agentTls, simDir } = config;
+    if (simDir !== null && config.simTiming !== null) {
+      log.info(`the simulated host is paced by the "${config.simTiming}" timing profile: ${writeSimTiming(simDir, config.simTiming)}`);
+    }
 
     const worker = createWorker({
       // A list that takes 10 s means a hung daemon; report it rather than wait longer.
@@ -93,6 +106,33 @@ const main = defineCommand({
     return 0;
   },
 });
+
+/**
+ * Sets `timing` in the simulated host's config.json, keeping its other keys;
+ * returns the file's path. The stand-in re-reads the file on every call, so
+ * it is replaced whole, never seen half-written.
+ * @throws AppError E_USAGE when the file cannot be read, parsed or written
+ */
+function writeSimTiming(simDir: string, profile: string): string {
+  const path = join(simDir, "config.json");
+  const temp = `${path}.${process.pid}.tmp`;
+  try {
+    let text: string | null = null;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      if (errnoOf(error) !== "ENOENT") throw error;
+    }
+    const next = simConfigWithTiming(text, profile, path);
+    mkdirSync(simDir, { recursive: true });
+    writeFileSync(temp, next);
+    renameSync(temp, path);
+    return path;
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw usageError(`Cannot set --sim-timing in "${path}": ${messageOf(error)}`, { cause: error });
+  }
+}
 
 if (import.meta.main) {
   // Re-run by a simulating worker as its `multipass`: be the stand-in, nothing else.

@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { formatHostPort, isLoopback, parseHostPort, parseMasterAddress, type HostPort } from "../core/address.ts";
 import { parseDuration } from "../core/duration.ts";
 import { usageError } from "../core/errors.ts";
+import { object, parseJson, type JsonObject } from "../core/parse.ts";
 import { defaultDataDir } from "../core/paths.ts";
 import { validateNodeName } from "../core/validate.ts";
 import { selfCommand, simulatedMultipassCommand, simulationBanner } from "../multipass/simulated.ts";
@@ -27,6 +28,7 @@ export interface WorkerArgs {
   multipass: string;
   simulate: boolean;
   "simulate-dir"?: string;
+  "sim-timing"?: string;
   "agent-addr"?: string;
   "advertise-addr"?: string;
   "poll-interval": string;
@@ -46,6 +48,8 @@ export interface FlagContext {
   /** The runtime (`process.execPath`) and the entry module (`import.meta.path`): this program, run again as `multipass`. */
   execPath: string;
   entryPath: string;
+  /** The timing profiles the simulated host knows (lib/sim/timing.ts `TIMING_PRESETS`), for `--sim-timing`. */
+  simTimingPresets: readonly string[];
   /**
    * Readers of the files that flags name (`readCertificate`, `serverTls` and
    * `readTokenFile` of net/). Each throws AppError E_USAGE for an unusable file.
@@ -80,6 +84,8 @@ export interface WorkerConfig {
   multipassCommand: string[];
   /** Where the simulated host keeps its state; null when the worker drives a real Multipass. */
   simDir: string | null;
+  /** The timing profile to write into the simulated host's config.json (`--sim-timing`); null leaves that file as it is. */
+  simTiming: string | null;
 }
 
 /** Where a simulated host keeps its state by default: next to the master's tokens. */
@@ -96,13 +102,40 @@ function joinTokenOf(args: WorkerArgs, context: FlagContext): string {
 }
 
 /** The multipass the worker drives: `--multipass`, or this program playing it with `--simulate`. @throws AppError E_USAGE */
-function multipassOf(args: WorkerArgs, context: FlagContext): { multipassCommand: string[]; simDir: string | null } {
+function multipassOf(args: WorkerArgs, context: FlagContext): Pick<WorkerConfig, "multipassCommand" | "simDir" | "simTiming"> {
   if (args["simulate-dir"] !== undefined && !args.simulate) throw usageError("--simulate-dir needs --simulate");
+  if (args["sim-timing"] !== undefined && !args.simulate) throw usageError("--sim-timing needs --simulate");
   if (args.simulate && args.multipass !== "multipass") throw usageError("--simulate and --multipass exclude each other");
-  if (!args.simulate) return { multipassCommand: [args.multipass], simDir: null };
+  if (!args.simulate) return { multipassCommand: [args.multipass], simDir: null, simTiming: null };
   const simDir = resolve(context.cwd, args["simulate-dir"] ?? defaultSimDir(context.platform, context.env, context.home));
   context.warn(simulationBanner(simDir).join("\n"));
-  return { multipassCommand: simulatedMultipassCommand(selfCommand(context.execPath, context.entryPath), simDir), simDir };
+  const simTiming = simTimingOf(args["sim-timing"], context.simTimingPresets);
+  return { multipassCommand: simulatedMultipassCommand(selfCommand(context.execPath, context.entryPath), simDir), simDir, simTiming };
+}
+
+/** `--sim-timing`: one of the simulated host's profiles, or null when not given. @throws AppError E_USAGE */
+function simTimingOf(given: string | undefined, presets: readonly string[]): string | null {
+  if (given === undefined) return null;
+  if (presets.includes(given)) return given;
+  throw usageError(`Invalid --sim-timing "${given.slice(0, 40)}": expected one of the simulated host's timing profiles (${presets.map((p) => `"${p}"`).join(", ")})`);
+}
+
+/**
+ * The simulated host's config.json with its `timing` set to `profile` and
+ * every other key kept: `text` is the file as it is, null when there is none.
+ * @throws AppError E_USAGE when the file is not a JSON object (it is left
+ *   for its owner to fix rather than overwritten)
+ */
+export function simConfigWithTiming(text: string | null, profile: string, path: string): string {
+  let config: JsonObject = {};
+  if (text !== null && text.trim() !== "") {
+    try {
+      config = object(parseJson(text, path), path);
+    } catch (error) {
+      throw usageError(`Cannot set --sim-timing in "${path}": the file is not a JSON object (fix it or remove it)`, { cause: error });
+    }
+  }
+  return `${JSON.stringify({ ...config, timing: profile })}\n`;
 }
 
 /**

@@ -4,7 +4,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { AppError, usageError } from "../../lib/core/errors.ts";
-import { defaultSimDir, parseWorkerFlags, type FlagContext, type WorkerArgs } from "../../lib/worker/flags.ts";
+import { parseJson } from "../../lib/core/parse.ts";
+import { defaultSimDir, parseWorkerFlags, simConfigWithTiming, type FlagContext, type WorkerArgs } from "../../lib/worker/flags.ts";
 
 const BASE: WorkerArgs = { master: "localhost:1337", multipass: "multipass", simulate: false, "poll-interval": "2s" };
 
@@ -20,6 +21,7 @@ function contextFor(overrides: Partial<FlagContext> = {}) {
     cwd: "/work",
     execPath: "/usr/bin/bun",
     entryPath: "/opt/multiverse/worker.ts",
+    simTimingPresets: ["realistic"],
     read: {
       certificate: (path, what) => (reads.push(`${what}:${path}`), `PEM of ${path}`),
       serverTls: (cert, key) => (cert === undefined ? null : (reads.push(`tls:${cert}:${key}`), { cert: `PEM of ${cert}`, key: `PEM of ${key}` })),
@@ -59,6 +61,7 @@ describe("parseWorkerFlags", () => {
       dataPath: "/var/snap/multipass/common/data/multipassd",
       multipassCommand: ["multipass"],
       simDir: null,
+      simTiming: null,
     });
     expect(reads).toEqual([]);
     expect(warnings).toEqual([]);
@@ -144,6 +147,21 @@ describe("parseWorkerFlags", () => {
     );
   });
 
+  test("--sim-timing names a profile of the simulated host: it needs --simulate, and an unknown one is refused naming the known", () => {
+    const simulated = contextFor();
+    const config = parseWorkerFlags({ ...BASE, token: "t", simulate: true, "sim-timing": "realistic" }, simulated.context);
+    expect(config.simTiming).toBe("realistic");
+    expect(parseWorkerFlags({ ...BASE, token: "t", simulate: true }, contextFor().context).simTiming).toBeNull();
+
+    expect(usageErrorOf(() => parseWorkerFlags({ ...BASE, token: "t", "sim-timing": "realistic" }, contextFor().context)).message).toBe("--sim-timing needs --simulate");
+    const unknown = contextFor({ simTimingPresets: ["realistic", "sluggish"] });
+    expect(usageErrorOf(() => parseWorkerFlags({ ...BASE, token: "t", simulate: true, "sim-timing": "Realistic" }, unknown.context)).message).toBe(
+      'Invalid --sim-timing "Realistic": expected one of the simulated host\'s timing profiles ("realistic", "sluggish")',
+    );
+    // The simulation banner came first: it belongs to --simulate, read before --sim-timing.
+    expect(unknown.warnings).toHaveLength(1);
+  });
+
   test.each([
     ["--master", { master: "nowhere" }],
     ["--agent-addr", { "agent-addr": "0.0.0.0" }],
@@ -158,5 +176,23 @@ describe("parseWorkerFlags", () => {
     const { context, warnings } = contextFor();
     usageErrorOf(() => parseWorkerFlags({ ...BASE, token: "t", master: "10.0.0.1:1337", "poll-interval": "never" }, context));
     expect(warnings).toHaveLength(1);
+  });
+});
+
+describe("simConfigWithTiming", () => {
+  test("a host without config.json gets one with only the timing", () => {
+    expect(simConfigWithTiming(null, "realistic", "/s/config.json")).toBe('{"timing":"realistic"}\n');
+    expect(simConfigWithTiming(" \n", "realistic", "/s/config.json")).toBe('{"timing":"realistic"}\n');
+  });
+
+  test("every other key is kept, and a timing already there is replaced", () => {
+    const before = JSON.stringify({ fault: null, stepMs: 40, version: "1.17.0", timing: { stop: 500 } });
+    expect(parseJson(simConfigWithTiming(before, "realistic", "/s/config.json"), "config.json")).toEqual({ fault: null, stepMs: 40, version: "1.17.0", timing: "realistic" });
+  });
+
+  test.each([["{not json"], ["[1, 2]"], ['"realistic"']])("a config.json that is not a JSON object (%s) is left alone: a usage error naming the file", (text) => {
+    expect(usageErrorOf(() => simConfigWithTiming(text, "realistic", "/s/config.json")).message).toBe(
+      'Cannot set --sim-timing in "/s/config.json": the file is not a JSON object (fix it or remove it)',
+    );
   });
 });
