@@ -6,7 +6,9 @@
  * Prints what to try, then runs until Ctrl-C.
  *
  * Flags: --data-dir DIR, --cluster-addr HOST:PORT, --api-addr HOST:PORT,
- * --simulated (use the simulated host even when multipass is installed).
+ * --simulated (use the simulated host even when multipass is installed),
+ * --realistic (pace the simulated host like a real one: worker --sim-timing
+ * realistic; `npm start -- --realistic`).
  */
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir, hostname } from "node:os";
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     "cluster-addr": { type: "string", default: "localhost:1337" },
     "api-addr": { type: "string", default: "localhost:1338" },
     simulated: { type: "boolean", default: false },
+    realistic: { type: "boolean", default: false },
   },
 });
 const dataDir = values["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
@@ -44,8 +47,13 @@ if (simDir !== null) {
     console.log("Launching a first simulated instance, primary …");
     Bun.spawnSync([...multipass, "launch", "--name", "primary"], { env, stdout: "ignore", stderr: "inherit" });
   }
+  if (values.realistic) {
+    console.log(pc.yellow(`  Paced like a real Multipass (worker --sim-timing realistic): a launch takes a minute or more, a stop 10 s.`));
+    console.log(pc.yellow(`  The profile stays in ${join(simDir, "config.json")} until you remove its "timing".\n`));
+  }
 } else {
   console.log(pc.green(`Using the real multipass at ${realMultipass}`));
+  if (values.realistic) console.log("(--realistic paces the simulated host; the real multipass keeps its own pace)");
 }
 
 const children: { name: string; proc: ReturnType<typeof Bun.spawn> }[] = [];
@@ -97,12 +105,8 @@ try {
   await start("master", ["master.ts", "--data-dir", dataDir, "--cluster-addr", values["cluster-addr"]!, "--api-addr", values["api-addr"]!], pc.magenta, /api server on/);
   const joinToken = join(dataDir, "join-token");
   if (!existsSync(joinToken)) throw new Error(`The master did not create ${joinToken}`);
-  await start(
-    "worker",
-    ["worker.ts", "--master", values["cluster-addr"]!, "--token-file", joinToken, ...(simDir === null ? ["--multipass", realMultipass ?? "multipass"] : ["--simulate", "--simulate-dir", simDir])],
-    pc.cyan,
-    /joined with id/,
-  );
+  const multipass = simDir === null ? ["--multipass", realMultipass ?? "multipass"] : ["--simulate", "--simulate-dir", simDir, ...(values.realistic ? ["--sim-timing", "realistic"] : [])];
+  await start("worker", ["worker.ts", "--master", values["cluster-addr"]!, "--token-file", joinToken, ...multipass], pc.cyan, /joined with id/);
 } catch (error) {
   shutdown((error as Error).message, 1);
 }
@@ -118,7 +122,7 @@ ${pc.bold(`The local cluster is up: master on ${api}, worker "${name}".`)} Try, 
   npx bun client.ts nodes
   npx bun client.ts instances
   npx bun client.ts info
-  npx bun client.ts info primary --json
+  npx bun client.ts info primary --json${simDir !== null && values.realistic ? "\n  npx bun client.ts launch web          # about a minute, as on a real host" : ""}
   curl -s -H "Authorization: Bearer ${token}" http://${api}/api/v1/instances
 
 The client finds the API token in ${tokenFile} on this machine;
