@@ -136,9 +136,15 @@ export type MultipassErrorKind =
   | "already-exists" // instance "X" already exists
   | "deleted" // instance "X" is deleted
   | "being-prepared" // instance "X" is being prepared
-  | "invalid-arguments" // Invalid arguments supplied, invalid size (exit 1 from the client)
+  // The user's input, refused by us or by Multipass: an invalid name or size (ours, or the daemon's
+  // "Invalid arguments supplied"), an image it cannot find, a remote it cannot reach, a disk below
+  // the image's size, a cloud-init it cannot load. The user must change the request.
+  | "invalid-arguments"
   | "daemon-unreachable" // cannot connect to the multipass socket / access denied
-  | "usage" // exit 1: multipass refused the command line
+  // Exit 1 otherwise: the multipass client refused the command line we built, or died of an
+  // unhandled exception. Our own validation ran first, so the host must act (e.g. a Multipass too
+  // old for an option), not the user.
+  | "command-line"
   | "timeout" // our timeout, or multipass's own --timeout (exit 5)
   | "not-installed" // the binary could not be started
   | "bad-output" // exit 0 but stdout did not parse
@@ -151,7 +157,7 @@ const KIND_CODE: Record<MultipassErrorKind, ErrorCode> = {
   "being-prepared": "E_CONFLICT",
   "invalid-arguments": "E_USAGE",
   "daemon-unreachable": "E_MULTIPASS",
-  usage: "E_USAGE",
+  "command-line": "E_MULTIPASS",
   timeout: "E_TIMEOUT",
   "not-installed": "E_MULTIPASS",
   "bad-output": "E_MULTIPASS",

@@ -8,10 +8,11 @@ import { MultipassError, type MultipassErrorKind } from "./driver.ts";
 /** Stderr text is matched in this order; the first hit wins. */
 const RULES: readonly (readonly [RegExp, MultipassErrorKind])[] = [
   [/cannot connect to the multipass socket|multipass socket access denied/i, "daemon-unreachable"],
-  [/ is not a valid memory size\b/, "invalid-arguments"],
   [/\bInvalid arguments supplied\b/, "invalid-arguments"],
-  // The user's image or cloud-init, refused by Multipass: the caller's input, not a node fault.
+  // The user's image, disk or cloud-init, refused by Multipass: the caller's input, not a node fault.
   [/\bUnable to find an image matching\b|\bCould not load cloud-init configuration\b/, "invalid-arguments"],
+  [/\bRemote "[^"\n]*" is unknown or unreachable\b/, "invalid-arguments"],
+  [/\bRequested disk \([^)\n]*\) below minimum for this image\b/, "invalid-arguments"],
   [/\binstance ["'][^"'\n]*["'] is being prepared/i, "being-prepared"],
   [/\binstance ["'][^"'\n]*["'] already exists/i, "already-exists"],
   // Several missing and deleted names in one call: "does not exist" wins, as a 404 tells the caller more.
@@ -63,8 +64,12 @@ export function summarizeStderr(stderr: string): string {
 }
 
 /**
- * Classifies a failed multipass call from its exit code and stderr.
- * Exit 5 is a timeout, exit 1 a usage error, unless a more specific string matches.
+ * Classifies a failed multipass call from its exit code and stderr, by who
+ * must act: the user (their input: "invalid-arguments", "not-found", …) or
+ * the host. Exit 5 is a timeout; exit 1 is "command-line", a host-side fault
+ * (an E_MULTIPASS 502, not a usage error: every argument was validated before
+ * multipass ran, so a refusal or an unhandled exception of its client is not
+ * the user's to fix); a more specific string wins over both.
  * @example
  * classifyFailure(["multipass", "list", "--format", "json"], 2, "list failed: cannot connect to the multipass socket\n")
  * // kind "daemon-unreachable", message
@@ -76,7 +81,7 @@ export function classifyFailure(argv: string[], exitCode: number, stderr: string
   const rule = RULES.find(([pattern]) => pattern.test(stderr));
   if (rule) kind = rule[1];
   else if (exitCode === TIMEOUT_EXIT_CODE) kind = "timeout";
-  else if (exitCode === COMMAND_LINE_ERROR) kind = "usage";
+  else if (exitCode === COMMAND_LINE_ERROR) kind = "command-line";
   const head = `multipass ${commandOf(argv)} failed (exit ${exitCode})`;
   const message = summary === "" ? `${head} with no error output` : `${head}: ${summary}`;
   return new MultipassError({ kind, message, argv, exitCode, stderr });

@@ -382,21 +382,24 @@ describe("classifyFailure", () => {
     ["launch", 2, 'launch failed: instance "web" is being prepared\n', "being-prepared", 'launch failed: instance "web" is being prepared'],
     ["launch", 2, "launch failed: Invalid arguments supplied\nInvalid instance name supplied: 1foo\n", "invalid-arguments", "launch failed: Invalid arguments supplied; Invalid instance name supplied: 1foo"],
     ["launch", 2, "launch failed: Invalid arguments supplied\nInvalid memory size value supplied: 100M.\n", "invalid-arguments", "launch failed: Invalid arguments supplied; Invalid memory size value supplied: 100M."],
-    ["launch", 1, "[2026-08-21T10:15:30.123] [error] [client] Caught an unhandled exception: 1.5 is not a valid memory size - need a non-negative integer (in base 10) or a decimal followed by K, M, or G (e.g. 1234B, 42MiB, 0.5G)\n", "invalid-arguments", "1.5 is not a valid memory size - need a non-negative integer (in base 10) or a decimal followed by K, M, or G (e.g. 1234B, 42MiB, 0.5G)"],
+    // Exit 1 after our own validation (sizes are parsed exactly as multipass does): the host's fault.
+    ["launch", 1, "[2026-08-21T10:15:30.123] [error] [client] Caught an unhandled exception: 1.5 is not a valid memory size - need a non-negative integer (in base 10) or a decimal followed by K, M, or G (e.g. 1234B, 42MiB, 0.5G)\n", "command-line", "1.5 is not a valid memory size - need a non-negative integer (in base 10) or a decimal followed by K, M, or G (e.g. 1234B, 42MiB, 0.5G)"],
     ["launch", 5, "Timed out waiting for instance launch.\n", "timeout", "Timed out waiting for instance launch."],
     ["start", 5, "Timed out waiting for instance to start.\n", "timeout", "Timed out waiting for instance to start."],
     ["launch", 2, "launch failed: The following errors occurred:\nweb: timed out waiting for response\n", "timeout", "launch failed: The following errors occurred: web: timed out waiting for response"],
     // The user's image: a 400 to the caller, not a node fault.
     ["launch", 2, 'launch failed: Unable to find an image matching "nope" in remote "".\n', "invalid-arguments", 'launch failed: Unable to find an image matching "nope" in remote "".'],
     ["launch", 1, "Could not load cloud-init configuration: bad file\nPlease ensure that Multipass can read it.\n", "invalid-arguments", "Could not load cloud-init configuration: bad file; Please ensure that Multipass can read it."],
-    ["launch", 2, 'launch failed: Remote "" is unknown or unreachable.\n', "failed", 'launch failed: Remote "" is unknown or unreachable.'],
+    ["launch", 2, 'launch failed: Remote "" is unknown or unreachable.\n', "invalid-arguments", 'launch failed: Remote "" is unknown or unreachable.'],
+    ["launch", 2, 'launch failed: Remote "daily" is unknown or unreachable. If image mirror is enabled, please confirm it is valid.\n', "invalid-arguments", 'launch failed: Remote "daily" is unknown or unreachable. If image mirror is enabled, please confirm it is valid.'],
+    ["launch", 2, "launch failed: Requested disk (536870912 bytes) below minimum for this image (3758096384 bytes)\n", "invalid-arguments", "launch failed: Requested disk (536870912 bytes) below minimum for this image (3758096384 bytes)"],
     ["stop", 2, "stop failed: Cannot shut down suspended instance web.\nUse --force to power it off.\n", "failed", "stop failed: Cannot shut down suspended instance web. Use --force to power it off."],
     ["restart", 2, "restart failed: Instance 'web' is not running\n", "failed", "restart failed: Instance 'web' is not running"],
     ["get", 2, "get failed: Cannot obtain instance settings; instance: ghost; reason: No such instance\n", "not-found", "get failed: Cannot obtain instance settings; instance: ghost; reason: No such instance"],
-    ["list", 1, "Unknown option 'x'.\n", "usage", "Unknown option 'x'."],
-    ["launch", 1, "Invalid remote and source image name supplied\n", "usage", "Invalid remote and source image name supplied"],
-    ["start", 1, "Name argument or --all is required\nNote: the primary instance is disabled.\n", "usage", "Name argument or --all is required; Note: the primary instance is disabled."],
-    ["launch", 1, "error: Bad network mode 'x', need 'auto' or 'manual'\n", "usage", "error: Bad network mode 'x', need 'auto' or 'manual'"],
+    ["list", 1, "Unknown option 'x'.\n", "command-line", "Unknown option 'x'."],
+    ["launch", 1, "Invalid remote and source image name supplied\n", "command-line", "Invalid remote and source image name supplied"],
+    ["start", 1, "Name argument or --all is required\nNote: the primary instance is disabled.\n", "command-line", "Name argument or --all is required; Note: the primary instance is disabled."],
+    ["launch", 1, "error: Bad network mode 'x', need 'auto' or 'manual'\n", "command-line", "error: Bad network mode 'x', need 'auto' or 'manual'"],
     ["stop", 2, "stop failed: The QEMU process did not finish within 300000 milliseconds after being shutdown\n", "failed", undefined],
     ["delete", 137, "", "failed", undefined],
   ] as const)("%s exit %p: %j → %s", (command, exitCode, stderr, kind, summary) => {
@@ -408,6 +411,20 @@ describe("classifyFailure", () => {
     expect(error.exitCode).toBe(exitCode);
     expect(error.stderr).toBe(stderr);
     if (summary !== undefined) expect(error.message).toBe(`multipass ${command} failed (exit ${exitCode}): ${summary}`);
+  });
+
+  test.each([
+    ["the user's input (400)", "launch", 2, 'launch failed: Remote "" is unknown or unreachable.\n', "E_USAGE", 400],
+    ["the user's input (400)", "launch", 2, "launch failed: Requested disk (1 bytes) below minimum for this image (2 bytes)\n", "E_USAGE", 400],
+    ["the user's input (400)", "launch", 2, "launch failed: Invalid arguments supplied\nInvalid disk size value supplied: 300M.\n", "E_USAGE", 400],
+    ["a host-side fault (502)", "list", 1, "Unknown option 'no-ipv4'.\n", "E_MULTIPASS", 502],
+    ["a host-side fault (502)", "launch", 1, "[2026-08-21T10:15:30.123] [error] [client] Caught an unhandled exception: boom\n", "E_MULTIPASS", 502],
+  ] as const)("who must act: %s for %s exit %p: %j", (_, command, exitCode, stderr, code, status) => {
+    const error = classifyFailure(["multipass", command], exitCode, stderr);
+    expect(error.code).toBe(code);
+    expect(error.status).toBe(status);
+    // Multipass's own words reach the caller.
+    expect(error.message).toContain(summarizeStderr(stderr));
   });
 
   test("the brief's example message", () => {
