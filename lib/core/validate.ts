@@ -21,9 +21,33 @@ const SIZE = /^\s*(\d+)(?:(?:\.(\d+))?([KMG])(?:i?B)?|B)?\s*$/i;
 const UNIT: Record<string, bigint> = { K: 1024n, M: 1024n ** 2n, G: 1024n ** 3n };
 const MAX_SIZE_TEXT = 64;
 
-/** 1.14–1.16 daemon minimums (CONTRACT.md §3.1); main raises them, and the daemon still has the last word. */
-export const MIN_MEMORY_BYTES = 128 * 1024 ** 2;
-export const MIN_DISK_BYTES = 512 * 1024 ** 2;
+/** The smallest memory and disk, in bytes, a Multipass daemon launches an instance with. */
+export interface SizeMinimums {
+  memory: number;
+  disk: number;
+}
+
+/** 1.14–1.16 (CONTRACT.md §3.1): the lowest minimums, which every request must meet wherever it goes. */
+export const MINIMUMS_1_16: SizeMinimums = { memory: 128 * 1024 ** 2, disk: 512 * 1024 ** 2 };
+/** 1.17 and newer (main, CONTRACT.md §3.1 [main]). */
+export const MINIMUMS_1_17: SizeMinimums = { memory: 512 * 1024 ** 2, disk: 1024 ** 3 };
+/** The lowest minimums, which the API checks every launch against. */
+export const MIN_MEMORY_BYTES = MINIMUMS_1_16.memory;
+export const MIN_DISK_BYTES = MINIMUMS_1_16.disk;
+
+/**
+ * The minimums of a Multipass version as `multipass version` prints it
+ * (`1.16.3`, `1.16.3+mac`, `1.17.0-dev.12+g3c2d…`): 1.17 and newer, dev
+ * builds of 1.17 included, take {@link MINIMUMS_1_17}, older ones
+ * {@link MINIMUMS_1_16}. An unknown or unreadable version gets the lowest:
+ * the daemon still has the last word.
+ */
+export function minimumsFor(version: string | null): SizeMinimums {
+  const match = version === null ? null : /^(\d+)\.(\d+)(?:\D|$)/.exec(version.trim());
+  if (!match) return MINIMUMS_1_16;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  return major > 1 || (major === 1 && minor >= 17) ? MINIMUMS_1_17 : MINIMUMS_1_16;
+}
 export const MAX_CPUS = 1024;
 /** A day: long enough for any image download, short enough to catch a unit mistake (ms for s). */
 export const MAX_TIMEOUT_SECONDS = 86_400;
@@ -144,21 +168,29 @@ export function formatSize(bytes: number): string {
 }
 
 /**
- * Validates launch sizes against the 1.16 minimums (memory ≥ 128M, disk ≥ 512M).
+ * Validates launch sizes against the minimums of a Multipass version: by
+ * default the lowest (1.16: memory ≥ 128M, disk ≥ 512M), which is what the
+ * API checks before it knows the node; a worker passes its own version.
  * @returns canonical size strings (see {@link formatSize}) for the sizes given.
- * @throws AppError E_USAGE on a malformed size or one below its minimum.
+ * @throws AppError E_USAGE on a malformed size or one below its minimum; the
+ *   message names the minimum, and the version when one was given.
  */
-export function validateLaunchSizes(sizes: { memory?: unknown; disk?: unknown }): { memory?: string; disk?: string } {
+export function validateLaunchSizes(
+  sizes: { memory?: unknown; disk?: unknown },
+  version: string | null = null,
+): { memory?: string; disk?: string } {
   const result: { memory?: string; disk?: string } = {};
+  const minimums = minimumsFor(version);
   const limits = [
-    ["memory", sizes.memory, MIN_MEMORY_BYTES],
-    ["disk", sizes.disk, MIN_DISK_BYTES],
+    ["memory", sizes.memory, minimums.memory],
+    ["disk", sizes.disk, minimums.disk],
   ] as const;
   for (const [what, value, minimum] of limits) {
     if (value === undefined) continue;
     const bytes = sizeInBytes(value, `${what} size`);
     if (bytes < minimum) {
-      throw usageError(`Invalid ${what} size ${show(value)}: the minimum is ${formatSize(minimum)}`);
+      const on = version === null ? "" : ` on Multipass ${version.slice(0, 40)}`;
+      throw usageError(`Invalid ${what} size ${show(value)}: the minimum is ${formatSize(minimum)}${on}`);
     }
     result[what] = formatSize(bytes);
   }

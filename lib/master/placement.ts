@@ -1,7 +1,10 @@
 /**
  * Where a launch goes when the user does not say. The rule, also in the README:
  *
- * 1. Candidates are the Ready nodes whose multipass answers.
+ * 1. Candidates are the Ready nodes whose multipass answers, and whose
+ *    Multipass version launches the sizes asked for (1.17 raised the
+ *    minimums from 128M memory / 512M disk to 512M / 1G: a request the API
+ *    accepted against the lowest minimums goes only where it can succeed).
  * 2. A node's capacity is its memory, its disk, and its CPUs times the CPU
  *    overcommit ratio (default 4, the master's --cpu-overcommit): Multipass,
  *    like every hypervisor, shares host CPUs between VMs, and a two-core
@@ -23,7 +26,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import { formatBytes } from "../core/format.ts";
-import { parseSize } from "../core/validate.ts";
+import { formatSize, minimumsFor, parseSize } from "../core/validate.ts";
 import type { Allocation, HostResources, NodeState } from "../protocol/join.ts";
 
 export interface Demand {
@@ -58,6 +61,31 @@ export interface Candidate {
   allocated: Allocation;
   /** Live (not deleted) instances on the node. */
   instanceCount: number;
+  /** The node's Multipass version, which sets its size minimums; absent or null: unknown (the lowest apply). */
+  multipassVersion?: string | null;
+}
+
+/**
+ * Why a node's Multipass would refuse `demand`'s sizes, or null when it
+ * launches them: `Multipass 1.17.0 needs at least 512M memory`.
+ */
+export function belowMinimums(version: string | null, demand: Demand): string | null {
+  const minimums = minimumsFor(version);
+  const short = [
+    demand.memory < minimums.memory ? `${formatSize(minimums.memory)} memory` : null,
+    demand.disk < minimums.disk ? `${formatSize(minimums.disk)} disk` : null,
+  ].filter((part) => part !== null);
+  if (short.length === 0) return null;
+  return `Multipass ${(version ?? "of unknown version").slice(0, 40)} needs at least ${short.join(" and ")}`;
+}
+
+/**
+ * For a launch pinned to a node: refuses sizes its Multipass version would refuse.
+ * @throws AppError E_USAGE naming the node, its version and the minimum.
+ */
+export function checkNodeMinimums(node: string, version: string | null, demand: Demand): void {
+  const why = belowMinimums(version, demand);
+  if (why !== null) throw new AppError("E_USAGE", `Cannot launch ${describeDemand(demand)} on node "${node}": ${why}`);
 }
 
 /** A launch placed on a node, in flight until it ends. */
@@ -164,14 +192,23 @@ function roomiest(rooms: NodeRoom[], counts: Map<string, number>): NodeRoom {
 
 /**
  * Picks the node for `demand`.
- * @throws AppError E_CONFLICT when no node fits (naming the roomiest),
+ * @throws AppError E_USAGE when every Ready node's Multipass refuses the
+ *   sizes (naming each node's version and minimum), E_CONFLICT when no node fits (naming the roomiest),
  *   E_UNREACHABLE when no node is Ready.
  */
 export function place(candidates: Candidate[], demand: Demand, cpuOvercommit = DEFAULT_CPU_OVERCOMMIT): Placement {
-  const usable = candidates.filter((c) => c.state === "Ready" && c.multipassError === null);
-  if (usable.length === 0) {
+  const ready = candidates.filter((c) => c.state === "Ready" && c.multipassError === null);
+  if (ready.length === 0) {
     const states = candidates.map((c) => `${c.name} is ${c.multipassError ? "failing" : c.state}`).join(", ");
     throw new AppError("E_UNREACHABLE", `No Ready node to launch on${states ? ` (${states})` : ""}`);
+  }
+  const refusals = ready.flatMap((c) => {
+    const why = belowMinimums(c.multipassVersion ?? null, demand);
+    return why === null ? [] : [`${c.name}: ${why}`];
+  });
+  const usable = ready.filter((c) => belowMinimums(c.multipassVersion ?? null, demand) === null);
+  if (usable.length === 0) {
+    throw new AppError("E_USAGE", `No node can launch ${describeDemand(demand)}: ${refusals.join("; ")}`);
   }
   const counts = new Map(usable.map((c) => [c.name, c.instanceCount]));
   const all = usable.map((c) => room(c, demand, cpuOvercommit));
@@ -186,7 +223,10 @@ export function place(candidates: Candidate[], demand: Demand, cpuOvercommit = D
   const best = roomiest(fitting, counts);
   const lexically = (a: NodeRoom, b: NodeRoom) => b.fractions.map((f, k) => f - a.fractions[k]!).find((d) => d > 0 || d < 0) ?? (a.node < b.node ? -1 : 1);
   const rooms = [best, ...all.filter((r) => r !== best).sort(lexically)];
-  const others = rooms.filter((r) => r !== best).map((r) => `${r.node}: ${describeDemand(r.free)} free${r.fits ? "" : ", does not fit"}`);
+  const others = [
+    ...rooms.filter((r) => r !== best).map((r) => `${r.node}: ${describeDemand(r.free)} free${r.fits ? "" : ", does not fit"}`),
+    ...refusals,
+  ];
   const reason =
     `the most free capacity after allocations: ${describeDemand(best.free)} free` + (others.length > 0 ? ` (${others.join("; ")})` : "");
   return { node: best.node, reason, rooms };

@@ -12,7 +12,7 @@ import { runProcess, type RunOptions, type RunResult, type Runner } from "./run.
 import { spawnExec, startExec, type ExecSpawner } from "./exec.ts";
 import { MultipassError, type CallOptions, type Multipass } from "./driver.ts";
 import type { LaunchSpec } from "../protocol/instances.ts";
-import { formatSize, parseSize, validateCpus, validateImage, validateInstanceName, validateTimeoutSeconds } from "../core/validate.ts";
+import { validateCpus, validateImage, validateInstanceName, validateLaunchSizes, validateTimeoutSeconds } from "../core/validate.ts";
 
 export type { Runner } from "./run.ts";
 
@@ -89,11 +89,13 @@ export const buildArgv = {
     }
     return ["get", key, "--raw"];
   },
-  launch: (request: LaunchSpec): string[] => {
+  /** Sizes are checked against the minimums of `version` (the daemon's), the lowest when it is unknown. */
+  launch: (request: LaunchSpec, version: string | null = null): string[] => {
     const argv = ["launch", "--name", validateInstanceName(request.name)];
     if (request.cpus !== undefined) argv.push("--cpus", String(validateCpus(request.cpus)));
-    if (request.memory !== undefined) argv.push("--memory", formatSize(parseSize(request.memory)));
-    if (request.disk !== undefined) argv.push("--disk", formatSize(parseSize(request.disk)));
+    const sizes = validateLaunchSizes({ memory: request.memory, disk: request.disk }, version);
+    if (sizes.memory !== undefined) argv.push("--memory", sizes.memory);
+    if (sizes.disk !== undefined) argv.push("--disk", sizes.disk);
     if (request.cloudInit !== undefined) argv.push("--cloud-init", "-");
     if (request.timeoutSeconds !== undefined) {
       argv.push("--timeout", String(validateTimeoutSeconds(request.timeoutSeconds)));
@@ -206,7 +208,9 @@ function createCall(prefix: readonly string[], run: Runner, timeouts: Record<Mul
  * one process with the command's timeout (an exec runs until it ends or is
  * hung up); a launch given `timeoutSeconds` waits that long plus
  * {@link LAUNCH_TIMEOUT_MARGIN_MS} instead. Invalid arguments fail before any
- * process starts, with a MultipassError of kind "invalid-arguments".
+ * process starts, with a MultipassError of kind "invalid-arguments"; a
+ * launch's sizes are checked against the minimums of the daemon version the
+ * driver last read with `version()` (CONTRACT.md §3.1), the lowest before.
  * `onProgress` of `launch` must not throw: if it does, the launch is killed
  * and that error is rethrown.
  * @throws AppError E_USAGE when a timeout override is not a positive number of milliseconds.
@@ -216,6 +220,8 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
   if (prefix.length === 0 || prefix.some((word) => word === "")) throw usageError("The multipass command must name a binary");
   const timeouts = timeoutsWith(options.timeouts);
   const call = createCall(prefix, run, timeouts);
+  /** The daemon's version as last read: its launch minimums are the ones that apply. */
+  let daemonVersion: string | null = null;
 
   const simple = async (command: MultipassCommand, build: () => string[], callOptions?: CallOptions): Promise<void> => {
     await call(command, build, () => undefined, callOptions);
@@ -224,7 +230,11 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
   return {
     list: (callOptions) => call("list", buildArgv.list, parseList, callOptions),
     info: (instances = [], callOptions) => call("info", () => buildArgv.info(instances), parseInfo, callOptions),
-    version: (callOptions) => call("version", buildArgv.version, parseVersion, callOptions),
+    async version(callOptions) {
+      const version = await call("version", buildArgv.version, parseVersion, callOptions);
+      if (version.daemon !== null) daemonVersion = version.daemon;
+      return version;
+    },
     get: (key, callOptions) => call("get", () => buildArgv.get(key), (stdout) => stdout.replace(/\r?\n$/, ""), callOptions),
     async launch(request, callOptions = {}) {
       const progress = createLaunchProgressParser(callOptions.onProgress ?? (() => {}));
@@ -232,7 +242,7 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
         request.timeoutSeconds === undefined
           ? timeouts.launch
           : Math.min(request.timeoutSeconds * 1000 + LAUNCH_TIMEOUT_MARGIN_MS, MAX_TIMEOUT_MS);
-      await call("launch", () => buildArgv.launch(request), () => undefined, callOptions, {
+      await call("launch", () => buildArgv.launch(request, daemonVersion), () => undefined, callOptions, {
         timeoutMs,
         onStdout: (chunk) => progress.push(chunk),
         ...(request.cloudInit === undefined ? {} : { stdin: request.cloudInit }),

@@ -7,6 +7,9 @@ import {
   validateCpus,
   validateImage,
   validateInstanceName,
+  minimumsFor,
+  MINIMUMS_1_16,
+  MINIMUMS_1_17,
   validateLaunchSizes,
   validateNodeName,
   validateTimeoutSeconds,
@@ -173,6 +176,35 @@ describe("validateLaunchSizes (1.16 minimums: memory 128M, disk 512M)", () => {
   test("names the field of a malformed size", () => {
     expect(usageError(() => validateLaunchSizes({ memory: "1T" })).message).toStartWith('Invalid memory size "1T": need');
     expect(usageError(() => validateLaunchSizes({ disk: 5 })).message).toBe("Invalid disk size 5: expected a string");
+  });
+});
+
+describe("size minimums follow the Multipass version (CONTRACT §3.1)", () => {
+  test.each([
+    ["1.14.1", MINIMUMS_1_16],
+    ["1.16.3", MINIMUMS_1_16],
+    ["1.16.3+mac", MINIMUMS_1_16],
+    ["1.17.0", MINIMUMS_1_17],
+    ["1.17.0-dev.3854+g9b0af2ec3", MINIMUMS_1_17],
+    ["1.18.2+win", MINIMUMS_1_17],
+    ["2.0.0", MINIMUMS_1_17],
+    [null, MINIMUMS_1_16],
+    ["garbage", MINIMUMS_1_16],
+    ["1.170", MINIMUMS_1_17],
+  ] as const)("%p → %p", (version, minimums) => {
+    expect(minimumsFor(version)).toEqual(minimums);
+  });
+
+  test("1.16: 128M memory, 512M disk; 1.17 and newer: 512M, 1G", () => {
+    expect(MINIMUMS_1_16).toEqual({ memory: 128 * MiB, disk: 512 * MiB });
+    expect(MINIMUMS_1_17).toEqual({ memory: 512 * MiB, disk: GiB });
+  });
+
+  test("a node's own version: accepted on 1.16, refused on 1.17 with the minimum and the version named", () => {
+    expect(validateLaunchSizes({ memory: "256M", disk: "768M" }, "1.16.3")).toEqual({ memory: "256M", disk: "768M" });
+    expect(usageError(() => validateLaunchSizes({ memory: "256M" }, "1.17.0")).message).toBe('Invalid memory size "256M": the minimum is 512M on Multipass 1.17.0');
+    expect(usageError(() => validateLaunchSizes({ memory: "1G", disk: "768M" }, "1.17.0-dev.1")).message).toBe('Invalid disk size "768M": the minimum is 1G on Multipass 1.17.0-dev.1');
+    expect(validateLaunchSizes({ memory: "512M", disk: "1G" }, "1.17.0")).toEqual({ memory: "512M", disk: "1G" });
   });
 });
 

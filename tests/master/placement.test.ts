@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { createPendingLaunches, DEFAULT_DEMAND, demandOf, freeCapacity, place, type Candidate } from "../../lib/master/placement.ts";
+import { checkNodeMinimums, createPendingLaunches, DEFAULT_DEMAND, demandOf, freeCapacity, place, type Candidate } from "../../lib/master/placement.ts";
 
 const GiB = 1024 ** 3;
 
-function node(name: string, over: { cpus?: number; memory?: number; disk?: number; used?: Partial<Candidate["allocated"]>; count?: number; state?: Candidate["state"]; error?: string } = {}): Candidate {
+function node(name: string, over: { cpus?: number; memory?: number; disk?: number; used?: Partial<Candidate["allocated"]>; count?: number; state?: Candidate["state"]; error?: string; version?: string } = {}): Candidate {
   return {
+    ...(over.version === undefined ? {} : { multipassVersion: over.version }),
     name,
     state: over.state ?? "Ready",
     multipassError: over.error ?? null,
@@ -55,6 +56,32 @@ describe("placement", () => {
   test("only Ready nodes whose multipass answers are candidates", () => {
     expect(place([node("a", { state: "Down" }), node("b", { error: "daemon down" }), node("c", { cpus: 1 })], DEFAULT_DEMAND).node).toBe("c");
     expect(() => place([node("a", { state: "NotReady" })], DEFAULT_DEMAND)).toThrow('No Ready node to launch on (a is NotReady)');
+  });
+
+  test("only nodes whose Multipass version launches the sizes asked for (1.17: at least 512M memory, 1G disk)", () => {
+    const MiB = 1024 ** 2;
+    const small = { cpus: 1, memory: 256 * MiB, disk: 768 * MiB };
+    // The roomier node runs 1.17, which would refuse 256M: the 1.16 node gets it, and the reason says why.
+    const p = place([node("new", { version: "1.17.0", memory: 64 }), node("old", { version: "1.16.3" })], small);
+    expect(p.node).toBe("old");
+    expect(p.reason).toContain("new: Multipass 1.17.0 needs at least 512M memory and 1G disk");
+    expect(p.rooms.map((r) => r.node)).toEqual(["old"]);
+    // Sizes every version takes go anywhere; an unknown version is held to the lowest minimums.
+    expect(place([node("new", { version: "1.17.0-dev.5+gabc", memory: 64 }), node("old", { version: "1.16.3" })], DEFAULT_DEMAND).node).toBe("new");
+    expect(place([node("unknown")], small).node).toBe("unknown");
+    // Nowhere: a usage error naming each node's version and minimum.
+    expect(() => place([node("a", { version: "1.17.0" }), node("b", { version: "1.18.1" })], { ...small, disk: 5 * GiB })).toThrow(
+      expect.objectContaining({ code: "E_USAGE", message: "No node can launch 1 CPU, 256.0MiB memory, 5.0GiB disk: a: Multipass 1.17.0 needs at least 512M memory; b: Multipass 1.18.1 needs at least 512M memory" }),
+    );
+  });
+
+  test("a launch pinned to a node: refused when that node's version would refuse its sizes", () => {
+    const MiB = 1024 ** 2;
+    expect(() => checkNodeMinimums("n1", "1.16.3", { cpus: 1, memory: 256 * MiB, disk: 768 * MiB })).not.toThrow();
+    expect(() => checkNodeMinimums("n2", "1.17.0", { cpus: 1, memory: 256 * MiB, disk: 5 * GiB })).toThrow(
+      expect.objectContaining({ code: "E_USAGE", message: 'Cannot launch 1 CPU, 256.0MiB memory, 5.0GiB disk on node "n2": Multipass 1.17.0 needs at least 512M memory' }),
+    );
+    expect(() => checkNodeMinimums("n2", "1.17.0", DEFAULT_DEMAND)).not.toThrow();
   });
 
   test("nothing fits: a clear error naming the node with the most room", () => {

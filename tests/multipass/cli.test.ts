@@ -86,6 +86,8 @@ describe("buildArgv", () => {
         "daily:25.10",
       ],
     ],
+    ["launch at 1.16's minimums on 1.16", buildArgv.launch({ name: "w", memory: "128M", disk: "512M" }, "1.16.3"), ["launch", "--name", "w", "--memory", "128M", "--disk", "512M"]],
+    ["launch at 1.17's minimums on 1.17", buildArgv.launch({ name: "w", memory: "512M", disk: "1G" }, "1.17.0"), ["launch", "--name", "w", "--memory", "512M", "--disk", "1G"]],
     [
       "launch of a URL",
       buildArgv.launch({ name: "u", image: "https://example.com/x.img", memory: "512m" }),
@@ -107,8 +109,11 @@ describe("buildArgv", () => {
     ["exec in an option", () => buildArgv.exec("-v", ["ls"]), 'Invalid instance name "-v"'],
     ["launch name", () => buildArgv.launch({ name: "web_1" }), 'Invalid instance name "web_1"'],
     ["launch image option", () => buildArgv.launch({ name: "w", image: "--help" }), 'Invalid image "--help"'],
-    ["launch size", () => buildArgv.launch({ name: "w", memory: "1T" }), 'Invalid size "1T"'],
-    ["launch disk", () => buildArgv.launch({ name: "w", disk: "-5G" }), 'Invalid size "-5G"'],
+    ["launch size", () => buildArgv.launch({ name: "w", memory: "1T" }), 'Invalid memory size "1T"'],
+    ["launch disk", () => buildArgv.launch({ name: "w", disk: "-5G" }), 'Invalid disk size "-5G"'],
+    ["launch memory below 1.16's minimum", () => buildArgv.launch({ name: "w", memory: "64M" }), 'Invalid memory size "64M": the minimum is 128M'],
+    ["launch memory below 1.17's minimum", () => buildArgv.launch({ name: "w", memory: "256M" }, "1.17.0"), 'Invalid memory size "256M": the minimum is 512M on Multipass 1.17.0'],
+    ["launch disk below 1.17's minimum", () => buildArgv.launch({ name: "w", disk: "768M" }, "1.17.1"), 'Invalid disk size "768M": the minimum is 1G on Multipass 1.17.1'],
     ["launch cpus", () => buildArgv.launch({ name: "w", cpus: 0 }), "Invalid CPU count 0"],
     ["launch timeout", () => buildArgv.launch({ name: "w", timeoutSeconds: 1.5 }), "Invalid timeout 1.5"],
   ])("rejects %s", (_, build, message) => {
@@ -250,6 +255,21 @@ describe("createMultipassCli", () => {
     await createMultipassCli({ run, timeouts: { launch: 5 } }).launch({ name: "w", timeoutSeconds: 300 });
     expect(calls[0]?.argv).toEqual(["multipass", "launch", "--name", "w", "--timeout", "300"]);
     expect(calls[0]?.options.timeoutMs).toBe(360_000);
+  });
+
+  test("launch checks sizes against the minimums of the daemon version it last read", async () => {
+    let daemon = "1.16.3";
+    const { run, calls } = fakeRunner((argv) => (argv.includes("version") ? { stdout: `{"multipass": "${daemon}", "multipassd": "${daemon}"}\n` } : { stdout: "Launched: w\n" }));
+    const multipass = createMultipassCli({ run });
+    await multipass.launch({ name: "w", memory: "256M" });
+    await multipass.version();
+    await multipass.launch({ name: "w", memory: "256M" });
+    daemon = "1.17.0";
+    await multipass.version();
+    const error = await multipassError(multipass.launch({ name: "w", memory: "256M" }), "invalid-arguments");
+    expect(error.code).toBe("E_USAGE");
+    expect(error.message).toBe('Invalid memory size "256M": the minimum is 512M on Multipass 1.17.0');
+    expect(calls.filter((c) => c.argv.includes("launch"))).toHaveLength(2);
   });
 
   test("launch falls back to the requested name when the Launched: line is missing", async () => {
