@@ -5,6 +5,7 @@
  * {@link ExecSpawner} that alone starts the long-lived processes of `exec`.
  */
 import { AppError, messageOf, usageError } from "../core/errors.ts";
+import { DAEMON_BOUND_MS } from "../core/timers.ts";
 import { classifyFailure, commandOf } from "./failure.ts";
 import { parseInfo, parseList, parseVersion } from "./parse.ts";
 import { createLaunchProgressParser } from "./progress.ts";
@@ -35,23 +36,27 @@ export type MultipassCommand = (typeof COMMANDS)[number];
 
 const MINUTE = 60_000;
 /**
- * Read-only calls answer in well under a second (`info` needs one SSH round
- * trip per running instance); state changes may wait out the daemon's own
- * 300 s shutdown/SSH timeouts, so they get a minute more.
+ * No call is cut before the daemon itself gives up (CONTRACT.md §3.3). The
+ * daemon serialises: `list`, `info`, `get` and `version` queue behind a
+ * running stop, suspend or delete, for up to its 300 s bound
+ * ({@link DAEMON_BOUND_MS}), and then do their own work: `list` one SSH
+ * lookup per running instance (5 s for a guest that does not answer),
+ * `info` one or two seconds per running instance. State changes wait out
+ * that same bound (shutdown, SSH). Each gets a margin above it.
  */
 export const DEFAULT_TIMEOUTS_MS: Readonly<Record<MultipassCommand, number>> = {
-  list: 15_000,
-  version: 15_000,
-  get: 15_000,
-  info: MINUTE,
+  list: DAEMON_BOUND_MS + 2 * MINUTE,
+  version: DAEMON_BOUND_MS + MINUTE,
+  get: DAEMON_BOUND_MS + MINUTE,
+  info: DAEMON_BOUND_MS + 2 * MINUTE,
   launch: 20 * MINUTE,
-  start: 6 * MINUTE,
-  stop: 6 * MINUTE,
-  restart: 6 * MINUTE,
-  suspend: 6 * MINUTE,
-  delete: 6 * MINUTE,
-  recover: 6 * MINUTE,
-  purge: 6 * MINUTE,
+  start: DAEMON_BOUND_MS + MINUTE,
+  stop: DAEMON_BOUND_MS + MINUTE,
+  restart: DAEMON_BOUND_MS + MINUTE,
+  suspend: DAEMON_BOUND_MS + MINUTE,
+  delete: DAEMON_BOUND_MS + MINUTE,
+  recover: DAEMON_BOUND_MS + MINUTE,
+  purge: DAEMON_BOUND_MS + MINUTE,
 };
 /** Added to a launch's own `--timeout`, so multipass's exit 5 arrives before our kill. */
 export const LAUNCH_TIMEOUT_MARGIN_MS = MINUTE;
@@ -75,7 +80,7 @@ function names(list: readonly string[], command: string): string[] {
  * @throws AppError E_USAGE on an invalid name, size, CPU count, image, key or path.
  */
 export const buildArgv = {
-  list: (): string[] => ["list", "--format", "json"],
+  list: (options: { noIpv4?: boolean } = {}): string[] => ["list", ...(options.noIpv4 ? ["--no-ipv4"] : []), "--format", "json"],
   info: (instances: readonly string[] = []): string[] => [
     "info",
     "--format",
@@ -141,16 +146,18 @@ export interface MultipassCliOptions {
   timeouts?: Partial<Record<MultipassCommand, number>>;
 }
 
+/** A timeout of `command` checked: a positive number of milliseconds setTimeout can hold. @throws AppError E_USAGE */
+function checkedTimeout(command: MultipassCommand, ms: number): number {
+  if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMEOUT_MS) throw usageError(`Invalid timeout for multipass ${command}: ${ms} ms`);
+  return ms;
+}
+
 /** The per-command timeouts: the defaults, with the overrides checked. @throws AppError E_USAGE */
 function timeoutsWith(overrides: Partial<Record<MultipassCommand, number>> = {}): Record<MultipassCommand, number> {
   const timeouts: Record<MultipassCommand, number> = { ...DEFAULT_TIMEOUTS_MS };
   for (const command of COMMANDS) {
     const ms = overrides[command];
-    if (ms === undefined) continue;
-    if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMEOUT_MS) {
-      throw usageError(`Invalid timeout for multipass ${command}: ${ms} ms`);
-    }
-    timeouts[command] = ms;
+    if (ms !== undefined) timeouts[command] = checkedTimeout(command, ms);
   }
   return timeouts;
 }
@@ -187,10 +194,11 @@ type Call = <T>(
 function createCall(prefix: readonly string[], run: Runner, timeouts: Record<MultipassCommand, number>): Call {
   return async (command, build, parse, callOptions = {}, extra = {}) => {
     const argv = argvWith(prefix, command, build);
+    const timeoutMs = callOptions.timeoutMs === undefined ? timeouts[command] : checkedTimeout(command, callOptions.timeoutMs);
     try {
       let result: RunResult;
       try {
-        result = await run(argv, { timeoutMs: timeouts[command], signal: callOptions.signal, ...extra });
+        result = await run(argv, { timeoutMs, signal: callOptions.signal, ...extra });
       } catch (error) {
         if (error instanceof MultipassError) throw error;
         throw new MultipassError({ kind: "failed", message: `multipass ${command} failed: ${messageOf(error)}`, argv, exitCode: null, stderr: "", cause: error });
@@ -228,7 +236,7 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
   };
 
   return {
-    list: (callOptions) => call("list", buildArgv.list, parseList, callOptions),
+    list: (callOptions = {}) => call("list", () => buildArgv.list({ noIpv4: callOptions.noIpv4 }), parseList, callOptions),
     info: (instances = [], callOptions) => call("info", () => buildArgv.info(instances), parseInfo, callOptions),
     async version(callOptions) {
       const version = await call("version", buildArgv.version, parseVersion, callOptions);

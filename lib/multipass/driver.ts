@@ -19,6 +19,22 @@ export interface MultipassVersion {
 export interface CallOptions {
   /** Aborting kills the multipass process. */
   signal?: AbortSignal;
+  /**
+   * This call's limit in milliseconds instead of its command's default: for
+   * a caller that must outwait a busy daemon whatever the driver was
+   * configured with (the host monitor's polls).
+   */
+  timeoutMs?: number;
+}
+
+/** What {@link Multipass.list} takes besides the call options. */
+export interface ListOptions extends CallOptions {
+  /**
+   * `--no-ipv4` (hidden since Multipass 1.7): the daemon does not SSH into
+   * every running instance for its addresses, so every `ipv4` is empty. A
+   * poll's cheap form (CONTRACT.md §3.3, §4.1).
+   */
+  noIpv4?: boolean;
 }
 
 /**
@@ -30,8 +46,13 @@ export interface CallOptions {
  * that lives as long as its caller wants.
  */
 export interface Multipass {
-  /** `multipass list`. Read-only. @throws MultipassError */
-  list(options?: CallOptions): Promise<InstanceSummary[]>;
+  /**
+   * `multipass list`. Read-only. Without `noIpv4` one SSH command per running
+   * instance (its addresses); like every call but exec, it queues behind a
+   * stop, suspend or delete the daemon is running (CONTRACT.md §3.3).
+   * @throws MultipassError
+   */
+  list(options?: ListOptions): Promise<InstanceSummary[]>;
   /**
    * `multipass info [NAME...]`, all instances when `names` is empty. Read-only;
    * slow for running instances (one SSH round-trip each).

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppError } from "../../lib/core/errors.ts";
+import { DAEMON_BOUND_MS } from "../../lib/core/timers.ts";
 import { buildArgv, createMultipassCli, DEFAULT_TIMEOUTS_MS, type Runner } from "../../lib/multipass/cli.ts";
 import { classifyFailure, commandOf, summarizeStderr } from "../../lib/multipass/failure.ts";
 import { MAX_OUTPUT_BYTES, runProcess, type RunOptions, type RunResult } from "../../lib/multipass/run.ts";
@@ -34,6 +35,8 @@ async function multipassError(promise: Promise<unknown>, kind: MultipassErrorKin
 describe("buildArgv", () => {
   test.each([
     ["list", buildArgv.list(), ["list", "--format", "json"]],
+    ["list with addresses", buildArgv.list({ noIpv4: false }), ["list", "--format", "json"]],
+    ["list without addresses (no SSH)", buildArgv.list({ noIpv4: true }), ["list", "--no-ipv4", "--format", "json"]],
     ["info of all", buildArgv.info(), ["info", "--format", "json"]],
     ["info of two", buildArgv.info(["web", "db"]), ["info", "--format", "json", "--", "web", "db"]],
     ["version", buildArgv.version(), ["version", "--format", "json"]],
@@ -172,15 +175,38 @@ function execRequest(instance: string, command: ExecRequest["command"]): ExecReq
 const CLEAR = "\x1b[2K\x1b[0A\x1b[0E";
 
 describe("createMultipassCli", () => {
-  test("list runs `list --format json` with a 15 s timeout and parses it", async () => {
+  test("list runs `list --format json`, patient past the daemon's 300 s bound, and parses it", async () => {
     const { run, calls } = fakeRunner(() => ({ stdout: fixture("list_3_instances.v1.16.json") }));
     const signal = new AbortController().signal;
     const list = await createMultipassCli({ command: [MP], run }).list({ signal });
     expect(list.map((item) => `${item.name}:${item.state}`)).toEqual(["web:Running", "db:Stopped", "old-box:Deleted"]);
     expect(calls).toHaveLength(1);
     expect(calls[0]?.argv).toEqual([MP, "list", "--format", "json"]);
-    expect(calls[0]?.options.timeoutMs).toBe(15_000);
+    // It may queue behind a stop for the daemon's whole bound, then SSH into every running VM.
+    expect(calls[0]?.options.timeoutMs).toBe(DAEMON_BOUND_MS + 120_000);
     expect(calls[0]?.options.signal).toBe(signal);
+  });
+
+  test("list --no-ipv4: no addresses, no SSH into the instances", async () => {
+    const { run, calls } = fakeRunner(() => ({ stdout: fixture("list_3_instances.v1.16.json").replace(/"\d+\.\d+\.\d+\.\d+"/g, '"N/A"') }));
+    const list = await createMultipassCli({ run }).list({ noIpv4: true });
+    expect(calls[0]?.argv).toEqual(["multipass", "list", "--no-ipv4", "--format", "json"]);
+    expect(list.map((item) => item.ipv4)).toEqual([[], [], []]);
+  });
+
+  test("every call that may queue behind a stop waits longer than the daemon's bound", () => {
+    for (const command of ["list", "info", "get", "version", "start", "stop", "restart", "suspend", "delete", "recover", "purge"] as const) {
+      expect(DEFAULT_TIMEOUTS_MS[command]).toBeGreaterThan(DAEMON_BOUND_MS);
+    }
+  });
+
+  test("a call's own timeoutMs wins over the configured one, and is checked", async () => {
+    const { run, calls } = fakeRunner(() => ({ stdout: fixture("list_empty.json") }));
+    const multipass = createMultipassCli({ run, timeouts: { list: 10_000 } });
+    await multipass.list();
+    await multipass.list({ timeoutMs: 400_000 });
+    expect(calls.map((call) => call.options.timeoutMs)).toEqual([10_000, 400_000]);
+    await expect(multipass.list({ timeoutMs: 0 })).rejects.toThrow("Invalid timeout for multipass list: 0 ms");
   });
 
   test("info passes names after -- and parses both layouts", async () => {
@@ -195,7 +221,7 @@ describe("createMultipassCli", () => {
       ["multipass", "info", "--format", "json", "--", "web"],
       ["multipass", "info", "--format", "json"],
     ]);
-    expect(calls[0]?.options.timeoutMs).toBe(60_000);
+    expect(calls[0]?.options.timeoutMs).toBe(DAEMON_BOUND_MS + 120_000);
   });
 
   test("version reports a missing daemon as null", async () => {
