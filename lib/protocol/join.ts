@@ -6,7 +6,7 @@
  */
 import type { ErrorCode } from "../core/errors.ts";
 import { WS_CLOSE } from "./close.ts";
-import { arrayOf, field, integer, nonNegative, nullable, object, ParseError, parseErrorCode, parseJson, string, type Json } from "../core/parse.ts";
+import { arrayOf, field, integer, nonNegative, nullable, object, optional, ParseError, parseErrorCode, parseJson, string, type Json } from "../core/parse.ts";
 import { parseInstanceSummary, parseLoad, type InstanceSummary } from "./instances.ts";
 
 /** Bumped on any incompatible change of the join socket or the agent API. */
@@ -55,6 +55,17 @@ export interface HostSnapshot {
   multipassVersion: string | null;
   /** Why the last `multipass` call failed, or null when it worked. */
   multipassError: string | null;
+  /**
+   * Present while multipass has not answered the worker's listing for a
+   * while: the ISO 8601 time that listing began. The daemon is busy (`list`
+   * queues behind a stop, suspend or delete, up to the daemon's 300 s bound,
+   * CONTRACT.md §3.3), not down: `instances` are the last ones listed, still
+   * the best knowledge, never to be shown `Unknown` for it. Should the
+   * listing fail (at the latest past that bound) `multipassError` says so
+   * instead. Absent: the instances are current. Optional on the wire, so a
+   * worker that never sends it still parses.
+   */
+  staleSince?: string;
   resources: HostResources;
   allocated: Allocation;
   instances: InstanceSummary[];
@@ -127,10 +138,21 @@ export function parseAllocation(value: unknown, path: string): Allocation {
   };
 }
 
+/** An ISO 8601 time as `Date.prototype.toISOString` writes it. */
+function isoTime(value: unknown, path: string): string {
+  const text = string(value, path);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/.test(text) || Number.isNaN(Date.parse(text))) {
+    throw new ParseError(path, `expected an ISO 8601 time, got ${JSON.stringify(text.slice(0, 40))}`);
+  }
+  return text;
+}
+
 function parseSnapshot(o: Record<string, Json>, path: string): HostSnapshot {
+  const staleSince = field(o, "staleSince", path, optional(isoTime));
   return {
     multipassVersion: field(o, "multipassVersion", path, nullable(string)),
     multipassError: field(o, "multipassError", path, nullable(string)),
+    ...(staleSince === undefined ? {} : { staleSince }),
     resources: field(o, "resources", path, parseHostResources),
     allocated: field(o, "allocated", path, parseAllocation),
     instances: field(o, "instances", path, arrayOf(parseInstanceSummary)),

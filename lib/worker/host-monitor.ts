@@ -2,33 +2,79 @@
  * Keeps a worker's picture of its Multipass host current: polls
  * `multipass list` (and now and then `multipass version`) and the host's
  * resources, and tells listeners at once when anything a user would see has
- * changed. A failing multipass never stops the loop: the last-known instances
- * are kept and the failure becomes the snapshot's `multipassError`.
+ * changed.
+ *
+ * A busy daemon is not a dead one. Multipass serialises: a `list` queues
+ * behind a running stop, suspend or delete for up to the daemon's 300 s
+ * bound (CONTRACT.md §3.3). So a poll waits past that bound, one poll at a
+ * time (never a pile of `list` processes), and while it waits the snapshot
+ * keeps the last instances, marked `staleSince` once the wait is longer than
+ * a healthy listing ever takes. Only a failure — a daemon that cannot be
+ * reached, at once; one that never answers, past the bound — becomes the
+ * snapshot's `multipassError`; the loop never stops, and the last-known
+ * instances are kept.
+ *
+ * Polls are cheap: `list --no-ipv4` (no SSH into the instances), with
+ * addresses looked up only when they may have changed (addresses.ts).
  */
 import type { ConsolaInstance } from "consola";
 import { messageOf } from "../core/errors.ts";
+import { formatDuration } from "../core/duration.ts";
+import { DAEMON_BOUND_MS } from "../core/timers.ts";
 import type { InstanceSummary } from "../protocol/instances.ts";
 import type { Multipass } from "../multipass/driver.ts";
 import type { HostResources, HostSnapshot } from "../protocol/join.ts";
 import { sleep } from "../core/backoff.ts";
 import { createAllocations } from "./allocations.ts";
+import { createAddressBook, type AddressLookup } from "./addresses.ts";
 
 /** Re-read the Multipass version every this many polls (it changes only on upgrades). */
 const VERSION_EVERY_POLLS = 30;
+
+/**
+ * How long one poll's `list` and `version` may wait: the daemon's own bound
+ * on the stop they may queue behind, plus two minutes for the listing itself
+ * (a plain `list` waits up to 5 s for each guest that does not answer).
+ */
+export const POLL_BOUND_MS = DAEMON_BOUND_MS + 120_000;
+
+/**
+ * A poll unanswered for this long marks the snapshot stale: a healthy
+ * `list`, even one that SSHes into a score of VMs, has always answered
+ * sooner (this was its whole timeout until the daemon's queueing was known).
+ */
+export const STALE_AFTER_MS = 15_000;
 
 export interface HostMonitorDeps {
   multipass: Multipass;
   readResources: () => HostResources;
   pollMs: number;
   log: ConsolaInstance;
+  /** How addresses are looked up (addresses.ts); default "on-change", "every-poll" is the old behaviour. */
+  addressLookup?: AddressLookup;
+  /** Default ADDRESS_REFRESH_MS (addresses.ts). */
+  addressRefreshMs?: number;
+  /** Default {@link STALE_AFTER_MS}. */
+  staleAfterMs?: number;
+  /** Default {@link POLL_BOUND_MS}; never below the daemon's own bound outside tests. */
+  pollBoundMs?: number;
+  now?: () => number;
 }
 
 export interface HostMonitor {
   /** The latest snapshot; null until the first poll has finished. */
   current(): HostSnapshot | null;
-  /** Calls `listener` after every poll whose instances, version or error differ from the last one. */
+  /**
+   * Calls `listener` after every poll whose instances, version or error
+   * differ from the last one, and when a poll starts or stops being late
+   * (`staleSince`).
+   */
   onChange(listener: (snapshot: HostSnapshot) => void): () => void;
-  /** Runs one poll now, outside the schedule (after an operation changed the host). */
+  /**
+   * Runs one poll now, outside the schedule (after an operation changed the
+   * host). It waits for a poll already running, which may have listed before
+   * the change; so it may take as long as the daemon is busy.
+   */
   refresh(): Promise<HostSnapshot>;
   /** Drops what is known of an instance's allocation (it was purged or is being re-launched). */
   forget(name: string): void;
@@ -39,9 +85,9 @@ export interface HostMonitor {
 }
 
 /** The version of multipassd (of the client when the daemon is down); null when it cannot be read. */
-async function readVersion(multipass: Multipass, log: ConsolaInstance, signal?: AbortSignal): Promise<string | null> {
+async function readVersion(multipass: Multipass, log: ConsolaInstance, options: { signal?: AbortSignal; timeoutMs: number }): Promise<string | null> {
   try {
-    const v = await multipass.version({ signal });
+    const v = await multipass.version(options);
     return v.daemon ?? v.client;
   } catch (error) {
     log.debug(`multipass version failed: ${messageOf(error)}`);
@@ -49,8 +95,15 @@ async function readVersion(multipass: Multipass, log: ConsolaInstance, signal?: 
   }
 }
 
+/** What changes a snapshot's meaning for a listener; resources alone travel in heartbeats. */
+function keyOf(s: HostSnapshot): string {
+  return JSON.stringify([s.instances, s.multipassVersion, s.multipassError, s.allocated, s.staleSince ?? null]);
+}
+
 export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
-  const { multipass, log } = deps;
+  const { multipass, log, now = Date.now } = deps;
+  const staleAfterMs = deps.staleAfterMs ?? STALE_AFTER_MS;
+  const pollBoundMs = deps.pollBoundMs ?? POLL_BOUND_MS;
   const listeners = new Set<(snapshot: HostSnapshot) => void>();
   let snapshot: HostSnapshot | null = null;
   let lastKey = "";
@@ -58,20 +111,53 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
   let version: string | null = null;
   let inFlight: Promise<HostSnapshot> | null = null;
   const allocations = createAllocations({ multipass, log });
+  const addresses = createAddressBook({ multipass, log, mode: deps.addressLookup, refreshMs: deps.addressRefreshMs, now });
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
+  function publish(next: HostSnapshot): void {
+    snapshot = next;
+    const key = keyOf(next);
+    if (key === lastKey) return;
+    lastKey = key;
+    for (const listener of listeners) listener(next);
+  }
+
+  /** Marks the last snapshot stale if the poll begun at `started` is still waiting after staleAfterMs. */
+  function watchLate(started: number): () => void {
+    let late = false;
+    const timer = setTimeout(() => {
+      if (snapshot === null) return;
+      late = true;
+      log.info(`multipass has not answered for ${formatDuration(staleAfterMs)}: the daemon is busy (a stop, suspend or delete holds it); keeping the last known instances`);
+      publish({ ...snapshot, staleSince: new Date(started).toISOString() });
+    }, staleAfterMs);
+    return () => {
+      clearTimeout(timer);
+      if (late) log.info(`multipass answered after ${formatDuration(now() - started)}`);
+    };
+  }
+
   async function poll(signal?: AbortSignal): Promise<HostSnapshot> {
+    const settled = watchLate(now());
+    try {
+      return await listAndPublish(signal);
+    } finally {
+      settled();
+    }
+  }
+
+  async function listAndPublish(signal?: AbortSignal): Promise<HostSnapshot> {
     let instances: InstanceSummary[] = snapshot?.instances ?? [];
     let error: string | null = null;
     try {
-      instances = await multipass.list({ signal });
+      instances = await addresses.list(snapshot?.instances ?? null, { signal, timeoutMs: pollBoundMs });
     } catch (e) {
       error = messageOf(e);
     }
     const previousError = snapshot?.multipassError ?? null;
     if (version === null || polls % VERSION_EVERY_POLLS === 0 || (previousError !== null && error === null)) {
-      version = (await readVersion(multipass, log, signal)) ?? version;
+      version = (await readVersion(multipass, log, { signal, timeoutMs: pollBoundMs })) ?? version;
     }
     polls++;
     if (error !== previousError) {
@@ -86,12 +172,7 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       allocated: error === null ? await allocations.total(instances, polls, signal) : (snapshot?.allocated ?? { cpus: 0, memory: 0, disk: 0, unknown: instances.length }),
       instances,
     };
-    snapshot = next;
-    const key = JSON.stringify([next.instances, next.multipassVersion, next.multipassError, next.allocated]);
-    if (key !== lastKey) {
-      lastKey = key;
-      for (const listener of listeners) listener(next);
-    }
+    publish(next);
     markReady();
     return next;
   }

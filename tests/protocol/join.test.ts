@@ -26,6 +26,15 @@ describe("join socket messages", () => {
     expect(parseWorkerMessage(JSON.stringify({ type: "heartbeat", resources }))).toEqual({ type: "heartbeat", resources } as never);
   });
 
+  test("a stale snapshot says since when multipass has not answered; a current one says nothing", () => {
+    const stale = { type: "state", multipassVersion: "1.16.3", multipassError: null, staleSince: "2026-01-02T03:04:05.678Z", resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: hello.instances };
+    expect(parseWorkerMessage(JSON.stringify(stale))).toEqual(stale as never);
+    const current = parseWorkerMessage(JSON.stringify({ ...stale, staleSince: undefined }));
+    expect("staleSince" in current).toBe(false);
+    expect(() => parseWorkerMessage(JSON.stringify({ ...stale, staleSince: "yesterday" }))).toThrow(/state\.staleSince: expected an ISO 8601 time/);
+    expect(() => parseWorkerMessage(JSON.stringify({ ...stale, staleSince: 5 }))).toThrow(/state\.staleSince: expected a string/);
+  });
+
   test("round trip of every master message", () => {
     const welcome = { type: "welcome", id: "x", heartbeatMs: 5000, agentToken: "s" };
     expect(parseMasterMessage(JSON.stringify(welcome))).toEqual(welcome as never);

@@ -4,7 +4,7 @@
  * does not exist, no launch of a taken name).
  */
 import { type InstanceInfo, type InstanceState, type InstanceSummary } from "../../lib/protocol/instances.ts";
-import { MultipassError, type Multipass } from "../../lib/multipass/driver.ts";
+import { MultipassError, type CallOptions, type Multipass } from "../../lib/multipass/driver.ts";
 import { startExec } from "../../lib/multipass/exec.ts";
 
 interface FakeInstance {
@@ -19,10 +19,26 @@ interface FakeInstance {
 export interface FakeMultipass extends Multipass {
   instances: Map<string, FakeInstance>;
   calls: string[];
-  /** The next calls of `method` fail with this error (or hang when "hang"). */
+  /**
+   * Address lookups so far: one per running instance of every `list`
+   * without `noIpv4` (what the real daemon SSHes for, the stand-in's ssh.log).
+   */
+  addressLookups: number;
+  /** Each `list`'s options, in order. */
+  lists: { noIpv4: boolean; timeoutMs: number | undefined }[];
+  /**
+   * The next calls of `method` fail with this error, or hang when "hang":
+   * until the call is aborted, or its `timeoutMs` passes (then it fails as the
+   * CLI driver's would, kind "timeout").
+   */
   failNext(method: string, failure: MultipassError | "hang", times?: number): void;
   /** Fails every call until cleared. */
   failAll(failure: MultipassError | null): void;
+  /**
+   * Holds the next call of `method` as a busy daemon does (a list queued
+   * behind a stop): it starts and waits until `release()`, then does its work.
+   */
+  hold(method: string): { release(): void; started: Promise<void> };
 }
 
 export function daemonDown(argv: string[] = ["multipass", "list"]): MultipassError {
@@ -43,16 +59,32 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
     instances.set(name, { name, state: "Running", cpus: 1, memory: 1024 ** 3, disk: 5 * 1024 ** 3, ipv4: [`10.0.0.${ip++}`], ...s });
   }
   const calls: string[] = [];
+  const lists: FakeMultipass["lists"] = [];
   const scripted = new Map<string, (MultipassError | "hang")[]>();
+  const held = new Map<string, { gate: Promise<void>; started: () => void }[]>();
   let always: MultipassError | null = null;
 
-  async function enter(method: string, signal?: AbortSignal): Promise<void> {
+  /** Never settles unless aborted or timed out, which reject as the driver's own would. */
+  function hang(method: string, options: CallOptions = {}): Promise<never> {
+    return new Promise((_, reject) => {
+      const fail = (message: string) => reject(new MultipassError({ kind: "timeout", message, argv: [method], exitCode: null, stderr: "" }));
+      options.signal?.addEventListener("abort", () => fail("aborted"));
+      // Unref'd: a hold released long before its timeout must not keep a test process alive.
+      if (options.timeoutMs !== undefined) setTimeout(() => fail(`multipass ${method} timed out after ${options.timeoutMs} ms`), options.timeoutMs).unref();
+    });
+  }
+
+  async function enter(method: string, options: CallOptions = {}): Promise<void> {
     calls.push(method);
     if (always) throw always;
+    const hold = held.get(method)?.shift();
+    if (hold) {
+      hold.started();
+      await Promise.race([hold.gate, hang(method, options)]);
+    }
     const next = scripted.get(method)?.shift();
-    if (next === "hang") {
-      await new Promise((_, reject) => signal?.addEventListener("abort", () => reject(new MultipassError({ kind: "timeout", message: "aborted", argv: [method], exitCode: null, stderr: "" }))));
-    } else if (next) throw next;
+    if (next === "hang") await hang(method, options);
+    else if (next) throw next;
   }
   function existing(name: string): FakeInstance {
     const i = instances.get(name);
@@ -77,35 +109,50 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
       snapshots: 0,
     };
   };
-  const setState = (state: InstanceState) => async (names: string[], options?: { signal?: AbortSignal }) => {
-    await enter(state, options?.signal);
+  const setState = (state: InstanceState) => async (names: string[], options?: CallOptions) => {
+    await enter(state, options);
     for (const n of names) existing(n).state = state;
   };
 
-  return {
+  const fake: FakeMultipass = {
     instances,
     calls,
+    addressLookups: 0,
+    lists,
+    hold(method) {
+      let release: () => void = () => {};
+      let started: () => void = () => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const start = new Promise<void>((resolve) => (started = resolve));
+      held.set(method, [...(held.get(method) ?? []), { gate, started }]);
+      return { release, started: start };
+    },
     failNext(method, failure, times = 1) {
       scripted.set(method, [...(scripted.get(method) ?? []), ...Array<MultipassError | "hang">(times).fill(failure)]);
     },
     failAll(failure) {
       always = failure;
     },
-    async list(options) {
-      await enter("list", options?.signal);
-      return [...instances.values()].map(summary);
+    async list(options = {}) {
+      const noIpv4 = options.noIpv4 ?? false;
+      lists.push({ noIpv4, timeoutMs: options.timeoutMs });
+      await enter("list", options);
+      const all = [...instances.values()];
+      if (noIpv4) return all.map((i) => ({ ...summary(i), ipv4: [] }));
+      fake.addressLookups += all.filter((i) => i.state === "Running").length;
+      return all.map(summary);
     },
     async info(names = [], options) {
-      await enter("info", options?.signal);
+      await enter("info", options);
       const chosen = names.length === 0 ? [...instances.values()] : names.map(existing);
       return chosen.map(info);
     },
     async version(options) {
-      await enter("version", options?.signal);
+      await enter("version", options);
       return { client: "1.16.3", daemon: "1.16.3" };
     },
     async get(key, options) {
-      await enter("get", options?.signal);
+      await enter("get", options);
       const m = /^local\.([^.]+)\.(cpus|memory|disk)$/.exec(key);
       if (!m) throw new MultipassError({ kind: "failed", message: `Unrecognized settings key: '${key}'`, argv: [key], exitCode: 2, stderr: "" });
       const i = existing(m[1]!);
@@ -113,7 +160,7 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
       return `${((m[2] === "memory" ? i.memory : i.disk) / 1024 ** 3).toFixed(1)}GiB`;
     },
     async launch(request, options) {
-      await enter("launch", options?.signal);
+      await enter("launch", options);
       if (instances.has(request.name)) throw new MultipassError({ kind: "already-exists", message: `instance "${request.name}" already exists`, argv: [], exitCode: 2, stderr: "" });
       instances.set(request.name, { name: request.name, state: "Running", cpus: request.cpus ?? 1, memory: 1024 ** 3, disk: 5 * 1024 ** 3, ipv4: [`10.0.0.${ip++}`] });
       return { name: request.name };
@@ -123,7 +170,7 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
     restart: setState("Running"),
     suspend: setState("Suspended"),
     async delete(names, options) {
-      await enter("delete", options?.signal);
+      await enter("delete", options);
       for (const n of names) {
         existing(n);
         if (options?.purge) instances.delete(n);
@@ -132,7 +179,7 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
     },
     recover: setState("Stopped"),
     async purge(options) {
-      await enter("purge", options?.signal);
+      await enter("purge", options);
       for (const [n, i] of instances) if (i.state === "Deleted") instances.delete(n);
     },
     // Runs the command on this machine, as the stand-in does for its instances: the driver's own
@@ -143,4 +190,5 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
       return startExec(request, (remote) => remote);
     },
   };
+  return fake;
 }
