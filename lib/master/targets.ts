@@ -5,7 +5,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import { validateNodeName, type InstanceRef } from "../core/validate.ts";
-import { ELIGIBLE, type BulkActionBody, type LifecycleAction } from "../protocol/operations.ts";
+import { ELIGIBLE, PRIMARY_NAME, type BulkActionBody, type LifecycleAction } from "../protocol/operations.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 
 /** One instance, by name, on the node that holds it. */
@@ -15,11 +15,37 @@ export interface Target {
 }
 
 /**
- * The instance `ref` names.
+ * Why a `primary` the cache does not know is never passed on: Multipass's
+ * `start` and `shell` of a missing primary instance *launch* one, with the
+ * home directory of the worker's account mounted in it (CONTRACT.md §2.2),
+ * where a user asked only to start or enter an existing VM.
+ */
+function unknownPrimary(notFound: AppError): AppError {
+  return new AppError(
+    "E_NOT_FOUND",
+    `${notFound.message}; not passing the call on: for a "${PRIMARY_NAME}" that does not exist, Multipass would launch a new VM ` +
+      `with the home directory of the worker's account mounted in it. To create one, launch it explicitly (with --allow-primary)`,
+    { cause: notFound },
+  );
+}
+
+/**
+ * The instance `ref` names. A `primary` must be listed by the node chosen
+ * (see {@link unknownPrimary}), whatever resolution would otherwise allow.
  * @throws AppError E_NOT_FOUND, or E_AMBIGUOUS (with the candidates) for a bare name on several nodes.
  */
 export function instanceTarget(registry: Registry, ref: InstanceRef): Target {
-  return { node: registry.resolve(ref.name, ref.node).node, name: ref.name };
+  let node: NodeEntry;
+  try {
+    node = registry.resolve(ref.name, ref.node).node;
+  } catch (error) {
+    if (ref.name === PRIMARY_NAME && error instanceof AppError && error.code === "E_NOT_FOUND") throw unknownPrimary(error);
+    throw error;
+  }
+  if (ref.name === PRIMARY_NAME && !node.snapshot.instances.some((i) => i.name === PRIMARY_NAME)) {
+    throw unknownPrimary(new AppError("E_NOT_FOUND", `Instance "${PRIMARY_NAME}" does not exist on node "${node.name}"`));
+  }
+  return { node, name: ref.name };
 }
 
 /**

@@ -56,6 +56,23 @@ describe("targets", () => {
     expect(() => purgeTargets(registry, "../x")).toThrow(expect.objectContaining({ code: "E_USAGE" }));
   });
 
+  test("a primary the cache does not know on the chosen node is refused, saying why (Multipass would launch one)", () => {
+    const registry = cluster();
+    const why = /not passing the call on: for a "primary" that does not exist, Multipass would launch a new VM with the home directory of the worker's account mounted in it/;
+    for (const ref of [{ name: "primary", node: "n1" }, { name: "primary" }]) {
+      for (const target of [() => instanceTarget(registry, ref), () => sessionTarget(registry, ref), () => bulkTargets(registry, "start", { all: false, instances: [ref] })]) {
+        expect(target).toThrow(expect.objectContaining({ code: "E_NOT_FOUND", message: expect.stringMatching(why) }));
+      }
+    }
+    expect(() => instanceTarget(registry, { name: "primary", node: "n1" })).toThrow(/^Instance "primary" does not exist on node "n1"; not passing/);
+    // Other unknown names keep the plain answer.
+    expect(() => instanceTarget(registry, { name: "nope", node: "n1" })).toThrow(/^Instance "nope" does not exist on node "n1"$/);
+    // A primary the node lists is an instance like any other.
+    registry.applyInstances("n2", [{ name: "primary", state: "Stopped", ipv4: [], release: null }]);
+    expect(names([instanceTarget(registry, { name: "primary" }), sessionTarget(registry, { name: "primary", node: "n2" })])).toEqual(["primary@n2", "primary@n2"]);
+    expect(() => instanceTarget(registry, { name: "primary", node: "n1" })).toThrow(why);
+  });
+
   test("a session never opens on a Down node", () => {
     const registry = cluster();
     expect(names([sessionTarget(registry, { name: "cache" })])).toEqual(["cache@n2"]);
