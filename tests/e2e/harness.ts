@@ -169,8 +169,10 @@ export interface MasterHandle {
 }
 
 export interface MasterOptions {
-  heartbeat?: string;
-  nodeTimeout?: string;
+  /** `--heartbeat-interval` (default 1s); null leaves it to the master's own default. */
+  heartbeat?: string | null;
+  /** `--node-timeout` (default 3s); null leaves it to the master's own default. */
+  nodeTimeout?: string | null;
   downGrace?: string;
   clusterPort?: number;
   apiPort?: number;
@@ -189,10 +191,8 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterHa
     `${options.clusterHost ?? "127.0.0.1"}:${options.clusterPort ?? 0}`,
     "--api-addr",
     `127.0.0.1:${options.apiPort ?? 0}`,
-    "--heartbeat-interval",
-    options.heartbeat ?? "1s",
-    "--node-timeout",
-    options.nodeTimeout ?? "3s",
+    ...(options.heartbeat === null ? [] : ["--heartbeat-interval", options.heartbeat ?? "1s"]),
+    ...(options.nodeTimeout === null ? [] : ["--node-timeout", options.nodeTimeout ?? "3s"]),
     "--down-grace",
     options.downGrace ?? "1h",
     ...(options.extraArgs ?? []),
@@ -381,4 +381,85 @@ export async function stopAll(): Promise<void> {
 export function removeTempDirs(): void {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
+}
+
+/** A self-signed certificate for 127.0.0.1 and localhost, made with openssl (check `Bun.which("openssl")` first). */
+export function selfSignedCert(dir: string, name: string): { cert: string; key: string } {
+  const cert = join(dir, `${name}.pem`);
+  const key = join(dir, `${name}-key.pem`);
+  const r = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", `/CN=${name}`, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]);
+  if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr.toString()}`);
+  return { cert, key };
+}
+
+/**
+ * The state of each instance of the simulated host in `simDir`, read from its
+ * state.json directly: unlike `multipass list`, this never waits behind a
+ * stop that holds the simulated daemon.
+ */
+export function simStates(simDir: string): Map<string, string> {
+  const path = join(simDir, "state.json");
+  const state = object(parseJson(readFileSync(path, "utf8"), path), path);
+  const instances = field(state, "instances", path, arrayOf(object));
+  return new Map(instances.map((i, n) => [field(i, "name", `${path}.instances[${n}]`, string), typeof i["state"] === "string" ? i["state"] : "Stopped"]));
+}
+
+/** One line a {@link TimedProcess} printed, with the time it arrived (Date.now()). */
+export interface TimedLine {
+  at: number;
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
+/**
+ * A process whose output is kept line by line with the time each line
+ * arrived, so a test can tell the order of what it printed and of what
+ * happened meanwhile, without bounds on the wall clock. Tracked by `stopAll()`.
+ */
+export class TimedProcess {
+  readonly lines: TimedLine[] = [];
+  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
+  readonly exited: Promise<number>;
+
+  constructor(argv: string[], env: Record<string, string>) {
+    this.proc = Bun.spawn(argv, { env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    tracked.add(this.proc);
+    const pump = async (stream: ReadableStream<Uint8Array>, name: TimedLine["stream"]) => {
+      const decoder = new TextDecoder();
+      let partial = "";
+      for await (const chunk of stream) {
+        const parts = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+        partial = parts.pop() ?? "";
+        for (const text of parts) this.lines.push({ at: Date.now(), stream: name, text });
+      }
+      if (partial !== "") this.lines.push({ at: Date.now(), stream: name, text: partial });
+    };
+    const pumps = Promise.all([pump(this.proc.stdout, "stdout"), pump(this.proc.stderr, "stderr")]);
+    this.exited = this.proc.exited.then(async (code) => {
+      await pumps.catch(() => {});
+      tracked.delete(this.proc);
+      return code;
+    });
+  }
+
+  /** Everything one stream printed so far. */
+  text(stream: TimedLine["stream"]): string {
+    return this.lines
+      .filter((l) => l.stream === stream)
+      .map((l) => `${l.text}\n`)
+      .join("");
+  }
+
+  /** Waits for a line matching `pattern` on either stream; returns it. @throws Error with the output so far */
+  async waitForLine(pattern: RegExp, timeoutMs = 10_000): Promise<TimedLine> {
+    try {
+      return await waitFor(`a line matching ${pattern}`, () => this.lines.find((l) => pattern.test(l.text)), timeoutMs, 20);
+    } catch (error) {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; the output so far:\n${this.lines.map((l) => l.text).join("\n")}`);
+    }
+  }
+
+  kill(signal: NodeJS.Signals | number = "SIGTERM"): void {
+    this.proc.kill(signal);
+  }
 }
