@@ -28,7 +28,7 @@ const main = defineCommand({
     "down-grace": { type: "string", valueHint: "DURATION", default: "15m", description: "How long a disconnected (Down) node stays listed" },
     "tls-cert": { type: "string", valueHint: "FILE", description: "Serve both listeners over TLS with this certificate (PEM)" },
     "tls-key": { type: "string", valueHint: "FILE", description: "The private key of --tls-cert (PEM)" },
-    "node-timeout": { type: "string", valueHint: "DURATION", default: "10s", description: "Per-node time limit of live calls such as info" },
+    "node-timeout": { type: "string", valueHint: "DURATION", default: "90s", description: "Per-node time limit of live calls such as info (at most 10m)" },
     "cpu-overcommit": { type: "string", valueHint: "RATIO", default: "4", description: "Virtual CPUs placement puts on each host CPU (1 = never more VM CPUs than host CPUs)" },
     verbose: { type: "boolean", default: false, description: "Debug logging" },
   },

@@ -6,7 +6,10 @@
  * - `GET /api/v1/instances`, `GET /api/v1/instances/:ref` — from the cache,
  *   `ref` is `NAME` or `NAME@NODE`;
  * - `GET /api/v1/info[?instance=REF][&timeout=MS]` — live, fanned out to the
- *   Ready nodes in parallel, each with its own timeout;
+ *   Ready nodes in parallel, each with its own timeout (default the master's
+ *   `--node-timeout`, at most {@link MAX_INFO_TIMEOUT_MS}); the request is
+ *   held open that long, and a node that does not answer in time is an
+ *   error of the answer beside the others' rows;
  * - shells, execs and sessions: see session-routes.ts;
  * - launch, lifecycle verbs and purge: see operation-routes.ts;
  * - `GET /api/v1/events`: the audit trail (events-routes.ts);
@@ -17,7 +20,7 @@ import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import type { AgentClient } from "./agent-client.ts";
 import { AppError } from "../core/errors.ts";
-import { createBaseApp, requireToken } from "../net/http.ts";
+import { createBaseApp, holdOpen, requireToken } from "../net/http.ts";
 import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
 import { liveInfo } from "./live-info.ts";
 import type { Registry } from "./registry.ts";
@@ -31,7 +34,7 @@ import type { Operations } from "./operations.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import { registerSessionRoutes } from "./session-routes.ts";
 import type { BunEnv } from "../net/ws.ts";
-import type { ClusterCounters } from "../protocol/api.ts";
+import { MAX_INFO_TIMEOUT_MS, type ClusterCounters } from "../protocol/api.ts";
 
 export interface ApiDeps {
   /** What the cluster server took in, for `GET /api/v1/stats`. */
@@ -53,9 +56,6 @@ export interface ApiDeps {
 
 /** Largest request body: a POST exec may carry up to 8 MiB of stdin. */
 const MAX_BODY_BYTES = 9 * 1024 * 1024;
-
-/** Longest per-node timeout a caller may ask for with `?timeout=`. */
-const MAX_NODE_TIMEOUT_MS = 120_000;
 
 export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   const { registry } = deps;
@@ -95,6 +95,10 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     const timeoutMs = parseTimeout(c.req.query("timeout"), deps.nodeTimeoutMs);
     const refText = c.req.query("instance");
     const ref = refText === undefined ? null : parseInstanceRef(refText);
+    // The per-node timeouts bound this wait, not the server's idle timer: with
+    // both near one value, whichever fired first decided between an answer and
+    // a reset connection that lost every node's rows.
+    holdOpen(c);
     return c.json(await liveInfo(deps, ref, { timeoutMs, signal: c.req.raw.signal }));
   });
 
@@ -108,8 +112,8 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
 
 function parseTimeout(text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
-  if (!/^\d{1,6}$/.test(text) || Number(text) < 1 || Number(text) > MAX_NODE_TIMEOUT_MS) {
-    throw new AppError("E_USAGE", `Invalid timeout "${text.slice(0, 20)}": expected milliseconds between 1 and ${MAX_NODE_TIMEOUT_MS}`);
+  if (!/^\d{1,6}$/.test(text) || Number(text) < 1 || Number(text) > MAX_INFO_TIMEOUT_MS) {
+    throw new AppError("E_USAGE", `Invalid timeout "${text.slice(0, 20)}": expected milliseconds between 1 and ${MAX_INFO_TIMEOUT_MS}`);
   }
   return Number(text);
 }

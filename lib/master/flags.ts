@@ -10,6 +10,7 @@ import { parseDuration } from "../core/duration.ts";
 import { usageError } from "../core/errors.ts";
 import { defaultDataDir } from "../core/paths.ts";
 import type { TokenKind } from "../net/tokens.ts";
+import { MAX_INFO_TIMEOUT_MS } from "../protocol/api.ts";
 
 /** The master's flags as citty parses them (defaults filled in). */
 export interface MasterArgs {
@@ -60,7 +61,7 @@ export function parseMasterFlags(args: MasterArgs, host: MasterHost): MasterConf
   const apiAddr = parseHostPort(args["api-addr"], "--api-addr", { allowZero: true });
   const heartbeatMs = parseDuration(args["heartbeat-interval"], "--heartbeat-interval", { minMs: 100, maxMs: 300_000 });
   const downGraceMs = parseDuration(args["down-grace"], "--down-grace", { minMs: 0 });
-  const nodeTimeoutMs = parseDuration(args["node-timeout"], "--node-timeout", { minMs: 100, maxMs: 120_000 });
+  const nodeTimeoutMs = parseDuration(args["node-timeout"], "--node-timeout", { minMs: 100, maxMs: MAX_INFO_TIMEOUT_MS });
   const dataDir = args["data-dir"] ?? defaultDataDir(host.platform, host.env, host.home);
   return {
     clusterAddr,

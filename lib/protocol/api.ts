@@ -50,6 +50,14 @@ export interface InfoResponse {
   errors: NodeError[];
 }
 
+/**
+ * The longest per-node limit of `GET /api/v1/info` (`?timeout=MS`, and the
+ * master's `--node-timeout`): above the daemon's 300 s bound, because `info`
+ * costs 1–2 s per running VM and queues behind a running stop, suspend or
+ * delete (lib/multipass/CONTRACT.md §3.3).
+ */
+export const MAX_INFO_TIMEOUT_MS = 600_000;
+
 /** The body of every error answer. */
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; candidates?: string[] };
