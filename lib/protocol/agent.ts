@@ -3,9 +3,9 @@
  * read-only routes, with their parsers. Lifecycle and launch shapes are in
  * operations.ts, sessions in session.ts.
  */
-import type { ErrorCode } from "../core/errors.ts";
+import { AppError, type ErrorCode } from "../core/errors.ts";
 import { arrayOf, field, nullable, object, oneOf, parseErrorCode, string } from "../core/parse.ts";
-import { parseInstanceInfo, type InstanceInfo } from "./instances.ts";
+import { parseInstanceInfo, parseInstanceSummary, type InstanceInfo, type InstanceSummary } from "./instances.ts";
 
 /** `GET /agent/v1/info` answer. */
 export interface AgentInfoResponse {
@@ -24,6 +24,24 @@ export function parseAgentInfoResponse(value: unknown): AgentInfoResponse {
  */
 export const REQUEST_ID_HEADER = "x-multiverse-request";
 
+/** A request id as the header carries it: the master's are UUIDs; anything short and plain is accepted. */
+const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
+
+/** Checks a request id from the header or a URL. @throws AppError E_USAGE */
+export function parseRequestId(text: string): string {
+  if (!REQUEST_ID.test(text)) throw new AppError("E_USAGE", `Invalid request id "${text.slice(0, 40)}": expected up to 100 letters, digits or ._:-`);
+  return text;
+}
+
+/**
+ * How much a worker remembers of the calls that changed its host (its
+ * operation log): the newest OPERATION_LOG_MAX records started within
+ * OPERATION_LOG_MAX_AGE_MS, whichever is fewer, in memory only. A master
+ * asking about an older call, or one from before the worker restarted, gets 404.
+ */
+export const OPERATION_LOG_MAX = 1000;
+export const OPERATION_LOG_MAX_AGE_MS = 24 * 60 * 60_000;
+
 /** `GET /agent/v1/operations/:requestId`: how a call that changed the host ended, or that it still runs. */
 export interface AgentOperation {
   requestId: string;
@@ -34,6 +52,12 @@ export interface AgentOperation {
   error: { code: ErrorCode; message: string } | null;
   /** ISO 8601; null while running. */
   finishedAt: string | null;
+  /**
+   * The host's instances as the worker knows them now (its latest listing,
+   * taken after the operation when it has finished), so a master that lost
+   * the operation's own answer can refresh its cache from this one.
+   */
+  instances: InstanceSummary[];
 }
 
 export function parseAgentOperation(value: unknown): AgentOperation {
@@ -46,5 +70,6 @@ export function parseAgentOperation(value: unknown): AgentOperation {
     state: field(o, "state", "operation", oneOf(["running", "ok", "error"] as const)),
     error: error === null ? null : { code: field(error, "code", "operation.error", parseErrorCode), message: field(error, "message", "operation.error", string) },
     finishedAt: field(o, "finishedAt", "operation", nullable(string)),
+    instances: field(o, "instances", "operation", arrayOf(parseInstanceSummary)),
   };
 }

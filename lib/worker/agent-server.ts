@@ -5,13 +5,15 @@
  *
  * Routes:
  * - `GET /healthz` — open;
- * - `GET /agent/v1/info[?name=N…]` — live `multipass info`;
+ * - `GET /agent/v1/info[?name=N…]` — live `multipass info`, which may queue
+ *   behind a running stop for minutes: the server's idle timeout is lifted
+ *   for it, and the master's own per-node timeout ends the wait;
  * - `GET /agent/v1/session` — WebSocket; a shell or an exec (session-host.ts);
- * - launch, lifecycle verbs and purge: agent-routes.ts.
+ * - launch, lifecycle verbs, purge and the outcomes of past calls: agent-routes.ts.
  */
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
-import { createBaseApp, requireToken } from "../net/http.ts";
+import { createBaseApp, holdOpen, requireToken } from "../net/http.ts";
 import { createFailureLimiter } from "../net/rate-limit.ts";
 import type { Multipass } from "../multipass/driver.ts";
 import type { AgentInfoResponse } from "../protocol/agent.ts";
@@ -44,11 +46,12 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
   app.get("/agent/v1/info", async (c) => {
     const names = c.req.queries("name") ?? [];
     for (const n of names) validateInstanceName(n);
+    holdOpen(c);
     const instances = await deps.multipass.info(names, { signal: c.req.raw.signal });
     const body: AgentInfoResponse = { instances };
     return c.json(body);
   });
   app.get("/agent/v1/session", (c) => upgrade(c, deps.sessions.session()));
-  registerAgentOpRoutes(app, { ops: deps.ops });
+  registerAgentOpRoutes(app, { ops: deps.ops, node: deps.name });
   return app;
 }

@@ -1,15 +1,20 @@
 /**
  * What a worker does when the master asks it to change its host: launch and
  * the lifecycle verbs, one at a time per instance, each followed by a fresh
- * listing so the master's cache is right the moment the call returns.
+ * listing so the master's cache is right the moment the call returns. Every
+ * call the master names with a request id is kept in the operation log
+ * (operation-log.ts), so its outcome can be asked for after the answer was
+ * lost on the way.
  */
 import type { ConsolaInstance } from "consola";
 import { AppError, toAppError } from "../core/errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
 import type { KeyedLock } from "../core/keyed-lock.ts";
+import type { AgentOperation } from "../protocol/agent.ts";
 import type { InstanceSummary, LaunchProgress, LaunchSpec } from "../protocol/instances.ts";
 import type { Multipass } from "../multipass/driver.ts";
 import type { ActionOptions, LifecycleAction } from "../protocol/operations.ts";
+import { createOperationLog, type OperationLog } from "./operation-log.ts";
 
 export interface WorkerOpsDeps {
   multipass: Multipass;
@@ -17,6 +22,8 @@ export interface WorkerOpsDeps {
   lock: KeyedLock;
   log: ConsolaInstance;
   node: string;
+  /** Where operations named by a request id are kept (default: a fresh, bounded one). */
+  operations?: OperationLog;
 }
 
 export interface WorkerOps {
@@ -24,91 +31,135 @@ export interface WorkerOps {
    * Launches `spec.name`, reporting progress. Resolves with the host's fresh
    * instance list. @throws AppError naming the instance and the node
    */
-  launch(spec: LaunchSpec, onProgress: (progress: LaunchProgress) => void): Promise<InstanceSummary[]>;
-  /** One lifecycle verb on one instance. @throws AppError naming the instance and the node */
-  act(action: LifecycleAction, name: string, options: ActionOptions): Promise<InstanceSummary[]>;
+  launch(spec: LaunchSpec, onProgress: (progress: LaunchProgress) => void, requestId?: string | null): Promise<InstanceSummary[]>;
+  /**
+   * One lifecycle verb on one instance. @throws AppError naming the instance
+   * and the node
+   */
+  act(action: LifecycleAction, name: string, options: ActionOptions, requestId?: string | null): Promise<InstanceSummary[]>;
   /** Removes every deleted instance of the host. */
-  purge(): Promise<InstanceSummary[]>;
+  purge(requestId?: string | null): Promise<InstanceSummary[]>;
+  /** How the call with this request id went, or null when there is no record of it. */
+  operation(requestId: string): AgentOperation | null;
+  /**
+   * Makes an instance ready for a shell or an exec, as `multipass exec` would
+   * (starting it if stopped or suspended), without spinner noise.
+   * @throws AppError E_NOT_FOUND when it does not exist, E_CONFLICT when it is deleted
+   */
+  ensureRunning(instance: string): Promise<void>;
 }
 
 /** Purge touches every deleted instance; it takes this key so it never overlaps itself. */
 const PURGE_KEY = "\u0000purge";
 
+type Context = WorkerOpsDeps & { operations: OperationLog };
+
 export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
-  const { multipass, monitor, lock, log, node } = deps;
-
-  function failure(verb: string, name: string, error: unknown): AppError {
-    const e = toAppError(error, "E_MULTIPASS");
-    return new AppError(e.code, `Cannot ${verb} instance "${name}" on node "${node}": ${e.message}`, { cause: error });
-  }
-
-  async function fresh(): Promise<InstanceSummary[]> {
-    return (await monitor.refresh()).instances;
-  }
-
+  const ctx: Context = { ...deps, operations: deps.operations ?? createOperationLog() };
+  const { lock, operations } = ctx;
   return {
-    launch(spec, onProgress) {
-      return lock.run(spec.name, async () => {
-        try {
-          monitor.forget(spec.name);
-          log.info(`launching "${spec.name}"${spec.image ? ` from ${spec.image}` : ""}`);
-          await multipass.launch(spec, { onProgress });
-          log.info(`launched "${spec.name}"`);
-        } catch (error) {
-          // A failed launch may still have left an instance (a timeout): the listing will show it.
-          await fresh().catch(() => []);
-          throw failure("launch", spec.name, error);
-        }
-        return fresh();
-      });
-    },
-
-    act(action, name, options) {
-      return lock.run(name, async () => {
-        try {
-          switch (action) {
-            case "start":
-              await multipass.start([name]);
-              break;
-            case "stop":
-              await multipass.stop([name], { force: options.force });
-              break;
-            case "restart":
-              await multipass.restart([name]);
-              break;
-            case "suspend":
-              await multipass.suspend([name]);
-              break;
-            case "delete":
-              await multipass.delete([name], { purge: options.purge });
-              if (options.purge) monitor.forget(name);
-              break;
-            case "recover":
-              await multipass.recover([name]);
-              break;
-          }
-          log.info(`${action} "${name}"${options.force ? " (force)" : ""}${options.purge ? " (purge)" : ""}: done`);
-        } catch (error) {
-          throw failure(action, name, error);
-        }
-        return fresh();
-      });
-    },
-
-    purge() {
-      // Purge removes whichever instances are deleted when it runs: it waits for every operation
-      // in flight on the host's instances (a delete or a recover), and they wait for it.
-      const names = (monitor.current()?.instances ?? []).map((i) => i.name);
-      return lock.runAll([PURGE_KEY, ...names], async () => {
-        try {
-          await multipass.purge();
-        } catch (error) {
-          const e = toAppError(error, "E_MULTIPASS");
-          throw new AppError(e.code, `Cannot purge deleted instances on node "${node}": ${e.message}`, { cause: error });
-        }
-        log.info("purged deleted instances");
-        return fresh();
-      });
-    },
+    launch: (spec, onProgress, requestId = null) =>
+      operations.track(requestId, { action: "launch", instance: spec.name }, () => lock.run(spec.name, () => launch(ctx, spec, onProgress))),
+    act: (action, name, options, requestId = null) =>
+      operations.track(requestId, { action, instance: name }, () => lock.run(name, () => act(ctx, action, name, options))),
+    purge: (requestId = null) => operations.track(requestId, { action: "purge", instance: null }, () => purge(ctx)),
+    operation: (requestId) => operationOf(ctx, requestId),
+    ensureRunning: (instance) => lock.run(instance, () => ensureRunning(ctx, instance)),
   };
+}
+
+function failure(ctx: Context, verb: string, name: string, error: unknown): AppError {
+  const e = toAppError(error, "E_MULTIPASS");
+  return new AppError(e.code, `Cannot ${verb} instance "${name}" on node "${ctx.node}": ${e.message}`, { cause: error });
+}
+
+async function fresh(ctx: Context): Promise<InstanceSummary[]> {
+  return (await ctx.monitor.refresh()).instances;
+}
+
+async function launch(ctx: Context, spec: LaunchSpec, onProgress: (progress: LaunchProgress) => void): Promise<InstanceSummary[]> {
+  try {
+    ctx.monitor.forget(spec.name);
+    ctx.log.info(`launching "${spec.name}"${spec.image ? ` from ${spec.image}` : ""}`);
+    await ctx.multipass.launch(spec, { onProgress });
+    ctx.log.info(`launched "${spec.name}"`);
+  } catch (error) {
+    // A failed launch may still have left an instance (a timeout): the listing will show it.
+    await fresh(ctx).catch(() => []);
+    throw failure(ctx, "launch", spec.name, error);
+  }
+  return fresh(ctx);
+}
+
+async function act(ctx: Context, action: LifecycleAction, name: string, options: ActionOptions): Promise<InstanceSummary[]> {
+  const { multipass } = ctx;
+  try {
+    switch (action) {
+      case "start":
+        await multipass.start([name]);
+        break;
+      case "stop":
+        await multipass.stop([name], { force: options.force });
+        break;
+      case "restart":
+        await multipass.restart([name]);
+        break;
+      case "suspend":
+        await multipass.suspend([name]);
+        break;
+      case "delete":
+        await multipass.delete([name], { purge: options.purge });
+        if (options.purge) ctx.monitor.forget(name);
+        break;
+      case "recover":
+        await multipass.recover([name]);
+        break;
+    }
+    ctx.log.info(`${action} "${name}"${options.force ? " (force)" : ""}${options.purge ? " (purge)" : ""}: done`);
+  } catch (error) {
+    throw failure(ctx, action, name, error);
+  }
+  return fresh(ctx);
+}
+
+function purge(ctx: Context): Promise<InstanceSummary[]> {
+  // Purge removes whichever instances are deleted when it runs: it waits for every operation
+  // in flight on the host's instances (a delete or a recover), and they wait for it.
+  const names = (ctx.monitor.current()?.instances ?? []).map((i) => i.name);
+  return ctx.lock.runAll([PURGE_KEY, ...names], async () => {
+    try {
+      await ctx.multipass.purge();
+    } catch (error) {
+      const e = toAppError(error, "E_MULTIPASS");
+      throw new AppError(e.code, `Cannot purge deleted instances on node "${ctx.node}": ${e.message}`, { cause: error });
+    }
+    ctx.log.info("purged deleted instances");
+    return fresh(ctx);
+  });
+}
+
+function operationOf(ctx: Context, requestId: string): AgentOperation | null {
+  const record = ctx.operations.get(requestId);
+  if (record === null) return null;
+  return {
+    requestId: record.requestId,
+    action: record.action,
+    instance: record.instance,
+    state: record.state,
+    error: record.error,
+    finishedAt: record.finishedAt === null ? null : new Date(record.finishedAt).toISOString(),
+    // Taken after the operation's own fresh listing once it has finished.
+    instances: ctx.monitor.current()?.instances ?? [],
+  };
+}
+
+async function ensureRunning(ctx: Context, instance: string): Promise<void> {
+  let found = ctx.monitor.current()?.instances.find((i) => i.name === instance);
+  if (!found) found = (await fresh(ctx)).find((i) => i.name === instance);
+  if (!found) throw new AppError("E_NOT_FOUND", `Instance "${instance}" does not exist on node "${ctx.node}"`);
+  if (found.state === "Running" || found.state === "Delayed Shutdown") return;
+  if (found.state === "Deleted") throw new AppError("E_CONFLICT", `Instance "${instance}" on node "${ctx.node}" is deleted; recover it first`);
+  ctx.log.info(`starting "${instance}" for a session`);
+  await ctx.multipass.start([instance]);
+  await ctx.monitor.refresh();
 }

@@ -4,7 +4,6 @@
  */
 import type { ConsolaInstance } from "consola";
 import type { Hono } from "hono";
-import { AppError } from "../core/errors.ts";
 import { createHostMonitor, type HostMonitor } from "./host-monitor.ts";
 import type { Multipass } from "../multipass/driver.ts";
 import type { HostResources } from "../protocol/join.ts";
@@ -60,26 +59,15 @@ export function createWorker(options: WorkerOptions): Worker {
     pollMs: options.pollMs,
     log: options.log,
   });
-  /** What `multipass exec` would do before running a command, without its spinner on stdout. */
-  async function ensureRunning(instance: string): Promise<void> {
-    let found = monitor.current()?.instances.find((i) => i.name === instance);
-    if (!found) found = (await monitor.refresh()).instances.find((i) => i.name === instance);
-    if (!found) throw new AppError("E_NOT_FOUND", `Instance "${instance}" does not exist on node "${options.name}"`);
-    if (found.state === "Running" || found.state === "Delayed Shutdown") return;
-    if (found.state === "Deleted") throw new AppError("E_CONFLICT", `Instance "${instance}" on node "${options.name}" is deleted; recover it first`);
-    options.log.info(`starting "${instance}" for a session`);
-    await options.multipass.start([instance]);
-    await monitor.refresh();
-  }
+  const ops = createWorkerOps({ multipass: options.multipass, monitor, lock: createKeyedLock(), log: options.log, node: options.name });
   const sessions = createSessionHost({
     multipass: options.multipass,
     log: options.log,
-    ensureRunning,
+    ensureRunning: (instance) => ops.ensureRunning(instance),
     env: options.env,
     platform: options.platform,
     liveness: options.liveness,
   });
-  const ops = createWorkerOps({ multipass: options.multipass, monitor, lock: createKeyedLock(), log: options.log, node: options.name });
   const agentApp = createAgentApp({
     multipass: options.multipass,
     agentToken: () => agentToken,
