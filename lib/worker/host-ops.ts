@@ -5,6 +5,12 @@
  * call the master names with a request id is kept in the operation log
  * (operation-log.ts), so its outcome can be asked for after the answer was
  * lost on the way.
+ *
+ * The name `primary` is special to Multipass (CONTRACT.md §2.2): `start` or
+ * `shell` on a `primary` that does not exist launches a new instance, with
+ * the worker account's home directory mounted in it. So a verb or a session
+ * on a `primary` the host's fresh listing does not show is refused here,
+ * before anything reaches multipass.
  */
 import type { ConsolaInstance } from "consola";
 import { AppError, toAppError } from "../core/errors.ts";
@@ -13,7 +19,7 @@ import type { KeyedLock } from "../core/keyed-lock.ts";
 import type { AgentOperation } from "../protocol/agent.ts";
 import type { InstanceSummary, LaunchProgress, LaunchSpec } from "../protocol/instances.ts";
 import type { Multipass } from "../multipass/driver.ts";
-import type { ActionOptions, LifecycleAction } from "../protocol/operations.ts";
+import { PRIMARY_NAME, type ActionOptions, type LifecycleAction } from "../protocol/operations.ts";
 import { createOperationLog, type OperationLog } from "./operation-log.ts";
 
 export interface WorkerOpsDeps {
@@ -34,7 +40,7 @@ export interface WorkerOps {
   launch(spec: LaunchSpec, onProgress: (progress: LaunchProgress) => void, requestId?: string | null): Promise<InstanceSummary[]>;
   /**
    * One lifecycle verb on one instance. @throws AppError naming the instance
-   * and the node
+   * and the node; E_NOT_FOUND for a `primary` the host does not have
    */
   act(action: LifecycleAction, name: string, options: ActionOptions, requestId?: string | null): Promise<InstanceSummary[]>;
   /** Removes every deleted instance of the host. */
@@ -44,7 +50,8 @@ export interface WorkerOps {
   /**
    * Makes an instance ready for a shell or an exec, as `multipass exec` would
    * (starting it if stopped or suspended), without spinner noise.
-   * @throws AppError E_NOT_FOUND when it does not exist, E_CONFLICT when it is deleted
+   * @throws AppError E_NOT_FOUND when it does not exist (a missing `primary`
+   *   from a fresh listing), E_CONFLICT when it is deleted
    */
   ensureRunning(instance: string): Promise<void>;
 }
@@ -77,6 +84,17 @@ async function fresh(ctx: Context): Promise<InstanceSummary[]> {
   return (await ctx.monitor.refresh()).instances;
 }
 
+/** Refuses a verb or a session on a `primary` that the host's fresh listing does not show. @throws AppError E_NOT_FOUND */
+async function refuseMissingPrimary(ctx: Context, name: string, doing: string): Promise<InstanceSummary[] | null> {
+  if (name !== PRIMARY_NAME) return null;
+  const instances = await fresh(ctx);
+  if (instances.some((i) => i.name === name)) return instances;
+  throw new AppError(
+    "E_NOT_FOUND",
+    `Instance "${PRIMARY_NAME}" does not exist on node "${ctx.node}"; not asking Multipass to ${doing} it, because for a missing "${PRIMARY_NAME}" Multipass launches a new instance (with the worker account's home directory mounted in it) instead of failing. Launch one explicitly if that is what you want`,
+  );
+}
+
 async function launch(ctx: Context, spec: LaunchSpec, onProgress: (progress: LaunchProgress) => void): Promise<InstanceSummary[]> {
   try {
     ctx.monitor.forget(spec.name);
@@ -93,6 +111,7 @@ async function launch(ctx: Context, spec: LaunchSpec, onProgress: (progress: Lau
 
 async function act(ctx: Context, action: LifecycleAction, name: string, options: ActionOptions): Promise<InstanceSummary[]> {
   const { multipass } = ctx;
+  await refuseMissingPrimary(ctx, name, action);
   try {
     switch (action) {
       case "start":
@@ -154,7 +173,8 @@ function operationOf(ctx: Context, requestId: string): AgentOperation | null {
 }
 
 async function ensureRunning(ctx: Context, instance: string): Promise<void> {
-  let found = ctx.monitor.current()?.instances.find((i) => i.name === instance);
+  const listed = (await refuseMissingPrimary(ctx, instance, "open a session in")) ?? ctx.monitor.current()?.instances;
+  let found = listed?.find((i) => i.name === instance);
   if (!found) found = (await fresh(ctx)).find((i) => i.name === instance);
   if (!found) throw new AppError("E_NOT_FOUND", `Instance "${instance}" does not exist on node "${ctx.node}"`);
   if (found.state === "Running" || found.state === "Delayed Shutdown") return;

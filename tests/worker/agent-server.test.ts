@@ -1,7 +1,7 @@
 /**
  * The agent server's routes that change the host, driven through the app
  * with the in-memory Multipass: streamed lifecycle answers, the operation log
- * behind the request id, and handlers
+ * behind the request id, the refusal of a missing `primary`, and handlers
  * that wait longer than the server's idle timeout.
  */
 import { afterEach, describe, expect, test } from "bun:test";
@@ -43,6 +43,11 @@ async function events(response: Response) {
     .split("\n")
     .filter((l) => l.trim() !== "")
     .map((l) => parseAgentActionEvent(parseJson(l, "event")));
+}
+
+/** The calls that would change the host: all but the reads. */
+function changes(multipass: FakeMultipass): string[] {
+  return multipass.calls.filter((c) => !["list", "version", "get", "info"].includes(c));
 }
 
 /** A Multipass whose `method` waits for `release()` before doing its work. */
@@ -119,6 +124,32 @@ describe("the operation log behind the request id", () => {
   test("every agent route, this one too, needs the master's token", async () => {
     const { app } = agentOn(createFakeMultipass());
     expect((await app.request("/agent/v1/operations/req-1")).status).toBe(401);
+  });
+});
+
+describe("a primary that does not exist", () => {
+  for (const action of ["start", "stop", "restart", "suspend"] as const) {
+    test(`${action} is refused from a fresh listing, before multipass is asked to ${action} anything`, async () => {
+      const multipass = createFakeMultipass([{ name: "web" }]);
+      const { call } = agentOn(multipass);
+      const answer = await call(`/agent/v1/instances/primary/${action}`, { body: {}, headers: { accept: "application/x-ndjson" } });
+      const [event] = await events(answer);
+      expect(event).toEqual({ type: "error", code: "E_NOT_FOUND", message: expect.stringContaining('Instance "primary" does not exist on node "n1"') });
+      if (event?.type === "error") expect(event.message).toContain("Multipass launches a new instance");
+      expect(changes(multipass)).toEqual([]);
+    });
+  }
+
+  test("a session on it is refused the same way; an existing primary is started as any instance", async () => {
+    const multipass = createFakeMultipass([{ name: "web" }]);
+    const { ops } = agentOn(multipass);
+    await expect(ops.ensureRunning("primary")).rejects.toMatchObject({ code: "E_NOT_FOUND", message: expect.stringContaining("not asking Multipass to open a session in it") });
+    expect(changes(multipass)).toEqual([]);
+
+    multipass.instances.set("primary", { name: "primary", state: "Stopped", cpus: 1, memory: 1, disk: 1, ipv4: [] });
+    await ops.ensureRunning("primary");
+    expect(multipass.instances.get("primary")?.state).toBe("Running");
+    expect(await ops.act("stop", "primary", { force: false, purge: false })).toContainEqual(expect.objectContaining({ name: "primary", state: "Stopped" }));
   });
 });
 
