@@ -169,6 +169,7 @@ export class Registry {
       lastSync: new Date(e.lastSync).toISOString(),
       multipassVersion: e.snapshot.multipassVersion,
       multipassError: e.snapshot.multipassError,
+      staleSince: e.snapshot.staleSince ?? null,
       resources: e.snapshot.resources,
       allocated: e.snapshot.allocated,
       instanceCount: e.snapshot.instances.length,
@@ -185,6 +186,9 @@ export class Registry {
    * node then name. While its node is not Ready, or its multipass is
    * failing, an instance's state is "Unknown": the last-known one may no
    * longer be true, and saying so beats dropping the instance from the list.
+   * A multipass that is only busy (the snapshot's `staleSince`: a list
+   * queued behind a long stop) is neither: its node's instances keep their
+   * last known states, and the node view says since when.
    *
    * The answer of the busiest route: each node's part is serialized once and
    * kept as bytes until that node's instances or readiness change, and the

@@ -19,6 +19,13 @@ export interface NodeView {
   lastSync: string;
   multipassVersion: string | null;
   multipassError: string | null;
+  /**
+   * ISO 8601 time since which the node's multipass has not answered a
+   * listing (its daemon is busy: a list queues behind a stop, suspend or
+   * delete); its instances are then the last ones listed, still shown with
+   * their state. null when they are current.
+   */
+  staleSince: string | null;
   resources: HostResources;
   /** What the node's live instances were given; placement subtracts it. */
   allocated: Allocation;
@@ -26,7 +33,11 @@ export interface NodeView {
   instanceCount: number;
 }
 
-/** `GET /api/v1/instances` item. `state` is "Unknown" while the node is not Ready. */
+/**
+ * `GET /api/v1/instances` item. `state` is "Unknown" while the node is not
+ * Ready or its multipass fails; a node whose multipass is only slow to answer
+ * (its NodeView's `staleSince`) keeps its instances' last known states.
+ */
 export interface InstanceView {
   node: string;
   name: string;
@@ -72,6 +83,7 @@ export function parseNodeView(value: unknown, path: string): NodeView {
     lastSync: field(o, "lastSync", path, string),
     multipassVersion: field(o, "multipassVersion", path, nullable(string)),
     multipassError: field(o, "multipassError", path, nullable(string)),
+    staleSince: field(o, "staleSince", path, nullable(string)),
     resources: field(o, "resources", path, parseHostResources),
     allocated: field(o, "allocated", path, parseAllocation),
     instanceCount: field(o, "instanceCount", path, integer),

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { arrayOf, parseJson } from "../../lib/core/parse.ts";
+import { DEFAULT_DEMAND, place } from "../../lib/master/placement.ts";
 import { compareNames, Registry } from "../../lib/master/registry.ts";
 import { parseInstanceView, type InstanceView } from "../../lib/protocol/api.ts";
 import type { HostSnapshot } from "../../lib/protocol/join.ts";
@@ -101,6 +102,28 @@ describe("Registry", () => {
     ]);
     registry.update("a", "n1", { ...snapshot([{ name: "web" }]), multipassError: "daemon down" });
     expect((await listed(registry))[0]!.state).toBe("Unknown");
+  });
+
+  test("a node whose multipass is only busy stays Ready and placeable, its instances keep their states, and its view says since when", async () => {
+    const { registry, join, advance } = setup();
+    join("a", "n1", [{ name: "web", state: "Running" }, { name: "db", state: "Stopped" }]);
+    expect(registry.nodeViews()[0]?.staleSince).toBeNull();
+    const since = new Date(1_000_000).toISOString();
+    registry.update("a", "n1", { ...snapshot([{ name: "web", state: "Running" }, { name: "db", state: "Stopped" }]), staleSince: since });
+    // A stop can hold the daemon for minutes; heartbeats keep coming meanwhile.
+    for (let i = 0; i < 10; i++) {
+      advance(1000);
+      registry.heartbeat("a", "n1", resources);
+    }
+    const [node] = registry.nodeViews();
+    expect(node).toMatchObject({ state: "Ready", multipassError: null, staleSince: since });
+    expect((await listed(registry)).map((i) => `${i.name}:${i.state}`)).toEqual(["db:Stopped", "web:Running"]);
+    const candidate = { name: node!.name, state: node!.state, multipassError: node!.multipassError, resources: node!.resources, allocated: node!.allocated, instanceCount: 2 };
+    expect(place([candidate], DEFAULT_DEMAND).node).toBe("n1");
+    // Past the daemon's bound the worker reports a failure: then, and only then, Unknown.
+    registry.update("a", "n1", { ...snapshot([{ name: "web" }]), multipassError: "multipass list timed out after 7m" });
+    expect((await listed(registry))[0]!.state).toBe("Unknown");
+    expect(registry.nodeViews()[0]?.staleSince).toBeNull();
   });
 
   test("resolve: NAME@NODE, unique bare names, ambiguity with candidates, not found", () => {

@@ -67,8 +67,10 @@ describe("join socket messages", () => {
 
 describe("API shapes", () => {
   test("node view and info response parse, null where Multipass gives nothing", () => {
-    const node = { name: "n1", state: "Down", address: "h:1", lastSync: "2024-01-01T00:00:00.000Z", multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instanceCount: 0 };
+    const node = { name: "n1", state: "Down", address: "h:1", lastSync: "2024-01-01T00:00:00.000Z", multipassVersion: null, multipassError: null, staleSince: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instanceCount: 0 };
     expect(parseNodeView(node, "n")).toEqual(node as never);
+    const busy = { ...node, state: "Ready", staleSince: "2024-01-01T00:00:05.000Z" };
+    expect(parseNodeView(busy, "n")).toEqual(busy as never);
     const info = {
       instances: [{ node: "n1", name: "db", state: "Stopped", cpus: null, load: null, memory: { used: null, total: null }, disk: { used: null, total: null }, release: null, imageRelease: "22.04 LTS", ipv4: [] }],
       errors: [{ node: "n2", message: "timeout" }],
