@@ -177,9 +177,12 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
     return next;
   }
 
-  function pollOnce(signal?: AbortSignal): Promise<HostSnapshot> {
+  /** The signal of `run`: it ends every poll, a refresh's too, so no multipass process outlives the worker. */
+  let stopped: AbortSignal | undefined;
+
+  function pollOnce(): Promise<HostSnapshot> {
     // One multipass list at a time: a scheduled poll and a refresh share the run.
-    inFlight ??= poll(signal).finally(() => (inFlight = null));
+    inFlight ??= poll(stopped).finally(() => (inFlight = null));
     return inFlight;
   }
 
@@ -196,8 +199,9 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
     },
     forget: (name) => allocations.forget(name),
     async run(signal) {
+      stopped = signal;
       while (!signal.aborted) {
-        await pollOnce(signal);
+        await pollOnce();
         await sleep(deps.pollMs, signal);
       }
     },

@@ -121,6 +121,20 @@ describe("a busy daemon is not a dead one", () => {
   });
 });
 
+test("stopping the monitor ends the poll in flight, a refresh's too", async () => {
+  const mp = createFakeMultipass([{ name: "web" }]);
+  const { monitor } = monitorOf(mp);
+  const controller = new AbortController();
+  const loop = monitor.run(controller.signal);
+  await monitor.ready;
+  mp.failNext("list", "hang");
+  const refreshed = monitor.refresh();
+  await until("the hung list", () => mp.calls.filter((c) => c === "list").length === 2);
+  controller.abort();
+  await loop;
+  expect((await refreshed).multipassError).toBe("aborted");
+});
+
 describe("cheap polling", () => {
   test("list --no-ipv4 every poll; addresses kept, and looked up when an instance starts running or every 30 s", async () => {
     const mp = createFakeMultipass([{ name: "a" }, { name: "b" }, { name: "c", state: "Stopped" }]);
