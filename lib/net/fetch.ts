@@ -16,12 +16,14 @@ export interface PeerRequest {
   /** Serialized as JSON and sent with POST; without it the call is a GET. */
   json?: unknown;
   accept?: string;
+  /** Further headers (the master's request id on calls that change a host). */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
 }
 
 /** Calls a peer. Throws what fetch throws (a network error, an abort). */
 export function fetchPeer(doFetch: typeof fetch, request: PeerRequest): Promise<Response> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...request.headers };
   if (request.token) headers["authorization"] = `Bearer ${request.token}`;
   if (request.json !== undefined) headers["content-type"] = "application/json";
   if (request.accept !== undefined) headers["accept"] = request.accept;
