@@ -1,17 +1,39 @@
 /**
- * The master's client of worker agent servers: live calls with a timeout,
- * every answer parsed, every failure an AppError that names the node.
+ * The master's client of worker agent servers: every answer parsed, every
+ * failure an AppError that names the node.
+ *
+ * Calls that change a host (launch, lifecycle verbs, purge) carry the audit
+ * trail's request id (REQUEST_ID_HEADER) and are read as streams with a
+ * silence watchdog, not a wall clock: the node is taken for lost only after
+ * STREAM_SILENCE_MS without a byte (its keepalives count), so a stop that
+ * takes the daemon's full 300 s is never cut. What remains of a wall clock
+ * is the call's outer bound (call-bounds.ts), above the daemon's own.
+ *
+ * A call whose answer is lost on the way — the stream broke or went silent,
+ * the node dropped, the bound passed — may still have done its work on the
+ * host. Such a failure says so ({@link answerLost}), and the caller asks the
+ * node for the outcome (`operation`) instead of recording a failure it does
+ * not know (outcomes.ts).
  */
 import { formatDuration } from "../core/duration.ts";
-import { AppError, describeNetworkError, messageOf } from "../core/errors.ts";
+import { AppError, describeNetworkError, errnoOf, messageOf } from "../core/errors.ts";
 import { readLines } from "../core/ndjson.ts";
-import { arrayOf, field, object, parseJson } from "../core/parse.ts";
+import { parseJson } from "../core/parse.ts";
+import { STREAM_SILENCE_MS } from "../core/timers.ts";
 import { fetchPeer, type PeerRequest } from "../net/fetch.ts";
+import { heardChunks, watchSilence, type SilenceWatch } from "../net/silence.ts";
 import { pinnedTls } from "../net/tls.ts";
-import { parseAgentInfoResponse } from "../protocol/agent.ts";
+import { parseAgentInfoResponse, parseAgentOperation, REQUEST_ID_HEADER, type AgentOperation } from "../protocol/agent.ts";
 import { parseErrorBody } from "../protocol/api.ts";
-import { parseInstanceSummary, type InstanceInfo, type InstanceSummary, type LaunchSpec } from "../protocol/instances.ts";
-import { parseAgentLaunchEvent, type ActionOptions, type AgentLaunchEvent, type LifecycleAction } from "../protocol/operations.ts";
+import type { InstanceInfo, InstanceSummary, LaunchSpec } from "../protocol/instances.ts";
+import {
+  parseAgentActionEvent,
+  parseAgentLaunchEvent,
+  type ActionOptions,
+  type AgentActionEvent,
+  type AgentLaunchEvent,
+  type LifecycleAction,
+} from "../protocol/operations.ts";
 import type { NodeEntry } from "./registry.ts";
 
 /** The node fields a call needs. */
@@ -21,6 +43,19 @@ export type AgentTarget = Pick<NodeEntry, "name" | "address" | "agentToken" | "a
 export function agentEndpoint(node: AgentTarget, scheme: "http" | "ws"): { url: string; tls?: ReturnType<typeof pinnedTls> } {
   if (node.agentCert === null) return { url: `${scheme}://${node.address}` };
   return { url: `${scheme}s://${node.address}`, tls: pinnedTls(node.agentCert) };
+}
+
+/** How long a read-only call may take, and an optional signal that ends it sooner (the caller went away). */
+export interface CallLimits {
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** A call that changes a host: the audit trail's request id, sent to the node, and the call's outer bound. */
+export interface ChangeCall {
+  requestId: string;
+  /** Above the daemon's own bounds (call-bounds.ts); the silence watchdog is what notices a lost node. */
+  boundMs: number;
 }
 
 export interface AgentClient {
@@ -33,52 +68,46 @@ export interface AgentClient {
   /**
    * Launches on one node; `onProgress` gets each progress event as it comes.
    * @returns the node's fresh instance list.
-   * @throws AppError: the node's own error, or E_UNREACHABLE when the node is
-   *   lost before it answered (killed mid-launch), E_TIMEOUT after `timeoutMs`.
+   * @throws AppError: the node's own error; E_UNREACHABLE when it cannot be
+   *   reached; or, with {@link answerLost}, E_UNREACHABLE when its answer was
+   *   lost (killed mid-launch, silent) and E_TIMEOUT past the bound.
    */
-  launch(node: AgentTarget, spec: LaunchSpec, limits: CallLimits, onProgress: (event: Extract<AgentLaunchEvent, { type: "progress" }>) => void): Promise<InstanceSummary[]>;
-  /** One lifecycle verb; @returns the node's fresh instance list. */
-  act(node: AgentTarget, action: LifecycleAction, name: string, options: ActionOptions, limits: CallLimits): Promise<InstanceSummary[]>;
-  /** Removes the node's deleted instances; @returns its fresh instance list. */
-  purge(node: AgentTarget, limits: CallLimits): Promise<InstanceSummary[]>;
+  launch(node: AgentTarget, spec: LaunchSpec, call: ChangeCall, onProgress: (event: Extract<AgentLaunchEvent, { type: "progress" }>) => void): Promise<InstanceSummary[]>;
+  /** One lifecycle verb; @returns the node's fresh instance list. @throws AppError as `launch` does */
+  act(node: AgentTarget, action: LifecycleAction, name: string, options: ActionOptions, call: ChangeCall): Promise<InstanceSummary[]>;
+  /** Removes the node's deleted instances; @returns its fresh instance list. @throws AppError as `launch` does */
+  purge(node: AgentTarget, call: ChangeCall): Promise<InstanceSummary[]>;
+  /**
+   * How the call with this request id went on the node, or null when the node
+   * has no record of it (it never arrived, or the worker restarted since).
+   * @throws AppError E_TIMEOUT / E_UNREACHABLE when the node cannot answer
+   */
+  operation(node: AgentTarget, requestId: string, limits: CallLimits): Promise<AgentOperation | null>;
 }
 
-function instancesOf(node: AgentTarget, body: unknown): InstanceSummary[] {
-  try {
-    return field(object(body, "answer"), "instances", "answer", arrayOf(parseInstanceSummary));
-  } catch (error) {
-    throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed answer: ${messageOf(error)}`);
-  }
+export interface AgentClientOptions {
+  /** How long a stream may carry nothing at all before its node is taken for lost (default STREAM_SILENCE_MS). */
+  silenceMs?: number;
 }
 
-/** How long a call may take, and an optional signal that ends it sooner (the caller went away). */
-export interface CallLimits {
-  timeoutMs: number;
-  signal?: AbortSignal;
+/** How an answer was lost: the connection (broke, went silent, ended early) or the call's outer bound. */
+export type LostBy = "connection" | "bound";
+
+/**
+ * Whether a failure of a call that changes a host means its answer was lost
+ * (the work may have happened) rather than refused or never sent.
+ */
+export function answerLost(error: unknown): LostBy | null {
+  if (!(error instanceof AppError)) return null;
+  const lost = error.details?.["lost"];
+  return lost === "connection" || lost === "bound" ? lost : null;
 }
 
-export function createAgentClient(): AgentClient {
+const NDJSON = "application/x-ndjson";
 
-  async function call(node: AgentTarget, path: string, limits: CallLimits, payload?: unknown): Promise<unknown> {
-    const { timeout, signal } = callSignals(limits);
-    const fail = (error: unknown) => failure(node, error, timeout, limits);
-    let response: Response;
-    try {
-      response = await fetchPeer(fetch, { ...agentRequest(node, path), json: payload, signal });
-    } catch (error) {
-      throw fail(error);
-    }
-    let body: unknown;
-    try {
-      body = await response.json();
-    } catch (error) {
-      if (signal.aborted) throw fail(error);
-      throw new AppError("E_PROTOCOL", `Node "${node.name}" sent an answer that is not JSON (HTTP ${response.status})`);
-    }
-    if (!response.ok) throw nodeError(node, body, response.status);
-    return body;
-  }
-
+export function createAgentClient(options: AgentClientOptions = {}): AgentClient {
+  const silenceMs = options.silenceMs ?? STREAM_SILENCE_MS;
+  const change = { silenceMs };
   return {
     async info(node, names, limits) {
       const query = names.map((n) => `name=${encodeURIComponent(n)}`).join("&");
@@ -90,61 +119,164 @@ export function createAgentClient(): AgentClient {
       }
     },
 
-    async act(node, action, name, options, limits) {
-      return instancesOf(node, await call(node, `/agent/v1/instances/${encodeURIComponent(name)}/${action}`, limits, options));
+    async operation(node, requestId, limits) {
+      let body: unknown;
+      try {
+        body = await call(node, `/agent/v1/operations/${encodeURIComponent(requestId)}`, limits);
+      } catch (error) {
+        if (error instanceof AppError && error.code === "E_NOT_FOUND") return null;
+        throw error;
+      }
+      try {
+        return parseAgentOperation(body);
+      } catch (error) {
+        throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed operation record: ${messageOf(error)}`);
+      }
     },
 
-    async purge(node, limits) {
-      return instancesOf(node, await call(node, "/agent/v1/purge", limits, {}));
-    },
+    act: (node, action, name, options, c) =>
+      streamedChange({ ...change, node, path: `/agent/v1/instances/${encodeURIComponent(name)}/${action}`, payload: options, call: c, what: `the ${action} of "${name}"` }, actionEnd),
 
-    async launch(node, spec, limits, onProgress) {
-      const { timeout, signal } = callSignals(limits);
-      const lost = (error?: unknown) =>
-        timeout.aborted
-          ? new AppError("E_TIMEOUT", `Node "${node.name}" did not finish the launch of "${spec.name}" within ${formatDuration(limits.timeoutMs)}`)
-          : new AppError("E_UNREACHABLE", `Lost node "${node.name}" during the launch of "${spec.name}"${error ? ` (${describeNetworkError(error)})` : ""}; the instance may still appear there`);
-      let response: Response;
-      try {
-        response = await fetchPeer(fetch, { ...agentRequest(node, "/agent/v1/launch"), json: spec, signal });
-      } catch (error) {
-        throw failure(node, error, timeout, limits);
-      }
-      if (!response.ok || !response.body) throw nodeError(node, await response.json().catch(() => null), response.status);
-      try {
-        for await (const line of readLines(response.body)) {
-          const event = parseLaunchLine(node, line);
-          if (event.type === "progress") onProgress(event);
-          else if (event.type === "done") return event.instances;
-          else throw new AppError(event.code, event.message);
-        }
-      } catch (error) {
-        if (error instanceof AppError) throw error;
-        throw lost(error);
-      }
-      throw lost();
-    },
+    purge: (node, c) => streamedChange({ ...change, node, path: "/agent/v1/purge", payload: {}, call: c, what: "the purge of deleted instances" }, actionEnd),
+
+    launch: (node, spec, c, onProgress) =>
+      streamedChange({ ...change, node, path: "/agent/v1/launch", payload: spec, call: c, what: `the launch of "${spec.name}"` }, (lines, n) => launchEnd(lines, n, onProgress)),
   };
 }
 
-/** The URL, token and TLS of a call to `path` on a node's agent server. */
-function agentRequest(node: AgentTarget, path: string): PeerRequest {
-  const endpoint = agentEndpoint(node, "http");
-  return { url: `${endpoint.url}${path}`, token: node.agentToken, ...(endpoint.tls ? { tls: endpoint.tls } : {}) };
-}
-
-/** A call's own timeout, and the signal that ends it: that timeout, or the caller's signal first. */
-function callSignals(limits: CallLimits): { timeout: AbortSignal; signal: AbortSignal } {
+/** A read-only call answered with JSON, within `limits`. */
+async function call(node: AgentTarget, path: string, limits: CallLimits): Promise<unknown> {
   const timeout = AbortSignal.timeout(limits.timeoutMs);
-  return { timeout, signal: limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout };
+  const signal = limits.signal ? AbortSignal.any([timeout, limits.signal]) : timeout;
+  const fail = (error: unknown) => failure(node, error, timeout, limits);
+  let response: Response;
+  try {
+    response = await fetchPeer(fetch, { ...agentRequest(node, path), signal });
+  } catch (error) {
+    throw fail(error);
+  }
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch (error) {
+    if (signal.aborted) throw fail(error);
+    throw new AppError("E_PROTOCOL", `Node "${node.name}" sent an answer that is not JSON (HTTP ${response.status})`);
+  }
+  if (!response.ok) throw nodeError(node, body, response.status);
+  return body;
 }
 
-/** One line of a launch stream. @throws AppError E_PROTOCOL naming the node */
-function parseLaunchLine(node: AgentTarget, line: string): AgentLaunchEvent {
+/** The last event of a change: its value, or the node's own error. */
+type ChangeEnd<T> = { ok: true; value: T } | { ok: false; error: AppError };
+
+interface StreamedChange {
+  node: AgentTarget;
+  path: string;
+  payload: unknown;
+  call: ChangeCall;
+  /** "the stop of "web"", for messages. */
+  what: string;
+  silenceMs: number;
+}
+
+/**
+ * Sends a change with its request id and reads its NDJSON answer under the
+ * silence watchdog and the outer bound, until `readEnd` finds the last event.
+ */
+async function streamedChange<T>(c: StreamedChange, readEnd: (lines: AsyncIterable<string>, node: AgentTarget) => Promise<ChangeEnd<T> | null>): Promise<T> {
+  const { node } = c;
+  const watch = watchSilence(c.silenceMs);
+  const bound = AbortSignal.timeout(c.call.boundMs);
+  const signal = AbortSignal.any([watch.signal, bound]);
+  let end: ChangeEnd<T> | null;
   try {
-    return parseAgentLaunchEvent(parseJson(line, "event"));
+    let response: Response;
+    try {
+      response = await fetchPeer(fetch, { ...agentRequest(node, c.path, c.call.requestId), json: c.payload, accept: NDJSON, signal });
+    } catch (error) {
+      if (neverSent(error)) throw new AppError("E_UNREACHABLE", `Cannot reach node "${node.name}" at ${node.address}: ${describeNetworkError(error)}`);
+      throw lost(c, watch, bound, error);
+    }
+    if (!response.ok || !response.body) throw nodeError(node, await response.json().catch(() => null), response.status);
+    try {
+      end = await readEnd(readLines(heardChunks(response.body, watch)), node);
+    } catch (error) {
+      throw lost(c, watch, bound, error);
+    }
+  } finally {
+    watch.stop();
+  }
+  if (end === null) throw lost(c, watch, bound);
+  if (!end.ok) throw end.error;
+  return end.value;
+}
+
+/** Connection failures after which the request surely never reached the node. */
+const NEVER_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+
+function neverSent(error: unknown): boolean {
+  const code = errnoOf(error);
+  return code !== null && NEVER_SENT.has(code);
+}
+
+/** The failure of a change whose answer did not arrive: it may have done its work all the same. */
+function lost(c: StreamedChange, watch: SilenceWatch, bound: AbortSignal, cause?: unknown): AppError {
+  const { node, what } = c;
+  if (bound.aborted && !watch.silent) {
+    return new AppError("E_TIMEOUT", `Node "${node.name}" did not finish ${what} within ${formatDuration(c.call.boundMs)}`, { cause, details: { lost: "bound" } });
+  }
+  const why = watch.silent
+    ? `nothing heard for ${formatDuration(c.silenceMs)}`
+    : cause === undefined
+      ? "the answer ended early"
+      : cause instanceof AppError
+        ? cause.message
+        : describeNetworkError(cause);
+  return new AppError("E_UNREACHABLE", `Lost node "${node.name}" during ${what} (${why})`, { cause, details: { lost: "connection" } });
+}
+
+/** The one event of a lifecycle or purge answer. */
+async function actionEnd(lines: AsyncIterable<string>, node: AgentTarget): Promise<ChangeEnd<InstanceSummary[]> | null> {
+  for await (const line of lines) {
+    const event: AgentActionEvent = parseLine(node, line, parseAgentActionEvent);
+    if (event.type === "done") return { ok: true, value: event.instances };
+    return { ok: false, error: new AppError(event.code, event.message) };
+  }
+  return null;
+}
+
+/** Progress events, then the last one of a launch. */
+async function launchEnd(
+  lines: AsyncIterable<string>,
+  node: AgentTarget,
+  onProgress: (event: Extract<AgentLaunchEvent, { type: "progress" }>) => void,
+): Promise<ChangeEnd<InstanceSummary[]> | null> {
+  for await (const line of lines) {
+    const event = parseLine(node, line, parseAgentLaunchEvent);
+    if (event.type === "progress") onProgress(event);
+    else if (event.type === "done") return { ok: true, value: event.instances };
+    else return { ok: false, error: new AppError(event.code, event.message) };
+  }
+  return null;
+}
+
+/** The URL, token, TLS and request id of a call to `path` on a node's agent server. */
+function agentRequest(node: AgentTarget, path: string, requestId?: string): PeerRequest {
+  const endpoint = agentEndpoint(node, "http");
+  return {
+    url: `${endpoint.url}${path}`,
+    token: node.agentToken,
+    ...(endpoint.tls ? { tls: endpoint.tls } : {}),
+    ...(requestId === undefined ? {} : { headers: { [REQUEST_ID_HEADER]: requestId } }),
+  };
+}
+
+/** One line of a node's stream. @throws AppError E_PROTOCOL naming the node */
+function parseLine<T>(node: AgentTarget, line: string, parse: (value: unknown) => T): T {
+  try {
+    return parse(parseJson(line, "event"));
   } catch (error) {
-    throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed launch event: ${messageOf(error)}`);
+    throw new AppError("E_PROTOCOL", `node "${node.name}" sent a malformed event: ${messageOf(error)}`);
   }
 }
 

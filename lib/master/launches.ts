@@ -3,13 +3,18 @@
  * or placed with the launches in flight counted), then the launch on that
  * node with its progress streamed, under the audit policy. The cache is
  * updated from the node's own answer, so a listing right after shows it.
+ * A launch is bounded by its stream's silence, not by a wall clock
+ * (call-bounds.ts); when its answer is lost it is followed on the node
+ * (outcomes.ts), and its name stays reserved until its outcome is known.
  */
 import { randomUUID } from "node:crypto";
 import type { AgentClient } from "./agent-client.ts";
 import { audited, type AuditDeps, type Caller } from "./audit-policy.ts";
 import { AppError } from "../core/errors.ts";
-import type { LaunchSpec } from "../protocol/instances.ts";
+import type { InstanceSummary, LaunchSpec } from "../protocol/instances.ts";
+import { createNodeLoad, launchBoundMs, type NodeLoad } from "./call-bounds.ts";
 import { randomInstanceName } from "./instance-names.ts";
+import { changeOrFollow } from "./outcomes.ts";
 import type { LaunchEvent, LaunchRequestBody } from "../protocol/operations.ts";
 import { createPendingLaunches, demandOf, place, type PendingLaunches, type Placement } from "./placement.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
@@ -30,6 +35,10 @@ export interface LaunchDeps extends AuditDeps {
   agents: AgentClient;
   /** Virtual CPUs placed per host CPU (see placement.ts). */
   cpuOvercommit?: number;
+  /** Aborts when the master stops: outcomes still being learned are left to the next master (reconcile.ts). */
+  stopping?: AbortSignal;
+  /** This master's calls in flight per node, shared by launches and lifecycle calls. */
+  load?: NodeLoad;
 }
 
 export interface Launches {
@@ -48,13 +57,15 @@ export interface Launches {
   runLaunch(prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<LaunchEnd>;
 }
 
-const MINUTE = 60_000;
-/** Limit of a launch without its own --timeout. */
-const LAUNCH_TIMEOUT_MS = 25 * MINUTE;
-/** What a launch with its own --timeout gets on top of it, for the node's own work around Multipass's. */
-const LAUNCH_TIMEOUT_MARGIN_MS = 2 * MINUTE;
+/** The deps with what every change needs filled in. */
+export type ChangeDeps = LaunchDeps & Required<Pick<LaunchDeps, "stopping" | "load">>;
 
-export function createLaunches(deps: LaunchDeps): Launches {
+export function withChangeDefaults(deps: LaunchDeps): ChangeDeps {
+  return { ...deps, stopping: deps.stopping ?? new AbortController().signal, load: deps.load ?? createNodeLoad() };
+}
+
+export function createLaunches(options: LaunchDeps): Launches {
+  const deps = withChangeDefaults(options);
   const { registry } = deps;
   /** Names being launched, where, and what they asked for: a name is reserved from its check until its launch ends. */
   const launching = createPendingLaunches();
@@ -84,8 +95,9 @@ export function createLaunches(deps: LaunchDeps): Launches {
     },
 
     async runLaunch(prepared, caller, emit) {
-      const end = await launch(deps, prepared, caller, emit);
-      launching.delete(prepared.spec.name);
+      const { end, settled } = await launch(deps, prepared, caller, emit);
+      // A launch whose answer was lost may still finish: its name stays taken until its outcome is known.
+      void settled.then(() => launching.delete(prepared.spec.name));
       emit(end);
       return end;
     },
@@ -125,20 +137,31 @@ function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRe
   return { node: registry.get(placement.node)!, placement };
 }
 
-/** Records, launches and records again; emits `placed` and the progress, and returns the last event (not emitted yet). */
-async function launch(deps: LaunchDeps, prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<LaunchEnd> {
+/**
+ * Records, launches and records again; emits `placed` and the progress, and
+ * returns the last event (not emitted yet) and when the launch's "done"
+ * record is written.
+ */
+async function launch(deps: ChangeDeps, prepared: PreparedLaunch, caller: Caller, emit: (event: LaunchEvent) => void): Promise<{ end: LaunchEnd; settled: Promise<void> }> {
   const { node, spec } = prepared;
   const call = { requestId: prepared.requestId, token: caller.tokenId, action: "launch", node: node.name, instance: spec.name, params: { ...spec, node: node.name } };
-  const outcome = await audited(deps, call, "E_MULTIPASS", async () => {
+  const outcome = await audited(deps, call, "E_MULTIPASS", async (ctx) => {
     emit({ type: "placed", node: node.name, reason: prepared.placement?.reason ?? "asked for with --node" });
-    const timeoutMs = spec.timeoutSeconds !== undefined ? spec.timeoutSeconds * 1000 + LAUNCH_TIMEOUT_MARGIN_MS : LAUNCH_TIMEOUT_MS;
-    const instances = await deps.agents.launch(node, spec, { timeoutMs }, (p) =>
-      emit({ type: "progress", node: node.name, phase: p.phase, percent: p.percent, text: p.text }),
-    );
+    const slot = deps.load.begin(node.name);
+    let instances: InstanceSummary[];
+    try {
+      const target = { node: node.name, instance: spec.name, what: `the launch of "${spec.name}"`, boundMs: launchBoundMs(spec.timeoutSeconds, slot.queued) };
+      instances = await changeOrFollow(deps, ctx, target, (c) =>
+        deps.agents.launch(node, spec, c, (p) => emit({ type: "progress", node: node.name, phase: p.phase, percent: p.percent, text: p.text })),
+      );
+    } finally {
+      slot.end();
+    }
     deps.registry.applyInstances(node.name, instances);
     return instances.find((i) => i.name === spec.name);
   });
-  if (outcome.ok) return { type: "launched", node: node.name, name: spec.name, state: outcome.value?.state ?? "Unknown", ipv4: outcome.value?.ipv4 ?? [] };
-  if (outcome.acted) return { type: "error", code: outcome.error.code, message: outcome.error.message };
-  return { type: "error", code: outcome.error.code, message: `Not launching "${spec.name}": ${outcome.error.message}` };
+  const { settled } = outcome;
+  if (outcome.ok) return { settled, end: { type: "launched", node: node.name, name: spec.name, state: outcome.value?.state ?? "Unknown", ipv4: outcome.value?.ipv4 ?? [] } };
+  if (outcome.acted) return { settled, end: { type: "error", code: outcome.error.code, message: outcome.error.message } };
+  return { settled, end: { type: "error", code: outcome.error.code, message: `Not launching "${spec.name}": ${outcome.error.message}` } };
 }

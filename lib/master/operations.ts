@@ -4,12 +4,17 @@
  * through the audit policy (audit-policy.ts): recorded before it acts and
  * again with its result, and not made when it cannot be recorded. The cache
  * is updated from each operation's own result, so a listing right after a
- * call shows its effect.
+ * call shows its effect. No call is cut by a wall clock below the daemon's
+ * own bounds (call-bounds.ts), and one whose answer is lost is followed on
+ * its node until the node says how it ended (outcomes.ts).
  */
 import { audited, type Caller } from "./audit-policy.ts";
 import { AppError } from "../core/errors.ts";
+import type { InstanceSummary } from "../protocol/instances.ts";
 import type { ActionOptions, ActionResult, LifecycleAction, PurgeResult } from "../protocol/operations.ts";
-import { createLaunches, type LaunchDeps, type Launches } from "./launches.ts";
+import { actionBoundMs } from "./call-bounds.ts";
+import { createLaunches, withChangeDefaults, type ChangeDeps, type LaunchDeps, type Launches } from "./launches.ts";
+import { changeOrFollow } from "./outcomes.ts";
 import type { NodeEntry } from "./registry.ts";
 import type { Target } from "./targets.ts";
 
@@ -26,12 +31,11 @@ export interface Operations extends Launches {
   purge(nodes: NodeEntry[], caller: Caller, onResult?: (result: PurgeResult) => void): Promise<PurgeResult[]>;
 }
 
-/** Limit of one lifecycle call or purge on a node. */
-const ACTION_TIMEOUT_MS = 7 * 60_000;
 /** Lifecycle calls in flight at once for one bulk request. */
 const BULK_CONCURRENCY = 8;
 
-export function createOperations(deps: OperationsDeps): Operations {
+export function createOperations(options: OperationsDeps): Operations {
+  const deps = withChangeDefaults(options);
   return {
     ...createLaunches(deps),
 
@@ -60,11 +64,18 @@ export function createOperations(deps: OperationsDeps): Operations {
   };
 }
 
-async function actOne(deps: OperationsDeps, action: LifecycleAction, { node, name }: Target, options: ActionOptions, caller: Caller): Promise<ActionResult> {
+async function actOne(deps: ChangeDeps, action: LifecycleAction, { node, name }: Target, options: ActionOptions, caller: Caller): Promise<ActionResult> {
   const call = { token: caller.tokenId, action, node: node.name, instance: name, params: { force: options.force, purge: options.purge } };
-  const outcome = await audited(deps, call, "E_MULTIPASS", async () => {
+  const outcome = await audited(deps, call, "E_MULTIPASS", async (ctx) => {
     if (deps.registry.stateOf(node) === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down; cannot ${action} "${name}"`);
-    const instances = await deps.agents.act(node, action, name, options, { timeoutMs: ACTION_TIMEOUT_MS });
+    const slot = deps.load.begin(node.name);
+    let instances: InstanceSummary[];
+    try {
+      const target = { node: node.name, instance: name, what: `the ${action} of "${name}"`, boundMs: actionBoundMs(slot.queued) };
+      instances = await changeOrFollow(deps, ctx, target, (c) => deps.agents.act(node, action, name, options, c));
+    } finally {
+      slot.end();
+    }
     deps.registry.applyInstances(node.name, instances);
     return instances.find((i) => i.name === name)?.state ?? null;
   });
@@ -73,11 +84,18 @@ async function actOne(deps: OperationsDeps, action: LifecycleAction, { node, nam
   return { node: node.name, name, ok: false, state, error: { code: outcome.error.code, message: outcome.error.message } };
 }
 
-async function purgeOne(deps: OperationsDeps, node: NodeEntry, caller: Caller): Promise<PurgeResult> {
+async function purgeOne(deps: ChangeDeps, node: NodeEntry, caller: Caller): Promise<PurgeResult> {
   const before = node.snapshot.instances.filter((i) => i.state === "Deleted").map((i) => i.name);
-  const outcome = await audited(deps, { token: caller.tokenId, action: "purge", node: node.name, instance: null }, "E_MULTIPASS", async () => {
+  const outcome = await audited(deps, { token: caller.tokenId, action: "purge", node: node.name, instance: null }, "E_MULTIPASS", async (ctx) => {
     if (deps.registry.stateOf(node) === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down`);
-    const instances = await deps.agents.purge(node, { timeoutMs: ACTION_TIMEOUT_MS });
+    const slot = deps.load.begin(node.name);
+    let instances: InstanceSummary[];
+    try {
+      const target = { node: node.name, instance: null, what: "the purge of deleted instances", boundMs: actionBoundMs(slot.queued) };
+      instances = await changeOrFollow(deps, ctx, target, (c) => deps.agents.purge(node, c));
+    } finally {
+      slot.end();
+    }
     deps.registry.applyInstances(node.name, instances);
     return before.filter((n) => !instances.some((i) => i.name === n));
   });

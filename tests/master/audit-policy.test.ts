@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { AppError } from "../../lib/core/errors.ts";
-import { audited, recordRequest, type AuditSink } from "../../lib/master/audit-policy.ts";
+import { audited, recordEnd, recordRequest, type AuditSink, type CallEnd } from "../../lib/master/audit-policy.ts";
 import type { AuditEvent } from "../../lib/protocol/audit.ts";
 import { createTestLog } from "../support/test-log.ts";
 
@@ -26,7 +26,7 @@ describe("audited", () => {
   test("records the request, acts, and records the end with the same request id", async () => {
     const { deps, records } = sink();
     let acted = 0;
-    expect(await audited(deps, call, "E_MULTIPASS", async () => ++acted)).toEqual({ ok: true, value: 1 });
+    expect(await audited(deps, call, "E_MULTIPASS", async () => ++acted)).toMatchObject({ ok: true, value: 1 });
     expect(records).toEqual([
       { requestId: "r1", token: "0123456789ab", action: "stop", node: "n1", instance: "web", phase: "requested", params: { force: false } },
       { requestId: "r1", token: "0123456789ab", action: "stop", node: "n1", instance: "web", phase: "done", result: "ok" },
@@ -53,8 +53,53 @@ describe("audited", () => {
 
   test("an end that cannot be recorded is logged, and the outcome stands", async () => {
     const { deps, lines } = sink(["done"]);
-    expect(await audited(deps, call, "E_MULTIPASS", async () => "fine")).toEqual({ ok: true, value: "fine" });
+    expect(await audited(deps, call, "E_MULTIPASS", async () => "fine")).toMatchObject({ ok: true, value: "fine" });
     expect(lines).toEqual(['error: audit trail: cannot record the end of the stop of "web" on node "n1": the disk is full']);
+  });
+});
+
+describe("audited, when the outcome is learned later", () => {
+  test("the act gets the request id the node is sent, and a fresh one when none is given", async () => {
+    const { deps, records } = sink();
+    const ids: string[] = [];
+    await audited(deps, call, "E_MULTIPASS", async (ctx) => ids.push(ctx.requestId));
+    await audited(deps, { ...call, requestId: undefined }, "E_MULTIPASS", async (ctx) => ids.push(ctx.requestId));
+    expect(ids[0]).toBe("r1");
+    expect(ids[1]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(records[2]?.requestId).toBe(ids[1]!);
+  });
+
+  test("the caller is answered at once; the done record says what really happened, once it is known", async () => {
+    const { deps, records } = sink();
+    let learn = (_end: CallEnd | null): void => {};
+    const outcome = await audited(deps, call, "E_MULTIPASS", async (ctx) => {
+      ctx.settleLater(new Promise((resolve) => (learn = resolve)));
+      throw new AppError("E_UNREACHABLE", 'Lost node "n1" during the stop of "web"');
+    });
+    expect(outcome).toMatchObject({ ok: false, acted: true, error: { code: "E_UNREACHABLE" } });
+    expect(records.map((r) => r.phase)).toEqual(["requested"]);
+    learn({ error: null });
+    await outcome.settled;
+    expect(records[1]).toEqual({ requestId: "r1", token: "0123456789ab", action: "stop", node: "n1", instance: "web", phase: "done", result: "ok" });
+  });
+
+  test("nothing learned (the master is stopping): no done record, left for the next master", async () => {
+    const { deps, records } = sink();
+    const outcome = await audited(deps, call, "E_MULTIPASS", async (ctx) => {
+      ctx.settleLater(Promise.resolve(null));
+      throw new AppError("E_UNREACHABLE", "lost");
+    });
+    await outcome.settled;
+    expect(records.map((r) => r.phase)).toEqual(["requested"]);
+  });
+});
+
+describe("recordEnd", () => {
+  test("writes the done record of a request read back from the trail", () => {
+    const { deps, records } = sink();
+    const requested = { id: 7, time: "2024-05-01T12:00:00.000Z", phase: "requested" as const, requestId: "r9", token: "t", action: "launch", node: "n2", instance: "big", params: { image: "noble" } };
+    recordEnd(deps, requested, { error: { code: "E_NOT_FOUND", message: "Outcome unknown: …" } });
+    expect(records).toEqual([{ requestId: "r9", token: "t", action: "launch", node: "n2", instance: "big", phase: "done", result: "error", error: { code: "E_NOT_FOUND", message: "Outcome unknown: …" } }]);
   });
 });
 
