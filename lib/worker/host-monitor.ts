@@ -100,62 +100,72 @@ function keyOf(s: HostSnapshot): string {
   return JSON.stringify([s.instances, s.multipassVersion, s.multipassError, s.allocated, s.staleSince ?? null]);
 }
 
+/** The latest snapshot, and its listeners, told only of what changes its meaning ({@link keyOf}). */
+function createSnapshots() {
+  const listeners = new Set<(snapshot: HostSnapshot) => void>();
+  let snapshot: HostSnapshot | null = null;
+  let lastKey = "";
+  return {
+    current: () => snapshot,
+    publish(next: HostSnapshot): void {
+      snapshot = next;
+      const key = keyOf(next);
+      if (key === lastKey) return;
+      lastKey = key;
+      for (const listener of listeners) listener(next);
+    },
+    onChange(listener: (snapshot: HostSnapshot) => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+/**
+ * Marks the last snapshot stale if the poll begun now is still waiting after
+ * `afterMs`; returns what to call once the poll has ended.
+ */
+function watchLate(snapshots: ReturnType<typeof createSnapshots>, log: ConsolaInstance, afterMs: number, now: () => number): () => void {
+  const started = now();
+  let late = false;
+  const timer = setTimeout(() => {
+    const last = snapshots.current();
+    if (last === null) return;
+    late = true;
+    log.info(`multipass has not answered for ${formatDuration(afterMs)}: the daemon is busy (a stop, suspend or delete holds it); keeping the last known instances`);
+    snapshots.publish({ ...last, staleSince: new Date(started).toISOString() });
+  }, afterMs);
+  return () => {
+    clearTimeout(timer);
+    if (late) log.info(`multipass answered after ${formatDuration(now() - started)}`);
+  };
+}
+
 export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
   const { multipass, log, now = Date.now } = deps;
   const staleAfterMs = deps.staleAfterMs ?? STALE_AFTER_MS;
   const pollBoundMs = deps.pollBoundMs ?? POLL_BOUND_MS;
-  const listeners = new Set<(snapshot: HostSnapshot) => void>();
-  let snapshot: HostSnapshot | null = null;
-  let lastKey = "";
+  const snapshots = createSnapshots();
   let polls = 0;
   let version: string | null = null;
   let inFlight: Promise<HostSnapshot> | null = null;
+  /** The signal of `run`: it ends every poll, a refresh's too, so no multipass process outlives the worker. */
+  let stopped: AbortSignal | undefined;
   const allocations = createAllocations({ multipass, log });
   const addresses = createAddressBook({ multipass, log, mode: deps.addressLookup, refreshMs: deps.addressRefreshMs, now });
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
-  function publish(next: HostSnapshot): void {
-    snapshot = next;
-    const key = keyOf(next);
-    if (key === lastKey) return;
-    lastKey = key;
-    for (const listener of listeners) listener(next);
-  }
-
-  /** Marks the last snapshot stale if the poll begun at `started` is still waiting after staleAfterMs. */
-  function watchLate(started: number): () => void {
-    let late = false;
-    const timer = setTimeout(() => {
-      if (snapshot === null) return;
-      late = true;
-      log.info(`multipass has not answered for ${formatDuration(staleAfterMs)}: the daemon is busy (a stop, suspend or delete holds it); keeping the last known instances`);
-      publish({ ...snapshot, staleSince: new Date(started).toISOString() });
-    }, staleAfterMs);
-    return () => {
-      clearTimeout(timer);
-      if (late) log.info(`multipass answered after ${formatDuration(now() - started)}`);
-    };
-  }
-
   async function poll(signal?: AbortSignal): Promise<HostSnapshot> {
-    const settled = watchLate(now());
-    try {
-      return await listAndPublish(signal);
-    } finally {
-      settled();
-    }
-  }
-
-  async function listAndPublish(signal?: AbortSignal): Promise<HostSnapshot> {
-    let instances: InstanceSummary[] = snapshot?.instances ?? [];
+    const last = snapshots.current();
+    let instances: InstanceSummary[] = last?.instances ?? [];
     let error: string | null = null;
     try {
-      instances = await addresses.list(snapshot?.instances ?? null, { signal, timeoutMs: pollBoundMs });
+      instances = await addresses.list(last?.instances ?? null, { signal, timeoutMs: pollBoundMs });
     } catch (e) {
       error = messageOf(e);
     }
-    const previousError = snapshot?.multipassError ?? null;
+    const previousError = last?.multipassError ?? null;
     if (version === null || polls % VERSION_EVERY_POLLS === 0 || (previousError !== null && error === null)) {
       version = (await readVersion(multipass, log, { signal, timeoutMs: pollBoundMs })) ?? version;
     }
@@ -169,29 +179,28 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       multipassError: error,
       resources: deps.readResources(),
       // While multipass fails, keep the last figures rather than asking it three more times per instance.
-      allocated: error === null ? await allocations.total(instances, polls, signal) : (snapshot?.allocated ?? { cpus: 0, memory: 0, disk: 0, unknown: instances.length }),
+      allocated: error === null ? await allocations.total(instances, polls, signal) : (last?.allocated ?? { cpus: 0, memory: 0, disk: 0, unknown: instances.length }),
       instances,
     };
-    publish(next);
+    snapshots.publish(next);
     markReady();
     return next;
   }
 
-  /** The signal of `run`: it ends every poll, a refresh's too, so no multipass process outlives the worker. */
-  let stopped: AbortSignal | undefined;
-
   function pollOnce(): Promise<HostSnapshot> {
     // One multipass list at a time: a scheduled poll and a refresh share the run.
-    inFlight ??= poll(stopped).finally(() => (inFlight = null));
+    if (inFlight) return inFlight;
+    const settled = watchLate(snapshots, log, staleAfterMs, now);
+    inFlight = poll(stopped).finally(() => {
+      settled();
+      inFlight = null;
+    });
     return inFlight;
   }
 
   return {
-    current: () => snapshot,
-    onChange(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    current: snapshots.current,
+    onChange: snapshots.onChange,
     async refresh() {
       // A poll already running may have listed before the change the caller just made: wait it out.
       if (inFlight) await inFlight.catch(() => {});
