@@ -1,8 +1,12 @@
 import { describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { DAEMON_BOUND_MS } from "../../lib/core/timers.ts";
 import { createMultipassCli, type Runner } from "../../lib/multipass/cli.ts";
 import { MultipassError } from "../../lib/multipass/driver.ts";
 import type { HostResources, HostSnapshot } from "../../lib/protocol/join.ts";
+import { selfCommand, simulatedMultipassCommand } from "../../lib/multipass/simulated.ts";
 import { createHostMonitor, POLL_BOUND_MS, type HostMonitorDeps } from "../../lib/worker/host-monitor.ts";
 import { createFakeMultipass, daemonDown, type FakeMultipass } from "../support/fake-multipass.ts";
 import { createTestLog } from "../support/test-log.ts";
@@ -26,6 +30,8 @@ async function until(what: string, check: () => boolean, timeoutMs = 2000): Prom
     await Bun.sleep(2);
   }
 }
+
+const WORKER_ENTRY = join(import.meta.dir, "..", "..", "worker.ts");
 
 const states = (s: HostSnapshot | null) => s?.instances.map((i) => `${i.name}:${i.state}`);
 
@@ -134,6 +140,28 @@ test("stopping the monitor ends the poll in flight, a refresh's too", async () =
   await loop;
   expect((await refreshed).multipassError).toBe("aborted");
 });
+
+test("against the simulated host: a list queued behind a 3 s stop keeps the node's instances, even with a 1 s list timeout in the driver", async () => {
+  const simDir = mkdtempSync(join(tmpdir(), "host-monitor-sim-"));
+  try {
+    writeFileSync(join(simDir, "state.json"), JSON.stringify({ instances: [{ name: "web", state: "Running", ipv4: ["10.0.0.2"] }] }));
+    writeFileSync(join(simDir, "config.json"), JSON.stringify({ timing: { stop: 3000 } }));
+    const multipass = createMultipassCli({ command: simulatedMultipassCommand(selfCommand(process.execPath, WORKER_ENTRY), simDir), timeouts: { list: 1000, version: 1000 } });
+    const { monitor, seen } = monitorOf(multipass, { staleAfterMs: 500, now: Date.now });
+    await monitor.refresh();
+    const stopping = multipass.stop(["web"]);
+    // The stop holds the daemon (daemon.busy) before the list asks.
+    await until("the stop holding the daemon", () => existsSync(join(simDir, "daemon.busy")), 5000);
+    const after = await monitor.refresh();
+    await stopping;
+    expect(seen.some((s) => s.staleSince !== undefined && states(s)?.[0] === "web:Running" && s.multipassError === null)).toBe(true);
+    expect(seen.every((s) => s.multipassError === null && !s.instances.some((i) => i.state === "Unknown"))).toBe(true);
+    expect(states(after)).toEqual(["web:Stopped"]);
+    expect(after.staleSince).toBeUndefined();
+  } finally {
+    rmSync(simDir, { recursive: true, force: true });
+  }
+}, 20_000);
 
 describe("cheap polling", () => {
   test("list --no-ipv4 every poll; addresses kept, and looked up when an instance starts running or every 30 s", async () => {
