@@ -31,6 +31,12 @@ export interface AuditLog {
    * @throws AppError E_USAGE for a bad since/limit; E_STORAGE when the file cannot be read back.
    */
   list(options?: { since?: string; limit?: number }): AuditEvent[];
+  /**
+   * The "requested" records that had no "done" when the log was opened: calls
+   * a master stopped or was killed in the middle of (reconcile.ts settles
+   * them), in id order. @throws AppError E_STORAGE when the file cannot be read back.
+   */
+  interrupted(): AuditEvent[];
 }
 
 interface IndexEntry {
@@ -81,8 +87,9 @@ interface LogState {
 export function createAuditLog(options: { path: string; now?: () => number; warn?: (message: string) => void }): AuditLog {
   const { path } = options;
   const now = options.now ?? Date.now;
-  const { skipped, ...scanned } = scan(path);
+  const { skipped, open, ...scanned } = scan(path);
   const state: LogState = scanned;
+  const interrupted = [...open.values()].sort((a, b) => a.offset - b.offset);
   if (skipped > 0) options.warn?.(`Audit log "${path}": skipped ${skipped} line(s) that could not be read`);
 
   return {
@@ -128,19 +135,28 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
       }
       return readEntries(path, picked.reverse());
     },
+
+    interrupted: () => readEntries(path, interrupted),
   };
 }
 
-/** Indexes the file at `path` as it is now (an absent file is an empty log). @throws AppError E_STORAGE */
-function scan(path: string): LogState & { skipped: number } {
-  const state: LogState & { skipped: number } = { entries: [], nextId: 1, exists: false, torn: false, skipped: 0 };
+/**
+ * Indexes the file at `path` as it is now (an absent file is an empty log),
+ * with the "requested" records that have no "done" by request id.
+ * @throws AppError E_STORAGE
+ */
+function scan(path: string): LogState & { skipped: number; open: Map<string, IndexEntry> } {
+  const state: LogState & { skipped: number; open: Map<string, IndexEntry> } = { entries: [], open: new Map(), nextId: 1, exists: false, torn: false, skipped: 0 };
   const index = (offset: number, bytes: Buffer) => {
     if (bytes.length === 0) return;
     try {
       const event = parseAuditEvent(parseJson(bytes.toString("utf8"), "line"));
       if (event.id >= state.nextId) {
-        state.entries.push({ id: event.id, timeMs: Date.parse(event.time), offset, length: bytes.length });
+        const entry = { id: event.id, timeMs: Date.parse(event.time), offset, length: bytes.length };
+        state.entries.push(entry);
         state.nextId = event.id + 1;
+        if (event.phase === "requested") state.open.set(event.requestId, entry);
+        else state.open.delete(event.requestId);
         return;
       }
     } catch {

@@ -13,6 +13,9 @@ import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
 import type { LivenessTimes } from "../net/liveness.ts";
 import type { AuditLog } from "./audit-log.ts";
 import { createOperations } from "./operations.ts";
+import { reconcile } from "./reconcile.ts";
+import { messageOf } from "../core/errors.ts";
+import type { AuditEvent } from "../protocol/audit.ts";
 import type { FailureLimits } from "../net/rate-limit.ts";
 import type { BunEnv } from "../net/ws.ts";
 import type { Hono } from "hono";
@@ -43,13 +46,19 @@ export interface Master {
   relay: SessionRelay;
   clusterApp: Hono<BunEnv>;
   apiApp: Hono<BunEnv>;
-  /** Stops the sweeper. The servers are the caller's to stop. */
+  /**
+   * Resolves once every call the last master left unfinished has its "done"
+   * record (reconcile.ts), or once this master stops.
+   */
+  reconciled: Promise<void>;
+  /** Stops the sweeper and the learning of outcomes. The servers are the caller's to stop. */
   close(): void;
 }
 
 /**
  * Builds the master and starts its sweeper, which logs node state changes and
- * drops Down nodes after their grace period.
+ * drops Down nodes after their grace period, and its reconciliation of the
+ * calls the last master left unfinished.
  */
 export function createMaster(options: MasterOptions): Master {
   const { log } = options;
@@ -71,7 +80,9 @@ export function createMaster(options: MasterOptions): Master {
   });
   const relay = createSessionRelay({ log, liveness: options.liveness });
   const agents = createAgentClient();
-  const ops = createOperations({ registry, agents, audit: options.audit, log, cpuOvercommit: options.cpuOvercommit });
+  const stopping = new AbortController();
+  const ops = createOperations({ registry, agents, audit: options.audit, log, cpuOvercommit: options.cpuOvercommit, stopping: stopping.signal });
+  const reconciled = reconcile({ registry, agents, audit: options.audit, log, stopping: stopping.signal }, interruptedCalls(options));
   const apiApp = createApiApp({
     counters,
     startedAt: Date.now(),
@@ -103,9 +114,21 @@ export function createMaster(options: MasterOptions): Master {
     relay,
     clusterApp,
     apiApp,
+    reconciled,
     close() {
       clearInterval(sweeper);
       clearInterval(beat);
+      stopping.abort();
     },
   };
+}
+
+/** The calls the audit trail shows unfinished; none, said in the log, when it cannot be read back. */
+function interruptedCalls(options: Pick<MasterOptions, "audit" | "log">): AuditEvent[] {
+  try {
+    return options.audit.interrupted();
+  } catch (error) {
+    options.log.error(`audit trail: cannot read back the calls the last master left unfinished: ${messageOf(error)}`);
+    return [];
+  }
 }

@@ -192,6 +192,28 @@ describe("audit log", () => {
   });
 });
 
+describe("calls left unfinished", () => {
+  test("the requested records without a done when the log is opened, in id order; not the calls of this master", () => {
+    const path = join(dir(), "events.jsonl");
+    const first = createAuditLog({ path, now: clock() });
+    first.append(requested("ended"));
+    first.append(requested("killed-1", "launch"));
+    first.append(done("ended"));
+    first.append(requested("killed-2", "exec"));
+    expect(first.interrupted()).toEqual([]);
+
+    const second = createAuditLog({ path, now: clock() });
+    expect(second.interrupted().map((e) => [e.id, e.requestId, e.action, e.phase])).toEqual([
+      [2, "killed-1", "launch", "requested"],
+      [4, "killed-2", "exec", "requested"],
+    ]);
+    second.append(requested("new"));
+    second.append(done("killed-1"));
+    expect(second.interrupted().map((e) => e.requestId)).toEqual(["killed-1", "killed-2"]);
+    expect(createAuditLog({ path }).interrupted().map((e) => e.requestId)).toEqual(["killed-2", "new"]);
+  });
+});
+
 describe("sanitizeParams", () => {
   test("drops secret-looking keys, redacts tokens, hashes long strings", () => {
     const cloudInit = "#cloud-config\n" + "x".repeat(1000);

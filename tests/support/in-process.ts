@@ -30,16 +30,20 @@ export async function runCleanups(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
 }
 
-export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimits?: FailureLimits) {
+/** A master on `clusterPort` (0: any); `dataDir` reuses a stopped master's audit trail, as a restart does. */
+export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimits?: FailureLimits, options: { dataDir?: string } = {}) {
   const { log, lines } = createTestLog();
-  const dataDir = mkdtempSync(join(tmpdir(), "mv-inproc-"));
-  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "mv-inproc-"));
+  if (options.dataDir === undefined) cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const audit = createAuditLog({ path: join(dataDir, "events.jsonl") });
   const master = createMaster({
     audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness, authLimits });
   const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
+  let stopped = false;
   const stop = async () => {
+    if (stopped) return;
+    stopped = true;
     master.close();
     await Promise.all([cluster.stop(true), api.stop(true)]);
   };
