@@ -6,6 +6,7 @@
  */
 import { runCommand, type ArgsDef, type CommandDef } from "citty";
 import { AppError, messageOf, usageError } from "../core/errors.ts";
+import { stripControl } from "../core/format.ts";
 import { aliasesOf, commandName, metaOf, resolve } from "./citty.ts";
 import { renderHelp } from "./help.ts";
 
@@ -72,8 +73,6 @@ export interface CliIo {
   verbose: boolean;
 }
 
-const ANSI = /\u001b\[[0-9;]*m/g;
-
 /**
  * Runs `cmd` on `rawArgs`. A command's `run` may return an exit status; any
  * other result means success.
@@ -105,7 +104,8 @@ export async function runCli<T extends ArgsDef>(cmd: CommandDef<T>, rawArgs: str
     return typeof result === "number" ? result : EXIT.ok;
   } catch (error) {
     const usage = isUsageError(error);
-    io.stderr(`error: ${messageOf(error).replace(ANSI, "")}\n`);
+    // Messages carry text from the network (a master's, a node's, multipass's words).
+    io.stderr(`error: ${stripControl(messageOf(error))}\n`);
     if (usage) {
       io.stderr(`Run "${(await commandName(leaf, parent)) || "command"} --help" for usage.\n`);
     } else if (io.verbose && error instanceof Error && error.stack) {

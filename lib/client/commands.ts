@@ -4,17 +4,18 @@
  */
 import { defineCommand, type ArgsDef } from "citty";
 import type { ApiClient } from "./api-client.ts";
-import { apiFor, common, paint, resolveRef, type ClientContext } from "./context.ts";
+import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
 import { launchCommand } from "./launch.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
 import { runSession } from "./session.ts";
 import { EXIT } from "../cli/run.ts";
 import { AppError, messageOf } from "../core/errors.ts";
-import { formatBytes, formatLoad, formatTime, formatUsage } from "../core/format.ts";
+import { parseDuration } from "../core/duration.ts";
+import { formatBytes, formatLoad, formatTime, formatUsage, stripControl } from "../core/format.ts";
 import { renderTable, stateCell, type Cell } from "./tables.ts";
 import { arrayOf } from "../core/parse.ts";
-import { parseInfoResponse, parseInstanceView, parseNodeView } from "../protocol/api.ts";
+import { MAX_INFO_TIMEOUT_MS, parseInfoResponse, parseInstanceView, parseNodeView } from "../protocol/api.ts";
 import { validateCommand } from "../protocol/session.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 import { VERSION } from "../core/version.ts";
@@ -47,7 +48,7 @@ function nodesCommand(ctx: ClientContext) {
       ctx.stdout(renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c));
       const e = paint(ctx, "stderr");
       for (const n of nodes) {
-        if (n.multipassError) ctx.stderr(`${e.yellow("warning")}: node "${n.name}": ${n.multipassError}\n`);
+        if (n.multipassError) ctx.stderr(`${e.yellow("warning")}: ${stripControl(`node "${n.name}": ${n.multipassError}`)}\n`);
       }
     },
   });
@@ -77,20 +78,28 @@ function instancesCommand(ctx: ClientContext) {
   });
 }
 
+/** How much longer than the per-node limit `info` waits for the master's answer: its own work around the nodes' calls. */
+const INFO_MARGIN_MS = 15_000;
+
 function infoCommand(ctx: ClientContext) {
   return defineCommand({
     meta: { name: "info", description: "Live figures of every instance, or of one (NAME or NAME@NODE)" },
     args: {
       name: { type: "positional", required: false, description: "Instance, NAME or NAME@NODE" },
+      timeout: { type: "string", valueHint: "DURATION", description: "Per-node time limit (default: the master's --node-timeout; at most 10m)" },
       ...common,
     },
     async run({ args }) {
-      let path = "/api/v1/info";
+      const query = new URLSearchParams();
       if (args.name) {
         parseInstanceRef(args.name);
-        path += `?instance=${encodeURIComponent(args.name)}`;
+        query.set("instance", args.name);
       }
-      const answer = await apiFor(args, ctx).get(path);
+      const nodeTimeoutMs = args.timeout === undefined ? null : parseDuration(args.timeout, "--timeout", { minMs: 1, maxMs: MAX_INFO_TIMEOUT_MS });
+      if (nodeTimeoutMs !== null) query.set("timeout", String(nodeTimeoutMs));
+      // The master answers once every node has, or its limit has passed: wait a little longer than that.
+      const timeoutMs = (nodeTimeoutMs ?? MAX_INFO_TIMEOUT_MS) + INFO_MARGIN_MS;
+      const answer = await apiFor(args, ctx).get(`/api/v1/info${query.size > 0 ? `?${query}` : ""}`, { timeoutMs });
       const info = parseInfoResponse(answer.json);
       const c = paint(ctx);
       if (args.json) ctx.stdout(answer.text + "\n");
@@ -107,7 +116,7 @@ function infoCommand(ctx: ClientContext) {
         ctx.stdout(renderTable(["Node Name", "Instance Name", "Cpu", "Load", "Disk", "Memory"], rows, c));
       }
       const e = paint(ctx, "stderr");
-      for (const failure of info.errors) ctx.stderr(`${e.red("error")}: node "${failure.node}": ${failure.message}\n`);
+      for (const failure of info.errors) ctx.stderr(`${e.red("error")}: ${stripControl(`node "${failure.node}": ${failure.message}`)}\n`);
       return info.errors.length > 0 ? EXIT.failure : EXIT.ok;
     },
   });
@@ -123,14 +132,14 @@ const sessionArgs = {
 
 function shellCommand(ctx: ClientContext) {
   return defineCommand({
-    meta: { name: "shell", description: "Interactive shell in an instance on any node (default: primary)" },
+    meta: { name: "shell", description: "Interactive shell in an instance on any node (default: primary, if exactly one)" },
     args: {
-      name: { type: "positional", required: false, description: "Instance, NAME or NAME@NODE (default primary)" },
+      name: { type: "positional", required: false, description: "Instance, NAME or NAME@NODE (default: the one instance named primary)" },
       ...sessionArgs,
     },
     async run({ args }) {
       const api = apiFor({ ...args, json: false }, ctx);
-      const ref = await resolveRef(api, args.name ?? "primary");
+      const ref = args.name === undefined ? await defaultInstance(api, "open a shell in") : await resolveRef(api, args.name);
       return runSession({ baseUrl: api.baseUrl, token: api.token, tls: api.tls, kind: "shell", ref, command: [], tty: true, io: ctx.terminal, diagnose: diagnoser(api) });
     },
   });

@@ -9,6 +9,9 @@ import { createApiClient, type ApiClient } from "./api-client.ts";
 import { parseMasterAddress } from "../core/address.ts";
 import { colors, type Colors } from "./tables.ts";
 import { parseInstanceView } from "../protocol/api.ts";
+import { PRIMARY_NAME } from "../protocol/operations.ts";
+import { arrayOf } from "../core/parse.ts";
+import { usageError } from "../core/errors.ts";
 import type { TerminalIo } from "./terminal-io.ts";
 import { readCertificate } from "../net/tls.ts";
 import { readTokenFile } from "../net/tokens.ts";
@@ -68,11 +71,19 @@ function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
   return null;
 }
 
+/**
+ * Limit of a short call: a listing from the master's cache or a launch plan,
+ * answered at once by a healthy master. Calls that wait for a host stream
+ * instead, watched for silence (api-client.ts), and `info` waits longer
+ * than the per-node limit it asks for.
+ */
+export const SHORT_CALL_MS = 30_000;
+
 export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
   const baseUrl = parseMasterAddress(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER, "master").url;
   const caPath = args.ca ?? ctx.env["MULTIVERSE_CA"];
   const tls = caPath ? { ca: readCertificate(caPath, "CA certificate") } : undefined;
-  return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: 60_000, ...(tls ? { tls } : {}) });
+  return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: SHORT_CALL_MS, ...(tls ? { tls } : {}) });
 }
 
 /**
@@ -85,6 +96,23 @@ export async function resolveRef(api: ApiClient, text: string): Promise<string> 
   const answer = await api.get(`/api/v1/instances/${encodeURIComponent(text)}`);
   const instance = parseInstanceView(answer.json, "instance");
   return `${instance.name}@${instance.node}`;
+}
+
+/**
+ * The instance a verb given no NAME acts on, as `NAME@NODE`: the one named
+ * `primary`, as in Multipass, but only when exactly one instance of that name
+ * exists in the cluster. Multipass's `start` and `shell` of a missing primary
+ * would launch a new VM with the host account's home mounted in it; a
+ * guess between several would act on the wrong one.
+ * @throws AppError E_USAGE when there is none or several
+ */
+export async function defaultInstance(api: ApiClient, verb: string): Promise<string> {
+  const instances = arrayOf(parseInstanceView)((await api.get("/api/v1/instances")).json, "instances").filter((i) => i.name === PRIMARY_NAME);
+  const [only] = instances;
+  if (only !== undefined && instances.length === 1) return `${only.name}@${only.node}`;
+  if (only === undefined) throw usageError(`Name the instance to ${verb}: there is no instance named "${PRIMARY_NAME}" to default to`);
+  const candidates = instances.map((i) => `${i.name}@${i.node}`).sort();
+  throw usageError(`Name the instance to ${verb}: "${PRIMARY_NAME}" is on several nodes (${candidates.join(", ")})`);
 }
 
 /** Colours for what goes to `stream`: only on a terminal, never with NO_COLOR set. */

@@ -2,7 +2,8 @@
  * `client launch`: an instance on the node with the most room (or `--node`),
  * with live progress; `--dry-run` only says where it would go and why. The
  * request is checked here first, with the master's own parser, for an exact
- * error before any call.
+ * error before any call (so a launch of "primary" without `--allow-primary`
+ * is refused in the master's words).
  */
 import { readFileSync, statSync } from "node:fs";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
@@ -10,9 +11,11 @@ import type { ApiClient } from "./api-client.ts";
 import { apiFor, paint, writeArgs, type ClientContext } from "./context.ts";
 import { EXIT } from "../cli/run.ts";
 import { AppError, messageOf, usageError } from "../core/errors.ts";
-import { formatBytes } from "../core/format.ts";
+import { formatBytes, stripControl } from "../core/format.ts";
 import { parseJson } from "../core/parse.ts";
-import { MAX_CLOUD_INIT_BYTES, parseLaunchEvent, parseLaunchPlan, parseLaunchRequest, type LaunchEvent, type LaunchRequestBody } from "../protocol/operations.ts";
+import { MAX_CLOUD_INIT_BYTES, parseLaunchEvent, parseLaunchPlan, parseLaunchRequest, PRIMARY_NAME, type LaunchEvent, type LaunchRequestBody } from "../protocol/operations.ts";
+import type { Progress } from "./progress.ts";
+import { endedEarly, watchOperation } from "./watch.ts";
 
 const launchArgs = {
   name: { type: "positional", required: false, description: "Instance name (default: a random adjective-animal)" },
@@ -24,6 +27,7 @@ const launchArgs = {
   node: { type: "string", valueHint: "NODE", description: "Launch on this node instead of placing it" },
   timeout: { type: "string", valueHint: "SECONDS", description: "Multipass's own launch timeout" },
   "dry-run": { type: "boolean", default: false, description: "Print the node that would be chosen, and why" },
+  "allow-primary": { type: "boolean", default: false, description: `Allow the name "${PRIMARY_NAME}": Multipass mounts the worker account's home directory into it` },
   ...writeArgs,
 } as const satisfies ArgsDef;
 
@@ -54,6 +58,7 @@ function launchRequest(args: ParsedArgs<typeof launchArgs>): LaunchRequestBody {
     ...(args.node === undefined ? {} : { node: args.node }),
     ...(args.timeout === undefined ? {} : { timeoutSeconds: args.timeout }),
     ...(args["dry-run"] ? { dryRun: true } : {}),
+    ...(args["allow-primary"] ? { allowPrimary: true } : {}),
   });
 }
 
@@ -77,59 +82,61 @@ async function planLaunch(api: ApiClient, body: LaunchRequestBody, ctx: ClientCo
     ctx.stdout(answer.text + "\n");
   } else {
     const plan = parseLaunchPlan(answer.json);
-    ctx.stdout(`Would launch ${body.name ? `"${body.name}"` : "a new instance"} on node "${plan.node}": ${plan.reason}\n`);
+    ctx.stdout(stripControl(`Would launch ${body.name ? `"${body.name}"` : "a new instance"} on node "${plan.node}": ${plan.reason}`) + "\n");
   }
   return EXIT.ok;
 }
 
-function progressText(event: Extract<LaunchEvent, { type: "progress" }>): string {
-  const percent = event.percent === null ? "" : ` ${event.percent}%`;
-  return event.phase === "Other" ? event.text : `${event.phase}${percent}`;
+/** How a launch phase reads on the progress line, for the instance `name`; null for a phase it does not know. */
+const PHASE_TEXT: Record<string, (name: string) => string> = {
+  Creating: (name) => `Creating ${name}`,
+  "Retrieving image": () => "Retrieving image",
+  "Verifying image": () => "Verifying image",
+  "Preparing image": () => "Preparing image",
+  Configuring: (name) => `Configuring ${name}`,
+  Starting: (name) => `Starting ${name}`,
+  "Waiting for initialization": (name) => `Waiting for cloud-init in ${name}`,
+};
+
+/** A progress event as the progress line shows it; percentages only on a live line (plain lines show each phase once). */
+function phaseText(event: Extract<LaunchEvent, { type: "progress" }>, name: string, live: boolean): string {
+  const known = PHASE_TEXT[event.phase];
+  if (known === undefined) return event.text;
+  return `${known(name)}${live && event.percent !== null ? ` ${event.percent}%` : ""}`;
 }
 
 /**
- * Progress on a terminal: one updating line, cut to the window so it never
- * wraps; elsewhere, plain lines. `clear` wipes the line before what follows.
+ * Streams a launch: where it goes and why stays on screen, then the phase
+ * and the time spent in it, then the result. `--json` prints the API's
+ * events as they come, and nothing else.
  */
-function progressLine(ctx: ClientContext, live: boolean) {
-  let shown = "";
-  return {
-    show(text: string) {
-      if (text === shown) return;
-      shown = text;
-      if (!live) return ctx.stdout(`${text}\n`);
-      const width = Math.max(10, ctx.terminal.size().cols - 1);
-      ctx.stdout(`\r\u001b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
-    },
-    clear() {
-      if (live && shown) ctx.stdout("\r\u001b[2K");
-    },
-  };
-}
-
 async function streamLaunch(api: ApiClient, body: LaunchRequestBody, ctx: ClientContext, json: boolean): Promise<number> {
-  const progress = progressLine(ctx, ctx.isTTY && !json);
-  let end: LaunchEvent | null = null;
-  try {
-    for await (const line of api.lines("/api/v1/instances", body)) {
+  const live = ctx.isTTY && !json;
+  const name = body.name ?? "the new instance";
+  const what = body.name === undefined ? "the launch" : `the launch of "${body.name}"`;
+  return watchOperation(ctx, { what, live }, async (signal, progress) => {
+    if (!json) progress.phase(`Launching ${name}`, "launch");
+    const lines = await api.stream("/api/v1/instances", body, { signal });
+    for await (const line of lines) {
       if (json) ctx.stdout(line + "\n");
       const event = parseLaunchEvent(parseJson(line, "event"));
-      if (event.type === "launched" || event.type === "error") end = event;
+      if (event.type === "launched" || event.type === "error") return launchEnd(ctx, progress, event, json);
       if (json) continue;
-      // Where it goes, and why, stays on screen.
-      if (event.type === "placed") ctx.stdout(`Placing on node "${event.node}": ${event.reason}\n`);
-      else if (event.type === "progress") progress.show(`${event.node}: ${progressText(event)}`);
+      if (event.type === "placed") {
+        progress.line(stripControl(`Placing on node "${event.node}": ${event.reason}`));
+      } else progress.phase(phaseText(event, name, live), event.phase);
     }
-  } finally {
-    progress.clear();
-  }
-  if (end?.type === "launched") {
-    if (!json) ctx.stdout(`${paint(ctx).green("Launched")} "${end.name}" on node "${end.node}"${end.ipv4.length ? ` (${end.ipv4.join(", ")})` : ""}\n`);
+    throw endedEarly(api);
+  });
+}
+
+/** Reports how the launch ended; returns the exit status. */
+function launchEnd(ctx: ClientContext, progress: Progress, end: Extract<LaunchEvent, { type: "launched" | "error" }>, json: boolean): number {
+  progress.stop();
+  if (end.type === "launched") {
+    if (!json) ctx.stdout(`${paint(ctx).green("Launched")} ${stripControl(`"${end.name}" on node "${end.node}"${end.ipv4.length ? ` (${end.ipv4.join(", ")})` : ""}`)}\n`);
     return EXIT.ok;
   }
-  if (end?.type === "error") {
-    if (!json) ctx.stderr(`error: ${end.message}\n`);
-    return end.code === "E_USAGE" ? EXIT.usage : EXIT.failure;
-  }
-  throw new AppError("E_UNREACHABLE", `The master ended the launch without a result; check with "multiverse instances"`);
+  if (!json) ctx.stderr(`error: ${stripControl(end.message)}\n`);
+  return end.code === "E_USAGE" ? EXIT.usage : EXIT.failure;
 }

@@ -2,16 +2,21 @@
  * The client's commands that change the state of instances: the lifecycle
  * verbs on one or more instances (or `--all`), and `purge`. Input is checked
  * here first for quick, exact errors; the master checks it again. Destructive
- * calls ask first on a terminal unless `--yes`.
+ * calls ask first on a terminal unless `--yes`. The answers stream: each
+ * instance's (or node's) result is printed as it finishes, and a terminal
+ * shows what is still going on and for how long (watch.ts).
  */
 import { defineCommand } from "citty";
 import type { ApiClient } from "./api-client.ts";
-import { apiFor, paint, writeArgs, type ClientContext } from "./context.ts";
+import { apiFor, defaultInstance, paint, writeArgs, type ClientContext } from "./context.ts";
 import { EXIT } from "../cli/run.ts";
 import { usageError } from "../core/errors.ts";
-import { renderTable, stateCell, type Cell } from "./tables.ts";
-import { ELIGIBLE, parseActionAnswer, parsePurgeAnswer, type ActionResult, type LifecycleAction, type PurgeResult } from "../protocol/operations.ts";
-import { arrayOf } from "../core/parse.ts";
+import { stripControl } from "../core/format.ts";
+import { createRowPrinter, stateCell, type Cell } from "./tables.ts";
+import { ELIGIBLE, parseActionEvent, parsePurgeEvent, type ActionResult, type LifecycleAction } from "../protocol/operations.ts";
+import { arrayOf, object, parseJson, type Json } from "../core/parse.ts";
+import type { Progress } from "./progress.ts";
+import { endedEarly, watchOperation } from "./watch.ts";
 import { parseInstanceView } from "../protocol/api.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 
@@ -41,18 +46,6 @@ async function askFirst(ctx: ClientContext, targets: string[], nothing: string, 
   return EXIT.failure;
 }
 
-function printResults(ctx: ClientContext, action: LifecycleAction, results: ActionResult[]): void {
-  const c = paint(ctx);
-  if (results.length === 0) {
-    ctx.stdout(`Nothing to ${action}.\n`);
-    return;
-  }
-  const rows: Cell[][] = results.map((r) => [r.node, r.name, r.ok ? stateCell(r.state ?? "Unknown", c) : { text: "failed", paint: c.red }]);
-  ctx.stdout(renderTable(["Node Name", "Instance Name", "State"], rows, c));
-  const e = paint(ctx, "stderr");
-  for (const r of results) if (r.error) ctx.stderr(`${e.red("error")}: ${r.error.message}\n`);
-}
-
 const DESCRIPTIONS: Record<LifecycleAction, string> = {
   start: "Start (or resume) instances",
   stop: "Stop instances",
@@ -62,20 +55,31 @@ const DESCRIPTIONS: Record<LifecycleAction, string> = {
   recover: "Recover deleted instances",
 };
 
-/** Verbs that act on the primary instance when given no name, as multipass does. */
+/** Verbs that act on the primary instance when given no name, as multipass does (when exactly one exists). */
 const PRIMARY_DEFAULT: ReadonlySet<LifecycleAction> = new Set(["start", "stop", "restart", "suspend"]);
 
+const DOING: Record<LifecycleAction, string> = {
+  start: "Starting",
+  stop: "Stopping",
+  restart: "Restarting",
+  suspend: "Suspending",
+  delete: "Deleting",
+  recover: "Recovering",
+};
+
 /**
- * The instances a lifecycle call names, checked; empty with `--all`.
+ * The instances a lifecycle call names, checked; empty with `--all`. With
+ * no name, a verb Multipass runs on its primary instance acts on the one
+ * named `primary`, when exactly one exists.
  * @throws AppError E_USAGE
  */
-function lifecycleRefs(action: LifecycleAction, names: string[], all: boolean): string[] {
+async function lifecycleRefs(api: ApiClient, action: LifecycleAction, names: string[], all: boolean): Promise<string[]> {
   if (all && names.length > 0) throw usageError("Give instance names or --all, not both");
   if (all) return [];
-  const refs = names.length > 0 ? names : PRIMARY_DEFAULT.has(action) ? ["primary"] : null;
-  if (refs === null) throw usageError(`Name the instances to ${action}, or use --all`);
-  for (const ref of refs) parseInstanceRef(ref);
-  return refs;
+  for (const ref of names) parseInstanceRef(ref);
+  if (names.length > 0) return names;
+  if (!PRIMARY_DEFAULT.has(action)) throw usageError(`Name the instances to ${action}, or use --all`);
+  return [await defaultInstance(api, action)];
 }
 
 /** What a lifecycle call does, once its flags are read. */
@@ -98,11 +102,52 @@ async function runLifecycle(ctx: ClientContext, api: ApiClient, call: LifecycleC
     const stop = await askFirst(ctx, targets, `Nothing to ${action}.`, `${verb} ${targets.join(", ")}?`);
     if (stop !== null) return stop;
   }
-  const answer = await api.post(`/api/v1/actions/${action}`, { ...(all ? { all: true } : { instances: refs }), force: call.force, purge: call.purge });
-  const { ok, results } = parseActionAnswer(answer.json);
-  if (call.json) ctx.stdout(answer.text + "\n");
-  else printResults(ctx, action, results);
-  return ok ? EXIT.ok : EXIT.failure;
+  const body = { ...(all ? { all: true } : { instances: refs }), force: call.force, purge: call.purge };
+  const what = all ? `the ${action} of every instance it applies to` : `the ${action} of ${refs.map((r) => `"${r}"`).join(", ")}`;
+  return watchOperation(ctx, { what, live: ctx.isTTY && !call.json }, async (signal, progress) => {
+    const pending = [...refs];
+    let finished = 0;
+    const show = () => {
+      const which = all ? `every instance it applies to${finished > 0 ? ` (${finished} done)` : ""}` : pending.join(", ");
+      if (!call.json) progress.phase(`${DOING[action]} ${which}`, action);
+    };
+    show();
+    const lines = await api.stream(`/api/v1/actions/${action}`, body, { signal });
+    const printRow = createRowPrinter(["Node Name", "Instance Name", "State"], [[], refs.map((r) => r.split("@")[0]!)], paint(ctx));
+    for await (const line of lines) {
+      const raw = parseJson(line, "event");
+      const event = parseActionEvent(raw);
+      if (event.type === "done") {
+        if (call.json) ctx.stdout(`${JSON.stringify(bulkAnswer(raw))}\n`);
+        else if (event.results.length === 0) progress.line(`Nothing to ${action}.`);
+        return event.ok ? EXIT.ok : EXIT.failure;
+      }
+      finished++;
+      const at = pending.findIndex((ref) => ref === event.result.name || ref === `${event.result.name}@${event.result.node}`);
+      if (at >= 0) pending.splice(at, 1);
+      if (call.json) continue;
+      showResult(ctx, progress, printRow, event.result);
+      if (pending.length > 0 || all) show();
+      else progress.stop();
+    }
+    throw endedEarly(api);
+  });
+}
+
+/** One instance's result, as a row of the results table (and its error on stderr). */
+function showResult(ctx: ClientContext, progress: Progress, printRow: (cells: Cell[]) => string, r: ActionResult): void {
+  const c = paint(ctx);
+  progress.line(printRow([r.node, r.name, r.ok ? stateCell(r.state ?? "Unknown", c) : { text: "failed", paint: c.red }]));
+  if (r.error) progress.line(`${paint(ctx, "stderr").red("error")}: ${stripControl(r.error.message)}`, "stderr");
+}
+
+/**
+ * The `{ ok, results }` of a streamed `done` event, as the JSON answer has
+ * them: what `--json` printed before answers were streamed, byte for byte.
+ */
+function bulkAnswer(done: Json): { ok: Json | undefined; results: Json | undefined } {
+  const o = object(done, "event");
+  return { ok: o["ok"], results: o["results"] };
 }
 
 export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction) {
@@ -116,19 +161,13 @@ export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction) {
       yes: { type: "boolean", alias: "y", default: false, description: "Do not ask for confirmation" },
       ...writeArgs,
     },
-    run({ args }) {
-      const refs = lifecycleRefs(action, args._.map(String), args.all);
+    async run({ args }) {
+      const api = apiFor(args, ctx);
+      const refs = await lifecycleRefs(api, action, args._.map(String), args.all);
       const call = { action, refs, all: args.all, force: args["force"] === true, purge: args["purge"] === true, yes: args.yes, json: args.json };
-      return runLifecycle(ctx, apiFor(args, ctx), call);
+      return runLifecycle(ctx, api, call);
     },
   });
-}
-
-function printPurge(ctx: ClientContext, results: PurgeResult[]): void {
-  for (const r of results) {
-    if (r.error) ctx.stderr(`error: ${r.error.message}\n`);
-    else ctx.stdout(`${r.node}: ${r.purged.length ? `purged ${r.purged.join(", ")}` : "nothing to purge"}\n`);
-  }
 }
 
 async function runPurge(ctx: ClientContext, api: ApiClient, call: { node: string | undefined; yes: boolean; json: boolean }): Promise<number> {
@@ -137,11 +176,24 @@ async function runPurge(ctx: ClientContext, api: ApiClient, call: { node: string
     const stop = await askFirst(ctx, deleted, "No deleted instances to purge.", `Purge ${deleted.join(", ")} for good?`);
     if (stop !== null) return stop;
   }
-  const answer = await api.post("/api/v1/purge", call.node === undefined ? {} : { node: call.node });
-  const { ok, results } = parsePurgeAnswer(answer.json);
-  if (call.json) ctx.stdout(answer.text + "\n");
-  else printPurge(ctx, results);
-  return ok ? EXIT.ok : EXIT.failure;
+  const where = call.node === undefined ? "" : ` on node "${call.node}"`;
+  return watchOperation(ctx, { what: `the purge${where}`, live: ctx.isTTY && !call.json }, async (signal, progress) => {
+    if (!call.json) progress.phase(`Purging deleted instances${where}`);
+    const lines = await api.stream("/api/v1/purge", call.node === undefined ? {} : { node: call.node }, { signal });
+    for await (const line of lines) {
+      const raw = parseJson(line, "event");
+      const event = parsePurgeEvent(raw);
+      if (event.type === "done") {
+        if (call.json) ctx.stdout(`${JSON.stringify(bulkAnswer(raw))}\n`);
+        return event.ok ? EXIT.ok : EXIT.failure;
+      }
+      if (call.json) continue;
+      const r = event.result;
+      if (r.error) progress.line(`error: ${stripControl(r.error.message)}`, "stderr");
+      else progress.line(stripControl(`${r.node}: ${r.purged.length ? `purged ${r.purged.join(", ")}` : "nothing to purge"}`));
+    }
+    throw endedEarly(api);
+  });
 }
 
 export function purgeCommand(ctx: ClientContext) {

@@ -7,6 +7,7 @@
  */
 import { EXIT } from "../cli/run.ts";
 import { messageOf } from "../core/errors.ts";
+import { stripControl } from "../core/format.ts";
 import { DEFAULT_LIVENESS, watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
 import { CHANNEL_STDERR, CHANNEL_STDOUT, controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionKind } from "../protocol/session.ts";
 import type { TerminalIo } from "./terminal-io.ts";
@@ -209,7 +210,7 @@ class ClientSession {
     const { io } = this.request;
     io.setRaw(false);
     const why = note ?? this.remoteError;
-    if (why) io.writeStderr(`${this.interactive ? "\r\n" : ""}multiverse: ${why}\n`);
+    if (why) io.writeStderr(`${this.interactive ? "\r\n" : ""}multiverse: ${stripControl(why)}\n`);
     void io.flush().then(() => this.resolve(code));
   }
 }

@@ -1,9 +1,11 @@
 /**
  * The client's tables: aligned columns, coloured states. Colour is applied
  * after alignment so escape codes never skew the columns; the values in the
- * cells come from core/format.ts.
+ * cells come from core/format.ts, and lose their control characters here
+ * (they come from the network).
  */
 import { createColors } from "picocolors";
+import { stripControl } from "../core/format.ts";
 
 export type Colors = ReturnType<typeof createColors>;
 
@@ -16,24 +18,47 @@ export type Cell = string | { text: string; paint?: (s: string) => string };
 
 const GAP = 3;
 
+/** A cell's text, made safe for a terminal: it may come from the network. */
+function cellText(cell: Cell): string {
+  return stripControl(typeof cell === "string" ? cell : cell.text).replace(/[\t\n]/g, " ");
+}
+
+function formatRow(cells: Cell[], widths: number[], header: boolean, c: Colors): string {
+  return cells
+    .map((cell, i) => {
+      const t = cellText(cell);
+      const padded = i === cells.length - 1 ? t : t + " ".repeat(Math.max(0, (widths[i] ?? 0) - [...t].length) + GAP);
+      if (header) return c.bold(padded);
+      return typeof cell === "string" || !cell.paint ? padded : cell.paint(t) + padded.slice(t.length);
+    })
+    .join("")
+    .trimEnd();
+}
+
 /**
  * Aligned columns with a header row; the last column is not padded. Rows may
  * contain continuation rows (extra IPs) as plain rows with empty cells.
  */
 export function renderTable(headers: string[], rows: Cell[][], c: Colors): string {
-  const text = (cell: Cell) => (typeof cell === "string" ? cell : cell.text);
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] === undefined ? 0 : [...text(r[i]!)].length))));
-  const line = (cells: Cell[], header: boolean) =>
-    cells
-      .map((cell, i) => {
-        const t = text(cell);
-        const padded = i === cells.length - 1 ? t : t + " ".repeat(widths[i]! - [...t].length + GAP);
-        if (header) return c.bold(padded);
-        return typeof cell === "string" || !cell.paint ? padded : cell.paint(t) + padded.slice(t.length);
-      })
-      .join("")
-      .trimEnd();
-  return [line(headers, true), ...rows.map((r) => line(r, false))].join("\n") + "\n";
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] === undefined ? 0 : [...cellText(r[i]!)].length))));
+  return [formatRow(headers, widths, true, c), ...rows.map((r) => formatRow(r, widths, false, c))].join("\n") + "\n";
+}
+
+/**
+ * A table printed a row at a time, as results come in: the first row comes
+ * with the header. Columns are as wide as the header or the widest of
+ * `expected` (values known beforehand, by column); a longer value pushes its
+ * row out of line rather than wait for the others.
+ */
+export function createRowPrinter(headers: string[], expected: string[][], c: Colors): (cells: Cell[]) => string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...(expected[i] ?? []).map((v) => [...v].length)));
+  let first = true;
+  return (cells) => {
+    const row = formatRow(cells, widths, false, c) + "\n";
+    if (!first) return row;
+    first = false;
+    return formatRow(headers, widths, true, c) + "\n" + row;
+  };
 }
 
 /** Colour of an instance or node state. */

@@ -1,7 +1,8 @@
 /**
  * Values as people read them: sizes in binary units as Multipass prints
- * them, usage pairs, times and load averages. Pure; the client's tables and
- * the master's messages both use them.
+ * them, usage pairs, times, load averages and elapsed time, and text made
+ * safe for a terminal. Pure; the client's tables and the master's messages
+ * both use them.
  */
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -34,4 +35,29 @@ export function formatTime(iso: string): string {
 
 export function formatLoad(load: [number, number, number] | null): string {
   return load === null ? "--" : load.map((l) => l.toFixed(2)).join(" ");
+}
+
+/**
+ * How long something has been going on, as a progress line shows it:
+ * `48 s`, `1m12s`, `2h05m`.
+ */
+export function formatElapsed(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${pad(seconds % 60)}s`;
+  return `${Math.floor(seconds / 3600)}h${pad(Math.floor(seconds / 60) % 60)}m`;
+}
+
+/**
+ * Escape sequences (CSI, and the other ESC-introduced ones) and control
+ * characters but tab and newline, including carriage return and the C1
+ * range: what text from the network must lose before it reaches a terminal,
+ * where it could move the cursor, rewrite the screen or hide what follows.
+ */
+const TERMINAL_CONTROL = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/** `text` without escape sequences and control characters (tab and newline stay). */
+export function stripControl(text: string): string {
+  return text.replace(TERMINAL_CONTROL, "");
 }

@@ -346,8 +346,8 @@ export function simCalls(simDir: string): string[][] {
     .map((line, i) => field(object(parseJson(line, `calls.log:${i + 1}`), `calls.log:${i + 1}`), "argv", `calls.log:${i + 1}`, arrayOf(string)));
 }
 
-/** Writes the stand-in's config.json (fault injection, step delay). */
-export function simConfig(simDir: string, config: { fault?: "down" | "hang" | "garbage" | null; stepMs?: number }): void {
+/** Writes the stand-in's config.json (fault injection, step delay, a timing profile: see lib/sim/README.md). */
+export function simConfig(simDir: string, config: { fault?: "down" | "hang" | "garbage" | null; stepMs?: number; timing?: "realistic" | Record<string, number | string> }): void {
   writeFileSync(join(simDir, "config.json"), JSON.stringify(config));
 }
 
