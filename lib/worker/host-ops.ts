@@ -1,7 +1,14 @@
 /**
  * What a worker does when the master asks it to change its host: launch and
- * the lifecycle verbs, one at a time per instance, each followed by a fresh
- * listing so the master's cache is right the moment the call returns. Every
+ * the lifecycle verbs, one at a time per instance, each answered with the
+ * host's listing after it, so the master's cache is right the moment the call
+ * returns. A launch waits for a fresh listing (it needs the new instance's
+ * addresses). A verb or a purge does not: the daemon serialises, so a list
+ * after one stop would queue behind the next stop on the host, and a bulk
+ * stop would hear of each instance one stop late. Multipass's success says
+ * the state the verb left the instance in (CONTRACT.md §4.4–4.9), so the
+ * answer is the last listing with that state, and a fresh listing follows
+ * through the join link once the daemon gives it. Every
  * call the master names with a request id is kept in the operation log
  * (operation-log.ts), so its outcome can be asked for after the answer was
  * lost on the way.
@@ -17,7 +24,7 @@ import { AppError, toAppError } from "../core/errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
 import type { KeyedLock } from "../core/keyed-lock.ts";
 import type { AgentOperation } from "../protocol/agent.ts";
-import type { InstanceSummary, LaunchProgress, LaunchSpec } from "../protocol/instances.ts";
+import type { InstanceState, InstanceSummary, LaunchProgress, LaunchSpec } from "../protocol/instances.ts";
 import type { Multipass } from "../multipass/driver.ts";
 import { PRIMARY_NAME, type ActionOptions, type LifecycleAction } from "../protocol/operations.ts";
 import { createOperationLog, type OperationLog } from "./operation-log.ts";
@@ -138,7 +145,39 @@ async function act(ctx: Context, action: LifecycleAction, name: string, options:
   } catch (error) {
     throw failure(ctx, action, name, error);
   }
-  return fresh(ctx);
+  return listingAfter(ctx, (instances) => {
+    const before = instances.find((i) => i.name === name);
+    const state = stateAfter(action, before?.state, options);
+    if (state === null) return instances.filter((i) => i.name !== name);
+    const after: InstanceSummary = { name, state, ipv4: state === "Running" ? (before?.ipv4 ?? []) : [], release: before?.release ?? null };
+    return before ? instances.map((i) => (i.name === name ? after : i)) : [...instances, after];
+  });
+}
+
+/**
+ * The state a verb leaves an instance in when multipass reports success:
+ * start and restart return once it is up, stop once it is down; suspend does
+ * nothing to an instance that is not running. Null: gone (delete --purge).
+ */
+export function stateAfter(action: LifecycleAction, before: InstanceState | undefined, options: Pick<ActionOptions, "purge">): InstanceState | null {
+  switch (action) {
+    case "start":
+    case "restart":
+      return "Running";
+    case "stop":
+    case "recover":
+      return "Stopped";
+    case "suspend":
+      return before === undefined || before === "Running" || before === "Delayed Shutdown" ? "Suspended" : before;
+    case "delete":
+      return options.purge ? null : "Deleted";
+  }
+}
+
+/** The last listing as `change` leaves it, at once; a fresh one is asked for meanwhile, and reaches the master when the daemon gives it. */
+function listingAfter(ctx: Context, change: (instances: InstanceSummary[]) => InstanceSummary[]): InstanceSummary[] {
+  void ctx.monitor.refresh().catch((error: unknown) => ctx.log.debug(`listing after a change: ${toAppError(error).message}`));
+  return change(ctx.monitor.current()?.instances ?? []);
 }
 
 function purge(ctx: Context): Promise<InstanceSummary[]> {
@@ -153,7 +192,7 @@ function purge(ctx: Context): Promise<InstanceSummary[]> {
       throw new AppError(e.code, `Cannot purge deleted instances on node "${ctx.node}": ${e.message}`, { cause: error });
     }
     ctx.log.info("purged deleted instances");
-    return fresh(ctx);
+    return listingAfter(ctx, (instances) => instances.filter((i) => i.state !== "Deleted"));
   });
 }
 
@@ -167,8 +206,7 @@ function operationOf(ctx: Context, requestId: string): AgentOperation | null {
     state: record.state,
     error: record.error,
     finishedAt: record.finishedAt === null ? null : new Date(record.finishedAt).toISOString(),
-    // Taken after the operation's own fresh listing once it has finished.
-    instances: ctx.monitor.current()?.instances ?? [],
+    instances: record.listing ?? ctx.monitor.current()?.instances ?? [],
   };
 }
 

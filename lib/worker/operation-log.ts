@@ -8,11 +8,18 @@
  * Bounded: the newest {@link OPERATION_LOG_MAX} records started within
  * {@link OPERATION_LOG_MAX_AGE_MS}, whichever is fewer; a running record
  * outlives the age limit (the daemon bounds every operation far below it)
- * but not the count. In memory only: a worker that restarts has no record,
- * and the master says the outcome is unknown rather than guess.
+ * but not the count. The listing a call answered with is kept with the
+ * newest {@link LISTINGS_KEPT} records only (a master asks about a call
+ * seconds or minutes after it, so older ones answer with the worker's
+ * latest listing instead). In memory only: a worker that restarts has no
+ * record, and the master says the outcome is unknown rather than guess.
  */
 import { toAppError, type ErrorCode } from "../core/errors.ts";
 import { OPERATION_LOG_MAX, OPERATION_LOG_MAX_AGE_MS } from "../protocol/agent.ts";
+import type { InstanceSummary } from "../protocol/instances.ts";
+
+/** Records that keep the listing their call answered with. */
+export const LISTINGS_KEPT = 100;
 
 export interface OperationRecord {
   requestId: string;
@@ -23,15 +30,17 @@ export interface OperationRecord {
   error: { code: ErrorCode; message: string } | null;
   startedAt: number;
   finishedAt: number | null;
+  /** The host's instances as the call answered them when it ended ok; null otherwise, and once it is no longer among the newest. */
+  listing: InstanceSummary[] | null;
 }
 
 export interface OperationLog {
   /**
    * Runs `work` as request `requestId` (unrecorded when null): running until
-   * it settles, then ok, or error with its error. Resolves or rejects as
-   * `work` does.
+   * it settles, then ok with the listing it resolved with, or error with its
+   * error. Resolves or rejects as `work` does.
    */
-  track<T>(requestId: string | null, what: { action: string; instance: string | null }, work: () => Promise<T>): Promise<T>;
+  track(requestId: string | null, what: { action: string; instance: string | null }, work: () => Promise<InstanceSummary[]>): Promise<InstanceSummary[]>;
   /** The record of a request; null when there is none (never sent here, forgotten, or the worker restarted). */
   get(requestId: string): OperationRecord | null;
   /** Records held now. */
@@ -50,6 +59,8 @@ export function createOperationLog(options: OperationLogOptions = {}): Operation
   const maxAgeMs = options.maxAgeMs ?? OPERATION_LOG_MAX_AGE_MS;
   /** In start order: a Map iterates in insertion order, and a re-used id is re-inserted. */
   const records = new Map<string, OperationRecord>();
+  /** The records holding a listing, oldest first. */
+  const withListing: OperationRecord[] = [];
 
   function prune(): void {
     const cutoff = now() - maxAgeMs;
@@ -63,14 +74,16 @@ export function createOperationLog(options: OperationLogOptions = {}): Operation
   return {
     async track(requestId, what, work) {
       if (requestId === null) return work();
-      const record: OperationRecord = { requestId, ...what, state: "running", error: null, startedAt: now(), finishedAt: null };
+      const record: OperationRecord = { requestId, ...what, state: "running", error: null, startedAt: now(), finishedAt: null, listing: null };
       records.delete(requestId);
       records.set(requestId, record);
       prune();
       try {
-        const value = await work();
-        Object.assign(record, { state: "ok", finishedAt: now() });
-        return value;
+        const listing = await work();
+        Object.assign(record, { state: "ok", finishedAt: now(), listing });
+        withListing.push(record);
+        if (withListing.length > LISTINGS_KEPT) withListing.shift()!.listing = null;
+        return listing;
       } catch (error) {
         const e = toAppError(error);
         Object.assign(record, { state: "error", error: { code: e.code, message: e.message }, finishedAt: now() });

@@ -1,0 +1,48 @@
+/**
+ * A verb's answer never waits for a listing held behind the daemon: the
+ * daemon serialises, so a list after one stop queues behind the next, and a
+ * bulk stop would hear of each instance one stop late.
+ */
+import { describe, expect, test } from "bun:test";
+import { createKeyedLock } from "../../lib/core/keyed-lock.ts";
+import type { InstanceState } from "../../lib/protocol/instances.ts";
+import type { LifecycleAction } from "../../lib/protocol/operations.ts";
+import { createHostMonitor } from "../../lib/worker/host-monitor.ts";
+import { createWorkerOps, stateAfter } from "../../lib/worker/host-ops.ts";
+import { createFakeMultipass } from "../support/fake-multipass.ts";
+import { resources } from "../support/in-process.ts";
+import { createTestLog } from "../support/test-log.ts";
+
+describe("the listing a verb answers with", () => {
+  test("comes at once, with the state multipass's success means, while the daemon still holds the list", async () => {
+    const multipass = createFakeMultipass([{ name: "web" }, { name: "db" }]);
+    const { log } = createTestLog();
+    const monitor = createHostMonitor({ multipass, readResources: () => resources, pollMs: 50, log });
+    await monitor.refresh();
+    const ops = createWorkerOps({ multipass, monitor, lock: createKeyedLock(), log, node: "n1" });
+    // From now on every list waits, as behind another instance's 300 s stop.
+    let releaseList = (): void => {};
+    const held = new Promise<void>((resolve) => (releaseList = resolve));
+    const list = multipass.list.bind(multipass);
+    multipass.list = async (options) => (await held, list(options));
+
+    const answer = await Promise.race([ops.act("stop", "web", { force: false, purge: false }, "r1"), Bun.sleep(1000).then(() => "waited for the list")]);
+    expect(answer).toEqual([expect.objectContaining({ name: "web", state: "Stopped", ipv4: [] }), expect.objectContaining({ name: "db", state: "Running" })]);
+    expect(ops.operation("r1")).toMatchObject({ state: "ok", instances: answer });
+    releaseList();
+    expect(await ops.purge()).toHaveLength(2);
+  });
+
+  test.each([
+    ["start", "Stopped", false, "Running"],
+    ["restart", "Running", false, "Running"],
+    ["stop", "Running", false, "Stopped"],
+    ["suspend", "Running", false, "Suspended"],
+    ["suspend", "Stopped", false, "Stopped"],
+    ["delete", "Running", false, "Deleted"],
+    ["delete", "Stopped", true, null],
+    ["recover", "Deleted", false, "Stopped"],
+  ] as [LifecycleAction, InstanceState, boolean, InstanceState | null][])("%s of a %s instance (purge %p) leaves it %p", (action, before, purge, after) => {
+    expect(stateAfter(action, before, { purge })).toBe(after);
+  });
+});
