@@ -50,6 +50,21 @@ async function nodeState(master: MasterHandle, name: string): Promise<string | u
   return (await apiNodes(master)).find((n) => n.name === name)?.state;
 }
 
+/** The audit trail of a master, read back from its file. */
+function auditTrail(master: MasterHandle) {
+  return readFileSync(join(master.dataDir, "events.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l, i) => parseAuditEvent(parseJson(l, `events.jsonl:${i + 1}`)));
+}
+
+/** The records of one action: phase, result and error code, in order. */
+function recordsOf(master: MasterHandle, action: string) {
+  return auditTrail(master)
+    .filter((r) => r.action === action)
+    .map((r) => ({ phase: r.phase, result: r.result ?? null, code: r.error?.code ?? null, message: r.error?.message ?? null }));
+}
+
 function spawnClient(master: MasterHandle, args: string[]) {
   const dashDash = args.indexOf("--");
   const at = dashDash < 0 ? args.length : dashDash;
@@ -93,6 +108,38 @@ describe("the master killed mid-flight", () => {
     }, 30_000);
     // Running shows before cloud-init ends; then the launch process ends too, and nothing is left.
     await waitFor("no process left on the host", () => hostProcesses(worker.simDir, worker.proc.pid).length === 0, 15_000);
+
+    // The audit trail says what really happened: the launch went on and succeeded; the exec ended with the master.
+    await waitFor("the launch's done record", () => recordsOf(again, "launch").length === 2, 15_000);
+    expect(recordsOf(again, "launch")).toEqual([
+      { phase: "requested", result: null, code: null, message: null },
+      { phase: "done", result: "ok", code: null, message: null },
+    ]);
+    expect(recordsOf(again, "exec")).toEqual([
+      { phase: "requested", result: null, code: null, message: null },
+      { phase: "done", result: "error", code: "E_CANCELLED", message: expect.stringContaining("Ended with the master") },
+    ]);
+  });
+
+  test("the master and the worker both killed mid-launch: the outcome is recorded as unknown, never ok", async () => {
+    const master = await startMaster();
+    const worker = await seeded(master, "m1", [], 700);
+    const launch = spawnClient(master, ["launch", "lost"]);
+    await waitFor("the launch running", () => hostProcesses(worker.simDir, worker.proc.pid).some((p) => p.includes("launch")));
+    master.proc.kill("SIGKILL");
+    worker.proc.kill("SIGKILL");
+    expect(await launch.proc.exited).toBe(1);
+    await worker.proc.exited;
+
+    const again = await startMaster({ dataDir: master.dataDir, clusterPort: master.clusterPort, apiPort: master.apiPort });
+    await startWorker(again, "m1", { simDir: worker.simDir });
+    await waitFor("the launch's done record", () => recordsOf(again, "launch").length === 2, 15_000);
+    expect(recordsOf(again, "launch")[1]).toEqual({
+      phase: "done",
+      result: "error",
+      code: "E_NOT_FOUND",
+      message: expect.stringMatching(/^Outcome unknown: node "m1" has no record of it \(its worker restarted since, or the request never arrived\); (instance "lost" is \w+|there is no instance "lost") there now$/),
+    });
   });
 });
 
