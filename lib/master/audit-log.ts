@@ -140,13 +140,16 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
   };
 }
 
+/** A scanned file: its state, the lines skipped, and the requests without an end by request id. */
+type Scanned = LogState & { skipped: number; open: Map<string, IndexEntry> };
+
 /**
  * Indexes the file at `path` as it is now (an absent file is an empty log),
  * with the "requested" records that have no "done" by request id.
  * @throws AppError E_STORAGE
  */
-function scan(path: string): LogState & { skipped: number; open: Map<string, IndexEntry> } {
-  const state: LogState & { skipped: number; open: Map<string, IndexEntry> } = { entries: [], open: new Map(), nextId: 1, exists: false, torn: false, skipped: 0 };
+function scan(path: string): Scanned {
+  const state: Scanned = { entries: [], open: new Map(), nextId: 1, exists: false, torn: false, skipped: 0 };
   const index = (offset: number, bytes: Buffer) => {
     if (bytes.length === 0) return;
     try {

@@ -99,6 +99,31 @@ describe("an answer lost between master and worker", () => {
     }
   });
 
+  test("a client that leaves mid-launch changes nothing: the launch goes on, and the trail records how it ended", async () => {
+    const m = startMaster();
+    const fake = createFakeMultipass();
+    const launching = gate(fake, "launch");
+    startWorker(m.cluster.port!, "n1", fake, undefined, undefined, host);
+    await waitFor("ready", () => readyCount(m.master) === 1);
+    const leaving = new AbortController();
+    const response = await fetch(`http://127.0.0.1:${m.api.port}/api/v1/instances`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API}`, "content-type": "application/json", accept: "application/x-ndjson" },
+      body: JSON.stringify({ name: "left" }),
+      signal: leaving.signal,
+    });
+    expect(response.status).toBe(202);
+    await launching.entered;
+    leaving.abort();
+    launching.release();
+    await waitFor("the launch's done record", () => m.audit.list().some((e) => e.action === "launch" && e.phase === "done"), 5_000);
+    expect(records(m.audit.list(), "launch")).toEqual([
+      { phase: "requested", result: undefined, error: undefined },
+      { phase: "done", result: "ok", error: undefined },
+    ]);
+    expect((await listInstances(m.master)).find((i) => i.name === "left")).toMatchObject({ state: "Running" });
+  });
+
   test("a stop whose stream breaks while the node stays reachable: the caller gets the real result, not an error", async () => {
     const m = startMaster();
     const fake = createFakeMultipass([{ name: "web" }]);
