@@ -16,7 +16,7 @@ import { createNodeLoad, launchBoundMs, type NodeLoad } from "./call-bounds.ts";
 import { randomInstanceName } from "./instance-names.ts";
 import { changeOrFollow } from "./outcomes.ts";
 import type { LaunchEvent, LaunchRequestBody } from "../protocol/operations.ts";
-import { createPendingLaunches, demandOf, place, type PendingLaunches, type Placement } from "./placement.ts";
+import { checkNodeMinimums, createPendingLaunches, demandOf, place, type PendingLaunches, type Placement } from "./placement.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 
 /** The last event of a launch. */
@@ -118,6 +118,7 @@ function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRe
     if (!node) throw new AppError("E_NOT_FOUND", `Node "${body.node}" is not part of the cluster`);
     const state = registry.stateOf(node);
     if (state !== "Ready") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state}; cannot launch there`);
+    checkNodeMinimums(node.name, node.snapshot.multipassVersion, demandOf(body));
     return { node, placement: null };
   }
   const candidates = registry.entries().map((e) =>
@@ -126,6 +127,7 @@ function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRe
         name: e.name,
         state: registry.stateOf(e),
         multipassError: e.snapshot.multipassError,
+        multipassVersion: e.snapshot.multipassVersion,
         resources: e.snapshot.resources,
         allocated: e.snapshot.allocated,
         instanceCount: e.snapshot.instances.filter((i) => i.state !== "Deleted").length,

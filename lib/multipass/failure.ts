@@ -3,6 +3,7 @@
  * whose kind comes from the exact stderr strings of CONTRACT.md §1.4 and §4,
  * and whose message a person can act on.
  */
+import { stripControl } from "../core/format.ts";
 import { MultipassError, type MultipassErrorKind } from "./driver.ts";
 
 /** Stderr text is matched in this order; the first hit wins. */
@@ -31,7 +32,6 @@ const MAX_LINE_LENGTH = 300;
 
 const CLIENT_LOG_PREFIX = /^\[\d{4}-\d{2}-\d{2}T[^\]]*\]\s*\[[a-z]+\]\s*\[[^\]]*\]\s*/i;
 const UNHANDLED_EXCEPTION = /^Caught an unhandled exception:\s*/;
-const ESCAPE_SEQUENCE = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
 
 /**
  * The multipass command of an argv (binary first): its first word after the
@@ -47,10 +47,10 @@ export function commandOf(argv: readonly string[]): string {
  * lines dropped, each line trimmed, at most six lines of 300 characters.
  */
 export function summarizeStderr(stderr: string): string {
+  // Split first: stripControl also removes the \r and \n that end lines.
   const lines = stderr
-    .replace(ESCAPE_SEQUENCE, "")
     .split(/\r\n|\r|\n/)
-    .map((line) => line.replace(CLIENT_LOG_PREFIX, "").replace(UNHANDLED_EXCEPTION, "").trim())
+    .map((line) => stripControl(line).replace(CLIENT_LOG_PREFIX, "").replace(UNHANDLED_EXCEPTION, "").trim())
     .filter((line) => line !== "");
   let summary = "";
   for (const [index, line] of lines.slice(0, MAX_LINES).entries()) {
