@@ -66,6 +66,16 @@ export interface WorkerOps {
 /** Purge touches every deleted instance; it takes this key so it never overlaps itself. */
 const PURGE_KEY = "\u0000purge";
 
+/**
+ * stop, suspend and delete do their blocking waits (up to 300 s each) on the
+ * daemon's one thread (CONTRACT.md §3.3): two of them on one host run one
+ * after the other whatever we do. Queueing them here, host-wide, makes that
+ * explicit, so each multipass process's own time limit starts when the
+ * daemon starts its work, not while it waits behind another instance's stop.
+ */
+const DAEMON_KEY = "\u0000daemon";
+const BLOCKS_THE_DAEMON: ReadonlySet<LifecycleAction> = new Set(["stop", "suspend", "delete"]);
+
 type Context = WorkerOpsDeps & { operations: OperationLog };
 
 export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
@@ -117,30 +127,10 @@ async function launch(ctx: Context, spec: LaunchSpec, onProgress: (progress: Lau
 }
 
 async function act(ctx: Context, action: LifecycleAction, name: string, options: ActionOptions): Promise<InstanceSummary[]> {
-  const { multipass } = ctx;
   await refuseMissingPrimary(ctx, name, action);
   try {
-    switch (action) {
-      case "start":
-        await multipass.start([name]);
-        break;
-      case "stop":
-        await multipass.stop([name], { force: options.force });
-        break;
-      case "restart":
-        await multipass.restart([name]);
-        break;
-      case "suspend":
-        await multipass.suspend([name]);
-        break;
-      case "delete":
-        await multipass.delete([name], { purge: options.purge });
-        if (options.purge) ctx.monitor.forget(name);
-        break;
-      case "recover":
-        await multipass.recover([name]);
-        break;
-    }
+    if (BLOCKS_THE_DAEMON.has(action)) await ctx.lock.run(DAEMON_KEY, () => runVerb(ctx, action, name, options));
+    else await runVerb(ctx, action, name, options);
     ctx.log.info(`${action} "${name}"${options.force ? " (force)" : ""}${options.purge ? " (purge)" : ""}: done`);
   } catch (error) {
     throw failure(ctx, action, name, error);
@@ -152,6 +142,32 @@ async function act(ctx: Context, action: LifecycleAction, name: string, options:
     const after: InstanceSummary = { name, state, ipv4: state === "Running" ? (before?.ipv4 ?? []) : [], release: before?.release ?? null };
     return before ? instances.map((i) => (i.name === name ? after : i)) : [...instances, after];
   });
+}
+
+/** The one multipass call of a verb. @throws MultipassError */
+async function runVerb(ctx: Context, action: LifecycleAction, name: string, options: ActionOptions): Promise<void> {
+  const { multipass } = ctx;
+  switch (action) {
+    case "start":
+      await multipass.start([name]);
+      break;
+    case "stop":
+      await multipass.stop([name], { force: options.force });
+      break;
+    case "restart":
+      await multipass.restart([name]);
+      break;
+    case "suspend":
+      await multipass.suspend([name]);
+      break;
+    case "delete":
+      await multipass.delete([name], { purge: options.purge });
+      if (options.purge) ctx.monitor.forget(name);
+      break;
+    case "recover":
+      await multipass.recover([name]);
+      break;
+    }
 }
 
 /**

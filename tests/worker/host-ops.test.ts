@@ -46,3 +46,26 @@ describe("the listing a verb answers with", () => {
     expect(stateAfter(action, before, { purge })).toBe(after);
   });
 });
+
+describe("the daemon's one thread", () => {
+  test("stops of two instances run one after the other, so the second one's time limit starts when its turn comes", async () => {
+    const multipass = createFakeMultipass([{ name: "web" }, { name: "db" }]);
+    const { log } = createTestLog();
+    const monitor = createHostMonitor({ multipass, readResources: () => resources, pollMs: 50, log });
+    await monitor.refresh();
+    const ops = createWorkerOps({ multipass, monitor, lock: createKeyedLock(), log, node: "n1" });
+    const first = multipass.hold("Stopped");
+    const second = multipass.hold("Stopped");
+    const webStop = ops.act("stop", "web", { force: false, purge: false });
+    await first.started;
+    const dbStop = ops.act("stop", "db", { force: false, purge: false });
+    // The second stop is not even started while the first holds the daemon.
+    const startedEarly = await Promise.race([second.started.then(() => true), Bun.sleep(300).then(() => false)]);
+    expect(startedEarly).toBe(false);
+    first.release();
+    await second.started;
+    second.release();
+    expect(await webStop).toContainEqual(expect.objectContaining({ name: "web", state: "Stopped" }));
+    expect(await dbStop).toContainEqual(expect.objectContaining({ name: "db", state: "Stopped" }));
+  });
+});
