@@ -328,13 +328,16 @@ for (const transport of TRANSPORTS) {
 
           expect({ code: streamedCode, output: streamedCode === 0 ? "" : timeline(streamed.lines, t0) }).toEqual({ code: 0, output: "" });
           expect(streamed.text("stdout")).toMatch(/^Launched "web" on node "n1"/m);
-          // The silent boot was on screen while it lasted: its line came before the host had "web" Running (cloud-init).
-          const booting = streamed.lines.find((l) => l.stream === "stdout" && /\bStarting\b/.test(l.text))?.at ?? Infinity;
-          const initializing = streamed.lines.find((l) => l.stream === "stdout" && /\bWaiting for initialization\b/.test(l.text))?.at ?? Infinity;
+          // Each silent phase was on screen while it lasted: the boot's line came before the host had "web" Running
+          // (in cloud-init), and the cloud-init line before the end. Only the phase names are matched, not the wording.
+          const stdout = streamed.lines.filter((l) => l.stream === "stdout");
+          const booting = stdout.find((l) => /\bStarting\b/.test(l.text))?.at ?? Infinity;
+          const initializing = stdout.find((l) => /\b(initiali[sz]ation|cloud-init)\b/i.test(l.text))?.at ?? Infinity;
+          const launched = stdout.find((l) => /^Launched\b/.test(l.text))?.at ?? -Infinity;
           const story = [timeline(streamed.lines, t0), ...host.story(t0)].join("\n");
-          expect({ bootShownWhileBooting: booting < (host.firstSeen("web", "Running") ?? -Infinity), initializationShown: initializing < Infinity, story }).toEqual({
+          expect({ bootShownWhileBooting: booting < (host.firstSeen("web", "Running") ?? -Infinity), cloudInitShownBeforeTheEnd: initializing < launched, story }).toEqual({
             bootShownWhileBooting: true,
-            initializationShown: true,
+            cloudInitShownBeforeTheEnd: true,
             story: expect.any(String),
           });
 
@@ -393,6 +396,8 @@ for (const transport of TRANSPORTS) {
           const stop = c.spawnClient(["stop", ...names]);
           const t0 = Date.now();
           const code = await stop.exited;
+          // The client may tell of the last stop before the next read of state.json does.
+          await waitFor("the host's three stops seen", () => names.every((name) => host.firstSeen(name, "Stopped") !== undefined), 10_000, 100).catch(() => {});
           host.stop();
           const story = [timeline(stop.lines, t0), ...host.story(t0)].join("\n");
 
@@ -402,14 +407,21 @@ for (const transport of TRANSPORTS) {
           const stoppedAt = names.map((name) => host.firstSeen(name, "Stopped"));
           const lastStopped = Math.max(...stoppedAt.map((at) => at ?? -Infinity));
           const listed = await Promise.all(names.map((name) => settledState(c, name, "Stopped")));
-          expect({ code, reportedStopped: resultAt.map((at) => at !== undefined), firstReportedBeforeLastStopped: firstResult < lastStopped, listed, story }).toEqual({
+          expect({
+            code,
+            stoppedOnHost: stoppedAt.map((at) => at !== undefined),
+            reportedStopped: resultAt.map((at) => at !== undefined),
+            firstReportedBeforeLastStopped: firstResult < lastStopped,
+            listed,
+            story,
+          }).toEqual({
             code: 0,
+            stoppedOnHost: [true, true, true],
             reportedStopped: [true, true, true],
             firstReportedBeforeLastStopped: true,
             listed: ["Stopped", "Stopped", "Stopped"],
             story: expect.any(String),
           });
-          expect(stoppedAt.map((at) => at !== undefined)).toEqual([true, true, true]);
         }),
       180_000,
     );
