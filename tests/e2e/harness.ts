@@ -383,15 +383,6 @@ export function removeTempDirs(): void {
   tempDirs.clear();
 }
 
-/** A self-signed certificate for 127.0.0.1 and localhost, made with openssl (check `Bun.which("openssl")` first). */
-export function selfSignedCert(dir: string, name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.pem`);
-  const key = join(dir, `${name}-key.pem`);
-  const r = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", `/CN=${name}`, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]);
-  if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr.toString()}`);
-  return { cert, key };
-}
-
 /**
  * The state of each instance of the simulated host in `simDir`, read from its
  * state.json directly: unlike `multipass list`, this never waits behind a

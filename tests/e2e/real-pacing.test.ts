@@ -9,6 +9,7 @@
  * bounded by the simulated durations with room to spare, and orderings are
  * read from the times lines arrived.
  */
+import { selfSignedCertFiles } from "../support/certificate.ts";
 import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -24,7 +25,6 @@ import {
   removeTempDirs,
   roleCommand,
   runClient,
-  selfSignedCert,
   simConfig,
   simStates,
   startMaster,
@@ -74,7 +74,7 @@ if (TRANSPORTS.length === 1) console.log("real pacing over TLS skipped: openssl 
 const CERTS = (() => {
   if (!TRANSPORTS.includes("tls")) return null;
   const dir = tempDir("pacing-tls");
-  return { master: selfSignedCert(dir, "master"), agent: selfSignedCert(dir, "agent") };
+  return { master: selfSignedCertFiles(dir, "master"), agent: selfSignedCertFiles(dir, "agent") };
 })();
 
 interface NodeSpec {

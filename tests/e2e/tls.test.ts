@@ -4,6 +4,7 @@
  * master), and the client with --ca — listings, a session and an exec.
  * Without TLS beyond loopback, the master warns that tokens travel in clear.
  */
+import { selfSignedCertFiles } from "../support/certificate.ts";
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { parseJson } from "../../lib/core/parse.ts";
@@ -25,23 +26,14 @@ setDefaultTimeout(60_000);
 afterEach(stopAll);
 afterAll(removeTempDirs);
 
-/** A self-signed certificate for 127.0.0.1 and localhost, made with openssl. */
-function selfSigned(dir: string, name: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.pem`);
-  const key = join(dir, `${name}-key.pem`);
-  const r = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", `/CN=${name}`, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]);
-  if (r.exitCode !== 0) throw new Error(`openssl: ${r.stderr.toString()}`);
-  return { cert, key };
-}
-
 const noOpenssl = Bun.which("openssl") === null;
 if (noOpenssl) console.log("skipping the TLS tests: openssl is not installed");
 
 describe.skipIf(noOpenssl)("TLS", () => {
   test("master, worker agent and client over TLS: listings, info, an exec, and refusals without the certificate", async () => {
     const dir = tempDir("tls");
-    const masterCert = selfSigned(dir, "master");
-    const agentCert = selfSigned(dir, "agent");
+    const masterCert = selfSignedCertFiles(dir, "master");
+    const agentCert = selfSignedCertFiles(dir, "agent");
     const master = await startMaster({ extraArgs: ["--tls-cert", masterCert.cert, "--tls-key", masterCert.key] });
     expect(master.proc.output).toMatch(/api server on 127\.0\.0\.1:\d+ \(https\)/);
     await master.proc.waitForOutput(/TLS certificate fingerprint \(SHA-256\): ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
@@ -102,7 +94,7 @@ describe.skipIf(noOpenssl)("TLS", () => {
 
   test("a half-given TLS pair or a certificate that is not one is a usage error at start", async () => {
     const dir = tempDir("tls-bad");
-    const { cert } = selfSigned(dir, "m");
+    const { cert } = selfSignedCertFiles(dir, "m");
     for (const extra of [["--tls-cert", cert], ["--tls-cert", join(dir, "missing.pem"), "--tls-key", cert], ["--tls-cert", "/etc/hostname", "--tls-key", cert]]) {
       const proc = Bun.spawn([...roleCommand("master"), "--data-dir", tempDir("m"), "--cluster-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", ...extra], { stdout: "pipe", stderr: "pipe" });
       const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
