@@ -4,6 +4,7 @@
  * answers (each outcome as it finishes, then `done`), JSON answers exactly as
  * before, and long calls never cut by the server's idle timer.
  */
+import { joinNode } from "../support/registry.ts";
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
 import { createBaseApp } from "../../lib/net/http.ts";
@@ -18,21 +19,10 @@ import type { InstanceState } from "../../lib/protocol/instances.ts";
 import { selfSignedCertificate } from "../support/certificate.ts";
 import { createTestLog } from "../support/test-log.ts";
 
-const resources = { cpus: 1, load: [0, 0, 0] as [number, number, number], memory: { total: 1, available: 1 }, disk: { total: 1, available: 1 } };
 
 function cluster(): Registry {
   const registry = new Registry({ now: () => Date.now(), heartbeatMs: 60_000, downGraceMs: 60_000 });
-  const join = (name: string, instances: [string, InstanceState][]) =>
-    registry.join({
-      id: name,
-      name,
-      address: "10.0.0.1:1339",
-      version: "t",
-      agentToken: "t",
-      agentCert: null,
-      snapshot: { multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: instances.map(([n, state]) => ({ name: n, state, ipv4: [], release: null })) },
-      close: () => {},
-    });
+  const join = (name: string, instances: [string, InstanceState][]) => joinNode(registry, name, instances);
   join("n1", [["web", "Running"], ["db", "Running"]]);
   join("n2", [["cache", "Running"]]);
   return registry;

@@ -4,6 +4,7 @@
  * what it says — or that nobody can say — is what the caller and the audit
  * trail get; never an "ok" nobody saw.
  */
+import { joinNode } from "../support/registry.ts";
 import { describe, expect, test } from "bun:test";
 import { AppError } from "../../lib/core/errors.ts";
 import type { AgentClient } from "../../lib/master/agent-client.ts";
@@ -12,7 +13,6 @@ import { changeOrFollow, learnOutcome, type OutcomeDeps } from "../../lib/master
 import { Registry } from "../../lib/master/registry.ts";
 import type { AgentOperation } from "../../lib/protocol/agent.ts";
 import type { InstanceSummary } from "../../lib/protocol/instances.ts";
-import { resources } from "../support/in-process.ts";
 
 const stopped: InstanceSummary = { name: "web", state: "Stopped", ipv4: [], release: "Ubuntu 24.04 LTS" };
 const running: InstanceSummary = { ...stopped, state: "Running" };
@@ -25,17 +25,7 @@ const stillRunning: Answer = { state: "running", error: null };
 
 function setup(answers: Answer[]) {
   const registry = new Registry({ now: Date.now, heartbeatMs: 60_000, downGraceMs: 60_000 });
-  const join = (instances: InstanceSummary[] = [running]) =>
-    registry.join({
-      id: crypto.randomUUID(),
-      name: "n1",
-      address: "127.0.0.1:9",
-      version: "test",
-      agentToken: "t",
-      agentCert: null,
-      snapshot: { multipassVersion: "1.16.3", multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances },
-      close: () => {},
-    }).entry;
+  const join = (instances: InstanceSummary[] = [running]) => joinNode(registry, "n1", instances, { id: crypto.randomUUID(), multipassVersion: "1.16.3" }).entry;
   const asked: string[] = [];
   const agents: Pick<AgentClient, "operation"> = {
     async operation(node, requestId) {

@@ -4,6 +4,7 @@
  * says how they went (or that it cannot), and nothing is ever called ok that
  * nobody saw end.
  */
+import { joinNode } from "../support/registry.ts";
 import { afterEach, describe, expect, test } from "bun:test";
 import { parseJson } from "../../lib/core/parse.ts";
 import type { AgentClient } from "../../lib/master/agent-client.ts";
@@ -18,7 +19,7 @@ import { websocketHandler } from "../../lib/net/ws.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { waitFor } from "../e2e/harness.ts";
-import { API, listInstances, readyCount, resources, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
+import { API, listInstances, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
 
@@ -33,17 +34,7 @@ function setup(operation: AgentClient["operation"]) {
     },
   };
   const registry = new Registry({ now: Date.now, heartbeatMs: 60_000, downGraceMs: 60_000 });
-  const join = () =>
-    registry.join({
-      id: crypto.randomUUID(),
-      name: "n1",
-      address: "127.0.0.1:9",
-      version: "test",
-      agentToken: "t",
-      agentCert: null,
-      snapshot: { multipassVersion: "1.16.3", multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: [web] },
-      close: () => {},
-    });
+  const join = () => joinNode(registry, "n1", [web], { id: crypto.randomUUID(), multipassVersion: "1.16.3" });
   const stopping = new AbortController();
   const { log, lines } = createTestLog();
   const deps = { agents: { operation } as AgentClient, registry, stopping: stopping.signal, audit, log, joinPollMs: 10, backoff: { baseMs: 10, maxMs: 20 } };

@@ -1,23 +1,13 @@
+import { joinNode } from "../support/registry.ts";
 import { describe, expect, test } from "bun:test";
 import { Registry } from "../../lib/master/registry.ts";
 import { bulkTargets, instanceTarget, purgeTargets, sessionTarget, type Target } from "../../lib/master/targets.ts";
 import type { InstanceState } from "../../lib/protocol/instances.ts";
 
-const resources = { cpus: 1, load: [0, 0, 0] as [number, number, number], memory: { total: 1, available: 1 }, disk: { total: 1, available: 1 } };
 
 function cluster() {
   const registry = new Registry({ now: () => 1_000_000, heartbeatMs: 1000, downGraceMs: 60_000 });
-  const join = (name: string, instances: [string, InstanceState][]) =>
-    registry.join({
-      id: name,
-      name,
-      address: "10.0.0.1:1339",
-      version: "t",
-      agentToken: "t",
-      agentCert: null,
-      snapshot: { multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: instances.map(([n, state]) => ({ name: n, state, ipv4: [], release: null })) },
-      close: () => {},
-    });
+  const join = (name: string, instances: [string, InstanceState][]) => joinNode(registry, name, instances);
   join("n1", [["web", "Running"], ["db", "Stopped"], ["old", "Deleted"]]);
   join("n2", [["web", "Running"], ["cache", "Running"]]);
   join("n3", [["gone", "Running"]]);
