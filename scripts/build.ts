@@ -135,8 +135,30 @@ async function pool(jobs: (() => Promise<void>)[], limit: number): Promise<void>
   await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, lane));
 }
 
+const BUILD_HELP = `npm run build -- [options]: standalone executables of every role for every target, in dist/
+
+Options:
+  --targets LIST   Comma-separated targets (${TARGETS.join(", ")}), or "host" for this machine's (default: all)
+  --roles LIST     Comma-separated roles (${ROLES.join(", ")}) (default: all)
+  --out DIR        Output directory (default: dist/); earlier multiverse-* files and SHA256SUMS in it are removed
+  -h, --help       Show this help
+`;
+
+function buildFlags(): { targets?: string; roles?: string; out?: string; help: boolean } {
+  try {
+    const { values } = parseArgs({ options: { targets: { type: "string" }, roles: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h", default: false } } });
+    return values;
+  } catch (error) {
+    throw new BuildError(`${error instanceof Error ? error.message : String(error)}\n\n${BUILD_HELP}`);
+  }
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { targets: { type: "string" }, roles: { type: "string" }, out: { type: "string" } } });
+  const values = buildFlags();
+  if (values.help) {
+    console.log(BUILD_HELP);
+    return;
+  }
   const host = hostTarget(process.platform, process.arch);
   if (values.targets === "host" && host === null) throw new BuildError(`multiverse ships no executable for this machine (${process.platform}-${process.arch})`);
   const targets = listOf(values.targets === "host" ? (host ?? undefined) : values.targets, TARGETS, "target");

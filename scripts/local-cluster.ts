@@ -21,15 +21,42 @@ import { selfCommand, simulatedMultipassCommand } from "../lib/multipass/simulat
 const ROOT = resolve(import.meta.dir, "..");
 const WORKER = join(ROOT, "worker.ts");
 
-const { values } = parseArgs({
-  options: {
-    "data-dir": { type: "string" },
-    "cluster-addr": { type: "string", default: "localhost:1337" },
-    "api-addr": { type: "string", default: "localhost:1338" },
-    simulated: { type: "boolean", default: false },
-    realistic: { type: "boolean", default: false },
-  },
-});
+const LOCAL_CLUSTER_HELP = `npm start -- [options]: a master and one worker on this host, on the real multipass when it
+is installed, else on the simulated Multipass host. Runs until Ctrl-C.
+
+Options:
+  --data-dir DIR            The master's data dir: tokens, audit trail, the simulated host (default: the master's own)
+  --cluster-addr HOST:PORT  Where the worker joins (default: localhost:1337)
+  --api-addr HOST:PORT      Where clients call the API (default: localhost:1338); change it when 1338 is taken
+  --simulated               Use the simulated host even when multipass is installed
+  --realistic               Pace the simulated host like a real Multipass (worker --sim-timing realistic)
+  -h, --help                Show this help
+`;
+
+function parseFlags(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      options: {
+        "data-dir": { type: "string" },
+        "cluster-addr": { type: "string", default: "localhost:1337" },
+        "api-addr": { type: "string", default: "localhost:1338" },
+        simulated: { type: "boolean", default: false },
+        realistic: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}\n\n${LOCAL_CLUSTER_HELP}`);
+    process.exit(2);
+  }
+}
+
+const values = parseFlags(process.argv.slice(2));
+if (values.help) {
+  console.log(LOCAL_CLUSTER_HELP);
+  process.exit(0);
+}
 const dataDir = values["data-dir"] ?? defaultDataDir(process.platform, process.env, homedir());
 const realMultipass = values.simulated ? null : Bun.which("multipass");
 const env: Record<string, string | undefined> = { ...process.env };
