@@ -9,6 +9,12 @@
  * takes the daemon's full 300 s is never cut. What remains of a wall clock
  * is the call's outer bound (call-bounds.ts), above the daemon's own.
  *
+ * A change must also be answered promptly: its response headers come within
+ * {@link AGENT_HEADERS_MS} (the agent opens its stream before Multipass
+ * works; Bun sends the headers with its first bytes, a keepalive at the latest
+ * after KEEPALIVE_MS, which is shorter), so an agent that accepts TCP and never answers (hung, stopped)
+ * fails the call in seconds, not after the silence watchdog.
+ *
  * A call whose answer is lost on the way — the stream broke or went silent,
  * the node dropped, the bound passed — may still have done its work on the
  * host. Such a failure says so ({@link answerLost}), and the caller asks the
@@ -88,7 +94,17 @@ export interface AgentClient {
 export interface AgentClientOptions {
   /** How long a stream may carry nothing at all before its node is taken for lost (default STREAM_SILENCE_MS). */
   silenceMs?: number;
+  /** How long a change may wait for its response headers (default {@link AGENT_HEADERS_MS}). */
+  headersMs?: number;
 }
+
+/**
+ * How long the master waits for an agent to answer a change or to accept a
+ * session: connecting and the response headers, not the work. An agent opens
+ * its stream (or accepts the upgrade) at once, so only a hung or unreachable
+ * one takes longer.
+ */
+export const AGENT_HEADERS_MS = 10_000;
 
 /** How an answer was lost: the connection (broke, went silent, ended early) or the call's outer bound. */
 export type LostBy = "connection" | "bound";
@@ -107,7 +123,7 @@ const NDJSON = "application/x-ndjson";
 
 export function createAgentClient(options: AgentClientOptions = {}): AgentClient {
   const silenceMs = options.silenceMs ?? STREAM_SILENCE_MS;
-  const change = { silenceMs };
+  const change = { silenceMs, headersMs: options.headersMs ?? AGENT_HEADERS_MS };
   return {
     async info(node, names, limits) {
       const query = names.map((n) => `name=${encodeURIComponent(n)}`).join("&");
@@ -177,6 +193,7 @@ interface StreamedChange {
   /** "the stop of "web"", for messages. */
   what: string;
   silenceMs: number;
+  headersMs: number;
 }
 
 /**
@@ -187,7 +204,10 @@ async function streamedChange<T>(c: StreamedChange, readEnd: (lines: AsyncIterab
   const { node } = c;
   const watch = watchSilence(c.silenceMs);
   const bound = AbortSignal.timeout(c.call.boundMs);
-  const signal = AbortSignal.any([watch.signal, bound]);
+  // Cancelled once the headers are in, so that it never cuts the stream itself.
+  const headers = new AbortController();
+  const headersTimer = setTimeout(() => headers.abort(), c.headersMs);
+  const signal = AbortSignal.any([watch.signal, bound, headers.signal]);
   let end: ChangeEnd<T> | null;
   try {
     let response: Response;
@@ -195,7 +215,10 @@ async function streamedChange<T>(c: StreamedChange, readEnd: (lines: AsyncIterab
       response = await fetchPeer(fetch, { ...agentRequest(node, c.path, c.call.requestId), json: c.payload, accept: NDJSON, signal });
     } catch (error) {
       if (neverSent(error)) throw new AppError("E_UNREACHABLE", `Cannot reach node "${node.name}" at ${node.address}: ${describeNetworkError(error)}`);
+      if (headers.signal.aborted && !bound.aborted && !watch.silent) throw unanswered(c, error);
       throw lost(c, watch, bound, error);
+    } finally {
+      clearTimeout(headersTimer);
     }
     if (!response.ok || !response.body) throw nodeError(node, await response.json().catch(() => null), response.status);
     try {
@@ -217,6 +240,16 @@ const NEVER_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUN
 function neverSent(error: unknown): boolean {
   const code = errnoOf(error);
   return code !== null && NEVER_SENT.has(code);
+}
+
+/**
+ * The failure of a change its node accepted but did not answer in time: the
+ * node may yet run it (a stopped worker that resumes), so its answer counts
+ * as lost and the caller asks for the outcome.
+ */
+function unanswered(c: StreamedChange, cause: unknown): AppError {
+  const message = `Node "${c.node.name}" at ${c.node.address} did not answer ${c.what} within ${formatDuration(c.headersMs)} (it accepts connections but does not respond)`;
+  return new AppError("E_UNREACHABLE", message, { cause, details: { lost: "connection" } });
 }
 
 /** The failure of a change whose answer did not arrive: it may have done its work all the same. */

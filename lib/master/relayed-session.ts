@@ -20,7 +20,8 @@
  * a null one after an `error` frame saying why there is none.
  */
 import type { ConsolaInstance } from "consola";
-import { agentEndpoint } from "./agent-client.ts";
+import { AGENT_HEADERS_MS, agentEndpoint } from "./agent-client.ts";
+import { formatDuration } from "../core/duration.ts";
 import { AppError, messageOf, type ErrorCode } from "../core/errors.ts";
 import { watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
 import type { NodeEntry } from "./registry.ts";
@@ -68,6 +69,8 @@ export interface RelayedSessionOptions {
   client: ClientEnd;
   times: LivenessTimes;
   log: ConsolaInstance;
+  /** How long the node may take to accept the session's socket (default AGENT_HEADERS_MS). */
+  connectMs?: number;
   /** Hears how the session ended, once. */
   onEnd: (outcome: SessionOutcome) => void;
   /** Called once the session has ended, after `onEnd` (the relay drops it from its table). */
@@ -92,6 +95,8 @@ export class RelayedSession implements RelayHandle {
   /** The program's status, and the first error the node or the relay reported. */
   #exitCode: number | null = null;
   #firstError: { code: ErrorCode; message: string } | null = null;
+  /** Ends a session whose node accepts TCP but never the upgrade (hung, stopped). */
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Starts opening the node's socket. @throws what the WebSocket constructor throws */
   constructor(options: RelayedSessionOptions) {
@@ -121,6 +126,11 @@ export class RelayedSession implements RelayHandle {
       () => this.#toAgent(controlFrame({ type: "ping" })),
       () => this.#fail(new AppError("E_UNREACHABLE", `Node "${node.name}" stopped answering`)),
     );
+    const connectMs = options.connectMs ?? AGENT_HEADERS_MS;
+    this.#connectTimer = setTimeout(() => {
+      if (this.#state !== "connecting") return;
+      this.#fail(new AppError("E_UNREACHABLE", `Node "${node.name}" at ${node.address} did not accept the session within ${formatDuration(connectMs)}`));
+    }, connectMs);
     this.#agent.onopen = () => this.#connected();
     this.#agent.onmessage = (event) => this.#fromNode(event.data);
     this.#agent.onclose = (event) => this.#nodeClosed(event.code);
@@ -164,6 +174,7 @@ export class RelayedSession implements RelayHandle {
   /** connecting → open: the start frame goes first, then what the client sent meanwhile. */
   #connected(): void {
     if (this.#state !== "connecting") return;
+    clearTimeout(this.#connectTimer);
     this.#state = "open";
     this.#agent.send(JSON.stringify({ type: "start", ...this.#o.spec }));
     for (const frame of this.#pending.splice(0)) this.#agent.send(frame);
@@ -262,6 +273,7 @@ export class RelayedSession implements RelayHandle {
   #end(why: string): void {
     if (this.#state === "ended") return;
     this.#state = "ended";
+    clearTimeout(this.#connectTimer);
     const exitCode = this.#exitCode;
     this.#o.onEnd({ exitCode, error: exitCode !== null ? null : (this.#firstError ?? { code: "E_CANCELLED", message: `ended before the program did (${why})` }) });
     this.#clientLive?.stop();

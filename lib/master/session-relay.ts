@@ -17,6 +17,8 @@ import { RelayedSession, type ClientEnd, type RelayHandle, type SessionOutcome }
 export interface SessionRelayDeps {
   log: ConsolaInstance;
   liveness?: LivenessTimes;
+  /** How long a node may take to accept a session (default AGENT_HEADERS_MS, agent-client.ts). */
+  connectMs?: number;
 }
 
 export interface SessionRelay {
@@ -35,7 +37,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
   return {
     open(node, spec, client, onEnd) {
       const id = randomUUID();
-      const session = new RelayedSession({ id, node, spec, client, times, log: deps.log, onEnd, onEnded: () => sessions.delete(id) });
+      const session = new RelayedSession({ id, node, spec, client, times, ...(deps.connectMs === undefined ? {} : { connectMs: deps.connectMs }), log: deps.log, onEnd, onEnded: () => sessions.delete(id) });
       sessions.set(id, session);
       deps.log.info(`session ${id}: ${spec.kind} on ${spec.instance}@${node.name} opened`);
       return session;
