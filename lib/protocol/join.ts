@@ -4,7 +4,9 @@
  * host shapes they carry, with the pure parsers that turn untrusted JSON into
  * them. Nothing here touches Bun, node or hono.
  */
-import type { ErrorCode } from "../core/errors.ts";
+import { AppError, type ErrorCode } from "../core/errors.ts";
+import { stripControl } from "../core/format.ts";
+import { quoteValue, validateInstanceName, validateNodeName } from "../core/validate.ts";
 import { WS_CLOSE } from "./close.ts";
 import { arrayOf, field, integer, nonNegative, nullable, object, optional, ParseError, parseErrorCode, parseJson, string, type Json } from "../core/parse.ts";
 import { parseInstanceSummary, parseLoad, type InstanceSummary } from "./instances.ts";
@@ -110,21 +112,49 @@ export type MasterMessage =
   /** Sent every heartbeat interval so a worker can tell a silent (cut-off) master from a quiet one. */
   | { type: "heartbeat" };
 
+/**
+ * What a host may plausibly report, far above any machine Multipass runs on
+ * today: figures past these are a bug or a lie, and would steer placement
+ * (a node claiming a million CPUs wins every launch).
+ */
+export const RESOURCE_LIMITS = {
+  cpus: 1024,
+  /** 64 TiB of memory. */
+  memoryBytes: 64 * 1024 ** 4,
+  /** 1 PiB of disk: storage servers are larger than memory, but not without bound. */
+  diskBytes: 1024 ** 5,
+} as const;
+
+function boundedInteger(min: number, max: number) {
+  return (value: unknown, path: string): number => {
+    const n = integer(value, path);
+    if (n < min || n > max) throw new ParseError(path, `expected an integer from ${min} to ${max}, got ${n}`);
+    return n;
+  };
+}
+
+/** A total and what of it is available, each in 0..max, available ≤ total. */
+function capacity(o: Record<string, Json>, key: string, path: string, max: number): { total: number; available: number } {
+  const c = field(o, key, path, object);
+  const at = `${path}.${key}`;
+  const total = field(c, "total", at, boundedInteger(0, max));
+  const available = field(c, "available", at, boundedInteger(0, max));
+  if (available > total) throw new ParseError(`${at}.available`, `${available} is more than the total ${total}`);
+  return { total, available };
+}
+
+/**
+ * Parses a host's resources and checks they are plausible: 1 to 1024 CPUs,
+ * whole bytes within {@link RESOURCE_LIMITS}, available ≤ total.
+ * @throws ParseError (E_PROTOCOL) otherwise: a node that reports absurd figures is refused.
+ */
 export function parseHostResources(value: unknown, path = "resources"): HostResources {
   const o = object(value, path);
-  const memory = field(o, "memory", path, object);
-  const disk = field(o, "disk", path, object);
   return {
-    cpus: field(o, "cpus", path, integer),
+    cpus: field(o, "cpus", path, boundedInteger(1, RESOURCE_LIMITS.cpus)),
     load: field(o, "load", path, parseLoad),
-    memory: {
-      total: field(memory, "total", `${path}.memory`, nonNegative),
-      available: field(memory, "available", `${path}.memory`, nonNegative),
-    },
-    disk: {
-      total: field(disk, "total", `${path}.disk`, nonNegative),
-      available: field(disk, "available", `${path}.disk`, nonNegative),
-    },
+    memory: capacity(o, "memory", path, RESOURCE_LIMITS.memoryBytes),
+    disk: capacity(o, "disk", path, RESOURCE_LIMITS.diskBytes),
   };
 }
 
@@ -147,16 +177,71 @@ function isoTime(value: unknown, path: string): string {
   return text;
 }
 
+/** Longest version string kept (`1.17.0-dev.1234+g0123abcd.mac` fits many times over). */
+export const MAX_VERSION_LENGTH = 100;
+/** Longest release title kept (`Ubuntu 24.04.3 LTS`). */
+export const MAX_RELEASE_LENGTH = 200;
+/** Longest multipass failure kept: a few lines of stderr, enough to act on. */
+export const MAX_ERROR_TEXT_LENGTH = 4096;
+
+/**
+ * Free text a worker reports (versions, release titles, multipass's stderr):
+ * cleaned rather than refused, because it is only ever shown — a progress
+ * bar's escape codes in stderr must not take a node out of the cluster — but
+ * it reaches terminals, so escape sequences and control characters go, and
+ * its length is bounded (`…` marks a cut).
+ */
+function freeText(max: number) {
+  return (value: unknown, path: string): string => {
+    const text = stripControl(string(value, path));
+    return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  };
+}
+
+/** `a.b.c.d`, each part 0–255 without leading zeros: the only shape Multipass lists as ipv4. */
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
+/**
+ * Instance names and addresses are identifiers: they are resolved, dialled
+ * and printed, so a cleaned copy would be a different instance. One that
+ * breaks its rule is refused with the whole message (E_PROTOCOL).
+ */
+function checkedInstances(value: unknown, path: string): InstanceSummary[] {
+  return arrayOf((item: unknown, at: string): InstanceSummary => {
+    const instance = parseInstanceSummary(item, at);
+    try {
+      validateInstanceName(instance.name);
+    } catch (error) {
+      throw new ParseError(`${at}.name`, error instanceof AppError ? error.message : String(error));
+    }
+    instance.ipv4.forEach((ip, i) => {
+      if (!IPV4.test(ip)) throw new ParseError(`${at}.ipv4[${i}]`, `expected an IPv4 address, got ${quoteValue(ip)}`);
+    });
+    const release = instance.release === null ? null : freeText(MAX_RELEASE_LENGTH)(instance.release, `${at}.release`);
+    return { ...instance, release };
+  })(value, path);
+}
+
 function parseSnapshot(o: Record<string, Json>, path: string): HostSnapshot {
   const staleSince = field(o, "staleSince", path, optional(isoTime));
   return {
-    multipassVersion: field(o, "multipassVersion", path, nullable(string)),
-    multipassError: field(o, "multipassError", path, nullable(string)),
+    multipassVersion: field(o, "multipassVersion", path, nullable(freeText(MAX_VERSION_LENGTH))),
+    multipassError: field(o, "multipassError", path, nullable(freeText(MAX_ERROR_TEXT_LENGTH))),
     ...(staleSince === undefined ? {} : { staleSince }),
     resources: field(o, "resources", path, parseHostResources),
     allocated: field(o, "allocated", path, parseAllocation),
-    instances: field(o, "instances", path, arrayOf(parseInstanceSummary)),
+    instances: field(o, "instances", path, checkedInstances),
   };
+}
+
+/** A node name in hello, by the node-name rule; refused (E_PROTOCOL) otherwise. */
+function nodeName(value: unknown, path: string): string {
+  const name = string(value, path);
+  try {
+    return validateNodeName(name);
+  } catch (error) {
+    throw new ParseError(path, error instanceof AppError ? error.message : String(error));
+  }
 }
 
 /** Parses one text frame from a worker. @throws ParseError */
@@ -168,11 +253,11 @@ export function parseWorkerMessage(text: string): WorkerMessage {
       return {
         type,
         protocolVersion: field(o, "protocolVersion", "hello", integer),
-        name: field(o, "name", "hello", string),
+        name: field(o, "name", "hello", nodeName),
         agentPort: field(o, "agentPort", "hello", integer),
         advertiseAddr: field(o, "advertiseAddr", "hello", nullable(string)),
         agentCert: field(o, "agentCert", "hello", nullable(string)),
-        version: field(o, "version", "hello", string),
+        version: field(o, "version", "hello", freeText(MAX_VERSION_LENGTH)),
         ...parseSnapshot(o, "hello"),
       };
     case "state":

@@ -49,7 +49,7 @@ describe("join socket messages", () => {
     ["missing field", JSON.stringify({ ...hello, name: undefined }), /hello\.name: expected a string/],
     ["string where a number is due", JSON.stringify({ ...hello, agentPort: "4000" }), /hello\.agentPort/],
     ["load of two values", JSON.stringify({ ...hello, resources: { ...resources, load: [1, 2] } }), /expected 3 load averages/],
-    ["negative memory", JSON.stringify({ ...hello, resources: { ...resources, memory: { total: -1, available: 0 } } }), /non-negative/],
+    ["negative memory", JSON.stringify({ ...hello, resources: { ...resources, memory: { total: -1, available: 0 } } }), /memory\.total: expected an integer from 0/],
     ["unknown instance state", JSON.stringify({ ...hello, instances: [{ name: "a", state: "Exploded", ipv4: [], release: null }] }), /hello\.instances\[0\]\.state: expected one of/],
     ["ipv4 not strings", JSON.stringify({ ...hello, instances: [{ name: "a", state: "Running", ipv4: [1], release: null }] }), /ipv4\[0\]/],
   ];
@@ -61,6 +61,69 @@ describe("join socket messages", () => {
       } catch (error) {
         expect(error).toMatchObject({ code: "E_PROTOCOL" });
       }
+    });
+  }
+});
+
+describe("what a worker reports is checked before it reaches the API", () => {
+  const state = (instances: unknown[], extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ type: "state", multipassVersion: "1.16.3", multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances, ...extra });
+  const instance = (fields: Record<string, unknown>) => ({ name: "web", state: "Running", ipv4: ["10.0.0.2"], release: "Ubuntu 24.04 LTS", ...fields });
+
+  const refused: [string, string, RegExp][] = [
+    ["an instance name with a screen clear", state([instance({ name: "web\u001b[2J" })]), /state\.instances\[0\]\.name: Invalid instance name/],
+    ["an instance name with an OSC 52 clipboard write", state([instance({ name: "a\u001b]52;c;ZXZpbA==\u0007" })]), /instances\[0\]\.name/],
+    ["an instance name of 1 MB", state([instance({ name: "a".repeat(1024 * 1024) })]), /at most 63 characters/],
+    ["an address with an escape", state([instance({ ipv4: ["10.0.0.2\u001b]0;owned\u0007"] })]), /instances\[0\]\.ipv4\[0\]: expected an IPv4 address/],
+    ["an address that is not one", state([instance({ ipv4: ["10.0.0.256"] })]), /expected an IPv4 address/],
+    ["a node name with an escape", JSON.stringify({ ...hello, name: "n1\u001b[2J" }), /hello\.name: Invalid node name/],
+  ];
+  for (const [what, text, message] of refused) {
+    test(`refuses ${what}, as a protocol error with a bounded message`, () => {
+      let caught: unknown;
+      try {
+        parseWorkerMessage(text);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toMatchObject({ code: "E_PROTOCOL" });
+      expect((caught as Error).message).toMatch(message);
+      expect((caught as Error).message.length).toBeLessThan(400);
+      expect((caught as Error).message).not.toContain("\u001b");
+    });
+  }
+
+  test("free text is cleaned and bounded, not refused: release, versions, multipass error", () => {
+    const parsed = parseWorkerMessage(
+      state([instance({ release: "Ubuntu\u001b]0;owned\u0007 24.04\u001b[2J" })], {
+        multipassVersion: "1.16.3\u001b[31m",
+        multipassError: "daemon \u001b]52;c;ZXZpbA==\u0007down\n" + "x".repeat(100_000),
+      }),
+    );
+    if (parsed.type !== "state") throw new Error("expected a state");
+    // stripControl drops the escapes; an OSC's payload stays behind as inert text.
+    expect(parsed.instances[0]!.release).toMatch(/^Ubuntu[^\u0000-\u001f\u007f-\u009f]* 24\.04$/);
+    expect(parsed.multipassVersion).toBe("1.16.3");
+    expect(parsed.multipassError).toMatch(/^daemon [^\u001b\u0007]*down\nxxx/);
+    expect(parsed.multipassError!.length).toBeLessThanOrEqual(4096);
+    expect(parsed.multipassError!.endsWith("…")).toBe(true);
+    const greeted = parseWorkerMessage(JSON.stringify({ ...hello, version: "0.1.0\u001b[2J" }));
+    expect(greeted).toMatchObject({ type: "hello", version: "0.1.0" });
+  });
+
+  const absurd: [string, unknown, RegExp][] = [
+    ["no CPUs", { ...resources, cpus: 0 }, /resources\.cpus: expected an integer from 1 to 1024/],
+    ["a million CPUs", { ...resources, cpus: 1_000_000 }, /resources\.cpus/],
+    ["fractional CPUs", { ...resources, cpus: 1.5 }, /resources\.cpus: expected an integer/],
+    ["128 TiB of memory", { ...resources, memory: { total: 128 * 1024 ** 4, available: 0 } }, /resources\.memory\.total/],
+    ["more memory available than there is", { ...resources, memory: { total: 100, available: 101 } }, /memory\.available: 101 is more than the total 100/],
+    ["an exabyte of disk", { ...resources, disk: { total: 1024 ** 6, available: 1024 ** 6 } }, /resources\.disk\.total/],
+    ["more disk available than there is", { ...resources, disk: { total: 10, available: 11 } }, /disk\.available/],
+  ];
+  for (const [what, figures, message] of absurd) {
+    test(`a node reporting ${what} is refused at join and in heartbeats`, () => {
+      expect(() => parseWorkerMessage(JSON.stringify({ ...hello, resources: figures }))).toThrow(message);
+      expect(() => parseWorkerMessage(JSON.stringify({ type: "heartbeat", resources: figures }))).toThrow(message);
     });
   }
 });
