@@ -58,15 +58,24 @@ const IMAGE_ALIAS = new RegExp(`^(?:${IMAGE_WORD}:)?${IMAGE_WORD}$`);
 const IMAGE_URL = /^(?:https?|file):\/\//;
 const WHITESPACE_OR_CONTROL = /[\s\u0000-\u001f\u007f-\u009f]/;
 
-/** `"1foo"`, or a type name for non-strings, for use inside messages. */
-function show(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
+/** How many characters of a value an error message quotes: input of any length must not make an answer of that length. */
+export const MAX_QUOTED_LENGTH = 64;
+
+/**
+ * A value as messages quote it: `"1foo"`, at most {@link MAX_QUOTED_LENGTH}
+ * characters of a string followed by `…` when there were more, or a type
+ * name for non-strings.
+ */
+export function quoteValue(value: unknown): string {
+  if (typeof value === "string") {
+    return value.length > MAX_QUOTED_LENGTH ? `${JSON.stringify(value.slice(0, MAX_QUOTED_LENGTH))}…` : JSON.stringify(value);
+  }
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   return value === null ? "null" : typeof value;
 }
 
 function requireString(value: unknown, what: string): string {
-  if (typeof value !== "string") throw usageError(`Invalid ${what} ${show(value)}: expected a string`);
+  if (typeof value !== "string") throw usageError(`Invalid ${what} ${quoteValue(value)}: expected a string`);
   return value;
 }
 
@@ -79,12 +88,12 @@ export function validateInstanceName(name: unknown): string {
   const text = requireString(name, "instance name");
   if (!INSTANCE_NAME.test(text)) {
     throw usageError(
-      `Invalid instance name ${show(text)}: names must consist of letters, numbers, or hyphens, ` +
+      `Invalid instance name ${quoteValue(text)}: names must consist of letters, numbers, or hyphens, ` +
         "must start with a letter, and must end with an alphanumeric character",
     );
   }
   if (text.length > MAX_NAME_LENGTH) {
-    throw usageError(`Invalid instance name ${show(text)}: names must be at most ${MAX_NAME_LENGTH} characters long`);
+    throw usageError(`Invalid instance name ${quoteValue(text)}: names must be at most ${MAX_NAME_LENGTH} characters long`);
   }
   return text;
 }
@@ -98,12 +107,12 @@ export function validateNodeName(name: unknown): string {
   const text = requireString(name, "node name");
   if (!NODE_NAME.test(text)) {
     throw usageError(
-      `Invalid node name ${show(text)}: names must consist of letters, numbers, hyphens, underscores, or dots, ` +
+      `Invalid node name ${quoteValue(text)}: names must consist of letters, numbers, hyphens, underscores, or dots, ` +
         "and must start and end with a letter or number",
     );
   }
   if (text.length > MAX_NAME_LENGTH) {
-    throw usageError(`Invalid node name ${show(text)}: names must be at most ${MAX_NAME_LENGTH} characters long`);
+    throw usageError(`Invalid node name ${quoteValue(text)}: names must be at most ${MAX_NAME_LENGTH} characters long`);
   }
   return text;
 }
@@ -122,12 +131,12 @@ export function parseInstanceRef(text: unknown): InstanceRef {
   const ref = requireString(text, "instance reference");
   const parts = ref.split("@");
   if (parts.length > 2) {
-    throw usageError(`Invalid instance reference ${show(ref)}: use NAME or NAME@NODE, with at most one "@"`);
+    throw usageError(`Invalid instance reference ${quoteValue(ref)}: use NAME or NAME@NODE, with at most one "@"`);
   }
   const [name = "", node] = parts;
   if (node === undefined) return { name: validateInstanceName(name) };
   if (name === "" || node === "") {
-    throw usageError(`Invalid instance reference ${show(ref)}: both NAME and NODE are needed around "@"`);
+    throw usageError(`Invalid instance reference ${quoteValue(ref)}: both NAME and NODE are needed around "@"`);
   }
   return { name: validateInstanceName(name), node: validateNodeName(node) };
 }
@@ -147,7 +156,7 @@ function sizeInBytes(text: unknown, what: string): number {
   const match = raw.length <= MAX_SIZE_TEXT ? SIZE.exec(raw) : null;
   if (!match) {
     throw usageError(
-      `Invalid ${what} ${show(raw)}: need a non-negative integer (in base 10) or a decimal followed by K, M, or G ` +
+      `Invalid ${what} ${quoteValue(raw)}: need a non-negative integer (in base 10) or a decimal followed by K, M, or G ` +
         "(e.g. 1234B, 42MiB, 0.5G)",
     );
   }
@@ -155,7 +164,7 @@ function sizeInBytes(text: unknown, what: string): number {
   const factor = unit === undefined ? 1n : (UNIT[unit.toUpperCase()] ?? 1n);
   let bytes = BigInt(whole) * factor;
   if (fraction !== "") bytes += (BigInt(fraction) * factor) / 10n ** BigInt(fraction.length);
-  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw usageError(`Invalid ${what} ${show(raw)}: too large`);
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw usageError(`Invalid ${what} ${quoteValue(raw)}: too large`);
   return Number(bytes);
 }
 
@@ -190,7 +199,7 @@ export function validateLaunchSizes(
     const bytes = sizeInBytes(value, `${what} size`);
     if (bytes < minimum) {
       const on = version === null ? "" : ` on Multipass ${version.slice(0, 40)}`;
-      throw usageError(`Invalid ${what} size ${show(value)}: the minimum is ${formatSize(minimum)}${on}`);
+      throw usageError(`Invalid ${what} size ${quoteValue(value)}: the minimum is ${formatSize(minimum)}${on}`);
     }
     result[what] = formatSize(bytes);
   }
@@ -203,9 +212,9 @@ function positiveInteger(value: unknown, max: number, what: string): number {
   if (typeof value === "number") number = value;
   else if (typeof value === "string" && /^\d{1,15}$/.test(value)) number = Number(value);
   if (number === undefined || !Number.isSafeInteger(number) || number < 1) {
-    throw usageError(`Invalid ${what} ${show(value)}: need a positive integer`);
+    throw usageError(`Invalid ${what} ${quoteValue(value)}: need a positive integer`);
   }
-  if (number > max) throw usageError(`Invalid ${what} ${show(value)}: the maximum is ${max}`);
+  if (number > max) throw usageError(`Invalid ${what} ${quoteValue(value)}: the maximum is ${max}`);
   return number;
 }
 
@@ -234,20 +243,20 @@ export function validateTimeoutSeconds(value: unknown): number {
 export function validateImage(text: unknown): string {
   const image = requireString(text, "image");
   if (image.length > MAX_IMAGE_LENGTH) {
-    throw usageError(`Invalid image ${show(image.slice(0, 40) + "…")}: at most ${MAX_IMAGE_LENGTH} characters`);
+    throw usageError(`Invalid image ${quoteValue(image)}: at most ${MAX_IMAGE_LENGTH} characters`);
   }
   if (WHITESPACE_OR_CONTROL.test(image)) {
-    throw usageError(`Invalid image ${show(image)}: must not contain whitespace or control characters`);
+    throw usageError(`Invalid image ${quoteValue(image)}: must not contain whitespace or control characters`);
   }
   if (IMAGE_URL.test(image)) {
     if (!URL.canParse(image) || image.length <= image.indexOf("://") + 3) {
-      throw usageError(`Invalid image ${show(image)}: not a valid URL`);
+      throw usageError(`Invalid image ${quoteValue(image)}: not a valid URL`);
     }
     return image;
   }
   if (!IMAGE_ALIAS.test(image)) {
     throw usageError(
-      `Invalid image ${show(image)}: need a release or alias such as "24.04", "noble" or "daily:25.10" ` +
+      `Invalid image ${quoteValue(image)}: need a release or alias such as "24.04", "noble" or "daily:25.10" ` +
         "(lowercase letters, digits, dots and hyphens, at most one remote prefix), or an http://, https:// or file:// URL",
     );
   }
