@@ -4,9 +4,9 @@
  * drive the client API and a client cannot impersonate a node.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { AppError, messageOf } from "../core/errors.ts";
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { AppError, errnoOf, messageOf } from "../core/errors.ts";
 
 export type TokenKind = "join" | "api";
 
@@ -47,7 +47,10 @@ export function tokenPath(dataDir: string, kind: TokenKind): string {
 /**
  * Reads the token of `kind` from the data dir, creating it (mode 0600) on
  * first use. `override` (from the environment) wins and is never written.
- * @throws AppError when the file exists but is empty or unreadable.
+ * A token file that is empty or blank is what a write cut short by an older
+ * version left (a full disk at first start): no token was ever handed out
+ * from it, so it is treated as absent and replaced.
+ * @throws AppError E_STORAGE when the file cannot be read or written.
  */
 export function loadOrCreateToken(
   dataDir: string,
@@ -59,16 +62,72 @@ export function loadOrCreateToken(
     if (override.length < 16) throw new AppError("E_USAGE", `The ${kind} token from the environment is too short (at least 16 characters)`);
     return { token: override, source: "env", path };
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  if (existsSync(path)) {
-    const token = readFileSync(path, "utf8").trim();
-    if (token === "") throw new AppError("E_USAGE", `The ${kind} token file "${path}" is empty; delete it to create a new token`);
-    chmodSync(path, 0o600);
-    return { token, source: "file", path };
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const existing = readExisting(path);
+    if (existing !== null) {
+      chmodSync(path, 0o600);
+      return { token: existing, source: "file", path };
+    }
+    const token = generateToken(kind);
+    writeAtomically(path, token + "\n");
+    return { token, source: "created", path };
+  } catch (error) {
+    if (error instanceof AppError) throw error;
+    throw new AppError("E_STORAGE", `Cannot create the ${kind} token "${path}": ${messageOf(error)}`, { cause: error });
   }
-  const token = generateToken(kind);
-  writeFileSync(path, token + "\n", { mode: 0o600, flag: "wx" });
-  return { token, source: "created", path };
+}
+
+/** The token in `path`, or null when there is none: no file, or an empty one. */
+function readExisting(path: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") return null;
+    throw error;
+  }
+  const token = text.trim();
+  return token === "" ? null : token;
+}
+
+/**
+ * Writes `path` whole or not at all: a temporary file in the same directory
+ * (mode 0600 from its creation), flushed to disk, then renamed over `path`,
+ * so a full disk or a crash never leaves a partial or empty token behind.
+ */
+function writeAtomically(path: string, text: string): void {
+  const temporary = `${path}.${randomBytes(8).toString("hex")}.tmp`;
+  let fd: number | null = null;
+  try {
+    fd = openSync(temporary, "wx", 0o600);
+    const bytes = Buffer.from(text);
+    let written = 0;
+    while (written < bytes.length) written += writeSync(fd, bytes, written);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = null;
+    renameSync(temporary, path);
+  } catch (error) {
+    if (fd !== null) closeSync(fd);
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+  syncDirectory(dirname(path));
+}
+
+/** Makes a rename in `dir` durable; some filesystems refuse to sync a directory, which costs only durability. */
+function syncDirectory(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Not every platform can open or sync a directory.
+  }
 }
 
 /** Reads a token file (for `--token-file`), trimmed. @throws AppError E_USAGE */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateToken, loadOrCreateToken, tokenId, tokenKind, tokensEqual } from "../../lib/net/tokens.ts";
@@ -41,10 +41,35 @@ describe("tokens", () => {
     expect(() => loadOrCreateToken(d, "join", "short")).toThrow(/too short/);
   });
 
-  test("an empty token file is an error, not a silent new token", () => {
+  test("an empty or blank token file (a write an older version cut short) is treated as absent and replaced", () => {
+    for (const content of ["", "\n", "  \n"]) {
+      const d = dir();
+      writeFileSync(join(d, "join-token"), content, { mode: 0o644 });
+      const t = loadOrCreateToken(d, "join");
+      expect(t.source).toBe("created");
+      expect(tokenKind(t.token)).toBe("join");
+      expect(readFileSync(t.path, "utf8")).toBe(t.token + "\n");
+      expect(statSync(t.path).mode & 0o777).toBe(0o600);
+      expect(loadOrCreateToken(d, "join")).toEqual({ token: t.token, source: "file", path: t.path });
+    }
+  });
+
+  test("tokens are written through a temporary file renamed into place: nothing else is left in the data dir", () => {
     const d = dir();
-    writeFileSync(join(d, "api-token"), "\n");
-    expect(() => loadOrCreateToken(d, "api")).toThrow(/is empty/);
+    loadOrCreateToken(d, "join");
+    loadOrCreateToken(d, "api");
+    expect(readdirSync(d).sort()).toEqual(["api-token", "join-token"]);
+  });
+
+  test.skipIf(process.getuid?.() === 0)("a data dir that cannot be written leaves no token file and says why", () => {
+    const d = dir();
+    chmodSync(d, 0o500);
+    try {
+      expect(() => loadOrCreateToken(d, "join")).toThrow(/Cannot create the join token/);
+      expect(readdirSync(d)).toEqual([]);
+    } finally {
+      chmodSync(d, 0o700);
+    }
   });
 
   test("comparison and ids", () => {
