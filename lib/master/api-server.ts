@@ -3,6 +3,8 @@
  * `GET /healthz` needs the API token (`Authorization: Bearer …`).
  *
  * - `GET /api/v1/nodes`, `GET /api/v1/nodes/:name` — from the cache;
+ * - `DELETE /api/v1/nodes/:name[?force=1]` — drops a Down node (any node
+ *   with `force`) from the cache at once, audited (node-removal.ts);
  * - `GET /api/v1/instances`, `GET /api/v1/instances/:ref` — from the cache,
  *   `ref` is `NAME` or `NAME@NODE`;
  * - `GET /api/v1/info[?instance=REF][&timeout=MS]` — live, fanned out to the
@@ -23,6 +25,7 @@ import { AppError } from "../core/errors.ts";
 import { createBaseApp, holdOpen, requireToken } from "../net/http.ts";
 import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
 import { liveInfo } from "./live-info.ts";
+import { removeNode } from "./node-removal.ts";
 import type { Registry } from "./registry.ts";
 import { masterStats } from "./stats.ts";
 import { tokenId, tokenKind } from "../net/tokens.ts";
@@ -61,6 +64,9 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   const { registry } = deps;
   const app = createBaseApp({ log: deps.log, maxBodyBytes: MAX_BODY_BYTES, name: "api" });
 
+  // Only the API token opens the /api routes, so the caller is that token, by id.
+  const caller = () => ({ tokenId: tokenId(deps.apiToken()) });
+
   app.get("/healthz", (c) => c.json({ ok: true, role: "master-api", version: deps.version }));
 
   app.use(
@@ -83,6 +89,12 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     return c.json(registry.nodeView(entry));
   });
 
+  app.delete("/api/v1/nodes/:name", async (c) => {
+    const name = validateNodeName(c.req.param("name"));
+    const force = parseForce(c.req.query("force"));
+    return c.json(await removeNode({ registry, audit: deps.audit, log: deps.log }, caller(), name, force));
+  });
+
   app.get("/api/v1/stats", (c) => c.json(masterStats(deps)));
 
   app.get("/api/v1/instances", () => new Response(registry.instanceViewsBody(), { headers: { "content-type": "application/json" } }));
@@ -102,12 +114,16 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     return c.json(await liveInfo(deps, ref, { timeoutMs, signal: c.req.raw.signal }));
   });
 
-  // Only the API token opens these routes, so the caller is that token, by id.
-  const caller = () => ({ tokenId: tokenId(deps.apiToken()) });
   registerSessionRoutes(app, { registry, relay: deps.relay, audit: deps.audit, caller, log: deps.log });
   registerOperationRoutes(app, { registry, ops: deps.ops, caller });
   registerEventRoutes(app, { audit: deps.audit });
   return app;
+}
+
+function parseForce(text: string | undefined): boolean {
+  if (text === undefined || text === "0" || text === "false") return false;
+  if (text === "" || text === "1" || text === "true") return true;
+  throw new AppError("E_USAGE", `Invalid force "${text.slice(0, 20)}": expected 1 or 0`);
 }
 
 function parseTimeout(text: string | undefined, fallback: number): number {

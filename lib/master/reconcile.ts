@@ -26,6 +26,7 @@ import { OPERATION_LOG_MAX_AGE_MS } from "../protocol/agent.ts";
 import type { AuditEvent } from "../protocol/audit.ts";
 import { recordEnd, type AuditDeps } from "./audit-policy.ts";
 import { actionBoundMs, launchBoundMs } from "./call-bounds.ts";
+import { REMOVE_NODE_ACTION } from "./node-removal.ts";
 import { endOf, learnOutcome, type OutcomeDeps } from "./outcomes.ts";
 
 export interface ReconcileDeps extends OutcomeDeps, AuditDeps {
@@ -50,6 +51,11 @@ async function settle(deps: ReconcileDeps, record: AuditEvent): Promise<void> {
   const what = `the ${record.action}${record.instance === null ? "" : ` of "${record.instance}"`}`;
   if (SESSIONS.has(record.action)) {
     const message = `Ended with the master, which stopped during this ${record.action}: the worker hangs up a session whose master connection drops; exit status unknown`;
+    return recordEnd(deps, record, { error: { code: "E_CANCELLED", message } });
+  }
+  // A change of the master's own cache, nothing a node can report on.
+  if (record.action === REMOVE_NODE_ACTION) {
+    const message = "Outcome unknown: the master stopped during this removal; the cache it acted on went with it, and a node joins the new master afresh";
     return recordEnd(deps, record, { error: { code: "E_CANCELLED", message } });
   }
   if (record.node === null) return recordEnd(deps, record, { error: { code: "E_UNREACHABLE", message: "Outcome unknown: the record names no node to ask" } });

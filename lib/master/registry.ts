@@ -141,6 +141,28 @@ export class Registry {
     if (entry && entry.disconnectedAt === null) entry.disconnectedAt = this.options.now();
   }
 
+  /**
+   * Drops a node from the cache at once (`nodes remove`), instead of at the
+   * end of its grace period; a connected one only with `force`, and its
+   * connection is closed (a running worker joins again).
+   * @returns the entry removed and the state it was in.
+   * @throws AppError E_NOT_FOUND when no node has that name; E_CONFLICT when
+   *   it is not Down and `force` is not set.
+   */
+  remove(name: string, options: { force: boolean }): { entry: NodeEntry; state: NodeState } {
+    const entry = this.#nodes.get(name);
+    if (!entry) throw new AppError("E_NOT_FOUND", `Node "${name}" is not part of the cluster`);
+    const state = this.stateOf(entry);
+    if (state !== "Down" && !options.force) {
+      throw new AppError("E_CONFLICT", `Cannot remove node "${name}": it is ${state}, not Down; force it (--force) to drop it anyway (a running worker joins again)`);
+    }
+    this.#nodes.delete(name);
+    this.#lastState.delete(name);
+    this.#sorted = null;
+    if (entry.disconnectedAt === null) entry.close();
+    return { entry, state };
+  }
+
   stateOf(entry: NodeEntry): NodeState {
     if (entry.disconnectedAt !== null) return "Down";
     const silentFor = this.options.now() - entry.lastSync;
