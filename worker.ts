@@ -13,6 +13,8 @@ import { runCli } from "./lib/cli/run.ts";
 import { defaultMultipassDataPath, readHostResources } from "./lib/worker/resources.ts";
 import { createLog } from "./lib/cli/log.ts";
 import { createMultipassCli } from "./lib/multipass/cli.ts";
+import { spawnExec } from "./lib/multipass/exec.ts";
+import { createProcessLedger, withLedger } from "./lib/multipass/leftovers.ts";
 import { parseActAsMultipass } from "./lib/multipass/simulated.ts";
 import { readCertificate, serverTls } from "./lib/net/tls.ts";
 import { readTokenFile } from "./lib/net/tokens.ts";
@@ -70,9 +72,13 @@ const main = defineCommand({
       log.info(`the simulated host is paced by the "${config.simTiming}" timing profile: ${writeSimTiming(simDir, config.simTiming)}`);
     }
 
+    const ledger = openSessionLedger(simDir, config.name, (error) => log.warn(`Cannot record a session process: ${messageOf(error)}`));
+    const reaped = ledger.reap();
+    if (reaped.length > 0) log.warn(`ended ${reaped.length} session process(es) left by a previous run: ${reaped.join(", ")}`);
+
     const worker = createWorker({
       // The driver's own bounds: a list queued behind a stop is a busy daemon, not a hung one (CONTRACT §3.3).
-      multipass: createMultipassCli({ command: config.multipassCommand }),
+      multipass: createMultipassCli({ command: config.multipassCommand, spawnExec: withLedger(spawnExec, ledger) }),
       log,
       name: config.name,
       masterUrl: config.masterUrl,
@@ -106,6 +112,21 @@ const main = defineCommand({
     return 0;
   },
 });
+
+/**
+ * The ledger of this worker's session processes: in the simulated host's
+ * directory, else under XDG_STATE_HOME (~/.local/state) — one file per node
+ * name, as two workers may share a host.
+ */
+function openSessionLedger(simDir: string | null, name: string, onError: (error: unknown) => void) {
+  const dir = simDir ?? join(process.env["XDG_STATE_HOME"] || join(homedir(), ".local", "state"), "multiverse");
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    onError(error);
+  }
+  return createProcessLedger(join(dir, `worker-${name}-sessions`), onError);
+}
 
 /**
  * Sets `timing` in the simulated host's config.json, keeping its other keys;

@@ -149,6 +149,8 @@ export interface ExecProcess {
    * code (255 when a signal killed it). Never rejects.
    */
   readonly exited: Promise<number>;
+  /** The local process's id, when there is one (a real spawn; fakes may leave it out). */
+  readonly pid?: number;
 }
 
 /** Why a multipass call failed, classified from its exit code and stderr (CONTRACT.md §1.4, §6). */

@@ -11,6 +11,12 @@
  * ignores SIGTERM but not a hang-up) or sends SIGHUP to a piped process,
  * then SIGKILLs its process group after a grace period. Once the process has
  * exited, its group is SIGKILLed too, so no grandchild outlives the session.
+ *
+ * Nor does it outlive the worker: where util-linux's `setpriv` is on the
+ * PATH (Linux), the process is started through it with a parent-death
+ * signal, so a worker killed with SIGKILL takes its sessions with it (and
+ * Multipass, losing its client, ends the command in the instance). What a
+ * killed worker still leaves is reaped on its next start (leftovers.ts).
  */
 import { newNonce, TrailerFilter, wrapCommand, wrapLoginShell } from "./exec-status.ts";
 import { LOGIN_SHELL, type ExecProcess, type ExecRequest, type ExecStream } from "./driver.ts";
@@ -100,6 +106,18 @@ function killGroup(proc: Bun.Subprocess): void {
 }
 
 /**
+ * `argv` run through `setpriv --pdeathsig SIGKILL` when setpriv is on the
+ * PATH: setpriv sets the signal and execs the program, which then dies with
+ * the process that spawned it, even one killed without a chance to react.
+ */
+export function withParentDeathSignal(argv: string[], path: string | undefined): string[] {
+  const setpriv = Bun.which("setpriv", { PATH: path ?? "" });
+  // A program that cannot be found is spawned bare, so that the spawn fails as "not installed".
+  if (setpriv === null || Bun.which(argv[0] ?? "", { PATH: path ?? "" }) === null) return argv;
+  return [setpriv, "--pdeathsig", "KILL", "--", ...argv];
+}
+
+/**
  * The default {@link ExecSpawner}: `Bun.spawn` with an argv array (never a
  * shell), TERM set, under a PTY when the request asks for one.
  */
@@ -110,7 +128,8 @@ export const spawnExec: ExecSpawner = (argv, options) => {
   const tty = size !== null;
   let child: Child;
   try {
-    child = size !== null ? spawnWithTerminal(argv, env, size, options, filter) : spawnWithPipes(argv, env, options, filter);
+    const guarded = withParentDeathSignal(argv, options.env?.["PATH"]);
+    child = size !== null ? spawnWithTerminal(guarded, env, size, options, filter) : spawnWithPipes(guarded, env, options, filter);
   } catch (error) {
     throw notInstalled(argv[0] ?? "", argv, error);
   }
@@ -152,5 +171,6 @@ export const spawnExec: ExecSpawner = (argv, options) => {
       killTimer = setTimeout(() => killGroup(proc), options.graceMs ?? DEFAULT_GRACE_MS);
     },
     exited,
+    pid: proc.pid,
   };
 };
