@@ -14,7 +14,7 @@ import { defaultMultipassDataPath, readHostResources } from "./lib/worker/resour
 import { createLog } from "./lib/cli/log.ts";
 import { createMultipassCli } from "./lib/multipass/cli.ts";
 import { spawnExec } from "./lib/multipass/exec.ts";
-import { createProcessLedger, withLedger } from "./lib/multipass/leftovers.ts";
+import { createProcessLedger, withLedger } from "./lib/worker/leftovers.ts";
 import { parseActAsMultipass } from "./lib/multipass/simulated.ts";
 import { readCertificate, serverTls } from "./lib/net/tls.ts";
 import { readTokenFile } from "./lib/net/tokens.ts";

@@ -16,7 +16,7 @@
  * PATH (Linux), the process is started through it with a parent-death
  * signal, so a worker killed with SIGKILL takes its sessions with it (and
  * Multipass, losing its client, ends the command in the instance). What a
- * killed worker still leaves is reaped on its next start (leftovers.ts).
+ * killed worker still leaves is reaped on its next start (worker/leftovers.ts).
  */
 import { newNonce, TrailerFilter, wrapCommand, wrapLoginShell } from "./exec-status.ts";
 import { LOGIN_SHELL, type ExecProcess, type ExecRequest, type ExecStream } from "./driver.ts";

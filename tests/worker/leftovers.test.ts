@@ -6,7 +6,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createProcessLedger, parseLedger, processStartTime } from "../../lib/multipass/leftovers.ts";
+import { createProcessLedger, parseLedger, processStartTime } from "../../lib/worker/leftovers.ts";
 import { waitFor } from "../e2e/harness.ts";
 
 const dirs: string[] = [];

@@ -9,7 +9,7 @@
  * rely on Multipass ending a session whose client died.
  */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
-import type { ExecSpawner } from "./exec.ts";
+import type { ExecSpawner } from "../multipass/exec.ts";
 
 export interface ProcessLedger {
   /** Records a live process (nothing when its start time cannot be read). */
