@@ -17,6 +17,8 @@ import { fingerprint, serverTls } from "./lib/net/tls.ts";
 import { loadOrCreateToken } from "./lib/net/tokens.ts";
 import { VERSION } from "./lib/core/version.ts";
 import { websocketHandler } from "./lib/net/ws.ts";
+import { AppError, messageOf } from "./lib/core/errors.ts";
+import { lockDataDir, pidAlive } from "./lib/master/data-dir-lock.ts";
 
 const main = defineCommand({
   meta: { name: "multiverse-master", version: VERSION, description: "Cluster server for Multipass hosts, and the API for clients" },
@@ -36,25 +38,46 @@ const main = defineCommand({
     const log = createLog("master", { verbose: args.verbose });
     const config = parseMasterFlags(args, { env: process.env, platform: process.platform, home: homedir() });
     const tls = serverTls(config.tlsCert, config.tlsKey);
-    for (const warning of clearTextWarnings(config, tls !== null)) log.warn(warning);
-    const tokens = loadMasterTokens(config, loadOrCreateToken);
-    for (const note of tokens.notes) log.info(note);
+    const lock = lockDataDir(config.dataDir, process.pid, pidAlive);
+    try {
+      return await serve(config, tls, log);
+    } finally {
+      lock.release();
+    }
+  },
+});
 
-    const audit = createAuditLog({ path: config.auditPath, warn: (m) => log.warn(m) });
-    log.info(`audit trail: ${config.auditPath}`);
-    const { clusterAddr, apiAddr } = config;
-    const master = createMaster({
-      log,
-      joinToken: tokens.join,
-      apiToken: tokens.api,
-      heartbeatMs: config.heartbeatMs,
-      downGraceMs: config.downGraceMs,
-      nodeTimeoutMs: config.nodeTimeoutMs,
-      version: VERSION,
-      audit,
-      cpuOvercommit: config.cpuOvercommit,
-    });
-    const cluster = Bun.serve({
+/** Binds a listener, or says which one could not be bound and why (a port in use, a foreign address). */
+function listen(what: string, addr: { host: string; port: number }, start: () => ReturnType<typeof Bun.serve>): ReturnType<typeof Bun.serve> {
+  try {
+    return start();
+  } catch (error) {
+    throw new AppError("E_CONFLICT", `Cannot listen for ${what} on ${formatHostPort(addr)}: ${messageOf(error)}`, { cause: error });
+  }
+}
+
+async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnType<typeof serverTls>, log: ReturnType<typeof createLog>): Promise<number> {
+  for (const warning of clearTextWarnings(config, tls !== null)) log.warn(warning);
+  const tokens = loadMasterTokens(config, loadOrCreateToken);
+  for (const note of tokens.notes) log.info(note);
+
+  const audit = createAuditLog({ path: config.auditPath, warn: (m) => log.warn(m) });
+  log.info(`audit trail: ${config.auditPath}`);
+  const { clusterAddr, apiAddr } = config;
+  const master = createMaster({
+    log,
+    joinToken: tokens.join,
+    apiToken: tokens.api,
+    heartbeatMs: config.heartbeatMs,
+    downGraceMs: config.downGraceMs,
+    nodeTimeoutMs: config.nodeTimeoutMs,
+    version: VERSION,
+    audit,
+    cpuOvercommit: config.cpuOvercommit,
+  });
+  const servers: ReturnType<typeof Bun.serve>[] = [];
+  try {
+    const cluster = listen("workers (--cluster-addr)", clusterAddr, () => Bun.serve({
       hostname: clusterAddr.host,
       port: clusterAddr.port,
       fetch: master.clusterApp.fetch,
@@ -62,8 +85,9 @@ const main = defineCommand({
       maxRequestBodySize: 1024 * 1024,
       ...(tls ? { tls } : {}),
       websocket: websocketHandler({ maxPayloadLength: MAX_JOIN_MESSAGE_BYTES }),
-    });
-    const apiServer = Bun.serve({
+    }));
+    servers.push(cluster);
+    const apiServer = listen("clients (--api-addr)", apiAddr, () => Bun.serve({
       hostname: apiAddr.host,
       port: apiAddr.port,
       fetch: master.apiApp.fetch,
@@ -72,7 +96,8 @@ const main = defineCommand({
       maxRequestBodySize: 64 * 1024 * 1024,
       ...(tls ? { tls } : {}),
       websocket: websocketHandler({ maxPayloadLength: 1024 * 1024, backpressureLimit: 64 * 1024 * 1024 }),
-    });
+    }));
+    servers.push(apiServer);
     const scheme = tls ? "https" : "http";
     log.info(`master ${VERSION}: cluster server on ${formatHostPort({ host: clusterAddr.host, port: cluster.port ?? 0 })} (${scheme})`);
     log.info(`master ${VERSION}: api server on ${formatHostPort({ host: apiAddr.host, port: apiServer.port ?? 0 })} (${scheme})`);
@@ -83,17 +108,22 @@ const main = defineCommand({
       process.once("SIGTERM", () => resolve("SIGTERM"));
     });
     log.info(`${signal}: shutting down`);
-    master.close();
-    await Promise.all([cluster.stop(true), apiServer.stop(true)]);
     return 0;
-  },
-});
+  } finally {
+    master.close();
+    await Promise.all(servers.map((server) => server.stop(true)));
+  }
+}
 
 if (import.meta.main) {
   const verbose = process.argv.includes("--verbose");
-  process.exitCode = await runCli(main, process.argv.slice(2), {
+  const code = await runCli(main, process.argv.slice(2), {
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     verbose,
   });
+  // A master that failed must not linger (under Restart=always it would look
+  // healthy and serve nothing): whatever is still open, exit now.
+  if (code !== 0) process.exit(code);
+  process.exitCode = code;
 }
