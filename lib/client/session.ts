@@ -130,7 +130,9 @@ class ClientSession {
       this.cleanups.push(
         io.readStdin(
           (bytes) => this.send(bytes),
-          () => this.control({ type: "eof" }),
+          // A terminal in raw mode sends Ctrl-D as a byte: its end of input means it has closed.
+          () => (this.interactive ? this.terminalLost("the terminal closed") : this.control({ type: "eof" })),
+          (error) => this.terminalLost(`the terminal failed (${messageOf(error)})`),
         ),
       );
     } else {
@@ -169,6 +171,15 @@ class ClientSession {
     this.remoteError = "the master stopped answering (network lost?)";
     this.ws.close(SESSION_CLOSE.peerTimeout, "peer timeout");
     this.end(EXIT.failure);
+  }
+
+  /**
+   * The local terminal is gone (EOF or EIO on it): any → ended, as a hang-up
+   * would, so the remote side is ended too rather than left waiting.
+   */
+  private terminalLost(why: string): void {
+    this.ws.close(SESSION_CLOSE.exit, "client terminal closed");
+    this.end(EXIT.interrupted, `${why}; session closed`);
   }
 
   /** A signal to the client: any → ended, as interrupted. */

@@ -15,17 +15,31 @@ export interface TerminalIo {
   onResize(listener: () => void): () => void;
   /** Raw mode on the local terminal (no-op when stdin is not a TTY). */
   setRaw(on: boolean): void;
-  /** Starts reading stdin; returns a function that stops. */
-  readStdin(onData: (bytes: Uint8Array) => void, onEnd: () => void): () => void;
+  /**
+   * Starts reading stdin; returns a function that stops. `onEnd` at end of
+   * input; `onLost` when stdin fails (EIO: its terminal has gone).
+   */
+  readStdin(onData: (bytes: Uint8Array) => void, onEnd: () => void, onLost?: (error: Error) => void): () => void;
   writeStdout(bytes: Uint8Array | string): void;
   writeStderr(bytes: Uint8Array | string): void;
   /** SIGINT/SIGTERM/SIGHUP to the client itself; returns the unsubscribe. */
   onSignal(listener: (signal: NodeJS.Signals) => void): () => void;
-  /** Resolves once everything written to stdout and stderr has been flushed. */
+  /**
+   * Resolves once everything written to stdout and stderr has been flushed,
+   * or at once for a stream that has failed (its terminal or reader gone),
+   * and within FLUSH_LIMIT_MS in any case.
+   */
   flush(): Promise<void>;
   /** Asks a question on the terminal and reads one line of answer (empty at end of input). */
   ask(question: string): Promise<string>;
 }
+
+/**
+ * How long the end of a session waits for output to drain: a reader that
+ * takes no more (a stopped pager, a terminal that is gone) must not keep the
+ * client alive.
+ */
+export const FLUSH_LIMIT_MS = 1_000;
 
 /** The terminal of a real process; `term` is its TERM, read by the entry script. */
 export function processTerminal(proc: NodeJS.Process, term: string | undefined): TerminalIo {
@@ -33,6 +47,12 @@ export function processTerminal(proc: NodeJS.Process, term: string | undefined):
   const stdinIsTTY = stdin.isTTY === true;
   const stdoutIsTTY = stdout.isTTY === true;
   let raw = false;
+  // A write to a closed terminal (EIO) or a gone reader (EPIPE) must neither
+  // crash the client nor leave a flush waiting for a drain that never comes.
+  const failed = new Set<NodeJS.WriteStream>();
+  for (const stream of [stdout, stderr]) stream.on("error", () => failed.add(stream));
+  // Bun reports a failed setRawMode as an `error` event, fatal without a listener; readStdin reports read errors.
+  stdin.on("error", () => {});
   return {
     stdinIsTTY,
     stdoutIsTTY,
@@ -44,22 +64,33 @@ export function processTerminal(proc: NodeJS.Process, term: string | undefined):
     },
     setRaw(on) {
       if (!stdinIsTTY || raw === on) return;
-      stdin.setRawMode(on);
-      raw = on;
+      if (on) {
+        stdin.setRawMode(true);
+        raw = true;
+        return;
+      }
+      raw = false;
+      try {
+        stdin.setRawMode(false);
+      } catch {
+        // The terminal is gone (EIO): there is nothing left to restore.
+      }
     },
-    readStdin(onData, onEnd) {
+    readStdin(onData, onEnd, onLost = () => onEnd()) {
       const data = (chunk: Buffer | string) => onData(typeof chunk === "string" ? new TextEncoder().encode(chunk) : new Uint8Array(chunk));
       stdin.on("data", data);
       stdin.on("end", onEnd);
+      stdin.on("error", onLost);
       stdin.resume();
       return () => {
         stdin.off("data", data);
         stdin.off("end", onEnd);
+        stdin.off("error", onLost);
         stdin.pause();
       };
     },
-    writeStdout: (bytes) => void stdout.write(bytes),
-    writeStderr: (bytes) => void stderr.write(bytes),
+    writeStdout: (bytes) => void (failed.has(stdout) || stdout.write(bytes)),
+    writeStderr: (bytes) => void (failed.has(stderr) || stderr.write(bytes)),
     onSignal(listener) {
       const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
       for (const s of signals) proc.on(s, listener);
@@ -82,7 +113,17 @@ export function processTerminal(proc: NodeJS.Process, term: string | undefined):
     flush: () =>
       Promise.all(
         [stdout, stderr].map(
-          (stream) => new Promise<void>((resolve) => (stream.writableNeedDrain ? stream.once("drain", () => resolve()) : resolve())),
+          (stream) =>
+            new Promise<void>((resolve) => {
+              if (failed.has(stream) || !stream.writableNeedDrain) return resolve();
+              const done = () => {
+                clearTimeout(timer);
+                stream.off("drain", done).off("error", done).off("close", done);
+                resolve();
+              };
+              const timer = setTimeout(done, FLUSH_LIMIT_MS);
+              stream.once("drain", done).once("error", done).once("close", done);
+            }),
         ),
       ).then(() => {}),
   };

@@ -5,7 +5,7 @@ import type { TerminalIo } from "../../lib/client/terminal-io.ts";
 import { CHANNEL_STDERR, CHANNEL_STDOUT, channelFrame, controlFrame, parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
 
 /** A local terminal that records what the session does to it. */
-function fakeTerminal(options: { stdinIsTTY?: boolean } = {}) {
+function fakeTerminal(options: { stdinIsTTY?: boolean; stdinCloses?: boolean; stdinLost?: boolean } = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const raw: boolean[] = [];
@@ -18,8 +18,10 @@ function fakeTerminal(options: { stdinIsTTY?: boolean } = {}) {
     size: () => ({ cols: 80, rows: 24 }),
     onResize: () => () => {},
     setRaw: (on) => void raw.push(on),
-    readStdin: (_onData, onEnd) => {
-      queueMicrotask(onEnd);
+    readStdin: (_onData, onEnd, onLost) => {
+      // A terminal that is still there never ends its input (Ctrl-D is a byte in raw mode).
+      if (options.stdinLost && onLost) queueMicrotask(() => onLost(new Error("EIO: i/o error, read")));
+      else if (!options.stdinIsTTY || options.stdinCloses) queueMicrotask(onEnd);
       return () => {};
     },
     writeStdout: (bytes) => void out.push(text(bytes)),
@@ -105,6 +107,23 @@ describe("the client's session", () => {
     expect(t.out.join("")).toBe("raw");
     expect(master.controls).toContainEqual({ type: "pong" });
     expect(master.controls).toContainEqual({ type: "eof" });
+  });
+
+  test("an interactive session whose terminal closes (EOF on it) ends at once: 130, the remote side told, raw mode undone", async () => {
+    const master = fakeMaster(() => {});
+    const t = fakeTerminal({ stdinIsTTY: true, stdinCloses: true });
+    expect(await runSession(request(master, t.io, { kind: "shell", command: [], tty: true }))).toBe(130);
+    expect(await master.closedWith).toBe(1000);
+    expect(master.controls).not.toContainEqual({ type: "eof" });
+    expect(t.err.join("")).toBe("\r\nmultiverse: the terminal closed; session closed\n");
+    expect(t.raw.at(-1)).toBe(false);
+  });
+
+  test("an interactive session whose terminal fails (EIO) ends at once with 130 and the reason", async () => {
+    const master = fakeMaster(() => {});
+    const t = fakeTerminal({ stdinIsTTY: true, stdinLost: true });
+    expect(await runSession(request(master, t.io, { kind: "shell", command: [], tty: true }))).toBe(130);
+    expect(t.err.join("")).toBe("\r\nmultiverse: the terminal failed (EIO: i/o error, read); session closed\n");
   });
 
   test("an error frame without a status: failure, and the master's message", async () => {
