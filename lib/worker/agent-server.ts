@@ -1,7 +1,8 @@
 /**
  * The worker's agent server: what the master calls for live answers. It
  * accepts only the secret the master handed out in this membership's welcome,
- * so neither clients nor other workers can drive it.
+ * so neither clients nor other workers can drive it; a call under a past
+ * membership's secret is refused as "rejoined", not as a refused token.
  *
  * Routes:
  * - `GET /healthz` — open;
@@ -13,7 +14,9 @@
  */
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
-import { createBaseApp, holdOpen, requireToken } from "../net/http.ts";
+import { createBaseApp, errorResponse, holdOpen, presentedToken, requireToken } from "../net/http.ts";
+import { AppError } from "../core/errors.ts";
+import type { TokenStanding } from "./membership.ts";
 import { createFailureLimiter } from "../net/rate-limit.ts";
 import type { Multipass } from "../multipass/driver.ts";
 import type { AgentInfoResponse } from "../protocol/agent.ts";
@@ -27,6 +30,8 @@ export interface AgentDeps {
   multipass: Multipass;
   /** The current membership's agent secret; null while not joined. */
   agentToken: () => string | null;
+  /** Whether a presented secret is the current one or a past membership's (membership.ts); without it, only the current one is known. */
+  standing?: (token: string) => TokenStanding;
   log: ConsolaInstance;
   name: string;
   sessions: SessionHost;
@@ -41,6 +46,14 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
   const app = createBaseApp({ log: deps.log, maxBodyBytes: 2 * 1024 * 1024, name: "agent" });
   app.get("/healthz", (c) => c.json({ ok: true, role: "worker-agent", node: deps.name }));
 
+  // A call the master made under a past membership (queued while this worker stalled, read after
+  // it rejoined): refused as such, not as a bad token, and not counted against the master.
+  app.use("/agent/*", async (c, next) => {
+    const token = presentedToken(c, false);
+    if (token === null || deps.standing?.(token) !== "past") return next();
+    const message = `node "${deps.name}" rejoined the master after this call was made (under its previous membership); it was not run`;
+    return errorResponse(c, new AppError("E_UNREACHABLE", message));
+  });
   app.use("/agent/*", requireToken({ expected: () => deps.agentToken() ?? NOBODY, realm: "agent", limiter: createFailureLimiter() }));
 
   app.get("/agent/v1/info", async (c) => {

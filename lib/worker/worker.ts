@@ -13,6 +13,7 @@ import { createKeyedLock } from "../core/keyed-lock.ts";
 import { createSessionHost, type SessionHost } from "./session-host.ts";
 import { createWorkerOps } from "./host-ops.ts";
 import { createAgentApp } from "./agent-server.ts";
+import { createMembership } from "./membership.ts";
 import { runMasterLink } from "./cluster-client.ts";
 import type { BunEnv } from "../net/ws.ts";
 
@@ -52,7 +53,7 @@ export interface Worker {
 }
 
 export function createWorker(options: WorkerOptions): Worker {
-  let agentToken: string | null = null;
+  const membership = createMembership();
   const monitor = createHostMonitor({
     multipass: options.multipass,
     readResources: options.readResources,
@@ -70,7 +71,8 @@ export function createWorker(options: WorkerOptions): Worker {
   });
   const agentApp = createAgentApp({
     multipass: options.multipass,
-    agentToken: () => agentToken,
+    agentToken: () => membership.current(),
+    standing: (token) => membership.standing(token),
     log: options.log,
     name: options.name,
     sessions,
@@ -95,7 +97,7 @@ export function createWorker(options: WorkerOptions): Worker {
           version: options.version,
           monitor,
           log: options.log,
-          onMembership: (token) => (agentToken = token),
+          onMembership: (token) => membership.set(token),
           backoff: options.backoff,
         },
         signal,
