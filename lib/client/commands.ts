@@ -140,10 +140,17 @@ function shellCommand(ctx: ClientContext) {
     async run({ args }) {
       const api = apiFor({ ...args, json: false }, ctx);
       const ref = args.name === undefined ? await defaultInstance(api, "open a shell in") : await resolveRef(api, args.name);
-      return runSession({ baseUrl: api.baseUrl, token: api.token, tls: api.tls, kind: "shell", ref, command: [], tty: true, io: ctx.terminal, diagnose: diagnoser(api) });
+      const session = { baseUrl: api.baseUrl, token: api.token, tls: api.tls, ref, io: ctx.terminal, diagnose: diagnoser(api) };
+      // Like ssh: input that is not a terminal (a pipe, /dev/null, cron) gets no remote terminal,
+      // where it would be typed ahead of the prompt; the login shell reads it and ends when it ends.
+      if (!ctx.terminal.stdinIsTTY) return runSession({ ...session, kind: "exec", command: PIPED_LOGIN_SHELL, tty: false });
+      return runSession({ ...session, kind: "shell", command: [], tty: true });
     },
   });
 }
+
+/** The user's login shell, reading commands from its stdin: what `shell` runs when input is piped. */
+const PIPED_LOGIN_SHELL = ["sh", "-c", 'if [ -x "${SHELL:-}" ]; then exec "$SHELL" -l; else exec /bin/sh -l; fi'];
 
 /** Why the master refused a session upgrade, from the same route asked over plain HTTP. */
 function diagnoser(api: ApiClient) {
