@@ -21,6 +21,8 @@ export interface ApiClientOptions {
   /** `http://host:port` of the master API. */
   baseUrl: string;
   token: string | null;
+  /** Without a token: why there is none and where to give one, for the error of a refused call. */
+  missingToken?: string;
   /** Limit of a short call: its whole answer must arrive within it. */
   timeoutMs: number;
   /** How long a streamed answer may stay silent before the master is taken for lost (default STREAM_SILENCE_MS). */
@@ -98,8 +100,11 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     if (response.ok) return { text, json };
     const e = parseErrorBody(json)?.error;
     if (response.status === 401) {
-      const hint = options.token ? "" : " (no token given: pass --token or set MULTIVERSE_API_TOKEN)";
-      throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} refused the token: ${e?.message ?? "unauthorized"}${hint}`);
+      if (!options.token) {
+        const why = options.missingToken || "no token was given: give one with --token or --token-file, or set MULTIVERSE_API_TOKEN";
+        throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} needs an API token and ${why}`);
+      }
+      throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} refused the token: ${e?.message ?? "unauthorized"}`);
     }
     if (!e) throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status}`);
     throw new AppError(e.code, e.message, { details: e.candidates ? { candidates: e.candidates } : undefined });

@@ -6,12 +6,12 @@
 import { existsSync } from "node:fs";
 import type { ArgsDef } from "citty";
 import { createApiClient, type ApiClient } from "./api-client.ts";
-import { parseMasterAddress } from "../core/address.ts";
+import { isLoopback, parseMasterAddress, type HostPort } from "../core/address.ts";
 import { colors, type Colors } from "./tables.ts";
 import { parseInstanceView } from "../protocol/api.ts";
 import { PRIMARY_NAME } from "../protocol/operations.ts";
 import { arrayOf } from "../core/parse.ts";
-import { usageError } from "../core/errors.ts";
+import { messageOf, usageError } from "../core/errors.ts";
 import type { TerminalIo } from "./terminal-io.ts";
 import { readCertificate } from "../net/tls.ts";
 import { readTokenFile } from "../net/tokens.ts";
@@ -55,20 +55,28 @@ export const writeArgs = {
 
 export type CommonArgs = { master?: string; token?: string; "token-file"?: string; ca?: string; json: boolean };
 
-function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
+/** The port of a local master with default settings: its API token file is for it alone. */
+const LOCAL_API_PORT = parseMasterAddress(DEFAULT_MASTER, "master").addr.port;
+
+/** The token for the master at `addr`, and where the client looked when it found none. */
+function tokenFor(args: CommonArgs, ctx: ClientContext, addr: HostPort): { token: string | null; missing: string } {
   // What is on the command line beats the environment.
-  if (args.token) return args.token;
-  if (args["token-file"]) return readTokenFile(args["token-file"]);
-  if (ctx.env["MULTIVERSE_API_TOKEN"]) return ctx.env["MULTIVERSE_API_TOKEN"];
-  // On the master's own machine the token is where the master put it.
+  if (args.token) return { token: args.token, missing: "" };
+  if (args["token-file"]) return { token: readTokenFile(args["token-file"]), missing: "" };
+  if (ctx.env["MULTIVERSE_API_TOKEN"]) return { token: ctx.env["MULTIVERSE_API_TOKEN"], missing: "" };
+  const give = "give one with --token or --token-file, or set MULTIVERSE_API_TOKEN";
+  // The token file on disk belongs to the master on this machine: never send it anywhere else.
+  if (!isLoopback(addr.host) || addr.port !== LOCAL_API_PORT) {
+    return { token: null, missing: `no token was given (the token file of this machine, ${ctx.defaultTokenFile}, is only sent to the local master at port ${LOCAL_API_PORT}): ${give}` };
+  }
   if (existsSync(ctx.defaultTokenFile)) {
     try {
-      return readTokenFile(ctx.defaultTokenFile);
-    } catch {
-      return null;
+      return { token: readTokenFile(ctx.defaultTokenFile), missing: "" };
+    } catch (error) {
+      return { token: null, missing: `no token was given and ${ctx.defaultTokenFile} could not be read (${messageOf(error)}): ${give}` };
     }
   }
-  return null;
+  return { token: null, missing: `no token was given and none was found in ${ctx.defaultTokenFile}: ${give}` };
 }
 
 /**
@@ -80,10 +88,11 @@ function tokenFor(args: CommonArgs, ctx: ClientContext): string | null {
 export const SHORT_CALL_MS = 30_000;
 
 export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
-  const baseUrl = parseMasterAddress(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER, "master").url;
+  const { url: baseUrl, addr } = parseMasterAddress(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER, "master");
   const caPath = args.ca ?? ctx.env["MULTIVERSE_CA"];
   const tls = caPath ? { ca: readCertificate(caPath, "CA certificate") } : undefined;
-  return createApiClient({ baseUrl, token: tokenFor(args, ctx), timeoutMs: SHORT_CALL_MS, ...(tls ? { tls } : {}) });
+  const { token, missing } = tokenFor(args, ctx, addr);
+  return createApiClient({ baseUrl, token, missingToken: missing, timeoutMs: SHORT_CALL_MS, ...(tls ? { tls } : {}) });
 }
 
 /**
