@@ -264,7 +264,9 @@ export async function startWorker(master: Pick<MasterHandle, "clusterPort" | "jo
       options.pollInterval ?? "250ms",
       ...(options.extraArgs ?? []),
     ],
-    envWithBun({ MULTIPASS_SIM_DIR: simDir, ...options.env }),
+    // Its own state dir: the ledger of its session processes (worker/leftovers.ts) is per host and node
+    // name, and workers of other tests (or of a test run beside this one) may share a name.
+    envWithBun({ MULTIPASS_SIM_DIR: simDir, XDG_STATE_HOME: tempDir("state"), ...options.env }),
   );
   if (options.waitForJoin ?? true) await proc.waitForOutput(/joined with id/, 15_000);
   return { proc, name, simDir };
