@@ -172,8 +172,8 @@ async function runVerb(ctx: Context, action: LifecycleAction, name: string, opti
 
 /**
  * The state a verb leaves an instance in when multipass reports success:
- * start and restart return once it is up, stop once it is down; suspend does
- * nothing to an instance that is not running. Null: gone (delete --purge).
+ * start and restart return once it is up, stop once it is down; suspend
+ * leaves a stopped instance stopped. Null: gone (delete --purge).
  */
 export function stateAfter(action: LifecycleAction, before: InstanceState | undefined, options: Pick<ActionOptions, "purge">): InstanceState | null {
   switch (action) {
@@ -184,7 +184,9 @@ export function stateAfter(action: LifecycleAction, before: InstanceState | unde
     case "recover":
       return "Stopped";
     case "suspend":
-      return before === undefined || before === "Running" || before === "Delayed Shutdown" ? "Suspended" : before;
+      // Only a stopped instance is left as it is. The last listing may still show a
+      // passing state (Starting, Restarting) of the verb before: success means Suspended.
+      return before === "Stopped" ? "Stopped" : "Suspended";
     case "delete":
       return options.purge ? null : "Deleted";
   }

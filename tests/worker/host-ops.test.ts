@@ -39,6 +39,8 @@ describe("the listing a verb answers with", () => {
     ["stop", "Running", false, "Stopped"],
     ["suspend", "Running", false, "Suspended"],
     ["suspend", "Stopped", false, "Stopped"],
+    ["suspend", "Starting", false, "Suspended"],
+    ["suspend", "Restarting", false, "Suspended"],
     ["delete", "Running", false, "Deleted"],
     ["delete", "Stopped", true, null],
     ["recover", "Deleted", false, "Stopped"],
