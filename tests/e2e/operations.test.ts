@@ -378,8 +378,8 @@ describe("long operations", () => {
     }
   });
 
-  // Open race (issue 10 stays open for it): this passes here every time, but in one clean-clone CI
-  // runs out of three the master's cache still said Running 15 s after a 3 s stop whose client had
+  // Open race (issue 10 stays open for it): this passes here every time, but in one clean-clone CI run
+  // out of three the master's cache still said Running 15 s after a 3 s stop whose client had
   // left. The cause is not found yet; it is not hidden by a longer wait.
   test.todo("Ctrl-C stops watching, not the operation: exit 130, how to follow it, and the stop completes and is recorded", async () => {
     expect((await client(master, ["start", "mid"])).code).toBe(0);
