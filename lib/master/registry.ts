@@ -154,7 +154,7 @@ export class Registry {
     if (!entry) throw new AppError("E_NOT_FOUND", `Node "${name}" is not part of the cluster`);
     const state = this.stateOf(entry);
     if (state !== "Down" && !options.force) {
-      throw new AppError("E_CONFLICT", `Cannot remove node "${name}": it is ${state}, not Down; force it (?force=1) to drop it anyway (a running worker joins again)`);
+      throw new AppError("E_CONFLICT", `Cannot remove node "${name}": it is ${state}, not Down; force it (--force) to drop it anyway (a running worker joins again)`);
     }
     this.#nodes.delete(name);
     this.#lastState.delete(name);
