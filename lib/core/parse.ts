@@ -4,6 +4,7 @@
  * with the path of the offending field instead of surfacing later as a crash.
  */
 import { AppError, isErrorCode, messageOf, type ErrorCode } from "./errors.ts";
+import { quoteValue } from "./validate.ts";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -31,7 +32,9 @@ export function parseJson(text: string, what: string, code: ErrorCode = "E_PROTO
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`.slice(0, 60);
+  if (typeof value === "object") return "an object";
+  // A bounded prefix: the value may be megabytes off the wire.
+  return typeof value === "string" ? `string ${quoteValue(value)}` : `${typeof value} ${String(value).slice(0, 60)}`;
 }
 
 export function object(value: unknown, path: string): JsonObject {
@@ -84,7 +87,7 @@ export function arrayOf<T>(read: (value: unknown, path: string) => T) {
 export function oneOf<const T extends readonly string[]>(options: T) {
   return (value: unknown, path: string): T[number] => {
     const s = string(value, path);
-    if (!options.includes(s)) throw new ParseError(path, `expected one of ${options.join(", ")}, got ${JSON.stringify(s)}`);
+    if (!options.includes(s)) throw new ParseError(path, `expected one of ${options.join(", ")}, got ${quoteValue(s)}`);
     return s as T[number];
   };
 }
