@@ -85,19 +85,39 @@ export function messageOf(error: unknown): string {
 
 const NETWORK_CODES: Record<string, string> = {
   ECONNREFUSED: "connection refused",
+  ConnectionRefused: "connection refused",
   ECONNRESET: "connection reset",
+  ECONNABORTED: "connection aborted",
+  ConnectionClosed: "connection closed",
   ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed for now",
   ETIMEDOUT: "timed out",
   EHOSTUNREACH: "host unreachable",
   ENETUNREACH: "network unreachable",
+  EADDRNOTAVAIL: "address not available",
+  FailedToOpenSocket: "cannot open a socket",
   EPIPE: "connection closed",
+  EPROTO: "the TLS handshake failed",
 };
 
-/** A network failure in a few words: fetch's own messages are long and full of advice. */
+/**
+ * A network failure in a few words, never fetch's advice: Bun's messages end
+ * in questions ("Is the computer able to access the url?", "Was there a typo
+ * in the url or port?") that read as if multiverse asked them.
+ */
 export function describeNetworkError(error: unknown): string {
   const code = errnoOf(error);
   if (code !== null && NETWORK_CODES[code]) return NETWORK_CODES[code];
-  return messageOf(error).split(/\. /)[0] ?? "unknown error";
+  const text = messageOf(error).slice(0, 500);
+  const withoutCode = code !== null && text.startsWith(`${code}: `) ? text.slice(code.length + 2) : text;
+  const statement = withoutCode
+    .split(/(?<=[.?!])\s+/)
+    .find((s) => s.trim() !== "" && !s.trim().endsWith("?"))
+    ?.trim()
+    .replace(/\.$/, "")
+    .slice(0, 200);
+  if (!statement) return code === null ? "network error" : `network error (${code})`;
+  return code === null || statement.includes(code) ? statement : `${statement} (${code})`;
 }
 
 /** Wraps anything thrown into an AppError, keeping AppErrors as they are. */
