@@ -130,6 +130,19 @@ export function parseErrorBody(value: unknown): ErrorBody | null {
   }
 }
 
+/** Which server answers `GET /healthz` on a port: the master's API or cluster server, or a worker's agent server. */
+export const HEALTH_ROLES = ["master-api", "master-cluster", "worker-agent"] as const;
+export type HealthRole = (typeof HEALTH_ROLES)[number];
+
+/** The `role` of a `GET /healthz` answer; null when the body names none of {@link HEALTH_ROLES}. */
+export function parseHealthRole(value: unknown): HealthRole | null {
+  try {
+    return field(object(value, "health"), "role", "health", oneOf(HEALTH_ROLES));
+  } catch {
+    return null;
+  }
+}
+
 /** What the cluster server took in since the master started (`GET /api/v1/stats` `cluster`). */
 export interface ClusterCounters {
   /** Workers welcomed. */
