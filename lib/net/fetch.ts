@@ -15,6 +15,8 @@ export interface PeerRequest {
   tls?: FetchTls;
   /** Serialized as JSON and sent with POST; without it the call is a GET. */
   json?: unknown;
+  /** Overrides the method `json` implies (a DELETE, which carries no body). */
+  method?: "DELETE";
   accept?: string;
   /** Further headers (the master's request id on calls that change a host). */
   headers?: Record<string, string>;
@@ -29,7 +31,7 @@ export function fetchPeer(doFetch: typeof fetch, request: PeerRequest): Promise<
   if (request.accept !== undefined) headers["accept"] = request.accept;
   return doFetch(request.url, {
     ...(request.tls ? { tls: request.tls } : {}),
-    method: request.json === undefined ? "GET" : "POST",
+    method: request.method ?? (request.json === undefined ? "GET" : "POST"),
     headers,
     ...(request.json === undefined ? {} : { body: JSON.stringify(request.json) }),
     ...(request.signal ? { signal: request.signal } : {}),
