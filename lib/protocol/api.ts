@@ -4,7 +4,7 @@
  * reads every answer through them).
  */
 import type { ErrorCode } from "../core/errors.ts";
-import { arrayOf, boolean, field, integer, nonNegative, nullable, object, oneOf, parseErrorCode, string, type JsonObject } from "../core/parse.ts";
+import { arrayOf, boolean, field, integer, nonNegative, nullable, object, oneOf, ParseError, parseErrorCode, string, type JsonObject } from "../core/parse.ts";
 import type { SessionKind } from "./session.ts";
 import { parseInstanceSummary, parseLiveFigures, type InstanceState, type LiveFigures } from "./instances.ts";
 import { NODE_STATES, parseAllocation, parseHostResources, type Allocation, type HostResources, type NodeState } from "./join.ts";
@@ -31,6 +31,20 @@ export interface NodeView {
   allocated: Allocation;
   /** Number of instances (deleted ones included) the node reported. */
   instanceCount: number;
+}
+
+/** The answer of `DELETE /api/v1/nodes/:name[?force=1]`: the node dropped, and the state it was in. */
+export interface NodeRemovedView {
+  name: string;
+  state: NodeState;
+  removed: true;
+}
+
+/** @throws ParseError */
+export function parseNodeRemoved(value: unknown): NodeRemovedView {
+  const o = object(value, "removed");
+  if (field(o, "removed", "removed", boolean) !== true) throw new ParseError("removed.removed", "expected true");
+  return { name: field(o, "name", "removed", string), state: field(o, "state", "removed", oneOf(NODE_STATES)), removed: true };
 }
 
 /**
