@@ -62,6 +62,8 @@ export interface ChangeCall {
   requestId: string;
   /** Above the daemon's own bounds (call-bounds.ts); the silence watchdog is what notices a lost node. */
   boundMs: number;
+  /** Called once the node has begun to answer (its response headers came): it is there and working. */
+  onAnswered?: () => void;
 }
 
 export interface AgentClient {
@@ -220,6 +222,7 @@ async function streamedChange<T>(c: StreamedChange, readEnd: (lines: AsyncIterab
     } finally {
       clearTimeout(headersTimer);
     }
+    c.call.onAnswered?.();
     if (!response.ok || !response.body) throw nodeError(node, await response.json().catch(() => null), response.status);
     try {
       end = await readEnd(readLines(heardChunks(response.body, watch)), node);
@@ -249,7 +252,12 @@ function neverSent(error: unknown): boolean {
  */
 function unanswered(c: StreamedChange, cause: unknown): AppError {
   const message = `Node "${c.node.name}" at ${c.node.address} did not answer ${c.what} within ${formatDuration(c.headersMs)} (it accepts connections but does not respond)`;
-  return new AppError("E_UNREACHABLE", message, { cause, details: { lost: "connection" } });
+  return new AppError("E_UNREACHABLE", message, { cause, details: { lost: "connection", unanswered: true } });
+}
+
+/** Whether a change failed because its node accepted the connection and never began to answer (hung, stopped). */
+export function notAnswering(error: unknown): error is AppError {
+  return error instanceof AppError && error.details?.["unanswered"] === true;
 }
 
 /** The failure of a change whose answer did not arrive: it may have done its work all the same. */
