@@ -127,12 +127,29 @@ export interface ExecRequest {
   onOutput: (stream: ExecStream, bytes: Uint8Array) => void;
   /** Time between {@link ExecProcess.hangUp} and the SIGKILL of the process group; default 1 s. */
   graceMs?: number;
+  /** Called when input that {@link ExecProcess.write} reported as backed up has been taken by the program. */
+  onInputReady?: () => void;
 }
 
 /** A running exec, owned by whoever started it: it must end in `exited`, or be hung up. */
 export interface ExecProcess {
-  /** Bytes for the program's input (typed into the terminal, or written to stdin). */
-  write(bytes: Uint8Array): void;
+  /**
+   * Bytes for the program's input (typed into the terminal, or written to
+   * stdin). The bytes are always kept.
+   * @returns false when the program has not taken the input written so far (a
+   *   bounded backlog is waiting): send no more until `onInputReady` is called.
+   */
+  write(bytes: Uint8Array): boolean;
+  /**
+   * Stops reading the program's output until {@link resumeOutput}: a pipe is
+   * left unread, so the program blocks writing it; a terminal's process group
+   * is stopped (SIGSTOP), which for `multipass exec` stops the SSH channel
+   * and so the remote program. What was in flight may still arrive (bounded
+   * by the kernel's pipe or PTY buffer). Idempotent.
+   */
+  pauseOutput(): void;
+  /** Reads output again after {@link pauseOutput}. Idempotent. */
+  resumeOutput(): void;
   /** The input has ended: stdin is closed, or on a terminal Ctrl-D is typed (as a terminal does when piped input runs out). */
   endInput(): void;
   /** The terminal's new size; nothing without a terminal. */

@@ -50,6 +50,12 @@ export function startExec(request: ExecRequest, argvOf: (remote: string[]) => st
   return spawn(argvOf(remote), { ...options, nonce });
 }
 
+/**
+ * Input the program has not taken yet, beyond which {@link ExecProcess.write}
+ * asks the caller to wait: the bound of what a session holds for its program.
+ */
+export const INPUT_BACKLOG_BYTES = 1024 * 1024;
+
 interface Child {
   proc: Bun.Subprocess;
   /** Settles once all output has been read. */
@@ -58,7 +64,58 @@ interface Child {
 
 type Env = Record<string, string | undefined>;
 
-function spawnWithTerminal(argv: string[], env: Env, size: { cols: number; rows: number }, options: ExecSpawnOptions, filter: TrailerFilter): Child {
+/**
+ * Whether output is read: pipe pumps wait at {@link wait} while it is paused.
+ * (A terminal cannot be left unread in Bun: its process group is stopped instead.)
+ */
+class OutputGate {
+  #paused = false;
+  #waiters: (() => void)[] = [];
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /** Resolves at once when reading, else when reading resumes. */
+  wait(): Promise<void> | null {
+    if (!this.#paused) return null;
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+}
+
+/** Counts input not yet taken by the program, and says when a backlog has cleared. */
+class InputBacklog {
+  #bytes = 0;
+  #full = false;
+  constructor(readonly onReady: () => void) {}
+
+  /** `n` more bytes wait; returns whether more may come. */
+  add(n: number): boolean {
+    this.#bytes += n;
+    if (this.#bytes > INPUT_BACKLOG_BYTES) this.#full = true;
+    return !this.#full;
+  }
+
+  /** `n` bytes (or all, with no argument) have been taken. */
+  taken(n: number = this.#bytes): void {
+    this.#bytes = Math.max(0, this.#bytes - n);
+    if (this.#full && this.#bytes <= INPUT_BACKLOG_BYTES / 2) {
+      this.#full = false;
+      this.onReady();
+    }
+  }
+}
+
+function spawnWithTerminal(argv: string[], env: Env, size: { cols: number; rows: number }, options: ExecSpawnOptions, filter: TrailerFilter, input: InputBacklog): Child {
   let eof: () => void = () => {};
   const outputDone = new Promise<void>((resolve) => (eof = resolve));
   const proc = Bun.spawn(argv, {
@@ -71,13 +128,15 @@ function spawnWithTerminal(argv: string[], env: Env, size: { cols: number; rows:
         const out = filter.push(bytes);
         if (out.length > 0) options.onOutput("terminal", out);
       },
+      // Bun holds what the PTY could not take yet; `drain` says it has all gone in.
+      drain: () => input.taken(),
       exit: () => eof(),
     },
   });
   return { proc, outputDone };
 }
 
-function spawnWithPipes(argv: string[], env: Env, options: ExecSpawnOptions, filter: TrailerFilter): Child {
+function spawnWithPipes(argv: string[], env: Env, options: ExecSpawnOptions, filter: TrailerFilter, gate: OutputGate): Child {
   // Detached: its own process group, which a hang-up can kill whole.
   const proc = Bun.spawn(argv, { env, stdin: "pipe", stdout: "pipe", stderr: "pipe", detached: true });
   // The trailer is printed on stderr.
@@ -85,6 +144,8 @@ function spawnWithPipes(argv: string[], env: Env, options: ExecSpawnOptions, fil
     for await (const chunk of stream) {
       const out = name === "stderr" ? filter.push(chunk) : chunk;
       if (out.length > 0) options.onOutput(name, out);
+      // Paused, the pipe is not read: it fills and the program blocks writing.
+      await gate.wait();
     }
     if (name === "stderr") {
       const rest = filter.flush();
@@ -93,6 +154,20 @@ function spawnWithPipes(argv: string[], env: Env, options: ExecSpawnOptions, fil
   };
   const outputDone = Promise.all([pump(proc.stdout, "stdout"), pump(proc.stderr, "stderr")]).then(() => {});
   return { proc, outputDone };
+}
+
+/** Writes to a piped process's stdin, counting what the pipe has not taken yet. */
+function writePipe(sink: Bun.FileSink, bytes: Uint8Array, input: InputBacklog): boolean {
+  const written = sink.write(bytes);
+  const flushed = sink.flush();
+  const pending = [written, flushed].filter((r): r is Promise<number> => typeof r !== "number");
+  if (pending.length === 0) return input.add(0);
+  const more = input.add(bytes.length);
+  void Promise.all(pending).then(
+    () => input.taken(bytes.length),
+    () => input.taken(bytes.length),
+  );
+  return more;
 }
 
 /** SIGKILL to the process's group (the PTY's session, or the detached group), then to the process itself. */
@@ -126,19 +201,35 @@ export const spawnExec: ExecSpawner = (argv, options) => {
   const filter = new TrailerFilter(options.nonce);
   const size = options.terminal;
   const tty = size !== null;
+  const gate = new OutputGate();
+  const input = new InputBacklog(() => options.onInputReady?.());
   let child: Child;
   try {
     const guarded = withParentDeathSignal(argv, options.env?.["PATH"]);
-    child = size !== null ? spawnWithTerminal(guarded, env, size, options, filter) : spawnWithPipes(guarded, env, options, filter);
+    child = size !== null ? spawnWithTerminal(guarded, env, size, options, filter, input) : spawnWithPipes(guarded, env, options, filter, gate);
   } catch (error) {
     throw notInstalled(argv[0] ?? "", argv, error);
   }
   const { proc, outputDone } = child;
   let done = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
+  // A terminal cannot be left unread, so its process group (the PTY's session) is stopped.
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-proc.pid, signal);
+    } catch {
+      // The group is gone.
+    }
+  };
+  const resumeOutput = (): void => {
+    if (!gate.paused) return;
+    gate.resume();
+    if (tty) signalGroup("SIGCONT");
+  };
 
   const exited = proc.exited.then(async (status) => {
     done = true;
+    resumeOutput();
     // Output written just before exit is still in flight; a grandchild holding the
     // terminal or a pipe open must not hold the exit back for long.
     await Promise.race([outputDone, Bun.sleep(OUTPUT_GRACE_MS)]);
@@ -154,8 +245,12 @@ export const spawnExec: ExecSpawner = (argv, options) => {
 
   return {
     write(bytes) {
-      if (proc.terminal) proc.terminal.write(bytes);
-      else if (proc.stdin && typeof proc.stdin !== "number") proc.stdin.write(bytes);
+      if (proc.terminal) {
+        proc.terminal.write(bytes);
+        return input.add(bytes.length);
+      }
+      if (proc.stdin && typeof proc.stdin !== "number") return writePipe(proc.stdin, bytes, input);
+      return true;
     },
     endInput() {
       if (proc.terminal) proc.terminal.write(new Uint8Array([CTRL_D]));
@@ -164,8 +259,16 @@ export const spawnExec: ExecSpawner = (argv, options) => {
     resize(cols, rows) {
       proc.terminal?.resize(cols, rows);
     },
+    pauseOutput() {
+      if (done || gate.paused) return;
+      gate.pause();
+      if (tty) signalGroup("SIGSTOP");
+    },
+    resumeOutput,
     hangUp() {
       if (done || killTimer) return;
+      // A stopped program cannot react to the hang-up.
+      resumeOutput();
       if (proc.terminal) proc.terminal.close();
       else proc.kill("SIGHUP");
       killTimer = setTimeout(() => killGroup(proc), options.graceMs ?? DEFAULT_GRACE_MS);

@@ -163,7 +163,7 @@ function fakeSpawner(): { spawn: ExecSpawner; calls: { argv: string[]; options: 
   const calls: { argv: string[]; options: ExecSpawnOptions }[] = [];
   const spawn: ExecSpawner = (argv, options) => {
     calls.push({ argv, options });
-    return { write() {}, endInput() {}, resize() {}, hangUp() {}, exited: Promise.resolve(0) };
+    return { write: () => true, endInput() {}, resize() {}, pauseOutput() {}, resumeOutput() {}, hangUp() {}, exited: Promise.resolve(0) };
   };
   return { spawn, calls };
 }

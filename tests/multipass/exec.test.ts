@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { LOGIN_SHELL, MultipassError, type ExecRequest, type ExecStream } from "../../lib/multipass/driver.ts";
-import { spawnExec, startExec } from "../../lib/multipass/exec.ts";
+import { INPUT_BACKLOG_BYTES, spawnExec, startExec } from "../../lib/multipass/exec.ts";
 
 interface Output {
   text(stream: ExecStream): string;
@@ -105,5 +105,88 @@ describe.skipIf(process.platform === "win32")("startExec", () => {
     }
     expect(error).toBeInstanceOf(MultipassError);
     expect(error instanceof MultipassError && error.kind).toBe("not-installed");
+  });
+});
+
+describe.skipIf(process.platform === "win32")("flow control", () => {
+  const MB = 1024 * 1024;
+
+  /** Waits until `check` holds, or fails after `ms`. */
+  async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await Bun.sleep(10);
+    }
+  }
+
+  test.each([
+    ["a pipe", null],
+    ["a terminal", { cols: 80, rows: 24 }],
+  ] as const)("paused output from %s stops the program; resumed, every byte arrives", async (_what, terminal) => {
+    let received = 0;
+    let pauseOnOutput = true;
+    let child: ReturnType<typeof startExec> | null = null;
+    const r: ExecRequest = {
+      instance: "web",
+      command: ["sh", "-c", "head -c 30000000 /dev/zero | tr '\\0' x"],
+      env: { PATH: process.env["PATH"] },
+      term: "dumb",
+      terminal,
+      onOutput: (_s, bytes) => {
+        received += bytes.length;
+        if (pauseOnOutput) child?.pauseOutput();
+      },
+    };
+    child = startExec(r, local);
+    await until("output", () => received > 0);
+    // The program would write 30 MB in far less than this; paused, only what was in flight comes.
+    await Bun.sleep(500);
+    const whilePaused = received;
+    await Bun.sleep(300);
+    expect(whilePaused).toBeLessThan(MB);
+    expect(received).toBe(whilePaused);
+    pauseOnOutput = false;
+    child.resumeOutput();
+    expect(await child.exited).toBe(0);
+    // A terminal turns nothing here into more bytes (no newlines), so the count is exact.
+    expect(received).toBe(30_000_000);
+  });
+
+  test.each([
+    ["a pipe", null],
+    ["a terminal", { cols: 80, rows: 24 }],
+  ] as const)("input that %s does not take backs up within a bound, and says so", async (_what, terminal) => {
+    const { request: r } = request(["sleep", "30"], { terminal, graceMs: 100 });
+    const child = startExec(r, local);
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    let written = 0;
+    while (child.write(chunk)) {
+      written += chunk.length;
+      if (written > 64 * MB) break;
+    }
+    // Beside the backlog, the pipe and Bun's writer take a few chunks straight away.
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThanOrEqual(INPUT_BACKLOG_BYTES + 512 * 1024);
+    child.hangUp();
+    await child.exited;
+  });
+
+  test("a program that reads gets all input written as the backlog clears", async () => {
+    let ready: () => void = () => {};
+    const { request: r, output } = request(["sh", "-c", "wc -c"], { onInputReady: () => ready() });
+    const child = startExec(r, local);
+    const chunk = new Uint8Array(256 * 1024).fill(0x61);
+    let waits = 0;
+    for (let i = 0; i < 80; i++) {
+      if (!child.write(chunk)) {
+        waits++;
+        await new Promise<void>((resolve) => (ready = resolve));
+      }
+    }
+    child.endInput();
+    expect(await child.exited).toBe(0);
+    expect(output.text("stdout").trim()).toBe(String(80 * chunk.length));
+    expect(waits).toBeGreaterThan(0);
   });
 });
