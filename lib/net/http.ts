@@ -69,27 +69,29 @@ export function requireToken(options: {
   /** Message for a token of the other kind, when it can be recognised. */
   wrongKind?: (token: string) => string | null;
   allowQuery?: boolean;
-  /** Locks out addresses that fail too often; checked before any token is looked at. */
+  /**
+   * Locks out addresses that fail too often. Only failures are throttled: a
+   * request with the valid token always passes, so nobody who shares an
+   * address with a caller (or makes a caller fail) can lock that caller out.
+   */
   limiter?: FailureLimiter;
 }): MiddlewareHandler<BunEnv> {
   return async (c, next) => {
     const peer = peerAddress(c) ?? "unknown";
+    const token = presentedToken(c, options.allowQuery ?? false);
+    if (token !== null && tokensEqual(token, options.expected())) return next();
     const locked = options.limiter?.lockedFor(peer) ?? 0;
     if (locked > 0) {
       c.header("retry-after", String(Math.ceil(locked / 1000)));
       return errorResponse(c, new AppError("E_RATE_LIMITED", `Too many failed attempts from this address; try again in ${Math.ceil(locked / 1000)}s`));
     }
-    const token = presentedToken(c, options.allowQuery ?? false);
     if (token === null) {
       options.limiter?.fail(peer);
       return errorResponse(c, new AppError("E_UNAUTHORIZED", `Missing token: send "Authorization: Bearer <${options.realm} token>"`));
     }
-    if (!tokensEqual(token, options.expected())) {
-      options.limiter?.fail(peer);
-      const why = options.wrongKind?.(token) ?? `The ${options.realm} token was refused`;
-      return errorResponse(c, new AppError("E_UNAUTHORIZED", why));
-    }
-    await next();
+    options.limiter?.fail(peer);
+    const why = options.wrongKind?.(token) ?? `The ${options.realm} token was refused`;
+    return errorResponse(c, new AppError("E_UNAUTHORIZED", why));
   };
 }
 

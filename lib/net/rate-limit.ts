@@ -1,7 +1,12 @@
 /**
- * Lockout after repeated authentication failures from one address: a
- * token-guessing client is answered 429 for a while, without its guesses
- * being checked at all. Memory stays bounded however many addresses try.
+ * Lockout after repeated authentication failures from one address: a client
+ * that keeps presenting wrong tokens is answered 429 for a while. It
+ * throttles failures, never the valid credential (net/http.ts
+ * `requireToken` lets a request with the right token through a lockout):
+ * otherwise anyone who can make requests from, or on behalf of, a caller's
+ * address — 30 unauthenticated requests to a worker's agent port, a fake node
+ * advertising that agent's address — could lock the master out of a worker.
+ * Memory stays bounded however many addresses try.
  */
 
 export interface FailureLimits {

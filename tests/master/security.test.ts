@@ -1,7 +1,8 @@
 /**
  * Security by default, checked route by route: every registered route but
- * /healthz refuses a missing token, a wrong token and the other kind of
- * token; repeated failures lock an address out; bodies over the limit are
+ * /healthz and the agent's /identity (it only signs the nonce it is given)
+ * refuses a missing token, a wrong token and the other kind of token;
+ * repeated failures lock an address out, but never a request with the right token; bodies over the limit are
  * 413 before a handler reads them; no answer ever carries a token.
  */
 import { afterEach, describe, expect, test } from "bun:test";
@@ -56,28 +57,33 @@ describe("every route needs the right token", () => {
             ...(method === "POST" ? { body: "{}" } : {}),
           });
           const body = await response.text();
-          const expected = path === "/healthz" ? 200 : 401;
+          // /identity without a nonce is a bad request, whatever the token.
+          const expected = path === "/healthz" ? 200 : path === "/identity" ? 400 : 401;
           expect({ app: name, method, path, status: response.status }).toEqual({ app: name, method, path, status: expected });
           for (const secret of [API, JOIN, agentToken]) expect(body).not.toContain(secret);
           checked++;
         }
       }
       // The right token opens the door (whatever the route then says about an empty body).
-      const first = routes.find((r) => r.path !== "/healthz" && r.method === "GET" && !/shell|exec|session|join/.test(r.path))!;
+      const first = routes.find((r) => r.path !== "/healthz" && r.path !== "/identity" && r.method === "GET" && !/shell|exec|session|join/.test(r.path))!;
       const ok = await fetch(`http://127.0.0.1:${port}${first.path}`, { headers: { authorization: `Bearer ${right}` } });
       expect({ app: name, path: first.path, status: ok.status }).toEqual({ app: name, path: first.path, status: 200 });
     }
     expect(checked).toBeGreaterThan(60);
   });
 
-  test("repeated failures from one address are locked out, even with the right token afterwards", async () => {
+  test("repeated failures from one address are locked out; a request with the right token from it still passes", async () => {
     const m = startMaster(0, undefined, { maxFailures: 5, windowMs: 60_000, lockoutMs: 60_000 });
-    const get = (token: string) => fetch(`http://127.0.0.1:${m.api.port}/api/v1/nodes`, { headers: { authorization: `Bearer ${token}` } });
+    const get = (token: string | null) => fetch(`http://127.0.0.1:${m.api.port}/api/v1/nodes`, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
     for (let i = 0; i < 5; i++) expect((await get(`mva_guess-${i}-000000000000000000000000000000`)).status).toBe(401);
-    const locked = await get(API);
-    expect(locked.status).toBe(429);
-    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(50);
-    expect(await locked.json()).toMatchObject({ error: { code: "E_RATE_LIMITED" } });
+    for (const wrong of ["mva_guess-5-000000000000000000000000000000", null]) {
+      const locked = await get(wrong);
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(50);
+      expect(await locked.json()).toMatchObject({ error: { code: "E_RATE_LIMITED" } });
+    }
+    // Throttling failures must not lock out the valid caller: anyone sharing its address could.
+    expect((await get(API)).status).toBe(200);
     // The cluster server keeps its own count: workers are not locked out by a client's guesses.
     const ping = await fetch(`http://127.0.0.1:${m.cluster.port}/cluster/v1/ping`, { headers: { authorization: `Bearer ${JOIN}` } });
     expect(ping.status).toBe(200);
