@@ -34,6 +34,16 @@ export const SESSION_CLOSE = {
 export const CHANNEL_STDOUT = 1;
 export const CHANNEL_STDERR = 2;
 
+/**
+ * Flow control, the same on every hop: a side that has more than this many
+ * bytes queued for its peer (a WebSocket's buffered amount, an HTTP answer's
+ * queue, a program's unread input) stops reading what feeds that queue — its
+ * other socket, the program's output, the local stdin — and reads again once
+ * the queue is back under it. So a slow reader slows the program down, and
+ * what a session holds on each hop stays bounded.
+ */
+export const SEND_BACKLOG_BYTES = 1024 * 1024;
+
 export const PING_INTERVAL_MS = 20_000;
 export const PEER_TIMEOUT_MS = 65_000;
 

@@ -27,6 +27,7 @@ import {
   controlFrame,
   parseSessionControl,
   parseSessionSpec,
+  SEND_BACKLOG_BYTES,
   SESSION_CLOSE,
   type SessionControl,
   type SessionSpec,
@@ -73,8 +74,8 @@ const DEFAULT_START_TIMEOUT_MS = 10_000;
 /** Where a session is in its life (see the diagram at the top). */
 export type SessionState = "awaiting-start" | "starting" | "running" | "ended";
 
-/** What a session needs of its socket. */
-export type SessionSocket = Pick<Socket, "send" | "close">;
+/** What a session needs of its socket: sending, closing, and flow control both ways. */
+export type SessionSocket = Pick<Socket, "send" | "close" | "getBufferedAmount" | "pause" | "resume">;
 
 /** One session socket's handler, and where the session is. */
 export interface HostedSession extends WsSession {
@@ -111,8 +112,12 @@ class Session implements HostedSession {
   #spec: SessionSpec | null = null;
   #process: ExecProcess | null = null;
   /** Input, and the master's `eof`, that came before the process started. */
-  readonly #pending: { input: Uint8Array[]; eof: boolean } = { input: [], eof: false };
+  readonly #pending: { input: Uint8Array[]; bytes: number; eof: boolean } = { input: [], bytes: 0, eof: false };
   #socket: SessionSocket | null = null;
+  /** The socket is not read: the program has not taken the input it has (or has not started). */
+  #inputPaused = false;
+  /** The program's output is not read: the master has not taken what was sent. */
+  #outputPaused = false;
   #startTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #liveness: Liveness;
 
@@ -122,7 +127,11 @@ class Session implements HostedSession {
     this.#host = host;
     this.#liveness = watchPeer(
       host.deps.liveness ?? DEFAULT_LIVENESS,
-      () => this.#send({ type: "ping" }),
+      () => {
+        // While the socket is not read, the master's frames wait unread: the silence is ours.
+        if (this.#inputPaused) this.#liveness.heard();
+        this.#send({ type: "ping" });
+      },
       () => {
         host.deps.log.warn(`session on "${this.#spec?.instance ?? "?"}": the master went silent; hanging up`);
         this.#end(null, new AppError("E_TIMEOUT", "The master stopped answering pings"), SESSION_CLOSE.peerTimeout);
@@ -155,7 +164,12 @@ class Session implements HostedSession {
     }
   }
 
-  drain(): void {}
+  /** The master took some of the output: the program's output is read again once the backlog is under the bound. */
+  drain(ws: SessionSocket): void {
+    if (!this.#outputPaused || ws.getBufferedAmount() > SEND_BACKLOG_BYTES) return;
+    this.#outputPaused = false;
+    this.#process?.resumeOutput();
+  }
 
   /** The socket has closed, whoever closed it: nobody is left to tell, so the process is hung up. */
   close(): void {
@@ -204,13 +218,8 @@ class Session implements HostedSession {
         term: spec.term,
         terminal: spec.tty ? { cols: spec.cols, rows: spec.rows } : null,
         ...(deps.graceMs === undefined ? {} : { graceMs: deps.graceMs }),
-        onOutput: (stream, bytes) => {
-          // 0 = dropped: the master cannot keep up and bytes would be lost; end rather than corrupt.
-          if (ws.send(frameOf(stream, bytes)) === 0) {
-            deps.log.warn(`session on "${spec.instance}": output dropped under backpressure; hanging up`);
-            this.#process?.hangUp();
-          }
-        },
+        onOutput: (stream, bytes) => this.#output(ws, stream, bytes),
+        onInputReady: () => this.#resumeInput(),
       });
     } catch (error) {
       return this.#end(null, toAppError(error));
@@ -222,13 +231,48 @@ class Session implements HostedSession {
       live.delete(child);
       this.#end(code);
     });
-    for (const chunk of this.#pending.input.splice(0)) child.write(chunk);
+    let more = true;
+    for (const chunk of this.#pending.input.splice(0)) more = child.write(chunk);
+    this.#pending.bytes = 0;
     if (this.#pending.eof) child.endInput();
+    if (more) this.#resumeInput();
   }
 
+  /** Output for the master; past the bound, the program's output is no longer read until `drain`. */
+  #output(ws: SessionSocket, stream: ExecStream, bytes: Uint8Array): void {
+    // 0 = dropped (past Bun's own limit, which the bound keeps us far from): end rather than corrupt.
+    if (ws.send(frameOf(stream, bytes)) === 0) {
+      this.#host.deps.log.warn(`session on "${this.#spec?.instance ?? "?"}": output dropped under backpressure; hanging up`);
+      this.#process?.hangUp();
+      return;
+    }
+    if (!this.#outputPaused && ws.getBufferedAmount() > SEND_BACKLOG_BYTES) {
+      this.#outputPaused = true;
+      this.#process?.pauseOutput();
+    }
+  }
+
+  /** Input for the program; while it has not taken what it has, the socket is not read. */
   #input(chunk: Uint8Array): void {
-    if (this.#process) this.#process.write(chunk);
-    else this.#pending.input.push(chunk);
+    if (this.#process) {
+      if (!this.#process.write(chunk)) this.#pauseInput();
+      return;
+    }
+    this.#pending.input.push(chunk);
+    this.#pending.bytes += chunk.length;
+    if (this.#pending.bytes > SEND_BACKLOG_BYTES) this.#pauseInput();
+  }
+
+  #pauseInput(): void {
+    if (this.#inputPaused) return;
+    this.#inputPaused = true;
+    this.#socket?.pause();
+  }
+
+  #resumeInput(): void {
+    if (!this.#inputPaused) return;
+    this.#inputPaused = false;
+    this.#socket?.resume();
   }
 
   /** The client's stdin ended: the driver closes the pipe, or types Ctrl-D on a terminal. */
@@ -264,6 +308,8 @@ class Session implements HostedSession {
     clearTimeout(this.#startTimer);
     this.#liveness.stop();
     this.#process?.hangUp();
+    // The close handshake needs the socket read.
+    this.#resumeInput();
     if (error) this.#send({ type: "error", code: error.code, message: error.message });
     this.#send({ type: "exit", code });
     this.#socket?.close(closeCode, closeCode === SESSION_CLOSE.exit ? "exit" : "peer timeout");

@@ -25,6 +25,9 @@ function fakeSocket() {
     close(code: number) {
       onClose(code);
     },
+    getBufferedAmount: () => 0,
+    pause() {},
+    resume() {},
   };
   return { socket, controls, binary, closed };
 }
