@@ -6,7 +6,10 @@
  * is updated from each operation's own result, so a listing right after a
  * call shows its effect. No call is cut by a wall clock below the daemon's
  * own bounds (call-bounds.ts), and one whose answer is lost is followed on
- * its node until the node says how it ended (outcomes.ts).
+ * its node until the node says how it ended (outcomes.ts). A verb on many
+ * instances goes through a lane per node (node-lanes.ts): each instance's
+ * result is reported as it comes, a hung node fails its instances at its
+ * first call's headers deadline, and no node waits for another.
  */
 import { audited, type Caller } from "./audit-policy.ts";
 import { AppError } from "../core/errors.ts";
@@ -14,6 +17,8 @@ import type { InstanceSummary } from "../protocol/instances.ts";
 import type { ActionOptions, ActionResult, LifecycleAction, PurgeResult } from "../protocol/operations.ts";
 import { actionBoundMs } from "./call-bounds.ts";
 import { createLaunches, withChangeDefaults, type ChangeDeps, type LaunchDeps, type Launches } from "./launches.ts";
+import { notAnswering } from "./agent-client.ts";
+import { runInLanes, type Lane } from "./node-lanes.ts";
 import { changeOrFollow } from "./outcomes.ts";
 import type { NodeEntry } from "./registry.ts";
 import type { Target } from "./targets.ts";
@@ -31,9 +36,6 @@ export interface Operations extends Launches {
   purge(nodes: NodeEntry[], caller: Caller, onResult?: (result: PurgeResult) => void): Promise<PurgeResult[]>;
 }
 
-/** Lifecycle calls in flight at once for one bulk request. */
-const BULK_CONCURRENCY = 8;
-
 export function createOperations(options: OperationsDeps): Operations {
   const deps = withChangeDefaults(options);
   return {
@@ -41,15 +43,11 @@ export function createOperations(options: OperationsDeps): Operations {
 
     async act(action, targets, options, caller, onResult) {
       const results: ActionResult[] = [];
-      const queue = [...targets];
-      const worker = async () => {
-        for (let target = queue.shift(); target; target = queue.shift()) {
-          const result = await actOne(deps, action, target, options, caller);
-          results.push(result);
-          onResult?.(result);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(BULK_CONCURRENCY, targets.length) }, worker));
+      await runInLanes(targets, async (target, lane) => {
+        const result = await actOne(deps, { action, target, options, caller, lane });
+        results.push(result);
+        onResult?.(result);
+      });
       return results.sort((a, b) => (a.node === b.node ? (a.name < b.name ? -1 : 1) : a.node < b.node ? -1 : 1));
     },
 
@@ -64,15 +62,28 @@ export function createOperations(options: OperationsDeps): Operations {
   };
 }
 
-async function actOne(deps: ChangeDeps, action: LifecycleAction, { node, name }: Target, options: ActionOptions, caller: Caller): Promise<ActionResult> {
+/** One instance's verb within a request: its node's lane says whether it may still be sent. */
+interface ActCall {
+  action: LifecycleAction;
+  target: Target;
+  options: ActionOptions;
+  caller: Caller;
+  lane: Lane;
+}
+
+async function actOne(deps: ChangeDeps, { action, target: { node, name }, options, caller, lane }: ActCall): Promise<ActionResult> {
   const call = { token: caller.tokenId, action, node: node.name, instance: name, params: { force: options.force, purge: options.purge } };
   const outcome = await audited(deps, call, "E_MULTIPASS", async (ctx) => {
     if (deps.registry.stateOf(node) === "Down") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is Down; cannot ${action} "${name}"`);
+    if (lane.silent) throw notSent(action, name, node.name, lane.silent);
     const slot = deps.load.begin(node.name);
     let instances: InstanceSummary[];
     try {
-      const target = { node: node.name, instance: name, what: `the ${action} of "${name}"`, boundMs: actionBoundMs(slot.queued) };
+      const target = { node: node.name, instance: name, what: `the ${action} of "${name}"`, boundMs: actionBoundMs(slot.queued), onAnswered: () => lane.answered() };
       instances = await changeOrFollow(deps, ctx, target, (c) => deps.agents.act(node, action, name, options, c));
+    } catch (error) {
+      if (notAnswering(error)) lane.unanswered(error.cause instanceof AppError ? error.cause : error);
+      throw error;
     } finally {
       slot.end();
     }
@@ -82,6 +93,15 @@ async function actOne(deps: ChangeDeps, action: LifecycleAction, { node, name }:
   if (outcome.ok) return { node: node.name, name, ok: true, state: outcome.value, error: null };
   const state = node.snapshot.instances.find((i) => i.name === name)?.state ?? null;
   return { node: node.name, name, ok: false, state, error: { code: outcome.error.code, message: outcome.error.message } };
+}
+
+/** The refusal of a call not sent because its node did not answer an earlier one of the same request. */
+function notSent(action: LifecycleAction, name: string, node: string, why: AppError): AppError {
+  return new AppError(
+    "E_UNREACHABLE",
+    `Cannot ${action} "${name}" on node "${node}": not sent, as the node did not answer an earlier call of this request (${why.message}); "${name}" was left as it was`,
+    { cause: why },
+  );
 }
 
 async function purgeOne(deps: ChangeDeps, node: NodeEntry, caller: Caller): Promise<PurgeResult> {

@@ -21,7 +21,7 @@ import { AppError, messageOf, type ErrorCode } from "../core/errors.ts";
 import { backoffDelay, sleep, type BackoffPolicy } from "../core/backoff.ts";
 import { formatDuration } from "../core/duration.ts";
 import type { InstanceSummary } from "../protocol/instances.ts";
-import { answerLost, type AgentClient, type ChangeCall, type LostBy } from "./agent-client.ts";
+import { answerLost, notAnswering, type AgentClient, type ChangeCall } from "./agent-client.ts";
 import type { ActContext, CallEnd } from "./audit-policy.ts";
 import type { Registry } from "./registry.ts";
 
@@ -115,7 +115,8 @@ function instanceNow(registry: Registry, ask: Pick<Ask, "node" | "instance">): s
 /**
  * A change on a node that learns its outcome when the answer is lost: while
  * the node can be asked, the caller waits for what it says; once the node is
- * away (or the answer was lost to the outer bound) the caller is answered
+ * away (or the answer was lost to the outer bound, or the node never began to
+ * answer: a hung node would not answer the question either) the caller is answered
  * with the loss, and the "done" record and the cache wait for the real
  * outcome (ActContext.settleLater).
  * @returns the node's fresh listing. @throws AppError: the node's error, the
@@ -124,15 +125,17 @@ function instanceNow(registry: Registry, ask: Pick<Ask, "node" | "instance">): s
 export async function changeOrFollow(
   deps: OutcomeDeps,
   ctx: ActContext,
-  target: { node: string; instance: string | null; what: string; boundMs: number },
+  target: { node: string; instance: string | null; what: string; boundMs: number; onAnswered?: () => void },
   change: (call: ChangeCall) => Promise<InstanceSummary[]>,
 ): Promise<InstanceSummary[]> {
+  const { onAnswered, ...ask } = target;
   try {
-    return await change({ requestId: ctx.requestId, boundMs: target.boundMs });
+    return await change({ requestId: ctx.requestId, boundMs: target.boundMs, ...(onAnswered ? { onAnswered } : {}) });
   } catch (error) {
     const by = answerLost(error);
     if (by === null || !(error instanceof AppError)) throw error;
-    const learned = await follow(deps, ctx, { ...target, requestId: ctx.requestId }, by);
+    // A node that never began to answer would not answer the question either: the caller is told at once.
+    const learned = await follow(deps, ctx, { ...ask, requestId: ctx.requestId }, by === "bound" || notAnswering(error));
     if (learned === null) {
       const next = `it may still finish there: the audit trail records its outcome once node "${target.node}" can say it (see events)`;
       throw new AppError(error.code, `${error.message}; ${next}`, { cause: error, details: error.details });
@@ -142,11 +145,14 @@ export async function changeOrFollow(
   }
 }
 
-/** Follows a call on its node; resolves early with null once the node is away, handing the rest to `ctx.settleLater`. */
-async function follow(deps: OutcomeDeps, ctx: ActContext, ask: Omit<Ask, "onAway">, by: LostBy): Promise<Learned | null> {
+/**
+ * Follows a call on its node; resolves early with null once the node is away
+ * (at once when `awayAlready`), handing the rest to `ctx.settleLater`.
+ */
+async function follow(deps: OutcomeDeps, ctx: ActContext, ask: Omit<Ask, "onAway">, awayAlready: boolean): Promise<Learned | null> {
   let markAway = (): void => {};
   const away = new Promise<"away">((resolve) => (markAway = () => resolve("away")));
-  if (by === "bound") markAway();
+  if (awayAlready) markAway();
   const learned = learnOutcome(deps, { ...ask, onAway: markAway }).then((l) => {
     if (l?.kind === "ok") deps.registry.applyInstances(ask.node, l.instances);
     return l;
