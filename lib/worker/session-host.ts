@@ -84,6 +84,8 @@ export interface HostedSession extends WsSession {
   message(ws: SessionSocket, message: string | Buffer): void;
   /** The socket has closed, whoever closed it. */
   close(ws: SessionSocket, code: number, reason: string): void;
+  /** The socket took some of what was buffered (Bun's `drain`). */
+  drain(ws: SessionSocket): void;
 }
 
 const TRANSITIONS: Readonly<Record<SessionState, readonly SessionState[]>> = {
