@@ -25,8 +25,11 @@ export function aliasesOf(alias: string | string[] | undefined): string[] {
   return Array.isArray(alias) ? alias : [alias];
 }
 
-/** How the user calls `cmd`: its name after its parent's (`multiverse nodes`). */
-export async function commandName<T extends ArgsDef>(cmd: CommandDef<T>, parent?: CommandDef<T>): Promise<string> {
-  const [meta, parentMeta] = await Promise.all([metaOf(cmd), metaOf(parent)]);
-  return [parentMeta.name, meta.name].filter(Boolean).join(" ");
+/** How the user calls `cmd`: its name after its ancestors' (`multiverse nodes remove`), the root first. */
+export async function commandName<T extends ArgsDef>(cmd: CommandDef<T>, ancestors: CommandDef<T>[] = []): Promise<string> {
+  const metas = await Promise.all([...ancestors, cmd].map((c) => metaOf(c)));
+  return metas
+    .map((m) => m.name)
+    .filter(Boolean)
+    .join(" ");
 }

@@ -22,11 +22,11 @@ function columns(rows: [string, string][]): string[] {
   return rows.map(([left, right]) => `  ${left.padEnd(width)}   ${right}`.trimEnd());
 }
 
-/** The help of `cmd` (with `parent` naming the program), ending in a newline. */
-export async function renderHelp<T extends ArgsDef>(cmd: CommandDef<T>, parent?: CommandDef<T>): Promise<string> {
+/** The help of `cmd` (with its `ancestors`, the root first, naming the program), ending in a newline. */
+export async function renderHelp<T extends ArgsDef>(cmd: CommandDef<T>, ancestors: CommandDef<T>[] = []): Promise<string> {
   const meta = await metaOf(cmd);
-  const name = await commandName(cmd, parent);
-  const version = meta.version ?? (await metaOf(parent)).version;
+  const name = await commandName(cmd, ancestors);
+  const version = meta.version ?? (await metaOf(ancestors[0])).version;
   const args: ArgsDef = cmd.args ? await resolve(cmd.args) : {};
   const out: string[] = [`${name}${version ? ` ${version}` : ""}: ${meta.description ?? ""}`, ""];
 
@@ -34,7 +34,8 @@ export async function renderHelp<T extends ArgsDef>(cmd: CommandDef<T>, parent?:
   const positionals = Object.entries(args).filter(([, d]) => d.type === "positional");
   const options = Object.entries(args).filter(([, d]) => d.type !== "positional");
   const usage = [name];
-  if (subs) usage.push("<command>");
+  // A command that does something by itself takes its subcommands optionally (`nodes`, `nodes remove`).
+  if (subs) usage.push(cmd.run ? "[command]" : "<command>");
   if (options.length > 0) usage.push("[options]");
   for (const [n, d] of positionals) {
     const label = d.valueHint ?? n.toUpperCase();

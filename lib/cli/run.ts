@@ -12,22 +12,54 @@ import { renderHelp } from "./help.ts";
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 
-/** Walks to the subcommand `rawArgs` names; returns it, its parent and its own args. */
-async function findLeaf<T extends ArgsDef>(cmd: CommandDef<T>, rawArgs: string[], parent?: CommandDef<T>): Promise<[CommandDef<T>, CommandDef<T> | undefined, string[]]> {
+/** Where `rawArgs` lead: the command to run, its ancestors (the root first) and its own args. */
+interface Found<T extends ArgsDef> {
+  leaf: CommandDef<T>;
+  ancestors: CommandDef<T>[];
+  args: string[];
+}
+
+/** Names and aliases of the options that take a value, of `cmd` and every command under it. */
+async function valueOptions<T extends ArgsDef>(cmd: CommandDef<T>, into = new Set<string>()): Promise<Set<string>> {
+  const args: ArgsDef = cmd.args ? await resolve(cmd.args) : {};
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type !== "string" && def.type !== "enum") continue;
+    for (const n of [name, ...("alias" in def ? aliasesOf(def.alias) : [])]) into.add(n);
+  }
+  const subs = cmd.subCommands ? await resolve(cmd.subCommands) : {};
+  for (const sub of Object.values(subs)) await valueOptions(await resolve(sub), into);
+  return into;
+}
+
+/** The index of the first word that is neither an option nor an option's value (`--master URL`); -1 when none comes before `--`. */
+function firstWord(rawArgs: string[], takesValue: Set<string>): number {
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === "--") return -1;
+    if (!arg.startsWith("-") || arg === "-" || /^-\d/.test(arg)) return i;
+    if (!arg.includes("=") && takesValue.has(arg.replace(/^--?/, ""))) i++;
+  }
+  return -1;
+}
+
+/** Walks to the subcommand `rawArgs` names. */
+async function findLeaf<T extends ArgsDef>(cmd: CommandDef<T>, rawArgs: string[], ancestors: CommandDef<T>[] = []): Promise<Found<T>> {
   const subs = cmd.subCommands ? await resolve(cmd.subCommands) : undefined;
-  if (!subs) return [cmd, parent, rawArgs];
-  const index = rawArgs.findIndex((a) => !a.startsWith("-"));
+  if (!subs) return { leaf: cmd, ancestors, args: rawArgs };
+  const index = firstWord(rawArgs, await valueOptions(cmd));
   const name = index >= 0 ? rawArgs[index]! : undefined;
-  if (name === undefined) return [cmd, parent, rawArgs];
+  if (name === undefined) return { leaf: cmd, ancestors, args: rawArgs };
   // Options belong to the command they follow; only --help may come first.
   const before = rawArgs.slice(0, index);
-  const misplaced = before.find((a) => a !== "--help" && a !== "-h");
+  const misplaced = before.find((a) => a.startsWith("-") && a !== "--help" && a !== "-h");
   for (const [key, sub] of Object.entries(subs)) {
     const resolved = await resolve(sub);
     if (key !== name && !aliasesOf((await metaOf(resolved)).alias).includes(name)) continue;
     if (misplaced !== undefined) throw usageError(`Options go after the command: put "${misplaced}" after "${name}"`);
-    return findLeaf(resolved, [...rawArgs.slice(index + 1), ...before], cmd);
+    return findLeaf(resolved, [...rawArgs.slice(index + 1), ...before], [...ancestors, cmd]);
   }
+  // A command that runs by itself (`nodes`) gets the word as an argument; checkArgs judges it.
+  if (cmd.run) return { leaf: cmd, ancestors, args: rawArgs };
   if (misplaced !== undefined) throw usageError(`Options go after the command, and "${misplaced}" came first`);
   throw usageError(`Unknown command "${name}"`);
 }
@@ -79,15 +111,16 @@ export interface CliIo {
  */
 export async function runCli<T extends ArgsDef>(cmd: CommandDef<T>, rawArgs: string[], io: CliIo): Promise<number> {
   let leaf = cmd;
-  let parent: CommandDef<T> | undefined;
+  let ancestors: CommandDef<T>[] = [];
   try {
-    const [found, foundParent, leafArgs] = await findLeaf(cmd, rawArgs);
-    leaf = found;
-    parent = foundParent;
+    const found = await findLeaf(cmd, rawArgs);
+    leaf = found.leaf;
+    ancestors = found.ancestors;
+    const leafArgs = found.args;
     const helpAt = leafArgs.findIndex((a) => a === "--help" || a === "-h");
     const dashDash = leafArgs.indexOf("--");
     if (helpAt >= 0 && (dashDash < 0 || helpAt < dashDash)) {
-      io.stdout(await renderHelp(leaf, parent));
+      io.stdout(await renderHelp(leaf, ancestors));
       return EXIT.ok;
     }
     if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-V")) {
@@ -95,19 +128,20 @@ export async function runCli<T extends ArgsDef>(cmd: CommandDef<T>, rawArgs: str
       return EXIT.ok;
     }
     if (leaf.subCommands && !leaf.run) {
-      io.stdout(await renderHelp(leaf, parent));
+      io.stdout(await renderHelp(leaf, ancestors));
       return EXIT.usage;
     }
     checkArgs(leaf.args ? await resolve(leaf.args) : {}, leafArgs);
-    // Run the leaf itself: citty drops a subcommand's result on the way up.
-    const { result } = await runCommand(leaf, { rawArgs: leafArgs });
+    // Run the leaf itself: citty drops a subcommand's result on the way up. Without its
+    // subcommands: findLeaf chose already, and citty would take an option's value for one.
+    const { result } = await runCommand({ ...leaf, subCommands: undefined }, { rawArgs: leafArgs });
     return typeof result === "number" ? result : EXIT.ok;
   } catch (error) {
     const usage = isUsageError(error);
     // Messages carry text from the network (a master's, a node's, multipass's words).
     io.stderr(`error: ${stripControl(messageOf(error))}\n`);
     if (usage) {
-      io.stderr(`Run "${(await commandName(leaf, parent)) || "command"} --help" for usage.\n`);
+      io.stderr(`Run "${(await commandName(leaf, ancestors)) || "command"} --help" for usage.\n`);
     } else if (io.verbose && error instanceof Error && error.stack) {
       io.stderr(error.stack + "\n");
     }

@@ -358,7 +358,7 @@ describe("failures", () => {
       [["info", "web", "db"], 'error: Unexpected argument "db"'],
       [["nodes", "extra"], 'error: Unexpected argument "extra"'],
       [["--json", "nodes"], 'error: Options go after the command: put "--json" after "nodes"'],
-      [["--master", "http://127.0.0.1:9", "nodes"], 'error: Options go after the command, and "--master" came first'],
+      [["--master", "http://127.0.0.1:9", "nodes"], 'error: Options go after the command: put "--master" after "nodes"'],
     ] as const) {
       const r = await runClient([...args]);
       expect({ args, code: r.code, first: r.stderr.split("\n")[0] }).toEqual({ args, code: 2, first: message });
