@@ -15,7 +15,7 @@ import { parseJson } from "../core/parse.ts";
 import { STREAM_SILENCE_MS } from "../core/timers.ts";
 import { fetchPeer } from "../net/fetch.ts";
 import { heardChunks, watchSilence, type SilenceWatch } from "../net/silence.ts";
-import { parseErrorBody } from "../protocol/api.ts";
+import { parseErrorBody, parseHealthRole, type HealthRole } from "../protocol/api.ts";
 
 export interface ApiClientOptions {
   /** `http://host:port` of the master API. */
@@ -23,6 +23,8 @@ export interface ApiClientOptions {
   token: string | null;
   /** Without a token: why there is none and where to give one, for the error of a refused call. */
   missingToken?: string;
+  /** With a token: where it came from ("given with --token", "found in FILE …"), for the error of a refused call. */
+  tokenSource?: string;
   /** Limit of a short call: its whole answer must arrive within it. */
   timeoutMs: number;
   /** How long a streamed answer may stay silent before the master is taken for lost (default STREAM_SILENCE_MS). */
@@ -53,6 +55,8 @@ export interface ApiClient {
   get(path: string, options?: { timeoutMs?: number }): Promise<ApiAnswer>;
   /** POST a JSON body, answered within the client's limit; same errors as `get`. */
   post(path: string, body: unknown): Promise<ApiAnswer>;
+  /** DELETE `path` (with its query), answered within the client's limit; same errors as `get`. */
+  delete(path: string): Promise<ApiAnswer>;
   /**
    * POSTs a JSON body for an NDJSON answer. Resolves once the master has
    * accepted the call, with the answer's lines (without their newline) as
@@ -75,22 +79,47 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   const doFetch = options.fetch ?? fetch;
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
   const silenceMs = options.silenceMs ?? STREAM_SILENCE_MS;
-  const call = (path: string, body: unknown, extra: { accept?: string; signal?: AbortSignal }) =>
+  const call = (path: string, body: unknown, extra: { accept?: string; signal?: AbortSignal; method?: "DELETE" }) =>
     fetchPeer(doFetch, { url: baseUrl + path, token: options.token, ...(options.tls ? { tls: options.tls } : {}), json: body, ...extra });
 
-  async function request(path: string, body: unknown, timeoutMs: number): Promise<ApiAnswer> {
+  async function request(path: string, body: unknown, timeoutMs: number, method?: "DELETE"): Promise<ApiAnswer> {
     let response: Response;
     let text: string;
     try {
-      response = await call(path, body, { signal: AbortSignal.timeout(timeoutMs) });
+      response = await call(path, body, { signal: AbortSignal.timeout(timeoutMs), ...(method ? { method } : {}) });
       text = await response.text();
     } catch (error) {
-      throw unreachable(baseUrl, error);
+      throw unreachable(baseUrl, options.tls, error);
     }
     return answer(response, text);
   }
 
-  function answer(response: Response, text: string): ApiAnswer {
+  /** Which server answers on the port, when it says (its `GET /healthz`); null when it cannot be told. */
+  async function roleOfPort(): Promise<HealthRole | null> {
+    try {
+      const response = await call("/healthz", undefined, { signal: AbortSignal.timeout(Math.min(options.timeoutMs, HEALTH_PROBE_MS)) });
+      return parseHealthRole(parseJson(await response.text(), "health"));
+    } catch {
+      return null;
+    }
+  }
+
+  /** A route the master does not know: said plainly when the port is not the master's API at all. */
+  async function noRoute(message: string): Promise<AppError> {
+    const role = await roleOfPort();
+    if (role === "master-cluster") {
+      return new AppError(
+        "E_NOT_FOUND",
+        `${baseUrl} is the master's cluster port, where workers join; the client API is on the master's API port (its --api-addr, default ${DEFAULT_API_PORT}): point --master there`,
+      );
+    }
+    if (role === "worker-agent") {
+      return new AppError("E_NOT_FOUND", `${baseUrl} is a worker's agent port, not a master; point --master at the master's API port (its --api-addr, default ${DEFAULT_API_PORT})`);
+    }
+    return new AppError("E_NOT_FOUND", message);
+  }
+
+  async function answer(response: Response, text: string): Promise<ApiAnswer> {
     let json: unknown;
     try {
       json = parseJson(text, "answer");
@@ -104,9 +133,11 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         const why = options.missingToken || "no token was given: give one with --token or --token-file, or set MULTIVERSE_API_TOKEN";
         throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} needs an API token and ${why}`);
       }
-      throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} refused the token: ${e?.message ?? "unauthorized"}`);
+      const from = options.tokenSource ? ` ${options.tokenSource}` : "";
+      throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} refused the token${from}: ${e?.message ?? "unauthorized"}`);
     }
     if (!e) throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status}`);
+    if (response.status === 404 && e.code === "E_NOT_FOUND" && e.message.startsWith("No route ")) throw await noRoute(e.message);
     throw new AppError(e.code, e.message, { details: e.candidates ? { candidates: e.candidates } : undefined });
   }
 
@@ -134,6 +165,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     tls: options.tls,
     get: (path, limits) => request(path, undefined, limits?.timeoutMs ?? options.timeoutMs),
     post: (path, body) => request(path, body, options.timeoutMs),
+    delete: (path) => request(path, undefined, options.timeoutMs, "DELETE"),
     async stream(path, body, streamOptions = {}) {
       const watch = watchSilence(silenceMs);
       const user = streamOptions.signal;
@@ -143,19 +175,28 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         response = await call(path, body, { accept: "application/x-ndjson", signal });
       } catch (error) {
         watch.stop();
-        if (!user?.aborted && !watch.silent && neverDelivered(error)) throw unreachable(baseUrl, error);
+        if (!user?.aborted && !watch.silent && neverDelivered(error)) throw unreachable(baseUrl, options.tls, error);
         // The call may have reached the master, which may be carrying it out.
         throw broken(error, watch, user);
       }
       if (!response.ok || !response.body) {
         watch.stop();
-        answer(response, await response.text());
+        await answer(response, await response.text());
         throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status} without a stream`);
       }
       return lines(response.body, watch, user);
     },
   };
 }
+
+/** How long the client waits for `GET /healthz` when it asks which server answered on a port. */
+const HEALTH_PROBE_MS = 5_000;
+
+/** Where a master with default settings serves its API on this machine. */
+export const DEFAULT_MASTER = "http://localhost:1338";
+
+/** The API port of a master with default settings, for messages. */
+const DEFAULT_API_PORT = new URL(DEFAULT_MASTER).port;
 
 /** Connection failures that come before a request is sent: the master cannot have seen it. */
 const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
@@ -167,12 +208,29 @@ const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREAC
  */
 function neverDelivered(error: unknown): boolean {
   const code = errnoOf(error);
-  return code !== null && (NOT_SENT.has(code) || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code));
+  return code !== null && (NOT_SENT.has(code) || isCertificateError(code));
 }
 
-function unreachable(baseUrl: string, error: unknown): AppError {
+/** Whether an error code says the master's certificate failed verification (Bun uses OpenSSL's names). */
+function isCertificateError(code: string | null): boolean {
+  return code !== null && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME/.test(code);
+}
+
+function unreachable(baseUrl: string, tls: { ca: string } | undefined, error: unknown): AppError {
   if (error instanceof DOMException && error.name === "TimeoutError") {
     return new AppError("E_TIMEOUT", `The master at ${baseUrl} did not answer in time`);
   }
-  return new AppError("E_UNREACHABLE", `Cannot reach the master at ${baseUrl}: ${describeNetworkError(error)}`);
+  const code = errnoOf(error);
+  const cannot = `Cannot reach the master at ${baseUrl}`;
+  if (isCertificateError(code)) {
+    const why = describeNetworkError(error);
+    const fix = tls
+      ? "the CA given (--ca or MULTIVERSE_CA) does not vouch for it: give the master's own certificate or the CA that signed it"
+      : "if you trust it, pass the master's certificate or its CA with --ca FILE (or set MULTIVERSE_CA)";
+    return new AppError("E_UNREACHABLE", `${cannot}: its TLS certificate is not trusted: ${why}; ${fix}`, { cause: error });
+  }
+  if (code === "EPROTO" && baseUrl.startsWith("https:")) {
+    return new AppError("E_UNREACHABLE", `${cannot}: ${describeNetworkError(error)}; if the master does not use TLS, use an http:// URL`, { cause: error });
+  }
+  return new AppError("E_UNREACHABLE", `${cannot}: ${describeNetworkError(error)}`, { cause: error });
 }

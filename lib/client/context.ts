@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import type { ArgsDef } from "citty";
-import { createApiClient, type ApiClient } from "./api-client.ts";
+import { createApiClient, DEFAULT_MASTER, type ApiClient } from "./api-client.ts";
 import { isLoopback, parseMasterAddress, type HostPort } from "../core/address.ts";
 import { colors, type Colors } from "./tables.ts";
 import { parseInstanceView } from "../protocol/api.ts";
@@ -32,7 +32,7 @@ export interface ClientContext {
   terminal: TerminalIo;
 }
 
-export const DEFAULT_MASTER = "http://localhost:1338";
+export { DEFAULT_MASTER };
 
 export const common = {
   master: { type: "string", valueHint: "URL", description: `Master API URL (env MULTIVERSE_MASTER; default ${DEFAULT_MASTER})` },
@@ -58,25 +58,26 @@ export type CommonArgs = { master?: string; token?: string; "token-file"?: strin
 /** The port of a local master with default settings: its API token file is for it alone. */
 const LOCAL_API_PORT = parseMasterAddress(DEFAULT_MASTER, "master").addr.port;
 
-/** The token for the master at `addr`, and where the client looked when it found none. */
-function tokenFor(args: CommonArgs, ctx: ClientContext, addr: HostPort): { token: string | null; missing: string } {
+/** The token for the master at `addr` and where it came from, or where the client looked when it found none. */
+function tokenFor(args: CommonArgs, ctx: ClientContext, addr: HostPort): { token: string | null; source: string; missing: string } {
   // What is on the command line beats the environment.
-  if (args.token) return { token: args.token, missing: "" };
-  if (args["token-file"]) return { token: readTokenFile(args["token-file"]), missing: "" };
-  if (ctx.env["MULTIVERSE_API_TOKEN"]) return { token: ctx.env["MULTIVERSE_API_TOKEN"], missing: "" };
+  if (args.token) return { token: args.token, source: "given with --token", missing: "" };
+  if (args["token-file"]) return { token: readTokenFile(args["token-file"]), source: `read from --token-file ${args["token-file"]}`, missing: "" };
+  if (ctx.env["MULTIVERSE_API_TOKEN"]) return { token: ctx.env["MULTIVERSE_API_TOKEN"], source: "from MULTIVERSE_API_TOKEN", missing: "" };
   const give = "give one with --token or --token-file, or set MULTIVERSE_API_TOKEN";
   // The token file on disk belongs to the master on this machine: never send it anywhere else.
   if (!isLoopback(addr.host) || addr.port !== LOCAL_API_PORT) {
-    return { token: null, missing: `no token was given (the token file of this machine, ${ctx.defaultTokenFile}, is only sent to the local master at port ${LOCAL_API_PORT}): ${give}` };
+    return { token: null, source: "", missing: `no token was given (the token file of this machine, ${ctx.defaultTokenFile}, is only sent to the local master at port ${LOCAL_API_PORT}): ${give}` };
   }
   if (existsSync(ctx.defaultTokenFile)) {
     try {
-      return { token: readTokenFile(ctx.defaultTokenFile), missing: "" };
+      const source = `found in ${ctx.defaultTokenFile} (none was given: ${give})`;
+      return { token: readTokenFile(ctx.defaultTokenFile), source, missing: "" };
     } catch (error) {
-      return { token: null, missing: `no token was given and ${ctx.defaultTokenFile} could not be read (${messageOf(error)}): ${give}` };
+      return { token: null, source: "", missing: `no token was given and ${ctx.defaultTokenFile} could not be read (${messageOf(error)}): ${give}` };
     }
   }
-  return { token: null, missing: `no token was given and none was found in ${ctx.defaultTokenFile}: ${give}` };
+  return { token: null, source: "", missing: `no token was given and none was found in ${ctx.defaultTokenFile}: ${give}` };
 }
 
 /**
@@ -91,8 +92,8 @@ export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
   const { url: baseUrl, addr } = parseMasterAddress(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER, "master");
   const caPath = args.ca ?? ctx.env["MULTIVERSE_CA"];
   const tls = caPath ? { ca: readCertificate(caPath, "CA certificate") } : undefined;
-  const { token, missing } = tokenFor(args, ctx, addr);
-  return createApiClient({ baseUrl, token, missingToken: missing, timeoutMs: SHORT_CALL_MS, ...(tls ? { tls } : {}) });
+  const { token, source, missing } = tokenFor(args, ctx, addr);
+  return createApiClient({ baseUrl, token, tokenSource: source, missingToken: missing, timeoutMs: SHORT_CALL_MS, ...(tls ? { tls } : {}) });
 }
 
 /**
