@@ -7,52 +7,21 @@ import type { ApiClient } from "./api-client.ts";
 import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
 import { launchCommand } from "./launch.ts";
+import { nodesCommand } from "./nodes.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
 import { runSession } from "./session.ts";
 import { EXIT } from "../cli/run.ts";
 import { AppError, messageOf } from "../core/errors.ts";
 import { parseDuration } from "../core/duration.ts";
-import { formatBytes, formatLoad, formatTime, formatUsage, stripControl } from "../core/format.ts";
+import { formatLoad, formatUsage, stripControl } from "../core/format.ts";
 import { renderTable, stateCell, type Cell } from "./tables.ts";
 import { arrayOf } from "../core/parse.ts";
-import { MAX_INFO_TIMEOUT_MS, parseInfoResponse, parseInstanceView, parseNodeView } from "../protocol/api.ts";
+import { MAX_INFO_TIMEOUT_MS, parseInfoResponse, parseInstanceView } from "../protocol/api.ts";
 import { validateCommand } from "../protocol/session.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 import { VERSION } from "../core/version.ts";
 
 export type { ClientContext } from "./context.ts";
-
-function nodesCommand(ctx: ClientContext) {
-  return defineCommand({
-    meta: { name: "nodes", description: "List the nodes (Multipass hosts) of the cluster" },
-    args: common,
-    async run({ args }) {
-      const answer = await apiFor(args, ctx).get("/api/v1/nodes");
-      if (args.json) return ctx.stdout(answer.text + "\n");
-      const nodes = arrayOf(parseNodeView)(answer.json, "nodes");
-      if (nodes.length === 0) {
-        ctx.stdout("No nodes have joined yet.\n");
-        return;
-      }
-      const c = paint(ctx);
-      const used = (r: { total: number; available: number }) => `${formatBytes(r.total - r.available)}/${formatBytes(r.total)}`;
-      const rows: Cell[][] = nodes.map((n) => [
-        n.name,
-        n.address,
-        String(n.resources.cpus),
-        used(n.resources.memory),
-        used(n.resources.disk),
-        formatTime(n.lastSync),
-        stateCell(n.state, c),
-      ]);
-      ctx.stdout(renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c));
-      const e = paint(ctx, "stderr");
-      for (const n of nodes) {
-        if (n.multipassError) ctx.stderr(`${e.yellow("warning")}: ${stripControl(`node "${n.name}": ${n.multipassError}`)}\n`);
-      }
-    },
-  });
-}
 
 function instancesCommand(ctx: ClientContext) {
   return defineCommand({

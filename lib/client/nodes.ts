@@ -1,0 +1,63 @@
+/**
+ * `client nodes`: the nodes of the cluster as a table (or the API's JSON),
+ * and `nodes remove NAME`, which drops a node from the master at once: a
+ * Down one, or any with `--force` (a running worker joins again).
+ */
+import { defineCommand } from "citty";
+import { apiFor, common, paint, writeArgs, type ClientContext } from "./context.ts";
+import { formatBytes, formatTime, stripControl } from "../core/format.ts";
+import { renderTable, stateCell, type Cell } from "./tables.ts";
+import { arrayOf } from "../core/parse.ts";
+import { parseNodeRemoved, parseNodeView } from "../protocol/api.ts";
+import { validateNodeName } from "../core/validate.ts";
+
+function removeCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "remove", description: "Drop a node from the cluster: a Down one, or any with --force" },
+    args: {
+      name: { type: "positional", required: true, valueHint: "NAME", description: "Node name" },
+      force: { type: "boolean", default: false, description: "Drop it even if it is connected (a running worker joins again)" },
+      ...writeArgs,
+    },
+    async run({ args }) {
+      const name = validateNodeName(args.name);
+      const answer = await apiFor(args, ctx).delete(`/api/v1/nodes/${encodeURIComponent(name)}${args.force ? "?force=1" : ""}`);
+      const removed = parseNodeRemoved(answer.json);
+      if (args.json) return ctx.stdout(answer.text + "\n");
+      ctx.stdout(stripControl(`Removed node "${removed.name}" (it was ${removed.state}).`) + "\n");
+    },
+  });
+}
+
+export function nodesCommand(ctx: ClientContext) {
+  return defineCommand({
+    meta: { name: "nodes", description: "List the nodes (Multipass hosts) of the cluster; nodes remove NAME drops one" },
+    args: common,
+    subCommands: { remove: removeCommand(ctx) },
+    async run({ args }) {
+      const answer = await apiFor(args, ctx).get("/api/v1/nodes");
+      if (args.json) return ctx.stdout(answer.text + "\n");
+      const nodes = arrayOf(parseNodeView)(answer.json, "nodes");
+      if (nodes.length === 0) {
+        ctx.stdout("No nodes have joined yet.\n");
+        return;
+      }
+      const c = paint(ctx);
+      const used = (r: { total: number; available: number }) => `${formatBytes(r.total - r.available)}/${formatBytes(r.total)}`;
+      const rows: Cell[][] = nodes.map((n) => [
+        n.name,
+        n.address,
+        String(n.resources.cpus),
+        used(n.resources.memory),
+        used(n.resources.disk),
+        formatTime(n.lastSync),
+        stateCell(n.state, c),
+      ]);
+      ctx.stdout(renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c));
+      const e = paint(ctx, "stderr");
+      for (const n of nodes) {
+        if (n.multipassError) ctx.stderr(`${e.yellow("warning")}: ${stripControl(`node "${n.name}": ${n.multipassError}`)}\n`);
+      }
+    },
+  });
+}
