@@ -3,7 +3,7 @@
  * "requested" and "done" records merged), or the API's JSON with `--json`.
  */
 import { defineCommand } from "citty";
-import { parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
 import { apiFor, common, paint, type ClientContext } from "./context.ts";
 import { parseDuration } from "../core/duration.ts";
 import { usageError } from "../core/errors.ts";
@@ -58,9 +58,10 @@ function resultCell(row: EventRow, c: Colors): Cell {
   return { text, paint: c.red };
 }
 
-/** The human table of `client events`. */
-export function formatEvents(events: AuditEvent[], c: Colors): string {
-  const rows: Cell[][] = mergeEvents(events).map((r) => [
+/** The human table of `client events`: the newest `limit` calls (all, without one). */
+export function formatEvents(events: AuditEvent[], c: Colors, limit?: number): string {
+  const calls = mergeEvents(events);
+  const rows: Cell[][] = calls.slice(limit === undefined ? 0 : Math.max(0, calls.length - limit)).map((r) => [
     formatTime(r.time),
     r.action,
     r.node ?? "--",
@@ -97,22 +98,28 @@ export function eventsCommand(ctx: ClientContext) {
     meta: { name: "events", description: "The audit trail: who launched, stopped, deleted… or opened a shell on what, and how it ended" },
     args: {
       since: { type: "string", valueHint: "WHEN", description: "Only newer events: a duration (30m, 1h), an ISO time, or an event id" },
-      limit: { type: "string", valueHint: "N", description: "At most N records, the newest (default 1000, max 10000)" },
+      limit: { type: "string", valueHint: "N", description: `At most N calls, the newest (N records with --json; default ${DEFAULT_LIST_LIMIT}, max ${MAX_LIST_LIMIT})` },
       ...common,
     },
     async run({ args }) {
       const query = new URLSearchParams();
       if (args.since !== undefined) query.set("since", sinceQuery(args.since, Date.now()));
-      if (args.limit !== undefined) query.set("limit", String(parseEventsLimit(args.limit)));
-      const path = "/api/v1/events" + (query.size > 0 ? `?${query}` : "");
-      const answer = await apiFor(args, ctx).get(path);
+      const limit = args.limit === undefined ? undefined : parseEventsLimit(args.limit);
+      // The API's limit counts records, and a call has up to two (requested, done): the table
+      // asks for twice as many to show `limit` calls. --json prints the API's answer as it is.
+      if (args.json) {
+        if (limit !== undefined) query.set("limit", String(limit));
+      } else {
+        query.set("limit", String(Math.min(2 * (limit ?? DEFAULT_LIST_LIMIT), MAX_LIST_LIMIT)));
+      }
+      const answer = await apiFor(args, ctx).get("/api/v1/events" + (query.size > 0 ? `?${query}` : ""));
       if (args.json) return ctx.stdout(answer.text + "\n");
       const events = arrayOf(parseAuditEvent)(answer.json, "events");
       if (events.length === 0) {
         ctx.stdout("No events found.\n");
         return;
       }
-      ctx.stdout(formatEvents(events, paint(ctx)));
+      ctx.stdout(formatEvents(events, paint(ctx), limit ?? DEFAULT_LIST_LIMIT));
     },
   });
 }

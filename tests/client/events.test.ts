@@ -1,7 +1,13 @@
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import type { AuditEvent } from "../../lib/protocol/audit.ts";
 import { formatEvents, mergeEvents, sinceQuery } from "../../lib/client/events.ts";
 import { colors } from "../../lib/client/tables.ts";
+import { runCli } from "../../lib/cli/run.ts";
+import { createClientCommand } from "../../lib/client/commands.ts";
+import { arrayOf, parseJson } from "../../lib/core/parse.ts";
+import { parseAuditEvent } from "../../lib/protocol/audit.ts";
+import { fakeClient } from "../support/fake-client.ts";
+import { API, runCleanups, startMaster } from "../support/in-process.ts";
 
 const ev = (id: number, requestId: string, phase: "requested" | "done", extra: Partial<AuditEvent> = {}): AuditEvent => ({
   id,
@@ -59,5 +65,34 @@ describe("client events", () => {
     expect(sinceQuery("2024-04-30T00:00:00Z", now)).toBe("2024-04-30T00:00:00Z");
     expect(sinceQuery("42", now)).toBe("42");
     expect(() => sinceQuery("yesterday", now)).toThrow(/Invalid --since "yesterday": expected a duration/);
+  });
+});
+
+describe("client events --limit", () => {
+  afterEach(runCleanups);
+
+  async function client(args: string[]) {
+    const c = fakeClient();
+    const code = await runCli(createClientCommand(c.ctx), args, { stdout: c.ctx.stdout, stderr: c.ctx.stderr, verbose: false });
+    return { code, out: c.out.join(""), err: c.err.join("") };
+  }
+
+  test("N rows in the table, one per call; N records with --json, as the API counts", async () => {
+    const m = startMaster();
+    const master = ["--master", `http://127.0.0.1:${m.api.port}`, "--token", API];
+    // Four audited calls (removals of nodes that are not there), two records each.
+    for (const name of ["g1", "g2", "g3", "g4"]) expect((await client(["nodes", "remove", name, ...master])).code).toBe(1);
+
+    const table = await client(["events", "--limit", "3", ...master]);
+    expect(table.code).toBe(0);
+    const rows = table.out.trimEnd().split("\n").slice(1);
+    expect(rows.map((r) => r.split(/\s{2,}/)[2])).toEqual(["g2", "g3", "g4"]);
+
+    const json = await client(["events", "--limit", "3", "--json", ...master]);
+    const records = arrayOf(parseAuditEvent)(parseJson(json.out, "events"), "events");
+    expect(records.map((r) => [r.node, r.phase])).toEqual([["g3", "done"], ["g4", "requested"], ["g4", "done"]]);
+
+    const one = await client(["events", "--limit", "1", ...master]);
+    expect(one.out.trimEnd().split("\n").length).toBe(2);
   });
 });
