@@ -126,7 +126,7 @@ async function runLifecycle(ctx: ClientContext, api: ApiClient, call: LifecycleC
       const at = pending.findIndex((ref) => ref === event.result.name || ref === `${event.result.name}@${event.result.node}`);
       if (at >= 0) pending.splice(at, 1);
       if (call.json) continue;
-      showResult(ctx, progress, printRow, event.result);
+      showResult(ctx, progress, printRow, event.result, call.purge);
       if (pending.length > 0 || all) show();
       else progress.stop();
     }
@@ -134,10 +134,15 @@ async function runLifecycle(ctx: ClientContext, api: ApiClient, call: LifecycleC
   });
 }
 
-/** One instance's result, as a row of the results table (and its error on stderr). */
-function showResult(ctx: ClientContext, progress: Progress, printRow: (cells: Cell[]) => string, r: ActionResult): void {
+/**
+ * One instance's result, as a row of the results table (and its error on
+ * stderr). A success with no state is an instance gone from its node's
+ * listing: purged, when the call was a `delete --purge`.
+ */
+function showResult(ctx: ClientContext, progress: Progress, printRow: (cells: Cell[]) => string, r: ActionResult, purge: boolean): void {
   const c = paint(ctx);
-  progress.line(printRow([r.node, r.name, r.ok ? stateCell(r.state ?? "Unknown", c) : { text: "failed", paint: c.red }]));
+  const gone: Cell = { text: purge ? "Purged" : "Gone", paint: c.red };
+  progress.line(printRow([r.node, r.name, r.ok ? (r.state === null ? gone : stateCell(r.state, c)) : { text: "failed", paint: c.red }]));
   if (r.error) progress.line(`${paint(ctx, "stderr").red("error")}: ${stripControl(r.error.message)}`, "stderr");
 }
 

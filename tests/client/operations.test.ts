@@ -129,6 +129,22 @@ describe("the primary default", () => {
   });
 });
 
+describe("an instance gone from its node's listing", () => {
+  test("after delete --purge it shows as Purged, not Unknown; after another verb, as Gone", async () => {
+    const gone = (name: string) => ({ node: "n1", name, ok: true, state: null, error: null });
+    const m = serve((r) => {
+      const done = (name: string) => ndjsonAnswer([{ afterMs: 0, line: { type: "result", result: gone(name) } }, { afterMs: 0, line: { type: "done", ok: true, results: [gone(name)] } }]);
+      return done((r.body as { instances: string[] }).instances[0]!);
+    });
+    const purged = fakeClient();
+    expect(await runClient(purged, m, ["delete", "old", "--purge", "--yes"])).toBe(0);
+    expect(purged.out.join("")).toBe("Deleting old\nNode Name   Instance Name   State\nn1          old             Purged\n");
+    const stopped = fakeClient();
+    expect(await runClient(stopped, m, ["stop", "web"])).toBe(0);
+    expect(stopped.out.join("")).toBe("Stopping web\nNode Name   Instance Name   State\nn1          web             Gone\n");
+  });
+});
+
 describe("purge", () => {
   test("each node's result as it comes; --json as the JSON answer", async () => {
     const results = [
