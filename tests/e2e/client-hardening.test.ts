@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import {
   apiInstances,
+  apiNodes,
   apiSessions,
   client,
   envWithBun,
@@ -13,6 +14,7 @@ import {
   hostProcesses,
   removeTempDirs,
   roleCommand,
+  runClient,
   simConfig,
   startMaster,
   startWorker,
@@ -91,5 +93,38 @@ describe("exec -t", () => {
     t.type("\u0003");
     expect(await t.exited).toBe(130);
     expect(t.raw()).toContain("multiverse: interrupted");
+  });
+});
+
+describe("what the client says, as a user sees it (issue 11, part C)", () => {
+  test("the cluster port is named; a purge shows Purged; a stopped node is removed with nodes remove; events --limit N shows N calls", async () => {
+    const wrongPort = await runClient(["nodes", "--master", `http://127.0.0.1:${master.clusterPort}`, "--token", master.apiToken]);
+    expect(wrongPort.code).toBe(1);
+    expect(wrongPort.stderr).toContain("is the master's cluster port, where workers join; the client API is on the master's API port");
+    expect(wrongPort.stderr).not.toContain("No route");
+
+    const sim = tempDir("sim-ch2");
+    simConfig(sim, { stepMs: 5 });
+    expect((await hostMultipass(sim, ["launch", "--name", "old"])).code).toBe(0);
+    const n2 = await startWorker(master, "n2", { simDir: sim });
+    await waitFor("old listed", async () => (await apiInstances(master)).some((i) => i.name === "old"));
+    const purged = await client(master, ["delete", "old@n2", "--purge", "--yes"]);
+    expect({ code: purged.code, stdout: purged.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/n2\s+old\s+Purged\n$/) });
+
+    const refused = await client(master, ["nodes", "remove", "n2"]);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({
+      code: 1,
+      stderr: 'error: Cannot remove node "n2": it is Ready, not Down; force it (--force) to drop it anyway (a running worker joins again)\n',
+    });
+    n2.proc.kill("SIGTERM");
+    await n2.proc.exited;
+    await waitFor("n2 Down", async () => (await apiNodes(master)).some((n) => n.name === "n2" && n.state === "Down"));
+    expect(await client(master, ["nodes", "remove", "n2"])).toEqual({ code: 0, stdout: 'Removed node "n2" (it was Down).\n', stderr: "" });
+    expect((await apiNodes(master)).map((n) => n.name)).toEqual(["n1"]);
+
+    const events = await client(master, ["events", "--limit", "3"]);
+    expect(events.code).toBe(0);
+    const rows = events.stdout.trimEnd().split("\n").slice(1);
+    expect(rows.map((r) => r.split(/\s{2,}/)[1])).toEqual(["delete", "remove-node", "remove-node"]);
   });
 });
