@@ -19,6 +19,7 @@ import { VERSION } from "./lib/core/version.ts";
 import { websocketHandler } from "./lib/net/ws.ts";
 import { AppError, messageOf } from "./lib/core/errors.ts";
 import { lockDataDir, pidAlive } from "./lib/master/data-dir-lock.ts";
+import { loadNodeKeys, nodeKeysPath } from "./lib/master/node-keys.ts";
 
 const main = defineCommand({
   meta: { name: "multiverse-master", version: VERSION, description: "Cluster server for Multipass hosts, and the API for clients" },
@@ -61,6 +62,8 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
   const tokens = loadMasterTokens(config, loadOrCreateToken);
   for (const note of tokens.notes) log.info(note);
 
+  const nodeKeys = loadNodeKeys(nodeKeysPath(config.dataDir));
+  log.info(`node keys: ${nodeKeysPath(config.dataDir)}`);
   const audit = createAuditLog({ path: config.auditPath, warn: (m) => log.warn(m) });
   log.info(`audit trail: ${config.auditPath}`);
   const { clusterAddr, apiAddr } = config;
@@ -74,6 +77,7 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
     version: VERSION,
     audit,
     cpuOvercommit: config.cpuOvercommit,
+    nodeKeys,
   });
   const servers: ReturnType<typeof Bun.serve>[] = [];
   try {

@@ -23,6 +23,8 @@ import { AppError, errnoOf, messageOf, usageError } from "./lib/core/errors.ts";
 import { defaultSimDir, parseWorkerFlags, simConfigWithTiming } from "./lib/worker/flags.ts";
 import { TIMING_PRESETS } from "./lib/sim/timing.ts";
 import { createWorker } from "./lib/worker/worker.ts";
+import { loadOrCreateIdentity } from "./lib/worker/identity.ts";
+import { defaultDataDir } from "./lib/core/paths.ts";
 import { websocketHandler } from "./lib/net/ws.ts";
 
 const main = defineCommand({
@@ -35,6 +37,7 @@ const main = defineCommand({
     token: { type: "string", valueHint: "TOKEN", description: "Join token (or env MULTIVERSE_JOIN_TOKEN, or --token-file)" },
     "token-file": { type: "string", valueHint: "FILE", description: "File holding the join token" },
     name: { type: "string", valueHint: "NAME", description: "Node name (default: this host's name)" },
+    "data-dir": { type: "string", valueHint: "DIR", description: `Keeps this node's key, which binds its name to it (default ${defaultDataDir(process.platform, process.env, homedir())})` },
     multipass: { type: "string", valueHint: "PATH", default: "multipass", description: "Path of the multipass executable" },
     simulate: { type: "boolean", default: false, description: "Drive a simulated Multipass host (this executable plays multipass) instead of a real one" },
     "simulate-dir": { type: "string", valueHint: "DIR", description: `State of the simulated host (default ${defaultSimDir(process.platform, process.env, homedir())})` },
@@ -72,6 +75,9 @@ const main = defineCommand({
       log.info(`the simulated host is paced by the "${config.simTiming}" timing profile: ${writeSimTiming(simDir, config.simTiming)}`);
     }
 
+    const identity = loadOrCreateIdentity(config.dataDir, config.name);
+    log.info(`node key: ${identity.path}${identity.created ? " (created)" : ""}`);
+
     const ledger = openSessionLedger(simDir, config.name, (error) => log.warn(`Cannot record a session process: ${messageOf(error)}`));
     const reaped = ledger.reap();
     if (reaped.length > 0) log.warn(`ended ${reaped.length} session process(es) left by a previous run: ${reaped.join(", ")}`);
@@ -81,6 +87,7 @@ const main = defineCommand({
       multipass: createMultipassCli({ command: config.multipassCommand, spawnExec: withLedger(spawnExec, ledger) }),
       log,
       name: config.name,
+      key: identity.key,
       masterUrl: config.masterUrl,
       ...(config.masterTls ? { masterTls: config.masterTls } : {}),
       agentCert: agentTls?.cert ?? null,

@@ -19,6 +19,8 @@ import type { AuditEvent } from "../protocol/audit.ts";
 import type { FailureLimits } from "../net/rate-limit.ts";
 import type { BunEnv } from "../net/ws.ts";
 import type { Hono } from "hono";
+import { createAgentVerifier, type AgentVerifier } from "./agent-proof.ts";
+import type { NodeKeys } from "./node-keys.ts";
 
 export interface MasterOptions {
   log: ConsolaInstance;
@@ -39,6 +41,10 @@ export interface MasterOptions {
   authLimits?: FailureLimits;
   /** Virtual CPUs placement puts on each host CPU (default 4, see placement.ts). */
   cpuOvercommit?: number;
+  /** The keys pinned to node names, kept in the data dir (node-keys.ts `loadNodeKeys`). */
+  nodeKeys: NodeKeys;
+  /** How a joining node's agent server is checked (default: agent-proof.ts, over the network). */
+  verifyAgent?: AgentVerifier;
 }
 
 export interface Master {
@@ -66,6 +72,7 @@ export function createMaster(options: MasterOptions): Master {
     now: Date.now,
     heartbeatMs: options.heartbeatMs,
     downGraceMs: options.downGraceMs,
+    nodeKeys: options.nodeKeys,
   });
   const members = new Set<Socket>();
   const counters = newClusterCounters();
@@ -74,6 +81,7 @@ export function createMaster(options: MasterOptions): Master {
     counters,
     members,
     joinToken: () => options.joinToken,
+    verifyAgent: options.verifyAgent ?? createAgentVerifier(),
     heartbeatMs: options.heartbeatMs,
     log,
     authLimits: options.authLimits,

@@ -1,8 +1,9 @@
 /**
  * `nodes remove`: an operator drops a node from the master's cache at once,
  * rather than waiting out the Down grace period, during which a stopped
- * worker's last-known instances make bare names ambiguous. Audited like
- * every other change of the cluster.
+ * worker's last-known instances make bare names ambiguous, and forgets the
+ * key pinned to its name, so a replacement host may join under it. Audited
+ * like every other change of the cluster.
  */
 import type { ConsolaInstance } from "consola";
 import { audited, type Caller } from "./audit-policy.ts";
@@ -42,6 +43,6 @@ export async function removeNode(deps: NodeRemovalDeps, caller: Caller, name: st
   );
   await outcome.settled;
   if (!outcome.ok) throw outcome.error;
-  deps.log.info(`node "${name}" removed by an operator (it was ${outcome.value.state})`);
+  deps.log.info(`node "${name}" removed by an operator (it was ${outcome.value.state}); its key is forgotten, so the next node to join as "${name}" is pinned`);
   return { name, state: outcome.value.state, removed: true };
 }

@@ -8,11 +8,15 @@
  * - `NotReady`: connected, but silent for longer than that;
  * - `Down`: the connection is gone. The entry stays, with its last-known
  *   instances, until the worker rejoins or `downGraceMs` passes.
+ *
+ * The keys pinned to node names (node-keys.ts) outlive the entries: a node
+ * dropped after its grace keeps its pin, and only `remove` forgets it.
  */
 import { AppError } from "../core/errors.ts";
 import type { InstanceSummary } from "../protocol/instances.ts";
 import type { InstanceView, NodeView } from "../protocol/api.ts";
 import type { HostResources, HostSnapshot, NodeState } from "../protocol/join.ts";
+import { loadNodeKeys, type NodeKeys } from "./node-keys.ts";
 
 /** Missed heartbeats after which a connected node is NotReady. */
 export const MISSED_HEARTBEATS = 3;
@@ -41,6 +45,8 @@ export interface RegistryOptions {
   heartbeatMs: number;
   /** How long a Down node stays listed. */
   downGraceMs: number;
+  /** The keys pinned to node names; in memory only when not given. */
+  nodeKeys?: NodeKeys;
 }
 
 export interface JoinInfo {
@@ -83,8 +89,12 @@ export class Registry {
   #sorted: NodeEntry[] | null = null;
   /** The last `/instances` body and what it was made of, reused while nothing changed. */
   #body: { parts: Fragment[]; blob: Blob } | null = null;
+  /** The keys pinned to node names (trust on first use). */
+  readonly keys: NodeKeys;
 
-  constructor(readonly options: RegistryOptions) {}
+  constructor(readonly options: RegistryOptions) {
+    this.keys = options.nodeKeys ?? loadNodeKeys(null, options.now);
+  }
 
   /**
    * Adds a node. A node already known under the same name is replaced, and its
@@ -143,19 +153,27 @@ export class Registry {
 
   /**
    * Drops a node from the cache at once (`nodes remove`), instead of at the
-   * end of its grace period; a connected one only with `force`, and its
-   * connection is closed (a running worker joins again).
-   * @returns the entry removed and the state it was in.
+   * end of its grace period, and forgets its pinned key, so another host may
+   * join under its name; a connected one only with `force`, and its
+   * connection is closed (a running worker joins again, and its key is
+   * pinned anew). A node no longer listed (dropped after its grace) whose
+   * key is still pinned is removed as a Down one: its key is forgotten.
+   * @returns the entry removed (null for a pin alone) and the state it was in.
    * @throws AppError E_NOT_FOUND when no node has that name; E_CONFLICT when
-   *   it is not Down and `force` is not set.
+   *   it is not Down and `force` is not set; E_STORAGE when the key cannot
+   *   be forgotten (nothing is removed then).
    */
-  remove(name: string, options: { force: boolean }): { entry: NodeEntry; state: NodeState } {
+  remove(name: string, options: { force: boolean }): { entry: NodeEntry | null; state: NodeState } {
     const entry = this.#nodes.get(name);
-    if (!entry) throw new AppError("E_NOT_FOUND", `Node "${name}" is not part of the cluster`);
+    if (!entry) {
+      if (this.keys.forget(name)) return { entry: null, state: "Down" };
+      throw new AppError("E_NOT_FOUND", `Node "${name}" is not part of the cluster`);
+    }
     const state = this.stateOf(entry);
     if (state !== "Down" && !options.force) {
       throw new AppError("E_CONFLICT", `Cannot remove node "${name}": it is ${state}, not Down; force it (--force) to drop it anyway (a running worker joins again)`);
     }
+    this.keys.forget(name);
     this.#nodes.delete(name);
     this.#lastState.delete(name);
     this.#sorted = null;

@@ -94,9 +94,10 @@ function readExisting(path: string): string | null {
 /**
  * Writes `path` whole or not at all: a temporary file in the same directory
  * (mode 0600 from its creation), flushed to disk, then renamed over `path`,
- * so a full disk or a crash never leaves a partial or empty token behind.
+ * so a full disk or a crash never leaves a partial or empty file (a token, a
+ * key) behind. @throws the file system's error; nothing is left behind then.
  */
-function writeAtomically(path: string, text: string): void {
+export function writeAtomically(path: string, text: string): void {
   const temporary = `${path}.${randomBytes(8).toString("hex")}.tmp`;
   let fd: number | null = null;
   try {

@@ -6,6 +6,7 @@
 import { AppError, type ErrorCode } from "../core/errors.ts";
 import { arrayOf, field, nullable, object, oneOf, parseErrorCode, string } from "../core/parse.ts";
 import { parseInstanceInfo, parseInstanceSummary, type InstanceInfo, type InstanceSummary } from "./instances.ts";
+import { parsePublicKey, parseSignature } from "./identity.ts";
 
 /** `GET /agent/v1/info` answer. */
 export interface AgentInfoResponse {
@@ -15,6 +16,30 @@ export interface AgentInfoResponse {
 export function parseAgentInfoResponse(value: unknown): AgentInfoResponse {
   const o = object(value, "agent info");
   return { instances: field(o, "instances", "agent info", arrayOf(parseInstanceInfo)) };
+}
+
+/**
+ * `GET /identity?nonce=N&node=NAME` answer (open, like /healthz): the agent
+ * server proves which node it serves by signing `agentProofText(N, name,
+ * publicKey)` with its own name, whatever NAME the master expects (NAME is
+ * for a stand-in answering for many nodes, such as the scale benchmark's).
+ * The master asks before it welcomes a node, so a node that advertises
+ * another's agent address is refused at its join.
+ */
+export interface AgentIdentity {
+  name: string;
+  publicKey: string;
+  signature: string;
+}
+
+/** @throws ParseError */
+export function parseAgentIdentity(value: unknown): AgentIdentity {
+  const o = object(value, "agent identity");
+  return {
+    name: field(o, "name", "agent identity", string),
+    publicKey: field(o, "publicKey", "agent identity", parsePublicKey),
+    signature: field(o, "signature", "agent identity", parseSignature),
+  };
 }
 
 /**

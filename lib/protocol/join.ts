@@ -10,9 +10,10 @@ import { quoteValue, validateInstanceName, validateNodeName } from "../core/vali
 import { WS_CLOSE } from "./close.ts";
 import { arrayOf, field, integer, nonNegative, nullable, object, optional, ParseError, parseErrorCode, parseJson, string, type Json } from "../core/parse.ts";
 import { parseInstanceSummary, parseLoad, type InstanceSummary } from "./instances.ts";
+import { parseNonce, parsePublicKey, parseSignature } from "./identity.ts";
 
-/** Bumped on any incompatible change of the join socket or the agent API. */
-export const PROTOCOL_VERSION = 1;
+/** Bumped on any incompatible change of the join socket or the agent API (2: node keys). */
+export const PROTOCOL_VERSION = 2;
 
 /** Close codes of the join socket (4000–4999 are the application's). */
 export const JOIN_CLOSE = {
@@ -23,6 +24,12 @@ export const JOIN_CLOSE = {
   helloTimeout: 4003,
   /** The worker heard nothing from the master (not even a heartbeat) for too long. */
   masterSilent: 4005,
+  /**
+   * The node could not prove it is the node of that name: its key is not the
+   * one the master pinned, its proof was wrong, or its agent server proved
+   * another key. Retried (an operator may remove the node), never in a hurry.
+   */
+  identity: 4006,
   shutdown: WS_CLOSE.goingAway,
 } as const;
 
@@ -79,12 +86,18 @@ export type NodeState = (typeof NODE_STATES)[number];
 // ---------------------------------------------------------------------------
 // Join socket
 
-/** Worker → master. The first message must be `hello`. */
+/**
+ * Worker → master. The first message must be `hello`; the master answers
+ * with a `challenge`, which the worker answers with its `proof`, and only
+ * then comes `welcome` (or an error and the close).
+ */
 export type WorkerMessage =
   | ({
       type: "hello";
       protocolVersion: number;
       name: string;
+      /** The node's Ed25519 public key (base64url, 43 characters); the master pins it at the first join. */
+      publicKey: string;
       /** The port the worker's agent server listens on. */
       agentPort: number;
       /** HOST:PORT the master should dial; null = the address the worker connects from. */
@@ -94,11 +107,15 @@ export type WorkerMessage =
       /** The multiverse version of the worker. */
       version: string;
     } & HostSnapshot)
+  /** The node's signature (base64url) of identity.ts `joinProofText` for the master's challenge. */
+  | { type: "proof"; signature: string }
   | ({ type: "state" } & HostSnapshot)
   | { type: "heartbeat"; resources: HostResources };
 
 /** Master → worker. */
 export type MasterMessage =
+  /** A fresh nonce the worker signs to prove it holds the key of its hello (see identity.ts `joinProofText`). */
+  | { type: "challenge"; nonce: string }
   | {
       type: "welcome";
       /** A fresh id for this membership. */
@@ -254,12 +271,15 @@ export function parseWorkerMessage(text: string): WorkerMessage {
         type,
         protocolVersion: field(o, "protocolVersion", "hello", integer),
         name: field(o, "name", "hello", nodeName),
+        publicKey: field(o, "publicKey", "hello", parsePublicKey),
         agentPort: field(o, "agentPort", "hello", integer),
         advertiseAddr: field(o, "advertiseAddr", "hello", nullable(string)),
         agentCert: field(o, "agentCert", "hello", nullable(string)),
         version: field(o, "version", "hello", freeText(MAX_VERSION_LENGTH)),
         ...parseSnapshot(o, "hello"),
       };
+    case "proof":
+      return { type, signature: field(o, "signature", "proof", parseSignature) };
     case "state":
       return { type, ...parseSnapshot(o, "state") };
     case "heartbeat":
@@ -274,6 +294,8 @@ export function parseMasterMessage(text: string): MasterMessage {
   const o = object(parseJson(text, "message"), "message");
   const type = field(o, "type", "message", string);
   switch (type) {
+    case "challenge":
+      return { type, nonce: field(o, "nonce", "challenge", parseNonce) };
     case "welcome":
       return {
         type,

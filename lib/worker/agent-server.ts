@@ -6,6 +6,8 @@
  *
  * Routes:
  * - `GET /healthz` — open;
+ * - `GET /identity?nonce=N` — open; the node's signature of the master's
+ *   nonce (AgentIdentity), so the master knows it reached this node;
  * - `GET /agent/v1/info[?name=N…]` — live `multipass info`, which may queue
  *   behind a running stop for minutes: the server's idle timeout is lifted
  *   for it, and the master's own per-node timeout ends the wait;
@@ -19,7 +21,10 @@ import { AppError } from "../core/errors.ts";
 import type { TokenStanding } from "./membership.ts";
 import { createFailureLimiter } from "../net/rate-limit.ts";
 import type { Multipass } from "../multipass/driver.ts";
-import type { AgentInfoResponse } from "../protocol/agent.ts";
+import type { AgentIdentity, AgentInfoResponse } from "../protocol/agent.ts";
+import { agentProofText, parseNonce } from "../protocol/identity.ts";
+import { ParseError } from "../core/parse.ts";
+import type { NodeKey } from "../net/node-key.ts";
 import { validateInstanceName } from "../core/validate.ts";
 import { registerAgentOpRoutes } from "./agent-routes.ts";
 import type { SessionHost } from "./session-host.ts";
@@ -34,6 +39,8 @@ export interface AgentDeps {
   standing?: (token: string) => TokenStanding;
   log: ConsolaInstance;
   name: string;
+  /** The node's key: the agent server signs the master's nonces with it. */
+  key: NodeKey;
   sessions: SessionHost;
   ops: WorkerOps;
 }
@@ -45,6 +52,17 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
   // Launch specs (with a cloud-init document) are the largest bodies.
   const app = createBaseApp({ log: deps.log, maxBodyBytes: 2 * 1024 * 1024, name: "agent" });
   app.get("/healthz", (c) => c.json({ ok: true, role: "worker-agent", node: deps.name }));
+  app.get("/identity", (c) => {
+    let nonce: string;
+    try {
+      nonce = parseNonce(c.req.query("nonce") ?? "", "nonce");
+    } catch (error) {
+      throw new AppError("E_USAGE", `Invalid identity request: ${error instanceof ParseError ? error.message : String(error)}`);
+    }
+    const { publicKey } = deps.key;
+    const body: AgentIdentity = { name: deps.name, publicKey, signature: deps.key.sign(agentProofText(nonce, deps.name, publicKey)) };
+    return c.json(body);
+  });
 
   // A call the master made under a past membership (queued while this worker stalled, read after
   // it rejoined): refused as such, not as a bad token, and not counted against the master.

@@ -5,6 +5,11 @@
  * forever with capped, jittered backoff — a loop, not recursion, holding one
  * socket and a fixed set of timers at a time.
  *
+ * Joining is `hello` (the name and the node's public key), the master's
+ * `challenge`, the worker's `proof` (its key's signature of the nonce), then
+ * `welcome`: the name is bound to the key, and a proof is good for one
+ * connection only.
+ *
  * The link is a state machine:
  *
  *     idle ──▶ connecting ──welcome──▶ joined
@@ -28,14 +33,18 @@ import {
   type MasterMessage,
   type WorkerMessage,
 } from "../protocol/join.ts";
+import { joinProofText } from "../protocol/identity.ts";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffPolicy } from "../core/backoff.ts";
 import { fetchPeer } from "../net/fetch.ts";
+import type { NodeKey } from "../net/node-key.ts";
 
 export interface LinkDeps {
   /** Base URL of the master's cluster server, `http://host:port`. */
   masterUrl: string;
   joinToken: string;
   name: string;
+  /** The node's key: its public half goes in hello, and it signs the master's challenge. */
+  key: NodeKey;
   agentPort: number;
   advertiseAddr: string | null;
   /** PEM of the agent server's certificate, when it serves TLS. */
@@ -103,6 +112,8 @@ const DIAGNOSE_TIMEOUT_MS = 5_000;
 interface Connection {
   ws: WebSocket;
   masterError: string | null;
+  /** Whether the master's challenge has been answered: one per connection. */
+  proved: boolean;
   lastSent: number;
   lastHeard: number;
   connectTimer?: ReturnType<typeof setTimeout>;
@@ -173,6 +184,7 @@ export class ClusterClient {
       const connection: Connection = {
         ws,
         masterError: null,
+        proved: false,
         lastSent: 0,
         lastHeard: Date.now(),
         unsubscribe: () => {},
@@ -222,6 +234,7 @@ export class ClusterClient {
       type: "hello",
       protocolVersion: PROTOCOL_VERSION,
       name: deps.name,
+      publicKey: deps.key.publicKey,
       agentPort: deps.agentPort,
       advertiseAddr: deps.advertiseAddr,
       agentCert: deps.agentCert ?? null,
@@ -237,11 +250,20 @@ export class ClusterClient {
       if (typeof data !== "string") throw new AppError("E_PROTOCOL", "binary frame on the join socket");
       const message = parseMasterMessage(data);
       if (message.type === "error") connection.masterError = message.message;
+      else if (message.type === "challenge") this.#prove(connection, message.nonce);
       else if (message.type === "welcome") this.#welcome(connection, message);
     } catch (error) {
       this.#deps.log.warn(`master sent something unexpected: ${messageOf(error)}`);
       connection.ws.close(JOIN_CLOSE.protocol, "protocol error");
     }
+  }
+
+  /** Answers the master's challenge with the key's signature; one challenge per connection, before the welcome. */
+  #prove(connection: Connection, nonce: string): void {
+    if (this.#state !== "connecting" || connection.proved) throw new AppError("E_PROTOCOL", "unexpected challenge");
+    connection.proved = true;
+    const { key, name } = this.#deps;
+    this.#send(connection, { type: "proof", signature: key.sign(joinProofText(nonce, name, key.publicKey)) });
   }
 
   /** connecting → joined: the membership starts, and with it state pushes and heartbeats. */

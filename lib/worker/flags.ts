@@ -25,6 +25,7 @@ export interface WorkerArgs {
   token?: string;
   "token-file"?: string;
   name?: string;
+  "data-dir"?: string;
   multipass: string;
   simulate: boolean;
   "simulate-dir"?: string;
@@ -73,6 +74,8 @@ export interface WorkerConfig {
   agentTls: ServerTls | null;
   joinToken: string;
   name: string;
+  /** Where the node's key is kept (identity.ts); the platform's per-user data place by default. */
+  dataDir: string;
   /** Where the agent server listens; port 0 = any free port. */
   agentAddr: HostPort;
   /** HOST:PORT the master dials; null = the address the master sees. */
@@ -152,6 +155,7 @@ export function parseWorkerFlags(args: WorkerArgs, context: FlagContext): Worker
   const agentTls = context.read.serverTls(args["tls-cert"], args["tls-key"]);
   const joinToken = joinTokenOf(args, context);
   const name = validateNodeName(args.name ?? context.hostname.split(".")[0] ?? "worker");
+  const dataDir = resolve(context.cwd, args["data-dir"] ?? defaultDataDir(context.platform, context.env, context.home));
   const agentAddr = parseHostPort(args["agent-addr"] ?? (isLoopback(master.addr.host) ? "127.0.0.1:0" : "0.0.0.0:1339"), "--agent-addr", { allowZero: true });
   if (!agentTls && !isLoopback(agentAddr.host)) {
     context.warn(`the agent server listens on ${formatHostPort(agentAddr)} without TLS: the master's calls travel in clear text (use --tls-cert and --tls-key)`);
@@ -160,5 +164,5 @@ export function parseWorkerFlags(args: WorkerArgs, context: FlagContext): Worker
   const advertiseAddr = advertise ? formatHostPort(parseHostPort(advertise, "--advertise-addr")) : null;
   const pollMs = parseDuration(args["poll-interval"], "--poll-interval", { minMs: 100, maxMs: 600_000 });
   const dataPath = args["multipass-data"] ?? defaultMultipassDataPath(context.platform);
-  return { masterUrl: master.url, masterTls, agentTls, joinToken, name, agentAddr, advertiseAddr, pollMs, dataPath, ...multipassOf(args, context) };
+  return { masterUrl: master.url, masterTls, agentTls, joinToken, name, dataDir, agentAddr, advertiseAddr, pollMs, dataPath, ...multipassOf(args, context) };
 }

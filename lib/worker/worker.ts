@@ -16,11 +16,14 @@ import { createAgentApp } from "./agent-server.ts";
 import { createMembership } from "./membership.ts";
 import { runMasterLink } from "./cluster-client.ts";
 import type { BunEnv } from "../net/ws.ts";
+import type { NodeKey } from "../net/node-key.ts";
 
 export interface WorkerOptions {
   multipass: Multipass;
   log: ConsolaInstance;
   name: string;
+  /** The node's key (identity.ts): it proves to the master that `name` is this node. */
+  key: NodeKey;
   /** `http(s)://host:port` of the master's cluster server. */
   masterUrl: string;
   /** Trust for an https master (its CA, or its self-signed certificate). */
@@ -75,6 +78,7 @@ export function createWorker(options: WorkerOptions): Worker {
     standing: (token) => membership.standing(token),
     log: options.log,
     name: options.name,
+    key: options.key,
     sessions,
     ops,
   });
@@ -92,6 +96,7 @@ export function createWorker(options: WorkerOptions): Worker {
           agentCert: options.agentCert ?? null,
           joinToken: options.joinToken,
           name: options.name,
+          key: options.key,
           agentPort,
           advertiseAddr: options.advertiseAddr,
           version: options.version,

@@ -21,6 +21,8 @@ import type { InstanceSummary } from "../../lib/protocol/instances.ts";
 import type { HostSnapshot } from "../../lib/protocol/join.ts";
 import { parseMasterStats, type MasterStats } from "../../lib/protocol/api.ts";
 import { runMasterLink } from "../../lib/worker/cluster-client.ts";
+import { generateNodeKey, type NodeKey } from "../../lib/net/node-key.ts";
+import { agentProofText } from "../../lib/protocol/identity.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { apiInstances, apiNodes, apiRead, removeTempDirs, startMaster, stopAll, type MasterHandle } from "../e2e/harness.ts";
 
@@ -119,6 +121,25 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
+/**
+ * The fleet's one agent server: it answers only the master's identity check
+ * (every host advertises it), for whichever node the master names, with the
+ * key the whole fleet shares — a master pins a key per name, not per host.
+ */
+function startFleetAgent(key: NodeKey): ReturnType<typeof Bun.serve> {
+  return Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(request) {
+      const url = new URL(request.url);
+      const nonce = url.searchParams.get("nonce") ?? "";
+      const node = url.searchParams.get("node") ?? "";
+      if (url.pathname !== "/identity") return new Response("{}", { status: 404 });
+      return Response.json({ name: node, publicKey: key.publicKey, signature: key.sign(agentProofText(nonce, node, key.publicKey)) });
+    },
+  });
+}
+
 export async function runScaleBench(): Promise<void> {
   // The simulated fleet stands for 1000 other machines: it runs at the lowest
   // priority so its own CPU use competes as little as possible with the master
@@ -128,6 +149,8 @@ export async function runScaleBench(): Promise<void> {
   let master = await startMaster({ heartbeat: "5s", downGrace: "1h" });
   const hosts = Array.from({ length: NODES }, (_, i) => fakeHost(i));
   const controller = new AbortController();
+  const fleetKey = generateNodeKey().key;
+  const fleetAgent = startFleetAgent(fleetKey);
   const joins: number[] = [];
   let sent = 0;
   const { log, lines } = createTestLog();
@@ -139,8 +162,9 @@ export async function runScaleBench(): Promise<void> {
         masterUrl: `http://127.0.0.1:${master.clusterPort}`,
         joinToken: master.joinToken,
         name: `host-${String(i).padStart(4, "0")}`,
-        agentPort: 1,
-        advertiseAddr: "127.0.0.1:1",
+        key: fleetKey,
+        agentPort: fleetAgent.port ?? 0,
+        advertiseAddr: `127.0.0.1:${fleetAgent.port}`,
         version: "bench",
         monitor: host.monitor,
         log,
@@ -240,6 +264,7 @@ export async function runScaleBench(): Promise<void> {
     clearInterval(sampler);
     controller.abort();
     await Promise.all(links);
+    await fleetAgent.stop(true);
     await stopAll();
     removeTempDirs();
     try {

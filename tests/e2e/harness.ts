@@ -265,8 +265,9 @@ export async function startWorker(master: Pick<MasterHandle, "clusterPort" | "jo
       ...(options.extraArgs ?? []),
     ],
     // Its own state dir: the ledger of its session processes (worker/leftovers.ts) is per host and node
-    // name, and workers of other tests (or of a test run beside this one) may share a name.
-    envWithBun({ MULTIPASS_SIM_DIR: simDir, XDG_STATE_HOME: tempDir("state"), ...options.env }),
+    // name, and workers of other tests (or of a test run beside this one) may share a name. Its data dir
+    // (its node key) goes with its host: a restart on the same simDir is the same node to the master.
+    envWithBun({ MULTIPASS_SIM_DIR: simDir, XDG_STATE_HOME: tempDir("state"), XDG_DATA_HOME: join(simDir, "worker-data"), ...options.env }),
   );
   if (options.waitForJoin ?? true) await proc.waitForOutput(/joined with id/, 15_000);
   return { proc, name, simDir };

@@ -10,6 +10,7 @@ import { parseMasterMessage, PROTOCOL_VERSION } from "../../lib/protocol/join.ts
 import type { WsData } from "../../lib/net/ws.ts";
 import { createFakeMultipass, daemonDown } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
+import { generateNodeKey } from "../../lib/net/node-key.ts";
 import { API, JOIN, listInstances, readyCount, resources, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
@@ -50,13 +51,24 @@ describe("join, cache and live calls", () => {
     expect(stats.process.cpuSeconds).toBeGreaterThan(0);
   });
 
-  test("two hosts under one name: each join replaces the other, and the replaced one says why", async () => {
+  test("two hosts under one name: the second (another key) is refused and told why; the first keeps its name", async () => {
     const m = startMaster();
     const a = startWorker(m.cluster.port!, "twin", createFakeMultipass([{ name: "a" }]));
     await waitFor("first twin joined", () => readyCount(m.master) === 1);
     const b = startWorker(m.cluster.port!, "twin", createFakeMultipass([{ name: "b" }]));
+    await waitFor("the second twin explains", () => b.lines.some((l) => l.includes('The node name "twin" belongs to another node') && l.includes("--name")));
+    await waitFor("the master warns", () => m.lines.some((l) => l.includes('node "twin": refused a join from') && l.includes("another key")));
+    expect(m.master.registry.get("twin")?.snapshot.instances.map((i) => i.name)).toEqual(["a"]);
+    expect(a.lines.filter((l) => l.includes("replaced this one"))).toEqual([]);
+  });
+
+  test("the same node (its key) joining again replaces its earlier connection, and the replaced one says why", async () => {
+    const m = startMaster();
+    const a = startWorker(m.cluster.port!, "twin", createFakeMultipass([{ name: "a" }]));
+    await waitFor("first joined", () => readyCount(m.master) === 1);
+    const b = startWorker(m.cluster.port!, "twin", createFakeMultipass([{ name: "b" }]), JOIN, undefined, resources, a.key);
     const advice = 'another worker joined the master as "twin" and replaced this one; if two hosts share that name, give each its own --name';
-    await waitFor("the replaced twin explains", () => [...a.lines, ...b.lines].some((l) => l.includes(advice)));
+    await waitFor("the replaced one explains", () => [...a.lines, ...b.lines].some((l) => l.includes(advice)));
     expect(m.master.registry.entries().length).toBe(1);
   });
 
@@ -136,7 +148,7 @@ describe("the join socket refuses what it cannot trust", () => {
     return { ws, messages, closed };
   }
   const hello = (extra: Record<string, unknown> = {}) =>
-    JSON.stringify({ type: "hello", protocolVersion: PROTOCOL_VERSION, name: "n1", agentPort: 1234, advertiseAddr: null, agentCert: null, version: "t", multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: [], ...extra });
+    JSON.stringify({ type: "hello", protocolVersion: PROTOCOL_VERSION, name: "n1", publicKey: generateNodeKey().key.publicKey, agentPort: 1234, advertiseAddr: null, agentCert: null, version: "t", multipassVersion: null, multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances: [], ...extra });
 
   const cases: [string, string | Uint8Array, RegExp][] = [
     ["garbage text", "}{ not json", /not valid JSON/],

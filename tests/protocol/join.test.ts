@@ -7,6 +7,7 @@ const hello = {
   type: "hello",
   protocolVersion: PROTOCOL_VERSION,
   name: "n1",
+  publicKey: "R-S7_t2LRiBKhAovKpVgevRVOUCZVOSOrWs98LihOxs",
   agentPort: 4000,
   advertiseAddr: null,
   agentCert: null,

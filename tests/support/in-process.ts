@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAuditLog } from "../../lib/master/audit-log.ts";
 import { createMaster, type Master } from "../../lib/master/master.ts";
+import { loadNodeKeys, nodeKeysPath } from "../../lib/master/node-keys.ts";
+import { generateNodeKey, type NodeKey } from "../../lib/net/node-key.ts";
 import { arrayOf, parseJson } from "../../lib/core/parse.ts";
 import { parseInstanceView, type InstanceView } from "../../lib/protocol/api.ts";
 import type { LivenessTimes } from "../../lib/net/liveness.ts";
@@ -37,7 +39,7 @@ export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimit
   if (options.dataDir === undefined) cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const audit = createAuditLog({ path: join(dataDir, "events.jsonl") });
   const master = createMaster({
-    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness, authLimits });
+    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness, authLimits, nodeKeys: loadNodeKeys(nodeKeysPath(dataDir)) });
   const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   let stopped = false;
@@ -51,12 +53,14 @@ export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimit
   return { master, cluster, api, lines, stop, audit, dataDir };
 }
 
-export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes, hostResources: HostResources = resources) {
+/** A worker in this process; `key` is its node key (a fresh one unless given: a restart of the same node passes its old one). */
+export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes, hostResources: HostResources = resources, key: NodeKey = generateNodeKey().key) {
   const { log, lines } = createTestLog();
   const worker = createWorker({
     multipass,
     log,
     name,
+    key,
     masterUrl: `http://127.0.0.1:${clusterPort}`,
     joinToken: token,
     advertiseAddr: null,
@@ -77,7 +81,7 @@ export function startWorker(clusterPort: number, name: string, multipass: FakeMu
     await agent.stop(true);
   };
   cleanups.push(stop);
-  return { worker, agent, lines, stop };
+  return { worker, agent, lines, stop, key };
 }
 
 /** How many nodes the master counts Ready, from the node views `GET /api/v1/nodes` answers with. */

@@ -18,6 +18,9 @@ import { createSessionHost } from "../../lib/worker/session-host.ts";
 import { createFakeMultipass, type FakeMultipass } from "../support/fake-multipass.ts";
 import { resources } from "../support/in-process.ts";
 import { createTestLog } from "../support/test-log.ts";
+import { generateNodeKey, verifyNodeSignature } from "../../lib/net/node-key.ts";
+import { parseAgentIdentity } from "../../lib/protocol/agent.ts";
+import { agentProofText } from "../../lib/protocol/identity.ts";
 
 const TOKEN = "agent-secret-for-tests";
 
@@ -26,7 +29,7 @@ function agentOn(multipass: FakeMultipass) {
   const monitor = createHostMonitor({ multipass, readResources: () => resources, pollMs: 50, log });
   const ops = createWorkerOps({ multipass, monitor, lock: createKeyedLock(), log, node: "n1" });
   const sessions = createSessionHost({ multipass, log, ensureRunning: (i) => ops.ensureRunning(i), env: {}, platform: process.platform });
-  const app = createAgentApp({ multipass, agentToken: () => TOKEN, log, name: "n1", sessions, ops });
+  const app = createAgentApp({ multipass, agentToken: () => TOKEN, log, name: "n1", key: generateNodeKey().key, sessions, ops });
   const call = (path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
     app.request(path, {
       method: init.method ?? (init.body === undefined ? "GET" : "POST"),
@@ -179,4 +182,40 @@ describe("handlers that wait longer than the idle timeout", () => {
     expect(stop.status).toBe(200);
     expect(await stop.json()).toEqual({ instances: [expect.objectContaining({ name: "web", state: "Stopped" })] });
   }, 15_000);
+});
+
+describe("who may lock the master out", () => {
+  test("30 requests without the master's secret lock their address out, but not a call with the secret from it", async () => {
+    const { app, call } = agentOn(createFakeMultipass([{ name: "web" }]));
+    // app.request has no peer address: every caller shares one, as a proxy or a NAT makes them do.
+    for (let i = 0; i < 30; i++) expect((await app.request("/agent/v1/info", { headers: { authorization: "Bearer guess" } })).status).toBe(401);
+    const locked = await app.request("/agent/v1/info");
+    expect(locked.status).toBe(429);
+    expect(parseErrorBody(await locked.json())).toMatchObject({ error: { code: "E_RATE_LIMITED" } });
+    const master = await call("/agent/v1/info");
+    expect(master.status).toBe(200);
+  });
+});
+
+describe("the node's identity", () => {
+  test("signs the master's nonce with the node key, for anyone, and refuses a malformed nonce", async () => {
+    const key = generateNodeKey().key;
+    const { log } = createTestLog();
+    const multipass = createFakeMultipass();
+    const monitor = createHostMonitor({ multipass, readResources: () => resources, pollMs: 50, log });
+    const ops = createWorkerOps({ multipass, monitor, lock: createKeyedLock(), log, node: "n1" });
+    const sessions = createSessionHost({ multipass, log, ensureRunning: (i) => ops.ensureRunning(i), env: {}, platform: process.platform });
+    const app = createAgentApp({ multipass, agentToken: () => TOKEN, log, name: "n1", key, sessions, ops });
+    const nonce = "A".repeat(43);
+    const answer = parseAgentIdentity(await (await app.request(`/identity?nonce=${nonce}&node=other`)).json());
+    expect(answer).toMatchObject({ name: "n1", publicKey: key.publicKey });
+    expect(verifyNodeSignature(key.publicKey, agentProofText(nonce, "n1", key.publicKey), answer.signature)).toBe(true);
+    // Bound to the nonce: the same answer does not prove anything for another.
+    expect(verifyNodeSignature(key.publicKey, agentProofText("B".repeat(43), "n1", key.publicKey), answer.signature)).toBe(false);
+    for (const bad of ["", "short", `${"A".repeat(40)}%0A${"A".repeat(10)}`, "A".repeat(129)]) {
+      const r = await app.request(`/identity?nonce=${bad}`);
+      expect(r.status).toBe(400);
+      expect(parseErrorBody(await r.json())).toMatchObject({ error: { code: "E_USAGE", message: expect.stringContaining("Invalid identity request") } });
+    }
+  });
 });

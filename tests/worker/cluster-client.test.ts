@@ -8,6 +8,7 @@ import { parseWorkerMessage, type HostSnapshot } from "../../lib/protocol/join.t
 import { ClusterClient, classifyEnd, runMasterLink, type LinkDeps } from "../../lib/worker/cluster-client.ts";
 import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
 import { createTestLog } from "../support/test-log.ts";
+import { generateNodeKey } from "../../lib/net/node-key.ts";
 import { waitFor } from "../e2e/harness.ts";
 
 const snapshot: HostSnapshot = {
@@ -53,7 +54,7 @@ test("a master that goes silent after its welcome is left, and the worker joins 
   const { log, lines } = createTestLog();
   const controller = new AbortController();
   const running = runMasterLink(
-    { masterUrl: `http://127.0.0.1:${server.port}`, joinToken: "x", name: "n1", agentPort: 1, advertiseAddr: null, version: "t", monitor, log, onMembership: () => {}, backoff: { baseMs: 50, maxMs: 100 } },
+    { masterUrl: `http://127.0.0.1:${server.port}`, joinToken: "x", name: "n1", key: generateNodeKey().key, agentPort: 1, advertiseAddr: null, version: "t", monitor, log, onMembership: () => {}, backoff: { baseMs: 50, maxMs: 100 } },
     controller.signal,
   );
   stops.push(async () => {
@@ -66,7 +67,7 @@ test("a master that goes silent after its welcome is left, and the worker joins 
 });
 
 function linkDeps(port: number | undefined, log: LinkDeps["log"], overrides: Partial<LinkDeps> = {}): LinkDeps {
-  return { masterUrl: `http://127.0.0.1:${port}`, joinToken: "x", name: "n1", agentPort: 1, advertiseAddr: null, version: "t", monitor, log, onMembership: () => {}, backoff: { baseMs: 50, maxMs: 100 }, ...overrides };
+  return { masterUrl: `http://127.0.0.1:${port}`, joinToken: "x", name: "n1", key: generateNodeKey().key, agentPort: 1, advertiseAddr: null, version: "t", monitor, log, onMembership: () => {}, backoff: { baseMs: 50, maxMs: 100 }, ...overrides };
 }
 
 test.each([

@@ -55,6 +55,7 @@ describe("parseWorkerFlags", () => {
       agentTls: null,
       joinToken: "t",
       name: "box",
+      dataDir: "/home/ada/.local/share/multiverse",
       agentAddr: { host: "127.0.0.1", port: 0 },
       advertiseAddr: null,
       pollMs: 2000,
@@ -65,6 +66,11 @@ describe("parseWorkerFlags", () => {
     });
     expect(reads).toEqual([]);
     expect(warnings).toEqual([]);
+  });
+
+  test("--data-dir keeps the node key: relative to the working directory, or the per-user data place by default", () => {
+    expect(parseWorkerFlags({ ...BASE, token: "t", "data-dir": "keys" }, contextFor().context).dataDir).toBe("/work/keys");
+    expect(parseWorkerFlags({ ...BASE, token: "t" }, contextFor({ env: { XDG_DATA_HOME: "/xdg" } }).context).dataDir).toBe("/xdg/multiverse");
   });
 
   test("--token beats --token-file, which beats MULTIVERSE_JOIN_TOKEN; a file is read only when it decides", () => {

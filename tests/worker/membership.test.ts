@@ -10,6 +10,7 @@ import { createAgentClient, type AgentTarget } from "../../lib/master/agent-clie
 import { createAgentApp } from "../../lib/worker/agent-server.ts";
 import { createHostMonitor } from "../../lib/worker/host-monitor.ts";
 import { createWorkerOps } from "../../lib/worker/host-ops.ts";
+import { generateNodeKey } from "../../lib/net/node-key.ts";
 import { createMembership } from "../../lib/worker/membership.ts";
 import { createSessionHost } from "../../lib/worker/session-host.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
@@ -28,7 +29,7 @@ function agentServer() {
   const monitor = createHostMonitor({ multipass, readResources: () => resources, pollMs: 50, log });
   const ops = createWorkerOps({ multipass, monitor, lock: createKeyedLock(), log, node: "n1" });
   const sessions = createSessionHost({ multipass, log, ensureRunning: (i) => ops.ensureRunning(i), env: {}, platform: process.platform });
-  const app = createAgentApp({ multipass, agentToken: () => membership.current(), standing: (t) => membership.standing(t), log, name: "n1", sessions, ops });
+  const app = createAgentApp({ multipass, agentToken: () => membership.current(), standing: (t) => membership.standing(t), log, name: "n1", key: generateNodeKey().key, sessions, ops });
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
   servers.push(server);
   const target = (agentToken: string): AgentTarget => ({ name: "n1", address: `127.0.0.1:${server.port}`, agentToken, agentCert: null });
