@@ -94,31 +94,6 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     return answer(response, text);
   }
 
-  /** Which server answers on the port, when it says (its `GET /healthz`); null when it cannot be told. */
-  async function roleOfPort(): Promise<HealthRole | null> {
-    try {
-      const response = await call("/healthz", undefined, { signal: AbortSignal.timeout(Math.min(options.timeoutMs, HEALTH_PROBE_MS)) });
-      return parseHealthRole(parseJson(await response.text(), "health"));
-    } catch {
-      return null;
-    }
-  }
-
-  /** A route the master does not know: said plainly when the port is not the master's API at all. */
-  async function noRoute(message: string): Promise<AppError> {
-    const role = await roleOfPort();
-    if (role === "master-cluster") {
-      return new AppError(
-        "E_NOT_FOUND",
-        `${baseUrl} is the master's cluster port, where workers join; the client API is on the master's API port (its --api-addr, default ${DEFAULT_API_PORT}): point --master there`,
-      );
-    }
-    if (role === "worker-agent") {
-      return new AppError("E_NOT_FOUND", `${baseUrl} is a worker's agent port, not a master; point --master at the master's API port (its --api-addr, default ${DEFAULT_API_PORT})`);
-    }
-    return new AppError("E_NOT_FOUND", message);
-  }
-
   async function answer(response: Response, text: string): Promise<ApiAnswer> {
     let json: unknown;
     try {
@@ -128,16 +103,12 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     }
     if (response.ok) return { text, json };
     const e = parseErrorBody(json)?.error;
-    if (response.status === 401) {
-      if (!options.token) {
-        const why = options.missingToken || "no token was given: give one with --token or --token-file, or set MULTIVERSE_API_TOKEN";
-        throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} needs an API token and ${why}`);
-      }
-      const from = options.tokenSource ? ` ${options.tokenSource}` : "";
-      throw new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} refused the token${from}: ${e?.message ?? "unauthorized"}`);
-    }
+    if (response.status === 401) throw unauthorized(baseUrl, options, e?.message ?? "unauthorized");
     if (!e) throw new AppError("E_PROTOCOL", `The master at ${baseUrl} answered HTTP ${response.status}`);
-    if (response.status === 404 && e.code === "E_NOT_FOUND" && e.message.startsWith("No route ")) throw await noRoute(e.message);
+    if (response.status === 404 && e.code === "E_NOT_FOUND" && e.message.startsWith("No route ")) {
+      const probe = () => call("/healthz", undefined, { signal: AbortSignal.timeout(Math.min(options.timeoutMs, HEALTH_PROBE_MS)) });
+      throw await noRoute(baseUrl, probe, e.message);
+    }
     throw new AppError(e.code, e.message, { details: e.candidates ? { candidates: e.candidates } : undefined });
   }
 
@@ -187,6 +158,37 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       return lines(response.body, watch, user);
     },
   };
+}
+
+/** A 401: no token was found (and where the client looked), or the one sent was refused (and where it came from). */
+function unauthorized(baseUrl: string, options: ApiClientOptions, message: string): AppError {
+  if (!options.token) {
+    const why = options.missingToken || "no token was given: give one with --token or --token-file, or set MULTIVERSE_API_TOKEN";
+    return new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} needs an API token and ${why}`);
+  }
+  const from = options.tokenSource ? ` ${options.tokenSource}` : "";
+  return new AppError("E_UNAUTHORIZED", `The master at ${baseUrl} refused the token${from}: ${message}`);
+}
+
+/** Which server answers on the port, when it says (its `GET /healthz`); null when it cannot be told. */
+async function roleOfPort(probe: () => Promise<Response>): Promise<HealthRole | null> {
+  try {
+    const response = await probe();
+    return parseHealthRole(parseJson(await response.text(), "health"));
+  } catch {
+    return null;
+  }
+}
+
+/** A route the master does not know: said plainly when the port is not the master's API at all. */
+async function noRoute(baseUrl: string, probe: () => Promise<Response>, message: string): Promise<AppError> {
+  const role = await roleOfPort(probe);
+  const api = `the master's API port (its --api-addr, default ${DEFAULT_API_PORT})`;
+  if (role === "master-cluster") {
+    return new AppError("E_NOT_FOUND", `${baseUrl} is the master's cluster port, where workers join; the client API is on ${api}: point --master there`);
+  }
+  if (role === "worker-agent") return new AppError("E_NOT_FOUND", `${baseUrl} is a worker's agent port, not a master; point --master at ${api}`);
+  return new AppError("E_NOT_FOUND", message);
 }
 
 /** How long the client waits for `GET /healthz` when it asks which server answered on a port. */
