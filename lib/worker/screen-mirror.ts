@@ -18,8 +18,8 @@ import { SerializeAddon } from "@xterm/addon-serialize";
 import { Terminal } from "@xterm/headless";
 import { stripControl } from "../core/format.ts";
 
-/** Lines kept above the screen. */
-export const MIRROR_SCROLLBACK_LINES = 5_000;
+/** Lines kept above the screen: about 6 MiB for a full 200-column mirror, 2.5 MiB at 80 columns (tests/bench/screen-mirror.ts). */
+export const MIRROR_SCROLLBACK_LINES = 2_000;
 /** The longest title re-emitted on reattach. */
 const MAX_TITLE_CHARS = 256;
 

@@ -6,9 +6,11 @@ import { runBinariesBench } from "./binaries.ts";
 import { runPollingBench } from "./polling.ts";
 import { runRelayBench } from "./relay.ts";
 import { runScaleBench } from "./scale.ts";
+import { runScreenMirrorBench } from "./screen-mirror.ts";
 
 await runRelayBench();
 await runScaleBench();
 await runPollingBench();
+await runScreenMirrorBench();
 // Says it is skipped when there are no executables (npm run build first).
 await runBinariesBench();
