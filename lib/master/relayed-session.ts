@@ -18,6 +18,13 @@
  *
  * The client always gets an `exit` frame before the close: the node's, or
  * a null one after an `error` frame saying why there is none.
+ *
+ * Flow control (SEND_BACKLOG_BYTES, protocol/session.ts): while the client
+ * has a full backlog of output, the node's socket is not read (so the node
+ * stops reading its program); while the node's socket has a full backlog of
+ * input, the client's is not read. A client that takes no output at all for
+ * {@link OUTPUT_STALL_MS} has the session ended, with `error` and `exit`
+ * queued behind the output it has not read.
  */
 import type { ConsolaInstance } from "consola";
 import { AGENT_HEADERS_MS, agentEndpoint } from "./agent-client.ts";
@@ -26,39 +33,8 @@ import { AppError, messageOf, type ErrorCode } from "../core/errors.ts";
 import { watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
 import type { NodeEntry } from "./registry.ts";
 import type { SessionView } from "../protocol/api.ts";
-import { controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionSpec } from "../protocol/session.ts";
-
-/** The client side of a relayed session: a WebSocket, or a streamed HTTP answer. */
-export interface ClientEnd {
-  /** Program output; false when the client cannot take it (the session then ends). */
-  binary(bytes: Uint8Array): boolean;
-  control(message: SessionControl): void;
-  close(code: number, reason: string): void;
-  /**
-   * Sends a protocol-level ping, which every WebSocket peer answers by itself
-   * (websocat, browsers), beside the JSON one. Absent for a streamed HTTP
-   * answer: it cannot answer pings, its end shows as a cancel, and it is not
-   * watched for silence.
-   */
-  ping?(): void;
-}
-
-/** What the client side feeds into a session. */
-export interface RelayHandle {
-  input(bytes: Uint8Array): void;
-  control(message: SessionControl): void;
-  /** The client went away: the node hangs the program up. */
-  clientGone(): void;
-  /** The client answered a protocol-level ping. */
-  heard(): void;
-}
-
-/** How a session ended: the program's exit status, or why there is none. */
-export interface SessionOutcome {
-  exitCode: number | null;
-  /** Set when the program did not report a status (node lost, client gone, refused, …). */
-  error: { code: ErrorCode; message: string } | null;
-}
+import { controlFrame, parseSessionControl, SEND_BACKLOG_BYTES, SESSION_CLOSE, type SessionControl, type SessionSpec } from "../protocol/session.ts";
+import type { ClientEnd, RelayHandle, SessionOutcome } from "./session-ends.ts";
 
 export type RelayState = "connecting" | "open" | "exited" | "ended";
 
@@ -71,14 +47,23 @@ export interface RelayedSessionOptions {
   log: ConsolaInstance;
   /** How long the node may take to accept the session's socket (default AGENT_HEADERS_MS). */
   connectMs?: number;
+  /** How long a client may take no output at all before the session is ended (default OUTPUT_STALL_MS). */
+  stallMs?: number;
   /** Hears how the session ended, once. */
   onEnd: (outcome: SessionOutcome) => void;
   /** Called once the session has ended, after `onEnd` (the relay drops it from its table). */
   onEnded: () => void;
 }
 
-/** Input held while the node's socket opens; a client that types faster than that is unusual. */
-const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+/**
+ * A client that takes none of its output for this long, while the program
+ * waits to write more, has its session ended: it holds a program and a
+ * backlog on every hop. Generous, as a pager left open is a reader too.
+ */
+export const OUTPUT_STALL_MS = 10 * 60_000;
+
+/** How often a node socket with a full backlog of input is looked at (a client WebSocket has no drain event). */
+const INPUT_POLL_MS = 20;
 
 type Frame = string | Uint8Array;
 
@@ -97,6 +82,10 @@ export class RelayedSession implements RelayHandle {
   #firstError: { code: ErrorCode; message: string } | null = null;
   /** Ends a session whose node accepts TCP but never the upgrade (hung, stopped). */
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The node's socket is not read while the client has a full backlog; this ends a client that never takes it. */
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The client's input is not read while the node's socket has a full backlog; this looks for it to drain. */
+  #inputPoll: ReturnType<typeof setInterval> | undefined;
 
   /** Starts opening the node's socket. @throws what the WebSocket constructor throws */
   constructor(options: RelayedSessionOptions) {
@@ -116,6 +105,8 @@ export class RelayedSession implements RelayHandle {
         : watchPeer(
             times,
             () => {
+              // While the client's socket is not read, its frames wait unread: the silence is ours.
+              if (this.#inputPoll !== undefined) this.#clientLive?.heard();
               client.control({ type: "ping" });
               ping();
             },
@@ -123,7 +114,10 @@ export class RelayedSession implements RelayHandle {
           );
     this.#agentLive = watchPeer(
       times,
-      () => this.#toAgent(controlFrame({ type: "ping" })),
+      () => {
+        if (this.#stallTimer !== undefined) this.#agentLive.heard();
+        this.#toAgent(controlFrame({ type: "ping" }));
+      },
       () => this.#fail(new AppError("E_UNREACHABLE", `Node "${node.name}" stopped answering`)),
     );
     const connectMs = options.connectMs ?? AGENT_HEADERS_MS;
@@ -171,6 +165,38 @@ export class RelayedSession implements RelayHandle {
     this.#clientLive?.heard();
   }
 
+  drained(): void {
+    if (this.#stallTimer === undefined) return;
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    if (this.#state !== "ended") this.#agent.resume();
+  }
+
+  /** The client has a full backlog: the node's socket is not read until it drains, or for too long. */
+  #clientFull(): void {
+    if (this.#stallTimer !== undefined) return;
+    this.#agent.pause();
+    const stallMs = this.#o.stallMs ?? OUTPUT_STALL_MS;
+    this.#stallTimer = setTimeout(() => this.#fail(new AppError("E_TIMEOUT", `The client took none of the output for ${formatDuration(stallMs)}`)), stallMs);
+  }
+
+  /** The node's socket has a full backlog of input: the client's is not read until it is under the bound. */
+  #nodeFull(): void {
+    if (this.#inputPoll !== undefined) return;
+    this.#o.client.pauseInput();
+    this.#inputPoll = setInterval(() => {
+      // While connecting, what the client sent is held here, and #connected lets input flow again.
+      if (this.#state !== "connecting" && this.#agent.bufferedAmount <= SEND_BACKLOG_BYTES) this.#clientInputFlows();
+    }, INPUT_POLL_MS);
+  }
+
+  #clientInputFlows(): void {
+    if (this.#inputPoll === undefined) return;
+    clearInterval(this.#inputPoll);
+    this.#inputPoll = undefined;
+    this.#o.client.resumeInput();
+  }
+
   /** connecting → open: the start frame goes first, then what the client sent meanwhile. */
   #connected(): void {
     if (this.#state !== "connecting") return;
@@ -179,6 +205,8 @@ export class RelayedSession implements RelayHandle {
     this.#agent.send(JSON.stringify({ type: "start", ...this.#o.spec }));
     for (const frame of this.#pending.splice(0)) this.#agent.send(frame);
     this.#pendingBytes = 0;
+    if (this.#agent.bufferedAmount > SEND_BACKLOG_BYTES) this.#nodeFull();
+    else this.#clientInputFlows();
   }
 
   #toAgent(frame: Frame): void {
@@ -187,11 +215,12 @@ export class RelayedSession implements RelayHandle {
         return;
       case "connecting":
         this.#pendingBytes += frame.length;
-        if (this.#pendingBytes > MAX_PENDING_BYTES) return this.#fail(new AppError("E_TOO_LARGE", "Too much input before the session started"));
         this.#pending.push(frame);
+        if (this.#pendingBytes > SEND_BACKLOG_BYTES) this.#nodeFull();
         return;
       default:
         this.#agent.send(frame);
+        if (this.#agent.bufferedAmount > SEND_BACKLOG_BYTES) this.#nodeFull();
     }
   }
 
@@ -203,7 +232,9 @@ export class RelayedSession implements RelayHandle {
     if (typeof data !== "string") {
       const bytes = frameBytes(data);
       if (bytes === null) return this.#fail(new AppError("E_PROTOCOL", `Node "${node.name}" sent a frame that is neither text nor binary`));
-      if (!client.binary(bytes)) this.#fail(new AppError("E_UNREACHABLE", "The client could not keep up with the output"));
+      const delivery = client.binary(bytes);
+      if (delivery === "full") this.#clientFull();
+      else if (delivery === "lost") this.#fail(new AppError("E_UNREACHABLE", "Output for the client was lost"));
       return;
     }
     let message: SessionControl;
@@ -274,6 +305,11 @@ export class RelayedSession implements RelayHandle {
     if (this.#state === "ended") return;
     this.#state = "ended";
     clearTimeout(this.#connectTimer);
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    // Both sockets are read again: their close handshakes need it.
+    this.#clientInputFlows();
+    this.#agent.resume();
     const exitCode = this.#exitCode;
     this.#o.onEnd({ exitCode, error: exitCode !== null ? null : (this.#firstError ?? { code: "E_CANCELLED", message: `ended before the program did (${why})` }) });
     this.#clientLive?.stop();

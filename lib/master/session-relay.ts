@@ -12,13 +12,16 @@ import { DEFAULT_LIVENESS, type LivenessTimes } from "../net/liveness.ts";
 import type { SessionSpec } from "../protocol/session.ts";
 import type { NodeEntry } from "./registry.ts";
 import { type SessionView } from "../protocol/api.ts";
-import { RelayedSession, type ClientEnd, type RelayHandle, type SessionOutcome } from "./relayed-session.ts";
+import { RelayedSession } from "./relayed-session.ts";
+import type { ClientEnd, RelayHandle, SessionOutcome } from "./session-ends.ts";
 
 export interface SessionRelayDeps {
   log: ConsolaInstance;
   liveness?: LivenessTimes;
   /** How long a node may take to accept a session (default AGENT_HEADERS_MS, agent-client.ts). */
   connectMs?: number;
+  /** How long a client may take no output before its session is ended (default OUTPUT_STALL_MS, relayed-session.ts). */
+  stallMs?: number;
 }
 
 export interface SessionRelay {
@@ -37,7 +40,7 @@ export function createSessionRelay(deps: SessionRelayDeps): SessionRelay {
   return {
     open(node, spec, client, onEnd) {
       const id = randomUUID();
-      const session = new RelayedSession({ id, node, spec, client, times, ...(deps.connectMs === undefined ? {} : { connectMs: deps.connectMs }), log: deps.log, onEnd, onEnded: () => sessions.delete(id) });
+      const session = new RelayedSession({ id, node, spec, client, times, ...(deps.connectMs === undefined ? {} : { connectMs: deps.connectMs }), ...(deps.stallMs === undefined ? {} : { stallMs: deps.stallMs }), log: deps.log, onEnd, onEnded: () => sessions.delete(id) });
       sessions.set(id, session);
       deps.log.info(`session ${id}: ${spec.kind} on ${spec.instance}@${node.name} opened`);
       return session;

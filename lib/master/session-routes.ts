@@ -19,7 +19,7 @@ import { streamedResponse } from "../net/stream.ts";
 import { arrayOf, field, object, optional, string } from "../core/parse.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import { sessionTarget } from "./targets.ts";
-import type { ClientEnd, RelayHandle, SessionOutcome } from "./relayed-session.ts";
+import type { ClientEnd, Delivery, RelayHandle, SessionOutcome } from "./session-ends.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import {
   CHANNEL_STDERR,
@@ -28,6 +28,7 @@ import {
   DEFAULT_COLS,
   DEFAULT_ROWS,
   parseSessionControl,
+  SEND_BACKLOG_BYTES,
   SESSION_CLOSE,
   specFromQuery,
   validateCommand,
@@ -96,20 +97,23 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
     let handle: RelayHandle | null = null;
     return streamedResponse(
       (out) => {
+        const input = stdinFeeder(new TextEncoder().encode(stdin ?? ""), () => handle);
         const end: ClientEnd = {
           binary(bytes) {
             const stream = bytes[0] === CHANNEL_STDERR ? "stderr" : bytes[0] === CHANNEL_STDOUT ? "stdout" : null;
-            if (stream) out.write({ type: stream, data: Buffer.from(bytes.subarray(1)).toString("base64") });
-            return true;
+            if (stream && !out.write({ type: stream, data: Buffer.from(bytes.subarray(1)).toString("base64") })) return "lost";
+            return out.full ? "full" : "more";
           },
           control(message) {
             if (message.type === "exit" || message.type === "error") out.write(message);
           },
           close: () => out.close(),
+          pauseInput: () => input.pause(),
+          resumeInput: () => input.resume(),
         };
+        out.onDrain(() => handle?.drained());
         handle = relay.open(node, spec, end, onEnd);
-        if (stdin !== undefined && stdin !== "") handle.input(new TextEncoder().encode(stdin));
-        handle.control({ type: "eof" });
+        input.resume();
       },
       { onCancel: () => handle?.clientGone() },
     );
@@ -118,16 +122,50 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
   app.get("/api/v1/sessions", (c) => c.json(relay.list()));
 }
 
+/** Chunks of a POST exec's stdin: the body is read whole, and fed to the node only as fast as it takes it. */
+const STDIN_CHUNK_BYTES = 64 * 1024;
+
+/** Feeds `stdin` to the session in chunks while not paused, then its end. */
+function stdinFeeder(stdin: Uint8Array, handle: () => RelayHandle | null) {
+  let offset = 0;
+  let paused = true;
+  let ended = false;
+  return {
+    pause: () => void (paused = true),
+    resume() {
+      paused = false;
+      const h = handle();
+      if (h === null || ended) return;
+      while (!paused && offset < stdin.length) {
+        const chunk = stdin.subarray(offset, offset + STDIN_CHUNK_BYTES);
+        offset += chunk.length;
+        h.input(chunk);
+      }
+      if (paused) return;
+      ended = true;
+      h.control({ type: "eof" });
+    },
+  };
+}
+
+/** What became of a frame sent on a client's WebSocket. */
+function delivery(socket: Socket | null, sent: number): Delivery {
+  // -1 means queued under backpressure, which the bound keeps small; 0 means dropped.
+  if (socket === null || sent === 0) return "lost";
+  return socket.getBufferedAmount() > SEND_BACKLOG_BYTES ? "full" : "more";
+}
+
 /** Adapts a client's WebSocket to a relayed session. */
 function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec, onEnd: (outcome: SessionOutcome) => void) {
   let handle: RelayHandle | null = null;
   let socket: Socket | null = null;
   const end: ClientEnd = {
-    // -1 means queued under backpressure, which is fine; 0 means dropped.
-    binary: (bytes) => socket !== null && socket.send(bytes) !== 0,
+    binary: (bytes) => delivery(socket, socket?.send(bytes) ?? 0),
     control: (message) => void socket?.send(controlFrame(message)),
     close: (code, reason) => socket?.close(code, reason),
     ping: () => void socket?.ping(),
+    pauseInput: () => socket?.pause(),
+    resumeInput: () => socket?.resume(),
   };
   return {
     open(ws: Socket) {
@@ -153,6 +191,9 @@ function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec, 
     },
     pong() {
       handle?.heard();
+    },
+    drain(ws: Socket) {
+      if (ws.getBufferedAmount() <= SEND_BACKLOG_BYTES) handle?.drained();
     },
     close() {
       socket = null;

@@ -10,6 +10,7 @@
  */
 import { ndjsonLine } from "../core/ndjson.ts";
 import { KEEPALIVE_MS } from "../core/timers.ts";
+import { SEND_BACKLOG_BYTES } from "../protocol/session.ts";
 
 export type StreamFormat = "ndjson" | "sse";
 
@@ -20,6 +21,13 @@ export interface EventWriter {
    * @returns false once the reader has gone; later writes are dropped.
    */
   write(value: unknown): boolean;
+  /**
+   * The reader has not taken {@link SEND_BACKLOG_BYTES} or more of what was
+   * written: a writer that can wait should, until `onDrain`.
+   */
+  readonly full: boolean;
+  /** Calls `listener` whenever the reader takes from the answer and the backlog is under the bound. */
+  onDrain(listener: () => void): void;
   /** Ends the answer; idempotent. */
   close(): void;
 }
@@ -37,7 +45,10 @@ function encodeEvent(format: StreamFormat, value: unknown): string {
 /**
  * A streamed answer. `run` starts the work and writes its events; when it
  * returns a promise, the answer ends once that settles (else when `run`
- * calls `close`). `onCancel` runs when the reader goes away first.
+ * calls `close`). `onCancel` runs when the reader goes away first. The
+ * answer is pulled: Bun takes from it only as the reader reads, so
+ * {@link EventWriter.full} and `onDrain` carry a slow reader's pace back to
+ * the writer.
  */
 export function streamedResponse(
   run: (out: EventWriter) => Promise<unknown> | void,
@@ -46,47 +57,62 @@ export function streamedResponse(
   const format = options.format ?? "ndjson";
   const encoder = new TextEncoder();
   let stopKeepalive = (): void => {};
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      let open = true;
-      let wrote = false;
-      const enqueue = (text: string): boolean => {
-        if (!open) return false;
-        try {
-          controller.enqueue(encoder.encode(text));
-          wrote = true;
-          return true;
-        } catch {
-          out.close();
-          return false;
-        }
-      };
-      const keepalive = setInterval(() => {
-        if (!wrote) enqueue(KEEPALIVE[format]);
-        wrote = false;
-      }, options.keepaliveMs ?? KEEPALIVE_MS);
-      stopKeepalive = () => clearInterval(keepalive);
-      const out: EventWriter = {
-        write: (value) => enqueue(encodeEvent(format, value)),
-        close() {
-          if (!open) return;
-          open = false;
-          stopKeepalive();
+  let drained = (): void => {};
+  let desiredSize = (): number => 1;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        desiredSize = () => controller.desiredSize ?? 0;
+        let open = true;
+        let wrote = false;
+        const enqueue = (text: string): boolean => {
+          if (!open) return false;
           try {
-            controller.close();
+            controller.enqueue(encoder.encode(text));
+            wrote = true;
+            return true;
           } catch {
-            // The reader left already.
+            out.close();
+            return false;
           }
-        },
-      };
-      const running = run(out);
-      if (running) void running.then(out.close, out.close);
+        };
+        const keepalive = setInterval(() => {
+          if (!wrote) enqueue(KEEPALIVE[format]);
+          wrote = false;
+        }, options.keepaliveMs ?? KEEPALIVE_MS);
+        stopKeepalive = () => clearInterval(keepalive);
+        const out: EventWriter = {
+          write: (value) => enqueue(encodeEvent(format, value)),
+          get full() {
+            return open && desiredSize() <= 0;
+          },
+          onDrain(listener) {
+            drained = listener;
+          },
+          close() {
+            if (!open) return;
+            open = false;
+            stopKeepalive();
+            try {
+              controller.close();
+            } catch {
+              // The reader left already.
+            }
+          },
+        };
+        const running = run(out);
+        if (running) void running.then(out.close, out.close);
+      },
+      pull() {
+        if (desiredSize() > 0) drained();
+      },
+      cancel() {
+        stopKeepalive();
+        options.onCancel?.();
+      },
     },
-    cancel() {
-      stopKeepalive();
-      options.onCancel?.();
-    },
-  });
+    new ByteLengthQueuingStrategy({ highWaterMark: SEND_BACKLOG_BYTES }),
+  );
   return new Response(stream, {
     status: options.status ?? 200,
     headers: { "content-type": CONTENT_TYPE[format], "cache-control": "no-store" },

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { createServer, type Server, type Socket } from "node:net";
 import { answerLost, createAgentClient, type AgentTarget } from "../../lib/master/agent-client.ts";
 import { createSessionRelay } from "../../lib/master/session-relay.ts";
-import type { SessionOutcome } from "../../lib/master/relayed-session.ts";
+import type { SessionOutcome } from "../../lib/master/session-ends.ts";
 import type { NodeEntry } from "../../lib/master/registry.ts";
 import type { SessionControl } from "../../lib/protocol/session.ts";
 import { createTestLog } from "../support/test-log.ts";
@@ -98,7 +98,7 @@ describe("a hung agent", () => {
     relay.open(
       entry(await hungAgent()),
       { kind: "exec", instance: "web", command: ["sleep", "60"], tty: false, cols: 80, rows: 24, term: "xterm" },
-      { binary: () => true, control: (m) => controls.push(m), close: (code) => closed.push(code) },
+      { binary: () => "more", control: (m) => controls.push(m), close: (code) => closed.push(code), pauseInput() {}, resumeInput() {} },
       (o) => (outcome = o),
     );
     while (outcome === null && performance.now() - started < 5_000) await Bun.sleep(20);
