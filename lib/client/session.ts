@@ -9,7 +9,7 @@ import { EXIT } from "../cli/run.ts";
 import { messageOf } from "../core/errors.ts";
 import { stripControl } from "../core/format.ts";
 import { DEFAULT_LIVENESS, watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
-import { CHANNEL_STDERR, CHANNEL_STDOUT, controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionKind } from "../protocol/session.ts";
+import { CHANNEL_STDERR, CHANNEL_STDOUT, controlFrame, parseSessionControl, SEND_BACKLOG_BYTES, SESSION_CLOSE, type SessionControl, type SessionKind } from "../protocol/session.ts";
 import type { TerminalIo } from "./terminal-io.ts";
 
 export interface SessionRequest {
@@ -82,6 +82,10 @@ class ClientSession {
   private readonly interactive: boolean;
   /** Without a remote terminal, stdin is forwarded only when something was piped in. */
   private readonly forwardStdin: boolean;
+  /** The socket is not read while stdout or stderr has a backlog: the master then holds the output back. */
+  private outputPaused = false;
+  /** Stdin is not read while the socket has a full backlog; this looks for it to drain (a client WebSocket has no drain event). */
+  private stdinPoll: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly request: SessionRequest,
@@ -98,10 +102,16 @@ class ClientSession {
     this.forwardStdin = tty || !io.stdinIsTTY;
     this.liveness = watchPeer(
       request.liveness ?? DEFAULT_LIVENESS,
-      () => this.control({ type: "ping" }),
+      () => {
+        // While the socket is not read, the master's frames wait unread: the silence is ours.
+        if (this.outputPaused) this.liveness.heard();
+        this.control({ type: "ping" });
+      },
       () => this.peerSilent(),
     );
     this.cleanups.push(() => this.liveness.stop());
+    this.cleanups.push(io.onWritable(() => this.writable()));
+    this.cleanups.push(() => clearInterval(this.stdinPoll));
     this.cleanups.push(io.onSignal((signal) => this.interrupted(signal)));
     this.ws.onopen = () => this.opened();
     this.ws.onmessage = (event) => this.received(event.data);
@@ -129,7 +139,7 @@ class ClientSession {
     if (this.forwardStdin) {
       this.cleanups.push(
         io.readStdin(
-          (bytes) => this.send(bytes),
+          (bytes) => this.sendInput(bytes),
           // A terminal in raw mode sends Ctrl-D as a byte: its end of input means it has closed.
           () => (this.interactive ? this.terminalLost("the terminal closed") : this.control({ type: "eof" })),
           (error) => this.terminalLost(`the terminal failed (${messageOf(error)})`),
@@ -142,14 +152,42 @@ class ClientSession {
 
   /** A frame from the master: output bytes, or a control message. */
   private received(data: unknown): void {
+    if (this.state === "ended") return;
     this.liveness.heard();
     if (typeof data === "string") return this.receivedControl(data);
     const bytes = frameBytes(data);
     if (bytes === null) return;
     const { io } = this.request;
-    if (this.request.tty) io.writeStdout(bytes);
-    else if (bytes[0] === CHANNEL_STDOUT) io.writeStdout(bytes.subarray(1));
-    else if (bytes[0] === CHANNEL_STDERR) io.writeStderr(bytes.subarray(1));
+    let more = true;
+    if (this.request.tty) more = io.writeStdout(bytes);
+    else if (bytes[0] === CHANNEL_STDOUT) more = io.writeStdout(bytes.subarray(1));
+    else if (bytes[0] === CHANNEL_STDERR) more = io.writeStderr(bytes.subarray(1));
+    // What the terminal or the pipe has not taken stays with the master, not here.
+    if (!more && !this.outputPaused) {
+      this.outputPaused = true;
+      this.ws.pause();
+    }
+  }
+
+  /** Stdout and stderr took their backlog: the socket is read again. */
+  private writable(): void {
+    if (!this.outputPaused) return;
+    this.outputPaused = false;
+    this.ws.resume();
+  }
+
+  /** Stdin for the remote side; while the socket has a full backlog, stdin is not read. */
+  private sendInput(bytes: Uint8Array): void {
+    this.send(bytes);
+    if (this.stdinPoll !== undefined || this.ws.bufferedAmount <= SEND_BACKLOG_BYTES) return;
+    const { io } = this.request;
+    io.pauseStdin();
+    this.stdinPoll = setInterval(() => {
+      if (this.ws.bufferedAmount > SEND_BACKLOG_BYTES && this.ws.readyState === WebSocket.OPEN) return;
+      clearInterval(this.stdinPoll);
+      this.stdinPoll = undefined;
+      io.resumeStdin();
+    }, 20);
   }
 
   private receivedControl(text: string): void {
@@ -218,6 +256,8 @@ class ClientSession {
         // Restoring must go on even if one step fails.
       }
     }
+    // The close handshake needs the socket read.
+    this.ws.resume();
     const { io } = this.request;
     io.setRaw(false);
     const why = note ?? this.remoteError;

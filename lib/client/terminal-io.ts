@@ -20,8 +20,20 @@ export interface TerminalIo {
    * input; `onLost` when stdin fails (EIO: its terminal has gone).
    */
   readStdin(onData: (bytes: Uint8Array) => void, onEnd: () => void, onLost?: (error: Error) => void): () => void;
-  writeStdout(bytes: Uint8Array | string): void;
-  writeStderr(bytes: Uint8Array | string): void;
+  /** Stops reading stdin for now (the master has not taken what was sent); idempotent. */
+  pauseStdin(): void;
+  /** Reads stdin again after {@link pauseStdin}; idempotent. */
+  resumeStdin(): void;
+  /**
+   * Writes to stdout. The bytes are always kept.
+   * @returns false when the reader has not taken what was written so far:
+   *   write no more until `onWritable` (a stream that has failed takes everything).
+   */
+  writeStdout(bytes: Uint8Array | string): boolean;
+  /** As {@link writeStdout}, for stderr. */
+  writeStderr(bytes: Uint8Array | string): boolean;
+  /** Calls `listener` whenever stdout or stderr has taken its backlog; returns the unsubscribe. */
+  onWritable(listener: () => void): () => void;
   /** SIGINT/SIGTERM/SIGHUP to the client itself; returns the unsubscribe. */
   onSignal(listener: (signal: NodeJS.Signals) => void): () => void;
   /**
@@ -89,8 +101,18 @@ export function processTerminal(proc: NodeJS.Process, term: string | undefined):
         stdin.pause();
       };
     },
-    writeStdout: (bytes) => void (failed.has(stdout) || stdout.write(bytes)),
-    writeStderr: (bytes) => void (failed.has(stderr) || stderr.write(bytes)),
+    pauseStdin: () => void stdin.pause(),
+    resumeStdin: () => void stdin.resume(),
+    writeStdout: (bytes) => failed.has(stdout) || stdout.write(bytes),
+    writeStderr: (bytes) => failed.has(stderr) || stderr.write(bytes),
+    onWritable(listener) {
+      stdout.on("drain", listener);
+      stderr.on("drain", listener);
+      return () => {
+        stdout.off("drain", listener);
+        stderr.off("drain", listener);
+      };
+    },
     onSignal(listener) {
       const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
       for (const s of signals) proc.on(s, listener);

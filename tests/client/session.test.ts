@@ -24,8 +24,11 @@ function fakeTerminal(options: { stdinIsTTY?: boolean; stdinCloses?: boolean; st
       else if (!options.stdinIsTTY || options.stdinCloses) queueMicrotask(onEnd);
       return () => {};
     },
-    writeStdout: (bytes) => void out.push(text(bytes)),
-    writeStderr: (bytes) => void err.push(text(bytes)),
+    pauseStdin: () => {},
+    resumeStdin: () => {},
+    writeStdout: (bytes) => (out.push(text(bytes)), true),
+    writeStderr: (bytes) => (err.push(text(bytes)), true),
+    onWritable: () => () => {},
     onSignal(listener) {
       signal = listener;
       return () => (signal = undefined);

@@ -34,8 +34,11 @@ export function fakeClient(options: { isTTY?: boolean; cols?: number } = {}): Fa
       queueMicrotask(onEnd);
       return () => {};
     },
-    writeStdout: () => {},
-    writeStderr: () => {},
+    pauseStdin: () => {},
+    resumeStdin: () => {},
+    writeStdout: () => true,
+    writeStderr: () => true,
+    onWritable: () => () => {},
     onSignal(l) {
       listener = l;
       return () => (listener = undefined);
