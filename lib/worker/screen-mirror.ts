@@ -20,6 +20,8 @@ import { stripControl } from "../core/format.ts";
 
 /** Lines kept above the screen: about 6 MiB for a full 200-column mirror, 2.5 MiB at 80 columns (tests/bench/screen-mirror.ts). */
 export const MIRROR_SCROLLBACK_LINES = 2_000;
+/** Heap per cell of a headless xterm buffer, measured: 6.3 MiB for 200 × 2,060 lines. */
+const BYTES_PER_CELL = 16;
 /** The longest title re-emitted on reattach. */
 const MAX_TITLE_CHARS = 256;
 
@@ -70,6 +72,16 @@ export class ScreenMirror {
   /** Bytes written that the mirror has not parsed yet. */
   get pendingBytes(): number {
     return this.#pendingBytes;
+  }
+
+  /**
+   * About what the mirror holds: its lines in use (both buffers) times the
+   * cells per line, at the bytes per cell measured in tests/bench/screen-mirror.ts.
+   */
+  memoryBytes(): number {
+    if (this.#disposed) return 0;
+    const lines = this.#terminal.buffer.normal.length + (this.#terminal.buffer.active.type === "alternate" ? this.rows : 0);
+    return lines * this.cols * BYTES_PER_CELL + this.#pendingBytes;
   }
 
   /** Feeds output of the PTY, in order. */

@@ -92,6 +92,17 @@ describe("screen mirror", () => {
     mirror.dispose();
   });
 
+  test("what it holds is estimated from the lines in use, and bounded by the scrollback", async () => {
+    const mirror = new ScreenMirror({ cols: 100, rows: 20, scrollback: 300 });
+    const empty = mirror.memoryBytes();
+    expect(empty).toBe(20 * 100 * 16);
+    for (let i = 0; i < 5_000; i++) mirror.write(`line ${i}\r\n`);
+    await mirror.settled();
+    expect(mirror.memoryBytes()).toBe((300 + 20) * 100 * 16);
+    mirror.dispose();
+    expect(mirror.memoryBytes()).toBe(0);
+  });
+
   test("a resize reflows the mirror to the new size", async () => {
     const mirror = new ScreenMirror({ cols: 80, rows: 24 });
     mirror.write("hello");
