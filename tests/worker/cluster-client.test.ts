@@ -8,7 +8,8 @@ import { parseWorkerMessage, type HostSnapshot } from "../../lib/protocol/join.t
 import { ClusterClient, classifyEnd, runMasterLink, type LinkDeps } from "../../lib/worker/cluster-client.ts";
 import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
 import { createTestLog } from "../support/test-log.ts";
-import { generateNodeKey } from "../../lib/net/node-key.ts";
+import { generateNodeKey, verifyNodeSignature } from "../../lib/net/node-key.ts";
+import { joinProofText } from "../../lib/protocol/identity.ts";
 import { waitFor } from "../e2e/harness.ts";
 
 const snapshot: HostSnapshot = {
@@ -77,6 +78,8 @@ test.each([
   ["a master that went silent", { welcomed: true, code: 4005 }, false, "lost"],
   ["a replaced code before any welcome", { welcomed: false, code: 4000 }, false, "refused"],
   ["a refused upgrade", { welcomed: false, code: 1006 }, false, "refused"],
+  // Not a hot loop: an operator must act first (remove the node, or give this one its own --name).
+  ["a name pinned to another key", { welcomed: false, code: 4006 }, false, "refused"],
 ] as const)("classifyEnd: %s", (_what, end, shuttingDown, expected) => {
   expect(classifyEnd({ ...end, reason: "", error: null }, shuttingDown)).toBe(expected);
 });
@@ -127,4 +130,42 @@ test("a refused join is explained by the master's ping route, once at warn level
   });
   await waitFor("a repeat", () => lines.some((l) => l.includes("still cannot join: the master refused the join token")), 5000);
   expect(lines.filter((l) => l.includes("cannot join the master at") && l.includes(": the master refused the join token; retrying"))).toHaveLength(1);
+});
+
+test("the worker answers the master's challenge with its key's signature of that nonce, then joins", async () => {
+  const key = generateNodeKey().key;
+  const nonce = "N".repeat(43);
+  const seen: string[] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req, srv) {
+      return srv.upgrade(req) ? undefined : new Response("no", { status: 400 });
+    },
+    websocket: {
+      message(ws, message) {
+        const m = parseWorkerMessage(String(message));
+        seen.push(m.type);
+        if (m.type === "hello") {
+          expect(m.publicKey).toBe(key.publicKey);
+          ws.send(JSON.stringify({ type: "challenge", nonce }));
+        } else if (m.type === "proof") {
+          const good = verifyNodeSignature(key.publicKey, joinProofText(nonce, "n1", key.publicKey), m.signature);
+          seen.push(`proof ${good ? "good" : "bad"}`);
+          ws.send(JSON.stringify({ type: "welcome", id: "m1", heartbeatMs: 10_000, agentToken: "t" }));
+        }
+      },
+    },
+  });
+  stops.push(() => server.stop(true));
+  const { log } = createTestLog();
+  const link = new ClusterClient(linkDeps(server.port, log, { key }));
+  const controller = new AbortController();
+  const running = link.run(controller.signal);
+  stops.push(async () => {
+    controller.abort();
+    await running;
+  });
+  await waitFor("joined", () => link.state === "joined", 5000);
+  expect(seen.slice(0, 3)).toEqual(["hello", "proof", "proof good"]);
 });
