@@ -133,7 +133,7 @@ try {
   const joinToken = join(dataDir, "join-token");
   if (!existsSync(joinToken)) throw new Error(`The master did not create ${joinToken}`);
   const multipass = simDir === null ? ["--multipass", realMultipass ?? "multipass"] : ["--simulate", "--simulate-dir", simDir, ...(values.realistic ? ["--sim-timing", "realistic"] : [])];
-  await start("worker", ["worker.ts", "--master", values["cluster-addr"]!, "--token-file", joinToken, ...multipass], pc.cyan, /joined with id/);
+  await start("worker", ["worker.ts", "--master", values["cluster-addr"]!, "--token-file", joinToken, "--data-dir", dataDir, ...multipass], pc.cyan, /joined with id/);
 } catch (error) {
   shutdown((error as Error).message, 1);
 }

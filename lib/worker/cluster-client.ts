@@ -22,7 +22,7 @@
  * next attempt.
  */
 import type { ConsolaInstance } from "consola";
-import { AppError, messageOf } from "../core/errors.ts";
+import { AppError, describeNetworkError, messageOf } from "../core/errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
 import { WS_CLOSE } from "../protocol/close.ts";
 import {
@@ -339,6 +339,6 @@ async function diagnose(deps: LinkDeps): Promise<string> {
     if (!response.ok) return `the master answered HTTP ${response.status}`;
     return "the join socket was refused although the master answers";
   } catch (error) {
-    return `master unreachable (${messageOf(error)})`;
+    return `master unreachable (${describeNetworkError(error)})`;
   }
 }

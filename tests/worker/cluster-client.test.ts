@@ -132,6 +132,23 @@ test("a refused join is explained by the master's ping route, once at warn level
   expect(lines.filter((l) => l.includes("cannot join the master at") && l.includes(": the master refused the join token; retrying"))).toHaveLength(1);
 });
 
+test("a master that cannot be reached is said so in a few words, without Bun's advice", async () => {
+  // A port nothing listens on: taken and released.
+  const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = probe.port;
+  probe.stop(true);
+  const { log, lines } = createTestLog();
+  const controller = new AbortController();
+  const running = runMasterLink(linkDeps(port, log), controller.signal);
+  stops.push(async () => {
+    controller.abort();
+    await running;
+  });
+  const line = await waitFor("the warning", () => lines.find((l) => l.includes("cannot join the master at")), 5000);
+  expect(line).toMatch(/master unreachable \(connection refused\); retrying/);
+  expect(line).not.toContain("able to access");
+});
+
 test("the worker answers the master's challenge with its key's signature of that nonce, then joins", async () => {
   const key = generateNodeKey().key;
   const nonce = "N".repeat(43);
