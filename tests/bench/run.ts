@@ -3,6 +3,7 @@
  * table. Benchmarks report figures; they never pass or fail on timing.
  */
 import { runBinariesBench } from "./binaries.ts";
+import { runFlowControlBench } from "./flow-control.ts";
 import { runPollingBench } from "./polling.ts";
 import { runRelayBench } from "./relay.ts";
 import { runScaleBench } from "./scale.ts";
@@ -11,6 +12,8 @@ import { runScreenMirrorBench } from "./screen-mirror.ts";
 await runRelayBench();
 await runScaleBench();
 await runPollingBench();
+// Over three minutes at the figures; alone and shorter: see tests/bench/flow-control.ts.
+await runFlowControlBench();
 await runScreenMirrorBench();
 // Says it is skipped when there are no executables (npm run build first).
 await runBinariesBench();
