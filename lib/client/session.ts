@@ -60,6 +60,16 @@ function sessionPath(request: SessionRequest): string {
   return `/api/v1/instances/${encodeURIComponent(request.ref)}/${request.kind}?${query}`;
 }
 
+/** What a terminal in raw mode sends for Ctrl-C. */
+const CTRL_C = 0x03;
+
+/**
+ * Remote statuses of a command that the interrupt ended: 130 where a shell
+ * reports the SIGINT (128 + 2), 255 where the command itself died of it, as
+ * `multipass exec` (like ssh) reports any death by a signal.
+ */
+const INTERRUPTED_STATUSES = new Set([130, 255]);
+
 /** The bytes of a binary frame, or null when `data` holds none. */
 function frameBytes(data: unknown): Uint8Array | null {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
@@ -86,6 +96,8 @@ class ClientSession {
   private outputPaused = false;
   /** Stdin is not read while the socket has a full backlog; this looks for it to drain (a client WebSocket has no drain event). */
   private stdinPoll: ReturnType<typeof setInterval> | undefined;
+  /** The last key typed into the remote terminal was Ctrl-C (an interrupt that raw mode passes on as a byte). */
+  private interruptTyped = false;
 
   constructor(
     private readonly request: SessionRequest,
@@ -178,6 +190,7 @@ class ClientSession {
 
   /** Stdin for the remote side; while the socket has a full backlog, stdin is not read. */
   private sendInput(bytes: Uint8Array): void {
+    if (this.interactive && bytes.length > 0) this.interruptTyped = bytes[bytes.length - 1] === CTRL_C;
     this.send(bytes);
     if (this.stdinPoll !== undefined || this.ws.bufferedAmount <= SEND_BACKLOG_BYTES) return;
     const { io } = this.request;
@@ -232,6 +245,9 @@ class ClientSession {
    */
   private closed(code: number, reason: string): void {
     if (this.state === "ended") return;
+    if (typeof this.exitCode === "number" && this.interruptTyped && INTERRUPTED_STATUSES.has(this.exitCode)) {
+      return this.end(EXIT.interrupted, "interrupted by Ctrl-C; the remote command ended");
+    }
     if (typeof this.exitCode === "number") return this.end(this.exitCode, this.remoteError ?? undefined);
     if (this.remoteError) return this.end(EXIT.failure);
     if (this.state === "open") return this.end(EXIT.failure, `the connection to the master was lost (code ${code})`);

@@ -5,7 +5,7 @@ import type { TerminalIo } from "../../lib/client/terminal-io.ts";
 import { CHANNEL_STDERR, CHANNEL_STDOUT, channelFrame, controlFrame, parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
 
 /** A local terminal that records what the session does to it. */
-function fakeTerminal(options: { stdinIsTTY?: boolean; stdinCloses?: boolean; stdinLost?: boolean } = {}) {
+function fakeTerminal(options: { stdinIsTTY?: boolean; stdinCloses?: boolean; stdinLost?: boolean; typed?: string[] } = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const raw: boolean[] = [];
@@ -18,7 +18,8 @@ function fakeTerminal(options: { stdinIsTTY?: boolean; stdinCloses?: boolean; st
     size: () => ({ cols: 80, rows: 24 }),
     onResize: () => () => {},
     setRaw: (on) => void raw.push(on),
-    readStdin: (_onData, onEnd, onLost) => {
+    readStdin: (onData, onEnd, onLost) => {
+      for (const keys of options.typed ?? []) queueMicrotask(() => onData(new TextEncoder().encode(keys)));
       // A terminal that is still there never ends its input (Ctrl-D is a byte in raw mode).
       if (options.stdinLost && onLost) queueMicrotask(() => onLost(new Error("EIO: i/o error, read")));
       else if (!options.stdinIsTTY || options.stdinCloses) queueMicrotask(onEnd);
@@ -54,7 +55,7 @@ afterEach(() => {
 });
 
 /** A master's session route: `onOpen` plays the master's side; any path with "refuse" is refused. */
-function fakeMaster(onOpen: (ws: ServerWebSocket<undefined>) => void): FakeMaster {
+function fakeMaster(onOpen: (ws: ServerWebSocket<undefined>) => void, onInput: (ws: ServerWebSocket<undefined>, bytes: Buffer) => void = () => {}): FakeMaster {
   const controls: SessionControl[] = [];
   let closed: (code: number) => void = () => {};
   const closedWith = new Promise<number>((resolve) => (closed = resolve));
@@ -67,8 +68,9 @@ function fakeMaster(onOpen: (ws: ServerWebSocket<undefined>) => void): FakeMaste
     },
     websocket: {
       open: onOpen,
-      message(_ws, message) {
+      message(ws, message) {
         if (typeof message === "string") controls.push(parseSessionControl(message));
+        else onInput(ws, message);
       },
       close: (_ws, code) => closed(code),
     },
@@ -190,5 +192,49 @@ describe("the client's session", () => {
     expect(await master.closedWith).toBe(4004);
     expect(master.controls).toContainEqual({ type: "ping" });
     expect(t.err.join("")).toBe("multiverse: the master stopped answering (network lost?)\n");
+  });
+
+  describe("Ctrl-C typed into an interactive exec", () => {
+    /** A remote command that the interrupt ends with `status` (255: killed by SIGINT, as multipass reports it). */
+    const endsOnCtrlC = (status: number) =>
+      fakeMaster(
+        () => {},
+        (ws, bytes) => {
+          if (!bytes.includes(3)) return;
+          ws.send(controlFrame({ type: "exit", code: status }));
+          ws.close(1000);
+        },
+      );
+
+    test.each([255, 130])("a remote command it ended (status %p): 130, and the client says so", async (status) => {
+      const master = endsOnCtrlC(status);
+      const t = fakeTerminal({ stdinIsTTY: true, typed: ["\u0003"] });
+      expect(await runSession(request(master, t.io, { tty: true, command: ["sleep", "1000"] }))).toBe(130);
+      expect(t.err.join("")).toBe("\r\nmultiverse: interrupted by Ctrl-C; the remote command ended\n");
+      expect(t.raw.at(-1)).toBe(false);
+    });
+
+    test("keys typed after it: the remote status stands", async () => {
+      const master = fakeMaster(
+        () => {},
+        (ws, bytes) => {
+          if (!bytes.includes(0x0d)) return;
+          ws.send(controlFrame({ type: "exit", code: 255 }));
+          ws.close(1000);
+        },
+      );
+      const t = fakeTerminal({ stdinIsTTY: true, typed: ["\u0003", "exit\r"] });
+      expect(await runSession(request(master, t.io, { tty: true, command: ["sh"] }))).toBe(255);
+      expect(t.err.join("")).toBe("");
+    });
+
+    test("without a terminal, a status of 255 stands", async () => {
+      const master = fakeMaster((ws) => {
+        ws.send(controlFrame({ type: "exit", code: 255 }));
+        ws.close(1000);
+      });
+      const t = fakeTerminal();
+      expect(await runSession(request(master, t.io))).toBe(255);
+    });
   });
 });

@@ -82,17 +82,16 @@ describe("a terminal that closes", () => {
 });
 
 describe("exec -t", () => {
-  // Todo: Ctrl-C reaches the whole remote foreground group, so the status wrapper of
-  // lib/multipass/exec-status.ts dies with the command before it reports (multipass's own 255).
-  // The wrapper needs `trap : INT` (reset to default in the command, so the command still dies,
-  // and the wrapper reports 130) — the driver's code, not the client's.
-  test.todo("Ctrl-C ends it with 130 and says so", async () => {
+  // Ctrl-C reaches the whole remote foreground group, the status wrapper too, so the status is
+  // Multipass's own for a death by signal (255); the client knows the user typed the interrupt.
+  test("Ctrl-C ends it with 130 and says so", async () => {
     const argv = [...roleCommand("client"), "exec", "web", "-t", "--master", master.apiUrl, "--token", master.apiToken, "--", "sleep", "1000"];
     const t = runInTerminal(argv, { cols: 80, rows: 24, env: envWithBun({ HOME: tempDir("home") }) });
     await waitFor("sleep running", () => hostProcesses(n1.simDir, n1.proc.pid).some((p) => p.includes("sleep 1000")));
     t.type("\u0003");
     expect(await t.exited).toBe(130);
-    expect(t.raw()).toContain("multiverse: interrupted");
+    expect(t.raw()).toContain("multiverse: interrupted by Ctrl-C; the remote command ended");
+    await waitFor("no session process left", () => hostProcesses(n1.simDir, n1.proc.pid).length === 0, 3_000);
   });
 });
 
