@@ -122,7 +122,7 @@ function shellCommand(ctx: ClientContext) {
 const PIPED_LOGIN_SHELL = ["sh", "-c", 'if [ -x "${SHELL:-}" ]; then exec "$SHELL" -l; else exec /bin/sh -l; fi'];
 
 /** Why the master refused a session upgrade, from the same route asked over plain HTTP. */
-function diagnoser(api: ApiClient) {
+export function diagnoser(api: ApiClient) {
   return async (path: string): Promise<string | null> => {
     try {
       await api.get(path);
