@@ -8,6 +8,12 @@
  *   (base64), then `{type:"exit", code}` (and `{type:"error"}` before it on
  *   failure). For curl and scripts; the client uses the WebSocket.
  * - `GET /api/v1/sessions` — live sessions.
+ *
+ * A WebSocket client sees a refused upgrade only as code 1006, so the
+ * client asks the same URL again over plain HTTP: what refused the upgrade
+ * itself (the audit trail that cannot be written, 503) is remembered for a
+ * short while and given to that request, from the same token, as its answer.
+ * (Tokens and lockouts refuse the plain request as they refused the upgrade.)
  */
 import type { Context, Hono } from "hono";
 import type { ConsolaInstance } from "consola";
@@ -52,6 +58,7 @@ export interface SessionRouteDeps {
 
 export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps): void {
   const { registry, relay, audit, log } = deps;
+  const refusals = createRefusals();
 
   /**
    * Records that `spec` is asked for on `node`, before anything opens; a
@@ -71,10 +78,20 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
 
   const webSocketRoute = (kind: SessionKind) => (c: Context<BunEnv>) => {
     const { node, name } = sessionTarget(registry, parseInstanceRef(c.req.param("ref")));
-    const spec = specFromQuery(kind, name, new URL(c.req.url).searchParams);
+    const url = new URL(c.req.url);
+    const spec = specFromQuery(kind, name, url.searchParams);
+    const key = `${deps.caller(c).tokenId} ${url.pathname}${url.search}`;
     // Checked before the audit record, so a plain GET leaves none behind.
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new AppError("E_USAGE", "Expected a WebSocket upgrade request");
-    const onEnd = recordSession(c, node, spec);
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw refusals.take(key) ?? new AppError("E_USAGE", "Expected a WebSocket upgrade request");
+    }
+    let onEnd: (outcome: SessionOutcome) => void;
+    try {
+      onEnd = recordSession(c, node, spec);
+    } catch (error) {
+      refusals.remember(key, toAppError(error));
+      throw error;
+    }
     try {
       return upgrade(c, socketSession(relay, node, spec, onEnd));
     } catch (error) {
@@ -120,6 +137,32 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
   });
 
   app.get("/api/v1/sessions", (c) => c.json(relay.list()));
+}
+
+/** How long, and for how many upgrades at most, a refusal is kept for the plain request that asks why. */
+const REFUSAL_TTL_MS = 30_000;
+const MAX_REFUSALS = 256;
+
+/** Why recent upgrades were refused, by token and URL: bounded in number and in time. */
+function createRefusals() {
+  const refused = new Map<string, { error: AppError; at: number }>();
+  return {
+    remember(key: string, error: AppError): void {
+      refused.delete(key);
+      refused.set(key, { error, at: Date.now() });
+      // Map iteration is insertion order: the oldest go first.
+      for (const old of refused.keys()) {
+        if (refused.size <= MAX_REFUSALS) break;
+        refused.delete(old);
+      }
+    },
+    /** The refusal of `key`, once, if it is recent. */
+    take(key: string): AppError | null {
+      const found = refused.get(key);
+      refused.delete(key);
+      return found !== undefined && Date.now() - found.at <= REFUSAL_TTL_MS ? found.error : null;
+    },
+  };
 }
 
 /** Chunks of a POST exec's stdin: the body is read whole, and fed to the node only as fast as it takes it. */
