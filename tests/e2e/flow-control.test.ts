@@ -64,11 +64,11 @@ class SeqCheck {
 }
 
 /** Reads `reader` to its end at about 20 MB/s, feeding `onChunk`. */
-async function readSlowly(reader: ReadableStreamDefaultReader<Uint8Array>, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+async function readSlowly(reader: { read(): Promise<{ value?: Uint8Array; done: boolean }> }, onChunk: (chunk: Uint8Array) => void): Promise<void> {
   let since = 0;
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) return;
+    if (done || value === undefined) return;
     onChunk(value);
     since += value.length;
     if (since >= 1024 * 1024) {
