@@ -3,7 +3,8 @@
  * and readers that read slowly. The program is held back while nobody reads
  * (it is still running, blocked, long after it would have finished), and the
  * slow reader gets every byte, in order, then the exit — over the session
- * WebSocket, over the streamed POST exec, and through the client to a pipe.
+ * WebSocket, over the streamed POST exec, and through the client to a pipe;
+ * and the client's piped stdin is held back while the program reads none.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { controlFrame, parseExecLine, parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
@@ -177,4 +178,31 @@ describe("a slow reader", () => {
     expect(check.verdict()).toBe("");
     expect(await new Response(proc.stderr).text()).toBe("");
   });
+
+  test("of stdin (a program that reads none for a while) holds the client's stdin back, then gets all of it", async () => {
+    const total = 200 * 1024 * 1024;
+    const proc = Bun.spawn([...roleCommand("client"), "exec", "web", "-T", "--master", master.apiUrl, "--token", master.apiToken, "--", "sh", "-c", "sleep 3; wc -c"], {
+      env: envWithBun({ HOME: tempDir("home") }),
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const chunk = new Uint8Array(1024 * 1024).fill(0x61);
+    let written = 0;
+    const feeding = (async () => {
+      while (written < total) {
+        await proc.stdin.write(chunk);
+        await proc.stdin.flush();
+        written += chunk.length;
+      }
+      await proc.stdin.end();
+    })();
+    await Bun.sleep(HOLD_MS);
+    // The program reads nothing yet: what went in is held back at the bounds (and in the kernel's buffers).
+    expect(written).toBeLessThan(total);
+    await feeding;
+    expect(await proc.exited).toBe(0);
+    expect((await new Response(proc.stdout).text()).trim()).toBe(String(total));
+  });
 });
+
