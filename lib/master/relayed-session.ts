@@ -91,7 +91,21 @@ export class RelayedSession implements RelayHandle {
   constructor(options: RelayedSessionOptions) {
     this.#o = options;
     const { node, spec, client, times } = options;
-    this.view = { id: options.id, node: node.name, instance: spec.instance, kind: spec.kind, tty: spec.tty, since: new Date().toISOString(), size: { cols: spec.cols, rows: spec.rows } };
+    this.view = {
+      id: options.id,
+      node: node.name,
+      instance: spec.instance,
+      kind: spec.kind,
+      tty: spec.tty,
+      since: new Date().toISOString(),
+      size: { cols: spec.cols, rows: spec.rows },
+      owner: spec.owner ?? null,
+      state: "running",
+      mine: false,
+      lastActivityAt: null,
+      detachedUntil: null,
+      viewers: 0,
+    };
     const endpoint = agentEndpoint(node, "ws");
     this.#agent = new WebSocket(`${endpoint.url}/agent/v1/session`, {
       headers: { authorization: `Bearer ${node.agentToken}` },

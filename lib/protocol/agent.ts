@@ -4,7 +4,8 @@
  * operations.ts, sessions in session.ts.
  */
 import { AppError, type ErrorCode } from "../core/errors.ts";
-import { arrayOf, field, nullable, object, oneOf, parseErrorCode, string } from "../core/parse.ts";
+import { arrayOf, field, integer, nullable, object, oneOf, parseErrorCode, string } from "../core/parse.ts";
+import { parseSessionId } from "./session.ts";
 import { parseInstanceInfo, parseInstanceSummary, type InstanceInfo, type InstanceSummary } from "./instances.ts";
 import { parsePublicKey, parseSignature } from "./identity.ts";
 
@@ -97,4 +98,49 @@ export function parseAgentOperation(value: unknown): AgentOperation {
     finishedAt: field(o, "finishedAt", "operation", nullable(string)),
     instances: field(o, "instances", "operation", arrayOf(parseInstanceSummary)),
   };
+}
+
+/** A shell a worker keeps (issue 12), as `GET /agent/v1/sessions` lists it. */
+export interface KeptSessionView {
+  id: string;
+  instance: string;
+  /** The token id that opened it. */
+  owner: string;
+  /** Attached: a client types into it; detached: kept for `detachedUntil`. */
+  state: "attached" | "detached";
+  /** ISO 8601 times. */
+  startedAt: string;
+  lastActivityAt: string;
+  /** When a detached shell ends unless a client attaches; null while attached. */
+  detachedUntil: string | null;
+  cols: number;
+  rows: number;
+  /** Read-only watchers. */
+  viewers: number;
+}
+
+/** `GET /agent/v1/sessions` answer. */
+export interface AgentSessions {
+  sessions: KeptSessionView[];
+}
+
+export function parseKeptSessionView(value: unknown, path: string): KeptSessionView {
+  const o = object(value, path);
+  return {
+    id: field(o, "id", path, parseSessionId),
+    instance: field(o, "instance", path, string),
+    owner: field(o, "owner", path, string),
+    state: field(o, "state", path, oneOf(["attached", "detached"] as const)),
+    startedAt: field(o, "startedAt", path, string),
+    lastActivityAt: field(o, "lastActivityAt", path, string),
+    detachedUntil: field(o, "detachedUntil", path, nullable(string)),
+    cols: field(o, "cols", path, integer),
+    rows: field(o, "rows", path, integer),
+    viewers: field(o, "viewers", path, integer),
+  };
+}
+
+export function parseAgentSessions(value: unknown): AgentSessions {
+  const o = object(value, "sessions");
+  return { sessions: field(o, "sessions", "sessions", arrayOf(parseKeptSessionView)) };
 }

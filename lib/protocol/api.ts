@@ -204,7 +204,10 @@ export function parseMasterStats(value: unknown): MasterStats {
   };
 }
 
-/** `GET /api/v1/sessions` item: a live session the master relays. */
+/**
+ * `GET /api/v1/sessions` item: a session the master relays now, or a shell a
+ * worker keeps (attached through this master or another, or detached).
+ */
 export interface SessionView {
   id: string;
   node: string;
@@ -214,7 +217,22 @@ export interface SessionView {
   /** ISO 8601 time the session opened. */
   since: string;
   size: { cols: number; rows: number };
+  /** The token id that opened it; null when not known. */
+  owner: string | null;
+  /** running: relayed, not kept; attached or detached: a kept shell (issue 12). */
+  state: SessionState;
+  /** Whether the asking token opened it (and so may attach to it). */
+  mine: boolean;
+  /** ISO 8601 time of its last byte in or out; null when not known. */
+  lastActivityAt: string | null;
+  /** When a detached shell ends unless a client attaches; null otherwise. */
+  detachedUntil: string | null;
+  /** Read-only watchers. */
+  viewers: number;
 }
+
+export const SESSION_STATES = ["running", "attached", "detached"] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
 
 export function parseSessionView(value: unknown, path: string): SessionView {
   const o = object(value, path);
@@ -227,5 +245,11 @@ export function parseSessionView(value: unknown, path: string): SessionView {
     tty: field(o, "tty", path, boolean),
     since: field(o, "since", path, string),
     size: { cols: field(size, "cols", `${path}.size`, integer), rows: field(size, "rows", `${path}.size`, integer) },
+    owner: field(o, "owner", path, nullable(string)),
+    state: field(o, "state", path, oneOf(SESSION_STATES)),
+    mine: field(o, "mine", path, boolean),
+    lastActivityAt: field(o, "lastActivityAt", path, nullable(string)),
+    detachedUntil: field(o, "detachedUntil", path, nullable(string)),
+    viewers: field(o, "viewers", path, nonNegative),
   };
 }

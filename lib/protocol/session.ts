@@ -13,6 +13,20 @@
  * - Either side sends `ping` at least every {@link PING_INTERVAL_MS}; the
  *   other answers `pong`. Silence for {@link PEER_TIMEOUT_MS} means the peer
  *   is gone. This keeps idle sessions alive through proxies.
+ *
+ * Kept shells (issue 12). A terminal shell whose start frame carries an `id`
+ * and an `owner` (the token id of the client that opened it) may outlive its
+ * client: the worker keeps it for its grace period, and a client of the same
+ * token attaches again with an {@link AttachSpec} as the start frame.
+ * - Right after such a shell starts, the worker sends `session` (its id; the
+ *   master fills in the node) so the client can come back to it.
+ * - The answer to an attach is `attached`, then binary frames that restore
+ *   the screen on a freshly reset terminal, then the live stream.
+ * - The client may send `detach`: the worker answers `detached` and closes
+ *   with {@link SESSION_CLOSE.detached}; the shell goes on. Closing without
+ *   `exit` is allowed only this way: every other end is `exit`, then close.
+ * - A read-only attach gets the output and no say: its input, resizes and
+ *   `detach` are ignored, and it ends (`detached`) when the shell has none.
  */
 import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
 import { arrayOf, boolean, field, integer, object, ParseError, parseJson, string } from "../core/parse.ts";
@@ -29,6 +43,8 @@ export const SESSION_CLOSE = {
   badControl: WS_CLOSE.policyViolation,
   /** The server broke the wire (a frame out of place). */
   protocolError: WS_CLOSE.protocolError,
+  /** After a `detached` frame: the shell goes on without this client. */
+  detached: 4010,
 } as const;
 
 export const CHANNEL_STDOUT = 1;
@@ -59,7 +75,15 @@ export type SessionControl =
   | { type: "ping" }
   | { type: "pong" }
   | { type: "exit"; code: number | null }
-  | { type: "error"; code: ErrorCode; message: string };
+  | { type: "error"; code: ErrorCode; message: string }
+  /** Worker → client: this shell is kept, under this id (node: filled in by the master). */
+  | { type: "session"; id: string; node: string | null }
+  /** Worker → client: attached; the screen's bytes come next. */
+  | { type: "attached"; id: string; readOnly: boolean }
+  /** Client → worker: leave the shell running without this client. */
+  | { type: "detach" }
+  /** Worker → client: detached (on purpose, or a read-only watch whose shell lost its writer); the close follows. */
+  | { type: "detached"; id: string };
 
 export type SessionKind = "shell" | "exec";
 
@@ -75,6 +99,38 @@ export interface SessionSpec {
   rows: number;
   /** TERM for the remote side. */
   term: string;
+  /** The session's id (the master's); with `owner`, a terminal shell may be kept past its client. */
+  id?: string;
+  /** The token id of the client that opened it: only that token may attach. */
+  owner?: string;
+}
+
+/** The start frame that takes a kept shell back (or watches it, read-only). */
+export interface AttachSpec {
+  kind: "attach";
+  id: string;
+  owner: string;
+  readOnly: boolean;
+  cols: number;
+  rows: number;
+}
+
+export type SessionStart = SessionSpec | AttachSpec;
+
+const SESSION_ID = /^[0-9a-f][0-9a-f-]{7,63}$/;
+const TOKEN_ID = /^[0-9a-f]{1,64}$/;
+
+/** Checks a session id (hex and dashes, as randomUUID makes them). @throws ParseError */
+export function parseSessionId(value: unknown, path: string): string {
+  const id = string(value, path);
+  if (!SESSION_ID.test(id)) throw new ParseError(path, `not a session id: ${JSON.stringify(id.slice(0, 40))}`, "E_USAGE");
+  return id;
+}
+
+function tokenId(value: unknown, path: string): string {
+  const id = string(value, path);
+  if (!TOKEN_ID.test(id)) throw new ParseError(path, "not a token id");
+  return id;
 }
 
 function dimension(value: unknown, path: string): number {
@@ -102,6 +158,16 @@ export function parseSessionControl(text: string): SessionControl {
       const code = field(o, "code", "error", string);
       return { type, code: isErrorCode(code) ? code : "E_INTERNAL", message: field(o, "message", "error", string) };
     }
+    case "session": {
+      const node = o["node"];
+      return { type, id: field(o, "id", "session", parseSessionId), node: node === null || node === undefined ? null : field(o, "node", "session", string) };
+    }
+    case "attached":
+      return { type, id: field(o, "id", "attached", parseSessionId), readOnly: field(o, "readOnly", "attached", boolean) };
+    case "detach":
+      return { type };
+    case "detached":
+      return { type, id: field(o, "id", "detached", parseSessionId) };
     default:
       throw new ParseError("control.type", `unknown control message ${JSON.stringify(type).slice(0, 40)}`);
   }
@@ -130,7 +196,21 @@ export function validateCommand(command: string[]): string[] {
   return command;
 }
 
-/** Parses and validates the start frame. @throws ParseError / AppError E_USAGE */
+/** Parses and validates a start frame: a new session or an attach. @throws ParseError / AppError E_USAGE */
+export function parseSessionStart(value: unknown): SessionStart {
+  const o = object(value, "start");
+  if (o["kind"] !== "attach") return parseSessionSpec(value);
+  return {
+    kind: "attach",
+    id: field(o, "id", "start", parseSessionId),
+    owner: field(o, "owner", "start", tokenId),
+    readOnly: field(o, "readOnly", "start", boolean),
+    cols: field(o, "cols", "start", dimension),
+    rows: field(o, "rows", "start", dimension),
+  };
+}
+
+/** Parses and validates the start frame of a new session. @throws ParseError / AppError E_USAGE */
 export function parseSessionSpec(value: unknown): SessionSpec {
   const o = object(value, "start");
   const kind = field(o, "kind", "start", string);
@@ -146,6 +226,8 @@ export function parseSessionSpec(value: unknown): SessionSpec {
     cols: field(o, "cols", "start", dimension),
     rows: field(o, "rows", "start", dimension),
     term: validateTerm(field(o, "term", "start", string)),
+    ...(o["id"] === undefined ? {} : { id: field(o, "id", "start", parseSessionId) }),
+    ...(o["owner"] === undefined ? {} : { owner: field(o, "owner", "start", tokenId) }),
   };
 }
 
