@@ -179,6 +179,8 @@ export interface MasterOptions {
   dataDir?: string;
   /** Where the cluster server listens (default 127.0.0.1), e.g. a veth address for network tests. */
   clusterHost?: string;
+  /** Where the API server listens (default 127.0.0.1), e.g. a veth address for a client in a network namespace. */
+  apiHost?: string;
   extraArgs?: string[];
 }
 
@@ -190,7 +192,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterHa
     "--cluster-addr",
     `${options.clusterHost ?? "127.0.0.1"}:${options.clusterPort ?? 0}`,
     "--api-addr",
-    `127.0.0.1:${options.apiPort ?? 0}`,
+    `${options.apiHost ?? "127.0.0.1"}:${options.apiPort ?? 0}`,
     ...(options.heartbeat === null ? [] : ["--heartbeat-interval", options.heartbeat ?? "1s"]),
     ...(options.nodeTimeout === null ? [] : ["--node-timeout", options.nodeTimeout ?? "3s"]),
     "--down-grace",
@@ -199,7 +201,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterHa
   ];
   const proc = new RoleProcess([...roleCommand("master"), ...args], envWithBun());
   const cluster = await proc.waitForOutput(/cluster server on [\d.]+:(\d+)/);
-  const api = await proc.waitForOutput(/api server on 127\.0\.0\.1:(\d+)/);
+  const api = await proc.waitForOutput(/api server on [\d.]+:(\d+)/);
   const apiPort = Number(api[1]);
   const joinTokenFile = join(dataDir, "join-token");
   const apiTokenFile = join(dataDir, "api-token");
@@ -208,7 +210,7 @@ export async function startMaster(options: MasterOptions = {}): Promise<MasterHa
     dataDir,
     clusterPort: Number(cluster[1]),
     apiPort,
-    apiUrl: `http://127.0.0.1:${apiPort}`,
+    apiUrl: `http://${options.apiHost ?? "127.0.0.1"}:${apiPort}`,
     apiToken: readFileSync(apiTokenFile, "utf8").trim(),
     joinToken: readFileSync(joinTokenFile, "utf8").trim(),
     joinTokenFile,
