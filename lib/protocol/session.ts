@@ -236,12 +236,7 @@ export function parseSessionSpec(value: unknown): SessionSpec {
  * client's query string. @throws AppError E_USAGE
  */
 export function specFromQuery(kind: SessionKind, instance: string, query: URLSearchParams): SessionSpec {
-  const dim = (key: string, fallback: number) => {
-    const text = query.get(key);
-    if (text === null) return fallback;
-    if (!/^\d{1,4}$/.test(text)) throw new AppError("E_USAGE", `Invalid ${key} "${text.slice(0, 20)}": expected a number between 1 and ${MAX_DIMENSION}`);
-    return dimension(Number(text), key);
-  };
+  const dim = (key: string, fallback: number) => queryDimension(query, key, fallback);
   const tty = query.get("tty");
   if (tty !== null && tty !== "0" && tty !== "1" && tty !== "true" && tty !== "false") throw new AppError("E_USAGE", `Invalid tty "${tty.slice(0, 20)}": expected 1 or 0`);
   return {
@@ -252,6 +247,35 @@ export function specFromQuery(kind: SessionKind, instance: string, query: URLSea
     cols: dim("cols", DEFAULT_COLS),
     rows: dim("rows", DEFAULT_ROWS),
     term: validateTerm(query.get("term") ?? "xterm-256color"),
+  };
+}
+
+/** `cols` or `rows` of a query string, `fallback` when absent. @throws AppError E_USAGE */
+function queryDimension(query: URLSearchParams, key: string, fallback: number): number {
+  const text = query.get(key);
+  if (text === null) return fallback;
+  if (!/^\d{1,4}$/.test(text)) throw new AppError("E_USAGE", `Invalid ${key} "${text.slice(0, 20)}": expected a number between 1 and ${MAX_DIMENSION}`);
+  return dimension(Number(text), key);
+}
+
+/**
+ * The attach start frame of `GET /api/v1/sessions/:id/attach`: `cols`,
+ * `rows` and `readOnly` (1 or 0) from the client's query string; `id` is
+ * checked with {@link parseSessionId}, `owner` is the caller's token id.
+ * @throws ParseError / AppError E_USAGE
+ */
+export function attachFromQuery(id: string, owner: string, query: URLSearchParams): AttachSpec {
+  const readOnly = query.get("readOnly");
+  if (readOnly !== null && readOnly !== "0" && readOnly !== "1" && readOnly !== "true" && readOnly !== "false") {
+    throw new AppError("E_USAGE", `Invalid readOnly "${readOnly.slice(0, 20)}": expected 1 or 0`);
+  }
+  return {
+    kind: "attach",
+    id: parseSessionId(id, "id"),
+    owner: tokenId(owner, "owner"),
+    readOnly: readOnly === "1" || readOnly === "true",
+    cols: queryDimension(query, "cols", DEFAULT_COLS),
+    rows: queryDimension(query, "rows", DEFAULT_ROWS),
   };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseAgentSessions } from "../../lib/protocol/agent.ts";
 import { parseSessionView } from "../../lib/protocol/api.ts";
-import { controlFrame, parseSessionControl, parseSessionStart, type SessionControl } from "../../lib/protocol/session.ts";
+import { attachFromQuery, controlFrame, parseSessionControl, parseSessionStart, type SessionControl } from "../../lib/protocol/session.ts";
 
 const id = "3f2a9c1e-7b4d-4e8a-9c2f-0a1b2c3d4e5f";
 
@@ -46,5 +46,15 @@ describe("kept shells on the session wire", () => {
     const view = { id, node: "n1", instance: "web", kind: "shell", tty: true, since: kept.startedAt, size: { cols: 80, rows: 24 }, owner: "a1b2", state: "detached", mine: true, lastActivityAt: kept.lastActivityAt, detachedUntil: kept.detachedUntil, viewers: 0 };
     expect(parseSessionView(view, "s")).toEqual(view as never);
     expect(() => parseSessionView({ ...view, viewers: -1 }, "s")).toThrow();
+  });
+});
+
+describe("the attach query", () => {
+  test("cols, rows and readOnly from the query; the id and the owner checked", () => {
+    expect(attachFromQuery(id, "a1b2c3d4e5f6", new URLSearchParams("cols=120&rows=40&readOnly=1"))).toEqual({ kind: "attach", id, owner: "a1b2c3d4e5f6", readOnly: true, cols: 120, rows: 40 });
+    expect(attachFromQuery(id, "a1b2c3d4e5f6", new URLSearchParams(""))).toEqual({ kind: "attach", id, owner: "a1b2c3d4e5f6", readOnly: false, cols: 80, rows: 24 });
+    expect(codeOf(() => attachFromQuery("../etc", "a1b2c3d4e5f6", new URLSearchParams("")))).toBe("E_USAGE");
+    expect(codeOf(() => attachFromQuery(id, "a1b2c3d4e5f6", new URLSearchParams("readOnly=yes")))).toBe("E_USAGE");
+    expect(codeOf(() => attachFromQuery(id, "a1b2c3d4e5f6", new URLSearchParams("cols=0")))).toBe("E_USAGE");
   });
 });
