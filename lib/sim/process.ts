@@ -1,14 +1,27 @@
 /**
  * Runs the "remote" side of exec/shell as a real local process with inherited
- * stdio, and makes sure it never outlives the stand-in: SIGINT is passed on (or
- * left to the terminal, which already delivers it to the foreground group),
- * SIGHUP/SIGTERM make the child get SIGHUP and, a second later, SIGKILL; and
- * where util-linux's setpriv exists the child also gets SIGHUP if the stand-in
- * dies without a chance to react (SIGKILL).
+ * stdio, and makes sure it never outlives the stand-in, as a command in a
+ * real instance does not outlive its SSH session:
+ *
+ * - SIGINT is passed on (or left to the terminal, which already delivers it to
+ *   the foreground group);
+ * - SIGHUP/SIGTERM hang up the child's process group (SIGHUP, then SIGKILL a
+ *   second later), and the stand-in then dies of the same signal. The handlers
+ *   are in place before the child is spawned: a hang-up that came during the
+ *   spawn, with no handler yet, killed the stand-in with the child already
+ *   started and its group left running (seen when a worker hung up a session
+ *   whose master died while its stand-in was still starting);
+ * - when the stand-in dies without a chance to react (SIGKILL, e.g. with its
+ *   worker): without a terminal, a guard (guardGroup) hangs up the child's
+ *   whole group, grandchildren included; with one, the kernel hangs up the
+ *   terminal's foreground group when its session leader dies (the stand-in,
+ *   under the worker's PTY). Where util-linux's setpriv exists the child also
+ *   gets a parent-death SIGHUP.
  */
 
 import { constants } from "node:os";
 import { isatty } from "node:tty";
+import type { Subprocess } from "bun";
 
 /** What to run. */
 export interface ChildSpec {
@@ -17,7 +30,7 @@ export interface ChildSpec {
   readonly cwd: string;
   /** The child's whole environment (nothing is inherited). */
   readonly env: Record<string, string>;
-  /** The stand-in's own PATH, where it finds the program and setpriv. */
+  /** The stand-in's own PATH, where it finds the program, setpriv and sh. */
   readonly hostPath: string | undefined;
 }
 
@@ -32,23 +45,75 @@ function onHostPath(program: string, hostPath: string | undefined): string {
   return Bun.which(program, { PATH: hostPath ?? "" }) ?? program;
 }
 
-/** Runs the child to completion and returns its exit status (255 when a signal killed it). */
-export async function runChild(spec: ChildSpec): Promise<number> {
+/**
+ * The guard's script (`$1`: the process group): it reads a pipe that only the
+ * stand-in holds. `done` means the stand-in has dealt with the group itself;
+ * the end of the pipe without it means the stand-in is gone, so the group is
+ * hung up, and SIGKILLed a second later (as the stand-in itself would; whether
+ * it is still there cannot be told from a shell while its dead members wait
+ * to be reaped).
+ */
+const GUARD_SCRIPT = [
+  'read -r word; [ "$word" = done ] && exit 0',
+  'kill -s HUP -- "-$1" 2>/dev/null || exit 0',
+  "sleep 1",
+  'kill -s KILL -- "-$1" 2>/dev/null; exit 0',
+].join("\n");
+
+/** A running guard of one process group; `release` tells it the stand-in needs it no more. */
+interface GroupGuard {
+  release(): void;
+}
+
+/**
+ * Starts the guard of process group `group` in a session of its own (no
+ * hang-up of the stand-in's reaches it), tagged with the child's
+ * environment. Null when it cannot start: the group then has only its
+ * leader's parent-death signal.
+ */
+function guardGroup(group: number, spec: ChildSpec): GroupGuard | null {
+  let guard: Subprocess<"pipe", "ignore", "ignore">;
+  try {
+    guard = Bun.spawn([onHostPath("sh", spec.hostPath), "-c", GUARD_SCRIPT, "multipass-hangup", String(group)], {
+      env: { ...spec.env, PATH: spec.hostPath ?? "" },
+      stdio: ["pipe", "ignore", "ignore"],
+      detached: true,
+    });
+  } catch {
+    return null;
+  }
+  return {
+    release() {
+      try {
+        guard.stdin.write("done\n");
+        void guard.stdin.end();
+      } catch {
+        // The guard is gone already.
+      }
+    },
+  };
+}
+
+/**
+ * Spawns the child. With a terminal on stdin it stays in the terminal's
+ * foreground group (job control, Ctrl-C straight from the terminal);
+ * otherwise it leads a group of its own, so that a hang-up reaches
+ * everything it started, not just the shell.
+ */
+function spawnChild(spec: ChildSpec, terminalDelivers: boolean): Subprocess {
   const [program = "", ...rest] = spec.argv;
   const command = [onHostPath(program, spec.hostPath), ...rest];
-  const guard = Bun.which("setpriv", { PATH: spec.hostPath ?? "" });
-  const argv = guard === null ? command : [guard, "--pdeathsig", "HUP", "--", ...command];
-  // With a terminal on stdin the child must stay in the terminal's foreground group (job control,
-  // Ctrl-C straight from the terminal). Otherwise it gets its own group, so that a shutdown reaches
-  // everything it started, not just the shell.
+  const setpriv = Bun.which("setpriv", { PATH: spec.hostPath ?? "" });
+  const argv = setpriv === null ? command : [setpriv, "--pdeathsig", "HUP", "--", ...command];
+  return Bun.spawn(argv, { cwd: spec.cwd, env: spec.env, stdio: ["inherit", "inherit", "inherit"], detached: !terminalDelivers });
+}
+
+/** Runs the child to completion and returns its exit status (255 when a signal killed it). */
+export async function runChild(spec: ChildSpec): Promise<number> {
   const terminalDelivers = isatty(0);
-  const child = Bun.spawn(argv, {
-    cwd: spec.cwd,
-    env: spec.env,
-    stdio: ["inherit", "inherit", "inherit"],
-    detached: !terminalDelivers,
-  });
+  let child: Subprocess | null = null;
   const send = (signal: NodeJS.Signals): void => {
+    if (child === null) return;
     try {
       if (terminalDelivers) child.kill(signal);
       else process.kill(-child.pid, signal);
@@ -58,34 +123,32 @@ export async function runChild(spec: ChildSpec): Promise<number> {
   };
   let fatal: NodeJS.Signals | null = null;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
-
-  const onInterrupt = (): void => {
-    if (!terminalDelivers) send("SIGINT");
-  };
   const onFatal = (signal: NodeJS.Signals) => (): void => {
     if (fatal !== null) return;
     fatal = signal;
     send("SIGHUP");
     killTimer = setTimeout(() => send("SIGKILL"), KILL_GRACE_MS);
   };
-  const onHangup = onFatal("SIGHUP");
-  const onTerminate = onFatal("SIGTERM");
-  process.on("SIGINT", onInterrupt);
-  process.on("SIGHUP", onHangup);
-  process.on("SIGTERM", onTerminate);
+  const listeners: [NodeJS.Signals, () => void][] = [
+    ["SIGINT", () => (terminalDelivers ? undefined : send("SIGINT"))],
+    ["SIGHUP", onFatal("SIGHUP")],
+    ["SIGTERM", onFatal("SIGTERM")],
+  ];
+  for (const [signal, listener] of listeners) process.on(signal, listener);
+  let guard: GroupGuard | null = null;
+  let ended: Subprocess;
   try {
+    ended = child = spawnChild(spec, terminalDelivers);
+    if (!terminalDelivers) guard = guardGroup(child.pid, spec);
     await child.exited;
   } finally {
     clearTimeout(killTimer);
-    process.off("SIGINT", onInterrupt);
-    process.off("SIGHUP", onHangup);
-    process.off("SIGTERM", onTerminate);
+    for (const [signal, listener] of listeners) process.off(signal, listener);
   }
-  if (fatal !== null) {
-    if (!terminalDelivers) send("SIGKILL");
-    await dieOf(fatal);
-  }
-  return child.signalCode !== null ? SIGNAL_EXIT : (child.exitCode ?? SIGNAL_EXIT);
+  if (fatal !== null && !terminalDelivers) send("SIGKILL");
+  guard?.release();
+  if (fatal !== null) await dieOf(fatal);
+  return ended.signalCode !== null ? SIGNAL_EXIT : (ended.exitCode ?? SIGNAL_EXIT);
 }
 
 /** Ends the stand-in by the signal it received, as an unhandled signal would have. */

@@ -5,7 +5,7 @@
  */
 
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { REALISTIC_TIMING, resolveTiming } from "../../lib/sim/timing.ts";
@@ -104,6 +104,21 @@ async function waitFor(check: () => Promise<boolean> | boolean, ms = 5000): Prom
     if (Date.now() > end) throw new Error("condition not reached in time");
     await Bun.sleep(20);
   }
+}
+
+/** `pid cmdline` of the live processes of this test's simulated host (tagged MULTIPASS_SIM_DIR=dir), zombies aside. */
+function hostProcesses(): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, "latin1").includes(`MULTIPASS_SIM_DIR=${dir}\u0000`)) continue;
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "latin1").replaceAll("\u0000", " ").trim();
+      if (cmd !== "") found.push(`${pid} ${cmd}`);
+    } catch {
+      // Gone while looking.
+    }
+  }
+  return found;
 }
 
 function isAlive(pid: number): boolean {
@@ -597,6 +612,22 @@ describe("exec", () => {
     child.kill("SIGKILL");
     await child.exited;
     await waitFor(() => !isAlive(pid), 3000);
+  });
+
+  test("SIGKILL of the stand-in ends the command's whole group, grandchildren too, and its guard leaves with them", async () => {
+    const pidFile = join(dir, "pid");
+    const child = spawnMp(["exec", "web", "--", "bash", "-c", `sleep 30 & echo $! > ${pidFile}; wait`]);
+    await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").endsWith("\n"));
+    const grandchild = Number(readFileSync(pidFile, "utf8"));
+    child.kill("SIGKILL");
+    await child.exited;
+    await waitFor(() => !isAlive(grandchild), 3000);
+    await waitFor(() => hostProcesses().length === 0, 3000);
+  });
+
+  test("a command that ends by itself leaves nothing of the stand-in's behind", async () => {
+    expect((await mp(["exec", "web", "--", "true"])).code).toBe(0);
+    expect(hostProcesses()).toEqual([]);
   });
 });
 
