@@ -3,8 +3,18 @@
  * pads around colour codes (so columns break once colour is off) and spells
  * one-letter flags as `--T`.
  */
-import type { ArgDef, ArgsDef, CommandDef } from "citty";
+import type { ArgDef, ArgsDef, CommandDef, CommandMeta } from "citty";
 import { aliasesOf, commandName, metaOf, resolve } from "./citty.ts";
+
+/** A command's meta with `notes`: lines its help prints after the options (what no option says, such as a shell's escapes). */
+export function withNotes(meta: CommandMeta, notes: string[]): CommandMeta {
+  return Object.assign({ ...meta }, { notes });
+}
+
+function notesOf(meta: CommandMeta): string[] {
+  const notes: unknown = (meta as { notes?: unknown }).notes;
+  return Array.isArray(notes) ? notes.filter((n): n is string => typeof n === "string") : [];
+}
 
 function flagName(name: string): string {
   return name.length === 1 ? `-${name}` : `--${name}`;
@@ -62,5 +72,7 @@ export async function renderHelp<T extends ArgsDef>(cmd: CommandDef<T>, ancestor
     rows.push(["-h, --help", "Show this help"]);
     out.push("", "Options:", ...columns(rows));
   }
+  const notes = notesOf(meta);
+  if (notes.length > 0) out.push("", ...notes);
   return out.join("\n") + "\n";
 }
