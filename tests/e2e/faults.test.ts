@@ -21,7 +21,9 @@ import {
   hostProcesses,
   removeTempDirs,
   roleCommand,
+  simCalls,
   simConfig,
+  simStates,
   startMaster,
   startWorker,
   stopAll,
@@ -233,6 +235,40 @@ describe("a worker lost", () => {
       await stopAll();
       cleanup();
     }
+  });
+});
+
+describe("a hung worker (stopped: it accepts connections and never answers)", () => {
+  test("start --all reports each instance: the healthy node's start, the hung node's fail with its reason, only one call sent to it", async () => {
+    const master = await startMaster();
+    const healthy = await seeded(master, "a-healthy", ["h1", "h2"]);
+    const hung = await seeded(master, "b-hung", ["z1", "z2", "z3"]);
+    for (const node of [healthy, hung]) expect((await hostMultipass(node.simDir, ["stop", "--all"])).code).toBe(0);
+    await waitFor("all five listed Stopped", async () => (await apiInstances(master)).filter((i) => i.state === "Stopped").length === 5, 15_000);
+    const startsOn = (simDir: string) => simCalls(simDir).filter((argv) => argv[0] === "start").length;
+
+    hung.proc.kill("SIGSTOP");
+    const start = await client(master, ["start", "--all", "--yes"], { timeoutMs: 60_000 });
+    expect(start.code).toBe(1);
+    const rows = start.stdout.split("\n").filter((l) => /^(a-healthy|b-hung) /.test(l)).map((l) => l.trim().split(/\s+/));
+    // Each result as it came: the healthy node's were not held back behind the hung node's deadline.
+    expect(rows.findIndex((r) => r[0] === "b-hung")).toBe(2);
+    expect([...rows].sort()).toEqual([
+      ["a-healthy", "h1", "Running"],
+      ["a-healthy", "h2", "Running"],
+      ["b-hung", "z1", "failed"],
+      ["b-hung", "z2", "failed"],
+      ["b-hung", "z3", "failed"],
+    ]);
+    const errors = start.stderr.split("\n").filter((l) => l.startsWith("error: "));
+    expect(errors).toEqual([
+      expect.stringMatching(/^error: Node "b-hung" at 127\.0\.0\.1:\d+ did not answer the start of "z1" within 10s \(it accepts connections but does not respond\); it may still finish there/),
+      expect.stringMatching(/^error: Cannot start "z2" on node "b-hung": not sent, as the node did not answer an earlier call of this request \(.*\); "z2" was left as it was$/),
+      expect.stringMatching(/^error: Cannot start "z3" on node "b-hung": not sent, as the node did not answer an earlier call of this request \(.*\); "z3" was left as it was$/),
+    ]);
+    // The healthy node's instances did start; on the hung one nothing ran (it is still stopped).
+    expect(simStates(healthy.simDir)).toEqual(new Map([["h1", "Running"], ["h2", "Running"]]));
+    expect(startsOn(hung.simDir)).toBe(0);
   });
 });
 
