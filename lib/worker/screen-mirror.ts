@@ -40,6 +40,8 @@ export class ScreenMirror {
   /** Settles once every write so far has been parsed (xterm parses writes in order). */
   #parsed: Promise<void> = Promise.resolve();
   #pendingBytes = 0;
+  /** Bytes parsed since the start: what a snapshot taken now reflects. */
+  #parsedBytes = 0;
   #disposed = false;
 
   constructor(options: ScreenMirrorOptions) {
@@ -92,6 +94,7 @@ export class ScreenMirror {
     this.#parsed = new Promise<void>((resolve) =>
       this.#terminal.write(data, () => {
         this.#pendingBytes -= size;
+        this.#parsedBytes += size;
         resolve();
       }),
     );
@@ -112,12 +115,24 @@ export class ScreenMirror {
    * same size, it shows what this one shows. Waits for pending writes first.
    */
   async snapshot(): Promise<string> {
+    return (await this.capture()).screen;
+  }
+
+  /**
+   * The snapshot, and how many of the bytes written since the start it
+   * reflects (`through`): a chunk written after the call may be in it, so a
+   * client that is given the screen gets the live stream from `through` on.
+   * (xterm calls a write's callback as soon as that write is parsed, so
+   * the bytes parsed are those whose callbacks have run, at any moment
+   * outside its parser.)
+   */
+  async capture(): Promise<{ screen: string; through: number }> {
     await this.#parsed;
-    if (this.#disposed) return "";
+    if (this.#disposed) return { screen: "", through: this.#parsedBytes };
     const title = stripControl(this.#title).replace(/[\t\n]/g, " ").slice(0, MAX_TITLE_CHARS);
     const titleSequence = title === "" ? "" : `\x1b]0;${title}\x07`;
     const cursor = this.#cursorHidden ? "\x1b[?25l" : "";
-    return titleSequence + this.#serializer.serialize() + cursor;
+    return { screen: titleSequence + this.#serializer.serialize() + cursor, through: this.#parsedBytes };
   }
 
   dispose(): void {

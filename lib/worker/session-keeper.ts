@@ -63,15 +63,16 @@ export interface SessionKeeperOptions {
   now?: () => number;
 }
 
-interface Entry {
-  shell: Keepable;
+interface Entry<T extends Keepable> {
+  shell: T;
   state: KeptState;
   detachedAt: number | null;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-export class SessionKeeper {
-  readonly #entries = new Map<string, Entry>();
+/** Keeps shells of type `T` (the session host's kept shells; tests use stand-ins). */
+export class SessionKeeper<T extends Keepable = Keepable> {
+  readonly #entries = new Map<string, Entry<T>>();
   readonly #options: Required<Omit<SessionKeeperOptions, "log">> & Pick<SessionKeeperOptions, "log">;
 
   constructor(options: SessionKeeperOptions) {
@@ -88,8 +89,13 @@ export class SessionKeeper {
     return this.#options.graceMs > 0;
   }
 
+  /** How long a detached shell is kept. */
+  get graceMs(): number {
+    return this.#options.graceMs;
+  }
+
   /** A shell that has just opened, attached. */
-  add(shell: Keepable): void {
+  add(shell: T): void {
     this.#entries.set(shell.id, { shell, state: "attached", detachedAt: null, timer: undefined });
   }
 
@@ -116,9 +122,8 @@ export class SessionKeeper {
    *   `owner`'s: the answer does not tell another token that it exists),
    *   E_CONFLICT when a client is attached to it already
    */
-  attach(id: string, owner: string): Keepable {
-    const entry = this.#entries.get(id);
-    if (!entry || entry.shell.owner !== owner) throw new AppError("E_NOT_FOUND", `No shell ${id} of yours on this node`);
+  attach(id: string, owner: string): T {
+    const entry = this.#owned(id, owner);
     if (entry.state === "attached") throw new AppError("E_CONFLICT", `Shell ${id} has a client attached already; attach --read-only to watch it`);
     clearTimeout(entry.timer);
     entry.timer = undefined;
@@ -136,7 +141,16 @@ export class SessionKeeper {
     this.#entries.delete(id);
   }
 
-  get(id: string): Keepable | null {
+  /**
+   * A shell of `owner`'s to watch read-only: it stays as it is (a detached
+   * shell's grace clock goes on).
+   * @throws AppError E_NOT_FOUND as {@link attach} does
+   */
+  find(id: string, owner: string): T {
+    return this.#owned(id, owner).shell;
+  }
+
+  get(id: string): T | null {
     return this.#entries.get(id)?.shell ?? null;
   }
 
@@ -157,7 +171,13 @@ export class SessionKeeper {
     for (const entry of [...this.#entries.values()]) this.#end(entry, reason);
   }
 
-  #end(entry: Entry, reason: string): void {
+  #owned(id: string, owner: string): Entry<T> {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.shell.owner !== owner) throw new AppError("E_NOT_FOUND", `No shell ${id} of yours on this node`);
+    return entry;
+  }
+
+  #end(entry: Entry<T>, reason: string): void {
     this.remove(entry.shell.id);
     this.#options.log.info(`shell ${entry.shell.id} on "${entry.shell.instance}" ended: ${reason}`);
     entry.shell.end(reason);
@@ -173,9 +193,10 @@ export class SessionKeeper {
       if (count <= maxDetached && bytes <= maxDetachedBytes) break;
       const why = count > maxDetached ? `more than ${maxDetached} detached shells` : `detached shells over ${formatBytes(maxDetachedBytes)}`;
       this.#options.log.warn(`shell ${entry.shell.id} on "${entry.shell.instance}" evicted: ${why}, and it was idle the longest`);
-      this.#end(entry, `evicted: ${why}, and it was idle the longest`);
-      count--;
+      // Counted before the end, which may free the mirror.
       bytes -= entry.shell.memoryBytes();
+      count--;
+      this.#end(entry, `evicted: ${why}, and it was idle the longest`);
     }
   }
 }

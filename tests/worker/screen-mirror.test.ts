@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { Terminal } from "@xterm/headless";
 import { ScreenMirror } from "../../lib/worker/screen-mirror.ts";
 
-function write(terminal: Terminal, data: string): Promise<void> {
+function write(terminal: Terminal, data: string | Uint8Array): Promise<void> {
   return new Promise((resolve) => terminal.write(data, resolve));
 }
 
@@ -101,6 +101,32 @@ describe("screen mirror", () => {
     expect(mirror.memoryBytes()).toBe((300 + 20) * 100 * 16);
     mirror.dispose();
     expect(mirror.memoryBytes()).toBe(0);
+  });
+
+  test("a capture says how much of the output it holds: the screen plus the output from there on is the whole screen", async () => {
+    const encoder = new TextEncoder();
+    const chunks = Array.from({ length: 400 }, (_, i) => encoder.encode(`\x1b[3${i % 8}m${i},\x1b[0m`));
+    const mirror = new ScreenMirror({ cols: 40, rows: 10 });
+    const whole = new Terminal({ cols: 40, rows: 10, allowProposedApi: true });
+    for (const chunk of chunks.slice(0, 200)) mirror.write(chunk);
+    const capturing = mirror.capture();
+    // Written while the capture waits: some of it may be parsed before the screen is taken.
+    for (const chunk of chunks.slice(200)) mirror.write(chunk);
+    const { screen, through } = await capturing;
+    const sizes = chunks.map((c) => c.length);
+    const before = sizes.slice(0, 200).reduce((a, b) => a + b, 0);
+    expect(through).toBeGreaterThanOrEqual(before);
+    const client = new Terminal({ cols: 40, rows: 10, allowProposedApi: true });
+    await write(client, screen);
+    let offset = 0;
+    for (const chunk of chunks) {
+      await write(whole, chunk);
+      const end = offset + chunk.length;
+      if (end > through) await write(client, chunk.subarray(Math.max(0, through - offset)));
+      offset = end;
+    }
+    expect(cells(client)).toEqual(cells(whole));
+    mirror.dispose();
   });
 
   test("a resize reflows the mirror to the new size", async () => {

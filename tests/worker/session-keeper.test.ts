@@ -13,7 +13,8 @@ function shell(id: string, options: { owner?: string; idleSince?: number; bytes?
     startedAt: 0,
     endedWith: null as string | null,
     lastActivityAt: () => options.idleSince ?? 0,
-    memoryBytes: () => options.bytes ?? 1024,
+    // A shell frees its mirror when it ends.
+    memoryBytes: () => (s.endedWith === null ? (options.bytes ?? 1024) : 0),
     end(reason: string) {
       s.endedWith = reason;
     },
@@ -92,6 +93,18 @@ describe("session keeper", () => {
     expect(shells[0]!.endedWith).toBe("evicted: detached shells over 10.0MiB, and it was idle the longest");
     keeper.closeAll("the worker is stopping");
     expect(shells.every((s) => s.endedWith !== null)).toBe(true);
+  });
+
+  test("a read-only watch finds only the owner's shell, and leaves it as it is: a detached one's grace clock goes on", async () => {
+    const keeper = new SessionKeeper({ graceMs: 60, log: silent });
+    const a = shell("a");
+    keeper.add(a);
+    keeper.detach("a", "lost");
+    expect(codeOf(() => keeper.find("a", "someone-else"))).toBe("E_NOT_FOUND");
+    expect(keeper.find("a", "tok1")).toBe(a);
+    expect(keeper.list()).toMatchObject([{ id: "a", state: "detached" }]);
+    await Bun.sleep(120);
+    expect(a.endedWith).toBe("nobody attached within 0.06s");
   });
 
   test("a shell that exits leaves with its timer", async () => {
