@@ -29,7 +29,7 @@ import { STREAM_SILENCE_MS } from "../core/timers.ts";
 import { fetchPeer, type PeerRequest } from "../net/fetch.ts";
 import { heardChunks, watchSilence, type SilenceWatch } from "../net/silence.ts";
 import { pinnedTls } from "../net/tls.ts";
-import { parseAgentInfoResponse, parseAgentOperation, REQUEST_ID_HEADER, type AgentOperation } from "../protocol/agent.ts";
+import { parseAgentInfoResponse, parseAgentOperation, parseAgentSessions, REQUEST_ID_HEADER, type AgentOperation, type KeptSessionView } from "../protocol/agent.ts";
 import { parseErrorBody } from "../protocol/api.ts";
 import type { InstanceInfo, InstanceSummary, LaunchSpec } from "../protocol/instances.ts";
 import {
@@ -91,6 +91,12 @@ export interface AgentClient {
    * @throws AppError E_TIMEOUT / E_UNREACHABLE when the node cannot answer
    */
   operation(node: AgentTarget, requestId: string, limits: CallLimits): Promise<AgentOperation | null>;
+  /**
+   * The shells the node keeps (issue 12), attached or detached.
+   * @throws AppError E_TIMEOUT / E_UNREACHABLE when the node cannot answer,
+   *   E_PROTOCOL when its answer is malformed
+   */
+  sessions(node: AgentTarget, limits: CallLimits): Promise<KeptSessionView[]>;
 }
 
 export interface AgentClientOptions {
@@ -149,6 +155,15 @@ export function createAgentClient(options: AgentClientOptions = {}): AgentClient
         return parseAgentOperation(body);
       } catch (error) {
         throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed operation record: ${messageOf(error)}`);
+      }
+    },
+
+    async sessions(node, limits) {
+      const body = await call(node, "/agent/v1/sessions", limits);
+      try {
+        return parseAgentSessions(body).sessions;
+      } catch (error) {
+        throw new AppError("E_PROTOCOL", `Node "${node.name}" sent a malformed sessions answer: ${messageOf(error)}`);
       }
     },
 

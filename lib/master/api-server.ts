@@ -12,7 +12,7 @@
  *   `--node-timeout`, at most {@link MAX_INFO_TIMEOUT_MS}); the request is
  *   held open that long, and a node that does not answer in time is an
  *   error of the answer beside the others' rows;
- * - shells, execs and sessions: see session-routes.ts;
+ * - shells, execs, sessions and attaches: see session-routes.ts;
  * - launch, lifecycle verbs and purge: see operation-routes.ts;
  * - `GET /api/v1/events`: the audit trail (events-routes.ts);
  * - `GET /api/v1/stats` — the master's own figures: nodes by state,
@@ -36,6 +36,7 @@ import { registerOperationRoutes } from "./operation-routes.ts";
 import type { Operations } from "./operations.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import { registerSessionRoutes } from "./session-routes.ts";
+import { createKeptSessions } from "./kept-sessions.ts";
 import type { BunEnv } from "../net/ws.ts";
 import { MAX_INFO_TIMEOUT_MS, type ClusterCounters } from "../protocol/api.ts";
 
@@ -114,7 +115,8 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     return c.json(await liveInfo(deps, ref, { timeoutMs, signal: c.req.raw.signal }));
   });
 
-  registerSessionRoutes(app, { registry, relay: deps.relay, audit: deps.audit, caller, log: deps.log });
+  const kept = createKeptSessions({ registry, agents: deps.agents, log: deps.log });
+  registerSessionRoutes(app, { registry, relay: deps.relay, kept, audit: deps.audit, caller, log: deps.log });
   registerOperationRoutes(app, { registry, ops: deps.ops, caller });
   registerEventRoutes(app, { audit: deps.audit });
   return app;

@@ -4,6 +4,7 @@
  *
  * ```
  * connecting ──connected──▶ open ──nodeExited──▶ exited
+ *      │                     └──nodeDetached──▶ detaching
  *      └────────────────────┴─────────────────────┴──▶ ended
  *        (fail, clientSilent, clientGone, nodeClosed)
  * ```
@@ -13,11 +14,20 @@
  * - `open`: frames pass both ways, in order; each hop is pinged and watched.
  * - `exited`: the node reported the program's exit and the client has it;
  *   nothing more reaches the client but the close.
+ * - `detaching`: the node said `detached` (a kept shell goes on without this
+ *   client) and the client has it; its close (4010) follows, to the client too.
  * - `ended`: the outcome is reported (once), the watchers are stopped and
  *   both sockets are closed or closing; every later event is ignored.
  *
  * The client always gets an `exit` frame before the close: the node's, or
- * a null one after an `error` frame saying why there is none.
+ * a null one after an `error` frame saying why there is none — unless the
+ * shell is kept (issue 12: the node said `session` or `attached`). A kept
+ * shell outlives this relay: its every end but the program's exit is a
+ * detach — the node's socket is closed normally, so the node keeps the
+ * shell, and the client gets `detached` (after an `error` saying why, if
+ * any) and the close 4010; a client gone or silent gets nothing more (a
+ * silent one the close 4004, as a dropped network, so it comes back).
+ * A read-only attach (a viewer) sends the node nothing of the client's.
  *
  * Flow control (SEND_BACKLOG_BYTES, protocol/session.ts): while the client
  * has a full backlog of output, the node's socket is not read (so the node
@@ -33,15 +43,18 @@ import { AppError, messageOf, type ErrorCode } from "../core/errors.ts";
 import { watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
 import type { NodeEntry } from "./registry.ts";
 import type { SessionView } from "../protocol/api.ts";
-import { controlFrame, parseSessionControl, SEND_BACKLOG_BYTES, SESSION_CLOSE, type SessionControl, type SessionSpec } from "../protocol/session.ts";
+import { WS_CLOSE } from "../protocol/close.ts";
+import { controlFrame, parseSessionControl, SEND_BACKLOG_BYTES, SESSION_CLOSE, type SessionControl, type SessionStart } from "../protocol/session.ts";
 import type { ClientEnd, RelayHandle, SessionOutcome } from "./session-ends.ts";
 
-export type RelayState = "connecting" | "open" | "exited" | "ended";
+export type RelayState = "connecting" | "open" | "exited" | "detaching" | "ended";
 
 export interface RelayedSessionOptions {
-  id: string;
   node: NodeEntry;
-  spec: SessionSpec;
+  /** The start frame the node gets, as it goes on the wire. */
+  start: SessionStart;
+  /** How the session is listed; its id is the session's (a kept shell's, for an attach). */
+  view: SessionView;
   client: ClientEnd;
   times: LivenessTimes;
   log: ConsolaInstance;
@@ -77,6 +90,8 @@ export class RelayedSession implements RelayHandle {
   /** What the client sent while connecting. */
   #pending: Frame[] = [];
   #pendingBytes = 0;
+  /** The node keeps this shell past its client: it said `session` or `attached`. */
+  #kept = false;
   /** The program's status, and the first error the node or the relay reported. */
   #exitCode: number | null = null;
   #firstError: { code: ErrorCode; message: string } | null = null;
@@ -90,22 +105,8 @@ export class RelayedSession implements RelayHandle {
   /** Starts opening the node's socket. @throws what the WebSocket constructor throws */
   constructor(options: RelayedSessionOptions) {
     this.#o = options;
-    const { node, spec, client, times } = options;
-    this.view = {
-      id: options.id,
-      node: node.name,
-      instance: spec.instance,
-      kind: spec.kind,
-      tty: spec.tty,
-      since: new Date().toISOString(),
-      size: { cols: spec.cols, rows: spec.rows },
-      owner: spec.owner ?? null,
-      state: "running",
-      mine: false,
-      lastActivityAt: null,
-      detachedUntil: null,
-      viewers: 0,
-    };
+    const { node, client, times } = options;
+    this.view = options.view;
     const endpoint = agentEndpoint(node, "ws");
     this.#agent = new WebSocket(`${endpoint.url}/agent/v1/session`, {
       headers: { authorization: `Bearer ${node.agentToken}` },
@@ -148,9 +149,18 @@ export class RelayedSession implements RelayHandle {
     return this.#state;
   }
 
+  /** A read-only attach: the client watches, and nothing of its reaches the node. */
+  get readOnly(): boolean {
+    return this.#o.start.kind === "attach" && this.#o.start.readOnly;
+  }
+
+  get #id(): string {
+    return this.view.id;
+  }
+
   input(bytes: Uint8Array): void {
     this.#clientLive?.heard();
-    this.#toAgent(bytes);
+    if (!this.readOnly) this.#toAgent(bytes);
   }
 
   control(message: SessionControl): void {
@@ -160,11 +170,16 @@ export class RelayedSession implements RelayHandle {
         this.#o.client.control({ type: "pong" });
         break;
       case "resize":
+        if (this.readOnly) break;
         this.view.size = { cols: message.cols, rows: message.rows };
         this.#toAgent(controlFrame(message));
         break;
       case "eof":
-        this.#toAgent(controlFrame(message));
+        if (!this.readOnly) this.#toAgent(controlFrame(message));
+        break;
+      case "detach":
+        // Only a kept shell can be left running; the node answers `detached` and closes.
+        if (this.#kept && !this.readOnly) this.#toAgent(controlFrame(message));
         break;
       default:
         break;
@@ -172,7 +187,7 @@ export class RelayedSession implements RelayHandle {
   }
 
   clientGone(): void {
-    this.#end("client left");
+    this.#end("client left", this.#kept);
   }
 
   heard(): void {
@@ -216,7 +231,7 @@ export class RelayedSession implements RelayHandle {
     if (this.#state !== "connecting") return;
     clearTimeout(this.#connectTimer);
     this.#state = "open";
-    this.#agent.send(JSON.stringify({ type: "start", ...this.#o.spec }));
+    this.#agent.send(JSON.stringify({ type: "start", ...this.#o.start }));
     for (const frame of this.#pending.splice(0)) this.#agent.send(frame);
     this.#pendingBytes = 0;
     if (this.#agent.bufferedAmount > SEND_BACKLOG_BYTES) this.#nodeFull();
@@ -226,6 +241,7 @@ export class RelayedSession implements RelayHandle {
   #toAgent(frame: Frame): void {
     switch (this.#state) {
       case "ended":
+      case "detaching":
         return;
       case "connecting":
         this.#pendingBytes += frame.length;
@@ -241,7 +257,7 @@ export class RelayedSession implements RelayHandle {
   /** A frame from the node: output for the client, or a control frame. */
   #fromNode(data: unknown): void {
     this.#agentLive.heard();
-    if (this.#state === "ended") return;
+    if (this.#state === "ended" || this.#state === "detaching") return;
     const { node, client } = this.#o;
     if (typeof data !== "string") {
       const bytes = frameBytes(data);
@@ -257,11 +273,25 @@ export class RelayedSession implements RelayHandle {
     } catch (error) {
       return this.#fail(new AppError("E_PROTOCOL", `Node "${node.name}" sent a bad control frame: ${messageOf(error)}`));
     }
-    if (message.type === "ping") this.#toAgent(controlFrame({ type: "pong" }));
-    else if (message.type === "exit") this.#nodeExited(message);
-    else if (message.type === "error") {
-      this.#firstError ??= { code: message.code, message: message.message };
-      client.control(message);
+    switch (message.type) {
+      case "ping":
+        return this.#toAgent(controlFrame({ type: "pong" }));
+      case "exit":
+        return this.#nodeExited(message);
+      case "error":
+        this.#firstError ??= { code: message.code, message: message.message };
+        return client.control(message);
+      case "session":
+      case "attached":
+        this.#kept = true;
+        this.view.state = "attached";
+        return client.control(message.type === "session" ? { ...message, node: node.name } : message);
+      case "detached":
+        this.#state = "detaching";
+        this.#clientLive?.stop();
+        return client.control(message);
+      default:
+        return;
     }
   }
 
@@ -283,7 +313,10 @@ export class RelayedSession implements RelayHandle {
         this.#end("exit");
         client.close(SESSION_CLOSE.exit, "exit");
         return;
+      case "detaching":
+        return this.#detached();
       case "open":
+        if (code === SESSION_CLOSE.detached) return this.#detached();
         return this.#fail(new AppError("E_UNREACHABLE", `Lost the connection to node "${node.name}" (code ${code})`));
       case "connecting":
         return this.#fail(new AppError("E_UNREACHABLE", `Cannot open a session on node "${node.name}" at ${node.address} (code ${code})`));
@@ -292,18 +325,31 @@ export class RelayedSession implements RelayHandle {
 
   #clientSilent(): void {
     if (this.#state === "ended") return;
-    this.#o.log.warn(`session ${this.#o.id}: the client went silent; ending it`);
-    this.#tellClient(new AppError("E_TIMEOUT", "The client stopped answering pings"));
-    this.#end("client silent");
+    this.#o.log.warn(`session ${this.#id}: the client went silent; ${this.#kept ? "detaching" : "ending"} it`);
+    // A kept shell's client hears nothing more: to it, this is a dropped network, and it comes back.
+    if (!this.#kept) this.#tellClient(new AppError("E_TIMEOUT", "The client stopped answering pings"));
+    this.#end("client silent", this.#kept);
     this.#o.client.close(SESSION_CLOSE.peerTimeout, "peer timeout");
   }
 
-  /** → ended, with an error the client is told about. */
+  /** → ended, with an error the client is told about; a kept shell is detached, not ended. */
   #fail(error: AppError): void {
     if (this.#state === "ended") return;
+    if (this.#kept && this.#state !== "exited") {
+      this.#firstError ??= { code: error.code, message: error.message };
+      if (this.#state === "open") this.#o.client.control({ type: "error", code: error.code, message: error.message });
+      return this.#detached(error.message);
+    }
     this.#tellClient(error);
     this.#end(error.message);
     this.#o.client.close(SESSION_CLOSE.exit, "exit");
+  }
+
+  /** → ended, the shell kept on its node: the client has `detached` (or it came from the node), and the close 4010. */
+  #detached(why = "detached"): void {
+    if (this.#state === "open") this.#o.client.control({ type: "detached", id: this.#id });
+    this.#end(why, true);
+    this.#o.client.close(SESSION_CLOSE.detached, "detached");
   }
 
   /** Sends `error` and a null `exit`, unless the node's own exit went out already. */
@@ -314,8 +360,12 @@ export class RelayedSession implements RelayHandle {
     this.#o.client.control({ type: "exit", code: null });
   }
 
-  /** → ended: reports the outcome once, stops the watchers and closes the node's socket. */
-  #end(why: string): void {
+  /**
+   * → ended: reports the outcome once, stops the watchers and closes the
+   * node's socket — normally, never with an `exit`, so a node that keeps the
+   * shell (`detached`) keeps it.
+   */
+  #end(why: string, detached = false): void {
     if (this.#state === "ended") return;
     this.#state = "ended";
     clearTimeout(this.#connectTimer);
@@ -325,12 +375,13 @@ export class RelayedSession implements RelayHandle {
     this.#clientInputFlows();
     this.#agent.resume();
     const exitCode = this.#exitCode;
-    this.#o.onEnd({ exitCode, error: exitCode !== null ? null : (this.#firstError ?? { code: "E_CANCELLED", message: `ended before the program did (${why})` }) });
+    if (detached) this.#o.onEnd({ exitCode: null, error: this.#firstError, detached: true });
+    else this.#o.onEnd({ exitCode, error: exitCode !== null ? null : (this.#firstError ?? { code: "E_CANCELLED", message: `ended before the program did (${why})` }) });
     this.#clientLive?.stop();
     this.#agentLive.stop();
     this.#o.onEnded();
-    if (this.#agent.readyState === WebSocket.OPEN || this.#agent.readyState === WebSocket.CONNECTING) this.#agent.close(SESSION_CLOSE.exit, why.slice(0, 100));
-    this.#o.log.info(`session ${this.#o.id}: ended (${why})`);
+    if (this.#agent.readyState === WebSocket.OPEN || this.#agent.readyState === WebSocket.CONNECTING) this.#agent.close(WS_CLOSE.normal, why.slice(0, 100));
+    this.#o.log.info(`session ${this.#id}: ${detached ? "detached, kept on its node" : "ended"} (${why})`);
   }
 }
 

@@ -35,7 +35,7 @@ export interface ClientEnd {
 export interface RelayHandle {
   input(bytes: Uint8Array): void;
   control(message: SessionControl): void;
-  /** The client went away: the node hangs the program up. */
+  /** The client went away: the node hangs the program up, or keeps a kept shell (detached). */
   clientGone(): void;
   /** The client answered a protocol-level ping. */
   heard(): void;
@@ -48,4 +48,10 @@ export interface SessionOutcome {
   exitCode: number | null;
   /** Set when the program did not report a status (node lost, client gone, refused, …). */
   error: { code: ErrorCode; message: string } | null;
+  /**
+   * A kept shell left running on its node without this client (issue 12):
+   * detached on purpose, or its client or the relay went away; `error` says
+   * why when something failed. It may be attached again.
+   */
+  detached?: boolean;
 }

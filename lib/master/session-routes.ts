@@ -7,42 +7,50 @@
  *   NDJSON out, streamed as produced: `{type:"stdout"|"stderr", data}`
  *   (base64), then `{type:"exit", code}` (and `{type:"error"}` before it on
  *   failure). For curl and scripts; the client uses the WebSocket.
- * - `GET /api/v1/sessions` — live sessions.
+ * - `GET /api/v1/sessions` — live sessions: the relay's, merged with the
+ *   shells the Ready nodes keep (kept-sessions.ts), `mine` for the caller.
+ * - `GET /api/v1/sessions/:id/attach` — WebSocket; `cols`, `rows`,
+ *   `readOnly` (1|0): takes a kept shell of the caller's token back (or
+ *   watches it), relayed as a shell is. An id no node keeps for this token
+ *   is E_NOT_FOUND, whoever else's it may be.
  *
- * A WebSocket client sees a refused upgrade only as code 1006, so the
- * client asks the same URL again over plain HTTP: what refused the upgrade
- * itself (the audit trail that cannot be written, 503) is remembered for a
- * short while and given to that request, from the same token, as its answer.
- * (Tokens and lockouts refuse the plain request as they refused the upgrade.)
+ * A shell opens under a fresh session id, with the caller's token id as its
+ * owner, so its node may keep it past its client (issue 12). Every shell,
+ * exec and attach is in the audit trail; a kept shell left running without
+ * its client (detached) also leaves a "detach" record.
+ *
+ * A refused upgrade is explained to the client's plain HTTP retry as
+ * client-socket.ts says. (Tokens and lockouts refuse the plain request as
+ * they refused the upgrade; a lookup that finds no session refuses both.)
  */
+import { randomUUID } from "node:crypto";
 import type { Context, Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import type { AuditLog } from "./audit-log.ts";
-import { recordRequest, type Caller } from "./audit-policy.ts";
+import { recordRequest, type AuditedCall, type Caller } from "./audit-policy.ts";
 import { AppError, messageOf, toAppError } from "../core/errors.ts";
 import { readBody } from "../net/http.ts";
 import { streamedResponse } from "../net/stream.ts";
 import { arrayOf, field, object, optional, string } from "../core/parse.ts";
-import type { NodeEntry, Registry } from "./registry.ts";
+import type { Registry } from "./registry.ts";
 import { sessionTarget } from "./targets.ts";
-import type { ClientEnd, Delivery, RelayHandle, SessionOutcome } from "./session-ends.ts";
+import type { ClientEnd, RelayHandle, SessionOutcome } from "./session-ends.ts";
 import type { SessionRelay } from "./session-relay.ts";
+import { createRefusals, socketSession } from "./client-socket.ts";
+import { mergeSessions, type KeptSessions } from "./kept-sessions.ts";
 import {
+  attachFromQuery,
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
-  controlFrame,
   DEFAULT_COLS,
   DEFAULT_ROWS,
-  parseSessionControl,
-  SEND_BACKLOG_BYTES,
-  SESSION_CLOSE,
   specFromQuery,
   validateCommand,
   type SessionKind,
   type SessionSpec,
 } from "../protocol/session.ts";
 import { parseInstanceRef } from "../core/validate.ts";
-import { upgrade, type BunEnv, type Socket } from "../net/ws.ts";
+import { upgrade, type BunEnv, type WsSession } from "../net/ws.ts";
 
 /** Largest POST exec body (command and stdin). */
 const MAX_EXEC_BODY_BYTES = 8 * 1024 * 1024;
@@ -50,6 +58,8 @@ const MAX_EXEC_BODY_BYTES = 8 * 1024 * 1024;
 export interface SessionRouteDeps {
   registry: Registry;
   relay: SessionRelay;
+  /** The shells the nodes keep, looked up on each call. */
+  kept: KeptSessions;
   /** Every session is in the audit trail: who opened what where, and how it ended. */
   audit: AuditLog;
   caller: (c: Context) => Caller;
@@ -57,51 +67,98 @@ export interface SessionRouteDeps {
 }
 
 export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps): void {
-  const { registry, relay, audit, log } = deps;
+  const { registry, relay, kept } = deps;
   const refusals = createRefusals();
 
   /**
-   * Records that `spec` is asked for on `node`, before anything opens; a
-   * session that cannot be recorded is refused (E_STORAGE, 503), as every
-   * mutating call is. Returns what records its end.
+   * Records that `call` is asked for, before anything opens; a session that
+   * cannot be recorded is refused (E_STORAGE, 503), as every mutating call
+   * is. Returns what records its end (and its detach, for a kept shell).
    */
-  function recordSession(c: Context<BunEnv>, node: NodeEntry, spec: SessionSpec): (outcome: SessionOutcome) => void {
-    const params = spec.kind === "exec" ? { command: [...spec.command], tty: spec.tty } : { tty: spec.tty };
-    const call = { token: deps.caller(c).tokenId, action: spec.kind, node: node.name, instance: spec.instance, params };
+  function recordSession(c: Context<BunEnv>, call: Omit<AuditedCall, "token">, refused: string): (outcome: SessionOutcome) => void {
+    const token = deps.caller(c).tokenId;
+    let done: (outcome: SessionOutcome) => void;
     try {
-      return recordRequest({ audit, log }, call);
+      done = recordRequest(deps, { ...call, token });
     } catch (error) {
       const e = toAppError(error, "E_STORAGE");
-      throw new AppError(e.code, `Not opening the ${spec.kind} on "${spec.instance}": ${e.message}`, { cause: error });
+      throw new AppError(e.code, `${refused}: ${e.message}`, { cause: error });
+    }
+    return (outcome) => {
+      if (outcome.detached) recordDetach({ ...call, token }, outcome);
+      done(outcome);
+    };
+  }
+
+  /** A "detach" record: the kept shell goes on without this client, and may be attached again. */
+  function recordDetach(call: AuditedCall, outcome: SessionOutcome): void {
+    const params = { session: call.params?.["session"], ...(outcome.error ? { why: outcome.error.message } : {}) };
+    try {
+      recordRequest(deps, { token: call.token, action: "detach", node: call.node, instance: call.instance, params })({ error: null });
+    } catch (error) {
+      deps.log.error(`audit trail: cannot record the detach of session ${String(params.session)}: ${messageOf(error)}`);
     }
   }
 
-  const webSocketRoute = (kind: SessionKind) => (c: Context<BunEnv>) => {
-    const { node, name } = sessionTarget(registry, parseInstanceRef(c.req.param("ref")));
-    const url = new URL(c.req.url);
-    const spec = specFromQuery(kind, name, url.searchParams);
-    const key = `${deps.caller(c).tokenId} ${url.pathname}${url.search}`;
-    // Checked before the audit record, so a plain GET leaves none behind.
+  /**
+   * Upgrades to `session` once the call is recorded. A plain request (the
+   * client asking why its upgrade was refused) gets the remembered refusal
+   * of `key` instead, and leaves no record behind.
+   */
+  function upgradeRecorded(c: Context<BunEnv>, key: string, record: () => (outcome: SessionOutcome) => void, session: (onEnd: (outcome: SessionOutcome) => void) => WsSession): Response {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
       throw refusals.take(key) ?? new AppError("E_USAGE", "Expected a WebSocket upgrade request");
     }
     let onEnd: (outcome: SessionOutcome) => void;
     try {
-      onEnd = recordSession(c, node, spec);
+      onEnd = record();
     } catch (error) {
       refusals.remember(key, toAppError(error));
       throw error;
     }
     try {
-      return upgrade(c, socketSession(relay, node, spec, onEnd));
+      return upgrade(c, session(onEnd));
     } catch (error) {
       const e = toAppError(error);
       onEnd({ exitCode: null, error: { code: e.code, message: e.message } });
       throw error;
     }
+  }
+
+  const refusalKey = (c: Context<BunEnv>, url: URL) => `${deps.caller(c).tokenId} ${url.pathname}${url.search}`;
+
+  const webSocketRoute = (kind: SessionKind) => (c: Context<BunEnv>) => {
+    const { node, name } = sessionTarget(registry, parseInstanceRef(c.req.param("ref")));
+    const url = new URL(c.req.url);
+    const owner = deps.caller(c).tokenId;
+    const spec: SessionSpec = { ...specFromQuery(kind, name, url.searchParams), ...(kind === "shell" ? { id: randomUUID() } : {}), owner };
+    const params = spec.kind === "exec" ? { command: [...spec.command], tty: spec.tty } : { tty: spec.tty, session: spec.id };
+    const call = { action: spec.kind, node: node.name, instance: spec.instance, params };
+    return upgradeRecorded(
+      c,
+      refusalKey(c, url),
+      () => recordSession(c, call, `Not opening the ${spec.kind} on "${spec.instance}"`),
+      (onEnd) => socketSession((end) => relay.open(node, spec, end, onEnd)),
+    );
   };
   app.get("/api/v1/instances/:ref/shell", webSocketRoute("shell"));
   app.get("/api/v1/instances/:ref/exec", webSocketRoute("exec"));
+
+  app.get("/api/v1/sessions/:id/attach", async (c) => {
+    const url = new URL(c.req.url);
+    const owner = deps.caller(c).tokenId;
+    const spec = attachFromQuery(c.req.param("id"), owner, url.searchParams);
+    const { node, session } = await kept.find(spec.id, owner, c.req.raw.signal);
+    const call = { action: "attach", node: node.name, instance: session.instance, params: { session: spec.id, readOnly: spec.readOnly } };
+    return upgradeRecorded(
+      c,
+      refusalKey(c, url),
+      () => recordSession(c, call, `Not attaching to session "${spec.id}"`),
+      (onEnd) => socketSession((end) => relay.attach(node, session, spec, end, onEnd)),
+    );
+  });
+
+  app.get("/api/v1/sessions", async (c) => c.json(mergeSessions(relay.list(), await kept.list(c.req.raw.signal), deps.caller(c).tokenId)));
 
   app.post("/api/v1/instances/:ref/exec", async (c) => {
     const { command, stdin } = await readBody(c, MAX_EXEC_BODY_BYTES, (value) => {
@@ -109,8 +166,9 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
       return { command: validateCommand(field(body, "command", "body", arrayOf(string))), stdin: field(body, "stdin", "body", optional(string)) };
     });
     const { node, name } = sessionTarget(registry, parseInstanceRef(c.req.param("ref")));
-    const spec: SessionSpec = { kind: "exec", instance: name, command, tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb" };
-    const onEnd = recordSession(c, node, spec);
+    const spec: SessionSpec = { kind: "exec", instance: name, command, tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb", owner: deps.caller(c).tokenId };
+    const call = { action: "exec", node: node.name, instance: name, params: { command: [...command], tty: false } };
+    const onEnd = recordSession(c, call, `Not opening the exec on "${name}"`);
     let handle: RelayHandle | null = null;
     return streamedResponse(
       (out) => {
@@ -135,34 +193,6 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
       { onCancel: () => handle?.clientGone() },
     );
   });
-
-  app.get("/api/v1/sessions", (c) => c.json(relay.list()));
-}
-
-/** How long, and for how many upgrades at most, a refusal is kept for the plain request that asks why. */
-const REFUSAL_TTL_MS = 30_000;
-const MAX_REFUSALS = 256;
-
-/** Why recent upgrades were refused, by token and URL: bounded in number and in time. */
-function createRefusals() {
-  const refused = new Map<string, { error: AppError; at: number }>();
-  return {
-    remember(key: string, error: AppError): void {
-      refused.delete(key);
-      refused.set(key, { error, at: Date.now() });
-      // Map iteration is insertion order: the oldest go first.
-      for (const old of refused.keys()) {
-        if (refused.size <= MAX_REFUSALS) break;
-        refused.delete(old);
-      }
-    },
-    /** The refusal of `key`, once, if it is recent. */
-    take(key: string): AppError | null {
-      const found = refused.get(key);
-      refused.delete(key);
-      return found !== undefined && Date.now() - found.at <= REFUSAL_TTL_MS ? found.error : null;
-    },
-  };
 }
 
 /** Chunks of a POST exec's stdin: the body is read whole, and fed to the node only as fast as it takes it. */
@@ -187,60 +217,6 @@ function stdinFeeder(stdin: Uint8Array, handle: () => RelayHandle | null) {
       if (paused) return;
       ended = true;
       h.control({ type: "eof" });
-    },
-  };
-}
-
-/** What became of a frame sent on a client's WebSocket. */
-function delivery(socket: Socket | null, sent: number): Delivery {
-  // -1 means queued under backpressure, which the bound keeps small; 0 means dropped.
-  if (socket === null || sent === 0) return "lost";
-  return socket.getBufferedAmount() > SEND_BACKLOG_BYTES ? "full" : "more";
-}
-
-/** Adapts a client's WebSocket to a relayed session. */
-function socketSession(relay: SessionRelay, node: NodeEntry, spec: SessionSpec, onEnd: (outcome: SessionOutcome) => void) {
-  let handle: RelayHandle | null = null;
-  let socket: Socket | null = null;
-  const end: ClientEnd = {
-    binary: (bytes) => delivery(socket, socket?.send(bytes) ?? 0),
-    control: (message) => void socket?.send(controlFrame(message)),
-    close: (code, reason) => socket?.close(code, reason),
-    ping: () => void socket?.ping(),
-    pauseInput: () => socket?.pause(),
-    resumeInput: () => socket?.resume(),
-  };
-  return {
-    open(ws: Socket) {
-      socket = ws;
-      handle = relay.open(node, spec, end, onEnd);
-    },
-    message(ws: Socket, raw: string | Buffer) {
-      if (!handle) return;
-      if (typeof raw !== "string") {
-        handle.input(new Uint8Array(raw));
-        return;
-      }
-      try {
-        handle.control(parseSessionControl(raw));
-      } catch (error) {
-        // A client that speaks garbage loses its own session, nothing else.
-        handle.clientGone();
-        handle = null;
-        ws.send(controlFrame({ type: "error", code: "E_PROTOCOL", message: `Bad control frame: ${messageOf(error)}` }));
-        ws.send(controlFrame({ type: "exit", code: null }));
-        ws.close(SESSION_CLOSE.badControl, "bad control frame");
-      }
-    },
-    pong() {
-      handle?.heard();
-    },
-    drain(ws: Socket) {
-      if (ws.getBufferedAmount() <= SEND_BACKLOG_BYTES) handle?.drained();
-    },
-    close() {
-      socket = null;
-      handle?.clientGone();
     },
   };
 }
