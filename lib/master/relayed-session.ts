@@ -29,22 +29,20 @@
  * silent one the close 4004, as a dropped network, so it comes back).
  * A read-only attach (a viewer) sends the node nothing of the client's.
  *
- * Flow control (SEND_BACKLOG_BYTES, protocol/session.ts): while the client
- * has a full backlog of output, the node's socket is not read (so the node
- * stops reading its program); while the node's socket has a full backlog of
- * input, the client's is not read. A client that takes no output at all for
- * {@link OUTPUT_STALL_MS} has the session ended, with `error` and `exit`
- * queued behind the output it has not read.
+ * Flow control is relay-flow.ts's: a client that takes no output at all
+ * for OUTPUT_STALL_MS has the session ended, with `error` and `exit` queued
+ * behind the output it has not read.
  */
 import type { ConsolaInstance } from "consola";
 import { AGENT_HEADERS_MS, agentEndpoint } from "./agent-client.ts";
 import { formatDuration } from "../core/duration.ts";
+import { RelayFlow } from "./relay-flow.ts";
 import { AppError, messageOf, type ErrorCode } from "../core/errors.ts";
 import { watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
 import type { NodeEntry } from "./registry.ts";
 import type { SessionView } from "../protocol/api.ts";
 import { WS_CLOSE } from "../protocol/close.ts";
-import { controlFrame, parseSessionControl, SEND_BACKLOG_BYTES, SESSION_CLOSE, type SessionControl, type SessionStart } from "../protocol/session.ts";
+import { controlFrame, parseSessionControl, SESSION_CLOSE, type SessionControl, type SessionStart } from "../protocol/session.ts";
 import type { ClientEnd, RelayHandle, SessionOutcome } from "./session-ends.ts";
 
 export type RelayState = "connecting" | "open" | "exited" | "detaching" | "ended";
@@ -60,23 +58,13 @@ export interface RelayedSessionOptions {
   log: ConsolaInstance;
   /** How long the node may take to accept the session's socket (default AGENT_HEADERS_MS). */
   connectMs?: number;
-  /** How long a client may take no output at all before the session is ended (default OUTPUT_STALL_MS). */
+  /** How long a client may take no output at all before the session is ended (default OUTPUT_STALL_MS, relay-flow.ts). */
   stallMs?: number;
   /** Hears how the session ended, once. */
   onEnd: (outcome: SessionOutcome) => void;
   /** Called once the session has ended, after `onEnd` (the relay drops it from its table). */
   onEnded: () => void;
 }
-
-/**
- * A client that takes none of its output for this long, while the program
- * waits to write more, has its session ended: it holds a program and a
- * backlog on every hop. Generous, as a pager left open is a reader too.
- */
-export const OUTPUT_STALL_MS = 10 * 60_000;
-
-/** How often a node socket with a full backlog of input is looked at (a client WebSocket has no drain event). */
-const INPUT_POLL_MS = 20;
 
 type Frame = string | Uint8Array;
 
@@ -97,10 +85,7 @@ export class RelayedSession implements RelayHandle {
   #firstError: { code: ErrorCode; message: string } | null = null;
   /** Ends a session whose node accepts TCP but never the upgrade (hung, stopped). */
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The node's socket is not read while the client has a full backlog; this ends a client that never takes it. */
-  #stallTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The client's input is not read while the node's socket has a full backlog; this looks for it to drain. */
-  #inputPoll: ReturnType<typeof setInterval> | undefined;
+  readonly #flow: RelayFlow;
 
   /** Starts opening the node's socket. @throws what the WebSocket constructor throws */
   constructor(options: RelayedSessionOptions) {
@@ -113,6 +98,13 @@ export class RelayedSession implements RelayHandle {
       ...(endpoint.tls ? { tls: endpoint.tls } : {}),
     });
     this.#agent.binaryType = "arraybuffer";
+    this.#flow = new RelayFlow({
+      agent: this.#agent,
+      client,
+      ...(options.stallMs === undefined ? {} : { stallMs: options.stallMs }),
+      onStall: (error) => this.#fail(error),
+      sending: () => this.#state !== "connecting",
+    });
     const ping = client.ping?.bind(client);
     this.#clientLive =
       ping === undefined
@@ -121,7 +113,7 @@ export class RelayedSession implements RelayHandle {
             times,
             () => {
               // While the client's socket is not read, its frames wait unread: the silence is ours.
-              if (this.#inputPoll !== undefined) this.#clientLive?.heard();
+              if (this.#flow.inputHeld) this.#clientLive?.heard();
               client.control({ type: "ping" });
               ping();
             },
@@ -130,7 +122,7 @@ export class RelayedSession implements RelayHandle {
     this.#agentLive = watchPeer(
       times,
       () => {
-        if (this.#stallTimer !== undefined) this.#agentLive.heard();
+        if (this.#flow.outputHeld) this.#agentLive.heard();
         this.#toAgent(controlFrame({ type: "ping" }));
       },
       () => this.#fail(new AppError("E_UNREACHABLE", `Node "${node.name}" stopped answering`)),
@@ -195,35 +187,7 @@ export class RelayedSession implements RelayHandle {
   }
 
   drained(): void {
-    if (this.#stallTimer === undefined) return;
-    clearTimeout(this.#stallTimer);
-    this.#stallTimer = undefined;
-    if (this.#state !== "ended") this.#agent.resume();
-  }
-
-  /** The client has a full backlog: the node's socket is not read until it drains, or for too long. */
-  #clientFull(): void {
-    if (this.#stallTimer !== undefined) return;
-    this.#agent.pause();
-    const stallMs = this.#o.stallMs ?? OUTPUT_STALL_MS;
-    this.#stallTimer = setTimeout(() => this.#fail(new AppError("E_TIMEOUT", `The client took none of the output for ${formatDuration(stallMs)}`)), stallMs);
-  }
-
-  /** The node's socket has a full backlog of input: the client's is not read until it is under the bound. */
-  #nodeFull(): void {
-    if (this.#inputPoll !== undefined) return;
-    this.#o.client.pauseInput();
-    this.#inputPoll = setInterval(() => {
-      // While connecting, what the client sent is held here, and #connected lets input flow again.
-      if (this.#state !== "connecting" && this.#agent.bufferedAmount <= SEND_BACKLOG_BYTES) this.#clientInputFlows();
-    }, INPUT_POLL_MS);
-  }
-
-  #clientInputFlows(): void {
-    if (this.#inputPoll === undefined) return;
-    clearInterval(this.#inputPoll);
-    this.#inputPoll = undefined;
-    this.#o.client.resumeInput();
+    this.#flow.drained();
   }
 
   /** connecting → open: the start frame goes first, then what the client sent meanwhile. */
@@ -234,8 +198,7 @@ export class RelayedSession implements RelayHandle {
     this.#agent.send(JSON.stringify({ type: "start", ...this.#o.start }));
     for (const frame of this.#pending.splice(0)) this.#agent.send(frame);
     this.#pendingBytes = 0;
-    if (this.#agent.bufferedAmount > SEND_BACKLOG_BYTES) this.#nodeFull();
-    else this.#clientInputFlows();
+    this.#flow.connected(this.#agent.bufferedAmount);
   }
 
   #toAgent(frame: Frame): void {
@@ -246,11 +209,11 @@ export class RelayedSession implements RelayHandle {
       case "connecting":
         this.#pendingBytes += frame.length;
         this.#pending.push(frame);
-        if (this.#pendingBytes > SEND_BACKLOG_BYTES) this.#nodeFull();
+        this.#flow.toNode(this.#pendingBytes);
         return;
       default:
         this.#agent.send(frame);
-        if (this.#agent.bufferedAmount > SEND_BACKLOG_BYTES) this.#nodeFull();
+        this.#flow.toNode(this.#agent.bufferedAmount);
     }
   }
 
@@ -263,7 +226,7 @@ export class RelayedSession implements RelayHandle {
       const bytes = frameBytes(data);
       if (bytes === null) return this.#fail(new AppError("E_PROTOCOL", `Node "${node.name}" sent a frame that is neither text nor binary`));
       const delivery = client.binary(bytes);
-      if (delivery === "full") this.#clientFull();
+      if (delivery === "full") this.#flow.clientFull();
       else if (delivery === "lost") this.#fail(new AppError("E_UNREACHABLE", "Output for the client was lost"));
       return;
     }
@@ -369,11 +332,7 @@ export class RelayedSession implements RelayHandle {
     if (this.#state === "ended") return;
     this.#state = "ended";
     clearTimeout(this.#connectTimer);
-    clearTimeout(this.#stallTimer);
-    this.#stallTimer = undefined;
-    // Both sockets are read again: their close handshakes need it.
-    this.#clientInputFlows();
-    this.#agent.resume();
+    this.#flow.stop();
     const exitCode = this.#exitCode;
     if (detached) this.#o.onEnd({ exitCode: null, error: this.#firstError, detached: true });
     else this.#o.onEnd({ exitCode, error: exitCode !== null ? null : (this.#firstError ?? { code: "E_CANCELLED", message: `ended before the program did (${why})` }) });

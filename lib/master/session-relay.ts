@@ -26,7 +26,7 @@ export interface SessionRelayDeps {
   liveness?: LivenessTimes;
   /** How long a node may take to accept a session (default AGENT_HEADERS_MS, agent-client.ts). */
   connectMs?: number;
-  /** How long a client may take no output before its session is ended (default OUTPUT_STALL_MS, relayed-session.ts). */
+  /** How long a client may take no output before its session is ended (default OUTPUT_STALL_MS, relay-flow.ts). */
   stallMs?: number;
 }
 
