@@ -3,7 +3,8 @@
  * refuses terminal sessions before anything runs, and still runs piped execs.
  */
 import { describe, expect, test } from "bun:test";
-import { createSessionHost, terminalUnavailable, type SessionSocket } from "../../lib/worker/session-host.ts";
+import { createSessionHost, type SessionSocket } from "../../lib/worker/session-host.ts";
+import { terminalUnavailable } from "../../lib/worker/hosted-session.ts";
 import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { createTestLog } from "../support/test-log.ts";
