@@ -11,7 +11,9 @@
  * - `GET /agent/v1/info[?name=N…]` — live `multipass info`, which may queue
  *   behind a running stop for minutes: the server's idle timeout is lifted
  *   for it, and the master's own per-node timeout ends the wait;
- * - `GET /agent/v1/session` — WebSocket; a shell or an exec (session-host.ts);
+ * - `GET /agent/v1/session` — WebSocket; a shell or an exec, or an attach to
+ *   a kept shell (session-host.ts);
+ * - `GET /agent/v1/sessions` — the kept shells, attached or detached (AgentSessions);
  * - launch, lifecycle verbs, purge and the outcomes of past calls: agent-routes.ts.
  */
 import type { Hono } from "hono";
@@ -21,7 +23,7 @@ import { AppError } from "../core/errors.ts";
 import type { TokenStanding } from "./membership.ts";
 import { createFailureLimiter } from "../net/rate-limit.ts";
 import type { Multipass } from "../multipass/driver.ts";
-import type { AgentIdentity, AgentInfoResponse } from "../protocol/agent.ts";
+import type { AgentIdentity, AgentInfoResponse, AgentSessions } from "../protocol/agent.ts";
 import { agentProofText, parseNonce } from "../protocol/identity.ts";
 import { ParseError } from "../core/parse.ts";
 import type { NodeKey } from "../net/node-key.ts";
@@ -83,6 +85,10 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
     return c.json(body);
   });
   app.get("/agent/v1/session", (c) => upgrade(c, deps.sessions.session()));
+  app.get("/agent/v1/sessions", (c) => {
+    const body: AgentSessions = { sessions: deps.sessions.list() };
+    return c.json(body);
+  });
   registerAgentOpRoutes(app, { ops: deps.ops, node: deps.name });
   return app;
 }

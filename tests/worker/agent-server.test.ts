@@ -19,7 +19,8 @@ import { createFakeMultipass, type FakeMultipass } from "../support/fake-multipa
 import { resources } from "../support/in-process.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { generateNodeKey, verifyNodeSignature } from "../../lib/net/node-key.ts";
-import { parseAgentIdentity } from "../../lib/protocol/agent.ts";
+import { parseAgentIdentity, parseAgentSessions } from "../../lib/protocol/agent.ts";
+import type { SessionSocket } from "../../lib/worker/session-host.ts";
 import { agentProofText } from "../../lib/protocol/identity.ts";
 
 const TOKEN = "agent-secret-for-tests";
@@ -127,6 +128,34 @@ describe("the operation log behind the request id", () => {
   test("every agent route, this one too, needs the master's token", async () => {
     const { app } = agentOn(createFakeMultipass());
     expect((await app.request("/agent/v1/operations/req-1")).status).toBe(401);
+  });
+});
+
+describe("the kept shells", () => {
+  test.skipIf(process.platform === "win32")("GET /agent/v1/sessions lists them, for the master's token only", async () => {
+    const multipass = createFakeMultipass([{ name: "web" }]);
+    const { log } = createTestLog();
+    const sessions = createSessionHost({ multipass, log, ensureRunning: async () => {}, env: { ...process.env, SHELL: "/bin/sh" }, platform: process.platform });
+    const app = createAgentApp({ multipass, agentToken: () => TOKEN, log, name: "n1", key: generateNodeKey().key, sessions, ops: createWorkerOps({ multipass, monitor: createHostMonitor({ multipass, readResources: () => resources, pollMs: 50, log }), lock: createKeyedLock(), log, node: "n1" }) });
+    const list = async () => parseAgentSessions(await (await app.request("/agent/v1/sessions", { headers: { authorization: `Bearer ${TOKEN}` } })).json());
+    expect(await list()).toEqual({ sessions: [] });
+
+    const session = sessions.session();
+    const socket: SessionSocket = { send: () => 1, close: () => {}, getBufferedAmount: () => 0, pause() {}, resume() {} };
+    session.open(socket);
+    const id = "5f0c2a9e-1b7d-4c1e-9a57-0d3c1f2b4e61";
+    session.message(socket, JSON.stringify({ kind: "shell", instance: "web", command: [], tty: true, cols: 100, rows: 30, term: "xterm", id, owner: "a1b2c3d4e5f6" }));
+    const deadline = Date.now() + 5000;
+    while (sessions.running === 0 && Date.now() < deadline) await Bun.sleep(10);
+    session.close(socket, 1006, "");
+    const [view] = (await list()).sessions;
+    expect(view).toMatchObject({ id, instance: "web", owner: "a1b2c3d4e5f6", state: "detached", cols: 100, rows: 30, viewers: 0 });
+    expect(Date.parse(view!.detachedUntil ?? "") - Date.now()).toBeGreaterThan(9 * 60_000);
+
+    expect((await app.request("/agent/v1/sessions")).status).toBe(401);
+    expect((await app.request("/agent/v1/sessions", { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+    await sessions.closeAll();
+    expect(sessions.running).toBe(0);
   });
 });
 
