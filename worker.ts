@@ -54,6 +54,13 @@ const main = defineCommand({
     "advertise-addr": { type: "string", valueHint: "HOST:PORT", description: "HOST:PORT the master dials (default: the address the master sees, with the agent's port)" },
     "poll-interval": { type: "string", valueHint: "DURATION", default: "2s", description: "How often to poll multipass list" },
     "multipass-data": { type: "string", valueHint: "DIR", description: `Directory whose filesystem is reported as disk (default ${defaultMultipassDataPath(process.platform)})` },
+    "session-grace": {
+      type: "string",
+      valueHint: "DURATION",
+      default: "10m",
+      description: "How long a shell whose client went away (lost network, closed terminal, master restart) is kept for it to attach again; 0 ends it at once",
+    },
+    "max-detached-sessions": { type: "string", valueHint: "N", default: "32", description: "Most detached shells kept; past it the one idle the longest ends" },
     verbose: { type: "boolean", default: false, description: "Debug logging" },
   },
   async run({ args }) {
@@ -98,6 +105,8 @@ const main = defineCommand({
       readResources: () => readHostResources(config.dataPath),
       env: process.env,
       platform: process.platform,
+      sessionGraceMs: config.sessionGraceMs,
+      maxDetachedSessions: config.maxDetachedSessions,
     });
     const agent = Bun.serve({
       hostname: agentAddr.host,

@@ -15,6 +15,10 @@ import { validateNodeName } from "../core/validate.ts";
 import { selfCommand, simulatedMultipassCommand, simulationBanner } from "../multipass/simulated.ts";
 import type { ServerTls } from "../net/tls.ts";
 import { defaultMultipassDataPath } from "./resources.ts";
+import { DEFAULT_MAX_DETACHED, DEFAULT_SESSION_GRACE_MS } from "./session-keeper.ts";
+
+/** The most detached shells a worker may be told to keep. */
+const MAX_DETACHED_LIMIT = 10_000;
 
 /** The worker's flags, as the command-line parser hands them over. */
 export interface WorkerArgs {
@@ -34,6 +38,10 @@ export interface WorkerArgs {
   "advertise-addr"?: string;
   "poll-interval": string;
   "multipass-data"?: string;
+  /** How long a shell whose client went away is kept; "0" = not at all. Default 10m. */
+  "session-grace"?: string;
+  /** Default 32. */
+  "max-detached-sessions"?: string;
 }
 
 /** What the flags are read against. */
@@ -89,6 +97,10 @@ export interface WorkerConfig {
   simDir: string | null;
   /** The timing profile to write into the simulated host's config.json (`--sim-timing`); null leaves that file as it is. */
   simTiming: string | null;
+  /** How long a detached shell is kept (`--session-grace`); 0: shells end with their client. */
+  sessionGraceMs: number;
+  /** How many detached shells are kept at most (`--max-detached-sessions`). */
+  maxDetachedSessions: number;
 }
 
 /** Where a simulated host keeps its state by default: next to the master's tokens. */
@@ -141,6 +153,22 @@ export function simConfigWithTiming(text: string | null, profile: string, path: 
   return `${JSON.stringify({ ...config, timing: profile })}\n`;
 }
 
+/** `--session-grace`: a duration, 0 allowed. @throws AppError E_USAGE */
+function sessionGraceOf(given: string | undefined): number {
+  if (given === undefined) return DEFAULT_SESSION_GRACE_MS;
+  return parseDuration(given, "--session-grace", { minMs: 0 });
+}
+
+/** `--max-detached-sessions`: a whole number from 1. @throws AppError E_USAGE */
+function maxDetachedOf(given: string | undefined): number {
+  if (given === undefined) return DEFAULT_MAX_DETACHED;
+  const n = Number(given.trim());
+  if (!/^\d{1,6}$/.test(given.trim()) || n < 1 || n > MAX_DETACHED_LIMIT) {
+    throw usageError(`Invalid --max-detached-sessions "${given.slice(0, 20)}": expected a whole number between 1 and ${MAX_DETACHED_LIMIT}`);
+  }
+  return n;
+}
+
 /**
  * Checks the worker's flags and settles their defaults, in the order a user
  * reads them; warns about an agent server that listens beyond loopback
@@ -164,5 +192,21 @@ export function parseWorkerFlags(args: WorkerArgs, context: FlagContext): Worker
   const advertiseAddr = advertise ? formatHostPort(parseHostPort(advertise, "--advertise-addr")) : null;
   const pollMs = parseDuration(args["poll-interval"], "--poll-interval", { minMs: 100, maxMs: 600_000 });
   const dataPath = args["multipass-data"] ?? defaultMultipassDataPath(context.platform);
-  return { masterUrl: master.url, masterTls, agentTls, joinToken, name, dataDir, agentAddr, advertiseAddr, pollMs, dataPath, ...multipassOf(args, context) };
+  const sessionGraceMs = sessionGraceOf(args["session-grace"]);
+  const maxDetachedSessions = maxDetachedOf(args["max-detached-sessions"]);
+  return {
+    masterUrl: master.url,
+    masterTls,
+    agentTls,
+    joinToken,
+    name,
+    dataDir,
+    agentAddr,
+    advertiseAddr,
+    pollMs,
+    dataPath,
+    sessionGraceMs,
+    maxDetachedSessions,
+    ...multipassOf(args, context),
+  };
 }

@@ -11,6 +11,7 @@ import type { LivenessTimes } from "../net/liveness.ts";
 import type { BackoffPolicy } from "../core/backoff.ts";
 import { createKeyedLock } from "../core/keyed-lock.ts";
 import { createSessionHost, type SessionHost } from "./session-host.ts";
+import { DEFAULT_SESSION_GRACE_MS } from "./session-keeper.ts";
 import { createWorkerOps } from "./host-ops.ts";
 import { createAgentApp } from "./agent-server.ts";
 import { createMembership } from "./membership.ts";
@@ -42,6 +43,10 @@ export interface WorkerOptions {
   platform: NodeJS.Platform;
   backoff?: BackoffPolicy;
   liveness?: LivenessTimes;
+  /** How long a shell whose client went away is kept (0: it ends with its client); default 10 min. */
+  sessionGraceMs?: number;
+  /** How many detached shells are kept at most; default 32. */
+  maxDetachedSessions?: number;
 }
 
 export interface Worker {
@@ -71,6 +76,10 @@ export function createWorker(options: WorkerOptions): Worker {
     env: options.env,
     platform: options.platform,
     liveness: options.liveness,
+    keep: {
+      graceMs: options.sessionGraceMs ?? DEFAULT_SESSION_GRACE_MS,
+      ...(options.maxDetachedSessions === undefined ? {} : { maxDetached: options.maxDetachedSessions }),
+    },
   });
   const agentApp = createAgentApp({
     multipass: options.multipass,

@@ -63,6 +63,8 @@ describe("parseWorkerFlags", () => {
       multipassCommand: ["multipass"],
       simDir: null,
       simTiming: null,
+      sessionGraceMs: 10 * 60_000,
+      maxDetachedSessions: 32,
     });
     expect(reads).toEqual([]);
     expect(warnings).toEqual([]);
@@ -166,6 +168,17 @@ describe("parseWorkerFlags", () => {
     );
     // The simulation banner came first: it belongs to --simulate, read before --sim-timing.
     expect(unknown.warnings).toHaveLength(1);
+  });
+
+  test("--session-grace is a duration, and 0 keeps no shell; --max-detached-sessions a count", () => {
+    const parse = (extra: Partial<WorkerArgs>) => parseWorkerFlags({ ...BASE, token: "t", ...extra }, contextFor().context);
+    expect(parse({ "session-grace": "0" }).sessionGraceMs).toBe(0);
+    expect(parse({ "session-grace": "90s", "max-detached-sessions": "5" })).toMatchObject({ sessionGraceMs: 90_000, maxDetachedSessions: 5 });
+    expect(usageErrorOf(() => parse({ "session-grace": "forever" })).message).toBe('Invalid --session-grace "forever": expected a duration such as 500ms, 2s, 5m or 1h');
+    expect(usageErrorOf(() => parse({ "max-detached-sessions": "0" })).message).toBe('Invalid --max-detached-sessions "0": expected a whole number between 1 and 10000');
+    usageErrorOf(() => parse({ "max-detached-sessions": "many" }));
+    usageErrorOf(() => parse({ "max-detached-sessions": "-3" }));
+    usageErrorOf(() => parse({ "session-grace": "-1s" }));
   });
 
   test.each([
