@@ -15,12 +15,13 @@ import { createAuditLog, type AuditLog } from "../../lib/master/audit-log.ts";
 import { createKeptSessions } from "../../lib/master/kept-sessions.ts";
 import { Registry } from "../../lib/master/registry.ts";
 import { createSessionRelay } from "../../lib/master/session-relay.ts";
+import type { ClientEnd, SessionOutcome } from "../../lib/master/session-ends.ts";
 import { registerSessionRoutes } from "../../lib/master/session-routes.ts";
 import { createBaseApp } from "../../lib/net/http.ts";
 import { websocketHandler } from "../../lib/net/ws.ts";
 import { arrayOf, parseJson } from "../../lib/core/parse.ts";
 import { parseErrorBody, parseSessionView } from "../../lib/protocol/api.ts";
-import { controlFrame, parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
+import { controlFrame, parseSessionControl, type SessionControl, type SessionSpec } from "../../lib/protocol/session.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { keptSession, SCREEN, startKeptAgent, type KeptAgent } from "../support/kept-agent.ts";
 import { API, runCleanups, startMaster } from "../support/in-process.ts";
@@ -146,6 +147,31 @@ describe("a shell its node may keep", () => {
     expect(ends).toEqual([{ type: "error", code: "E_UNREACHABLE", message: expect.stringContaining('Lost the connection to node "n1"') }, { type: "detached", id }]);
     await waitFor("recorded", () => m.audit.list().some((e) => e.action === "shell" && e.phase === "done"));
     expect(m.audit.list().find((e) => e.action === "detach" && e.phase === "requested")?.params).toEqual({ session: id, why: expect.stringContaining("Lost the connection") });
+  });
+
+  test("a kept shell's client that goes silent hears no exit: the close 4004, as a dropped network, and the node keeps the shell", async () => {
+    const a = agent();
+    const registry = new Registry({ now: Date.now, heartbeatMs: 60_000, downGraceMs: 60_000 });
+    const { entry } = registry.join(a.node("n1"));
+    const relay = createSessionRelay({ log: createTestLog().log, liveness: { pingIntervalMs: 50, peerTimeoutMs: 200 } });
+    const events: string[] = [];
+    const end: ClientEnd = {
+      binary: () => "more",
+      control: (m) => void events.push(m.type),
+      close: (code) => void events.push(`close ${code}`),
+      ping: () => {},
+      pauseInput: () => {},
+      resumeInput: () => {},
+    };
+    let outcome: SessionOutcome | null = null;
+    const spec: SessionSpec = { kind: "shell", instance: "web", command: [], tty: true, cols: 80, rows: 24, term: "xterm", id: ID, owner: MINE };
+    relay.open(entry, spec, end, (o) => (outcome = o));
+    await waitFor("ended", () => outcome !== null);
+    expect(outcome!).toEqual({ exitCode: null, error: null, detached: true });
+    expect(events.filter((e) => e !== "ping")).toEqual(["session", "close 4004"]);
+    await waitFor("node socket closed", () => a.closes.length === 1);
+    expect(a.closes).toEqual([1000]);
+    expect(a.kept.get(ID)?.state).toBe("detached");
   });
 
   test("an exec is not kept: `detach` from its client is not passed on, and a client gone ends it as before", async () => {
