@@ -2,16 +2,17 @@
  * The client's command tree, and the commands that read the cluster or open
  * sessions. Listings print the API's JSON exactly with `--json`, or a table.
  */
-import { defineCommand, type ArgsDef } from "citty";
-import type { ApiClient } from "./api-client.ts";
+import { defineCommand } from "citty";
 import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
 import { launchCommand } from "./launch.ts";
 import { nodesCommand } from "./nodes.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
 import { runSession } from "./session.ts";
+import { attachCommand, attachTo, detachedShellsOn, offerReattach, sessionArgs, sessionBase, sessionsCommand } from "./sessions.ts";
+import { ESCAPES_DOC } from "./escapes.ts";
+import { withNotes } from "../cli/help.ts";
 import { EXIT } from "../cli/run.ts";
-import { AppError, messageOf } from "../core/errors.ts";
 import { parseDuration } from "../core/duration.ts";
 import { formatLoad, formatUsage, stripControl } from "../core/format.ts";
 import { renderTable, stateCell, type Cell } from "./tables.ts";
@@ -91,28 +92,29 @@ function infoCommand(ctx: ClientContext) {
   });
 }
 
-const sessionArgs = {
-  master: common.master,
-  token: common.token,
-  "token-file": common["token-file"],
-  ca: common.ca,
-  verbose: common.verbose,
-} as const satisfies ArgsDef;
-
 function shellCommand(ctx: ClientContext) {
   return defineCommand({
-    meta: { name: "shell", description: "Interactive shell in an instance on any node (default: primary, if exactly one)" },
+    meta: withNotes({ name: "shell", description: "Interactive shell in an instance on any node (default: primary, if exactly one)" }, [
+      "When a detached shell of yours is kept on that instance, shell offers to reattach to it (on a terminal; --new skips the offer).",
+      "The worker keeps a shell whose connection is lost; the client reconnects by itself, and keys typed meanwhile are discarded.",
+      ESCAPES_DOC + ".",
+    ]),
     args: {
       name: { type: "positional", required: false, description: "Instance, NAME or NAME@NODE (default: the one instance named primary)" },
+      new: { type: "boolean", default: false, description: "Open a new shell, without offering a detached one of yours" },
       ...sessionArgs,
     },
     async run({ args }) {
       const api = apiFor({ ...args, json: false }, ctx);
       const ref = args.name === undefined ? await defaultInstance(api, "open a shell in") : await resolveRef(api, args.name);
-      const session = { baseUrl: api.baseUrl, token: api.token, tls: api.tls, ref, io: ctx.terminal, diagnose: diagnoser(api) };
+      const session = { ...sessionBase(api, ctx), ref };
       // Like ssh: input that is not a terminal (a pipe, /dev/null, cron) gets no remote terminal,
       // where it would be typed ahead of the prompt; the login shell reads it and ends when it ends.
       if (!ctx.terminal.stdinIsTTY) return runSession({ ...session, kind: "exec", command: PIPED_LOGIN_SHELL, tty: false });
+      if (!args.new) {
+        const [detached, ...more] = await detachedShellsOn(api, ref);
+        if (detached && (await offerReattach(ctx, detached, more.length, Date.now()))) return attachTo(ctx, api, detached, false);
+      }
       return runSession({ ...session, kind: "shell", command: [], tty: true });
     },
   });
@@ -120,20 +122,6 @@ function shellCommand(ctx: ClientContext) {
 
 /** The user's login shell, reading commands from its stdin: what `shell` runs when input is piped. */
 const PIPED_LOGIN_SHELL = ["sh", "-c", 'if [ -x "${SHELL:-}" ]; then exec "$SHELL" -l; else exec /bin/sh -l; fi'];
-
-/** Why the master refused a session upgrade, from the same route asked over plain HTTP. */
-export function diagnoser(api: ApiClient) {
-  return async (path: string): Promise<string | null> => {
-    try {
-      await api.get(path);
-      return null;
-    } catch (error) {
-      // The route accepted everything but the missing upgrade: the refusal came from elsewhere.
-      if (error instanceof AppError && error.code === "E_USAGE" && error.message.includes("WebSocket upgrade")) return null;
-      return messageOf(error);
-    }
-  };
-}
 
 /** `-t`/`--tty` and `-T`/`--no-tty` before `--`; the last one given wins. */
 function ttyChoice(rawArgs: string[]): boolean | null {
@@ -162,7 +150,7 @@ function execCommand(ctx: ClientContext) {
       const tty = ttyChoice(rawArgs) ?? (ctx.terminal.stdinIsTTY && ctx.terminal.stdoutIsTTY);
       const api = apiFor({ ...args, json: false }, ctx);
       const ref = await resolveRef(api, args.name);
-      return runSession({ baseUrl: api.baseUrl, token: api.token, tls: api.tls, kind: "exec", ref, command, tty, io: ctx.terminal, diagnose: diagnoser(api) });
+      return runSession({ ...sessionBase(api, ctx), kind: "exec", ref, command, tty });
     },
   });
 }
@@ -177,6 +165,8 @@ export function createClientCommand(ctx: ClientContext) {
       info: infoCommand(ctx),
       shell: shellCommand(ctx),
       exec: execCommand(ctx),
+      sessions: sessionsCommand(ctx),
+      attach: attachCommand(ctx),
       launch: launchCommand(ctx),
       start: lifecycleCommand(ctx, "start"),
       stop: lifecycleCommand(ctx, "stop"),

@@ -69,12 +69,23 @@ export function formatStatus(elapsedMs: number, discarded: boolean): string {
   return `multiverse: connection lost — reconnecting… ${formatElapsed(elapsedMs)} (${tail})`;
 }
 
+/** Why an attempt did not take: the master's or the worker's error code (null when nothing said) and words. */
+export interface Refusal {
+  code: ErrorCode | null;
+  message: string;
+}
+
+/** How a stretch of reconnecting ended without an attach. */
+export type ReconnectEnd = { kind: "final"; failure: Refusal } | { kind: "gaveUp"; elapsedMs: number; why: string };
+
 export interface ReconnectDeps {
   policy: ReconnectPolicy;
-  /** Starts one attempt; the session answers with `failed` (or stops this when it is attached again). */
-  attempt(): void;
-  /** The limit passed without an attach. */
-  giveUp(): void;
+  /** Starts one attempt (a new link to the attach route); returns how to abandon it. The session answers with `failed`, or `stop` once attached. */
+  attempt(): () => void;
+  /** Whether the shell's node is Ready on the master (asked when the shell is not found); without it, not found is never final. */
+  nodeReady?: () => Promise<boolean>;
+  /** No attach, and no more attempts. */
+  end(outcome: ReconnectEnd): void;
   /** Shows the status line: `first` is its first showing, later ones rewrite it in place. */
   status(line: string, first: boolean): void;
   /** Whether the status line is redrawn as time goes by (a terminal), or shown once (a log). */
@@ -84,9 +95,9 @@ export interface ReconnectDeps {
 }
 
 /**
- * One stretch of reconnecting: attempts paced by the backoff until the
- * session is attached again (`stop`) or the limit passes (`giveUp`).
- * Owns its timers; `stop` clears them all.
+ * One stretch of reconnecting: attempts paced by the backoff, each given
+ * `attemptMs`, until the session is attached again (`stop`), a failure is
+ * final, or the limit passes. Owns its timers; `stop` clears them all.
  */
 export class Reconnection {
   private readonly startedAt: number;
@@ -94,14 +105,18 @@ export class Reconnection {
   private discarded = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private ticker: ReturnType<typeof setInterval> | undefined;
+  private attemptTimer: ReturnType<typeof setTimeout> | undefined;
+  /** An attempt is under way: only it may fail, once. */
+  private underway = false;
   private stopped = false;
+  private lastWhy = "";
 
   constructor(private readonly deps: ReconnectDeps) {
     this.startedAt = this.now();
     deps.status(this.line(), true);
     if (deps.ticking) this.ticker = setInterval(() => deps.status(this.line(), false), 1_000);
     // The first try goes at once: most drops are a blip.
-    this.timer = setTimeout(() => this.deps.attempt(), 0);
+    this.timer = setTimeout(() => this.attempt(), 0);
   }
 
   private now(): number {
@@ -112,15 +127,42 @@ export class Reconnection {
     return formatStatus(this.now() - this.startedAt, this.discarded);
   }
 
-  /** The last attempt did not take, and may be tried again: the next one, or giving up past the limit. */
-  failed(): void {
+  private attempt(): void {
     if (this.stopped) return;
+    this.underway = true;
+    const abandon = this.deps.attempt();
+    this.attemptTimer = setTimeout(() => {
+      abandon();
+      this.failed({ code: null, message: "no answer in time" });
+    }, this.deps.policy.attemptMs);
+  }
+
+  /** The attempt under way did not take: the next one, or the end (reconnect.ts's isRetryable decides). */
+  failed(failure: Refusal): void {
+    if (this.stopped || !this.underway) return;
+    this.underway = false;
+    clearTimeout(this.attemptTimer);
+    this.lastWhy = failure.message;
+    const { nodeReady } = this.deps;
+    if (failure.code !== "E_NOT_FOUND" || !nodeReady) return this.decide(failure);
+    void nodeReady().then(
+      (ready) => this.decide(failure, ready),
+      () => this.decide(failure, false),
+    );
+  }
+
+  private decide(failure: Refusal, nodeReady?: boolean): void {
+    if (this.stopped) return;
+    if (!isRetryable({ code: failure.code, ...(nodeReady === undefined ? {} : { nodeReady }) })) {
+      this.stop();
+      return this.deps.end({ kind: "final", failure });
+    }
     const delay = backoffDelay(this.attempts++, this.deps.policy.backoff, this.deps.random);
     if (this.now() + delay - this.startedAt > this.deps.policy.limitMs) {
       this.stop();
-      return this.deps.giveUp();
+      return this.deps.end({ kind: "gaveUp", elapsedMs: this.now() - this.startedAt, why: this.lastWhy });
     }
-    this.timer = setTimeout(() => this.deps.attempt(), delay);
+    this.timer = setTimeout(() => this.attempt(), delay);
   }
 
   /** Keys were typed and thrown away: the status line says so from now on. */
@@ -130,15 +172,11 @@ export class Reconnection {
     if (this.deps.ticking) this.deps.status(this.line(), false);
   }
 
-  /** How long it has been going on. */
-  elapsedMs(): number {
-    return this.now() - this.startedAt;
-  }
-
   /** Attached again, or the session ended: no more attempts or redraws. Idempotent. */
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.attemptTimer);
     clearInterval(this.ticker);
   }
 }

@@ -73,3 +73,24 @@ export function stateCell(state: string, c: Colors): Cell {
           : c.cyan;
   return { text: state, paint };
 }
+
+/** A span as a table cell shows it, in its largest whole unit: `45s`, `3m`, `2h`, `4d`. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}
+
+/**
+ * The shortest prefix of each id, at least `min` characters, that no other
+ * id of the list shares: what a listing shows and `attach` accepts.
+ */
+export function shortIds(ids: string[], min = 8): string[] {
+  return ids.map((id) => {
+    let length = Math.min(min, id.length);
+    while (length < id.length && ids.some((other) => other !== id && other.startsWith(id.slice(0, length)))) length++;
+    return id.slice(0, length);
+  });
+}

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { attachPath, formatStatus, isRetryable, Reconnection } from "../../lib/client/reconnect.ts";
+import { attachPath, formatStatus, isRetryable, Reconnection, type ReconnectEnd } from "../../lib/client/reconnect.ts";
 
 describe("what is retried", () => {
   test("anything the network or a restarting master explains; not a refused token or request", () => {
@@ -31,6 +31,7 @@ describe("a stretch of reconnecting", () => {
     let clock = 0;
     let attempts = 0;
     const lines: [string, boolean][] = [];
+    const ends: ReconnectEnd[] = [];
     await new Promise<void>((resolve) => {
       const r: Reconnection = new Reconnection({
         policy: { backoff: { baseMs: 1, maxMs: 4 }, limitMs: 35_000, attemptMs: 10_000 },
@@ -41,12 +42,17 @@ describe("a stretch of reconnecting", () => {
           attempts++;
           // Each attempt takes 10 s (on the test's clock) and fails.
           clock += 10_000;
-          r.failed();
+          queueMicrotask(() => r.failed({ code: "E_UNREACHABLE", message: "down" }));
+          return () => {};
         },
-        giveUp: resolve,
+        end(outcome) {
+          ends.push(outcome);
+          resolve();
+        },
       });
     });
     expect(attempts).toBe(4);
+    expect(ends).toEqual([{ kind: "gaveUp", elapsedMs: 40_000, why: "down" }]);
     // Not a terminal: one line, once.
     expect(lines).toEqual([["multiverse: connection lost — reconnecting… 0 s (Enter ~ . to quit)", true]]);
   });
@@ -59,18 +65,62 @@ describe("a stretch of reconnecting", () => {
       ticking: true,
       now: () => 3_000,
       status: (line, first) => void lines.push([line, first]),
-      attempt: () => void attempts++,
-      giveUp: () => {},
+      attempt: () => (attempts++, () => {}),
+      end: () => {},
     });
     r.discard();
     r.discard();
     r.stop();
-    r.failed();
+    r.failed({ code: null, message: "x" });
     await Bun.sleep(20);
     expect(attempts).toBe(0);
     expect(lines).toEqual([
       ["multiverse: connection lost — reconnecting… 0 s (Enter ~ . to quit)", true],
       ["multiverse: connection lost — reconnecting… 0 s (input discarded while disconnected)", false],
     ]);
+  });
+});
+
+describe("a failure that is final", () => {
+  test("not found while the node is Ready ends at once; while it is away, the attempts go on", async () => {
+    let ready = false;
+    let attempts = 0;
+    const outcome = await new Promise<ReconnectEnd>((resolve) => {
+      const r: Reconnection = new Reconnection({
+        policy: { backoff: { baseMs: 1, maxMs: 2 }, limitMs: 60_000, attemptMs: 10_000 },
+        ticking: false,
+        status: () => {},
+        nodeReady: async () => ready,
+        attempt() {
+          if (++attempts === 3) ready = true;
+          queueMicrotask(() => r.failed({ code: "E_NOT_FOUND", message: "no such shell" }));
+          return () => {};
+        },
+        end: resolve,
+      });
+    });
+    expect(attempts).toBe(3);
+    expect(outcome).toEqual({ kind: "final", failure: { code: "E_NOT_FOUND", message: "no such shell" } });
+  });
+
+  test("an attempt with no answer in time is abandoned and counts as failed", async () => {
+    let abandoned = 0;
+    let attempts = 0;
+    await new Promise<void>((resolve) => {
+      const r: Reconnection = new Reconnection({
+        policy: { backoff: { baseMs: 1, maxMs: 1 }, limitMs: 60_000, attemptMs: 5 },
+        ticking: false,
+        status: () => {},
+        attempt() {
+          if (++attempts === 3) {
+            r.stop();
+            resolve();
+          }
+          return () => void abandoned++;
+        },
+        end: () => {},
+      });
+    });
+    expect(abandoned).toBe(2);
   });
 });

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createApiClient } from "../../lib/client/api-client.ts";
-import { diagnoser } from "../../lib/client/commands.ts";
+import { diagnoser } from "../../lib/client/sessions.ts";
 import { runSession } from "../../lib/client/session.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { fakeClient } from "../support/fake-client.ts";

@@ -163,7 +163,7 @@ describe("the client's session", () => {
     const t = fakeTerminal();
     const diagnose = async (path: string) => {
       asked.push(path);
-      return "the token was refused";
+      return { code: "E_UNAUTHORIZED" as const, message: "the token was refused" };
     };
     expect(await runSession(request(master, t.io, { ref: "refuse", diagnose }))).toBe(1);
     expect(asked).toEqual(["/api/v1/instances/refuse/exec?cols=80&rows=24&term=xterm-256color&tty=0&arg=true"]);
