@@ -40,11 +40,9 @@ function slowSession(apiUrl: string, token: string, bytes: number, rate: number)
   for (const arg of ["head", "-c", String(bytes), "/dev/zero"]) query.append("arg", arg);
   const ws = new WebSocket(`${apiUrl.replace("http", "ws")}/api/v1/instances/bench/exec?${query}`, { headers: { authorization: `Bearer ${token}` } });
   ws.binaryType = "arraybuffer";
-  const tickMs = 50;
-  const perTick = (rate * tickMs) / 1000;
   let received = 0;
-  let windowBytes = 0;
   let code: number | null = null;
+  let resumeTimer: ReturnType<typeof setTimeout> | undefined;
   const started = performance.now();
   ws.onmessage = (event) => {
     if (typeof event.data === "string") {
@@ -55,16 +53,20 @@ function slowSession(apiUrl: string, token: string, bytes: number, rate: number)
     }
     if (!(event.data instanceof ArrayBuffer)) return;
     received += event.data.byteLength - 1;
-    windowBytes += event.data.byteLength;
-    if (windowBytes >= perTick) ws.pause();
+    // A reader of `rate`: ahead of it, the socket is not read until the time catches up (frames
+    // already read from the socket still arrive, so pacing by the total keeps the average exact).
+    const ahead = started + (received / rate) * 1000 - performance.now();
+    if (ahead > 0 && resumeTimer === undefined) {
+      ws.pause();
+      resumeTimer = setTimeout(() => {
+        resumeTimer = undefined;
+        ws.resume();
+      }, ahead);
+    }
   };
-  const ticker = setInterval(() => {
-    windowBytes = 0;
-    ws.resume();
-  }, tickMs);
   return new Promise((resolve) => {
     ws.onclose = () => {
-      clearInterval(ticker);
+      clearTimeout(resumeTimer);
       resolve({ received, code, seconds: (performance.now() - started) / 1000 });
     };
   });
