@@ -3,7 +3,7 @@
  * stderr, a terminal whose signals the test sends) and a fake master API on
  * a real Bun server whose routes the test writes.
  */
-import type { Server } from "bun";
+import type { Server, ServerWebSocket } from "bun";
 import { runCli } from "../../lib/cli/run.ts";
 import { createClientCommand, type ClientContext } from "../../lib/client/commands.ts";
 import type { TerminalIo } from "../../lib/client/terminal-io.ts";
@@ -13,25 +13,30 @@ export interface FakeClient {
   ctx: ClientContext;
   out: string[];
   err: string[];
+  /** The questions asked on the terminal. */
+  asked: string[];
   /** Sends a signal to the client, as Ctrl-C would. */
   signal(signal: NodeJS.Signals): void;
   /** Whether a signal listener is installed now. */
   listening(): boolean;
 }
 
-export function fakeClient(options: { isTTY?: boolean; cols?: number } = {}): FakeClient {
+export function fakeClient(options: { isTTY?: boolean; cols?: number; stdinIsTTY?: boolean; answers?: string[] } = {}): FakeClient {
   const out: string[] = [];
   const err: string[] = [];
+  const asked: string[] = [];
+  const answers = [...(options.answers ?? [])];
   let listener: ((signal: NodeJS.Signals) => void) | undefined;
   const terminal: TerminalIo = {
-    stdinIsTTY: false,
+    stdinIsTTY: options.stdinIsTTY ?? false,
     stdoutIsTTY: options.isTTY ?? false,
     term: "xterm-256color",
     size: () => ({ cols: options.cols ?? 80, rows: 24 }),
     onResize: () => () => {},
     setRaw: () => {},
     readStdin: (_onData, onEnd) => {
-      queueMicrotask(onEnd);
+      // A terminal's input does not end; a pipe's (empty) does.
+      if (!options.stdinIsTTY) queueMicrotask(onEnd);
       return () => {};
     },
     pauseStdin: () => {},
@@ -44,7 +49,7 @@ export function fakeClient(options: { isTTY?: boolean; cols?: number } = {}): Fa
       return () => (listener = undefined);
     },
     flush: async () => {},
-    ask: async () => "",
+    ask: async (question) => (asked.push(question), answers.shift() ?? ""),
   };
   const ctx: ClientContext = {
     env: { NO_COLOR: "1" },
@@ -55,7 +60,7 @@ export function fakeClient(options: { isTTY?: boolean; cols?: number } = {}): Fa
     defaultTokenFile: "/nonexistent/api-token",
     terminal,
   };
-  return { ctx, out, err, signal: (s) => listener?.(s), listening: () => listener !== undefined };
+  return { ctx, out, err, asked, signal: (s) => listener?.(s), listening: () => listener !== undefined };
 }
 
 /** One request the fake master received. */
@@ -73,18 +78,30 @@ export interface FakeMaster {
   stop(): Promise<void>;
 }
 
-/** A master API whose answers `route` makes; every request is recorded first. */
-export function fakeMaster(route: (request: SeenRequest) => Response | Promise<Response>): FakeMaster {
+/**
+ * A master API whose answers `route` makes; every request is recorded first.
+ * With `session`, WebSocket upgrades are taken and `session` plays the
+ * session's master side (by default: exit 0 at once).
+ */
+export function fakeMaster(route: (request: SeenRequest) => Response | Promise<Response>, session?: (ws: ServerWebSocket<{ path: string }>) => void): FakeMaster {
   const seen: SeenRequest[] = [];
-  const server: Server<undefined> = Bun.serve({
+  const server: Server<{ path: string }> = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    async fetch(req) {
+    async fetch(req, srv) {
       const url = new URL(req.url);
+      if (session && req.headers.get("upgrade")?.toLowerCase() === "websocket") {
+        seen.push({ method: req.method, path: url.pathname + url.search, accept: null, body: undefined });
+        return srv.upgrade(req, { data: { path: url.pathname + url.search } }) ? undefined : new Response("no", { status: 400 });
+      }
       const text = await req.text();
       const request = { method: req.method, path: url.pathname + url.search, accept: req.headers.get("accept"), body: text === "" ? undefined : parseJson(text, "request body") };
       seen.push(request);
       return route(request);
+    },
+    websocket: {
+      open: (ws) => session?.(ws),
+      message() {},
     },
   });
   return { url: `http://127.0.0.1:${server.port}`, seen, stop: () => server.stop(true) };
