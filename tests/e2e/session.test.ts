@@ -42,7 +42,9 @@ beforeAll(async () => {
     expect((await hostMultipass(sim, ["launch", "--name", "primary"])).code).toBe(0);
   }
   expect((await hostMultipass(sims[0]!, ["launch", "--name", "web"])).code).toBe(0);
-  [n1, n2] = await Promise.all([startWorker(master, "n1", { simDir: sims[0] }), startWorker(master, "n2", { simDir: sims[1] })]);
+  // Shells end with their client here (--session-grace 0, the behaviour before issue 12); kept shells: kept-shells.test.ts.
+  const noGrace = ["--session-grace", "0"];
+  [n1, n2] = await Promise.all([startWorker(master, "n1", { simDir: sims[0], extraArgs: noGrace }), startWorker(master, "n2", { simDir: sims[1], extraArgs: noGrace })]);
   await waitFor("3 instances", async () => (await apiInstances(master)).length === 3);
 });
 afterAll(async () => {
@@ -132,7 +134,7 @@ describe("shell", () => {
     const sim = tempDir("sim-md");
     simConfig(sim, { stepMs: 5 });
     await hostMultipass(sim, ["launch", "--name", "solo"]);
-    const w = await startWorker(own, "md", { simDir: sim });
+    const w = await startWorker(own, "md", { simDir: sim, extraArgs: ["--session-grace", "0"] });
     await waitFor("solo listed", async () => (await apiInstances(own)).length === 1);
     // Run the client from a shell, as a person would, and look at the terminal after it ends.
     const clientLine = [...roleCommand("client"), "shell", "solo", "--master", own.apiUrl, "--token", own.apiToken].map((a) => `'${a}'`).join(" ");
