@@ -25,8 +25,10 @@
  * - The client may send `detach`: the worker answers `detached` and closes
  *   with {@link SESSION_CLOSE.detached}; the shell goes on. Closing without
  *   `exit` is allowed only this way: every other end is `exit`, then close.
- * - A read-only attach gets the output and no say: its input, resizes and
- *   `detach` are ignored, and it ends (`detached`) when the shell has none.
+ * - A read-only attach gets the output and no say: its input and resizes
+ *   are ignored, and its `detach` only ends its own watch (`detached`). It
+ *   stays while the shell is detached (it does not stop the grace clock),
+ *   and gets `exit` when the shell ends (after `error` when the worker ended it).
  */
 import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
 import { arrayOf, boolean, field, integer, object, ParseError, parseJson, string } from "../core/parse.ts";
@@ -82,7 +84,7 @@ export type SessionControl =
   | { type: "attached"; id: string; readOnly: boolean }
   /** Client → worker: leave the shell running without this client. */
   | { type: "detach" }
-  /** Worker → client: detached (on purpose, or a read-only watch whose shell lost its writer); the close follows. */
+  /** Worker → client: this client is detached (it asked, or its hop failed), the shell goes on; the close follows. */
   | { type: "detached"; id: string };
 
 export type SessionKind = "shell" | "exec";
