@@ -21,7 +21,9 @@
 
 import { constants } from "node:os";
 import { isatty } from "node:tty";
-import type { Subprocess } from "bun";
+
+/** A spawned process (the type of `Bun.spawn`'s answer; sim/ imports no package, `bun` included). */
+type Subprocess = ReturnType<typeof Bun.spawn>;
 
 /** What to run. */
 export interface ChildSpec {
@@ -72,7 +74,7 @@ interface GroupGuard {
  * leader's parent-death signal.
  */
 function guardGroup(group: number, spec: ChildSpec): GroupGuard | null {
-  let guard: Subprocess<"pipe", "ignore", "ignore">;
+  let guard;
   try {
     guard = Bun.spawn([onHostPath("sh", spec.hostPath), "-c", GUARD_SCRIPT, "multipass-hangup", String(group)], {
       env: { ...spec.env, PATH: spec.hostPath ?? "" },
