@@ -57,7 +57,7 @@ type Client = ReturnType<typeof client>;
 
 const hosts: SessionHost[] = [];
 
-function hostWith(keep: SessionHostDeps["keep"], now?: () => number) {
+function hostWith(keep: SessionHostDeps["keep"], now?: () => number, liveness?: SessionHostDeps["liveness"]) {
   const { log, lines } = createTestLog();
   const host = createSessionHost({
     multipass: createFakeMultipass([{ name: "web" }]),
@@ -69,6 +69,7 @@ function hostWith(keep: SessionHostDeps["keep"], now?: () => number) {
     graceMs: 200,
     ...(keep ? { keep } : {}),
     ...(now ? { now } : {}),
+    ...(liveness ? { liveness } : {}),
   });
   hosts.push(host);
   return { host, lines };
@@ -205,6 +206,20 @@ describe.skipIf(process.platform === "win32")("kept shells", () => {
     expect(host.list()).toMatchObject([{ state: "detached" }]);
     expect(host.running).toBe(1);
     expect(lines.some((l) => l.includes(`shell ${ID} on "web" detached (detached by its client)`))).toBe(true);
+  });
+
+  test("a master gone silent: error, `detached` and the close 4004, and the shell is kept", async () => {
+    const { host } = hostWith({ graceMs: 60_000 }, undefined, { pingIntervalMs: 50, peerTimeoutMs: 300 });
+    const c = client(host);
+    c.start(shellStart());
+    expect(await c.closed).toBe(4004);
+    expect(c.controls.slice(-2)).toEqual([
+      { type: "error", code: "E_TIMEOUT", message: "The master stopped answering pings" },
+      { type: "detached", id: ID },
+    ]);
+    await Bun.sleep(0);
+    expect(host.list()).toMatchObject([{ state: "detached" }]);
+    expect(host.running).toBe(1);
   });
 
   test("a read-only viewer sees the output live, and its keys, resizes and detach do nothing to the shell", async () => {

@@ -5,6 +5,9 @@
  * takes no input stops the socket being read.
  */
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { createSessionHost, type SessionSocket } from "../../lib/worker/session-host.ts";
 import { parseSessionControl, SEND_BACKLOG_BYTES, type SessionControl } from "../../lib/protocol/session.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
@@ -88,6 +91,27 @@ describe.skipIf(process.platform === "win32")("the worker's flow control", () =>
     expect(slow.received).toBe(20_000_000);
     expect(slow.controls.at(-1)).toEqual({ type: "exit", code: 0 });
     // The bound, plus what was in flight when the program was stopped (a pipe's or a PTY's buffer).
+    expect(slow.peak).toBeLessThan(SEND_BACKLOG_BYTES + MB);
+  });
+
+  test("a kept shell's writer taking output slowly: the backlog stays bounded, every byte comes, then exit", async () => {
+    // The "login shell" prints 20 MB: a script, as an interactive shell would run the pipeline in a process
+    // group of its own, which the fake driver's pause (a SIGSTOP of the PTY's first group) does not reach.
+    const shell = join(mkdtempSync(join(tmpdir(), "kept-flow-")), "shell");
+    writeFileSync(shell, "#!/bin/sh\nhead -c 20000000 /dev/zero | tr '\\0' x\n", { mode: 0o755 });
+    const h = createSessionHost({ multipass: createFakeMultipass([{ name: "web" }]), log: createTestLog().log, ensureRunning: async () => {}, env: { ...process.env, SHELL: shell }, platform: "linux", graceMs: 100 });
+    const slow = slowSocket(256 * 1024, true);
+    const session = h.session();
+    slow.onDrain(() => session.drain(slow.socket));
+    session.open(slow.socket);
+    const id = "5f0c2a9e-1b7d-4c1e-9a57-0d3c1f2b4e61";
+    session.message(slow.socket, JSON.stringify({ kind: "shell", instance: "web", command: [], tty: true, cols: 80, rows: 24, term: "dumb", id, owner: "a1b2c3d4e5f6" }));
+    expect(await slow.closed).toBe(1000);
+    slow.stop();
+    expect(slow.controls[0]).toEqual({ type: "session", id, node: null });
+    expect(slow.controls.at(-1)).toEqual({ type: "exit", code: 0 });
+    expect(slow.received).toBe(20_000_000);
+    rmSync(dirname(shell), { recursive: true });
     expect(slow.peak).toBeLessThan(SEND_BACKLOG_BYTES + MB);
   });
 
