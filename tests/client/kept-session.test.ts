@@ -178,6 +178,29 @@ describe("a dropped connection", () => {
     expect([t.raw[0], t.raw.at(-1)]).toEqual([true, false]);
   });
 
+  test("detached after an error (the master lost the node) is ridden out too: the client attaches again", async () => {
+    const m = master({
+      open(conn) {
+        if (conn.path.includes("/shell")) {
+          keptShellOpen(conn);
+          setTimeout(() => {
+            send(conn, { type: "error", code: "E_UNREACHABLE", message: 'Lost the connection to node "n1" (code 1006)' });
+            send(conn, { type: "detached", id: ID });
+            conn.ws.close(4010, "detached");
+          }, 20);
+          return;
+        }
+        send(conn, { type: "attached", id: ID, readOnly: false });
+        conn.ws.send(new TextEncoder().encode("\x1bcback"));
+        exit(conn, 5);
+      },
+    });
+    const t = fakeTerminal();
+    expect(await runSession(shellRequest(m.url, t))).toBe(5);
+    expect(m.upgrades[1]).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24`);
+    expect(t.out()).toBe("$ \x1bcback");
+  });
+
   test("a shell that is not kept (no session frame) is not retried: the loss is reported, exit 1", async () => {
     const m = master({ open: (conn) => setTimeout(() => conn.ws.terminate(), 20) });
     const t = fakeTerminal();
