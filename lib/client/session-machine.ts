@@ -247,8 +247,8 @@ export class ClientSession {
     }
     if (typeof this.exitCode === "number") return this.end(this.exitCode, this.remoteError?.message);
     if (this.kept && (this.detached || code === SESSION_CLOSE.detached || this.state === "detaching")) {
-      // Detached by a failure (the master lost the node, or is going away), not on purpose: the shell is kept, so ride it out.
-      if (this.state === "open" && this.remoteError && !this.protocolError) return this.lost();
+      // Detached by a failure (the master lost the node, is going away, or a hop went silent: 4004), not on purpose: the shell is kept, so ride it out.
+      if (this.state === "open" && (this.remoteError || code === SESSION_CLOSE.peerTimeout) && !this.protocolError) return this.lost();
       return this.end(EXIT.ok, this.readOnly ? this.notes.shellDetached(this.kept) : this.notes.detached(this.kept));
     }
     if (this.kept && this.state === "open" && !this.protocolError) return this.lost();

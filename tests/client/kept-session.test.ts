@@ -178,15 +178,18 @@ describe("a dropped connection", () => {
     expect([t.raw[0], t.raw.at(-1)]).toEqual([true, false]);
   });
 
-  test("detached after an error (the master lost the node) is ridden out too: the client attaches again", async () => {
+  test.each([
+    ["after an error (the master lost the node)", true, 4010],
+    ["with the close 4004 (a hop went silent)", false, 4004],
+  ])("detached %s is ridden out too: the client attaches again", async (_what, withError, closeCode) => {
     const m = master({
       open(conn) {
         if (conn.path.includes("/shell")) {
           keptShellOpen(conn);
           setTimeout(() => {
-            send(conn, { type: "error", code: "E_UNREACHABLE", message: 'Lost the connection to node "n1" (code 1006)' });
+            if (withError) send(conn, { type: "error", code: "E_UNREACHABLE", message: 'Lost the connection to node "n1" (code 1006)' });
             send(conn, { type: "detached", id: ID });
-            conn.ws.close(4010, "detached");
+            conn.ws.close(closeCode, "detached");
           }, 20);
           return;
         }
