@@ -58,7 +58,7 @@ export function isRetryable(failure: ReattachFailure): boolean {
 
 /** The path of the attach route of shell `id`, at the terminal's size. */
 export function attachPath(id: string, size: { cols: number; rows: number }, readOnly: boolean): string {
-  const query = new URLSearchParams({ cols: String(size.cols), rows: String(size.rows) });
+  const query = new URLSearchParams({ cols: String(size.cols), rows: String(size.rows), keepalive: String(KEPT_LIVENESS.pingIntervalMs) });
   if (readOnly) query.set("readOnly", "1");
   return `/api/v1/sessions/${encodeURIComponent(id)}/attach?${query}`;
 }

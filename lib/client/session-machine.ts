@@ -21,6 +21,8 @@ function sessionPath(request: SessionRequest): string {
   if (request.attach) return attachPath(request.attach.id, request.io.size(), request.attach.readOnly);
   const { cols, rows } = request.io.size();
   const query = new URLSearchParams({ cols: String(cols), rows: String(rows), term: request.io.term });
+  // A shell may be kept: ping often from the start, and say so, so that a lost network detaches it in seconds.
+  if (request.kind === "shell") query.set("keepalive", String(KEPT_LIVENESS.pingIntervalMs));
   if (request.kind === "exec") {
     query.set("tty", request.tty ? "1" : "0");
     for (const arg of request.command) query.append("arg", arg);
@@ -100,7 +102,7 @@ export class ClientSession {
     this.exitCode = undefined;
     this.remoteError = null;
     const target = { url: `${this.request.baseUrl.replace(/^http/, "ws")}${path}`, token: this.request.token, tls: this.request.tls };
-    const times = this.request.liveness ?? (this.kept ? KEPT_LIVENESS : DEFAULT_LIVENESS);
+    const times = this.request.liveness ?? (this.kept || this.request.kind === "shell" || this.request.attach ? KEPT_LIVENESS : DEFAULT_LIVENESS);
     const link: SessionLink = new SessionLink(target, times, {
       open: () => link === this.link && this.opened(),
       message: (data) => link === this.link && this.received(data),

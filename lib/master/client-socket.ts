@@ -8,6 +8,7 @@
  * (the audit trail that cannot be written, 503) is remembered for a short
  * while and given to that request, from the same token, as its answer.
  */
+import type { LivenessTimes } from "../net/liveness.ts";
 import { AppError, messageOf } from "../core/errors.ts";
 import { controlFrame, parseSessionControl, SEND_BACKLOG_BYTES, SESSION_CLOSE } from "../protocol/session.ts";
 import type { Socket, WsSession } from "../net/ws.ts";
@@ -21,10 +22,11 @@ function delivery(socket: Socket | null, sent: number): Delivery {
 }
 
 /** Adapts a client's WebSocket to the relayed session `open` starts once the socket is up. */
-export function socketSession(open: (client: ClientEnd) => RelayHandle): WsSession {
+export function socketSession(open: (client: ClientEnd) => RelayHandle, liveness?: LivenessTimes): WsSession {
   let handle: RelayHandle | null = null;
   let socket: Socket | null = null;
   const end: ClientEnd = {
+    ...(liveness === undefined ? {} : { liveness }),
     binary: (bytes) => delivery(socket, socket?.send(bytes) ?? 0),
     control: (message) => void socket?.send(controlFrame(message)),
     close: (code, reason) => socket?.close(code, reason),

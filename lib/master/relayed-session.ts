@@ -110,7 +110,7 @@ export class RelayedSession implements RelayHandle {
       ping === undefined
         ? null
         : watchPeer(
-            times,
+            client.liveness ?? times,
             () => {
               // While the client's socket is not read, its frames wait unread: the silence is ours.
               if (this.#flow.inputHeld) this.#clientLive?.heard();

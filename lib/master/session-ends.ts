@@ -3,6 +3,7 @@
  * (a WebSocket, or a streamed HTTP answer) offers the relay, and what the
  * relay offers it back; and how a session ended.
  */
+import type { LivenessTimes } from "../net/liveness.ts";
 import type { ErrorCode } from "../core/errors.ts";
 import type { SessionControl } from "../protocol/session.ts";
 
@@ -29,6 +30,8 @@ export interface ClientEnd {
    * watched for silence.
    */
   ping?(): void;
+  /** How to watch this client, when it declared its keepalive; else the relay's own times. */
+  readonly liveness?: LivenessTimes;
 }
 
 /** What the client side feeds into a session. */

@@ -23,6 +23,7 @@
  * client-socket.ts says. (Tokens and lockouts refuse the plain request as
  * they refused the upgrade; a lookup that finds no session refuses both.)
  */
+import { livenessForKeepalive, type LivenessTimes } from "../net/liveness.ts";
 import { randomUUID } from "node:crypto";
 import type { Context, Hono } from "hono";
 import type { ConsolaInstance } from "consola";
@@ -40,6 +41,7 @@ import { createRefusals, socketSession } from "./client-socket.ts";
 import { mergeSessions, type KeptSessions } from "./kept-sessions.ts";
 import {
   attachFromQuery,
+  keepaliveFromQuery,
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
   DEFAULT_COLS,
@@ -125,6 +127,12 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
     }
   }
 
+  /** How to watch a client that declared its keepalive (keepalive=MS), else undefined: the relay's own times. */
+  const clientTimes = (url: URL): LivenessTimes | undefined => {
+    const keepalive = keepaliveFromQuery(url.searchParams);
+    return keepalive === null ? undefined : livenessForKeepalive(keepalive);
+  };
+
   const refusalKey = (c: Context<BunEnv>, url: URL) => `${deps.caller(c).tokenId} ${url.pathname}${url.search}`;
 
   const webSocketRoute = (kind: SessionKind) => (c: Context<BunEnv>) => {
@@ -132,13 +140,14 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
     const url = new URL(c.req.url);
     const owner = deps.caller(c).tokenId;
     const spec: SessionSpec = { ...specFromQuery(kind, name, url.searchParams), ...(kind === "shell" ? { id: randomUUID() } : {}), owner };
+    const times = clientTimes(url);
     const params = spec.kind === "exec" ? { command: [...spec.command], tty: spec.tty } : { tty: spec.tty, session: spec.id };
     const call = { action: spec.kind, node: node.name, instance: spec.instance, params };
     return upgradeRecorded(
       c,
       refusalKey(c, url),
       () => recordSession(c, call, `Not opening the ${spec.kind} on "${spec.instance}"`),
-      (onEnd) => socketSession((end) => relay.open(node, spec, end, onEnd)),
+      (onEnd) => socketSession((end) => relay.open(node, spec, end, onEnd), times),
     );
   };
   app.get("/api/v1/instances/:ref/shell", webSocketRoute("shell"));
@@ -148,13 +157,14 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
     const url = new URL(c.req.url);
     const owner = deps.caller(c).tokenId;
     const spec = attachFromQuery(c.req.param("id"), owner, url.searchParams);
+    const times = clientTimes(url);
     const { node, session } = await kept.find(spec.id, owner, c.req.raw.signal);
     const call = { action: "attach", node: node.name, instance: session.instance, params: { session: spec.id, readOnly: spec.readOnly } };
     return upgradeRecorded(
       c,
       refusalKey(c, url),
       () => recordSession(c, call, `Not attaching to session "${spec.id}"`),
-      (onEnd) => socketSession((end) => relay.attach(node, session, spec, end, onEnd)),
+      (onEnd) => socketSession((end) => relay.attach(node, session, spec, end, onEnd), times),
     );
   });
 

@@ -3,7 +3,7 @@
  * interval, and declare the peer gone after a stretch of silence. Any frame
  * from the peer counts as a sign of life.
  */
-import { PEER_TIMEOUT_MS, PING_INTERVAL_MS } from "../protocol/session.ts";
+import { MIN_PEER_TIMEOUT_MS, PEER_TIMEOUT_MS, PING_INTERVAL_MS } from "../protocol/session.ts";
 
 export interface LivenessTimes {
   pingIntervalMs: number;
@@ -11,6 +11,11 @@ export interface LivenessTimes {
 }
 
 export const DEFAULT_LIVENESS: LivenessTimes = { pingIntervalMs: PING_INTERVAL_MS, peerTimeoutMs: PEER_TIMEOUT_MS };
+
+/** How to watch a peer that pings every `keepaliveMs` (protocol/session.ts keepaliveFromQuery): four missed pings, at least MIN_PEER_TIMEOUT_MS. */
+export function livenessForKeepalive(keepaliveMs: number): LivenessTimes {
+  return { pingIntervalMs: Math.min(PING_INTERVAL_MS, keepaliveMs), peerTimeoutMs: Math.max(MIN_PEER_TIMEOUT_MS, 4 * keepaliveMs) };
+}
 
 export interface Liveness {
   /** Call on every frame from the peer. */

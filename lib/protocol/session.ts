@@ -65,6 +65,28 @@ export const SEND_BACKLOG_BYTES = 1024 * 1024;
 export const PING_INTERVAL_MS = 20_000;
 export const PEER_TIMEOUT_MS = 65_000;
 
+/**
+ * A client may say how often it pings (`keepalive=MS` in a session route's
+ * query, at least {@link MIN_KEEPALIVE_MS}, at most {@link PING_INTERVAL_MS}):
+ * the master then pings it as often and counts it gone after four missed
+ * intervals (at least {@link MIN_PEER_TIMEOUT_MS}) rather than 65 s — so a
+ * kept shell whose client lost its network is detached in seconds, its grace
+ * period starts, and the client's reattach finds it free.
+ */
+export const MIN_KEEPALIVE_MS = 1_000;
+export const MIN_PEER_TIMEOUT_MS = 10_000;
+
+/** The client's declared ping interval from a session route's query; null when it declares none. @throws AppError E_USAGE */
+export function keepaliveFromQuery(query: URLSearchParams): number | null {
+  const text = query.get("keepalive");
+  if (text === null) return null;
+  const ms = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(ms >= MIN_KEEPALIVE_MS && ms <= PING_INTERVAL_MS)) {
+    throw new AppError("E_USAGE", `Invalid keepalive "${text.slice(0, 20)}": expected milliseconds between ${MIN_KEEPALIVE_MS} and ${PING_INTERVAL_MS}`);
+  }
+  return ms;
+}
+
 export const DEFAULT_COLS = 80;
 export const DEFAULT_ROWS = 24;
 const MAX_DIMENSION = 1000;

@@ -95,7 +95,7 @@ describe("attach", () => {
     await waitFor("the screen", () => t.out().includes("screen"));
     t.type("ls\r");
     expect(await done).toBe(7);
-    expect(m.upgrades).toEqual([`/api/v1/sessions/${ID}/attach?cols=120&rows=40`]);
+    expect(m.upgrades).toEqual([`/api/v1/sessions/${ID}/attach?cols=120&rows=40&keepalive=2500`]);
     expect(t.out()).toBe("\x1bc\x1b[?1049h\x1b[3;5Hscreen");
     expect(m.conns[0]!.input.join("")).toBe("ls\r");
     expect([t.raw[0], t.raw.at(-1)]).toEqual([true, false]);
@@ -110,7 +110,7 @@ describe("attach", () => {
     t.type("\u0003");
     t.type("\r~.");
     expect(await done).toBe(255);
-    expect(m.upgrades[0]).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24&readOnly=1`);
+    expect(m.upgrades[0]).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24&keepalive=2500&readOnly=1`);
     await waitFor("the close", () => m.conns[0]!.closed !== null);
     expect(m.conns[0]!.input).toEqual([]);
     expect(m.conns[0]!.controls.filter((c) => c.type !== "ping")).toEqual([]);
@@ -168,7 +168,7 @@ describe("a dropped connection", () => {
     t.type("exit\r");
     expect(await done).toBe(0);
     const attach = m.conns.find((c) => c.path.includes("/attach"))!;
-    expect(attach.path).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24`);
+    expect(attach.path).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24&keepalive=2500`);
     expect(attach.input.join("")).toBe("exit\r");
     expect(m.conns[0]!.input.join("")).toBe("");
     expect(t.out()).toBe("$ \x1bcrestored");
@@ -200,7 +200,7 @@ describe("a dropped connection", () => {
     });
     const t = fakeTerminal();
     expect(await runSession(shellRequest(m.url, t))).toBe(5);
-    expect(m.upgrades[1]).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24`);
+    expect(m.upgrades[1]).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24&keepalive=2500`);
     expect(t.out()).toBe("$ \x1bcback");
   });
 
@@ -223,7 +223,7 @@ describe("a dropped connection", () => {
     // The fake answers no ping: silence.
     const t = fakeTerminal();
     expect(await runSession(shellRequest(m.url, t, { liveness: { pingIntervalMs: 50, peerTimeoutMs: 200 } }))).toBe(3);
-    expect(m.upgrades[1]).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24`);
+    expect(m.upgrades[1]).toBe(`/api/v1/sessions/${ID}/attach?cols=80&rows=24&keepalive=2500`);
     expect(t.err()).toContain("reconnecting");
   });
 

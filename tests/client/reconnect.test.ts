@@ -21,8 +21,8 @@ describe("the status line and the route", () => {
     expect(formatStatus(72_000, true)).toBe("multiverse: connection lost — reconnecting… 1m12s (input discarded while disconnected)");
   });
   test("the attach route at a size, read-only or not", () => {
-    expect(attachPath("ab-12", { cols: 100, rows: 30 }, false)).toBe("/api/v1/sessions/ab-12/attach?cols=100&rows=30");
-    expect(attachPath("ab-12", { cols: 100, rows: 30 }, true)).toBe("/api/v1/sessions/ab-12/attach?cols=100&rows=30&readOnly=1");
+    expect(attachPath("ab-12", { cols: 100, rows: 30 }, false)).toBe("/api/v1/sessions/ab-12/attach?cols=100&rows=30&keepalive=2500");
+    expect(attachPath("ab-12", { cols: 100, rows: 30 }, true)).toBe("/api/v1/sessions/ab-12/attach?cols=100&rows=30&keepalive=2500&readOnly=1");
   });
 });
 

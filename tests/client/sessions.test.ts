@@ -113,7 +113,7 @@ describe("attach", () => {
     expect(await runClient(c, m, ["attach", "bbbb2222"])).toBe(0);
     const ro = fakeClient({ stdinIsTTY: true });
     expect(await runClient(ro, m, ["attach", "bbbb2222", "--read-only"])).toBe(0);
-    expect(upgrades(m)).toEqual([`/api/v1/sessions/${DETACHED.id}/attach?cols=80&rows=24`, `/api/v1/sessions/${DETACHED.id}/attach?cols=80&rows=24&readOnly=1`]);
+    expect(upgrades(m)).toEqual([`/api/v1/sessions/${DETACHED.id}/attach?cols=80&rows=24&keepalive=2500`, `/api/v1/sessions/${DETACHED.id}/attach?cols=80&rows=24&keepalive=2500&readOnly=1`]);
     expect(ro.err.join("")).toBe(`watching shell ${DETACHED.id} on web@n1 read-only; Enter ~ . to stop\n`);
   });
 
@@ -147,7 +147,7 @@ describe("shell offers a detached shell of yours", () => {
     expect(await runClient(c, m, ["shell", "web"])).toBe(0);
     expect(c.asked).toHaveLength(1);
     expect(c.asked[0]).toMatch(/^A detached shell of yours on web@n1 \(idle \d+[smhd]\) — reattach\? \[Y\/n\] $/);
-    expect(upgrades(m)).toEqual([`/api/v1/sessions/${DETACHED.id}/attach?cols=80&rows=24`]);
+    expect(upgrades(m)).toEqual([`/api/v1/sessions/${DETACHED.id}/attach?cols=80&rows=24&keepalive=2500`]);
   });
 
   test("no opens a new shell; an answer that is neither is asked again", async () => {
@@ -156,7 +156,7 @@ describe("shell offers a detached shell of yours", () => {
     expect(await runClient(c, m, ["shell", "web"])).toBe(0);
     expect(c.asked).toHaveLength(2);
     expect(c.err.join("")).toContain("Please answer y or n.");
-    expect(upgrades(m)).toEqual(["/api/v1/instances/web%40n1/shell?cols=80&rows=24&term=xterm-256color"]);
+    expect(upgrades(m)).toEqual(["/api/v1/instances/web%40n1/shell?cols=80&rows=24&term=xterm-256color&keepalive=2500"]);
   });
 
   test("--new skips the offer; without a terminal on stdin nothing is asked; with none of yours detached there, nothing is asked", async () => {
@@ -169,8 +169,8 @@ describe("shell offers a detached shell of yours", () => {
     const none = fakeClient({ stdinIsTTY: true, answers: ["y"] });
     expect(await runClient(none, m2, ["shell", "web"])).toBe(0);
     expect([fresh.asked, piped.asked, none.asked]).toEqual([[], [], []]);
-    expect(upgrades(m)).toEqual(["/api/v1/instances/web%40n1/shell?cols=80&rows=24&term=xterm-256color", expect.stringContaining("/api/v1/instances/web%40n1/exec?")]);
-    expect(upgrades(m2)).toEqual(["/api/v1/instances/web%40n1/shell?cols=80&rows=24&term=xterm-256color"]);
+    expect(upgrades(m)).toEqual(["/api/v1/instances/web%40n1/shell?cols=80&rows=24&term=xterm-256color&keepalive=2500", expect.stringContaining("/api/v1/instances/web%40n1/exec?")]);
+    expect(upgrades(m2)).toEqual(["/api/v1/instances/web%40n1/shell?cols=80&rows=24&term=xterm-256color&keepalive=2500"]);
   });
 
   test("a master that cannot list sessions does not keep a shell from opening", async () => {

@@ -192,6 +192,9 @@ describe("sessions through the relay", () => {
     expect((await get("/api/v1/instances/nope/shell")).status).toBe(404);
     expect((await get("/api/v1/instances/web/shell?cols=0")).status).toBe(400);
     expect((await get("/api/v1/instances/web/shell?term=%1b[31m")).status).toBe(400);
+    const keepalive = await get("/api/v1/instances/web/shell?keepalive=10");
+    expect(keepalive.status).toBe(400);
+    expect(await keepalive.json()).toMatchObject({ error: { code: "E_USAGE", message: expect.stringContaining("Invalid keepalive") } });
     expect((await get("/api/v1/instances/web/exec")).status).toBe(400);
     expect((await get("/api/v1/instances/web/shell")).status).toBe(400);
   });

@@ -58,3 +58,18 @@ describe("the attach query", () => {
     expect(codeOf(() => attachFromQuery(id, "a1b2c3d4e5f6", new URLSearchParams("cols=0")))).toBe("E_USAGE");
   });
 });
+
+describe("a client's declared keepalive", () => {
+  test("is read from the query within its bounds, and watched for four missed pings, at least 10 s", async () => {
+    const { keepaliveFromQuery } = await import("../../lib/protocol/session.ts");
+    const { livenessForKeepalive, DEFAULT_LIVENESS } = await import("../../lib/net/liveness.ts");
+    expect(keepaliveFromQuery(new URLSearchParams("cols=80"))).toBeNull();
+    expect(keepaliveFromQuery(new URLSearchParams("keepalive=2500"))).toBe(2500);
+    for (const bad of ["999", "20001", "2.5", "-1", "abc", "1".repeat(50)]) {
+      expect(codeOf(() => keepaliveFromQuery(new URLSearchParams({ keepalive: bad })))).toBe("E_USAGE");
+    }
+    expect(livenessForKeepalive(2500)).toEqual({ pingIntervalMs: 2500, peerTimeoutMs: 10_000 });
+    expect(livenessForKeepalive(5000)).toEqual({ pingIntervalMs: 5000, peerTimeoutMs: 20_000 });
+    expect(livenessForKeepalive(20_000)).toEqual({ pingIntervalMs: DEFAULT_LIVENESS.pingIntervalMs, peerTimeoutMs: 80_000 });
+  });
+});
