@@ -62,6 +62,8 @@ export class ClientSession {
   /** The master broke the wire: never reconnect after that. */
   private protocolError = false;
   private detached = false;
+  /** Why the worker detached this client when it was not asked to (another client took the shell over). */
+  private detachedReason: string | null = null;
   /** The socket is not read while stdout or stderr has a backlog: the master then holds the output back. */
   private outputPaused = false;
   /** The last key typed into the remote terminal was Ctrl-C (an interrupt that raw mode passes on as a byte). */
@@ -189,7 +191,10 @@ export class ClientSession {
     if (message.type === "ping") this.link.control({ type: "pong" });
     else if (message.type === "exit") this.exitCode = message.code;
     else if (message.type === "error") this.remoteError = { code: message.code, message: message.message };
-    else if (message.type === "detached") this.detached = true;
+    else if (message.type === "detached") {
+      this.detached = true;
+      this.detachedReason = message.reason ?? null;
+    }
     else if (message.type === "attached") this.attached(message.id);
     else if (message.type === "session" && this.kept === null && this.request.kind === "shell") {
       this.kept = { id: message.id, node: message.node };
@@ -251,7 +256,8 @@ export class ClientSession {
     if (this.kept && (this.detached || code === SESSION_CLOSE.detached || this.state === "detaching")) {
       // Detached by a failure (the master lost the node, is going away, or a hop went silent: 4004), not on purpose: the shell is kept, so ride it out.
       if (this.state === "open" && (this.remoteError || code === SESSION_CLOSE.peerTimeout) && !this.protocolError) return this.lost();
-      return this.end(EXIT.ok, this.readOnly ? this.notes.shellDetached(this.kept) : this.notes.detached(this.kept));
+      const note = this.readOnly ? this.notes.shellDetached(this.kept) : this.notes.detached(this.kept);
+      return this.end(EXIT.ok, this.detachedReason === null ? note : `${stripControl(this.detachedReason)}; ${note}`);
     }
     if (this.kept && this.state === "open" && !this.protocolError) return this.lost();
     if (this.remoteError) return this.end(EXIT.failure, this.remoteError.message);

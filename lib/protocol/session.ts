@@ -31,7 +31,7 @@
  *   and gets `exit` when the shell ends (after `error` when the worker ended it).
  */
 import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
-import { arrayOf, boolean, field, integer, object, ParseError, parseJson, string } from "../core/parse.ts";
+import { arrayOf, boolean, field, integer, object, optional, ParseError, parseJson, string } from "../core/parse.ts";
 import { validateInstanceName } from "../core/validate.ts";
 import { WS_CLOSE } from "./close.ts";
 
@@ -106,8 +106,8 @@ export type SessionControl =
   | { type: "attached"; id: string; readOnly: boolean }
   /** Client → worker: leave the shell running without this client. */
   | { type: "detach" }
-  /** Worker → client: this client is detached (it asked, or its hop failed), the shell goes on; the close follows. */
-  | { type: "detached"; id: string };
+  /** Worker → client: this client is detached (it asked, its hop failed, or another client of the same token took the shell over: `reason` says so), the shell goes on; the close follows. */
+  | { type: "detached"; id: string; reason?: string };
 
 export type SessionKind = "shell" | "exec";
 
@@ -140,6 +140,9 @@ export interface AttachSpec {
 }
 
 export type SessionStart = SessionSpec | AttachSpec;
+
+/** The longest `detached` reason kept. */
+const MAX_REASON_CHARS = 200;
 
 const SESSION_ID = /^[0-9a-f][0-9a-f-]{7,63}$/;
 const TOKEN_ID = /^[0-9a-f]{1,64}$/;
@@ -190,8 +193,10 @@ export function parseSessionControl(text: string): SessionControl {
       return { type, id: field(o, "id", "attached", parseSessionId), readOnly: field(o, "readOnly", "attached", boolean) };
     case "detach":
       return { type };
-    case "detached":
-      return { type, id: field(o, "id", "detached", parseSessionId) };
+    case "detached": {
+      const reason = field(o, "reason", "detached", optional(string));
+      return { type, id: field(o, "id", "detached", parseSessionId), ...(reason === undefined ? {} : { reason: reason.slice(0, MAX_REASON_CHARS) }) };
+    }
     default:
       throw new ParseError("control.type", `unknown control message ${JSON.stringify(type).slice(0, 40)}`);
   }

@@ -162,6 +162,11 @@ export class Session implements HostedSession, ShellClient {
     this.#input.resume();
   }
 
+  /** ShellClient: another client of the same token took the shell over; this one leaves it, told why. */
+  displaced(): void {
+    this.#leave("taken over by another client", undefined, SESSION_CLOSE.detached, "another client of the same token attached to this shell");
+  }
+
   #instance(): string {
     return this.#spec?.instance ?? this.#shell?.instance ?? "?";
   }
@@ -308,12 +313,12 @@ export class Session implements HostedSession, ShellClient {
    * → ended, the kept shell going on: `error` (if any), `detached`, then the
    * close; a writer's leaving detaches the shell.
    */
-  #leave(why: string, error?: AppError, closeCode: number = SESSION_CLOSE.detached): void {
+  #leave(why: string, error?: AppError, closeCode: number = SESSION_CLOSE.detached, reason?: string): void {
     const shell = this.#shell;
     if (this.#state === "ended" || shell === null) return;
     this.#finish();
     if (error) this.#send({ type: "error", code: error.code, message: error.message });
-    this.#send({ type: "detached", id: shell.id });
+    this.#send({ type: "detached", id: shell.id, ...(reason === undefined ? {} : { reason }) });
     this.#socket?.close(closeCode, closeCode === SESSION_CLOSE.detached ? "detached" : "peer timeout");
     shell.drop(this, why);
   }

@@ -37,6 +37,8 @@ export interface ShellClient {
   ended(code: number | null, error?: AppError): void;
   /** The program took the input backlog: the writer's socket may be read again. */
   inputReady(): void;
+  /** Another client of the same token attached as the writer: this one leaves, the shell goes on. */
+  displaced(): void;
 }
 
 /** What a connected client does to the shell: a writer types and resizes; a viewer's feed only holds output. */
@@ -166,9 +168,11 @@ export class KeptShell implements Keepable {
     this.process.resize(cols, rows);
   }
 
-  /** `client` is the writer now (the keeper has attached it). */
+  /** `client` is the writer now (the keeper has attached it); a writer it takes over from is told, and leaves. */
   attachWriter(client: ShellClient): void {
+    const previous = this.#writer;
     this.#writer = client;
+    if (previous !== null && previous !== client) previous.displaced();
   }
 
   addViewer(client: ShellClient): void {

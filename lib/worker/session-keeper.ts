@@ -117,14 +117,19 @@ export class SessionKeeper<T extends Keepable = Keepable> {
   }
 
   /**
-   * A client of `owner` takes the shell back.
+   * A client of `owner` takes the shell back. One attached already is taken
+   * over (its writer is told and leaves, as `screen -d -r` does): it may be a
+   * connection its client has already given up for lost, which the master has
+   * not noticed yet, and only the same token may attach.
    * @throws AppError E_NOT_FOUND when there is no such shell (or it is not
-   *   `owner`'s: the answer does not tell another token that it exists),
-   *   E_CONFLICT when a client is attached to it already
+   *   `owner`'s: the answer does not tell another token that it exists)
    */
   attach(id: string, owner: string): T {
     const entry = this.#owned(id, owner);
-    if (entry.state === "attached") throw new AppError("E_CONFLICT", `Shell ${id} has a client attached already; attach --read-only to watch it`);
+    if (entry.state === "attached") {
+      this.#options.log.info(`shell ${id} on "${entry.shell.instance}" taken over by another client of its token`);
+      return entry.shell;
+    }
     clearTimeout(entry.timer);
     entry.timer = undefined;
     entry.state = "attached";

@@ -344,6 +344,20 @@ describe("escapes", () => {
     expect(t.err()).toContain(`reattach with: multiverse attach ${ID}`);
   });
 
+  test("taken over by another client of the same token: exit 0, the worker's reason (cleaned) and the reattach hint, no reconnect", async () => {
+    const m = master({
+      open(conn) {
+        keptShellOpen(conn);
+        send(conn, { type: "detached", id: ID, reason: "another client of the same token attached to this shell\u001b[2J" });
+        conn.ws.close(4010, "detached");
+      },
+    });
+    const t = fakeTerminal();
+    expect(await runSession(shellRequest(m.url, t))).toBe(0);
+    expect(t.err()).toBe(`\r\nmultiverse: another client of the same token attached to this shell; detached from shell ${ID} on web@n1; reattach with: multiverse attach ${ID}\n`);
+    expect(m.conns).toHaveLength(1);
+  });
+
   test("a signal to the client of a kept shell: 130, and the shell goes on detached", async () => {
     const m = keptShell();
     const t = fakeTerminal();

@@ -53,11 +53,12 @@ describe("session keeper", () => {
     expect(keeper.list()).toEqual([]);
   });
 
-  test("reattaching stops the grace clock; only the owner may, and only one client at a time", async () => {
+  test("reattaching stops the grace clock; only the owner may; the owner takes an attached shell over", async () => {
     const keeper = new SessionKeeper({ graceMs: 60, log: silent });
     const a = shell("a");
     keeper.add(a);
-    expect(codeOf(() => keeper.attach("a", "tok1"))).toBe("E_CONFLICT");
+    expect(keeper.attach("a", "tok1")).toBe(a);
+    expect(keeper.list()).toMatchObject([{ id: "a", state: "attached" }]);
     keeper.detach("a", "lost");
     expect(codeOf(() => keeper.attach("a", "someone-else"))).toBe("E_NOT_FOUND");
     expect(codeOf(() => keeper.attach("nope", "tok1"))).toBe("E_NOT_FOUND");
