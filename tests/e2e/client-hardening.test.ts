@@ -36,7 +36,8 @@ beforeAll(async () => {
   const sim = tempDir("sim-ch");
   simConfig(sim, { stepMs: 5 });
   expect((await hostMultipass(sim, ["launch", "--name", "web"])).code).toBe(0);
-  n1 = await startWorker(master, "n1", { simDir: sim });
+  // Grace 0: a shell ends with its client, as this file checks; kept-shells.test.ts covers the default.
+  n1 = await startWorker(master, "n1", { simDir: sim, extraArgs: ["--session-grace", "0"] });
   await waitFor("web listed", async () => (await apiInstances(master)).length === 1);
 });
 afterAll(async () => {
@@ -105,7 +106,7 @@ describe("what the client says, as a user sees it (issue 11, part C)", () => {
     const sim = tempDir("sim-ch2");
     simConfig(sim, { stepMs: 5 });
     expect((await hostMultipass(sim, ["launch", "--name", "old"])).code).toBe(0);
-    const n2 = await startWorker(master, "n2", { simDir: sim });
+    const n2 = await startWorker(master, "n2", { simDir: sim, extraArgs: ["--session-grace", "0"] });
     await waitFor("old listed", async () => (await apiInstances(master)).some((i) => i.name === "old"));
     const purged = await client(master, ["delete", "old@n2", "--purge", "--yes"]);
     expect({ code: purged.code, stdout: purged.stdout }).toEqual({ code: 0, stdout: expect.stringMatching(/n2\s+old\s+Purged\n$/) });
