@@ -5,6 +5,7 @@
 import { runBinariesBench } from "./binaries.ts";
 import { runFlowControlBench } from "./flow-control.ts";
 import { runPollingBench } from "./polling.ts";
+import { runKeptShellsBench } from "./kept-shells.ts";
 import { runRelayBench } from "./relay.ts";
 import { runScaleBench } from "./scale.ts";
 import { runScreenMirrorBench } from "./screen-mirror.ts";
@@ -15,5 +16,6 @@ await runPollingBench();
 // Over three minutes at the figures; alone and shorter: see tests/bench/flow-control.ts.
 await runFlowControlBench();
 await runScreenMirrorBench();
+await runKeptShellsBench();
 // Says it is skipped when there are no executables (npm run build first).
 await runBinariesBench();
