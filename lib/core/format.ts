@@ -50,12 +50,13 @@ export function formatElapsed(ms: number): string {
 }
 
 /**
- * Escape sequences (CSI, and the other ESC-introduced ones) and control
- * characters but tab and newline, including carriage return and the C1
+ * Escape sequences (CSI; OSC, DCS, SOS, PM and APC strings with their
+ * payload, such as a title or a clipboard write; the other ESC-introduced
+ * ones) and control characters but tab and newline, including carriage return and the C1
  * range: what text from the network must lose before it reaches a terminal,
  * where it could move the cursor, rewrite the screen or hide what follows.
  */
-const TERMINAL_CONTROL = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+const TERMINAL_CONTROL = /\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[PX^_][^\x1b]*(?:\x1b\\)?|\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
 
 /** `text` without escape sequences and control characters (tab and newline stay). */
 export function stripControl(text: string): string {

@@ -16,6 +16,7 @@ import type { ConsolaInstance } from "consola";
 import { messageOf, toAppError, type AppError, type ErrorCode } from "../core/errors.ts";
 import type { AuditLog } from "./audit-log.ts";
 import type { AuditEvent } from "../protocol/audit.ts";
+import type { ShellEnded } from "../protocol/join.ts";
 
 /** Where calls are recorded; `append` throws when a record cannot be made durable. */
 export type AuditSink = Pick<AuditLog, "append">;
@@ -145,4 +146,19 @@ function describeCall(call: Pick<AuditedCall, "action" | "node" | "instance">): 
   const what = call.instance === null ? "" : ` of "${call.instance}"`;
   const where = call.node === null ? "" : ` on node "${call.node}"`;
   return `the ${call.action}${what}${where}`;
+}
+
+/**
+ * The "end" record of a shell its node kept (issue 12), as the node reports
+ * it (protocol/join.ts ShellEnded): under the token that opened it, with its
+ * status or why the worker ended it. A record that cannot be written is
+ * logged: the shell has ended whatever the trail says.
+ */
+export function recordShellEnd(deps: AuditDeps, node: string, ended: ShellEnded): void {
+  const call = { token: ended.owner, action: "end", node, instance: ended.instance, params: { session: ended.id, reason: ended.reason } };
+  try {
+    recordRequest(deps, call)(ended.exitCode === null ? { error: { code: "E_CANCELLED", message: `Ended by its worker: ${ended.reason}` } } : { error: null, exitCode: ended.exitCode });
+  } catch (error) {
+    deps.log.error(`audit trail: cannot record the end of shell ${ended.id} on ${ended.instance}@${node}: ${messageOf(error)}`);
+  }
 }

@@ -15,7 +15,7 @@ import { normalizePeerAddress } from "../core/address.ts";
 import { createBaseApp, requireToken } from "../net/http.ts";
 import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
 import type { ClusterCounters } from "../protocol/api.ts";
-import { PROTOCOL_VERSION, type MasterMessage } from "../protocol/join.ts";
+import { PROTOCOL_VERSION, type MasterMessage, type ShellEnded } from "../protocol/join.ts";
 import type { Registry } from "./registry.ts";
 import type { AgentVerifier } from "./agent-proof.ts";
 import { createJoinSession } from "./join-session.ts";
@@ -38,6 +38,8 @@ export interface ClusterDeps {
   heartbeatMs: number;
   log: ConsolaInstance;
   authLimits?: FailureLimits;
+  /** A shell a node kept has ended (join-session.ts). */
+  onShellEnded?: (node: string, ended: ShellEnded) => void;
 }
 
 /** Sends a heartbeat to every joined worker. */

@@ -23,7 +23,7 @@ import { verifyNodeSignature } from "../net/node-key.ts";
 import { fingerprint } from "../net/tls.ts";
 import type { Socket, WsSession } from "../net/ws.ts";
 import type { ClusterCounters } from "../protocol/api.ts";
-import { JOIN_CLOSE, parseWorkerMessage, PROTOCOL_VERSION, type MasterMessage, type WorkerMessage } from "../protocol/join.ts";
+import { JOIN_CLOSE, parseWorkerMessage, PROTOCOL_VERSION, type MasterMessage, type ShellEnded, type WorkerMessage } from "../protocol/join.ts";
 import { joinProofText } from "../protocol/identity.ts";
 import { validateNodeName } from "../core/validate.ts";
 import type { AgentVerifier } from "./agent-proof.ts";
@@ -36,6 +36,8 @@ export interface JoinSessionDeps {
   verifyAgent: AgentVerifier;
   heartbeatMs: number;
   log: ConsolaInstance;
+  /** A shell the node kept has ended (the audit trail records it). */
+  onShellEnded?: (node: string, ended: ShellEnded) => void;
 }
 
 /** How long a new connection may take to say hello and prove its key. */
@@ -194,6 +196,12 @@ export function createJoinSession(deps: JoinSessionDeps, peer: string): WsSessio
     }
     if (state !== "joined" || member === null) throw new AppError("E_PROTOCOL", `Unexpected ${message.type} before the welcome`);
     if (message.type === "hello" || message.type === "proof") throw new AppError("E_PROTOCOL", `${message.type} sent twice`);
+    if (message.type === "sessionEnded") {
+      if (registry.current(member.id, member.name) === null) return void ws.close(JOIN_CLOSE.replaced, "membership replaced");
+      const { type: _type, ...ended } = message;
+      deps.onShellEnded?.(member.name, ended);
+      return;
+    }
     const ok =
       message.type === "state"
         ? (counters.states++, registry.update(member.id, member.name, message))

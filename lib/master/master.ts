@@ -21,6 +21,7 @@ import type { BunEnv } from "../net/ws.ts";
 import type { Hono } from "hono";
 import { createAgentVerifier, type AgentVerifier } from "./agent-proof.ts";
 import type { NodeKeys } from "./node-keys.ts";
+import { recordShellEnd } from "./audit-policy.ts";
 
 export interface MasterOptions {
   log: ConsolaInstance;
@@ -85,6 +86,7 @@ export function createMaster(options: MasterOptions): Master {
     heartbeatMs: options.heartbeatMs,
     log,
     authLimits: options.authLimits,
+    onShellEnded: (node, ended) => recordShellEnd({ audit: options.audit, log }, node, ended),
   });
   const relay = createSessionRelay({ log, liveness: options.liveness });
   const agents = createAgentClient();

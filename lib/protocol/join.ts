@@ -110,7 +110,26 @@ export type WorkerMessage =
   /** The node's signature (base64url) of identity.ts `joinProofText` for the master's challenge. */
   | { type: "proof"; signature: string }
   | ({ type: "state" } & HostSnapshot)
-  | { type: "heartbeat"; resources: HostResources };
+  | { type: "heartbeat"; resources: HostResources }
+  | ({ type: "sessionEnded" } & ShellEnded);
+
+/**
+ * A shell the worker kept (issue 12) has ended: the master records it in the
+ * audit trail, as nobody else may be there to see it (a shell whose grace
+ * period passed while detached). Sent once, when joined; a worker that is not
+ * joined keeps a bounded number for its next join.
+ */
+export interface ShellEnded {
+  /** The session id. */
+  id: string;
+  instance: string;
+  /** The token id that opened it. */
+  owner: string;
+  /** The shell's own status, or null when the worker ended it. */
+  exitCode: number | null;
+  /** Why it ended, in a few words ("exited with status 0", "nobody attached within 10m", …). */
+  reason: string;
+}
 
 /** Master → worker. */
 export type MasterMessage =
@@ -200,6 +219,7 @@ export const MAX_VERSION_LENGTH = 100;
 export const MAX_RELEASE_LENGTH = 200;
 /** Longest multipass failure kept: a few lines of stderr, enough to act on. */
 export const MAX_ERROR_TEXT_LENGTH = 4096;
+const MAX_REASON_LENGTH = 300;
 
 /**
  * Free text a worker reports (versions, release titles, multipass's stderr):
@@ -223,6 +243,15 @@ const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1
  * and printed, so a cleaned copy would be a different instance. One that
  * breaks its rule is refused with the whole message (E_PROTOCOL).
  */
+function instanceName(value: unknown, path: string): string {
+  const name = string(value, path);
+  try {
+    return validateInstanceName(name);
+  } catch (error) {
+    throw new ParseError(path, error instanceof AppError ? error.message : String(error));
+  }
+}
+
 function checkedInstances(value: unknown, path: string): InstanceSummary[] {
   return arrayOf((item: unknown, at: string): InstanceSummary => {
     const instance = parseInstanceSummary(item, at);
@@ -284,6 +313,20 @@ export function parseWorkerMessage(text: string): WorkerMessage {
       return { type, ...parseSnapshot(o, "state") };
     case "heartbeat":
       return { type, resources: field(o, "resources", "heartbeat", parseHostResources) };
+    case "sessionEnded": {
+      const owner = field(o, "owner", "sessionEnded", string);
+      if (!/^[0-9a-f]{1,64}$/.test(owner)) throw new ParseError("sessionEnded.owner", "not a token id");
+      const id = field(o, "id", "sessionEnded", string);
+      if (!/^[0-9a-f][0-9a-f-]{7,63}$/.test(id)) throw new ParseError("sessionEnded.id", "not a session id");
+      return {
+        type,
+        id,
+        instance: field(o, "instance", "sessionEnded", instanceName),
+        owner,
+        exitCode: field(o, "exitCode", "sessionEnded", nullable(integer)),
+        reason: field(o, "reason", "sessionEnded", freeText(MAX_REASON_LENGTH)),
+      };
+    }
     default:
       throw new ParseError("message.type", `unknown message type ${JSON.stringify(type).slice(0, 40)}`);
   }

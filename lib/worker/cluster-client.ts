@@ -21,6 +21,7 @@
  * {@link classifyEnd} alone decides what an ended connection means for the
  * next attempt.
  */
+import type { ShellEndOutbox } from "./shell-ends.ts";
 import type { ConsolaInstance } from "consola";
 import { AppError, describeNetworkError, messageOf } from "../core/errors.ts";
 import type { HostMonitor } from "./host-monitor.ts";
@@ -57,6 +58,8 @@ export interface LinkDeps {
   /** Told the agent secret of each membership, and null when it ends. */
   onMembership: (agentToken: string | null) => void;
   backoff?: BackoffPolicy;
+  /** The ends of kept shells, sent to the master while joined. */
+  shellEnds?: ShellEndOutbox;
 }
 
 /** Where the link is. */
@@ -278,9 +281,27 @@ export class ClusterClient {
     // A change between hello and welcome would otherwise wait for the next one.
     const now = deps.monitor.current();
     if (now) sendState(now);
-    connection.unsubscribe = deps.monitor.onChange(sendState);
+    const unsubscribe = deps.monitor.onChange(sendState);
+    const stopEnds = this.#sendShellEnds(connection);
+    connection.unsubscribe = () => {
+      unsubscribe();
+      stopEnds();
+    };
     const tick = Math.max(50, Math.floor(welcome.heartbeatMs / 2));
     connection.heartbeat = setInterval(() => this.#beat(connection, welcome.heartbeatMs), tick);
+  }
+
+  /** Sends the ends of kept shells, those pending and those to come, while this membership lasts. */
+  #sendShellEnds(connection: Connection): () => void {
+    const outbox = this.#deps.shellEnds;
+    if (!outbox) return () => {};
+    const flush = () => {
+      const { ends, dropped } = outbox.take();
+      if (dropped > 0) this.#deps.log.warn(`${dropped} kept shell end(s) were not reported to the master: more than ${outbox.max} waited for a join`);
+      for (const ended of ends) this.#send(connection, { type: "sessionEnded", ...ended });
+    };
+    flush();
+    return outbox.listen(flush);
   }
 
   /** Sends a heartbeat when the socket has been quiet, and leaves a master that has been silent too long. */

@@ -71,6 +71,8 @@ export class KeptShell implements Keepable {
   /** Bytes of output so far. */
   #written = 0;
   #lastActivity: number;
+  /** Why the worker ended it (grace, eviction, shutdown); null while it runs or when it exited by itself. */
+  #endReason: string | null = null;
 
   /**
    * Starts the login shell under a PTY and registers it with the keeper and
@@ -203,6 +205,7 @@ export class KeptShell implements Keepable {
   end(reason: string): void {
     if (this.#state !== "running") return;
     this.#state = "ending";
+    this.#endReason = reason;
     this.process.hangUp();
     const error = new AppError("E_CANCELLED", `Shell ${this.id} on "${this.instance}" was ended: ${reason}`);
     for (const client of this.#clients()) client.ended(null, error);
@@ -255,6 +258,8 @@ export class KeptShell implements Keepable {
     const wasRunning = this.#state === "running";
     this.#state = "exited";
     this.#host.keeper.remove(this.id);
+    const reason = this.#endReason ?? `exited with status ${code}`;
+    this.#host.deps.onShellEnded?.({ id: this.id, instance: this.instance, owner: this.owner, exitCode: wasRunning ? code : null, reason });
     if (wasRunning) {
       if (this.#writer === null) this.#host.deps.log.info(`shell ${this.id} on "${this.instance}" exited (status ${code}) while detached`);
       for (const client of this.#clients()) client.ended(code);

@@ -14,6 +14,7 @@
  *
  * The state machine of one session socket is in hosted-session.ts.
  */
+import type { ShellEnded } from "../protocol/join.ts";
 import type { ConsolaInstance } from "consola";
 import type { ExecProcess, Multipass } from "../multipass/driver.ts";
 import type { LivenessTimes } from "../net/liveness.ts";
@@ -47,6 +48,8 @@ export interface SessionHostDeps {
    * worker keeps. Defaults: session-keeper.ts.
    */
   keep?: { graceMs: number; maxDetached?: number; maxDetachedBytes?: number };
+  /** Hears each kept shell's end, for the master's audit trail (shell-ends.ts). */
+  onShellEnded?: (ended: ShellEnded) => void;
   now?: () => number;
 }
 

@@ -16,6 +16,7 @@ import { createWorkerOps } from "./host-ops.ts";
 import { createAgentApp } from "./agent-server.ts";
 import { createMembership } from "./membership.ts";
 import { runMasterLink } from "./cluster-client.ts";
+import { ShellEndOutbox } from "./shell-ends.ts";
 import type { BunEnv } from "../net/ws.ts";
 import type { NodeKey } from "../net/node-key.ts";
 
@@ -69,6 +70,7 @@ export function createWorker(options: WorkerOptions): Worker {
     log: options.log,
   });
   const ops = createWorkerOps({ multipass: options.multipass, monitor, lock: createKeyedLock(), log: options.log, node: options.name });
+  const shellEnds = new ShellEndOutbox();
   const sessions = createSessionHost({
     multipass: options.multipass,
     log: options.log,
@@ -76,6 +78,7 @@ export function createWorker(options: WorkerOptions): Worker {
     env: options.env,
     platform: options.platform,
     liveness: options.liveness,
+    onShellEnded: (ended) => shellEnds.push(ended),
     keep: {
       graceMs: options.sessionGraceMs ?? DEFAULT_SESSION_GRACE_MS,
       ...(options.maxDetachedSessions === undefined ? {} : { maxDetached: options.maxDetachedSessions }),
@@ -113,6 +116,7 @@ export function createWorker(options: WorkerOptions): Worker {
           log: options.log,
           onMembership: (token) => membership.set(token),
           backoff: options.backoff,
+          shellEnds,
         },
         signal,
       );

@@ -9,7 +9,7 @@ describe("format", () => {
   });
 
   test("text for a terminal loses escape sequences and control characters, keeps tabs, newlines and the rest", () => {
-    expect(stripControl("a\u001b[31mred\u001b[0m\r\u0007b\u001b]0;title\u0007\tc\nd\u009b2Jé")).toBe("aredb0;title\tc\nd2Jé");
+    expect(stripControl("a\u001b[31mred\u001b[0m\r\u0007b\u001b]0;title\u0007\tc\nd\u009b2Jé")).toBe("aredb\tc\nd2Jé");
   });
 });
 

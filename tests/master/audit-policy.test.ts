@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { AppError } from "../../lib/core/errors.ts";
-import { audited, recordEnd, recordRequest, type AuditSink, type CallEnd } from "../../lib/master/audit-policy.ts";
+import { audited, recordEnd, recordRequest, recordShellEnd, type AuditSink, type CallEnd } from "../../lib/master/audit-policy.ts";
 import type { AuditEvent } from "../../lib/protocol/audit.ts";
 import { createTestLog } from "../support/test-log.ts";
 
@@ -116,5 +116,28 @@ describe("recordRequest", () => {
   test("throws the storage error when the request cannot be recorded", () => {
     const { deps } = sink(["requested"]);
     expect(() => recordRequest(deps, call)).toThrow(expect.objectContaining({ code: "E_STORAGE" }));
+  });
+});
+
+describe("the end of a kept shell", () => {
+  const ended = { id: "3f2a9c1e-7b4d-4e8a-9c2f-0a1b2c3d4e5f", instance: "web", owner: "a1b2c3d4e5f6", reason: "nobody attached within 10m" };
+
+  test("is recorded under the token that opened it: its status, or why its worker ended it", () => {
+    const { deps, records } = sink();
+    recordShellEnd(deps, "n1", { ...ended, exitCode: 3, reason: "exited with status 3" });
+    recordShellEnd(deps, "n1", { ...ended, exitCode: null });
+    const who = { token: "a1b2c3d4e5f6", action: "end", node: "n1", instance: "web" };
+    expect(records).toEqual([
+      { ...who, requestId: expect.any(String), phase: "requested", params: { session: ended.id, reason: "exited with status 3" } },
+      { ...who, requestId: expect.any(String), phase: "done", result: "ok", exitCode: 3 },
+      { ...who, requestId: expect.any(String), phase: "requested", params: { session: ended.id, reason: ended.reason } },
+      { ...who, requestId: expect.any(String), phase: "done", result: "error", error: { code: "E_CANCELLED", message: "Ended by its worker: nobody attached within 10m" } },
+    ]);
+  });
+
+  test("a trail that cannot be written is logged, and nothing throws", () => {
+    const { deps, lines } = sink(["requested"]);
+    recordShellEnd(deps, "n1", { ...ended, exitCode: null });
+    expect(lines.some((l) => l.includes(`cannot record the end of shell ${ended.id} on web@n1`))).toBe(true);
   });
 });

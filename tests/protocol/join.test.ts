@@ -66,6 +66,25 @@ describe("join socket messages", () => {
   }
 });
 
+describe("the end of a kept shell", () => {
+  const ended = { type: "sessionEnded", id: "3f2a9c1e-7b4d-4e8a-9c2f-0a1b2c3d4e5f", instance: "web", owner: "a1b2c3d4e5f6", exitCode: null, reason: "nobody attached within 10m" };
+
+  test("parses, its reason cleaned and bounded", () => {
+    expect(parseWorkerMessage(JSON.stringify(ended))).toEqual(ended as never);
+    const noisy = parseWorkerMessage(JSON.stringify({ ...ended, exitCode: 0, reason: `\u001b]52;c;AAAA\u0007exited ${"x".repeat(1000)}` }));
+    expect(noisy).toMatchObject({ exitCode: 0 });
+    const reason = (noisy as { reason: string }).reason;
+    expect(reason).toStartWith("exited x");
+    expect(reason.length).toBe(300);
+  });
+
+  test("an id, owner or instance that breaks its rule refuses the message", () => {
+    for (const bad of [{ id: "../x" }, { owner: "not-hex" }, { instance: "-bad-" }, { exitCode: "0" }]) {
+      expect(() => parseWorkerMessage(JSON.stringify({ ...ended, ...bad }))).toThrow();
+    }
+  });
+});
+
 describe("what a worker reports is checked before it reaches the API", () => {
   const state = (instances: unknown[], extra: Record<string, unknown> = {}) =>
     JSON.stringify({ type: "state", multipassVersion: "1.16.3", multipassError: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instances, ...extra });

@@ -3,6 +3,7 @@
  * and then falls silent (a cut-off network, no FIN) is left and rejoined; the
  * link's states; what each end of a connection means for the next attempt.
  */
+import { ShellEndOutbox } from "../../lib/worker/shell-ends.ts";
 import { afterEach, expect, test } from "bun:test";
 import { parseWorkerMessage, type HostSnapshot } from "../../lib/protocol/join.ts";
 import { ClusterClient, classifyEnd, runMasterLink, type LinkDeps } from "../../lib/worker/cluster-client.ts";
@@ -185,4 +186,41 @@ test("the worker answers the master's challenge with its key's signature of that
   });
   await waitFor("joined", () => link.state === "joined", 5000);
   expect(seen.slice(0, 3)).toEqual(["hello", "proof", "proof good"]);
+});
+
+test("the ends of kept shells: those that waited for a join go out after the welcome, later ones at once; past the bound the oldest are dropped and said so", async () => {
+  const ended = (i: number) => ({ id: `0000000${i}-0000-4000-8000-000000000000`, instance: "web", owner: "a1b2", exitCode: null, reason: `reason ${i}` });
+  const outbox = new ShellEndOutbox(2);
+  for (const i of [1, 2, 3]) outbox.push(ended(i));
+  const received: unknown[] = [];
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req, srv) {
+      return srv.upgrade(req) ? undefined : new Response("no", { status: 400 });
+    },
+    websocket: {
+      message(ws, message) {
+        const m = parseWorkerMessage(String(message));
+        if (m.type === "hello") ws.send(JSON.stringify({ type: "challenge", nonce: "N".repeat(43) }));
+        else if (m.type === "proof") ws.send(JSON.stringify({ type: "welcome", id: "m1", heartbeatMs: 10_000, agentToken: "t" }));
+        else if (m.type === "sessionEnded") received.push(m);
+      },
+    },
+  });
+  stops.push(() => server.stop(true));
+  const { log, lines } = createTestLog();
+  const link = new ClusterClient(linkDeps(server.port, log, { shellEnds: outbox }));
+  const controller = new AbortController();
+  const running = link.run(controller.signal);
+  stops.push(async () => {
+    controller.abort();
+    await running;
+  });
+  await waitFor("the pending ends", () => received.length === 2, 5000);
+  expect(received).toEqual([{ type: "sessionEnded", ...ended(2) }, { type: "sessionEnded", ...ended(3) }]);
+  expect(lines.some((l) => l.includes("1 kept shell end(s) were not reported to the master"))).toBe(true);
+  outbox.push(ended(4));
+  await waitFor("the new end", () => received.length === 3, 5000);
+  expect(received[2]).toEqual({ type: "sessionEnded", ...ended(4) });
 });

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { Terminal } from "@xterm/headless";
 import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
+import type { ShellEnded } from "../../lib/protocol/join.ts";
 import { createSessionHost, type SessionHost, type SessionHostDeps, type SessionSocket } from "../../lib/worker/session-host.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { createTestLog } from "../support/test-log.ts";
@@ -59,7 +60,9 @@ const hosts: SessionHost[] = [];
 
 function hostWith(keep: SessionHostDeps["keep"], now?: () => number, liveness?: SessionHostDeps["liveness"]) {
   const { log, lines } = createTestLog();
+  const ends: ShellEnded[] = [];
   const host = createSessionHost({
+    onShellEnded: (ended) => ends.push(ended),
     multipass: createFakeMultipass([{ name: "web" }]),
     log,
     ensureRunning: async () => {},
@@ -72,7 +75,7 @@ function hostWith(keep: SessionHostDeps["keep"], now?: () => number, liveness?: 
     ...(liveness ? { liveness } : {}),
   });
   hosts.push(host);
-  return { host, lines };
+  return { host, lines, ends };
 }
 
 afterEach(async () => {
@@ -257,8 +260,8 @@ describe.skipIf(process.platform === "win32")("kept shells", () => {
     expect(host.running).toBe(1);
   });
 
-  test("the shell's exit ends the writer and every viewer with its status", async () => {
-    const { host } = hostWith({ graceMs: 60_000 });
+  test("the shell's exit ends the writer and every viewer with its status, and is reported", async () => {
+    const { host, ends } = hostWith({ graceMs: 60_000 });
     const writer = await openShell(host);
     const viewer = client(host);
     viewer.start(attachStart({ readOnly: true }));
@@ -270,6 +273,7 @@ describe.skipIf(process.platform === "win32")("kept shells", () => {
     expect(viewer.controls.at(-1)).toEqual({ type: "exit", code: 3 });
     expect(host.list()).toEqual([]);
     expect(host.running).toBe(0);
+    expect(ends).toEqual([{ id: ID, instance: "web", owner: OWNER, exitCode: 3, reason: "exited with status 3" }]);
   });
 
   test("grace 0: no shell is kept; it ends with its client, as before", async () => {
@@ -284,8 +288,8 @@ describe.skipIf(process.platform === "win32")("kept shells", () => {
     await until("the process gone", () => host.running === 0);
   });
 
-  test("nobody attaching within the grace period ends the shell and its process; a viewer is told why", async () => {
-    const { host, lines } = hostWith({ graceMs: 300 });
+  test("nobody attaching within the grace period ends the shell and its process; a viewer is told why; the end is reported for the audit trail", async () => {
+    const { host, lines, ends } = hostWith({ graceMs: 300 });
     const writer = await openShell(host);
     const viewer = client(host);
     viewer.start(attachStart({ readOnly: true }));
@@ -299,6 +303,8 @@ describe.skipIf(process.platform === "win32")("kept shells", () => {
     expect(host.list()).toEqual([]);
     await until("the process gone", () => host.running === 0);
     expect(lines).toContain(`info: shell ${ID} on "web" ended: nobody attached within 0.3s`);
+    await until("the end reported", () => ends.length === 1);
+    expect(ends).toEqual([{ id: ID, instance: "web", owner: OWNER, exitCode: null, reason: "nobody attached within 0.3s" }]);
   });
 
   test("past the bound, the detached shell idle the longest is evicted and its process ends", async () => {
