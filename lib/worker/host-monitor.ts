@@ -78,6 +78,13 @@ export interface HostMonitor {
   refresh(): Promise<HostSnapshot>;
   /** Drops what is known of an instance's allocation (it was purged or is being re-launched). */
   forget(name: string): void;
+  /**
+   * Records what a change has just done to the instances (an operation's own
+   * result) at once: listeners hear it, and a poll that was listing while the
+   * change ran is not published over it — its listing may predate the change,
+   * and would take the master's cache back to the state before it.
+   */
+  noteChange(instances: InstanceSummary[]): void;
   /** Polls until `signal` aborts. Resolves once the loop has ended. */
   run(signal: AbortSignal): Promise<void>;
   /** Resolves after the first poll. */
@@ -149,6 +156,8 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
   let polls = 0;
   let version: string | null = null;
   let inFlight: Promise<HostSnapshot> | null = null;
+  /** Bumped by every noteChange: a poll that began under an older one lists what may be out of date. */
+  let changes = 0;
   /** The signal of `run`: it ends every poll, a refresh's too, so no multipass process outlives the worker. */
   let stopped: AbortSignal | undefined;
   const allocations = createAllocations({ multipass, log });
@@ -158,6 +167,7 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
 
   async function poll(signal?: AbortSignal): Promise<HostSnapshot> {
     const last = snapshots.current();
+    const changesBefore = changes;
     let instances: InstanceSummary[] = last?.instances ?? [];
     let error: string | null = null;
     try {
@@ -165,6 +175,8 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
     } catch (e) {
       error = messageOf(e);
     }
+    // A change finished while this listed: what it listed may be from before the change.
+    if (changes !== changesBefore) instances = snapshots.current()?.instances ?? instances;
     const previousError = last?.multipassError ?? null;
     if (version === null || polls % VERSION_EVERY_POLLS === 0 || (previousError !== null && error === null)) {
       version = (await readVersion(multipass, log, { signal, timeoutMs: pollBoundMs })) ?? version;
@@ -207,6 +219,11 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       return pollOnce();
     },
     forget: (name) => allocations.forget(name),
+    noteChange(instances) {
+      changes++;
+      const last = snapshots.current();
+      if (last !== null) snapshots.publish({ ...last, instances });
+    },
     async run(signal) {
       stopped = signal;
       while (!signal.aborted) {

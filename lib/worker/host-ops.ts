@@ -192,10 +192,17 @@ export function stateAfter(action: LifecycleAction, before: InstanceState | unde
   }
 }
 
-/** The last listing as `change` leaves it, at once; a fresh one is asked for meanwhile, and reaches the master when the daemon gives it. */
+/**
+ * The last listing as `change` leaves it, at once, and the monitor's too (so
+ * a poll that listed during the change cannot undo it on the master); a
+ * fresh listing is asked for meanwhile, and reaches the master when the
+ * daemon gives it.
+ */
 function listingAfter(ctx: Context, change: (instances: InstanceSummary[]) => InstanceSummary[]): InstanceSummary[] {
+  const after = change(ctx.monitor.current()?.instances ?? []);
+  ctx.monitor.noteChange(after);
   void ctx.monitor.refresh().catch((error: unknown) => ctx.log.debug(`listing after a change: ${toAppError(error).message}`));
-  return change(ctx.monitor.current()?.instances ?? []);
+  return after;
 }
 
 function purge(ctx: Context): Promise<InstanceSummary[]> {

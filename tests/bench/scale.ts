@@ -68,6 +68,7 @@ function fakeHost(index: number): FakeHost {
       },
       refresh: async () => snapshot,
       forget: () => {},
+      noteChange: () => {},
       run: async () => {},
       ready: Promise.resolve(),
     },

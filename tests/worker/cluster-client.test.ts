@@ -25,6 +25,7 @@ const monitor: HostMonitor = {
   onChange: () => () => {},
   refresh: async () => snapshot,
   forget: () => {},
+  noteChange: () => {},
   run: async () => {},
   ready: Promise.resolve(),
 };

@@ -127,6 +127,29 @@ describe("a busy daemon is not a dead one", () => {
   });
 });
 
+test("a change's own result is published at once, and a poll that listed during the change does not undo it", async () => {
+  const mp = createFakeMultipass([{ name: "web" }, { name: "db" }]);
+  const { monitor, seen } = monitorOf(mp);
+  await monitor.refresh();
+  // A poll lists while a stop of db is under way, and answers with what it saw then.
+  const busy = mp.hold("list");
+  const inFlight = monitor.refresh();
+  await busy.started;
+  const changed = monitor.current()!.instances.map((i) => (i.name === "db" ? { ...i, state: "Stopped" as const, ipv4: [] } : i));
+  monitor.noteChange(changed);
+  expect(states(monitor.current())).toEqual(["web:Running", "db:Stopped"]);
+  expect(states(seen.at(-1)!)).toEqual(["web:Running", "db:Stopped"]);
+  const heardBefore = seen.length;
+  busy.release();
+  await inFlight;
+  expect(states(monitor.current())).toEqual(["web:Running", "db:Stopped"]);
+  expect(seen.slice(heardBefore).some((s) => s.instances.some((i) => i.name === "db" && i.state === "Running"))).toBe(false);
+  // A poll that begins after the change is the truth again, whatever it says.
+  mp.instances.get("db")!.state = "Stopped";
+  await monitor.refresh();
+  expect(states(monitor.current())).toEqual(["web:Running", "db:Stopped"]);
+});
+
 test("stopping the monitor ends the poll in flight, a refresh's too", async () => {
   const mp = createFakeMultipass([{ name: "web" }]);
   const { monitor } = monitorOf(mp);
