@@ -6,8 +6,11 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Terminal } from "@xterm/headless";
 import type { SessionView } from "../../lib/protocol/api.ts";
+import { arrayOf, parseJson } from "../../lib/core/parse.ts";
+import { parseAuditEvent } from "../../lib/protocol/audit.ts";
 import {
   apiSessions,
+  client,
   envWithBun,
   hostMultipass,
   hostProcesses,
@@ -180,6 +183,11 @@ describe("kept shells", () => {
     await waitFor("the grace passed", async () => (await keptOn(master, "lim")).length === 0, 15_000);
     await waitFor("nothing left on the worker", () => hostProcesses(n2.simDir, n2.proc.pid).length === 0, 5_000);
     expect(n2.proc.output).toMatch(/nobody attached within 6s/);
+    // The master's audit trail has each end, under the token that opened the shell.
+    const events = arrayOf(parseAuditEvent)(parseJson((await client(master, ["events", "--json", "--since", "1h"])).stdout, "events"), "events");
+    const ends = events.filter((e) => e.action === "end" && e.node === "n2" && e.phase === "requested");
+    expect(ends.map((e) => e.params?.["session"]).sort()).toEqual([...ids].sort());
+    expect(ends.map((e) => e.params?.["reason"]).sort()).toEqual(["evicted: more than 2 detached shells, and it was idle the longest", "nobody attached within 6s", "nobody attached within 6s"]);
   });
 
   test("the master killed and restarted: the client rides it out and the screen comes back through the new master", async () => {
