@@ -8,6 +8,7 @@
 export type ErrorCode =
   | "E_USAGE" // bad input from a user or a caller: 400
   | "E_UNAUTHORIZED" // missing or wrong token: 401
+  | "E_FORBIDDEN" // a valid credential, but the request is refused (a cross-site request with the cookie): 403
   | "E_NOT_FOUND" // no such node or instance: 404
   | "E_AMBIGUOUS" // a bare name matches several nodes: 409
   | "E_CONFLICT" // the name is taken, the instance is busy: 409
@@ -25,6 +26,7 @@ export type ErrorCode =
 const STATUS: Record<ErrorCode, number> = {
   E_USAGE: 400,
   E_UNAUTHORIZED: 401,
+  E_FORBIDDEN: 403,
   E_NOT_FOUND: 404,
   E_AMBIGUOUS: 409,
   E_CONFLICT: 409,
