@@ -76,7 +76,6 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
       expected: deps.apiToken,
       realm: "API",
       wrongKind: (t) => (tokenKind(t) === "join" ? "This is the join token; the client API needs the API token" : null),
-      allowQuery: true,
       limiter: createFailureLimiter(deps.authLimits),
     }),
   );

@@ -44,18 +44,16 @@ export function errorResponse(c: Context, error: unknown): Response {
 }
 
 /**
- * The token of a request: `Authorization: Bearer …`, or `?token=` on
- * WebSocket upgrades, because browsers cannot set headers on a WebSocket.
- * Query tokens are accepted nowhere else: URLs end up in logs and histories.
+ * The token of a request: `Authorization: Bearer …`, and nothing else —
+ * never a query parameter, as URLs end up in logs, histories and Referer
+ * headers. Browsers, which cannot set headers on a WebSocket, use the
+ * console's session cookie instead (api-server.ts).
  */
-export function presentedToken(c: Context, allowQuery: boolean): string | null {
+export function presentedToken(c: Context): string | null {
   const header = c.req.header("authorization");
-  if (header !== undefined) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return m ? m[1]! : null;
-  }
-  if (allowQuery && c.req.header("upgrade")?.toLowerCase() === "websocket") return c.req.query("token") ?? null;
-  return null;
+  if (header === undefined) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m ? m[1]! : null;
 }
 
 /**
@@ -68,7 +66,6 @@ export function requireToken(options: {
   realm: string;
   /** Message for a token of the other kind, when it can be recognised. */
   wrongKind?: (token: string) => string | null;
-  allowQuery?: boolean;
   /**
    * Locks out addresses that fail too often. Only failures are throttled: a
    * request with the valid token always passes, so nobody who shares an
@@ -78,7 +75,7 @@ export function requireToken(options: {
 }): MiddlewareHandler<BunEnv> {
   return async (c, next) => {
     const peer = peerAddress(c) ?? "unknown";
-    const token = presentedToken(c, options.allowQuery ?? false);
+    const token = presentedToken(c);
     if (token !== null && tokensEqual(token, options.expected())) return next();
     const locked = options.limiter?.lockedFor(peer) ?? 0;
     if (locked > 0) {

@@ -69,7 +69,7 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
   // A call the master made under a past membership (queued while this worker stalled, read after
   // it rejoined): refused as such, not as a bad token, and not counted against the master.
   app.use("/agent/*", async (c, next) => {
-    const token = presentedToken(c, false);
+    const token = presentedToken(c);
     if (token === null || deps.standing?.(token) !== "past") return next();
     const message = `node "${deps.name}" rejoined the master after this call was made (under its previous membership); it was not run`;
     return errorResponse(c, new AppError("E_UNREACHABLE", message));

@@ -199,15 +199,19 @@ describe("sessions through the relay", () => {
     expect((await get("/api/v1/instances/web/shell")).status).toBe(400);
   });
 
-  test("the token is accepted as a query parameter on WebSocket upgrades only", async () => {
+  test("a token in the URL authenticates nothing, not even a WebSocket upgrade: the header does", async () => {
     const m = await cluster();
-    const ws = new WebSocket(`ws://127.0.0.1:${m.api.port}/api/v1/instances/web/exec?arg=true&token=${API}`);
+    const refused = new WebSocket(`ws://127.0.0.1:${m.api.port}/api/v1/instances/web/exec?arg=true&token=${API}`);
+    const failed = new Promise<CloseEvent>((resolve) => (refused.onclose = resolve));
+    expect((await failed).code).not.toBe(1000);
+    const plain = await fetch(`http://127.0.0.1:${m.api.port}/api/v1/instances/web/exec?arg=true&token=${API}`, { headers: { upgrade: "websocket" } });
+    expect(plain.status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${m.api.port}/api/v1/nodes?token=${API}`)).status).toBe(401);
+    const ws = new WebSocket(`ws://127.0.0.1:${m.api.port}/api/v1/instances/web/exec?arg=true`, { headers: { authorization: `Bearer ${API}` } });
     const closed = new Promise<CloseEvent>((resolve) => (ws.onclose = resolve));
     const frames: string[] = [];
     ws.onmessage = (e) => typeof e.data === "string" && frames.push(e.data);
     expect((await closed).code).toBe(1000);
     expect(frames.at(-1)).toBe('{"type":"exit","code":0}');
-    const plain = await fetch(`http://127.0.0.1:${m.api.port}/api/v1/nodes?token=${API}`);
-    expect(plain.status).toBe(401);
   });
 });
