@@ -37,6 +37,14 @@ export interface AuditLog {
    * them), in id order. @throws AppError E_STORAGE when the file cannot be read back.
    */
   interrupted(): AuditEvent[];
+  /**
+   * Calls `listener` with every record appended from now on, once it is on
+   * disk (the watch stream's audit events). Called synchronously inside
+   * `append`: a listener must only take note; one that throws does not stop
+   * the others nor fail the append.
+   * @returns a function that removes the listener.
+   */
+  onAppend(listener: (event: AuditEvent) => void): () => void;
 }
 
 interface IndexEntry {
@@ -91,6 +99,7 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
   const state: LogState = scanned;
   const interrupted = [...open.values()].sort((a, b) => a.offset - b.offset);
   if (skipped > 0) options.warn?.(`Audit log "${path}": skipped ${skipped} line(s) that could not be read`);
+  const listeners = new Set<(event: AuditEvent) => void>();
 
   return {
     append(record) {
@@ -116,6 +125,13 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
       state.torn = false;
       state.nextId = event.id + 1;
       state.entries.push({ id: event.id, timeMs: Date.parse(event.time), offset: start + lead.length, length: Buffer.byteLength(line) });
+      for (const listener of listeners) {
+        try {
+          listener(event);
+        } catch {
+          // The record is written; a listener's fault is its own.
+        }
+      }
       return event;
     },
 
@@ -137,6 +153,11 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
     },
 
     interrupted: () => readEntries(path, interrupted),
+
+    onAppend(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
   };
 }
 

@@ -91,9 +91,33 @@ export class Registry {
   #body: { parts: Fragment[]; blob: Blob } | null = null;
   /** The keys pinned to node names (trust on first use). */
   readonly keys: NodeKeys;
+  readonly #listeners = new Set<() => void>();
 
   constructor(readonly options: RegistryOptions) {
     this.keys = options.nodeKeys ?? loadNodeKeys(null, options.now);
+  }
+
+  /**
+   * Calls `listener` after every change of what the node and instance views
+   * show: a join, a state report, a heartbeat, an operation's instances, a
+   * disconnect, a removal, and a sweep that changed a node's state. Called
+   * synchronously, so a listener must only take note (the watch stream
+   * coalesces); one that throws does not stop the others.
+   * @returns a function that removes the listener.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener();
+      } catch {
+        // A listener's fault is its own; the cache has changed all the same.
+      }
+    }
   }
 
   /**
@@ -109,6 +133,7 @@ export class Registry {
     this.#sorted = null;
     this.#lastState.set(info.name, "Ready");
     if (replaced && replaced.disconnectedAt === null) replaced.close();
+    this.#changed();
     return { entry, replaced };
   }
 
@@ -124,6 +149,7 @@ export class Registry {
     if (!entry) return false;
     entry.snapshot = snapshot;
     entry.lastSync = this.options.now();
+    this.#changed();
     return true;
   }
 
@@ -133,6 +159,7 @@ export class Registry {
     if (!entry) return false;
     entry.snapshot = { ...entry.snapshot, resources };
     entry.lastSync = this.options.now();
+    this.#changed();
     return true;
   }
 
@@ -142,13 +169,17 @@ export class Registry {
    */
   applyInstances(name: string, instances: InstanceSummary[]): void {
     const entry = this.#nodes.get(name);
-    if (entry) entry.snapshot = { ...entry.snapshot, instances };
+    if (!entry) return;
+    entry.snapshot = { ...entry.snapshot, instances };
+    this.#changed();
   }
 
   /** Marks a membership's connection as lost; a replaced membership is ignored. */
   disconnect(id: string, name: string): void {
     const entry = this.current(id, name);
-    if (entry && entry.disconnectedAt === null) entry.disconnectedAt = this.options.now();
+    if (!entry || entry.disconnectedAt !== null) return;
+    entry.disconnectedAt = this.options.now();
+    this.#changed();
   }
 
   /**
@@ -178,6 +209,7 @@ export class Registry {
     this.#lastState.delete(name);
     this.#sorted = null;
     if (entry.disconnectedAt === null) entry.close();
+    this.#changed();
     return { entry, state };
   }
 
@@ -329,6 +361,7 @@ export class Registry {
         this.#lastState.set(name, state);
       }
     }
+    if (changes.length > 0) this.#changed();
     return changes;
   }
 }

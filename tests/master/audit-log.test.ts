@@ -260,3 +260,22 @@ describe("sanitizeParams", () => {
     expect(readFileSync(join(dirs[0]!, "events.jsonl"), "utf8")).not.toContain("hunter2");
   });
 });
+
+describe("onAppend (the watch stream's audit events)", () => {
+  test("hears every record appended after it, once written, until removed; a listener that throws fails nothing", () => {
+    const log = createAuditLog({ path: join(dir(), "events.jsonl"), now: clock() });
+    log.append(requested("r0"));
+    const heard: AuditEvent[] = [];
+    log.onAppend(() => {
+      throw new Error("boom");
+    });
+    const off = log.onAppend((event) => heard.push(event));
+    const first = log.append(requested("r1"));
+    const second = log.append(done("r1"));
+    expect(heard).toEqual([first, second]);
+    expect(log.list().map((e) => e.id)).toEqual([1, 2, 3]);
+    off();
+    log.append(requested("r2"));
+    expect(heard).toHaveLength(2);
+  });
+});

@@ -183,3 +183,42 @@ describe("Registry", () => {
     expect(registry.nodeViews()[0]).toMatchObject({ lastSync: new Date(1_000_000).toISOString(), instanceCount: 1, multipassVersion: "1.16.3" });
   });
 });
+
+describe("Registry.onChange (the watch stream's trigger)", () => {
+  test("fires on join, report, heartbeat, an operation's instances, disconnect, removal and a sweep that changed a state; not on stale or empty calls", () => {
+    const { registry, join, advance } = setup();
+    let changes = 0;
+    const off = registry.onChange(() => changes++);
+    const step = (what: string, act: () => unknown, expected: number) => {
+      const before = changes;
+      act();
+      expect({ what, fired: changes - before }).toEqual({ what, fired: expected });
+    };
+    step("join", () => join("a", "n1", [{ name: "web" }]), 1);
+    step("update", () => registry.update("a", "n1", snapshot([{ name: "web", state: "Stopped" }])), 1);
+    step("stale update", () => registry.update("old", "n1", snapshot([])), 0);
+    step("heartbeat", () => registry.heartbeat("a", "n1", resources), 1);
+    step("applyInstances", () => registry.applyInstances("n1", []), 1);
+    step("applyInstances of an unknown node", () => registry.applyInstances("nope", []), 0);
+    step("sweep with nothing changed", () => registry.sweep(), 0);
+    advance(3001);
+    step("sweep: NotReady", () => registry.sweep(), 1);
+    step("disconnect", () => registry.disconnect("a", "n1"), 1);
+    step("disconnect again", () => registry.disconnect("a", "n1"), 0);
+    step("remove", () => registry.remove("n1", { force: false }), 1);
+    off();
+    step("after the listener is removed", () => join("b", "n2"), 0);
+  });
+
+  test("a listener that throws stops neither the others nor the change", () => {
+    const { registry, join } = setup();
+    let heard = 0;
+    registry.onChange(() => {
+      throw new Error("boom");
+    });
+    registry.onChange(() => heard++);
+    join("a", "n1");
+    expect(heard).toBe(1);
+    expect(registry.get("n1")).toBeDefined();
+  });
+});
