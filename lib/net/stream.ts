@@ -17,10 +17,11 @@ export type StreamFormat = "ndjson" | "sse";
 /** What a route writes its events to. */
 export interface EventWriter {
   /**
-   * Writes one event (an SSE event is named by the value's `type`).
+   * Writes one event. An SSE event is named `event` when given (the value is
+   * then its data as it is), else by the value's `type`.
    * @returns false once the reader has gone; later writes are dropped.
    */
-  write(value: unknown): boolean;
+  write(value: unknown, event?: string): boolean;
   /**
    * The reader has not taken {@link SEND_BACKLOG_BYTES} or more of what was
    * written: a writer that can wait should, until `onDrain`.
@@ -36,9 +37,9 @@ const CONTENT_TYPE: Record<StreamFormat, string> = { ndjson: "application/x-ndjs
 
 const KEEPALIVE: Record<StreamFormat, string> = { ndjson: "\n", sse: ": keepalive\n\n" };
 
-function encodeEvent(format: StreamFormat, value: unknown): string {
+function encodeEvent(format: StreamFormat, value: unknown, event?: string): string {
   if (format === "ndjson") return ndjsonLine(value);
-  const type = typeof value === "object" && value !== null && "type" in value && typeof value.type === "string" ? value.type : "message";
+  const type = event ?? (typeof value === "object" && value !== null && "type" in value && typeof value.type === "string" ? value.type : "message");
   return `event: ${type}\ndata: ${JSON.stringify(value)}\n\n`;
 }
 
@@ -82,7 +83,7 @@ export function streamedResponse(
         }, options.keepaliveMs ?? KEEPALIVE_MS);
         stopKeepalive = () => clearInterval(keepalive);
         const out: EventWriter = {
-          write: (value) => enqueue(encodeEvent(format, value)),
+          write: (value, event) => enqueue(encodeEvent(format, value, event)),
           get full() {
             return open && desiredSize() <= 0;
           },
