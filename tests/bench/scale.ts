@@ -16,13 +16,10 @@ import { getPriority, setPriority } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { arrayOf, field, nonNegative, object, parseJson, string } from "../../lib/core/parse.ts";
-import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
-import type { InstanceSummary } from "../../lib/protocol/instances.ts";
-import type { HostSnapshot } from "../../lib/protocol/join.ts";
 import { parseMasterStats, type MasterStats } from "../../lib/protocol/api.ts";
 import { runMasterLink } from "../../lib/worker/cluster-client.ts";
-import { generateNodeKey, type NodeKey } from "../../lib/net/node-key.ts";
-import { agentProofText } from "../../lib/protocol/identity.ts";
+import { generateNodeKey } from "../../lib/net/node-key.ts";
+import { fakeHost, startFleetAgent } from "../support/fake-fleet.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { apiInstances, apiNodes, apiRead, removeTempDirs, startMaster, stopAll, type MasterHandle } from "../e2e/harness.ts";
 
@@ -38,48 +35,6 @@ const INSTANCES = Number(values.instances);
 const LOAD_SECONDS = Number(values.seconds);
 /** Each simulated host changes one instance's state about this often. */
 const CHANGE_EVERY_MS = 20_000;
-
-interface FakeHost {
-  monitor: HostMonitor;
-  change(): void;
-}
-
-function fakeHost(index: number): FakeHost {
-  const listeners = new Set<(s: HostSnapshot) => void>();
-  const instances: InstanceSummary[] = Array.from({ length: INSTANCES }, (_, i) => ({
-    name: `vm-${index}-${i}`,
-    state: i % 4 === 0 ? "Stopped" : "Running",
-    ipv4: i % 4 === 0 ? [] : [`10.${index >> 8}.${index & 255}.${i + 2}`],
-    release: "Ubuntu 24.04 LTS",
-  }));
-  let snapshot: HostSnapshot = {
-    multipassVersion: "1.16.3",
-    multipassError: null,
-    resources: { cpus: 8, load: [0.5, 0.4, 0.3], memory: { total: 32 * 1024 ** 3, available: 20 * 1024 ** 3 }, disk: { total: 500 * 1024 ** 3, available: 300 * 1024 ** 3 } },
-    allocated: { cpus: INSTANCES, memory: INSTANCES * 1024 ** 3, disk: INSTANCES * 5 * 1024 ** 3, unknown: 0 },
-    instances,
-  };
-  return {
-    monitor: {
-      current: () => snapshot,
-      onChange(listener) {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-      refresh: async () => snapshot,
-      forget: () => {},
-      noteChange: () => {},
-      run: async () => {},
-      ready: Promise.resolve(),
-    },
-    change() {
-      const i = Math.floor(Math.random() * INSTANCES);
-      const next = snapshot.instances.map((inst, j) => (j === i ? { ...inst, state: inst.state === "Running" ? ("Stopped" as const) : ("Running" as const) } : inst));
-      snapshot = { ...snapshot, instances: next };
-      for (const l of listeners) l(snapshot);
-    },
-  };
-}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -122,25 +77,6 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
   }
 }
 
-/**
- * The fleet's one agent server: it answers only the master's identity check
- * (every host advertises it), for whichever node the master names, with the
- * key the whole fleet shares — a master pins a key per name, not per host.
- */
-function startFleetAgent(key: NodeKey): ReturnType<typeof Bun.serve> {
-  return Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(request) {
-      const url = new URL(request.url);
-      const nonce = url.searchParams.get("nonce") ?? "";
-      const node = url.searchParams.get("node") ?? "";
-      if (url.pathname !== "/identity") return new Response("{}", { status: 404 });
-      return Response.json({ name: node, publicKey: key.publicKey, signature: key.sign(agentProofText(nonce, node, key.publicKey)) });
-    },
-  });
-}
-
 export async function runScaleBench(): Promise<void> {
   // The simulated fleet stands for 1000 other machines: it runs at the lowest
   // priority so its own CPU use competes as little as possible with the master
@@ -148,7 +84,7 @@ export async function runScaleBench(): Promise<void> {
   const priority = getPriority(0);
   setPriority(0, 19);
   let master = await startMaster({ heartbeat: "5s", downGrace: "1h" });
-  const hosts = Array.from({ length: NODES }, (_, i) => fakeHost(i));
+  const hosts = Array.from({ length: NODES }, (_, i) => fakeHost(i, INSTANCES));
   const controller = new AbortController();
   const fleetKey = generateNodeKey().key;
   const fleetAgent = startFleetAgent(fleetKey);
