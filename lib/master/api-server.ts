@@ -1,7 +1,12 @@
 /**
- * The master's client API (default localhost:1338). Every route but
- * `GET /healthz` needs the API token (`Authorization: Bearer …`).
+ * The master's client API (default localhost:1338), and the web console.
+ * Every `/api` route needs the API token (`Authorization: Bearer …`) or the
+ * console's session cookie — with the cookie, a request that could change
+ * something must carry this server's own `Origin` (net/http.ts); only the
+ * login itself (web-routes.ts) and `GET /healthz` are served without one.
  *
+ * - `POST`, `GET`, `DELETE /api/v1/session` — the console's login, who is
+ *   logged in, logout (web-routes.ts);
  * - `GET /api/v1/nodes`, `GET /api/v1/nodes/:name` — from the cache;
  * - `DELETE /api/v1/nodes/:name[?force=1]` — drops a Down node (any node
  *   with `force`) from the cache at once, audited (node-removal.ts);
@@ -22,7 +27,7 @@ import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
 import type { AgentClient } from "./agent-client.ts";
 import { AppError } from "../core/errors.ts";
-import { createBaseApp, holdOpen, requireToken } from "../net/http.ts";
+import { createBaseApp, holdOpen, requireToken, type TokenCheck } from "../net/http.ts";
 import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
 import { liveInfo } from "./live-info.ts";
 import { removeNode } from "./node-removal.ts";
@@ -38,7 +43,9 @@ import type { SessionRelay } from "./session-relay.ts";
 import { registerSessionRoutes } from "./session-routes.ts";
 import { createKeptSessions } from "./kept-sessions.ts";
 import type { BunEnv } from "../net/ws.ts";
-import { MAX_INFO_TIMEOUT_MS, type ClusterCounters } from "../protocol/api.ts";
+import { MAX_INFO_TIMEOUT_MS, WEB_SESSION_COOKIE, type ClusterCounters } from "../protocol/api.ts";
+import { registerLogin, registerWebSessionRoutes } from "./web-routes.ts";
+import { createWebSessions, type WebSessions } from "./web-sessions.ts";
 
 export interface ApiDeps {
   /** What the cluster server took in, for `GET /api/v1/stats`. */
@@ -56,6 +63,8 @@ export interface ApiDeps {
   ops: Operations;
   audit: AuditLog;
   authLimits?: FailureLimits;
+  /** The console's login sessions (default: a fresh store, web-sessions.ts). */
+  webSessions?: WebSessions;
 }
 
 /** Largest request body: a POST exec may carry up to 8 MiB of stdin. */
@@ -70,15 +79,19 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
 
   app.get("/healthz", (c) => c.json({ ok: true, role: "master-api", version: deps.version }));
 
+  const check: TokenCheck = {
+    expected: deps.apiToken,
+    realm: "API",
+    wrongKind: (t) => (tokenKind(t) === "join" ? "This is the join token; the client API needs the API token" : null),
+    limiter: createFailureLimiter(deps.authLimits),
+  };
+  const web = { sessions: deps.webSessions ?? createWebSessions(), check };
+  registerLogin(app, web);
   app.use(
     "/api/*",
-    requireToken({
-      expected: deps.apiToken,
-      realm: "API",
-      wrongKind: (t) => (tokenKind(t) === "join" ? "This is the join token; the client API needs the API token" : null),
-      limiter: createFailureLimiter(deps.authLimits),
-    }),
+    requireToken({ ...check, cookie: { name: WEB_SESSION_COOKIE, find: (value) => web.sessions.find(value, tokenId(deps.apiToken())) } }),
   );
+  registerWebSessionRoutes(app, web);
 
   app.get("/api/v1/nodes", (c) => c.json(registry.nodeViews()));
   app.get("/api/v1/nodes/:name", (c) => {

@@ -22,6 +22,7 @@ import type { Hono } from "hono";
 import { createAgentVerifier, type AgentVerifier } from "./agent-proof.ts";
 import type { NodeKeys } from "./node-keys.ts";
 import { recordShellEnd } from "./audit-policy.ts";
+import type { WebSessions } from "./web-sessions.ts";
 
 export interface MasterOptions {
   log: ConsolaInstance;
@@ -46,6 +47,8 @@ export interface MasterOptions {
   nodeKeys: NodeKeys;
   /** How a joining node's agent server is checked (default: agent-proof.ts, over the network). */
   verifyAgent?: AgentVerifier;
+  /** The console's login sessions (default: a fresh store; tests pass one with their clock). */
+  webSessions?: WebSessions;
 }
 
 export interface Master {
@@ -106,6 +109,7 @@ export function createMaster(options: MasterOptions): Master {
     nodeTimeoutMs: options.nodeTimeoutMs,
     version: options.version,
     authLimits: options.authLimits,
+    webSessions: options.webSessions,
   });
   const sweeper = setInterval(
     () => {

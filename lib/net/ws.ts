@@ -27,8 +27,18 @@ export interface WsData {
   session: WsSession;
 }
 
-/** Hono environment of apps served by Bun: `c.env` is the Bun server. */
-export type BunEnv = { Bindings: Server<WsData> };
+/** How a request was authenticated (net/http.ts `requireToken`). */
+export interface Credential {
+  via: "bearer" | "cookie";
+  /** When a cookie's browser session ends (ms since the epoch); null for a Bearer token. */
+  expiresAt: number | null;
+}
+
+/**
+ * Hono environment of apps served by Bun: `c.env` is the Bun server;
+ * `credential` is set once a request is authenticated.
+ */
+export type BunEnv = { Bindings: Server<WsData>; Variables: { credential?: Credential } };
 
 function guard(ws: Socket, fn: () => void): void {
   try {

@@ -253,3 +253,54 @@ export function parseSessionView(value: unknown, path: string): SessionView {
     viewers: field(o, "viewers", path, nonNegative),
   };
 }
+
+/** The name of the web console's session cookie (its value: 256 random bits, base64url). */
+export const WEB_SESSION_COOKIE = "multiverse_session";
+
+/** Longest token a login body may carry: far above any real one, so a huge body is refused before it is hashed. */
+export const MAX_LOGIN_TOKEN_LENGTH = 1024;
+
+/** `POST /api/v1/session` body: the API token, pasted once into the console's login form. */
+export interface LoginRequest {
+  token: string;
+}
+
+/** @throws ParseError when `token` is missing, empty or longer than {@link MAX_LOGIN_TOKEN_LENGTH}. */
+export function parseLoginRequest(value: unknown): LoginRequest {
+  const token = field(object(value, "body"), "token", "body", string);
+  if (token === "" || token.length > MAX_LOGIN_TOKEN_LENGTH) throw new ParseError("body.token", `expected a token of 1 to ${MAX_LOGIN_TOKEN_LENGTH} characters`);
+  return { token };
+}
+
+/**
+ * `POST` and `GET /api/v1/session` answer: whose token the caller is (a
+ * 12-hex token id, never the token) and when its browser session ends (ISO
+ * 8601; null for a caller with `Authorization: Bearer`, which has no session).
+ */
+export interface WebSessionView {
+  tokenId: string;
+  expiresAt: string | null;
+}
+
+export function parseWebSessionView(value: unknown): WebSessionView {
+  const o = object(value, "session");
+  return { tokenId: field(o, "tokenId", "session", string), expiresAt: field(o, "expiresAt", "session", nullable(string)) };
+}
+
+/**
+ * `GET /api/v1/watch` event `snapshot`: the whole cache, as `GET
+ * /api/v1/nodes` and `GET /api/v1/instances` answer it. (Its other event,
+ * `audit`, carries one `AuditEvent` of protocol/audit.ts.)
+ */
+export interface WatchSnapshot {
+  nodes: NodeView[];
+  instances: InstanceView[];
+}
+
+export function parseWatchSnapshot(value: unknown): WatchSnapshot {
+  const o = object(value, "snapshot");
+  return {
+    nodes: field(o, "nodes", "snapshot", arrayOf(parseNodeView)),
+    instances: field(o, "instances", "snapshot", arrayOf(parseInstanceView)),
+  };
+}
