@@ -1,0 +1,94 @@
+/**
+ * Events: the audit trail, newest first: the last 200 records from `GET
+ * /api/v1/events`, then each new one from the watch stream. Rows are keyed
+ * by record id and never re-rendered.
+ */
+import { parseAuditEvent, type AuditEvent } from "../../protocol/audit.ts";
+import { arrayOf } from "../../core/parse.ts";
+import { errorText, getJson } from "../api.ts";
+import type { Ctx, Unmount } from "../context.ts";
+import { badge, h, setText } from "../dom.ts";
+import { auditText, formatAuditResult, formatLocalTime } from "../format.ts";
+import { filterWords } from "../table-model.ts";
+
+const parseEvents = (value: unknown) => arrayOf((v, p) => parseAuditEvent(v, p))(value, "events");
+
+/** Loads the first page once per page load; the watch stream adds the rest. */
+export function loadEvents(ctx: Ctx): void {
+  if (ctx.store.state.eventsLoaded) return;
+  getJson("/api/v1/events?limit=200", parseEvents)
+    .then((events) => {
+      ctx.store.addEvents(events);
+      ctx.store.setEventsLoaded();
+    })
+    .catch((error: unknown) => ctx.notify(`The audit trail could not be read: ${errorText(error)}`, "error"));
+}
+
+function createRow(event: AuditEvent): HTMLTableRowElement {
+  const tone = event.phase === "requested" ? "busy" : event.result === "error" ? "bad" : "ok";
+  const tr = h(
+    "tr",
+    { "data-event-id": String(event.id) },
+    h("td", { "data-col": "time", class: "mono nowrap", title: event.time }, formatLocalTime(event.time)),
+    h("td", { "data-col": "action" }, event.action),
+    h("td", { "data-col": "node" }, event.node ?? "—"),
+    h("td", { "data-col": "instance" }, event.instance ?? "—"),
+    h("td", { "data-col": "token", class: "mono" }, event.token),
+    h("td", { "data-col": "result" }, badge(formatAuditResult(event), tone)),
+  );
+  tr.dataset["search"] = auditText(event);
+  return tr;
+}
+
+export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
+  const filter = h("input", { type: "search", "data-testid": "events-filter", placeholder: "Filter by action, node, instance, token or result", "aria-label": "Filter events", autocomplete: "off" });
+  const tbody = h("tbody");
+  const empty = h("p", { class: "empty card", hidden: true });
+  const count = h("span", { class: "muted count" });
+  const table = h(
+    "table",
+    { "data-testid": "events-table", class: "grid" },
+    h("thead", {}, h("tr", {}, ...["Time", "Action", "Node", "Instance", "Token", "Result"].map((label) => h("th", { scope: "col" }, label)))),
+    tbody,
+  );
+  container.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, "Events"), count), h("div", { class: "toolbar" }, filter), empty, h("div", { class: "table-scroll" }, table));
+
+  const rows = new Map<number, HTMLTableRowElement>();
+  let words: string[] = [];
+  const applyFilter = (tr: HTMLTableRowElement) => {
+    const text = tr.dataset["search"] ?? "";
+    tr.hidden = !words.every((w) => text.includes(w));
+  };
+  const paint = () => {
+    const events = ctx.store.state.events;
+    const keep = new Set(events.map((e) => e.id));
+    for (const [id, tr] of rows) {
+      if (!keep.has(id)) {
+        tr.remove();
+        rows.delete(id);
+      }
+    }
+    let cursor: ChildNode | null = tbody.firstChild;
+    for (const event of events) {
+      let tr = rows.get(event.id);
+      if (tr === undefined) {
+        tr = createRow(event);
+        rows.set(event.id, tr);
+        applyFilter(tr);
+      }
+      if (cursor === tr) cursor = tr.nextSibling;
+      else tbody.insertBefore(tr, cursor);
+    }
+    empty.hidden = events.length > 0 || !ctx.store.state.eventsLoaded;
+    setText(empty, "Nothing recorded yet: launches, lifecycle actions, shells and execs appear here as they happen.");
+    setText(count, `${events.length} record${events.length === 1 ? "" : "s"}${events.length >= 1000 ? " (the newest kept)" : ""}`);
+  };
+  filter.addEventListener("input", () => {
+    words = filterWords(filter.value);
+    for (const tr of rows.values()) applyFilter(tr);
+  });
+  loadEvents(ctx);
+  paint();
+  const unsubscribe = ctx.store.subscribe((change) => change === "events" && paint());
+  return unsubscribe;
+}

@@ -1,0 +1,131 @@
+/**
+ * One instance: its state from the watch stream, live figures from the node
+ * (`GET /api/v1/info`, every few seconds while the page is visible), its
+ * actions and the way to its shell.
+ */
+import { formatBytes, formatLoad } from "../../core/format.ts";
+import { parseInfoResponse, type InfoView } from "../../protocol/api.ts";
+import { ACTION_LABEL, PAGE_ACTIONS, runOne } from "../actions.ts";
+import { errorText, getJson } from "../api.ts";
+import type { Ctx, Unmount } from "../context.ts";
+import { badge, h, link, setText, updateBadge } from "../dom.ts";
+import { formatActionResult, formatPercent, fraction, instanceTone } from "../format.ts";
+import { instanceRef } from "../table-model.ts";
+
+const FIGURES_EVERY_MS = 5_000;
+/** Longer than the poll: a node that is slow to answer is not asked twice at once. */
+const FIGURES_TIMEOUT_MS = 4_000;
+
+function usageText(used: number | null, total: number | null): string {
+  if (used === null || total === null) return "—";
+  return `${formatBytes(used)} of ${formatBytes(total)} (${formatPercent(fraction(used, total))})`;
+}
+
+export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Unmount {
+  const [name = "", node = ""] = ref.split("@");
+  const state = badge("…", "off");
+  state.setAttribute("data-field", "state");
+  const facts = { node: h("dd", {}, node), ipv4: h("dd", { class: "mono" }), release: h("dd", {}) };
+  const figures = {
+    cpus: h("dd", { "data-figure": "cpus" }, "—"),
+    load: h("dd", { "data-figure": "load", class: "mono" }, "—"),
+    memory: h("dd", { "data-figure": "memory" }, "—"),
+    disk: h("dd", { "data-figure": "disk" }, "—"),
+    image: h("dd", { "data-figure": "image" }, "—"),
+  };
+  const figuresNote = h("p", { class: "muted small-text", "data-testid": "figures-note" }, "Asking the node…");
+  const message = h("p", { class: "action-message", "aria-live": "polite" });
+  const missing = h("p", { class: "notice-inline", hidden: true });
+  const buttons = PAGE_ACTIONS.map((action) => h("button", { type: "button", "data-action": action, class: action === "delete" ? "danger-text" : "" }, ACTION_LABEL[action]));
+  const shellLink = link(`/instances/${ref}/shell`, ctx.navigate, { class: "button primary", "data-testid": "open-shell" }, "Open shell");
+  container.replaceChildren(
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, link("/instances", ctx.navigate, {}, "Instances"), " / ", h("span", {}, ref)),
+    h(
+      "section",
+      { "data-testid": "instance", "data-instance": ref, class: "instance" },
+      h("div", { class: "page-head" }, h("h1", {}, name), state, h("div", { class: "spacer" }), shellLink),
+      missing,
+      h("div", { class: "toolbar" }, h("div", { class: "bulk", role: "group", "aria-label": "Actions" }, ...buttons)),
+      message,
+      h(
+        "div",
+        { class: "two-col" },
+        h("article", { class: "card" }, h("h2", {}, "Instance"), h("dl", { class: "facts" }, h("dt", {}, "Node"), facts.node, h("dt", {}, "IPv4"), facts.ipv4, h("dt", {}, "Release"), facts.release)),
+        h(
+          "article",
+          { class: "card", "data-testid": "figures" },
+          h("h2", {}, "Live figures"),
+          h("dl", { class: "facts" }, h("dt", {}, "CPUs"), figures.cpus, h("dt", {}, "Load"), figures.load, h("dt", {}, "Memory"), figures.memory, h("dt", {}, "Disk"), figures.disk, h("dt", {}, "Image"), figures.image),
+          figuresNote,
+        ),
+      ),
+    ),
+  );
+
+  const paint = () => {
+    const instance = ctx.store.state.instances.find((i) => instanceRef(i) === ref);
+    missing.hidden = instance !== undefined || !ctx.store.state.loaded;
+    setText(missing, `No instance ${ref} in the cluster now: it was deleted and purged, or its node left.`);
+    if (instance === undefined) return;
+    updateBadge(state, instance.state, instanceTone(instance.state));
+    setText(facts.ipv4, instance.ipv4.length === 0 ? "—" : instance.ipv4.join(", "));
+    setText(facts.release, instance.release ?? "—");
+  };
+  const paintFigures = (info: InfoView) => {
+    setText(figures.cpus, info.cpus === null ? "—" : String(info.cpus));
+    setText(figures.load, formatLoad(info.load));
+    setText(figures.memory, usageText(info.memory.used, info.memory.total));
+    setText(figures.disk, usageText(info.disk.used, info.disk.total));
+    setText(figures.image, info.imageRelease ?? info.release ?? "—");
+  };
+
+  let abort: AbortController | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const poll = () => {
+    clearTimeout(timer);
+    if (document.visibilityState !== "visible") return;
+    abort = new AbortController();
+    const query = new URLSearchParams({ instance: ref, timeout: String(FIGURES_TIMEOUT_MS) });
+    getJson(`/api/v1/info?${query}`, parseInfoResponse, abort.signal)
+      .then((answer) => {
+        const info = answer.instances.find((i) => i.name === name && i.node === node);
+        if (info !== undefined) paintFigures(info);
+        setText(figuresNote, info !== undefined ? `Updated ${new Date().toLocaleTimeString()}` : (answer.errors[0]?.message ?? "The node gave no figures."));
+      })
+      .catch((error: unknown) => {
+        if (abort?.signal.aborted) return;
+        setText(figuresNote, errorText(error));
+      })
+      .finally(() => {
+        if (!abort?.signal.aborted) timer = setTimeout(poll, FIGURES_EVERY_MS);
+      });
+  };
+  const onVisibility = () => {
+    if (document.visibilityState === "visible") poll();
+  };
+  document.addEventListener("visibilitychange", onVisibility);
+
+  PAGE_ACTIONS.forEach((action, i) => {
+    buttons[i]!.addEventListener("click", () => {
+      for (const b of buttons) b.disabled = true;
+      setText(message, `${ACTION_LABEL[action]}…`);
+      runOne(ctx, action, ref)
+        .then((result) => setText(message, result === null ? "" : formatActionResult(action, result)))
+        .catch((error: unknown) => setText(message, `${ACTION_LABEL[action]} failed: ${errorText(error)}`))
+        .finally(() => {
+          for (const b of buttons) b.disabled = false;
+          poll();
+        });
+    });
+  });
+
+  paint();
+  poll();
+  const unsubscribe = ctx.store.subscribe((change) => change === "snapshot" && paint());
+  return () => {
+    unsubscribe();
+    document.removeEventListener("visibilitychange", onVisibility);
+    clearTimeout(timer);
+    abort?.abort();
+  };
+}

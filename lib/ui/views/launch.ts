@@ -1,0 +1,158 @@
+/**
+ * The launch dialog: the fields of a launch, the placement preview (a dry run,
+ * refreshed as fields change), then the launch's live progress and result.
+ */
+import { parseLaunchEvent, parseLaunchPlan, type LaunchEvent } from "../../protocol/operations.ts";
+import { errorText, postJson, postStream } from "../api.ts";
+import type { Ctx } from "../context.ts";
+import { h, link, setText } from "../dom.ts";
+import { formatLaunchEvent } from "../format.ts";
+import { launchBody, launchProgress, type LaunchFields } from "../launch-form.ts";
+
+const MAX_LOG_LINES = 200;
+const PREVIEW_DELAY_MS = 350;
+/** The largest cloud-init file read into the form (the master's own limit is 256 KiB). */
+const MAX_FILE_BYTES = 256 * 1024;
+
+function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  return h("label", { class: "field" }, h("span", { class: "field-label" }, label), control, hint === undefined ? null : h("span", { class: "hint" }, hint));
+}
+
+export function openLaunch(ctx: Ctx): void {
+  const input = (name: string, props: Record<string, string> = {}) => h("input", { name, autocomplete: "off", spellcheck: "false", ...props });
+  const controls = {
+    name: input("name", { placeholder: "chosen by the master" }),
+    image: input("image", { placeholder: "the default LTS, or 24.04, noble…" }),
+    cpus: input("cpus", { inputmode: "numeric", placeholder: "1" }),
+    memory: input("memory", { placeholder: "1G" }),
+    disk: input("disk", { placeholder: "5G" }),
+    cloudInit: h("textarea", { name: "cloudInit", rows: "5", spellcheck: "false", placeholder: "#cloud-config\npackages: [nginx]" }),
+    node: h("select", { name: "node" }, h("option", { value: "" }, "Best fit")),
+  };
+  for (const node of ctx.store.state.nodes.filter((n) => n.state === "Ready").sort((a, b) => a.name.localeCompare(b.name))) {
+    controls.node.append(h("option", { value: node.name }, node.name));
+  }
+  const file = h("input", { type: "file", accept: ".yaml,.yml,.txt,text/yaml,text/plain", "aria-label": "Load a cloud-init file" });
+  const preview = h("p", { class: "preview", "data-testid": "launch-preview", "aria-live": "polite" }, "Placement: …");
+  const error = h("p", { class: "form-error", "data-testid": "launch-error", role: "alert", hidden: true });
+  const bar = h("span", { class: "bar-fill" });
+  const log = h("ol", { class: "log" });
+  const progress = h("div", { class: "progress", "data-testid": "launch-progress", hidden: true }, h("span", { class: "bar-track" }, bar), log);
+  const result = h("div", { class: "launch-result", "data-testid": "launch-result", "aria-live": "polite" });
+  const submit = h("button", { type: "submit", class: "primary", "data-testid": "launch-submit" }, "Launch");
+  const close = h("button", { type: "button", "data-testid": "launch-close" }, "Close");
+  const form = h(
+    "form",
+    { class: "launch-form", novalidate: true },
+    h("h2", { id: "launch-title" }, "Launch an instance"),
+    h("div", { class: "field-grid" }, field("Name", controls.name), field("Image", controls.image), field("CPUs", controls.cpus), field("Memory", controls.memory, "e.g. 2G, 1536M"), field("Disk", controls.disk, "e.g. 10G"), field("Node", controls.node)),
+    field("Cloud-init", controls.cloudInit),
+    h("div", { class: "file-row" }, h("span", { class: "hint" }, "or load a file:"), file),
+    preview,
+    error,
+    progress,
+    result,
+    h("div", { class: "dialog-buttons" }, close, submit),
+  );
+  const dialog = h("dialog", { "data-testid": "launch", class: "wide", "aria-labelledby": "launch-title" }, form);
+  document.body.append(dialog);
+
+  const values = (): LaunchFields => ({
+    name: controls.name.value,
+    image: controls.image.value,
+    cpus: controls.cpus.value,
+    memory: controls.memory.value,
+    disk: controls.disk.value,
+    cloudInit: controls.cloudInit.value,
+    node: controls.node.value,
+  });
+  let previewAbort: AbortController | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let launching = false;
+  const refreshPreview = () => {
+    previewAbort?.abort();
+    const abort = new AbortController();
+    previewAbort = abort;
+    setText(preview, "Placement: checking…");
+    postJson("/api/v1/instances", launchBody(values(), true), parseLaunchPlan, abort.signal)
+      .then((plan) => {
+        error.hidden = true;
+        preview.dataset["node"] = plan.node;
+        setText(preview, `Placement: ${plan.node} — ${plan.reason}`);
+      })
+      .catch((e: unknown) => {
+        if (abort.signal.aborted) return;
+        delete preview.dataset["node"];
+        setText(preview, "Placement: none until the error below is fixed");
+        error.hidden = false;
+        setText(error, errorText(e));
+      });
+  };
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(refreshPreview, PREVIEW_DELAY_MS);
+  };
+  form.addEventListener("input", (event) => event.target !== file && schedule());
+  form.addEventListener("change", (event) => event.target === controls.node && schedule());
+  file.addEventListener("change", () => {
+    const chosen = file.files?.[0];
+    if (chosen === undefined) return;
+    if (chosen.size > MAX_FILE_BYTES) {
+      error.hidden = false;
+      setText(error, `The file "${chosen.name.slice(0, 60)}" is too large (${chosen.size} bytes; at most ${MAX_FILE_BYTES}).`);
+      return;
+    }
+    void chosen.text().then((text) => {
+      controls.cloudInit.value = text;
+      schedule();
+    });
+  });
+
+  const onEvent = (event: LaunchEvent) => {
+    const line = h("li", { "data-type": event.type }, formatLaunchEvent(event));
+    log.append(line);
+    while (log.childElementCount > MAX_LOG_LINES) log.firstElementChild?.remove();
+    if (event.type === "progress") {
+      const share = launchProgress(event.phase, event.percent);
+      if (share !== null) bar.style.width = `${Math.round(share * 100)}%`;
+    } else if (event.type === "launched") {
+      bar.style.width = "100%";
+      const ref = `${event.name}@${event.node}`;
+      result.replaceChildren(h("p", { class: "ok-text" }, `Launched ${ref} (${event.state}). `), link(`/instances/${ref}`, (p) => { dialog.close(); ctx.navigate(p); }, {}, "Open it →"));
+    } else if (event.type === "error") {
+      result.replaceChildren(h("p", { class: "form-error" }, event.message));
+    }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (launching) return;
+    launching = true;
+    clearTimeout(timer);
+    previewAbort?.abort();
+    error.hidden = true;
+    submit.disabled = true;
+    progress.hidden = false;
+    log.replaceChildren();
+    result.replaceChildren();
+    bar.style.width = "2%";
+    postStream("/api/v1/instances", launchBody(values(), false), parseLaunchEvent, onEvent)
+      .catch((e: unknown) => {
+        error.hidden = false;
+        setText(error, errorText(e));
+        progress.hidden = log.childElementCount === 0;
+      })
+      .finally(() => {
+        launching = false;
+        submit.disabled = false;
+      });
+  });
+  close.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => {
+    clearTimeout(timer);
+    previewAbort?.abort();
+    dialog.remove();
+  });
+  dialog.showModal();
+  controls.name.focus();
+  refreshPreview();
+}
