@@ -7,6 +7,8 @@
  *
  * - `POST`, `GET`, `DELETE /api/v1/session` — the console's login, who is
  *   logged in, logout (web-routes.ts);
+ * - `GET /api/v1/watch` — server-sent events: snapshots of the cache and
+ *   audit records as they happen (watch-routes.ts);
  * - `GET /api/v1/nodes`, `GET /api/v1/nodes/:name` — from the cache;
  * - `DELETE /api/v1/nodes/:name[?force=1]` — drops a Down node (any node
  *   with `force`) from the cache at once, audited (node-removal.ts);
@@ -46,6 +48,7 @@ import type { BunEnv } from "../net/ws.ts";
 import { MAX_INFO_TIMEOUT_MS, WEB_SESSION_COOKIE, type ClusterCounters } from "../protocol/api.ts";
 import { registerLogin, registerWebSessionRoutes } from "./web-routes.ts";
 import { createWebSessions, type WebSessions } from "./web-sessions.ts";
+import { registerWatchRoutes } from "./watch-routes.ts";
 
 export interface ApiDeps {
   /** What the cluster server took in, for `GET /api/v1/stats`. */
@@ -131,6 +134,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   registerSessionRoutes(app, { registry, relay: deps.relay, kept, audit: deps.audit, caller, log: deps.log });
   registerOperationRoutes(app, { registry, ops: deps.ops, caller });
   registerEventRoutes(app, { audit: deps.audit });
+  registerWatchRoutes(app, { registry, audit: deps.audit });
   return app;
 }
 

@@ -248,6 +248,11 @@ export class Registry {
     };
   }
 
+  /** Every cached instance's view, by node then name: `GET /api/v1/instances` as values (see {@link instanceViewsBody}). */
+  instanceViews(): InstanceView[] {
+    return this.entries().flatMap((e) => this.#nodeInstanceViews(e, this.#instancesKnown(e)));
+  }
+
   /** The view of one resolved instance, without building the whole list. */
   instanceView({ node, instance }: ResolvedInstance): InstanceView {
     return view(node, instance, this.#instancesKnown(node));
