@@ -20,6 +20,9 @@ import { websocketHandler } from "./lib/net/ws.ts";
 import { AppError, messageOf } from "./lib/core/errors.ts";
 import { lockDataDir, pidAlive } from "./lib/master/data-dir-lock.ts";
 import { loadNodeKeys, nodeKeysPath } from "./lib/master/node-keys.ts";
+import { loadConsole, unavailableConsole, type ConsolePage } from "./lib/master/ui-assets.ts";
+// The web console: Bun bundles it (scripts, styles, fonts) from this import, and embeds it in a compiled executable.
+import consoleHtml from "./lib/ui/index.html";
 
 const main = defineCommand({
   meta: { name: "multiverse-master", version: VERSION, description: "Cluster server for Multipass hosts, and the API for clients" },
@@ -48,6 +51,24 @@ const main = defineCommand({
   },
 });
 
+/**
+ * Bundles the web console on a private loopback server, reads the page and
+ * its files into memory (ui-assets.ts) and stops that server, so the API
+ * server serves them with its own headers. A console that cannot be bundled
+ * is no reason to stop: the API is served, and `/` says why there is no page.
+ */
+async function bundleConsole(): Promise<ConsolePage> {
+  let server: ReturnType<typeof Bun.serve> | null = null;
+  try {
+    server = Bun.serve({ hostname: "127.0.0.1", port: 0, development: false, routes: { "/": consoleHtml } });
+    return await loadConsole(`http://127.0.0.1:${server.port}`);
+  } catch (error) {
+    return unavailableConsole(`the console's page could not be bundled: ${messageOf(error)}`);
+  } finally {
+    await server?.stop(true);
+  }
+}
+
 /** Binds a listener, or says which one could not be bound and why (a port in use, a foreign address). */
 function listen(what: string, addr: { host: string; port: number }, start: () => ReturnType<typeof Bun.serve>): ReturnType<typeof Bun.serve> {
   try {
@@ -67,6 +88,8 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
   const audit = createAuditLog({ path: config.auditPath, warn: (m) => log.warn(m) });
   log.info(`audit trail: ${config.auditPath}`);
   const { clusterAddr, apiAddr } = config;
+  const page = await bundleConsole();
+  if (page.state === "unavailable") log.warn(`web console: ${page.reason}; the API is served without it`);
   const master = createMaster({
     log,
     joinToken: tokens.join,
@@ -78,6 +101,7 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
     audit,
     cpuOvercommit: config.cpuOvercommit,
     nodeKeys,
+    console: page,
   });
   const servers: ReturnType<typeof Bun.serve>[] = [];
   try {

@@ -3,7 +3,8 @@
  * Every `/api` route needs the API token (`Authorization: Bearer …`) or the
  * console's session cookie — with the cookie, a request that could change
  * something must carry this server's own `Origin` (net/http.ts); only the
- * login itself (web-routes.ts) and `GET /healthz` are served without one.
+ * login itself (web-routes.ts), `GET /healthz` and the console's page and
+ * files (ui-assets.ts: no cluster data in them) are served without one.
  *
  * - `POST`, `GET`, `DELETE /api/v1/session` — the console's login, who is
  *   logged in, logout (web-routes.ts);
@@ -49,6 +50,7 @@ import { MAX_INFO_TIMEOUT_MS, WEB_SESSION_COOKIE, type ClusterCounters } from ".
 import { registerLogin, registerWebSessionRoutes } from "./web-routes.ts";
 import { createWebSessions, type WebSessions } from "./web-sessions.ts";
 import { registerWatchRoutes } from "./watch-routes.ts";
+import { registerConsoleRoutes, unavailableConsole, type ConsolePage } from "./ui-assets.ts";
 
 export interface ApiDeps {
   /** What the cluster server took in, for `GET /api/v1/stats`. */
@@ -66,6 +68,8 @@ export interface ApiDeps {
   ops: Operations;
   audit: AuditLog;
   authLimits?: FailureLimits;
+  /** The web console's page (ui-assets.ts); without it `/` answers 503 and says why. */
+  console?: ConsolePage;
   /** The console's login sessions (default: a fresh store, web-sessions.ts). */
   webSessions?: WebSessions;
 }
@@ -135,6 +139,8 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   registerOperationRoutes(app, { registry, ops: deps.ops, caller });
   registerEventRoutes(app, { audit: deps.audit });
   registerWatchRoutes(app, { registry, audit: deps.audit });
+  const page = deps.console ?? unavailableConsole("this master was started without its web console");
+  registerConsoleRoutes(app, () => page);
   return app;
 }
 

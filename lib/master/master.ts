@@ -23,6 +23,7 @@ import { createAgentVerifier, type AgentVerifier } from "./agent-proof.ts";
 import type { NodeKeys } from "./node-keys.ts";
 import { recordShellEnd } from "./audit-policy.ts";
 import type { WebSessions } from "./web-sessions.ts";
+import type { ConsolePage } from "./ui-assets.ts";
 
 export interface MasterOptions {
   log: ConsolaInstance;
@@ -47,6 +48,8 @@ export interface MasterOptions {
   nodeKeys: NodeKeys;
   /** How a joining node's agent server is checked (default: agent-proof.ts, over the network). */
   verifyAgent?: AgentVerifier;
+  /** The web console's page, bundled by the entry (ui-assets.ts); without it `/` answers 503. */
+  console?: ConsolePage;
   /** The console's login sessions (default: a fresh store; tests pass one with their clock). */
   webSessions?: WebSessions;
 }
@@ -109,6 +112,7 @@ export function createMaster(options: MasterOptions): Master {
     nodeTimeoutMs: options.nodeTimeoutMs,
     version: options.version,
     authLimits: options.authLimits,
+    console: options.console,
     webSessions: options.webSessions,
   });
   const sweeper = setInterval(
