@@ -100,6 +100,37 @@ describe.skipIf(skipExecutables)("the compiled executables", () => {
     expect(help.stdout).toContain(`Usage: ${role === "client" ? "multiverse" : `multiverse-${role}`}`);
   });
 
+  test("the master serves the web console from inside its executable, run where there is no source tree", async () => {
+    const cwd = tempDir("console-cwd");
+    const argv = [...roleCommand("master"), "--data-dir", tempDir("console-master"), "--cluster-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"];
+    const proc = Bun.spawn(argv, { cwd, env: envWithBun(), stdin: "ignore", stdout: "pipe", stderr: "ignore" });
+    try {
+      let output = "";
+      const reader = proc.stdout.getReader();
+      let port: RegExpExecArray | null = null;
+      while (!(port = /api server on [\d.]+:(\d+)/.exec(output))) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the master ended before serving:\n${output}`);
+        output += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      const base = `http://127.0.0.1:${port[1]}`;
+      const page = await fetch(`${base}/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toStartWith("text/html");
+      expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+      const script = /<script[^>]*\bsrc="(\/[^"]+\.js)"/.exec(await page.text())?.[1];
+      expect(script).toBeDefined();
+      const js = await fetch(`${base}${script}`);
+      expect(js.status).toBe(200);
+      expect(js.headers.get("content-type")).toStartWith("text/javascript");
+      expect((await js.text()).length).toBeGreaterThan(0);
+    } finally {
+      proc.kill();
+      await proc.exited;
+    }
+  });
+
   test("SHA256SUMS lists every executable with its real checksum, as `sha256sum -c` checks it", () => {
     const dir = binDir()!;
     const listed = readFileSync(join(dir, "SHA256SUMS"), "utf8").trim().split("\n").map((line) => line.split("  ")[1]);
