@@ -53,7 +53,7 @@ const main = defineCommand({
 
 /**
  * Bundles the web console on a private loopback server, reads the page and
- * its files into memory (ui-assets.ts) and stops that server, so the API
+ * its files into memory (lib/master/ui-assets.ts) and stops that server, so the API
  * server serves them with its own headers. A console that cannot be bundled
  * is no reason to stop: the API is served, and `/` says why there is no page.
  */

@@ -51,7 +51,7 @@ export function errorResponse(c: Context, error: unknown): Response {
  * The token of a request: `Authorization: Bearer …`, and nothing else —
  * never a query parameter, as URLs end up in logs, histories and Referer
  * headers. Browsers, which cannot set headers on a WebSocket, use the
- * console's session cookie instead (api-server.ts).
+ * console's session cookie instead (master/api-server.ts).
  */
 export function presentedToken(c: Context): string | null {
   const header = c.req.header("authorization");
