@@ -1,14 +1,14 @@
 /**
  * The browser terminal's connection to a shell, over the session wire: a new
  * shell, or a kept one taken back through the attach route, and the ride
- * through drops (0.5 s doubling to 5 s, as the CLI). A state machine: `state`
+ * through drops (0.5 s doubling to 5 s, as the CLI). A state machine: `status`
  * says where it is, and every close goes through shell-policy's afterClose.
  */
 import type { ErrorCode } from "../core/errors.ts";
-import { parseSessionListing } from "./session-listing.ts";
-import { controlFrame, parseSessionControl, parseSessionId, type SessionControl } from "../protocol/session.ts";
 import { parseNodeView } from "../protocol/api.ts";
+import { controlFrame, parseSessionControl, parseSessionId, type SessionControl } from "../protocol/session.ts";
 import { ApiError, getJson } from "./api.ts";
+import { parseSessionListing } from "./session-listing.ts";
 import { afterClose, attachPath, KEEPALIVE_MS, reconnectDelay, RECONNECT_LIMIT_MS, shellPath, SILENCE_MS, socketUrl, storageKey, type ConnectionFacts, type ShellStatus, type Size } from "./shell-policy.ts";
 
 export interface TerminalSink {
@@ -18,191 +18,211 @@ export interface TerminalSink {
   size: () => Size;
 }
 
-export interface ShellLink {
-  start: () => void;
-  input: (data: string) => void;
-  resize: (size: Size) => void;
-  /** Leaves the shell running on its node; a reload takes it back. */
-  detach: () => void;
-  /** Ends the page's connection (the view is left); a kept shell stays kept. */
-  close: () => void;
-}
-
 type Mode = { kind: "shell" } | { kind: "attach"; id: string; firstLoad: boolean };
 
-export function createShellLink(ref: string, sink: TerminalSink, onStatus: (status: ShellStatus) => void): ShellLink {
-  const key = storageKey(ref);
-  const encoder = new TextEncoder();
-  let state: ShellStatus = { state: "connecting" };
-  let ws: WebSocket | null = null;
-  let sessionId: string | null = null;
-  let attempt = 0;
-  let lostAt = 0;
-  let timers: ReturnType<typeof setTimeout>[] = [];
-  let stopped = false;
+/** One WebSocket and what it saw; it ends once, by its close or by silence. */
+class Connection {
+  readonly socket: WebSocket;
+  readonly facts: ConnectionFacts;
+  errorMessage: string | undefined;
+  private heardAt = Date.now();
+  private done = false;
+  private readonly pinger: ReturnType<typeof setInterval>;
 
-  const setState = (next: ShellStatus) => {
-    state = next;
-    onStatus(next);
-  };
-  const remember = (id: string | null) => {
-    sessionId = id;
+  constructor(
+    readonly mode: Mode,
+    url: string,
+    private readonly events: { onOpen: () => void; onBytes: (data: Uint8Array) => void; onControl: (c: SessionControl) => void; onEnd: (code: number) => void },
+  ) {
+    this.facts = { established: false, closeCode: 1006, sessionId: mode.kind === "attach" ? mode.id : null };
+    this.socket = new WebSocket(url);
+    this.socket.binaryType = "arraybuffer";
+    // A dead network may take minutes to close a socket: silence past SILENCE_MS ends it here.
+    this.pinger = setInterval(() => (Date.now() - this.heardAt > SILENCE_MS ? this.end(4004) : this.send({ type: "ping" })), KEEPALIVE_MS);
+    this.socket.addEventListener("open", () => {
+      this.heardAt = Date.now();
+      events.onOpen();
+    });
+    this.socket.addEventListener("message", (event: MessageEvent<unknown>) => this.receive(event.data));
+    this.socket.addEventListener("close", (event) => this.end(event.code));
+  }
+
+  get open(): boolean {
+    return !this.done && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  send(message: SessionControl): void {
+    if (this.open) this.socket.send(controlFrame(message));
+  }
+
+  sendBytes(data: Uint8Array<ArrayBuffer>): void {
+    if (this.open) this.socket.send(data);
+  }
+
+  private receive(data: unknown): void {
+    this.heardAt = Date.now();
+    if (data instanceof ArrayBuffer) return this.events.onBytes(new Uint8Array(data));
+    if (typeof data !== "string") return;
+    let message: SessionControl;
     try {
-      if (id === null) sessionStorage.removeItem(key);
-      else sessionStorage.setItem(key, id);
+      message = parseSessionControl(data);
+    } catch {
+      return this.socket.close(1008, "bad control frame");
+    }
+    if (message.type === "ping") return this.send({ type: "pong" });
+    if (message.type === "exit") this.facts.exit = { code: message.code };
+    if (message.type === "detached") this.facts.detached = message.reason === undefined ? {} : { reason: message.reason };
+    if (message.type === "session") this.facts.sessionId = message.id;
+    if (message.type === "error") {
+      this.facts.error = message.code;
+      this.errorMessage = message.message;
+    }
+    this.events.onControl(message);
+  }
+
+  /** Ends the connection; the owner hears of it unless `quiet`. */
+  end(code: number, quiet = false): void {
+    if (this.done) return;
+    this.done = true;
+    clearInterval(this.pinger);
+    this.facts.closeCode = code;
+    if (this.socket.readyState !== WebSocket.CLOSED) this.socket.close();
+    if (!quiet) this.events.onEnd(code);
+  }
+}
+
+/** A page's shell into instance `ref`: start it, type into it, resize it, detach from it, leave it. */
+export class ShellLink {
+  private status: ShellStatus = { state: "connecting" };
+  private conn: Connection | null = null;
+  private sessionId: string | null = null;
+  private attempt = 0;
+  private lostAt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+  private readonly encoder = new TextEncoder();
+
+  constructor(
+    private readonly ref: string,
+    private readonly sink: TerminalSink,
+    private readonly onStatus: (status: ShellStatus) => void,
+  ) {}
+
+  /** Takes the page's kept shell back when it has one, else opens a new shell. */
+  start(): void {
+    this.stopped = false;
+    const stored = this.stored();
+    this.setStatus({ state: "connecting" });
+    this.sessionId = stored;
+    this.connect(stored === null ? { kind: "shell" } : { kind: "attach", id: stored, firstLoad: true });
+  }
+
+  input(data: string): void {
+    if (this.status.state === "connected" && !this.status.readOnly) this.conn?.sendBytes(this.encoder.encode(data));
+  }
+
+  resize(size: Size): void {
+    if (this.status.state === "connected") this.conn?.send({ type: "resize", ...size });
+  }
+
+  /** Leaves the shell running on its node; a reload takes it back. */
+  detach(): void {
+    if (this.sessionId !== null) this.conn?.send({ type: "detach" });
+  }
+
+  /** Ends the page's connection (the view is left); a kept shell stays kept. */
+  close(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.conn?.end(1000, true);
+    this.conn = null;
+  }
+
+  private setStatus(next: ShellStatus): void {
+    this.status = next;
+    this.onStatus(next);
+  }
+
+  private stored(): string | null {
+    try {
+      const id = sessionStorage.getItem(storageKey(this.ref));
+      return id === null ? null : parseSessionId(id, "stored");
+    } catch {
+      return null;
+    }
+  }
+
+  private remember(id: string | null): void {
+    this.sessionId = id;
+    try {
+      if (id === null) sessionStorage.removeItem(storageKey(this.ref));
+      else sessionStorage.setItem(storageKey(this.ref), id);
     } catch {
       // Storage refused: a reload starts a new shell instead of taking this one back.
     }
-  };
-  const clearTimers = () => {
-    for (const t of timers) clearTimeout(t);
-    timers = [];
-  };
+  }
 
-  const connect = (mode: Mode) => {
-    clearTimers();
-    const size = sink.size();
-    const socket = new WebSocket(socketUrl(location, mode.kind === "shell" ? shellPath(ref, size) : attachPath(mode.id, size)));
-    socket.binaryType = "arraybuffer";
-    ws = socket;
-    const facts: ConnectionFacts = { established: false, closeCode: 1006, sessionId: mode.kind === "attach" ? mode.id : null };
-    let errorMessage: string | undefined;
-    let heardAt = Date.now();
-    let done = false;
-    const send = (message: SessionControl) => socket.readyState === WebSocket.OPEN && socket.send(controlFrame(message));
-    const pinger = setInterval(() => {
-      if (Date.now() - heardAt > SILENCE_MS) return finish(4004);
-      send({ type: "ping" });
-    }, KEEPALIVE_MS);
-
-    const onControl = (message: SessionControl) => {
-      switch (message.type) {
-        case "ping":
-          return send({ type: "pong" });
-        case "session":
-          facts.sessionId = message.id;
-          return remember(message.id);
-        case "attached":
-          facts.established = true;
-          attempt = 0;
-          sink.reset();
-          return setState({ state: "connected", readOnly: message.readOnly });
-        case "exit":
-          facts.exit = { code: message.code };
-          return;
-        case "error":
-          facts.error = message.code;
-          errorMessage = message.message;
-          return;
-        case "detached":
-          facts.detached = message.reason === undefined ? {} : { reason: message.reason };
-          return;
-        default:
-          return;
-      }
-    };
-    socket.addEventListener("open", () => {
-      heardAt = Date.now();
-      if (mode.kind === "shell") {
-        facts.established = true;
-        attempt = 0;
-        setState({ state: "connected", readOnly: false });
-      }
+  private connect(mode: Mode): void {
+    clearTimeout(this.timer);
+    const size = this.sink.size();
+    const path = mode.kind === "shell" ? shellPath(this.ref, size) : attachPath(mode.id, size);
+    const conn: Connection = new Connection(mode, socketUrl(location, path), {
+      onOpen: () => {
+        if (mode.kind !== "shell") return;
+        conn.facts.established = true;
+        this.attempt = 0;
+        this.setStatus({ state: "connected", readOnly: false });
+      },
+      onBytes: (data) => this.sink.write(data),
+      onControl: (message) => {
+        if (message.type === "session") this.remember(message.id);
+        if (message.type !== "attached") return;
+        conn.facts.established = true;
+        this.attempt = 0;
+        this.sink.reset();
+        this.setStatus({ state: "connected", readOnly: message.readOnly });
+      },
+      onEnd: () => this.ended(conn),
     });
-    socket.addEventListener("message", (event: MessageEvent<unknown>) => {
-      heardAt = Date.now();
-      if (event.data instanceof ArrayBuffer) return sink.write(new Uint8Array(event.data));
-      if (typeof event.data !== "string") return;
-      try {
-        onControl(parseSessionControl(event.data));
-      } catch {
-        socket.close(1008, "bad control frame");
-      }
-    });
-    socket.addEventListener("close", (event) => finish(event.code));
+    this.conn = conn;
+  }
 
-    // One end per connection: the socket's close, or silence (a dead network may take minutes to close a socket).
-    function finish(code: number) {
-      if (done) return;
-      done = true;
-      clearInterval(pinger);
-      facts.closeCode = code;
-      if (socket.readyState !== WebSocket.CLOSED) socket.close();
-      if (ws === socket) ws = null;
-      if (stopped) return;
-      if (mode.kind === "attach" && !facts.established) return attachFailed(mode, facts.error);
-      const next = afterClose({ ...facts, sessionId: facts.sessionId ?? sessionId });
-      if (next.kind === "ended") {
-        remember(null);
-        return setState({ state: "ended", code: next.code, ...(errorMessage === undefined ? {} : { message: errorMessage }) });
-      }
-      if (next.kind === "detached") return setState({ state: "detached", reason: next.reason });
-      if (next.kind === "lost") {
-        remember(null);
-        return setState({ state: "ended", code: null, message: errorMessage ?? "the connection was lost, and this shell was not kept by its node" });
-      }
-      lostAt = Date.now();
-      setState({ state: "reconnecting", sinceMs: lostAt });
-      retry(facts.sessionId ?? sessionId!);
+  private ended(conn: Connection): void {
+    if (this.conn === conn) this.conn = null;
+    if (this.stopped) return;
+    const { mode, facts } = conn;
+    if (mode.kind === "attach" && !facts.established) return this.attachFailed(mode, facts.error);
+    const next = afterClose({ ...facts, sessionId: facts.sessionId ?? this.sessionId });
+    if (next.kind === "detached") return this.setStatus({ state: "detached", reason: next.reason });
+    if (next.kind === "reconnect") {
+      this.lostAt = Date.now();
+      this.setStatus({ state: "reconnecting", sinceMs: this.lostAt });
+      return this.retry(facts.sessionId ?? this.sessionId!);
     }
-  };
+    this.remember(null);
+    const message = next.kind === "lost" ? (conn.errorMessage ?? "the connection was lost, and this shell was not kept by its node") : conn.errorMessage;
+    this.setStatus({ state: "ended", code: next.kind === "ended" ? next.code : null, ...(message === undefined ? {} : { message }) });
+  }
 
-  const retry = (id: string) => {
-    if (Date.now() - lostAt > RECONNECT_LIMIT_MS) {
-      return setState({ state: "ended", code: null, message: "gave up reconnecting after 10 minutes" });
-    }
-    timers.push(setTimeout(() => connect({ kind: "attach", id, firstLoad: false }), reconnectDelay(attempt++)));
-  };
+  private retry(id: string): void {
+    if (Date.now() - this.lostAt > RECONNECT_LIMIT_MS) return this.setStatus({ state: "ended", code: null, message: "gave up reconnecting after 10 minutes" });
+    this.timer = setTimeout(() => this.connect({ kind: "attach", id, firstLoad: false }), reconnectDelay(this.attempt++));
+  }
 
-  const attachFailed = (mode: { id: string; firstLoad: boolean }, code: ErrorCode | undefined) => {
+  private attachFailed(mode: { id: string; firstLoad: boolean }, code: ErrorCode | undefined): void {
     if (mode.firstLoad) {
       // The stored shell is not there to take back (it ended, or this token cannot have it): a new one.
-      remember(null);
-      return connect({ kind: "shell" });
+      this.remember(null);
+      return this.connect({ kind: "shell" });
     }
-    if (code === "E_UNAUTHORIZED" || code === "E_FORBIDDEN") return setState({ state: "ended", code: null, message: "the session ended: log in again" });
-    void stillKept(mode.id, ref).then((kept) => {
-      if (stopped) return;
-      if (kept === false) {
-        remember(null);
-        return setState({ state: "ended", code: null, message: "the shell is gone (it ended, or its grace period passed)" });
-      }
-      retry(mode.id);
+    if (code === "E_UNAUTHORIZED" || code === "E_FORBIDDEN") return this.setStatus({ state: "ended", code: null, message: "the session ended: log in again" });
+    void stillKept(mode.id, this.ref).then((kept) => {
+      if (this.stopped) return;
+      if (kept !== false) return this.retry(mode.id);
+      this.remember(null);
+      this.setStatus({ state: "ended", code: null, message: "the shell is gone (it ended, or its grace period passed)" });
     });
-  };
-
-  return {
-    start() {
-      let stored: string | null = null;
-      try {
-        stored = sessionStorage.getItem(key);
-        if (stored !== null) parseSessionId(stored, "stored");
-      } catch {
-        stored = null;
-      }
-      setState({ state: "connecting" });
-      if (stored === null) connect({ kind: "shell" });
-      else {
-        sessionId = stored;
-        connect({ kind: "attach", id: stored, firstLoad: true });
-      }
-    },
-    input(data) {
-      if (state.state === "connected" && !state.readOnly && ws?.readyState === WebSocket.OPEN) ws.send(encoder.encode(data));
-    },
-    resize(size) {
-      if (state.state === "connected" && ws?.readyState === WebSocket.OPEN) ws.send(controlFrame({ type: "resize", ...size }));
-    },
-    detach() {
-      if (ws?.readyState === WebSocket.OPEN && sessionId !== null) ws.send(controlFrame({ type: "detach" }));
-    },
-    close() {
-      stopped = true;
-      clearTimers();
-      ws?.close();
-      ws = null;
-    },
-  };
+  }
 }
 
 /**

@@ -15,18 +15,6 @@ interface Row {
   shown: RowCells | null;
 }
 
-export interface InstanceTable {
-  root: HTMLElement;
-  update: (instances: readonly InstanceView[]) => void;
-  setFilter: (query: string) => void;
-  /** The selected refs that are still in the table. */
-  selected: () => string[];
-  clearSelection: () => void;
-  onSelectionChange: (listener: () => void) => void;
-  /** How many rows match the filter. */
-  shownCount: () => number;
-}
-
 const HEADERS: { key: SortKey | null; col: string; label: string }[] = [
   { key: "name", col: "name", label: "Name" },
   { key: "node", col: "node", label: "Node" },
@@ -35,62 +23,113 @@ const HEADERS: { key: SortKey | null; col: string; label: string }[] = [
   { key: null, col: "release", label: "Release" },
 ];
 
-export function createInstanceTable(navigate: (path: string) => void): InstanceTable {
-  const rows = new Map<string, Row>();
-  const chosen = new Set<string>();
-  let order: SortOrder = DEFAULT_SORT;
-  let words: string[] = [];
-  let current: readonly InstanceView[] = [];
-  let shown: string[] = [];
-  let selectionListener = () => {};
+export class InstanceTable {
+  readonly root: HTMLElement;
+  /** Called when the selection changes (a click, or a selected row that went away). */
+  onSelectionChange: () => void = () => {};
+  private readonly rows = new Map<string, Row>();
+  private readonly chosen = new Set<string>();
+  private order: SortOrder = DEFAULT_SORT;
+  private words: string[] = [];
+  private current: readonly InstanceView[] = [];
+  private shown: string[] = [];
+  private readonly tbody = h("tbody");
+  private readonly emptyRow = h("tr", { class: "empty-row" }, h("td", { colspan: "6" }));
+  private readonly selectAll = h("input", { type: "checkbox", "aria-label": "Select all shown instances", "data-testid": "select-all" });
+  private readonly sortHeads = new Map<SortKey, HTMLTableCellElement>();
 
-  const selectAll = h("input", { type: "checkbox", "aria-label": "Select all shown instances", "data-testid": "select-all" });
-  const sortButtons = new Map<SortKey, HTMLTableCellElement>();
-  const headCells = HEADERS.map(({ key, col, label }) => {
-    if (key === null) return h("th", { scope: "col", "data-col": col }, label);
-    const th = h("th", { scope: "col", "data-col": col, "data-sort": key, "aria-sort": "none" }, h("button", { type: "button", class: "sort" }, label, h("span", { class: "sort-mark", "aria-hidden": "true" })));
-    th.addEventListener("click", () => {
-      order = nextSort(order, key);
-      paintHeaders();
-      render();
+  constructor(private readonly navigate: (path: string) => void) {
+    const heads = HEADERS.map(({ key, col, label }) => {
+      if (key === null) return h("th", { scope: "col", "data-col": col }, label);
+      const th = h("th", { scope: "col", "data-col": col, "data-sort": key, "aria-sort": "none" }, h("button", { type: "button", class: "sort" }, label, h("span", { class: "sort-mark", "aria-hidden": "true" })));
+      th.addEventListener("click", () => {
+        this.order = nextSort(this.order, key);
+        this.paintHeaders();
+        this.render();
+      });
+      this.sortHeads.set(key, th);
+      return th;
     });
-    sortButtons.set(key, th);
-    return th;
-  });
-  const tbody = h("tbody");
-  const emptyRow = h("tr", { class: "empty-row" }, h("td", { colspan: "6" }));
-  const table = h("table", { "data-testid": "instances-table", class: "grid" }, h("thead", {}, h("tr", {}, h("th", { class: "check-col", scope: "col" }, selectAll), ...headCells)), tbody);
-  const root = h("div", { class: "table-scroll" }, table);
+    this.selectAll.addEventListener("change", () => this.toggleAll(this.selectAll.checked));
+    const table = h("table", { "data-testid": "instances-table", class: "grid" }, h("thead", {}, h("tr", {}, h("th", { class: "check-col", scope: "col" }, this.selectAll), ...heads)), this.tbody);
+    this.root = h("div", { class: "table-scroll" }, table);
+    this.paintHeaders();
+  }
 
-  const paintHeaders = () => {
-    for (const key of SORT_KEYS) {
-      const th = sortButtons.get(key)!;
-      setAttr(th, "aria-sort", order.key === key ? (order.dir === 1 ? "ascending" : "descending") : "none");
-      setText(th.querySelector(".sort-mark")!, order.key === key ? (order.dir === 1 ? " ▲" : " ▼") : "");
+  update(instances: readonly InstanceView[]): void {
+    this.current = instances;
+    this.render();
+    this.onSelectionChange();
+  }
+
+  setFilter(query: string): void {
+    this.words = filterWords(query);
+    this.render();
+  }
+
+  /** The selected refs among the rows shown. */
+  selected(): string[] {
+    return this.shown.filter((ref) => this.chosen.has(ref));
+  }
+
+  clearSelection(): void {
+    this.chosen.clear();
+    for (const row of this.rows.values()) row.select.checked = false;
+    this.paintSelectAll();
+    this.onSelectionChange();
+  }
+
+  shownCount(): number {
+    return this.shown.length;
+  }
+
+  private toggleAll(on: boolean): void {
+    for (const ref of this.shown) {
+      if (on) this.chosen.add(ref);
+      else this.chosen.delete(ref);
+      const row = this.rows.get(ref);
+      if (row) row.select.checked = on;
     }
-  };
+    this.paintSelectAll();
+    this.onSelectionChange();
+  }
 
-  const createRow = (ref: string): Row => {
+  private paintHeaders(): void {
+    for (const key of SORT_KEYS) {
+      const th = this.sortHeads.get(key)!;
+      const on = this.order.key === key;
+      setAttr(th, "aria-sort", on ? (this.order.dir === 1 ? "ascending" : "descending") : "none");
+      setText(th.querySelector(".sort-mark")!, on ? (this.order.dir === 1 ? " ▲" : " ▼") : "");
+    }
+  }
+
+  private paintSelectAll(): void {
+    const count = this.selected().length;
+    this.selectAll.checked = count > 0 && count === this.shown.length;
+    this.selectAll.indeterminate = count > 0 && count < this.shown.length;
+  }
+
+  private createRow(ref: string): Row {
     const select = h("input", { type: "checkbox", "data-testid": "select", "aria-label": `Select ${ref}` });
     select.addEventListener("change", () => {
-      if (select.checked) chosen.add(ref);
-      else chosen.delete(ref);
-      paintSelectAll();
-      selectionListener();
+      if (select.checked) this.chosen.add(ref);
+      else this.chosen.delete(ref);
+      this.paintSelectAll();
+      this.onSelectionChange();
     });
-    const stateBadge = badge("", "off");
     const cells = {
-      name: link(`/instances/${ref}`, navigate, {}),
+      name: link(`/instances/${ref}`, this.navigate, {}),
       node: h("td", { "data-col": "node" }),
-      state: h("td", { "data-col": "state" }, stateBadge),
+      state: h("td", { "data-col": "state" }, badge("", "off")),
       ipv4: h("td", { "data-col": "ipv4", class: "mono" }),
       release: h("td", { "data-col": "release" }),
     };
     const tr = h("tr", { "data-instance": ref }, h("td", { class: "check-col" }, select), h("td", { "data-col": "name" }, cells.name), cells.node, cells.state, cells.ipv4, cells.release);
     return { tr, select, cells, shown: null };
-  };
+  }
 
-  const paintRow = (row: Row, instance: InstanceView) => {
+  /** Rewrites only the cells whose text changed. */
+  private paintRow(row: Row, instance: InstanceView): void {
     const next = rowCells(instance);
     const before = row.shown;
     if (before?.name !== next.name) setText(row.cells.name, next.name);
@@ -102,85 +141,45 @@ export function createInstanceTable(navigate: (path: string) => void): InstanceT
     if (before?.ipv4 !== next.ipv4) setText(row.cells.ipv4, next.ipv4);
     if (before?.release !== next.release) setText(row.cells.release, next.release);
     row.shown = next;
-  };
+  }
 
-  const paintSelectAll = () => {
-    const count = shown.filter((ref) => chosen.has(ref)).length;
-    selectAll.checked = count > 0 && count === shown.length;
-    selectAll.indeterminate = count > 0 && count < shown.length;
-  };
-  selectAll.addEventListener("change", () => {
-    for (const ref of shown) {
-      if (selectAll.checked) chosen.add(ref);
-      else chosen.delete(ref);
-      const row = rows.get(ref);
-      if (row) row.select.checked = selectAll.checked;
-    }
-    paintSelectAll();
-    selectionListener();
-  });
-
-  const render = () => {
-    const visible = sortInstances(current.filter((i) => matchesFilter(i, words)), order);
+  private render(): void {
+    const visible = sortInstances(this.current.filter((i) => matchesFilter(i, this.words)), this.order);
     const refs = visible.map(instanceRef);
-    const live = new Set(current.map(instanceRef));
-    for (const [ref, row] of rows) {
-      if (!live.has(ref)) {
-        row.tr.remove();
-        rows.delete(ref);
-        chosen.delete(ref);
-      }
+    const live = new Set(this.current.map(instanceRef));
+    for (const [ref, row] of this.rows) {
+      if (live.has(ref)) continue;
+      row.tr.remove();
+      this.rows.delete(ref);
+      this.chosen.delete(ref);
     }
     visible.forEach((instance, i) => {
       const ref = refs[i]!;
-      let row = rows.get(ref);
+      let row = this.rows.get(ref);
       if (row === undefined) {
-        row = createRow(ref);
-        rows.set(ref, row);
+        row = this.createRow(ref);
+        this.rows.set(ref, row);
       }
-      paintRow(row, instance);
+      this.paintRow(row, instance);
     });
-    if (!sameOrder(refs, shown)) {
-      const keep = new Set(refs);
-      for (const ref of shown) if (!keep.has(ref)) rows.get(ref)?.tr.remove();
-      let cursor: ChildNode | null = tbody.firstChild;
-      for (const ref of refs) {
-        const tr = rows.get(ref)!.tr;
-        if (cursor === tr) cursor = tr.nextSibling;
-        else tbody.insertBefore(tr, cursor);
-      }
-      shown = refs;
-    }
-    const emptyText = current.length === 0 ? "No instances yet. Launch one with the Launch button." : "No instance matches the filter.";
+    if (!sameOrder(refs, this.shown)) this.reorder(refs);
     if (refs.length === 0) {
-      setText(emptyRow.firstElementChild!, emptyText);
-      if (emptyRow.parentNode !== tbody) tbody.append(emptyRow);
-    } else emptyRow.remove();
-    paintSelectAll();
-  };
+      setText(this.emptyRow.firstElementChild!, this.current.length === 0 ? "No instances yet. Launch one with the Launch button." : "No instance matches the filter.");
+      if (this.emptyRow.parentNode !== this.tbody) this.tbody.append(this.emptyRow);
+    } else this.emptyRow.remove();
+    this.paintSelectAll();
+  }
 
-  paintHeaders();
-  return {
-    root,
-    update(instances) {
-      current = instances;
-      render();
-      selectionListener();
-    },
-    setFilter(query) {
-      words = filterWords(query);
-      render();
-    },
-    selected: () => shown.filter((ref) => chosen.has(ref)),
-    clearSelection() {
-      chosen.clear();
-      for (const row of rows.values()) row.select.checked = false;
-      paintSelectAll();
-      selectionListener();
-    },
-    onSelectionChange(listener) {
-      selectionListener = listener;
-    },
-    shownCount: () => shown.length,
-  };
+  /** Moves only the rows out of place, and takes out the ones no longer shown. */
+  private reorder(refs: string[]): void {
+    const keep = new Set(refs);
+    for (const ref of this.shown) if (!keep.has(ref)) this.rows.get(ref)?.tr.remove();
+    let cursor: ChildNode | null = this.tbody.firstChild;
+    for (const ref of refs) {
+      const tr = this.rows.get(ref)!.tr;
+      if (cursor === tr) cursor = tr.nextSibling;
+      else this.tbody.insertBefore(tr, cursor);
+    }
+    this.shown = refs;
+  }
 }

@@ -21,21 +21,68 @@ function usageText(used: number | null, total: number | null): string {
   return `${formatBytes(used)} of ${formatBytes(total)} (${formatPercent(fraction(used, total))})`;
 }
 
+/** The live figures card: asks the node every few seconds while the page is visible, never twice at once. */
+function createFigures(ref: string, name: string, node: string): { root: HTMLElement; poll: () => void; stop: () => void } {
+  const dd = (key: string, mono = false) => h("dd", { "data-figure": key, ...(mono ? { class: "mono" } : {}) }, "—");
+  const figures = { cpus: dd("cpus"), load: dd("load", true), memory: dd("memory"), disk: dd("disk"), image: dd("image") };
+  const note = h("p", { class: "muted small-text", "data-testid": "figures-note" }, "Asking the node…");
+  const root = h(
+    "article",
+    { class: "card", "data-testid": "figures" },
+    h("h2", {}, "Live figures"),
+    h("dl", { class: "facts" }, h("dt", {}, "CPUs"), figures.cpus, h("dt", {}, "Load"), figures.load, h("dt", {}, "Memory"), figures.memory, h("dt", {}, "Disk"), figures.disk, h("dt", {}, "Image"), figures.image),
+    note,
+  );
+  const paint = (info: InfoView) => {
+    setText(figures.cpus, info.cpus === null ? "—" : String(info.cpus));
+    setText(figures.load, formatLoad(info.load));
+    setText(figures.memory, usageText(info.memory.used, info.memory.total));
+    setText(figures.disk, usageText(info.disk.used, info.disk.total));
+    setText(figures.image, info.imageRelease ?? info.release ?? "—");
+  };
+  let abort: AbortController | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const poll = () => {
+    clearTimeout(timer);
+    abort?.abort();
+    if (stopped || document.visibilityState !== "visible") return;
+    const mine = new AbortController();
+    abort = mine;
+    const query = new URLSearchParams({ instance: ref, timeout: String(FIGURES_TIMEOUT_MS) });
+    getJson(`/api/v1/info?${query}`, parseInfoResponse, mine.signal)
+      .then((answer) => {
+        const info = answer.instances.find((i) => i.name === name && i.node === node);
+        if (info !== undefined) paint(info);
+        setText(note, info !== undefined ? `Updated ${new Date().toLocaleTimeString()}` : (answer.errors[0]?.message ?? "The node gave no figures."));
+      })
+      .catch((error: unknown) => mine.signal.aborted || setText(note, errorText(error)))
+      .finally(() => {
+        if (!mine.signal.aborted) timer = setTimeout(poll, FIGURES_EVERY_MS);
+      });
+  };
+  const onVisibility = () => document.visibilityState === "visible" && poll();
+  document.addEventListener("visibilitychange", onVisibility);
+  return {
+    root,
+    poll,
+    stop() {
+      stopped = true;
+      document.removeEventListener("visibilitychange", onVisibility);
+      clearTimeout(timer);
+      abort?.abort();
+    },
+  };
+}
+
 export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Unmount {
   const [name = "", node = ""] = ref.split("@");
   const state = badge("…", "off");
   state.setAttribute("data-field", "state");
   const facts = { node: h("dd", {}, node), ipv4: h("dd", { class: "mono" }), release: h("dd", {}) };
-  const figures = {
-    cpus: h("dd", { "data-figure": "cpus" }, "—"),
-    load: h("dd", { "data-figure": "load", class: "mono" }, "—"),
-    memory: h("dd", { "data-figure": "memory" }, "—"),
-    disk: h("dd", { "data-figure": "disk" }, "—"),
-    image: h("dd", { "data-figure": "image" }, "—"),
-  };
-  const figuresNote = h("p", { class: "muted small-text", "data-testid": "figures-note" }, "Asking the node…");
   const message = h("p", { class: "action-message", "aria-live": "polite" });
   const missing = h("p", { class: "notice-inline", hidden: true });
+  const figures = createFigures(ref, name, node);
   const buttons = PAGE_ACTIONS.map((action) => h("button", { type: "button", "data-action": action, class: action === "delete" ? "danger-text" : "" }, ACTION_LABEL[action]));
   const shellLink = link(`/instances/${ref}/shell`, ctx.navigate, { class: "button primary", "data-testid": "open-shell" }, "Open shell");
   container.replaceChildren(
@@ -51,13 +98,7 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
         "div",
         { class: "two-col" },
         h("article", { class: "card" }, h("h2", {}, "Instance"), h("dl", { class: "facts" }, h("dt", {}, "Node"), facts.node, h("dt", {}, "IPv4"), facts.ipv4, h("dt", {}, "Release"), facts.release)),
-        h(
-          "article",
-          { class: "card", "data-testid": "figures" },
-          h("h2", {}, "Live figures"),
-          h("dl", { class: "facts" }, h("dt", {}, "CPUs"), figures.cpus, h("dt", {}, "Load"), figures.load, h("dt", {}, "Memory"), figures.memory, h("dt", {}, "Disk"), figures.disk, h("dt", {}, "Image"), figures.image),
-          figuresNote,
-        ),
+        figures.root,
       ),
     ),
   );
@@ -71,40 +112,6 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
     setText(facts.ipv4, instance.ipv4.length === 0 ? "—" : instance.ipv4.join(", "));
     setText(facts.release, instance.release ?? "—");
   };
-  const paintFigures = (info: InfoView) => {
-    setText(figures.cpus, info.cpus === null ? "—" : String(info.cpus));
-    setText(figures.load, formatLoad(info.load));
-    setText(figures.memory, usageText(info.memory.used, info.memory.total));
-    setText(figures.disk, usageText(info.disk.used, info.disk.total));
-    setText(figures.image, info.imageRelease ?? info.release ?? "—");
-  };
-
-  let abort: AbortController | null = null;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const poll = () => {
-    clearTimeout(timer);
-    if (document.visibilityState !== "visible") return;
-    abort = new AbortController();
-    const query = new URLSearchParams({ instance: ref, timeout: String(FIGURES_TIMEOUT_MS) });
-    getJson(`/api/v1/info?${query}`, parseInfoResponse, abort.signal)
-      .then((answer) => {
-        const info = answer.instances.find((i) => i.name === name && i.node === node);
-        if (info !== undefined) paintFigures(info);
-        setText(figuresNote, info !== undefined ? `Updated ${new Date().toLocaleTimeString()}` : (answer.errors[0]?.message ?? "The node gave no figures."));
-      })
-      .catch((error: unknown) => {
-        if (abort?.signal.aborted) return;
-        setText(figuresNote, errorText(error));
-      })
-      .finally(() => {
-        if (!abort?.signal.aborted) timer = setTimeout(poll, FIGURES_EVERY_MS);
-      });
-  };
-  const onVisibility = () => {
-    if (document.visibilityState === "visible") poll();
-  };
-  document.addEventListener("visibilitychange", onVisibility);
-
   PAGE_ACTIONS.forEach((action, i) => {
     buttons[i]!.addEventListener("click", () => {
       for (const b of buttons) b.disabled = true;
@@ -114,18 +121,16 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
         .catch((error: unknown) => setText(message, `${ACTION_LABEL[action]} failed: ${errorText(error)}`))
         .finally(() => {
           for (const b of buttons) b.disabled = false;
-          poll();
+          figures.poll();
         });
     });
   });
 
   paint();
-  poll();
+  figures.poll();
   const unsubscribe = ctx.store.subscribe((change) => change === "snapshot" && paint());
   return () => {
     unsubscribe();
-    document.removeEventListener("visibilitychange", onVisibility);
-    clearTimeout(timer);
-    abort?.abort();
+    figures.stop();
   };
 }

@@ -7,14 +7,14 @@ import { ACTION_LABEL, PAGE_ACTIONS, runBulk } from "../actions.ts";
 import type { Ctx, Unmount } from "../context.ts";
 import { h, setText } from "../dom.ts";
 import { formatActionResult } from "../format.ts";
-import { createInstanceTable } from "./instance-table.ts";
+import { InstanceTable } from "./instance-table.ts";
 import { openLaunch } from "./launch.ts";
 
 /** The most result lines kept in the panel. */
 const MAX_RESULT_LINES = 200;
 
 export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
-  const table = createInstanceTable(ctx.navigate);
+  const table = new InstanceTable(ctx.navigate);
   const filter = h("input", { type: "search", "data-testid": "filter", placeholder: "Filter by name, node, state or address", "aria-label": "Filter instances", autocomplete: "off" });
   const count = h("span", { class: "muted count", "data-testid": "count", "aria-live": "polite" });
   const buttons = PAGE_ACTIONS.map((action) => h("button", { type: "button", "data-action": action, class: action === "delete" ? "danger-text" : "", disabled: true }, ACTION_LABEL[action]));
@@ -36,7 +36,7 @@ export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
     setText(count, `${shown === total ? `${total}` : `${shown} of ${total}`} instance${total === 1 ? "" : "s"}${selected > 0 ? ` · ${selected} selected` : ""}`);
     for (const b of buttons) b.disabled = selected === 0;
   };
-  table.onSelectionChange(paintCount);
+  table.onSelectionChange = paintCount;
   filter.addEventListener("input", () => {
     table.setFilter(filter.value);
     paintCount();

@@ -18,7 +18,8 @@ function field(label: string, control: HTMLElement, hint?: string): HTMLElement 
   return h("label", { class: "field" }, h("span", { class: "field-label" }, label), control, hint === undefined ? null : h("span", { class: "hint" }, hint));
 }
 
-export function openLaunch(ctx: Ctx): void {
+/** The dialog's elements, before any wiring. */
+function buildLaunch(ctx: Ctx) {
   const input = (name: string, props: Record<string, string> = {}) => h("input", { name, autocomplete: "off", spellcheck: "false", ...props });
   const controls = {
     name: input("name", { placeholder: "chosen by the master" }),
@@ -32,29 +33,56 @@ export function openLaunch(ctx: Ctx): void {
   for (const node of ctx.store.state.nodes.filter((n) => n.state === "Ready").sort((a, b) => a.name.localeCompare(b.name))) {
     controls.node.append(h("option", { value: node.name }, node.name));
   }
-  const file = h("input", { type: "file", accept: ".yaml,.yml,.txt,text/yaml,text/plain", "aria-label": "Load a cloud-init file" });
-  const preview = h("p", { class: "preview", "data-testid": "launch-preview", "aria-live": "polite" }, "Placement: …");
-  const error = h("p", { class: "form-error", "data-testid": "launch-error", role: "alert", hidden: true });
-  const bar = h("span", { class: "bar-fill" });
-  const log = h("ol", { class: "log" });
-  const progress = h("div", { class: "progress", "data-testid": "launch-progress", hidden: true }, h("span", { class: "bar-track" }, bar), log);
-  const result = h("div", { class: "launch-result", "data-testid": "launch-result", "aria-live": "polite" });
-  const submit = h("button", { type: "submit", class: "primary", "data-testid": "launch-submit" }, "Launch");
-  const close = h("button", { type: "button", "data-testid": "launch-close" }, "Close");
+  const parts = {
+    controls,
+    file: h("input", { type: "file", accept: ".yaml,.yml,.txt,text/yaml,text/plain", "aria-label": "Load a cloud-init file" }),
+    preview: h("p", { class: "preview", "data-testid": "launch-preview", "aria-live": "polite" }, "Placement: …"),
+    error: h("p", { class: "form-error", "data-testid": "launch-error", role: "alert", hidden: true }),
+    bar: h("span", { class: "bar-fill" }),
+    log: h("ol", { class: "log" }),
+    result: h("div", { class: "launch-result", "data-testid": "launch-result", "aria-live": "polite" }),
+    submit: h("button", { type: "submit", class: "primary", "data-testid": "launch-submit" }, "Launch"),
+    close: h("button", { type: "button", "data-testid": "launch-close" }, "Close"),
+  };
+  const progress = h("div", { class: "progress", "data-testid": "launch-progress", hidden: true }, h("span", { class: "bar-track" }, parts.bar), parts.log);
   const form = h(
     "form",
     { class: "launch-form", novalidate: true },
     h("h2", { id: "launch-title" }, "Launch an instance"),
     h("div", { class: "field-grid" }, field("Name", controls.name), field("Image", controls.image), field("CPUs", controls.cpus), field("Memory", controls.memory, "e.g. 2G, 1536M"), field("Disk", controls.disk, "e.g. 10G"), field("Node", controls.node)),
     field("Cloud-init", controls.cloudInit),
-    h("div", { class: "file-row" }, h("span", { class: "hint" }, "or load a file:"), file),
-    preview,
-    error,
+    h("div", { class: "file-row" }, h("span", { class: "hint" }, "or load a file:"), parts.file),
+    parts.preview,
+    parts.error,
     progress,
-    result,
-    h("div", { class: "dialog-buttons" }, close, submit),
+    parts.result,
+    h("div", { class: "dialog-buttons" }, parts.close, parts.submit),
   );
   const dialog = h("dialog", { "data-testid": "launch", class: "wide", "aria-labelledby": "launch-title" }, form);
+  return { ...parts, progress, form, dialog };
+}
+
+/** Paints one event of a launch: a log line, the bar, and the result at the end. */
+function showEvent(parts: { log: HTMLElement; bar: HTMLElement; result: HTMLElement }, open: (path: string) => void): (event: LaunchEvent) => void {
+  const { log, bar, result } = parts;
+  return (event) => {
+    log.append(h("li", { "data-type": event.type }, formatLaunchEvent(event)));
+    while (log.childElementCount > MAX_LOG_LINES) log.firstElementChild?.remove();
+    if (event.type === "progress") {
+      const share = launchProgress(event.phase, event.percent);
+      if (share !== null) bar.style.width = `${Math.round(share * 100)}%`;
+    } else if (event.type === "launched") {
+      bar.style.width = "100%";
+      const ref = `${event.name}@${event.node}`;
+      result.replaceChildren(h("p", { class: "ok-text" }, `Launched ${ref} (${event.state}). `), link(`/instances/${ref}`, open, {}, "Open it →"));
+    } else if (event.type === "error") {
+      result.replaceChildren(h("p", { class: "form-error" }, event.message));
+    }
+  };
+}
+
+export function openLaunch(ctx: Ctx): void {
+  const { controls, file, preview, error, bar, log, progress, result, submit, close, form, dialog } = buildLaunch(ctx);
   document.body.append(dialog);
 
   const values = (): LaunchFields => ({
@@ -108,21 +136,10 @@ export function openLaunch(ctx: Ctx): void {
     });
   });
 
-  const onEvent = (event: LaunchEvent) => {
-    const line = h("li", { "data-type": event.type }, formatLaunchEvent(event));
-    log.append(line);
-    while (log.childElementCount > MAX_LOG_LINES) log.firstElementChild?.remove();
-    if (event.type === "progress") {
-      const share = launchProgress(event.phase, event.percent);
-      if (share !== null) bar.style.width = `${Math.round(share * 100)}%`;
-    } else if (event.type === "launched") {
-      bar.style.width = "100%";
-      const ref = `${event.name}@${event.node}`;
-      result.replaceChildren(h("p", { class: "ok-text" }, `Launched ${ref} (${event.state}). `), link(`/instances/${ref}`, (p) => { dialog.close(); ctx.navigate(p); }, {}, "Open it →"));
-    } else if (event.type === "error") {
-      result.replaceChildren(h("p", { class: "form-error" }, event.message));
-    }
-  };
+  const onEvent = showEvent({ log, bar, result }, (path) => {
+    dialog.close();
+    ctx.navigate(path);
+  });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (launching) return;

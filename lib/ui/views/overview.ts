@@ -95,7 +95,7 @@ export function mountOverview(container: HTMLElement, ctx: Ctx): Unmount {
     empty.hidden = !loaded || list.length > 0;
     setText(empty, "No node has joined yet. Start a worker with the master's join token and it appears here.");
     const seen = new Set<string>();
-    for (const node of [...list].sort((a, b) => a.name.localeCompare(b.name))) {
+    [...list].sort((a, b) => a.name.localeCompare(b.name)).forEach((node, i) => {
       seen.add(node.name);
       let card = cards.get(node.name);
       if (card === undefined) {
@@ -103,8 +103,9 @@ export function mountOverview(container: HTMLElement, ctx: Ctx): Unmount {
         cards.set(node.name, card);
       }
       card.update(node, now);
-      nodes.append(card.root);
-    }
+      const there = nodes.children[i];
+      if (there !== card.root) nodes.insertBefore(card.root, there ?? null);
+    });
     for (const [name, card] of cards) {
       if (!seen.has(name)) {
         card.root.remove();

@@ -9,7 +9,7 @@ import { Terminal, type ITheme } from "@xterm/xterm";
 import type { Ctx, Unmount } from "../context.ts";
 import { h, link, setAttr, setText } from "../dom.ts";
 import { statusText, type ShellStatus } from "../shell-policy.ts";
-import { createShellLink } from "../terminal-link.ts";
+import { ShellLink } from "../terminal-link.ts";
 import { currentTheme, onTheme, type Theme } from "../theme.ts";
 
 const THEMES: Record<Theme, ITheme> = {
@@ -46,7 +46,7 @@ export function mountTerminal(container: HTMLElement, ctx: Ctx, ref: string): Un
   term.open(box);
   const size = () => ({ cols: term.cols, rows: term.rows });
   let lastStatus: ShellStatus | null = null;
-  const shell = createShellLink(ref, { write: (data) => term.write(data), reset: () => term.reset(), size }, (s) => {
+  const shell = new ShellLink(ref, { write: (data) => term.write(data), reset: () => term.reset(), size }, (s) => {
     lastStatus = s;
     setText(status, statusText(s, Date.now()));
     setAttr(status, "data-tone", STATUS_TONE[s.state]);
