@@ -18,6 +18,7 @@
  */
 import type { Context, Hono } from "hono";
 import { AppError, messageOf } from "../core/errors.ts";
+import { fetchPeer } from "../net/fetch.ts";
 import type { BunEnv } from "../net/ws.ts";
 
 /** The Content-Security-Policy of the console's document: nothing inline but styles (xterm.js injects a <style>), no eval, nothing from elsewhere. */
@@ -27,6 +28,9 @@ export const CONSOLE_CSP =
 /** Most files the page may have, and most bytes in all: it is the page's own files, nothing else. */
 export const MAX_CONSOLE_FILES = 64;
 export const MAX_CONSOLE_BYTES = 32 * 1024 * 1024;
+
+/** Longest the bundling and reading of the page may take (a slow board bundling the terminal): past it the master starts without it. */
+export const CONSOLE_LOAD_TIMEOUT_MS = 60_000;
 
 /** One file of the page. */
 export interface ConsoleFile {
@@ -68,12 +72,14 @@ const BUNDLED_NAME = /\/[A-Za-z0-9_.-]+-[a-z0-9]{8}\.[a-z0-9]+\b/g;
  * Reads the console from the server at `baseUrl` (the private bundling
  * server): `/`, the files the document references, and the bundled files the
  * styles and scripts name. Never throws: a failure (the bundle did not build,
- * a referenced file is missing, past the bounds) is an unavailable page with
- * the reason.
+ * a referenced file is missing, past the bounds or past `timeoutMs`) is an
+ * unavailable page with the reason.
  */
-export async function loadConsole(baseUrl: string, fetchFn: typeof fetch = fetch): Promise<ConsolePage> {
+export async function loadConsole(baseUrl: string, options: { fetch?: typeof fetch; timeoutMs?: number } = {}): Promise<ConsolePage> {
+  const signal = AbortSignal.timeout(options.timeoutMs ?? CONSOLE_LOAD_TIMEOUT_MS);
+  const get = (path: string) => fetchPeer(options.fetch ?? fetch, { url: new URL(path, baseUrl).href, signal });
   try {
-    const root = await fetchFn(new URL("/", baseUrl));
+    const root = await get("/");
     const html = await root.text();
     if (!root.ok || !(root.headers.get("content-type") ?? "").startsWith("text/html")) {
       return unavailableConsole(`the console's page did not build: ${root.status} ${html.slice(0, 300)}`);
@@ -85,7 +91,7 @@ export async function loadConsole(baseUrl: string, fetchFn: typeof fetch = fetch
       const { path, required } = queue.shift()!;
       if (files.has(path) || path === "/") continue;
       if (files.size >= MAX_CONSOLE_FILES) return unavailableConsole(`the console has more than ${MAX_CONSOLE_FILES} files`);
-      const answer = await fetchFn(new URL(path, baseUrl));
+      const answer = await get(path);
       if (!answer.ok) {
         if (required) return unavailableConsole(`the console's file "${path}" is missing (${answer.status})`);
         continue;

@@ -96,6 +96,12 @@ describe("loadConsole", () => {
     expect(await loadConsole(fakeBundler(many))).toEqual({ state: "unavailable", reason: expect.stringContaining(`more than ${MAX_CONSOLE_FILES} files`) });
     expect(await loadConsole("http://127.0.0.1:1")).toEqual({ state: "unavailable", reason: expect.stringContaining("could not be read") });
   });
+
+  test("a bundler that never answers does not hold the master's start: unavailable past the deadline", async () => {
+    const hung = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Promise<Response>(() => {}) });
+    cleanups.push(() => hung.stop(true));
+    expect(await loadConsole(`http://127.0.0.1:${hung.port}`, { timeoutMs: 50 })).toEqual({ state: "unavailable", reason: expect.stringContaining("could not be read") });
+  });
 });
 
 describe("the page on the API server", () => {
