@@ -32,6 +32,7 @@ export class InstanceTable {
   private order: SortOrder = DEFAULT_SORT;
   private words: string[] = [];
   private current: readonly InstanceView[] = [];
+  private loaded = false;
   private shown: string[] = [];
   private readonly tbody = h("tbody");
   private readonly emptyRow = h("tr", { class: "empty-row" }, h("td", { colspan: "6" }));
@@ -56,8 +57,10 @@ export class InstanceTable {
     this.paintHeaders();
   }
 
-  update(instances: readonly InstanceView[]): void {
+  /** Shows `instances`; `loaded` false until the first snapshot (the table says "Loading…", not "none"). */
+  update(instances: readonly InstanceView[], loaded = true): void {
     this.current = instances;
+    this.loaded = loaded;
     this.render();
     this.onSelectionChange();
   }
@@ -164,7 +167,7 @@ export class InstanceTable {
     });
     if (!sameOrder(refs, this.shown)) this.reorder(refs);
     if (refs.length === 0) {
-      setText(this.emptyRow.firstElementChild!, this.current.length === 0 ? "No instances yet. Launch one with the Launch button." : "No instance matches the filter.");
+      setText(this.emptyRow.firstElementChild!, !this.loaded ? "Loading…" : this.current.length === 0 ? "No instances yet. Launch one with the Launch button." : "No instance matches the filter.");
       if (this.emptyRow.parentNode !== this.tbody) this.tbody.append(this.emptyRow);
     } else this.emptyRow.remove();
     this.paintSelectAll();

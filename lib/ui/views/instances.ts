@@ -63,7 +63,7 @@ export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
   launch.addEventListener("click", () => openLaunch(ctx));
 
   const paint = () => {
-    table.update(ctx.store.state.instances);
+    table.update(ctx.store.state.instances, ctx.store.state.loaded);
     paintCount();
   };
   paint();
