@@ -21,9 +21,15 @@ import { AppError, messageOf } from "../core/errors.ts";
 import { fetchPeer } from "../net/fetch.ts";
 import type { BunEnv } from "../net/ws.ts";
 
-/** The Content-Security-Policy of the console's document: nothing inline but styles (xterm.js injects a <style>), no eval, nothing from elsewhere. */
+/**
+ * The Content-Security-Policy of the console's document: nothing inline but
+ * styles (xterm.js injects a <style>), no eval, nothing from elsewhere. The
+ * page has no font of its own: Bun's bundler would inline a small one as a
+ * `data:` URL, which `font-src 'self'` refuses — a font added to the page
+ * needs `data:` here (and in the browser tests' copy of this policy).
+ */
 export const CONSOLE_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /** Most files the page may have, and most bytes in all: it is the page's own files, nothing else. */
 export const MAX_CONSOLE_FILES = 64;
