@@ -36,11 +36,6 @@ export function nodeTone(state: NodeState): Tone {
   return state === "Ready" ? "ok" : state === "NotReady" ? "warn" : "bad";
 }
 
-/** Words for a node state: "NotReady" reads as "Not ready". */
-export function nodeStateText(state: NodeState): string {
-  return state === "NotReady" ? "Not ready" : state;
-}
-
 /** used/total clamped to 0..1; null when it cannot be known. */
 export function fraction(used: number | null, total: number | null): number | null {
   if (used === null || total === null || !Number.isFinite(used) || !Number.isFinite(total) || total <= 0) return null;

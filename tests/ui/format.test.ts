@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { NodeView } from "../../lib/protocol/api.ts";
 import type { AuditEvent } from "../../lib/protocol/audit.ts";
-import { auditText, formatActionResult, formatAgo, formatAuditResult, formatLaunchEvent, formatPercent, fraction, instanceTone, nodeBars, nodeStateText } from "../../lib/ui/format.ts";
+import { auditText, formatActionResult, formatAgo, formatAuditResult, formatLaunchEvent, formatPercent, fraction, instanceTone, nodeBars, nodeTone } from "../../lib/ui/format.ts";
 import { launchBody, launchProgress } from "../../lib/ui/launch-form.ts";
 import { mergeEvents, MAX_EVENTS } from "../../lib/ui/store.ts";
 
@@ -37,11 +37,12 @@ describe("the console's words", () => {
     expect(formatPercent(0.456)).toBe("46%");
   });
 
-  test("states have a tone and words; NotReady reads as words", () => {
+  test("states have a tone", () => {
     expect(instanceTone("Running")).toBe("ok");
     expect(instanceTone("Starting")).toBe("busy");
     expect(instanceTone("Unknown")).toBe("warn");
-    expect(nodeStateText("NotReady")).toBe("Not ready");
+    expect(nodeTone("NotReady")).toBe("warn");
+    expect(nodeTone("Down")).toBe("bad");
   });
 
   test("how long ago", () => {

@@ -6,7 +6,7 @@
 import type { NodeView } from "../../protocol/api.ts";
 import type { Ctx, Unmount } from "../context.ts";
 import { badge, h, link, setAttr, setText, updateBadge } from "../dom.ts";
-import { formatAgo, formatPercent, nodeBars, nodeStateText, nodeTone, type Bar } from "../format.ts";
+import { formatAgo, formatPercent, nodeBars, nodeTone, type Bar } from "../format.ts";
 import { instanceRef } from "../table-model.ts";
 
 interface Card {
@@ -59,7 +59,7 @@ function createCard(): Card {
     update(node, now) {
       setAttr(root, "data-node", node.name);
       setText(name, node.name);
-      updateBadge(state, nodeStateText(node.state), nodeTone(node.state));
+      updateBadge(state, node.state, nodeTone(node.state));
       nodeBars(node).forEach((bar, i) => bars[i]!.paint(bar));
       setText(sync, formatAgo(node.lastSync, now));
       setAttr(sync, "title", node.lastSync);
