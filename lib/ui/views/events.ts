@@ -9,6 +9,7 @@ import { errorText, getJson } from "../api.ts";
 import type { Ctx, Unmount } from "../context.ts";
 import { badge, h, setText } from "../dom.ts";
 import { auditText, formatAuditResult, formatLocalTime } from "../format.ts";
+import { MAX_EVENTS } from "../store.ts";
 import { filterWords } from "../table-model.ts";
 
 const parseEvents = (value: unknown) => arrayOf((v, p) => parseAuditEvent(v, p))(value, "events");
@@ -55,10 +56,11 @@ export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
 
   const rows = new Map<number, HTMLTableRowElement>();
   let words: string[] = [];
-  const applyFilter = (tr: HTMLTableRowElement) => {
+  const matches = (tr: HTMLTableRowElement) => {
     const text = tr.dataset["search"] ?? "";
-    tr.hidden = !words.every((w) => text.includes(w));
+    return words.every((w) => text.includes(w));
   };
+  // Rows that do not match the filter leave the table (kept in `rows`), so what is in the table is what is shown.
   const paint = () => {
     const events = ctx.store.state.events;
     const keep = new Set(events.map((e) => e.id));
@@ -69,23 +71,29 @@ export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
       }
     }
     let cursor: ChildNode | null = tbody.firstChild;
+    let shown = 0;
     for (const event of events) {
       let tr = rows.get(event.id);
       if (tr === undefined) {
         tr = createRow(event);
         rows.set(event.id, tr);
-        applyFilter(tr);
       }
+      if (!matches(tr)) {
+        tr.remove();
+        continue;
+      }
+      shown++;
       if (cursor === tr) cursor = tr.nextSibling;
       else tbody.insertBefore(tr, cursor);
     }
-    empty.hidden = events.length > 0 || !ctx.store.state.eventsLoaded;
-    setText(empty, "Nothing recorded yet: launches, lifecycle actions, shells and execs appear here as they happen.");
-    setText(count, `${events.length} record${events.length === 1 ? "" : "s"}${events.length >= 1000 ? " (the newest kept)" : ""}`);
+    empty.hidden = shown > 0 || !ctx.store.state.eventsLoaded;
+    setText(empty, events.length === 0 ? "Nothing recorded yet: launches, lifecycle actions, shells and execs appear here as they happen." : "No record matches the filter.");
+    const total = `${events.length} record${events.length === 1 ? "" : "s"}${events.length >= MAX_EVENTS ? " (the newest kept)" : ""}`;
+    setText(count, shown === events.length ? total : `${shown} of ${total}`);
   };
   filter.addEventListener("input", () => {
     words = filterWords(filter.value);
-    for (const tr of rows.values()) applyFilter(tr);
+    paint();
   });
   loadEvents(ctx);
   paint();
