@@ -50,9 +50,9 @@ function start(root: HTMLElement): void {
   };
   setUnauthorizedHandler(loggedOut);
 
-  const ensureFrame = (): Frame => {
+  const ensureFrame = (tokenId: string | null): Frame => {
     if (frame !== null) return frame;
-    const made = createFrame(store, ctx.navigate, () => {
+    const made = createFrame(store, ctx.navigate, tokenId, () => {
       logout()
         .catch((error: unknown) => made.notify(errorText(error), "error"))
         .finally(() => {
@@ -95,7 +95,7 @@ function start(root: HTMLElement): void {
     unmount();
     unmount = () => {};
     const route = parseRoute(location.pathname);
-    document.title = `${TITLES[route.view]} · multiverse`;
+    document.title = `${route.view === "instance" ? route.ref : route.view === "shell" ? `${route.ref} shell` : TITLES[route.view]} · multiverse`;
     if (route.view === "login") {
       frame?.destroy();
       frame = null;
@@ -104,6 +104,7 @@ function start(root: HTMLElement): void {
       unmount = mountLogin(root, () => navigate(afterLogin === "/login" ? "/" : afterLogin, true));
       return;
     }
+    let tokenId: string | null = null;
     if (frame === null) {
       const session = await currentSession().catch((error: unknown) => {
         root.replaceChildren(h("div", { class: "empty card" }, h("h1", {}, "The master cannot be reached"), h("p", {}, errorText(error))));
@@ -111,8 +112,9 @@ function start(root: HTMLElement): void {
       });
       if (turn !== rendering || session === undefined) return;
       if (session === null) return loggedOut();
+      tokenId = session.tokenId;
     }
-    const f = ensureFrame();
+    const f = ensureFrame(tokenId);
     f.setActive(navOf(route));
     f.root.classList.toggle("wide-main", route.view === "shell");
     unmount = mount(route, f.main);

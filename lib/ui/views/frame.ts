@@ -18,7 +18,7 @@ const LIVE_TEXT: Record<LiveState, string> = { connecting: "Connecting…", live
 /** The most notices on screen at once: older ones go. */
 const MAX_NOTICES = 4;
 
-export function createFrame(store: StoreHandle, navigate: (path: string) => void, onLogout: () => void): Frame {
+export function createFrame(store: StoreHandle, navigate: (path: string) => void, tokenId: string | null, onLogout: () => void): Frame {
   const navLinks = {
     overview: link("/", navigate, { "data-testid": "nav-overview" }, "Overview"),
     instances: link("/instances", navigate, { "data-testid": "nav-instances" }, "Instances"),
@@ -37,7 +37,7 @@ export function createFrame(store: StoreHandle, navigate: (path: string) => void
     paintTheme();
   });
   paintTheme();
-  const logout = h("button", { type: "button", class: "ghost", "data-testid": "logout", onclick: onLogout }, "Log out");
+  const logout = h("button", { type: "button", class: "ghost", "data-testid": "logout", title: tokenId === null ? null : `Logged in with token ${tokenId}`, onclick: onLogout }, "Log out");
   const header = h(
     "header",
     { class: "topbar" },
