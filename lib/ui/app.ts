@@ -35,12 +35,14 @@ function start(root: HTMLElement): void {
     if (path !== location.pathname) {
       if (replace) history.replaceState(null, "", path);
       else history.pushState(null, "", path);
+      scrollTo(0, 0);
     }
     void render();
   };
   const ctx: Ctx = { store, navigate: (path) => navigate(path), confirm, notify: (message, tone) => frame?.notify(message, tone) };
 
   const loggedOut = () => {
+    store.setLive("connecting");
     closeWatch?.();
     closeWatch = null;
     frame?.destroy();
@@ -107,7 +109,9 @@ function start(root: HTMLElement): void {
     let tokenId: string | null = null;
     if (frame === null) {
       const session = await currentSession().catch((error: unknown) => {
-        root.replaceChildren(h("div", { class: "empty card" }, h("h1", {}, "The master cannot be reached"), h("p", {}, errorText(error))));
+        const retry = h("button", { type: "button", class: "primary" }, "Try again");
+        retry.addEventListener("click", () => void render());
+        root.replaceChildren(h("div", { class: "login-page" }, h("div", { class: "empty card" }, h("h1", {}, "The master cannot be reached"), h("p", {}, errorText(error)), retry)));
         return undefined;
       });
       if (turn !== rendering || session === undefined) return;
