@@ -22,113 +22,125 @@ import { openWatch } from "./watch.ts";
 
 const TITLES: Record<Route["view"], string> = { login: "Log in", overview: "Overview", instances: "Instances", instance: "Instance", shell: "Shell", events: "Events", notFound: "Not found" };
 
-function start(root: HTMLElement): void {
-  const store = createStore();
-  const confirm = createConfirm();
-  let frame: Frame | null = null;
-  let unmount: Unmount = () => {};
-  let closeWatch: (() => void) | null = null;
-  /** Where to go after the login. */
-  let afterLogin = "/";
+function titleOf(route: Route): string {
+  const what = route.view === "instance" ? route.ref : route.view === "shell" ? `${route.ref} shell` : TITLES[route.view];
+  return `${what} · multiverse`;
+}
 
-  const navigate = (path: string, replace = false) => {
+function mountView(route: Route, main: HTMLElement, ctx: Ctx): Unmount {
+  switch (route.view) {
+    case "overview":
+      return mountOverview(main, ctx);
+    case "instances":
+      return mountInstances(main, ctx);
+    case "instance":
+      return mountInstance(main, ctx, route.ref);
+    case "shell":
+      return mountTerminal(main, ctx, route.ref);
+    case "events":
+      return mountEvents(main, ctx);
+    default:
+      main.replaceChildren(h("div", { class: "empty card" }, h("h1", {}, "Nothing here"), h("p", {}, "No page has this address. Use the navigation above.")));
+      return () => {};
+  }
+}
+
+class App {
+  private readonly store = createStore();
+  private readonly ctx: Ctx;
+  private frame: Frame | null = null;
+  private unmount: Unmount = () => {};
+  private closeWatch: (() => void) | null = null;
+  /** Where to go after the login. */
+  private afterLogin = "/";
+  private rendering = 0;
+
+  constructor(private readonly root: HTMLElement) {
+    this.ctx = { store: this.store, navigate: (path) => this.navigate(path), confirm: createConfirm(), notify: (message, tone) => this.frame?.notify(message, tone) };
+    setUnauthorizedHandler(() => this.loggedOut());
+    addEventListener("popstate", () => void this.render());
+  }
+
+  navigate(path: string, replace = false): void {
     if (path !== location.pathname) {
       if (replace) history.replaceState(null, "", path);
       else history.pushState(null, "", path);
       scrollTo(0, 0);
     }
-    void render();
-  };
-  const ctx: Ctx = { store, navigate: (path) => navigate(path), confirm, notify: (message, tone) => frame?.notify(message, tone) };
+    void this.render();
+  }
 
-  const loggedOut = () => {
-    store.setLive("connecting");
-    closeWatch?.();
-    closeWatch = null;
-    frame?.destroy();
-    frame = null;
-    if (location.pathname !== "/login") afterLogin = location.pathname;
-    navigate("/login", true);
-  };
-  setUnauthorizedHandler(loggedOut);
+  /** The session ended (logout, expiry, a 401): to the login, and back here after it. */
+  private loggedOut(): void {
+    this.leaveFrame();
+    if (location.pathname !== "/login") this.afterLogin = location.pathname;
+    this.navigate("/login", true);
+  }
 
-  const ensureFrame = (tokenId: string | null): Frame => {
-    if (frame !== null) return frame;
-    const made = createFrame(store, ctx.navigate, tokenId, () => {
+  private leaveFrame(): void {
+    this.store.setLive("connecting");
+    this.closeWatch?.();
+    this.closeWatch = null;
+    this.frame?.destroy();
+    this.frame = null;
+  }
+
+  private ensureFrame(tokenId: string | null): Frame {
+    if (this.frame !== null) return this.frame;
+    const made = createFrame(this.store, this.ctx.navigate, tokenId, () => {
       logout()
         .catch((error: unknown) => made.notify(errorText(error), "error"))
         .finally(() => {
-          afterLogin = "/";
-          loggedOut();
+          this.afterLogin = "/";
+          this.loggedOut();
         });
     });
-    frame = made;
-    root.replaceChildren(made.root);
-    closeWatch = openWatch({
-      store,
+    this.frame = made;
+    this.root.replaceChildren(made.root);
+    this.closeWatch = openWatch({
+      store: this.store,
       checkSession: async () => (await currentSession()) !== null,
-      onLoggedOut: loggedOut,
+      onLoggedOut: () => this.loggedOut(),
       report: (message) => made.notify(message, "error"),
     });
     return made;
-  };
+  }
 
-  const mount = (route: Route, main: HTMLElement): Unmount => {
-    switch (route.view) {
-      case "overview":
-        return mountOverview(main, ctx);
-      case "instances":
-        return mountInstances(main, ctx);
-      case "instance":
-        return mountInstance(main, ctx, route.ref);
-      case "shell":
-        return mountTerminal(main, ctx, route.ref);
-      case "events":
-        return mountEvents(main, ctx);
-      default:
-        main.replaceChildren(h("div", { class: "empty card" }, h("h1", {}, "Nothing here"), h("p", {}, "No page has this address. Use the navigation above.")));
-        return () => {};
-    }
-  };
+  private unreachable(error: unknown): void {
+    const retry = h("button", { type: "button", class: "primary" }, "Try again");
+    retry.addEventListener("click", () => void this.render());
+    this.root.replaceChildren(h("div", { class: "login-page" }, h("div", { class: "empty card" }, h("h1", {}, "The master cannot be reached"), h("p", {}, errorText(error)), retry)));
+  }
 
-  let rendering = 0;
-  const render = async () => {
-    const turn = ++rendering;
-    unmount();
-    unmount = () => {};
+  async render(): Promise<void> {
+    const turn = ++this.rendering;
+    this.unmount();
+    this.unmount = () => {};
     const route = parseRoute(location.pathname);
-    document.title = `${route.view === "instance" ? route.ref : route.view === "shell" ? `${route.ref} shell` : TITLES[route.view]} · multiverse`;
+    document.title = titleOf(route);
     if (route.view === "login") {
-      frame?.destroy();
-      frame = null;
-      closeWatch?.();
-      closeWatch = null;
-      unmount = mountLogin(root, () => navigate(afterLogin === "/login" ? "/" : afterLogin, true));
+      this.leaveFrame();
+      this.unmount = mountLogin(this.root, () => this.navigate(this.afterLogin === "/login" ? "/" : this.afterLogin, true));
       return;
     }
     let tokenId: string | null = null;
-    if (frame === null) {
+    if (this.frame === null) {
       const session = await currentSession().catch((error: unknown) => {
-        const retry = h("button", { type: "button", class: "primary" }, "Try again");
-        retry.addEventListener("click", () => void render());
-        root.replaceChildren(h("div", { class: "login-page" }, h("div", { class: "empty card" }, h("h1", {}, "The master cannot be reached"), h("p", {}, errorText(error)), retry)));
+        this.unreachable(error);
         return undefined;
       });
-      if (turn !== rendering || session === undefined) return;
-      if (session === null) return loggedOut();
+      if (turn !== this.rendering || session === undefined) return;
+      if (session === null) return this.loggedOut();
       tokenId = session.tokenId;
     }
-    const f = ensureFrame(tokenId);
-    f.setActive(navOf(route));
-    f.root.classList.toggle("wide-main", route.view === "shell");
-    unmount = mount(route, f.main);
-  };
-
-  addEventListener("popstate", () => void render());
-  void render();
+    const frame = this.ensureFrame(tokenId);
+    frame.setActive(navOf(route));
+    frame.root.classList.toggle("wide-main", route.view === "shell");
+    this.unmount = mountView(route, frame.main, this.ctx);
+  }
 }
 
 applyTheme();
 followSystem();
 const root = document.getElementById("app");
-if (root !== null) start(root);
+if (root !== null) void new App(root).render();
