@@ -1,7 +1,7 @@
 /**
  * The terminal page: an xterm.js terminal (DOM renderer) fitted to its box,
  * following window resizes, with copy and paste, speaking the session wire
- * through terminal-link.ts.
+ * through ui/terminal-link.ts.
  */
 import "@xterm/xterm/css/xterm.css";
 import { FitAddon } from "@xterm/addon-fit";
