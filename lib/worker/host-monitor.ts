@@ -175,8 +175,6 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
     } catch (e) {
       error = messageOf(e);
     }
-    // A change finished while this listed: what it listed may be from before the change.
-    if (changes !== changesBefore) instances = snapshots.current()?.instances ?? instances;
     const previousError = last?.multipassError ?? null;
     if (version === null || polls % VERSION_EVERY_POLLS === 0 || (previousError !== null && error === null)) {
       version = (await readVersion(multipass, log, { signal, timeoutMs: pollBoundMs })) ?? version;
@@ -186,14 +184,12 @@ export function createHostMonitor(deps: HostMonitorDeps): HostMonitor {
       if (error === null) log.info("multipass answers again");
       else log.warn(`multipass failed: ${error}`);
     }
-    const next: HostSnapshot = {
-      multipassVersion: version,
-      multipassError: error,
-      resources: deps.readResources(),
-      // While multipass fails, keep the last figures rather than asking it three more times per instance.
-      allocated: error === null ? await allocations.total(instances, polls, signal) : (last?.allocated ?? { cpus: 0, memory: 0, disk: 0, unknown: instances.length }),
-      instances,
-    };
+    // While multipass fails, keep the last figures rather than asking it three more times per instance.
+    const allocated = error === null ? await allocations.total(instances, polls, signal) : (last?.allocated ?? { cpus: 0, memory: 0, disk: 0, unknown: instances.length });
+    // A change finished while this poll ran (listing, reading the version or the allocations):
+    // what it listed may be from before the change, so the change's own result stands.
+    if (changes !== changesBefore) instances = snapshots.current()?.instances ?? instances;
+    const next: HostSnapshot = { multipassVersion: version, multipassError: error, resources: deps.readResources(), allocated, instances };
     snapshots.publish(next);
     markReady();
     return next;

@@ -150,6 +150,24 @@ test("a change's own result is published at once, and a poll that listed during 
   expect(states(monitor.current())).toEqual(["web:Running", "db:Stopped"]);
 });
 
+test("a change noted while a poll reads allocations, after its list answered, is not undone either", async () => {
+  const mp = createFakeMultipass([{ name: "web" }]);
+  const { monitor, seen } = monitorOf(mp);
+  await monitor.refresh();
+  // A new instance makes the next poll read its allocation (multipass get) after listing.
+  mp.instances.set("db", { ...mp.instances.get("web")!, name: "db" });
+  const reading = mp.hold("get");
+  const inFlight = monitor.refresh();
+  await reading.started;
+  const purged = monitor.current()!.instances.filter((i) => i.name !== "web");
+  monitor.noteChange(purged);
+  const heardBefore = seen.length;
+  reading.release();
+  await inFlight;
+  expect(states(monitor.current())).toEqual(states({ ...monitor.current()!, instances: purged }));
+  expect(seen.slice(heardBefore).some((s) => s.instances.some((i) => i.name === "web"))).toBe(false);
+});
+
 test("stopping the monitor ends the poll in flight, a refresh's too", async () => {
   const mp = createFakeMultipass([{ name: "web" }]);
   const { monitor } = monitorOf(mp);
