@@ -166,7 +166,13 @@ describe("hostile input", () => {
         status = response.status;
         const text = await response.text();
         if (status >= 500) throw new Error(`${r.method} ${r.path.slice(0, 120)} → ${status}: ${text.slice(0, 300)}`);
-        // Every answer is JSON (NDJSON for an exec that was valid and ran), never an HTML error page or a stack.
+        // A path that resolves outside /api/ (../../etc/passwd) is the web console's page, never a file of the host.
+        if (!new URL(master.apiUrl + r.path).pathname.startsWith("/api/")) {
+          expect({ request: r.path, type: response.headers.get("content-type"), csp: response.headers.has("content-security-policy"), leak: text.includes("root:") }).toEqual({ request: r.path, type: expect.stringContaining("text/html"), csp: true, leak: false });
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          continue;
+        }
+        // Every answer under /api/ is JSON (NDJSON for an exec that was valid and ran), never an HTML error page or a stack.
         const lines = response.headers.get("content-type")?.includes("ndjson") ? text.trim().split("\n") : [text];
         const parses = lines.every((line) => {
           try {
