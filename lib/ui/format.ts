@@ -49,13 +49,15 @@ export function formatPercent(f: number | null): string {
 /** A resource bar: how full (0..1, null when unknown), its words, and whether it is high. */
 export interface Bar {
   label: string;
+  /** usage: what the host uses now (colours warn when high); allocation: what instances were given. */
+  kind: "usage" | "allocation";
   fraction: number | null;
   text: string;
   level: "low" | "mid" | "high";
 }
 
-function bar(label: string, f: number | null, text: string): Bar {
-  return { label, fraction: f, text, level: f === null || f < 0.7 ? "low" : f < 0.9 ? "mid" : "high" };
+function bar(label: string, f: number | null, text: string, kind: Bar["kind"] = "usage"): Bar {
+  return { label, kind, fraction: f, text, level: f === null || f < 0.7 ? "low" : f < 0.9 ? "mid" : "high" };
 }
 
 /** The bars of a node card: CPU load, memory and disk in use, and what its instances were given. */
@@ -68,9 +70,9 @@ export function nodeBars(node: NodeView): Bar[] {
     bar("CPU load", fraction(load[0], cpus), `${load[0].toFixed(2)} of ${cpus} CPU${cpus === 1 ? "" : "s"}`),
     bar("Memory", fraction(memUsed, memory.total), `${formatBytes(memUsed)} of ${formatBytes(memory.total)}`),
     bar("Disk", fraction(diskUsed, disk.total), `${formatBytes(diskUsed)} of ${formatBytes(disk.total)}`),
-    bar("Allocated CPUs", fraction(a.cpus, cpus), `${a.cpus} of ${cpus}`),
-    bar("Allocated memory", fraction(a.memory, memory.total), `${formatBytes(a.memory)} of ${formatBytes(memory.total)}`),
-    bar("Allocated disk", fraction(a.disk, disk.total), `${formatBytes(a.disk)} of ${formatBytes(disk.total)}`),
+    bar("CPUs", fraction(a.cpus, cpus), `${a.cpus} of ${cpus}`, "allocation"),
+    bar("Memory", fraction(a.memory, memory.total), `${formatBytes(a.memory)} of ${formatBytes(memory.total)}`, "allocation"),
+    bar("Disk", fraction(a.disk, disk.total), `${formatBytes(a.disk)} of ${formatBytes(disk.total)}`, "allocation"),
   ];
 }
 

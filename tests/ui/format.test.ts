@@ -22,7 +22,7 @@ const node: NodeView = {
 describe("the console's words", () => {
   test("node bars: load against CPUs, used memory and disk, what instances were given", () => {
     const bars = nodeBars(node);
-    expect(bars.map((b) => b.label)).toEqual(["CPU load", "Memory", "Disk", "Allocated CPUs", "Allocated memory", "Allocated disk"]);
+    expect(bars.map((b) => `${b.kind} ${b.label}`)).toEqual(["usage CPU load", "usage Memory", "usage Disk", "allocation CPUs", "allocation Memory", "allocation Disk"]);
     expect(bars[0]).toMatchObject({ fraction: 0.95, level: "high", text: "3.80 of 4 CPUs" });
     expect(bars[1]).toMatchObject({ fraction: 0.75, level: "mid", text: "12.0GiB of 16.0GiB" });
     expect(bars[2]).toMatchObject({ fraction: 0.1, level: "low" });

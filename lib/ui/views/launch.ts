@@ -22,8 +22,8 @@ function field(label: string, control: HTMLElement, hint?: string): HTMLElement 
 function buildLaunch(ctx: Ctx) {
   const input = (name: string, props: Record<string, string> = {}) => h("input", { name, autocomplete: "off", spellcheck: "false", ...props });
   const controls = {
-    name: input("name", { placeholder: "chosen by the master" }),
-    image: input("image", { placeholder: "the default LTS, or 24.04, noble…" }),
+    name: input("name", { placeholder: "chosen for you" }),
+    image: input("image", { placeholder: "latest LTS" }),
     cpus: input("cpus", { inputmode: "numeric", placeholder: "1" }),
     memory: input("memory", { placeholder: "1G" }),
     disk: input("disk", { placeholder: "5G" }),
@@ -49,7 +49,8 @@ function buildLaunch(ctx: Ctx) {
     "form",
     { class: "launch-form", novalidate: true },
     h("h2", { id: "launch-title" }, "Launch an instance"),
-    h("div", { class: "field-grid" }, field("Name", controls.name), field("Image", controls.image), field("CPUs", controls.cpus), field("Memory", controls.memory, "e.g. 2G, 1536M"), field("Disk", controls.disk, "e.g. 10G"), field("Node", controls.node)),
+    h("div", { class: "field-grid" }, field("Name", controls.name), field("Image", controls.image), field("CPUs", controls.cpus), field("Memory", controls.memory), field("Disk", controls.disk), field("Node", controls.node)),
+    h("p", { class: "hint" }, "Empty fields take Multipass's defaults. Sizes as Multipass writes them: 512M, 2G, 1.5G."),
     field("Cloud-init", controls.cloudInit),
     h("div", { class: "file-row" }, h("span", { class: "hint" }, "or load a file:"), parts.file),
     parts.preview,
@@ -106,7 +107,7 @@ export function openLaunch(ctx: Ctx): void {
       .then((plan) => {
         error.hidden = true;
         preview.dataset["node"] = plan.node;
-        setText(preview, `Placement: ${plan.node} — ${plan.reason}`);
+        preview.replaceChildren("Placement: ", h("strong", {}, plan.node), ` — ${plan.reason}`);
       })
       .catch((e: unknown) => {
         if (abort.signal.aborted) return;

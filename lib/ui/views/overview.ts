@@ -26,8 +26,9 @@ function barRow(): { root: HTMLElement; paint: (bar: Bar) => void } {
       setText(value, `${bar.text} · ${formatPercent(bar.fraction)}`);
       fill.style.width = `${Math.round((bar.fraction ?? 0) * 100)}%`;
       setAttr(track, "data-level", bar.level);
+      setAttr(track, "data-kind", bar.kind);
       setAttr(track, "aria-valuenow", String(Math.round((bar.fraction ?? 0) * 100)));
-      setAttr(track, "aria-label", bar.label);
+      setAttr(track, "aria-label", bar.kind === "allocation" ? `${bar.label} allocated` : bar.label);
     },
   };
 }

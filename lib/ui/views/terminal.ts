@@ -12,9 +12,32 @@ import { statusText, type ShellStatus } from "../shell-policy.ts";
 import { ShellLink } from "../terminal-link.ts";
 import { currentTheme, onTheme, type Theme } from "../theme.ts";
 
+// The light palette darkens the ANSI colours that xterm's defaults draw too pale on white (cyan, yellow, green).
 const THEMES: Record<Theme, ITheme> = {
-  dark: { background: "#0f1419", foreground: "#e6e8eb", cursor: "#e6e8eb", selectionBackground: "#3b5b8a" },
-  light: { background: "#fbfbfc", foreground: "#1d2329", cursor: "#1d2329", selectionBackground: "#b7cdf0" },
+  dark: { background: "#0f1419", foreground: "#e6e8eb", cursor: "#e6e8eb", cursorAccent: "#0f1419", selectionBackground: "#3b5b8a" },
+  light: {
+    background: "#fbfbfc",
+    foreground: "#1d2329",
+    cursor: "#1d2329",
+    cursorAccent: "#fbfbfc",
+    selectionBackground: "#b7cdf0",
+    black: "#1d2329",
+    red: "#b42318",
+    green: "#1a7f43",
+    yellow: "#8a5a00",
+    blue: "#1f5fbf",
+    magenta: "#8e3fae",
+    cyan: "#0b7285",
+    white: "#6b7580",
+    brightBlack: "#4a545e",
+    brightRed: "#d92d20",
+    brightGreen: "#218c4d",
+    brightYellow: "#a16a00",
+    brightBlue: "#2f6fde",
+    brightMagenta: "#a24fc2",
+    brightCyan: "#0c8599",
+    brightWhite: "#8a939c",
+  },
 };
 
 const STATUS_TONE: Record<ShellStatus["state"], string> = { connecting: "busy", connected: "ok", reconnecting: "warn", ended: "off", detached: "off" };
