@@ -26,10 +26,13 @@ export function createFrame(store: StoreHandle, navigate: (path: string) => void
   };
   const liveText = h("span", { class: "live-text" });
   const live = h("span", { class: "live", "data-testid": "live", role: "status", "aria-live": "polite" }, h("span", { class: "dot", "aria-hidden": "true" }), liveText);
-  const themeButton = h("button", { type: "button", class: "ghost", "data-testid": "theme" });
+  const themeIcon = h("span", { class: "icon", "aria-hidden": "true" });
+  const themeLabel = h("span", { class: "hide-narrow" });
+  const themeButton = h("button", { type: "button", class: "ghost", "data-testid": "theme" }, themeIcon, themeLabel);
   const paintTheme = () => {
     const theme = currentTheme();
-    setText(themeButton, theme === "dark" ? "Light theme" : "Dark theme");
+    setText(themeIcon, theme === "dark" ? "☀" : "☾");
+    setText(themeLabel, theme === "dark" ? "Light theme" : "Dark theme");
     setAttr(themeButton, "aria-label", `Switch to the ${theme === "dark" ? "light" : "dark"} theme`);
   };
   themeButton.addEventListener("click", () => {
