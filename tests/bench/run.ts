@@ -9,6 +9,7 @@ import { runKeptShellsBench } from "./kept-shells.ts";
 import { runRelayBench } from "./relay.ts";
 import { runScaleBench } from "./scale.ts";
 import { runScreenMirrorBench } from "./screen-mirror.ts";
+import { runWebBench } from "./web.ts";
 
 await runRelayBench();
 await runScaleBench();
@@ -17,5 +18,7 @@ await runPollingBench();
 await runFlowControlBench();
 await runScreenMirrorBench();
 await runKeptShellsBench();
+// Says it is skipped when there is no Chromium.
+await runWebBench();
 // Says it is skipped when there are no executables (npm run build first).
 await runBinariesBench();

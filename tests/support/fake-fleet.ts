@@ -16,8 +16,8 @@ export interface FakeHost {
   monitor: HostMonitor;
   /** Flips one instance, chosen at random, between Running and Stopped. */
   change(): void;
-  /** Flips the instance at `index` between Running and Stopped; returns its name and new state. */
-  flip(index: number): InstanceSummary;
+  /** Flips the instances at `indices` between Running and Stopped in one change; returns them as they are now. */
+  flip(indices: readonly number[]): InstanceSummary[];
 }
 
 /** Host number `index` with `count` instances named `vm-INDEX-I`, one in four stopped. */
@@ -36,14 +36,16 @@ export function fakeHost(index: number, count: number): FakeHost {
     allocated: { cpus: count, memory: count * 1024 ** 3, disk: count * 5 * 1024 ** 3, unknown: 0 },
     instances,
   };
-  const flip = (at: number): InstanceSummary => {
-    let changed: InstanceSummary | undefined;
+  const flip = (indices: readonly number[]): InstanceSummary[] => {
+    const missing = indices.filter((at) => at < 0 || at >= count);
+    if (missing.length > 0) throw new Error(`host ${index} has no instance ${missing.join(", ")}`);
+    const changed: InstanceSummary[] = [];
     const next = snapshot.instances.map((inst, j) => {
-      if (j !== at) return inst;
-      changed = { ...inst, state: inst.state === "Running" ? "Stopped" : "Running" };
-      return changed;
+      if (!indices.includes(j)) return inst;
+      const flipped: InstanceSummary = { ...inst, state: inst.state === "Running" ? "Stopped" : "Running" };
+      changed.push(flipped);
+      return flipped;
     });
-    if (changed === undefined) throw new Error(`host ${index} has no instance ${at}`);
     snapshot = { ...snapshot, instances: next };
     for (const l of listeners) l(snapshot);
     return changed;
@@ -61,7 +63,7 @@ export function fakeHost(index: number, count: number): FakeHost {
       run: async () => {},
       ready: Promise.resolve(),
     },
-    change: () => void flip(Math.floor(Math.random() * count)),
+    change: () => void flip([Math.floor(Math.random() * count)]),
     flip,
   };
 }
