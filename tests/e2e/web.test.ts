@@ -595,7 +595,7 @@ describe.skipIf(unavailable !== null)("web console in Chromium", () => {
     await page.keyboard.press("Escape");
 
     await page.goto("/instances/web@n1");
-    await page.locator("[data-testid=instance] [data-field=state]").waitFor();
+    await waitFor("live figures", async () => /\d/.test((await page.locator("[data-testid=instance] [data-testid=figures]").textContent()) ?? ""), 10_000);
     await screenshot(page, "instance-dark");
     await page.goto("/instances/web@n1/shell");
     await waitForTerminal(page, /ubuntu@web:~[$#]/);
