@@ -41,6 +41,54 @@ export function setAttr(el: Element, name: string, value: string): void {
   if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }
 
+/** What {@link syncChildren} needs of a parent: the DOM's own child list operations. */
+export interface ChildList<N> {
+  readonly firstChild: N | null;
+  insertBefore(node: N, before: N | null): unknown;
+  removeChild(node: N): unknown;
+}
+
+/** The indices of a longest strictly increasing subsequence of `values` (-1 entries never count). */
+export function longestIncreasing(values: readonly number[]): Set<number> {
+  const tails: number[] = [];
+  const previous = new Array<number>(values.length).fill(-1);
+  values.forEach((value, i) => {
+    if (value < 0) return;
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (values[tails[mid]!]! < value) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) previous[i] = tails[lo - 1]!;
+    tails[lo] = i;
+  });
+  const kept = new Set<number>();
+  for (let i = tails.at(-1) ?? -1; i >= 0; i = previous[i]!) kept.add(i);
+  return kept;
+}
+
+/**
+ * Makes `parent`'s children exactly `wanted`, in that order, with the fewest
+ * moves (the nodes already in a longest run of the right order stay put) and
+ * the rest taken out: a table keeps its row elements, and a row that changed
+ * place is the only one that moves.
+ */
+export function syncChildren<N extends { readonly nextSibling: N | null } | ChildNode>(parent: ChildList<N>, wanted: readonly N[]): void {
+  const position = new Map<N, number>();
+  for (let node = parent.firstChild, i = 0; node !== null; node = node.nextSibling as N | null, i++) position.set(node, i);
+  const stay = longestIncreasing(wanted.map((node) => position.get(node) ?? -1));
+  const keep = new Set(wanted);
+  for (const node of position.keys()) if (!keep.has(node)) parent.removeChild(node);
+  let next: N | null = null;
+  for (let i = wanted.length - 1; i >= 0; i--) {
+    const node = wanted[i]!;
+    if (!stay.has(i)) parent.insertBefore(node, next);
+    next = node;
+  }
+}
+
 /** Replaces an element's children. */
 export function replaceChildren(parent: Element, ...children: Child[]): void {
   parent.replaceChildren();

@@ -7,7 +7,7 @@ import { parseAuditEvent, type AuditEvent } from "../../protocol/audit.ts";
 import { arrayOf } from "../../core/parse.ts";
 import { errorText, getJson } from "../api.ts";
 import type { Ctx, Unmount } from "../context.ts";
-import { badge, h, setText } from "../dom.ts";
+import { badge, h, setText, syncChildren } from "../dom.ts";
 import { auditText, formatAuditResult, formatLocalTime } from "../format.ts";
 import { MAX_EVENTS } from "../store.ts";
 import { filterWords } from "../table-model.ts";
@@ -64,28 +64,18 @@ export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
   const paint = () => {
     const events = ctx.store.state.events;
     const keep = new Set(events.map((e) => e.id));
-    for (const [id, tr] of rows) {
-      if (!keep.has(id)) {
-        tr.remove();
-        rows.delete(id);
-      }
-    }
-    let cursor: ChildNode | null = tbody.firstChild;
-    let shown = 0;
+    for (const id of rows.keys()) if (!keep.has(id)) rows.delete(id);
+    const wanted: HTMLTableRowElement[] = [];
     for (const event of events) {
       let tr = rows.get(event.id);
       if (tr === undefined) {
         tr = createRow(event);
         rows.set(event.id, tr);
       }
-      if (!matches(tr)) {
-        tr.remove();
-        continue;
-      }
-      shown++;
-      if (cursor === tr) cursor = tr.nextSibling;
-      else tbody.insertBefore(tr, cursor);
+      if (matches(tr)) wanted.push(tr);
     }
+    syncChildren(tbody, wanted);
+    const shown = wanted.length;
     empty.hidden = shown > 0 || !ctx.store.state.eventsLoaded;
     setText(empty, events.length === 0 ? "Nothing recorded yet: launches, lifecycle actions, shells and execs appear here as they happen." : "No record matches the filter.");
     const total = `${events.length} record${events.length === 1 ? "" : "s"}${events.length >= MAX_EVENTS ? " (the newest kept)" : ""}`;

@@ -4,7 +4,7 @@
  * only when the order did, so 2,000 rows update without a re-render or a jump.
  */
 import type { InstanceView } from "../../protocol/api.ts";
-import { badge, h, link, setAttr, setText, updateBadge } from "../dom.ts";
+import { badge, h, link, setAttr, setText, syncChildren, updateBadge } from "../dom.ts";
 import { instanceTone } from "../format.ts";
 import { filterWords, instanceRef, matchesFilter, nextSort, rowCells, sameOrder, sortInstances, DEFAULT_SORT, SORT_KEYS, type RowCells, type SortKey, type SortOrder } from "../table-model.ts";
 
@@ -165,24 +165,9 @@ export class InstanceTable {
       }
       this.paintRow(row, instance);
     });
-    if (!sameOrder(refs, this.shown)) this.reorder(refs);
-    if (refs.length === 0) {
-      setText(this.emptyRow.firstElementChild!, !this.loaded ? "Loading…" : this.current.length === 0 ? "No instances yet. Launch one with the Launch button." : "No instance matches the filter.");
-      if (this.emptyRow.parentNode !== this.tbody) this.tbody.append(this.emptyRow);
-    } else this.emptyRow.remove();
-    this.paintSelectAll();
-  }
-
-  /** Moves only the rows out of place, and takes out the ones no longer shown. */
-  private reorder(refs: string[]): void {
-    const keep = new Set(refs);
-    for (const ref of this.shown) if (!keep.has(ref)) this.rows.get(ref)?.tr.remove();
-    let cursor: ChildNode | null = this.tbody.firstChild;
-    for (const ref of refs) {
-      const tr = this.rows.get(ref)!.tr;
-      if (cursor === tr) cursor = tr.nextSibling;
-      else this.tbody.insertBefore(tr, cursor);
-    }
+    if (refs.length === 0) setText(this.emptyRow.firstElementChild!, !this.loaded ? "Loading…" : this.current.length === 0 ? "No instances yet. Launch one with the Launch button." : "No instance matches the filter.");
+    if (!sameOrder(refs, this.shown) || refs.length === 0) syncChildren(this.tbody, refs.length === 0 ? [this.emptyRow] : refs.map((ref) => this.rows.get(ref)!.tr));
     this.shown = refs;
+    this.paintSelectAll();
   }
 }
