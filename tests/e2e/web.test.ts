@@ -9,6 +9,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Socket } from "bun";
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { arrayOf, parseJson } from "../../lib/core/parse.ts";
 import { parseAuditEvent, type AuditEvent } from "../../lib/protocol/audit.ts";
@@ -617,7 +618,116 @@ describe.skipIf(unavailable !== null)("web console in Chromium", () => {
     expect(await phone.page.evaluate<number>("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
     expectCleanPage(phone.errors);
   });
+
+  test("the page rides out a dropped connection: it says it is reconnecting, comes back by itself, and shows what changed meanwhile", async () => {
+    const proxy = startCutProxy(new URL(master.apiUrl));
+    try {
+      const { page, errors } = await loggedInPage();
+      await page.goto(`${proxy.url}/instances`);
+      await page.locator("[data-testid=live][data-state=live]").waitFor();
+      await waitForText(cell(page, "cache@n2", "state"), /running/i);
+      await page.evaluate("window.__notReloaded = true");
+
+      proxy.cut();
+      await page.locator("[data-testid=live][data-state=reconnecting]").waitFor({ timeout: 10_000 });
+      expect((await hostMultipass(n2.simDir, ["stop", "cache"])).code).toBe(0);
+      await page.locator("[data-testid=live][data-state=live]").waitFor({ timeout: 30_000 });
+      await waitForText(cell(page, "cache@n2", "state"), /^\s*stopped\s*$/i, 10_000);
+      expect(await page.evaluate("window.__notReloaded === true")).toBe(true);
+      expectCleanPage(errors);
+    } finally {
+      proxy.stop();
+    }
+  });
 });
+
+/** One end of a connection through {@link startCutProxy}: its other end, and what waits to be written to it. */
+interface ProxyEnd {
+  peer: Socket<ProxyEnd> | null;
+  out: Uint8Array[];
+  /** What the browser sent before the connection to the master was up. */
+  early: Uint8Array[];
+}
+
+/** Writes what `socket` will take now and queues the rest for its drain. */
+function proxySend(socket: Socket<ProxyEnd>, chunk: Uint8Array): void {
+  if (socket.data.out.length > 0) {
+    socket.data.out.push(new Uint8Array(chunk));
+    return;
+  }
+  const written = socket.write(chunk);
+  if (written < chunk.length) socket.data.out.push(new Uint8Array(chunk.subarray(Math.max(0, written))));
+}
+
+function proxyFlush(socket: Socket<ProxyEnd>): void {
+  while (socket.data.out.length > 0) {
+    const chunk = socket.data.out[0]!;
+    const written = socket.write(chunk);
+    if (written < chunk.length) {
+      socket.data.out[0] = chunk.subarray(Math.max(0, written));
+      return;
+    }
+    socket.data.out.shift();
+  }
+}
+
+/**
+ * A TCP proxy on another port of 127.0.0.1 to the master's API: `cut()` ends
+ * every connection through it at once, as a dropped network does, and keeps
+ * listening, so whatever reconnects gets through again.
+ */
+function startCutProxy(target: URL): { url: string; cut: () => void; stop: () => void } {
+  const open = new Set<Socket<ProxyEnd>>();
+  const ends = (socket: Socket<ProxyEnd>) => {
+    open.delete(socket);
+    socket.data.peer?.end();
+  };
+  const listener = Bun.listen<ProxyEnd>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(browserSide) {
+        browserSide.data = { peer: null, out: [], early: [] };
+        open.add(browserSide);
+        void Bun.connect<ProxyEnd>({
+          hostname: target.hostname,
+          port: Number(target.port),
+          data: { peer: browserSide, out: [], early: [] },
+          socket: {
+            open(masterSide) {
+              open.add(masterSide);
+              browserSide.data.peer = masterSide;
+              for (const chunk of browserSide.data.early.splice(0)) proxySend(masterSide, chunk);
+            },
+            data(masterSide, chunk) {
+              if (masterSide.data.peer) proxySend(masterSide.data.peer, chunk);
+            },
+            drain: proxyFlush,
+            close: ends,
+            error: ends,
+          },
+        }).catch(() => browserSide.end());
+      },
+      data(browserSide, chunk) {
+        if (browserSide.data.peer) proxySend(browserSide.data.peer, chunk);
+        else browserSide.data.early.push(new Uint8Array(chunk));
+      },
+      drain: proxyFlush,
+      close: ends,
+      error: ends,
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${listener.port}`,
+    cut: () => {
+      for (const socket of [...open]) socket.end();
+    },
+    stop: () => {
+      listener.stop(true);
+      for (const socket of [...open]) socket.end();
+    },
+  };
+}
 
 /**
  * Asks for a WebSocket upgrade over a raw TCP connection (fetch hides the
