@@ -5,7 +5,7 @@
  * says where it is, and every close goes through shell-policy's afterClose.
  */
 import type { ErrorCode } from "../core/errors.ts";
-import { parseNodeView } from "../protocol/api.ts";
+import { parseInstanceView, parseNodeView } from "../protocol/api.ts";
 import { controlFrame, parseSessionControl, parseSessionId, type SessionControl } from "../protocol/session.ts";
 import { ApiError, getJson } from "./api.ts";
 import { parseSessionListing } from "./session-listing.ts";
@@ -25,6 +25,8 @@ class Connection {
   readonly socket: WebSocket;
   readonly facts: ConnectionFacts;
   errorMessage: string | undefined;
+  /** Whether the upgrade was accepted: a refused one closes with 1006 and nothing a page can read. */
+  opened = false;
   private heardAt = Date.now();
   private done = false;
   private readonly pinger: ReturnType<typeof setInterval>;
@@ -41,6 +43,7 @@ class Connection {
     this.pinger = setInterval(() => (Date.now() - this.heardAt > SILENCE_MS ? this.end(4004) : this.send({ type: "ping" })), KEEPALIVE_MS);
     this.socket.addEventListener("open", () => {
       this.heardAt = Date.now();
+      this.opened = true;
       events.onOpen();
     });
     this.socket.addEventListener("message", (event: MessageEvent<unknown>) => this.receive(event.data));
@@ -192,6 +195,7 @@ export class ShellLink {
     if (this.stopped) return;
     const { mode, facts } = conn;
     if (mode.kind === "attach" && !facts.established) return this.attachFailed(mode, facts.error);
+    if (mode.kind === "shell" && !conn.opened) return void this.explainRefusal();
     const next = afterClose({ ...facts, sessionId: facts.sessionId ?? this.sessionId });
     if (next.kind === "detached") return this.setStatus({ state: "detached", reason: next.reason });
     if (next.kind === "reconnect") {
@@ -202,6 +206,18 @@ export class ShellLink {
     this.remember(null);
     const message = next.kind === "lost" ? (conn.errorMessage ?? "the connection was lost, and this shell was not kept by its node") : conn.errorMessage;
     this.setStatus({ state: "ended", code: next.kind === "ended" ? next.code : null, ...(message === undefined ? {} : { message }) });
+  }
+
+  /** A new shell's upgrade was refused: the instance's own answer says why (gone, or in what state). */
+  private async explainRefusal(): Promise<void> {
+    let message: string;
+    try {
+      const instance = await getJson(`/api/v1/instances/${encodeURIComponent(this.ref)}`, (v) => parseInstanceView(v, "instance"));
+      message = `the master refused the shell (${this.ref} is ${instance.state})`;
+    } catch (error) {
+      message = error instanceof Error ? error.message : String(error);
+    }
+    if (!this.stopped) this.setStatus({ state: "ended", code: null, message });
   }
 
   private retry(id: string): void {

@@ -20,6 +20,8 @@ const ID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 let server: Server<{ path: string }>;
 let conns: Conn[];
 let refuseAttach: boolean;
+let refuseShell: boolean;
+const realFetch = globalThis.fetch;
 const store = new Map<string, string>();
 
 async function until<T>(what: string, check: () => T | undefined | false, ms = 5_000): Promise<T> {
@@ -35,6 +37,7 @@ async function until<T>(what: string, check: () => T | undefined | false, ms = 5
 beforeEach(() => {
   conns = [];
   refuseAttach = false;
+  refuseShell = false;
   store.clear();
   server = Bun.serve<{ path: string }>({
     port: 0,
@@ -42,6 +45,8 @@ beforeEach(() => {
     fetch(req, srv) {
       const url = new URL(req.url);
       if (refuseAttach && url.pathname.includes("/attach")) return new Response("not found", { status: 404 });
+      if (refuseShell && url.pathname.endsWith("/shell")) return new Response("busy", { status: 409 });
+      if (url.pathname === "/api/v1/instances/web%40n1") return Response.json({ node: "n1", name: "web", state: "Suspended", ipv4: [], release: null });
       return srv.upgrade(req, { data: { path: url.pathname + url.search } }) ? undefined : new Response("no", { status: 400 });
     },
     websocket: {
@@ -55,11 +60,14 @@ beforeEach(() => {
   });
   Object.assign(globalThis, {
     location: { protocol: "http:", host: `127.0.0.1:${server.port}` },
+    // The page's fetch of a path goes to its own origin.
+    fetch: (input: string | URL | Request, init?: RequestInit) => realFetch(typeof input === "string" && input.startsWith("/") ? `http://127.0.0.1:${server.port}${input}` : input, init),
     sessionStorage: { getItem: (k: string) => store.get(k) ?? null, setItem: (k: string, v: string) => void store.set(k, v), removeItem: (k: string) => void store.delete(k) },
   });
 });
 
 afterEach(() => {
+  globalThis.fetch = realFetch;
   server.stop(true);
 });
 
@@ -167,6 +175,16 @@ describe("the browser terminal's connection", () => {
     conn.ws.terminate();
     const last = await until("ended", () => (statuses.at(-1)?.state === "ended" ? statuses.at(-1) : undefined));
     expect(last).toMatchObject({ state: "ended", code: null });
+    link.close();
+  });
+
+  test("a refused shell says why, from the instance's own answer", async () => {
+    refuseShell = true;
+    const statuses: ShellStatus[] = [];
+    const link = open(statuses);
+    const last = await until("ended", () => (statuses.at(-1)?.state === "ended" ? statuses.at(-1) : undefined));
+    expect(last).toEqual({ state: "ended", code: null, message: "the master refused the shell (web@n1 is Suspended)" });
+    expect(conns).toHaveLength(0);
     link.close();
   });
 });
