@@ -115,3 +115,17 @@ export function link(href: string, navigate: (path: string) => void, props: Prop
   });
   return a;
 }
+
+/** "/" focuses `input` (as on most sites with a search), unless the user is typing somewhere already; returns the undo. */
+export function focusOnSlash(input: HTMLInputElement): () => void {
+  const onKey = (event: KeyboardEvent) => {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = event.target;
+    if (target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))) return;
+    if (document.querySelector("dialog[open]") !== null) return;
+    event.preventDefault();
+    input.focus();
+  };
+  document.addEventListener("keydown", onKey);
+  return () => document.removeEventListener("keydown", onKey);
+}

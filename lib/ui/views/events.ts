@@ -7,7 +7,7 @@ import { parseAuditEvent, type AuditEvent } from "../../protocol/audit.ts";
 import { arrayOf } from "../../core/parse.ts";
 import { errorText, getJson } from "../api.ts";
 import type { Ctx, Unmount } from "../context.ts";
-import { badge, h, setText, syncChildren } from "../dom.ts";
+import { badge, focusOnSlash, h, setText, syncChildren } from "../dom.ts";
 import { auditText, formatAuditResult, formatLocalTime } from "../format.ts";
 import { MAX_EVENTS } from "../store.ts";
 import { filterWords } from "../table-model.ts";
@@ -42,7 +42,7 @@ function createRow(event: AuditEvent): HTMLTableRowElement {
 }
 
 export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
-  const filter = h("input", { type: "search", "data-testid": "events-filter", placeholder: "Filter by action, node, instance, token or result", "aria-label": "Filter events", autocomplete: "off" });
+  const filter = h("input", { type: "search", "data-testid": "events-filter", placeholder: "Filter by action, node, instance, token or result", "aria-keyshortcuts": "/", title: "Filter (press / to jump here)", "aria-label": "Filter events", autocomplete: "off" });
   const tbody = h("tbody");
   const empty = h("p", { class: "empty card", hidden: true });
   const count = h("span", { class: "muted count" });
@@ -88,5 +88,9 @@ export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
   loadEvents(ctx);
   paint();
   const unsubscribe = ctx.store.subscribe((change) => change === "events" && paint());
-  return unsubscribe;
+  const unslash = focusOnSlash(filter);
+  return () => {
+    unsubscribe();
+    unslash();
+  };
 }

@@ -49,8 +49,13 @@ export function createFrame(store: StoreHandle, navigate: (path: string) => void
     h("div", { class: "topbar-tools" }, live, themeButton, logout),
   );
   const main = h("main", { id: "main", tabindex: "-1" });
+  const skip = h("a", { class: "skip-link", href: "#main" }, "Skip to content");
+  skip.addEventListener("click", (event) => {
+    event.preventDefault();
+    main.focus();
+  });
   const notices = h("div", { class: "notices", "aria-live": "polite" });
-  const root = h("div", { class: "frame" }, header, main, notices);
+  const root = h("div", { class: "frame" }, skip, header, main, notices);
 
   const paintLive = () => {
     setAttr(live, "data-state", store.state.live === "live" ? "live" : "reconnecting");

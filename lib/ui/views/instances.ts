@@ -5,7 +5,7 @@
 import { errorText } from "../api.ts";
 import { ACTION_LABEL, PAGE_ACTIONS, runBulk } from "../actions.ts";
 import type { Ctx, Unmount } from "../context.ts";
-import { h, setText } from "../dom.ts";
+import { focusOnSlash, h, setText } from "../dom.ts";
 import { formatActionResult } from "../format.ts";
 import { InstanceTable } from "./instance-table.ts";
 import { openLaunch } from "./launch.ts";
@@ -15,7 +15,7 @@ const MAX_RESULT_LINES = 200;
 
 export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
   const table = new InstanceTable(ctx.navigate);
-  const filter = h("input", { type: "search", "data-testid": "filter", placeholder: "Filter by name, node, state or address", "aria-label": "Filter instances", autocomplete: "off" });
+  const filter = h("input", { type: "search", "data-testid": "filter", placeholder: "Filter by name, node, state or address", "aria-keyshortcuts": "/", title: "Filter (press / to jump here)", "aria-label": "Filter instances", autocomplete: "off" });
   const count = h("span", { class: "muted count", "data-testid": "count", "aria-live": "polite" });
   const buttons = PAGE_ACTIONS.map((action) => h("button", { type: "button", "data-action": action, class: action === "delete" ? "danger-text" : "", disabled: true }, ACTION_LABEL[action]));
   const launch = h("button", { type: "button", class: "primary", "data-testid": "launch-open" }, "Launch…");
@@ -68,5 +68,9 @@ export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
   };
   paint();
   const unsubscribe = ctx.store.subscribe((change) => change === "snapshot" && paint());
-  return unsubscribe;
+  const unslash = focusOnSlash(filter);
+  return () => {
+    unsubscribe();
+    unslash();
+  };
 }
