@@ -82,10 +82,63 @@ function showEvent(parts: { log: HTMLElement; bar: HTMLElement; result: HTMLElem
   };
 }
 
+/** The placement preview: a dry run of the form as it is, a moment after the last change, the older one cancelled. */
+function createPreview(preview: HTMLElement, error: HTMLElement, values: () => LaunchFields) {
+  let abort: AbortController | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const refresh = () => {
+    abort?.abort();
+    const mine = new AbortController();
+    abort = mine;
+    setText(preview, "Placement: checking…");
+    postJson("/api/v1/instances", launchBody(values(), true), parseLaunchPlan, mine.signal)
+      .then((plan) => {
+        error.hidden = true;
+        preview.dataset["node"] = plan.node;
+        preview.replaceChildren("Placement: ", h("strong", {}, plan.node), ` — ${plan.reason}`);
+      })
+      .catch((e: unknown) => {
+        if (mine.signal.aborted) return;
+        delete preview.dataset["node"];
+        setText(preview, "Placement: none until the error below is fixed");
+        showError(error, errorText(e));
+      });
+  };
+  return {
+    refresh,
+    schedule() {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, PREVIEW_DELAY_MS);
+    },
+    cancel() {
+      clearTimeout(timer);
+      abort?.abort();
+    },
+  };
+}
+
+function showError(error: HTMLElement, message: string): void {
+  error.hidden = false;
+  setText(error, message);
+}
+
+/** Reads a chosen cloud-init file into the form, refusing one over the master's limit. */
+function loadFile(file: HTMLInputElement, into: HTMLTextAreaElement, error: HTMLElement, then: () => void): void {
+  const chosen = file.files?.[0];
+  if (chosen === undefined) return;
+  if (chosen.size > MAX_FILE_BYTES) return showError(error, `The file "${chosen.name.slice(0, 60)}" is too large (${chosen.size} bytes; at most ${MAX_FILE_BYTES}).`);
+  chosen
+    .text()
+    .then((text) => {
+      into.value = text;
+      then();
+    })
+    .catch((e: unknown) => showError(error, `The file "${chosen.name.slice(0, 60)}" could not be read: ${errorText(e)}`));
+}
+
 export function openLaunch(ctx: Ctx): void {
   const { controls, file, preview, error, bar, log, progress, result, submit, close, form, dialog } = buildLaunch(ctx);
   document.body.append(dialog);
-
   const values = (): LaunchFields => ({
     name: controls.name.value,
     image: controls.image.value,
@@ -95,58 +148,21 @@ export function openLaunch(ctx: Ctx): void {
     cloudInit: controls.cloudInit.value,
     node: controls.node.value,
   });
-  let previewAbort: AbortController | null = null;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let launching = false;
-  const refreshPreview = () => {
-    previewAbort?.abort();
-    const abort = new AbortController();
-    previewAbort = abort;
-    setText(preview, "Placement: checking…");
-    postJson("/api/v1/instances", launchBody(values(), true), parseLaunchPlan, abort.signal)
-      .then((plan) => {
-        error.hidden = true;
-        preview.dataset["node"] = plan.node;
-        preview.replaceChildren("Placement: ", h("strong", {}, plan.node), ` — ${plan.reason}`);
-      })
-      .catch((e: unknown) => {
-        if (abort.signal.aborted) return;
-        delete preview.dataset["node"];
-        setText(preview, "Placement: none until the error below is fixed");
-        error.hidden = false;
-        setText(error, errorText(e));
-      });
-  };
-  const schedule = () => {
-    clearTimeout(timer);
-    timer = setTimeout(refreshPreview, PREVIEW_DELAY_MS);
-  };
-  form.addEventListener("input", (event) => event.target !== file && schedule());
-  form.addEventListener("change", (event) => event.target === controls.node && schedule());
-  file.addEventListener("change", () => {
-    const chosen = file.files?.[0];
-    if (chosen === undefined) return;
-    if (chosen.size > MAX_FILE_BYTES) {
-      error.hidden = false;
-      setText(error, `The file "${chosen.name.slice(0, 60)}" is too large (${chosen.size} bytes; at most ${MAX_FILE_BYTES}).`);
-      return;
-    }
-    void chosen.text().then((text) => {
-      controls.cloudInit.value = text;
-      schedule();
-    });
-  });
+  const placement = createPreview(preview, error, values);
+  form.addEventListener("input", (event) => event.target !== file && placement.schedule());
+  form.addEventListener("change", (event) => event.target === controls.node && placement.schedule());
+  file.addEventListener("change", () => loadFile(file, controls.cloudInit, error, placement.schedule));
 
   const onEvent = showEvent({ log, bar, result }, (path) => {
     dialog.close();
     ctx.navigate(path);
   });
+  let launching = false;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (launching) return;
     launching = true;
-    clearTimeout(timer);
-    previewAbort?.abort();
+    placement.cancel();
     error.hidden = true;
     submit.disabled = true;
     progress.hidden = false;
@@ -155,8 +171,7 @@ export function openLaunch(ctx: Ctx): void {
     bar.style.width = "2%";
     postStream("/api/v1/instances", launchBody(values(), false), parseLaunchEvent, onEvent)
       .catch((e: unknown) => {
-        error.hidden = false;
-        setText(error, errorText(e));
+        showError(error, errorText(e));
         progress.hidden = log.childElementCount === 0;
       })
       .finally(() => {
@@ -166,11 +181,10 @@ export function openLaunch(ctx: Ctx): void {
   });
   close.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => {
-    clearTimeout(timer);
-    previewAbort?.abort();
+    placement.cancel();
     dialog.remove();
   });
   dialog.showModal();
   controls.name.focus();
-  refreshPreview();
+  placement.refresh();
 }
