@@ -69,6 +69,7 @@ function showEvent(parts: { log: HTMLElement; bar: HTMLElement; result: HTMLElem
   return (event) => {
     log.append(h("li", { "data-type": event.type }, formatLaunchEvent(event)));
     while (log.childElementCount > MAX_LOG_LINES) log.firstElementChild?.remove();
+    log.scrollTop = log.scrollHeight;
     if (event.type === "progress") {
       const share = launchProgress(event.phase, event.percent);
       if (share !== null) bar.style.width = `${Math.round(share * 100)}%`;
@@ -76,6 +77,7 @@ function showEvent(parts: { log: HTMLElement; bar: HTMLElement; result: HTMLElem
       bar.style.width = "100%";
       const ref = `${event.name}@${event.node}`;
       result.replaceChildren(h("p", { class: "ok-text" }, `Launched ${ref} (${event.state}). `), link(`/instances/${ref}`, open, {}, "Open it →"));
+      result.scrollIntoView({ block: "nearest" });
     } else if (event.type === "error") {
       result.replaceChildren(h("p", { class: "form-error" }, event.message));
     }
