@@ -25,6 +25,13 @@ export function openWatch(deps: WatchDeps): () => void {
   let closed = false;
   let attempt = 0;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let reportedAt = -Infinity;
+  // A stream that keeps sending what the page cannot read must not bury it in notices: one per half minute.
+  const report = (message: string) => {
+    if (Date.now() - reportedAt < 30_000) return;
+    reportedAt = Date.now();
+    deps.report(message);
+  };
 
   const connect = () => {
     source = new EventSource("/api/v1/watch", { withCredentials: true });
@@ -37,14 +44,14 @@ export function openWatch(deps: WatchDeps): () => void {
         deps.store.setSnapshot(snapshot.nodes, snapshot.instances);
         deps.store.setLive("live");
       } catch (error) {
-        deps.report(`The master sent a snapshot the page cannot read: ${error instanceof Error ? error.message : String(error)}`);
+        report(`The master sent a snapshot the page cannot read: ${error instanceof Error ? error.message : String(error)}`);
       }
     });
     source.addEventListener("audit", (event) => {
       try {
         deps.store.addEvents([parseAuditEvent(parseJson(messageData(event), "audit"))]);
       } catch (error) {
-        deps.report(`The master sent an audit record the page cannot read: ${error instanceof Error ? error.message : String(error)}`);
+        report(`The master sent an audit record the page cannot read: ${error instanceof Error ? error.message : String(error)}`);
       }
     });
     source.addEventListener("error", () => {
