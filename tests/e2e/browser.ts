@@ -32,20 +32,15 @@ export function browserUnavailable(): string | null {
 }
 
 /**
- * Launches headless Chromium. As root Chromium refuses to start without
- * `--no-sandbox`; `--disable-dev-shm-usage` keeps it off a small /dev/shm.
+ * Launches headless Chromium. playwright-core passes `--no-sandbox` (its
+ * `chromiumSandbox` is off by default), without which Chromium refuses to
+ * start as root; `--disable-dev-shm-usage` keeps it off a small /dev/shm.
  * @throws Error when there is no Chromium, or it does not start within a minute
  */
 export async function launchBrowser(): Promise<Browser> {
   const executablePath = chromiumPath();
   if (executablePath === null) throw new Error(browserUnavailable() ?? "no Chromium");
-  const root = process.getuid?.() === 0;
-  return chromium.launch({
-    executablePath,
-    headless: true,
-    timeout: 60_000,
-    args: [...(root ? ["--no-sandbox"] : []), "--disable-dev-shm-usage", "--disable-gpu"],
-  });
+  return chromium.launch({ executablePath, headless: true, chromiumSandbox: false, timeout: 60_000, args: ["--disable-dev-shm-usage", "--disable-gpu"] });
 }
 
 let shotsDir: string | null = null;
