@@ -21,6 +21,7 @@ const HEADERS: { key: SortKey | null; col: string; label: string }[] = [
   { key: "state", col: "state", label: "State" },
   { key: null, col: "ipv4", label: "IPv4" },
   { key: null, col: "release", label: "Release" },
+  { key: null, col: "open", label: "" },
 ];
 
 export class InstanceTable {
@@ -35,7 +36,7 @@ export class InstanceTable {
   private loaded = false;
   private shown: string[] = [];
   private readonly tbody = h("tbody");
-  private readonly emptyRow = h("tr", { class: "empty-row" }, h("td", { colspan: "6" }));
+  private readonly emptyRow = h("tr", { class: "empty-row" }, h("td", { colspan: "7" }));
   private readonly selectAll = h("input", { type: "checkbox", "aria-label": "Select all shown instances", "data-testid": "select-all" });
   private readonly sortHeads = new Map<SortKey, HTMLTableCellElement>();
 
@@ -127,7 +128,8 @@ export class InstanceTable {
       ipv4: h("td", { "data-col": "ipv4", class: "mono" }),
       release: h("td", { "data-col": "release" }),
     };
-    const tr = h("tr", { "data-instance": ref }, h("td", { class: "check-col" }, select), h("td", { "data-col": "name" }, cells.name), cells.node, cells.state, cells.ipv4, cells.release);
+    const shell = link(`/instances/${ref}/shell`, this.navigate, { class: "row-link", "aria-label": `Open a shell in ${ref}` }, "Shell ›");
+    const tr = h("tr", { "data-instance": ref }, h("td", { class: "check-col" }, select), h("td", { "data-col": "name" }, cells.name), cells.node, cells.state, cells.ipv4, cells.release, h("td", { "data-col": "open" }, shell));
     return { tr, select, cells, shown: null };
   }
 

@@ -37,8 +37,12 @@ export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
     for (const b of buttons) b.disabled = selected === 0;
   };
   table.onSelectionChange = paintCount;
+  // The filter is part of the address (?q=), so a filtered view can be linked to and survives a reload.
+  filter.value = new URLSearchParams(location.search).get("q")?.slice(0, 200) ?? "";
+  if (filter.value !== "") table.setFilter(filter.value);
   filter.addEventListener("input", () => {
     table.setFilter(filter.value);
+    history.replaceState(null, "", filter.value.trim() === "" ? location.pathname : `${location.pathname}?${new URLSearchParams({ q: filter.value })}`);
     paintCount();
   });
 

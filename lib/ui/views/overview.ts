@@ -33,14 +33,15 @@ function barRow(): { root: HTMLElement; paint: (bar: Bar) => void } {
   };
 }
 
-function createCard(): Card {
+function createCard(navigate: (path: string) => void): Card {
   const name = h("h2", { class: "node-name" });
   const state = badge("", "off");
   state.setAttribute("data-field", "state");
   const bars = Array.from({ length: 6 }, barRow);
   const sync = h("dd", { "data-field": "lastSync" });
   const version = h("dd", { "data-field": "multipassVersion" });
-  const count = h("dd", { "data-field": "instanceCount" });
+  const countLink = link("/instances", navigate, {});
+  const count = h("dd", { "data-field": "instanceCount" }, countLink);
   const address = h("dd", { "data-field": "address" });
   const problem = h("p", { class: "node-problem", "data-field": "multipassError", role: "note", hidden: true });
   const stale = h("p", { class: "node-stale", "data-field": "staleSince", hidden: true });
@@ -65,7 +66,9 @@ function createCard(): Card {
       setText(sync, formatAgo(node.lastSync, now));
       setAttr(sync, "title", node.lastSync);
       setText(version, node.multipassVersion ?? "unknown");
-      setText(count, String(node.instanceCount));
+      setText(countLink, `${node.instanceCount} →`);
+      setAttr(countLink, "href", `/instances?${new URLSearchParams({ q: node.name })}`);
+      setAttr(countLink, "aria-label", `${node.instanceCount} instances on ${node.name}: show them`);
       setText(address, node.address);
       problem.hidden = node.multipassError === null;
       setText(problem, node.multipassError === null ? "" : `Multipass on this node fails: ${node.multipassError}`);
@@ -100,7 +103,7 @@ export function mountOverview(container: HTMLElement, ctx: Ctx): Unmount {
       seen.add(node.name);
       let card = cards.get(node.name);
       if (card === undefined) {
-        card = createCard();
+        card = createCard(ctx.navigate);
         cards.set(node.name, card);
       }
       card.update(node, now);
