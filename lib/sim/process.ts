@@ -62,10 +62,17 @@ const GUARD_SCRIPT = [
   'kill -s KILL -- "-$1" 2>/dev/null; exit 0',
 ].join("\n");
 
-/** A running guard of one process group; `release` tells it the stand-in needs it no more. */
+/**
+ * A running guard of one process group; `release` tells it the stand-in needs
+ * it no more, and resolves once it has gone: a `multipass exec` that has
+ * returned leaves nothing of its own behind.
+ */
 interface GroupGuard {
-  release(): void;
+  release(): Promise<void>;
 }
+
+/** How long a released guard may take to go before it is killed (it exits at once on "done"). */
+const GUARD_EXIT_MS = 2_000;
 
 /**
  * Starts the guard of process group `group` in a session of its own (no
@@ -85,13 +92,16 @@ function guardGroup(group: number, spec: ChildSpec): GroupGuard | null {
     return null;
   }
   return {
-    release() {
+    async release() {
       try {
         guard.stdin.write("done\n");
         void guard.stdin.end();
       } catch {
         // The guard is gone already.
       }
+      const late = setTimeout(() => guard.kill("SIGKILL"), GUARD_EXIT_MS);
+      await guard.exited;
+      clearTimeout(late);
     },
   };
 }
@@ -148,7 +158,7 @@ export async function runChild(spec: ChildSpec): Promise<number> {
     for (const [signal, listener] of listeners) process.off(signal, listener);
   }
   if (fatal !== null && !terminalDelivers) send("SIGKILL");
-  guard?.release();
+  await guard?.release();
   if (fatal !== null) await dieOf(fatal);
   return ended.signalCode !== null ? SIGNAL_EXIT : (ended.exitCode ?? SIGNAL_EXIT);
 }

@@ -50,9 +50,11 @@ const stop = { force: false, purge: false };
 describe("the silence watchdog", () => {
   test("keepalives keep a call alive past the silence limit: a long stop is not cut", async () => {
     const seen: Request[] = [];
-    const keepalives: [number, string][] = [50, 100, 150, 200, 250, 300, 350, 400].map((at) => [at, "\n"]);
-    const node = agent([...keepalives, [450, done]], seen);
-    const agents = createAgentClient({ silenceMs: 120 });
+    // The product's ratio (a keepalive every 5 s, a 30 s silence limit) scaled down: a keepalive every
+    // 50 ms against a 300 ms limit, for 700 ms, more than twice the limit.
+    const keepalives: [number, string][] = Array.from({ length: 13 }, (_, i): [number, string] => [50 * (i + 1), "\n"]);
+    const node = agent([...keepalives, [700, done]], seen);
+    const agents = createAgentClient({ silenceMs: 300 });
     expect(await agents.act(node, "stop", "web", stop, { requestId: "req-42", boundMs: 10_000 })).toEqual([web]);
     expect(seen[0]?.headers.get(REQUEST_ID_HEADER)).toBe("req-42");
     expect(seen[0]?.headers.get("accept")).toBe("application/x-ndjson");
