@@ -38,15 +38,25 @@ export const MAX_CONSOLE_BYTES = 32 * 1024 * 1024;
 /** Longest the bundling and reading of the page may take (a slow board bundling the terminal): past it the master starts without it. */
 export const CONSOLE_LOAD_TIMEOUT_MS = 60_000;
 
-/** One file of the page. */
+/** One file of the page, and its gzip encoding when that is smaller (made once, at load). */
 export interface ConsoleFile {
   contentType: string;
   body: Uint8Array<ArrayBuffer>;
+  gzip: Uint8Array<ArrayBuffer> | null;
+}
+
+/** Text compresses (the script to about a quarter); fonts and images are compressed already. */
+const COMPRESSIBLE = /^(text\/|application\/json|image\/svg\+xml)/;
+
+function consoleFile(contentType: string, body: Uint8Array<ArrayBuffer>): ConsoleFile {
+  if (!COMPRESSIBLE.test(contentType)) return { contentType, body, gzip: null };
+  const gzip = new Uint8Array(Bun.gzipSync(body, { level: 9 }));
+  return { contentType, body, gzip: gzip.length < body.length * 0.9 ? gzip : null };
 }
 
 /** The page in memory, or why there is none (the API is served all the same; `/` answers 503). */
 export type ConsolePage =
-  | { state: "ready"; document: Uint8Array<ArrayBuffer>; files: ReadonlyMap<string, ConsoleFile> }
+  | { state: "ready"; document: ConsoleFile; files: ReadonlyMap<string, ConsoleFile> }
   | { state: "unavailable"; reason: string };
 
 /** A page that says why there is no console (no bundle was made, or it failed). */
@@ -106,14 +116,14 @@ export async function loadConsole(baseUrl: string, options: { fetch?: typeof fet
       bytes += body.length;
       if (bytes > MAX_CONSOLE_BYTES) return unavailableConsole(`the console is larger than ${MAX_CONSOLE_BYTES} bytes`);
       const contentType = TYPES[extensionOf(path)] ?? answer.headers.get("content-type") ?? "application/octet-stream";
-      files.set(path, { contentType, body });
+      files.set(path, consoleFile(contentType, body));
       if (/^text\/(css|javascript)/.test(contentType)) {
         // A script may mention names that are no files of ours: only the styles' and the document's references must exist.
         const isCss = contentType.startsWith("text/css");
         for (const m of new TextDecoder().decode(body).matchAll(BUNDLED_NAME)) queue.push({ path: m[0], required: isCss });
       }
     }
-    return { state: "ready", document: new TextEncoder().encode(html), files };
+    return { state: "ready", document: consoleFile("text/html; charset=utf-8", new TextEncoder().encode(html)), files };
   } catch (error) {
     return unavailableConsole(`the console could not be read from its bundler: ${messageOf(error)}`);
   }
@@ -145,19 +155,23 @@ export function registerConsoleRoutes(app: Hono<BunEnv>, page: () => ConsolePage
     const file = current.files.get(path);
     if (file) {
       const cache = isHashed(path) ? "public, max-age=31536000, immutable" : "no-cache";
-      return fileResponse(c, file.body, file.contentType, cache);
+      return fileResponse(c, file, cache);
     }
     return documentResponse(c, current.document);
   });
 }
 
-function fileResponse(c: Context, body: Uint8Array<ArrayBuffer>, contentType: string, cache: string): Response {
-  return c.body(body, 200, { "content-type": contentType, "cache-control": cache });
+/** A file, gzipped for a browser that takes it (every one does). */
+function fileResponse(c: Context, file: ConsoleFile, cache: string): Response {
+  const headers: Record<string, string> = { "content-type": file.contentType, "cache-control": cache, vary: "accept-encoding" };
+  const gzip = file.gzip !== null && /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
+  if (gzip) headers["content-encoding"] = "gzip";
+  return c.body(gzip ? file.gzip! : file.body, 200, headers);
 }
 
 /** The document, with the headers that keep it from being framed or running anything not its own. */
-function documentResponse(c: Context, document: Uint8Array<ArrayBuffer>): Response {
+function documentResponse(c: Context, document: ConsoleFile): Response {
   c.header("content-security-policy", CONSOLE_CSP);
   c.header("x-frame-options", "DENY");
-  return fileResponse(c, document, "text/html; charset=utf-8", "no-cache");
+  return fileResponse(c, document, "no-cache");
 }
