@@ -31,11 +31,12 @@ export function confirmationFor(action: PageAction, refs: readonly string[]): Co
   };
 }
 
-/** Asks, then acts on `refs`, handing each result over as it comes. Resolves false when cancelled. */
-export async function runBulk(ctx: Ctx, action: PageAction, refs: readonly string[], onResult: (result: ActionResult) => void): Promise<boolean> {
+/** Asks, then acts on `refs` (`onStart` once confirmed), handing each result over as it comes. Resolves false when cancelled. */
+export async function runBulk(ctx: Ctx, action: PageAction, refs: readonly string[], onResult: (result: ActionResult) => void, onStart: () => void = () => {}): Promise<boolean> {
   const ask = confirmationFor(action, refs);
   const choice = ask === null ? { purge: false } : await ctx.confirm(ask);
   if (choice === null) return false;
+  onStart();
   const body = { instances: refs, ...(action === "delete" && choice.purge ? { purge: true } : {}) };
   await postStream(`/api/v1/actions/${action}`, body, parseActionEvent, (event) => {
     if (event.type === "result") onResult(event.result);

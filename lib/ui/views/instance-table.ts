@@ -76,13 +76,6 @@ export class InstanceTable {
     return this.shown.filter((ref) => this.chosen.has(ref));
   }
 
-  clearSelection(): void {
-    this.chosen.clear();
-    for (const row of this.rows.values()) row.select.checked = false;
-    this.paintSelectAll();
-    this.onSelectionChange();
-  }
-
   shownCount(): number {
     return this.shown.length;
   }

@@ -46,20 +46,19 @@ export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
     paintCount();
   });
 
-  const addResult = (text: string, ok: boolean) => {
+  const addResult = (text: string, ok: boolean | "pending") => {
     resultsBox.hidden = false;
-    results.prepend(h("li", { "data-ok": String(ok) }, h("span", { class: "result-mark", "aria-hidden": "true" }, ok ? "✓" : "✗"), text));
+    results.prepend(h("li", { "data-ok": String(ok) }, h("span", { class: "result-mark", "aria-hidden": "true" }, ok === "pending" ? "…" : ok ? "✓" : "✗"), text));
     while (results.childElementCount > MAX_RESULT_LINES) results.lastElementChild?.remove();
   };
+  // The selection stays after an action (stop, then delete the same ones), and the buttons stay usable while
+  // one runs: the master serialises what touches the same instance, and every outcome is listed.
   PAGE_ACTIONS.forEach((action, i) => {
     buttons[i]!.addEventListener("click", () => {
       const refs = table.selected();
       if (refs.length === 0) return;
-      for (const b of buttons) b.disabled = true;
-      runBulk(ctx, action, refs, (result) => addResult(formatActionResult(action, result), result.ok))
-        .then((done) => {
-          if (done) table.clearSelection();
-        })
+      const what = refs.length === 1 ? refs[0]! : `${refs.length} instances`;
+      runBulk(ctx, action, refs, (result) => addResult(formatActionResult(action, result), result.ok), () => addResult(`${ACTION_LABEL[action]} ${what}…`, "pending"))
         .catch((error: unknown) => addResult(`${ACTION_LABEL[action]} failed: ${errorText(error)}`, false))
         .finally(paintCount);
     });
