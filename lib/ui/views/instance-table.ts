@@ -35,15 +35,15 @@ export class InstanceTable {
   private current: readonly InstanceView[] = [];
   private loaded = false;
   private shown: string[] = [];
-  private readonly tbody = h("tbody");
+  private readonly tbody = h("tbody", { role: "rowgroup" });
   private readonly emptyRow = h("tr", { class: "empty-row" }, h("td", { colspan: "7" }));
   private readonly selectAll = h("input", { type: "checkbox", "aria-label": "Select all shown instances", "data-testid": "select-all" });
   private readonly sortHeads = new Map<SortKey, HTMLTableCellElement>();
 
   constructor(private readonly navigate: (path: string) => void) {
     const heads = HEADERS.map(({ key, col, label }) => {
-      if (key === null) return h("th", { scope: "col", "data-col": col }, label);
-      const th = h("th", { scope: "col", "data-col": col, "data-sort": key, "aria-sort": "none" }, h("button", { type: "button", class: "sort" }, label, h("span", { class: "sort-mark", "aria-hidden": "true" })));
+      if (key === null) return h("th", { scope: "col", role: "columnheader", "data-col": col }, label);
+      const th = h("th", { scope: "col", role: "columnheader", "data-col": col, "data-sort": key, "aria-sort": "none" }, h("button", { type: "button", class: "sort" }, label, h("span", { class: "sort-mark", "aria-hidden": "true" })));
       th.addEventListener("click", () => {
         this.order = nextSort(this.order, key);
         this.paintHeaders();
@@ -53,7 +53,8 @@ export class InstanceTable {
       return th;
     });
     this.selectAll.addEventListener("change", () => this.toggleAll(this.selectAll.checked));
-    const table = h("table", { "data-testid": "instances-table", class: "grid" }, h("thead", {}, h("tr", {}, h("th", { class: "check-col", scope: "col" }, this.selectAll), ...heads)), this.tbody);
+    // The rows are grids (styles.css): the roles keep them a table for assistive technology.
+    const table = h("table", { "data-testid": "instances-table", class: "grid", role: "table" }, h("thead", { role: "rowgroup" }, h("tr", { role: "row" }, h("th", { class: "check-col", scope: "col", role: "columnheader" }, this.selectAll), ...heads)), this.tbody);
     this.root = h("div", { class: "table-scroll" }, table);
     this.paintHeaders();
   }
@@ -85,7 +86,10 @@ export class InstanceTable {
       if (on) this.chosen.add(ref);
       else this.chosen.delete(ref);
       const row = this.rows.get(ref);
-      if (row) row.select.checked = on;
+      if (row) {
+        row.select.checked = on;
+        row.tr.toggleAttribute("data-selected", on);
+      }
     }
     this.paintSelectAll();
     this.onSelectionChange();
@@ -111,18 +115,19 @@ export class InstanceTable {
     select.addEventListener("change", () => {
       if (select.checked) this.chosen.add(ref);
       else this.chosen.delete(ref);
+      select.closest("tr")?.toggleAttribute("data-selected", select.checked);
       this.paintSelectAll();
       this.onSelectionChange();
     });
     const cells = {
       name: link(`/instances/${ref}`, this.navigate, {}),
-      node: h("td", { "data-col": "node" }),
-      state: h("td", { "data-col": "state" }, badge("", "off")),
-      ipv4: h("td", { "data-col": "ipv4", class: "mono" }),
-      release: h("td", { "data-col": "release" }),
+      node: h("td", { "data-col": "node", role: "cell" }),
+      state: h("td", { "data-col": "state", role: "cell" }, badge("", "off")),
+      ipv4: h("td", { "data-col": "ipv4", class: "mono", role: "cell" }),
+      release: h("td", { "data-col": "release", role: "cell" }),
     };
     const shell = link(`/instances/${ref}/shell`, this.navigate, { class: "row-link", "aria-label": `Open a shell in ${ref}` }, "Shell ›");
-    const tr = h("tr", { "data-instance": ref }, h("td", { class: "check-col" }, select), h("td", { "data-col": "name" }, cells.name), cells.node, cells.state, cells.ipv4, cells.release, h("td", { "data-col": "open" }, shell));
+    const tr = h("tr", { "data-instance": ref, role: "row" }, h("td", { class: "check-col", role: "cell" }, select), h("td", { "data-col": "name", role: "cell" }, cells.name), cells.node, cells.state, cells.ipv4, cells.release, h("td", { "data-col": "open", role: "cell" }, shell));
     return { tr, select, cells, shown: null };
   }
 
