@@ -69,19 +69,35 @@ function showEvent(parts: { log: HTMLElement; bar: HTMLElement; result: HTMLElem
   return (event) => {
     log.append(h("li", { "data-type": event.type }, formatLaunchEvent(event)));
     while (log.childElementCount > MAX_LOG_LINES) log.firstElementChild?.remove();
-    log.scrollTop = log.scrollHeight;
     if (event.type === "progress") {
       const share = launchProgress(event.phase, event.percent);
       if (share !== null) bar.style.width = `${Math.round(share * 100)}%`;
     } else if (event.type === "launched") {
+      // Complete at once: the bar's easing would still be on its way when the result shows.
+      bar.dataset["done"] = "";
       bar.style.width = "100%";
       const ref = `${event.name}@${event.node}`;
       result.replaceChildren(h("p", { class: "ok-text" }, `Launched ${ref} (${event.state}). `), link(`/instances/${ref}`, open, {}, "Open it →"));
-      result.scrollIntoView({ block: "nearest" });
     } else if (event.type === "error") {
       result.replaceChildren(h("p", { class: "form-error" }, event.message));
     }
+    showEnd(log, event.type === "progress" || event.type === "placed" ? null : result);
   };
+}
+
+/**
+ * Scrolls the log to its last line and, once there is a result, the dialog to
+ * its end, where the result sits above the sticky buttons; again after the
+ * next layout, as the lines just added may not have their height yet.
+ */
+function showEnd(log: HTMLElement, result: HTMLElement | null): void {
+  const scroll = () => {
+    log.scrollTop = log.scrollHeight;
+    const dialog = result?.closest("dialog");
+    if (dialog) dialog.scrollTop = dialog.scrollHeight;
+  };
+  scroll();
+  requestAnimationFrame(scroll);
 }
 
 /** The placement preview: a dry run of the form as it is, a moment after the last change, the older one cancelled. */
@@ -170,6 +186,7 @@ export function openLaunch(ctx: Ctx): void {
     progress.hidden = false;
     log.replaceChildren();
     result.replaceChildren();
+    delete bar.dataset["done"];
     bar.style.width = "2%";
     postStream("/api/v1/instances", launchBody(values(), false), parseLaunchEvent, onEvent)
       .catch((e: unknown) => {
