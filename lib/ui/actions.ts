@@ -22,12 +22,13 @@ export function confirmationFor(action: PageAction, refs: readonly string[]): Co
     suspend: "Its memory is saved to disk; it resumes where it was on start.",
     delete: "It can be recovered until it is purged.",
   };
+  const listed = refs.length === 1 ? "" : `${refs.slice(0, 5).join(", ")}${refs.length > 5 ? ", …" : ""}. `;
   return {
     title: `${ACTION_LABEL[action]} ${what}?`,
-    message: `${refs.length === 1 ? "" : `${refs.slice(0, 5).join(", ")}${refs.length > 5 ? ", …" : ""}. `}${consequence[action]}`,
+    message: `${listed}${consequence[action]}`,
     okText: ACTION_LABEL[action],
     danger: action === "delete",
-    ...(action === "delete" ? { purge: true } : {}),
+    ...(action === "delete" ? { purge: true, purgeMessage: `${listed}${refs.length === 1 ? "It is" : "They are"} removed for good and cannot be recovered.` } : {}),
   };
 }
 

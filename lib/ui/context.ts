@@ -7,6 +7,8 @@ export interface ConfirmOptions {
   okText: string;
   /** Offer the "purge" checkbox (delete). */
   purge?: boolean;
+  /** The message while "purge" is ticked (it replaces `message`, which may say the instance can be recovered). */
+  purgeMessage?: string;
   danger?: boolean;
 }
 

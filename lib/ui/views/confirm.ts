@@ -25,13 +25,20 @@ export function createConfirm(): (options: ConfirmOptions) => Promise<{ purge: b
     finish({ purge: purge.checked });
   });
   dialog.addEventListener("close", () => finish(null));
+  let shown: ConfirmOptions | null = null;
+  // The message follows the checkbox: "it can be recovered" is not true of a purge.
+  const paintMessage = () => {
+    if (shown !== null) setText(message, purge.checked ? (shown.purgeMessage ?? shown.message) : shown.message);
+  };
+  purge.addEventListener("change", paintMessage);
   return (options) => {
     finish(null);
+    shown = options;
     setText(title, options.title);
-    setText(message, options.message);
     setText(ok, options.okText);
     ok.classList.toggle("danger", options.danger === true);
     purge.checked = false;
+    paintMessage();
     purgeRow.hidden = options.purge !== true;
     dialog.showModal();
     cancel.focus();
