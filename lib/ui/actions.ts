@@ -3,6 +3,7 @@
  * (results streamed per instance), or on one instance. The confirmation and
  * the words of each verb live here too, so the table and the instance page agree.
  */
+import type { InstanceState } from "../protocol/instances.ts";
 import { parseActionEvent, parseActionResult, type ActionResult } from "../protocol/operations.ts";
 import { postJson, postStream } from "./api.ts";
 import type { ConfirmOptions, Ctx } from "./context.ts";
@@ -11,6 +12,39 @@ export const PAGE_ACTIONS = ["start", "stop", "restart", "suspend", "delete"] as
 export type PageAction = (typeof PAGE_ACTIONS)[number];
 
 export const ACTION_LABEL: Record<PageAction, string> = { start: "Start", stop: "Stop", restart: "Restart", suspend: "Suspend", delete: "Delete" };
+
+/**
+ * The verbs that make sense for an instance in `state`: what Multipass would do
+ * rather than refuse or ignore (start a running one, stop a suspended one,
+ * restart a stopped one). Delete is always offered: a deleted instance can
+ * still be purged.
+ */
+export function actionsFor(state: InstanceState): ReadonlySet<PageAction> {
+  switch (state) {
+    case "Running":
+      return new Set(["stop", "restart", "suspend", "delete"]);
+    case "Delayed Shutdown":
+      // Start cancels the pending shutdown.
+      return new Set(["start", "stop", "restart", "suspend", "delete"]);
+    case "Stopped":
+    case "Suspended":
+      return new Set(["start", "delete"]);
+    case "Unknown":
+      return new Set(["stop", "delete"]);
+    case "Unavailable":
+      return new Set(["start", "stop", "delete"]);
+    case "Starting":
+    case "Restarting":
+    case "Suspending":
+    case "Deleted":
+      return new Set(["delete"]);
+  }
+}
+
+/** Whether `action` makes sense for at least one of `states` (the bulk buttons of a selection). */
+export function anyAccepts(action: PageAction, states: readonly InstanceState[]): boolean {
+  return states.some((state) => actionsFor(state).has(action));
+}
 
 /** What to ask before `action` on `refs`; null for start, which needs no confirmation. */
 export function confirmationFor(action: PageAction, refs: readonly string[]): ConfirmOptions | null {

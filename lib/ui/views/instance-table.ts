@@ -4,6 +4,7 @@
  * only when the order did, so 2,000 rows update without a re-render or a jump.
  */
 import type { InstanceView } from "../../protocol/api.ts";
+import type { InstanceState } from "../../protocol/instances.ts";
 import { badge, h, link, setAttr, setText, syncChildren, updateBadge } from "../dom.ts";
 import { instanceTone } from "../format.ts";
 import { filterWords, instanceRef, matchesFilter, nextSort, rowCells, sameOrder, sortInstances, DEFAULT_SORT, SORT_KEYS, type RowCells, type SortKey, type SortOrder } from "../table-model.ts";
@@ -75,6 +76,12 @@ export class InstanceTable {
   /** The selected refs among the rows shown. */
   selected(): string[] {
     return this.shown.filter((ref) => this.chosen.has(ref));
+  }
+
+  /** The states of the selected instances among the rows shown. */
+  selectedStates(): InstanceState[] {
+    const chosen = new Set(this.selected());
+    return this.current.filter((i) => chosen.has(instanceRef(i))).map((i) => i.state);
   }
 
   shownCount(): number {

@@ -5,7 +5,8 @@
  */
 import { formatBytes, formatLoad } from "../../core/format.ts";
 import { parseInfoResponse, type InfoView } from "../../protocol/api.ts";
-import { ACTION_LABEL, PAGE_ACTIONS, runOne } from "../actions.ts";
+import type { InstanceState } from "../../protocol/instances.ts";
+import { ACTION_LABEL, actionsFor, PAGE_ACTIONS, runOne, type PageAction } from "../actions.ts";
 import { errorText, getJson } from "../api.ts";
 import type { Ctx, Unmount } from "../context.ts";
 import { badge, h, link, setText, updateBadge } from "../dom.ts";
@@ -92,8 +93,7 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
       { "data-testid": "instance", "data-instance": ref, class: "instance" },
       h("div", { class: "page-head" }, h("h1", {}, name), state, h("div", { class: "spacer" }), shellLink),
       missing,
-      h("div", { class: "toolbar" }, h("div", { class: "bulk", role: "group", "aria-label": "Actions" }, ...buttons)),
-      message,
+      h("div", { class: "toolbar" }, h("div", { class: "bulk", role: "group", "aria-label": "Actions" }, ...buttons), message),
       h(
         "div",
         { class: "two-col" },
@@ -103,10 +103,19 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
     ),
   );
 
+  let acting = false;
+  // Only the verbs that make sense now, as the state changes; none while one runs or the instance is gone.
+  const paintButtons = (state: InstanceState | null) => {
+    const offered = state === null ? new Set<PageAction>() : actionsFor(state);
+    PAGE_ACTIONS.forEach((action, i) => {
+      buttons[i]!.disabled = acting || !offered.has(action);
+    });
+  };
   const paint = () => {
     const instance = ctx.store.state.instances.find((i) => instanceRef(i) === ref);
     missing.hidden = instance !== undefined || !ctx.store.state.loaded;
     setText(missing, `No instance ${ref} in the cluster now: it was deleted and purged, or its node left.`);
+    paintButtons(instance?.state ?? null);
     if (instance === undefined) return;
     updateBadge(state, instance.state, instanceTone(instance.state));
     setText(facts.ipv4, instance.ipv4.length === 0 ? "—" : instance.ipv4.join(", "));
@@ -114,13 +123,15 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
   };
   PAGE_ACTIONS.forEach((action, i) => {
     buttons[i]!.addEventListener("click", () => {
-      for (const b of buttons) b.disabled = true;
+      acting = true;
+      paint();
       setText(message, `${ACTION_LABEL[action]}…`);
       runOne(ctx, action, ref)
         .then((result) => setText(message, result === null ? "" : formatActionResult(action, result)))
         .catch((error: unknown) => setText(message, `${ACTION_LABEL[action]} failed: ${errorText(error)}`))
         .finally(() => {
-          for (const b of buttons) b.disabled = false;
+          acting = false;
+          paint();
           figures.poll();
         });
     });

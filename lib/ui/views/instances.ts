@@ -3,7 +3,7 @@
  * bulk actions, whose results are listed as they stream in.
  */
 import { errorText } from "../api.ts";
-import { ACTION_LABEL, PAGE_ACTIONS, runBulk } from "../actions.ts";
+import { ACTION_LABEL, anyAccepts, PAGE_ACTIONS, runBulk } from "../actions.ts";
 import type { Ctx, Unmount } from "../context.ts";
 import { focusOnSlash, h, setText } from "../dom.ts";
 import { formatActionResult } from "../format.ts";
@@ -34,7 +34,11 @@ export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
     const selected = table.selected().length;
     const shown = table.shownCount();
     setText(count, `${shown === total ? `${total}` : `${shown} of ${total}`} instance${total === 1 ? "" : "s"}${selected > 0 ? ` · ${selected} selected` : ""}`);
-    for (const b of buttons) b.disabled = selected === 0;
+    // A verb is offered when it makes sense for at least one selected instance; each gets its own outcome.
+    const states = table.selectedStates();
+    PAGE_ACTIONS.forEach((action, i) => {
+      buttons[i]!.disabled = !anyAccepts(action, states);
+    });
   };
   table.onSelectionChange = paintCount;
   // The filter is part of the address (?q=), so a filtered view can be linked to and survives a reload.
