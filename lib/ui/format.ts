@@ -124,7 +124,16 @@ export function formatAuditResult(event: AuditEvent): string {
   return event.exitCode === undefined ? "ok" : `ok (exit ${event.exitCode})`;
 }
 
-/** The text an events filter searches in a record. */
-export function auditText(event: AuditEvent): string {
-  return [event.action, event.node ?? "", event.instance ?? "", event.token, formatAuditResult(event), event.time].join("\n").toLowerCase();
+/** The outcome of a request: its "done" record's result, or "pending" until there is one. */
+export function formatRequestOutcome(done: AuditEvent | null): string {
+  return done === null ? "pending" : formatAuditResult(done);
+}
+
+export function requestTone(done: AuditEvent | null): Tone {
+  return done === null ? "busy" : done.result === "error" ? "bad" : "ok";
+}
+
+/** The text an events filter searches in a request: its record's who, what and when, and its outcome so far. */
+export function auditText(record: AuditEvent, done: AuditEvent | null = record.phase === "done" ? record : null): string {
+  return [record.action, record.node ?? "", record.instance ?? "", record.token, formatRequestOutcome(done), record.time].join("\n").toLowerCase();
 }

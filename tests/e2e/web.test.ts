@@ -547,29 +547,50 @@ describe.skipIf(unavailable !== null)("web console in Chromium", () => {
     expectCleanPage(fresh.errors);
   });
 
-  test("events: the audit trail in a table, filterable", async () => {
+  test("events: the audit trail in a table, one row per request, filterable", async () => {
     const { page, errors } = await loggedInPage();
     await page.goto("/events");
     const events = await auditEvents();
     const newest = events[events.length - 1]!;
-    await page.locator(`table[data-testid=events-table] tr[data-event-id="${newest.id}"]`).waitFor();
+    // A row is a request: its records' ids in data-event-ids, its newest one in data-event-id.
+    await page.locator(`table[data-testid=events-table] tr[data-event-ids~="${newest.id}"]`).waitFor();
     await screenshot(page, "events-light", { fullPage: true });
 
-    const rowIds = () => page.locator("table[data-testid=events-table] tr[data-event-id]").evaluateAll((rows) => rows.map((r) => Number(r.getAttribute("data-event-id"))));
-    const everyRow = await rowIds();
-    expect(everyRow).toContain(newest.id);
+    const tableRows = () =>
+      page.locator("table[data-testid=events-table] tr[data-event-id]").evaluateAll((rows): { id: number; ids: number[] }[] =>
+        rows.map((r) => ({ id: Number(r.getAttribute("data-event-id")), ids: (r.getAttribute("data-event-ids") ?? "").split(" ").map(Number) })),
+      );
+    const everyRow = await tableRows();
+    const recorded = new Map((await auditEvents()).map((e) => [e.id, e]));
+    const requestsShown = new Set<string>();
+    // The page hears records in order: it has every one up to the newest it shows.
+    const seenUpTo = Math.max(...everyRow.flatMap((r) => r.ids));
+    for (const row of everyRow) {
+      expect(row.id).toBe(Math.max(...row.ids));
+      const requestIds = new Set(row.ids.map((id) => recorded.get(id)?.requestId));
+      // Every record of a row is in the trail, all of one request, and no request has two rows.
+      expect(requestIds.has(undefined)).toBe(false);
+      expect(requestIds.size).toBe(1);
+      const [requestId] = requestIds;
+      expect(requestsShown.has(requestId!)).toBe(false);
+      requestsShown.add(requestId!);
+      // Its requested and done records both, when the trail has them.
+      expect(row.ids.sort((a, b) => a - b)).toEqual([...recorded.values()].filter((e) => e.requestId === requestId && e.id >= Math.min(...row.ids) && e.id <= seenUpTo).map((e) => e.id));
+    }
+    expect(everyRow.flatMap((r) => r.ids)).toContain(newest.id);
     await page.locator("input[data-testid=events-filter]").fill("delete");
     // Every delete is still there, and the filter took rows away: the trail has stops, launches, shells too.
     const deletes = events.filter((e) => e.action === "delete").map((e) => e.id);
     expect(deletes.length).toBeGreaterThan(0);
     const shown = await waitFor("the table filtered", async () => {
-      const ids = await rowIds();
-      return ids.length < everyRow.length && deletes.every((id) => ids.includes(id)) ? ids : null;
+      const rows = await tableRows();
+      const ids = rows.flatMap((r) => r.ids);
+      return rows.length < everyRow.length && deletes.every((id) => ids.includes(id)) ? rows : null;
     }, 3_000);
-    for (const id of shown) {
-      const record = events.find((e) => e.id === id);
-      const text = (await page.locator(`tr[data-event-id="${id}"]`).textContent()) ?? "";
-      expect(`${JSON.stringify(record ?? {})} ${text}`.toLowerCase()).toContain("delete");
+    for (const row of shown) {
+      const records = row.ids.map((id) => events.find((e) => e.id === id) ?? recorded.get(id));
+      const text = (await page.locator(`tr[data-event-id="${row.id}"]`).textContent()) ?? "";
+      expect(`${JSON.stringify(records)} ${text}`.toLowerCase()).toContain("delete");
     }
     expectCleanPage(errors);
   });

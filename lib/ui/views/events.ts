@@ -1,14 +1,16 @@
 /**
  * Events: the audit trail, newest first: the last 200 records from `GET
- * /api/v1/events`, then each new one from the watch stream. Rows are keyed
- * by record id and never re-rendered.
+ * /api/v1/events`, then each new one from the watch stream. One row per
+ * request (its "requested" and "done" records share a requestId), keyed by
+ * requestId: its outcome reads "pending" until the "done" record comes.
  */
-import { parseAuditEvent, type AuditEvent } from "../../protocol/audit.ts";
+import { parseAuditEvent } from "../../protocol/audit.ts";
 import { arrayOf } from "../../core/parse.ts";
 import { errorText, getJson } from "../api.ts";
 import type { Ctx, Unmount } from "../context.ts";
-import { badge, focusOnSlash, h, setText, syncChildren } from "../dom.ts";
-import { auditText, formatAuditResult, formatLocalTime } from "../format.ts";
+import { groupRequests, requestRecord, type AuditRequest } from "../audit-requests.ts";
+import { badge, focusOnSlash, h, setAttr, setText, syncChildren, updateBadge } from "../dom.ts";
+import { auditText, formatLocalTime, formatRequestOutcome, requestTone } from "../format.ts";
 import { MAX_EVENTS } from "../store.ts";
 import { filterWords } from "../table-model.ts";
 
@@ -25,20 +27,41 @@ export function loadEvents(ctx: Ctx): void {
     .catch((error: unknown) => ctx.notify(`The audit trail could not be read: ${errorText(error)}`, "error"));
 }
 
-function createRow(event: AuditEvent): HTMLTableRowElement {
-  const tone = event.phase === "requested" ? "busy" : event.result === "error" ? "bad" : "ok";
+interface Row {
+  tr: HTMLTableRowElement;
+  outcome: HTMLElement;
+  /** The record ids painted, so a row is touched only when its request gained a record. */
+  painted: string;
+}
+
+function createRow(request: AuditRequest): Row {
+  const record = requestRecord(request);
+  const outcome = badge("", "busy");
   const tr = h(
     "tr",
-    { "data-event-id": String(event.id) },
-    h("td", { "data-col": "time", class: "mono nowrap", title: event.time }, formatLocalTime(event.time)),
-    h("td", { "data-col": "action" }, event.action),
-    h("td", { "data-col": "node" }, event.node ?? "—"),
-    h("td", { "data-col": "instance" }, event.instance ?? "—"),
-    h("td", { "data-col": "token", class: "mono" }, event.token),
-    h("td", { "data-col": "result" }, badge(formatAuditResult(event), tone)),
+    { "data-request-id": request.requestId },
+    h("td", { "data-col": "time", class: "mono nowrap", title: record.time }, formatLocalTime(record.time)),
+    h("td", { "data-col": "action" }, record.action),
+    h("td", { "data-col": "node" }, record.node ?? "—"),
+    h("td", { "data-col": "instance" }, record.instance ?? "—"),
+    h("td", { "data-col": "token", class: "mono" }, record.token),
+    h("td", { "data-col": "result" }, outcome),
   );
-  tr.dataset["search"] = auditText(event);
-  return tr;
+  const row = { tr, outcome, painted: "" };
+  paintRow(row, request);
+  return row;
+}
+
+/** The row of a request: keyed (data-event-id) by its newest record, with every record's id (data-event-ids). */
+function paintRow(row: Row, request: AuditRequest): void {
+  const ids = request.ids.join(" ");
+  if (row.painted === ids) return;
+  row.painted = ids;
+  setAttr(row.tr, "data-event-id", String(request.id));
+  setAttr(row.tr, "data-event-ids", ids);
+  updateBadge(row.outcome, formatRequestOutcome(request.done), requestTone(request.done));
+  if (request.done !== null) setAttr(row.outcome, "title", `done ${formatLocalTime(request.done.time)}`);
+  row.tr.dataset["search"] = auditText(requestRecord(request), request.done);
 }
 
 export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
@@ -54,7 +77,7 @@ export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
   );
   container.replaceChildren(h("div", { class: "page-head" }, h("h1", {}, "Events"), count), h("div", { class: "toolbar" }, filter), empty, h("div", { class: "table-scroll" }, table));
 
-  const rows = new Map<number, HTMLTableRowElement>();
+  const rows = new Map<string, Row>();
   let words: string[] = [];
   const matches = (tr: HTMLTableRowElement) => {
     const text = tr.dataset["search"] ?? "";
@@ -63,23 +86,24 @@ export function mountEvents(container: HTMLElement, ctx: Ctx): Unmount {
   // Rows that do not match the filter leave the table (kept in `rows`), so what is in the table is what is shown.
   const paint = () => {
     const events = ctx.store.state.events;
-    const keep = new Set(events.map((e) => e.id));
+    const requests = groupRequests(events);
+    const keep = new Set(requests.map((r) => r.requestId));
     for (const id of rows.keys()) if (!keep.has(id)) rows.delete(id);
     const wanted: HTMLTableRowElement[] = [];
-    for (const event of events) {
-      let tr = rows.get(event.id);
-      if (tr === undefined) {
-        tr = createRow(event);
-        rows.set(event.id, tr);
-      }
-      if (matches(tr)) wanted.push(tr);
+    for (const request of requests) {
+      let row = rows.get(request.requestId);
+      if (row === undefined) {
+        row = createRow(request);
+        rows.set(request.requestId, row);
+      } else paintRow(row, request);
+      if (matches(row.tr)) wanted.push(row.tr);
     }
     syncChildren(tbody, wanted);
     const shown = wanted.length;
     empty.hidden = shown > 0 || !ctx.store.state.eventsLoaded;
-    setText(empty, events.length === 0 ? "Nothing recorded yet: launches, lifecycle actions, shells and execs appear here as they happen." : "No record matches the filter.");
-    const total = `${events.length} record${events.length === 1 ? "" : "s"}${events.length >= MAX_EVENTS ? " (the newest kept)" : ""}`;
-    setText(count, shown === events.length ? total : `${shown} of ${total}`);
+    setText(empty, events.length === 0 ? "Nothing recorded yet: launches, lifecycle actions, shells and execs appear here as they happen." : "No request matches the filter.");
+    const total = `${requests.length} request${requests.length === 1 ? "" : "s"}${events.length >= MAX_EVENTS ? " (the newest kept)" : ""}`;
+    setText(count, shown === requests.length ? total : `${shown} of ${total}`);
   };
   filter.addEventListener("input", () => {
     words = filterWords(filter.value);
