@@ -27,7 +27,7 @@ export function mountLogin(container: HTMLElement, onLoggedIn: () => void): () =
     h("label", { for: "login-token" }, "API token"),
     input,
     h("p", { class: "hint" }, "Paste a token printed by the master (or made with its token command). It is sent once; the browser keeps only a session cookie."),
-    error,
+    h("div", { class: "login-error-slot" }, error),
     submit,
   );
   form.addEventListener("submit", (event) => {
