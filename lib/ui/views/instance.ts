@@ -25,7 +25,7 @@ function usageText(used: number | null, total: number | null): string {
 /** The live figures card: asks the node every few seconds while the page is visible, never twice at once. */
 function createFigures(ref: string, name: string, node: string): { root: HTMLElement; poll: () => void; stop: () => void } {
   const dd = (key: string, mono = false) => h("dd", { "data-figure": key, ...(mono ? { class: "mono" } : {}) }, "—");
-  const figures = { cpus: dd("cpus"), load: dd("load", true), memory: dd("memory"), disk: dd("disk"), image: dd("image") };
+  const figures = { cpus: dd("cpus"), load: dd("load"), memory: dd("memory"), disk: dd("disk"), image: dd("image") };
   const note = h("p", { class: "muted small-text", "data-testid": "figures-note" }, "Asking the node…");
   const root = h(
     "article",
@@ -36,7 +36,7 @@ function createFigures(ref: string, name: string, node: string): { root: HTMLEle
   );
   const paint = (info: InfoView) => {
     setText(figures.cpus, info.cpus === null ? "—" : String(info.cpus));
-    setText(figures.load, formatLoad(info.load));
+    setText(figures.load, info.load === null ? "—" : formatLoad(info.load));
     setText(figures.memory, usageText(info.memory.used, info.memory.total));
     setText(figures.disk, usageText(info.disk.used, info.disk.total));
     setText(figures.image, info.imageRelease ?? info.release ?? "—");
@@ -119,6 +119,7 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
     if (instance === undefined) return;
     updateBadge(state, instance.state, instanceTone(instance.state));
     setText(facts.ipv4, instance.ipv4.length === 0 ? "—" : instance.ipv4.join(", "));
+    facts.ipv4.classList.toggle("mono", instance.ipv4.length > 0);
     setText(facts.release, instance.release ?? "—");
   };
   PAGE_ACTIONS.forEach((action, i) => {
