@@ -153,6 +153,9 @@ ${pc.bold(`The local cluster is up: master on ${api}, worker "${name}".`)} Try, 
   curl -s -H "Authorization: Bearer ${token}" http://${api}/api/v1/instances
 
 The client finds the API token in ${tokenFile} on this machine;
-elsewhere pass --token or set MULTIVERSE_API_TOKEN. Ctrl-C stops the cluster.
+elsewhere pass --token or set MULTIVERSE_API_TOKEN.
+
+The web console: open http://${api}/ in a browser and log in with that token
+(${pc.bold(`cat '${tokenFile}'`)}). Ctrl-C stops the cluster.
 `);
 }
