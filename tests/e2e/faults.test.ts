@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson } from "../../lib/core/parse.ts";
 import { parseAuditEvent } from "../../lib/protocol/audit.ts";
+import { makeVethNamespace, netnsUnavailable } from "./netns.ts";
 import {
   api,
   apiInfo,
@@ -169,53 +170,25 @@ describe("a worker lost", () => {
     expect((await apiInstances(master)).filter((i) => i.node === "a-victim")).toEqual([expect.objectContaining({ name: "kept", state: "Unknown" })]);
   });
 
-  const netnsReason = (() => {
-    if (process.getuid?.() !== 0) return "not root";
-    if (!Bun.which("ip")) return "no ip command (iproute2)";
-    const probe = Bun.spawnSync(["ip", "netns", "add", "mv-probe"]);
-    if (probe.exitCode !== 0) return `ip netns add failed: ${probe.stderr.toString().trim()}`;
-    Bun.spawnSync(["ip", "netns", "del", "mv-probe"]);
-    return null;
-  })();
+  const netnsReason = netnsUnavailable();
   if (netnsReason) console.log(`skipping the network-namespace test: ${netnsReason}; the SIGSTOP test in cluster.test.ts covers a silent worker`);
 
   test.skipIf(netnsReason !== null)("cut off from the network: NotReady, skipped, Unknown; full recovery when the link comes back", async () => {
-    const id = Math.floor(Math.random() * 200) + 20;
-    const ns = `mvt-${process.pid}`;
-    const hostSide = `mvh${id}`;
-    const nsSide = `mvw${id}`;
-    const net = `10.251.${id}`;
-    const sh = (...argv: string[]) => {
-      const r = Bun.spawnSync(argv);
-      if (r.exitCode !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.toString()}`);
-    };
-    const cleanup = () => {
-      Bun.spawnSync(["ip", "link", "del", hostSide]);
-      Bun.spawnSync(["ip", "netns", "del", ns]);
-    };
-    cleanup();
+    const veth = makeVethNamespace("ft");
+    const host = veth.hostIp;
     try {
-      sh("ip", "netns", "add", ns);
-      sh("ip", "link", "add", hostSide, "type", "veth", "peer", "name", nsSide);
-      sh("ip", "link", "set", nsSide, "netns", ns);
-      sh("ip", "addr", "add", `${net}.1/30`, "dev", hostSide);
-      sh("ip", "link", "set", hostSide, "up");
-      sh("ip", "netns", "exec", ns, "ip", "addr", "add", `${net}.2/30`, "dev", nsSide);
-      sh("ip", "netns", "exec", ns, "ip", "link", "set", nsSide, "up");
-      sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up");
-
-      const master = await startMaster({ clusterHost: `${net}.1`, heartbeat: "1s" });
+      const master = await startMaster({ clusterHost: host, heartbeat: "1s" });
       const sim = tempDir("sim-netns");
       simConfig(sim, { stepMs: 5 });
       await hostMultipass(sim, ["launch", "--name", "remote"]);
-      const cmd = [...roleCommand("worker"), "--master", `${net}.1:${master.clusterPort}`, "--token-file", master.joinTokenFile, "--name", "far", ...workerMultipassArgs(sim), "--poll-interval", "250ms", "--agent-addr", `${net}.2:0`];
-      const worker = await startWorker(master, "far", { simDir: sim, command: ["ip", "netns", "exec", ns, ...cmd] });
-      await seeded(master, "near", [], 5, `${net}.1`);
+      const cmd = [...roleCommand("worker"), "--master", `${host}:${master.clusterPort}`, "--token-file", master.joinTokenFile, "--name", "far", ...workerMultipassArgs(sim), "--poll-interval", "250ms", "--agent-addr", `${veth.nsIp}:0`];
+      const worker = await startWorker(master, "far", { simDir: sim, command: veth.exec(cmd) });
+      await seeded(master, "near", [], 5, host);
       await waitFor("both Ready", async () => (await apiNodes(master)).filter((n) => n.state === "Ready").length === 2);
       const info = await apiInfo(master, "?instance=remote");
       expect(info.instances).toEqual([expect.objectContaining({ node: "far", name: "remote", state: "Running" })]);
 
-      sh("ip", "link", "set", hostSide, "down");
+      veth.link(false);
       const cutAt = Date.now();
       await waitFor("far NotReady", async () => (await nodeState(master, "far")) === "NotReady", 8_000);
       expect(Date.now() - cutAt).toBeLessThan(8_000);
@@ -225,7 +198,7 @@ describe("a worker lost", () => {
       const live = await apiInfo(master);
       expect(live.errors).toEqual([{ node: "far", message: expect.stringContaining("NotReady") }]);
 
-      sh("ip", "link", "set", hostSide, "up");
+      veth.link(true);
       await waitFor("far Ready again", async () => (await nodeState(master, "far")) === "Ready", 20_000);
       await waitFor("remote known again", async () => (await apiInstances(master)).find((i) => i.name === "remote")?.state === "Running", 10_000);
       const after = await apiInfo(master, "?instance=remote");
@@ -233,7 +206,7 @@ describe("a worker lost", () => {
       expect(worker.proc.proc.exitCode).toBeNull();
     } finally {
       await stopAll();
-      cleanup();
+      veth.remove();
     }
   });
 });

@@ -35,7 +35,8 @@ function sh(...argv: string[]): void {
 
 /** Makes a namespace with a /30 veth link to this one. `tag` keeps parallel tests apart. */
 export function makeVethNamespace(tag: string): VethNamespace {
-  const id = (process.pid % 200) + 20;
+  // Its own /30 and interface names per tag: test files run in one process, one after the other.
+  const id = ((process.pid + [...tag].reduce((sum, c) => sum + c.charCodeAt(0), 0)) % 200) + 20;
   const ns = `mv${tag}-${process.pid}`;
   const hostSide = `mvh${tag}${id}`.slice(0, 15);
   const nsSide = `mvn${tag}${id}`.slice(0, 15);
