@@ -5,7 +5,8 @@
  */
 import { ShellEndOutbox } from "../../lib/worker/shell-ends.ts";
 import { afterEach, expect, test } from "bun:test";
-import { parseWorkerMessage, type HostSnapshot } from "../../lib/protocol/join.ts";
+import { parseWorkerMessage, type HostSnapshot, type WorkerMessage } from "../../lib/protocol/join.ts";
+import type { ServerWebSocket } from "bun";
 import { ClusterClient, classifyEnd, runMasterLink, type LinkDeps } from "../../lib/worker/cluster-client.ts";
 import type { HostMonitor } from "../../lib/worker/host-monitor.ts";
 import { createTestLog } from "../support/test-log.ts";
@@ -151,40 +152,50 @@ test("a master that cannot be reached is said so in a few words, without Bun's a
   expect(line).not.toContain("able to access");
 });
 
-test("the worker answers the master's challenge with its key's signature of that nonce, then joins", async () => {
-  const key = generateNodeKey().key;
-  const nonce = "N".repeat(43);
-  const seen: string[] = [];
+/** A master that speaks the join socket: `onMessage` hears each worker message and may answer on `ws`. */
+function fakeMaster(onMessage: (ws: ServerWebSocket<unknown>, message: WorkerMessage) => void) {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     fetch(req, srv) {
       return srv.upgrade(req) ? undefined : new Response("no", { status: 400 });
     },
-    websocket: {
-      message(ws, message) {
-        const m = parseWorkerMessage(String(message));
-        seen.push(m.type);
-        if (m.type === "hello") {
-          expect(m.publicKey).toBe(key.publicKey);
-          ws.send(JSON.stringify({ type: "challenge", nonce }));
-        } else if (m.type === "proof") {
-          const good = verifyNodeSignature(key.publicKey, joinProofText(nonce, "n1", key.publicKey), m.signature);
-          seen.push(`proof ${good ? "good" : "bad"}`);
-          ws.send(JSON.stringify({ type: "welcome", id: "m1", heartbeatMs: 10_000, agentToken: "t" }));
-        }
-      },
-    },
+    websocket: { message: (ws, message) => onMessage(ws, parseWorkerMessage(String(message))) },
   });
   stops.push(() => server.stop(true));
-  const { log } = createTestLog();
-  const link = new ClusterClient(linkDeps(server.port, log, { key }));
+  return server;
+}
+
+/** Runs a link until the test ends. */
+function runLink(deps: LinkDeps): ClusterClient {
+  const link = new ClusterClient(deps);
   const controller = new AbortController();
   const running = link.run(controller.signal);
   stops.push(async () => {
     controller.abort();
     await running;
   });
+  return link;
+}
+
+/** The master's side of a join: a challenge for the hello, a welcome for the proof. */
+function join(ws: ServerWebSocket<unknown>, m: WorkerMessage, nonce = "N".repeat(43)): void {
+  if (m.type === "hello") ws.send(JSON.stringify({ type: "challenge", nonce }));
+  else if (m.type === "proof") ws.send(JSON.stringify({ type: "welcome", id: "m1", heartbeatMs: 10_000, agentToken: "t" }));
+}
+
+test("the worker answers the master's challenge with its key's signature of that nonce, then joins", async () => {
+  const key = generateNodeKey().key;
+  const nonce = "N".repeat(43);
+  const seen: string[] = [];
+  const server = fakeMaster((ws, m) => {
+    seen.push(m.type);
+    if (m.type === "hello") expect(m.publicKey).toBe(key.publicKey);
+    if (m.type === "proof") seen.push(`proof ${verifyNodeSignature(key.publicKey, joinProofText(nonce, "n1", key.publicKey), m.signature) ? "good" : "bad"}`);
+    join(ws, m, nonce);
+  });
+  const { log } = createTestLog();
+  const link = runLink(linkDeps(server.port, log, { key }));
   await waitFor("joined", () => link.state === "joined", 5000);
   expect(seen.slice(0, 3)).toEqual(["hello", "proof", "proof good"]);
 });
@@ -194,30 +205,12 @@ test("the ends of kept shells: those that waited for a join go out after the wel
   const outbox = new ShellEndOutbox(2);
   for (const i of [1, 2, 3]) outbox.push(ended(i));
   const received: unknown[] = [];
-  const server = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    fetch(req, srv) {
-      return srv.upgrade(req) ? undefined : new Response("no", { status: 400 });
-    },
-    websocket: {
-      message(ws, message) {
-        const m = parseWorkerMessage(String(message));
-        if (m.type === "hello") ws.send(JSON.stringify({ type: "challenge", nonce: "N".repeat(43) }));
-        else if (m.type === "proof") ws.send(JSON.stringify({ type: "welcome", id: "m1", heartbeatMs: 10_000, agentToken: "t" }));
-        else if (m.type === "sessionEnded") received.push(m);
-      },
-    },
+  const server = fakeMaster((ws, m) => {
+    if (m.type === "sessionEnded") received.push(m);
+    else join(ws, m);
   });
-  stops.push(() => server.stop(true));
   const { log, lines } = createTestLog();
-  const link = new ClusterClient(linkDeps(server.port, log, { shellEnds: outbox }));
-  const controller = new AbortController();
-  const running = link.run(controller.signal);
-  stops.push(async () => {
-    controller.abort();
-    await running;
-  });
+  runLink(linkDeps(server.port, log, { shellEnds: outbox }));
   await waitFor("the pending ends", () => received.length === 2, 5000);
   expect(received).toEqual([{ type: "sessionEnded", ...ended(2) }, { type: "sessionEnded", ...ended(3) }]);
   expect(lines.some((l) => l.includes("1 kept shell end(s) were not reported to the master"))).toBe(true);
