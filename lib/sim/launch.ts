@@ -8,13 +8,14 @@
 
 import { writeFileSync } from "node:fs";
 import { homedir } from "node:os";
+import { nextAddress } from "./addresses.ts";
 import type { QtParse } from "./args.ts";
 import { EXIT, type SimContext } from "./context.ts";
 import { ensureInstanceFiles } from "./homes.ts";
 import { resolveImage, type ResolvedImage } from "./images.ts";
 import { parseLaunchArgs, type LaunchRequest } from "./launch-args.ts";
 import { Spinner } from "./spinner.ts";
-import { findInstance, nextAddress, PRIMARY, type SimInstance, type SimMount, type SimState } from "./state.ts";
+import { findInstance, PRIMARY, type SimInstance, type SimMount, type SimState } from "./state.ts";
 import { readState, updateState } from "./store.ts";
 import {
   DEFAULT_DISK,
@@ -98,8 +99,8 @@ function createInstance(
       snapshots: 0,
     };
     state.instances.push(instance);
-    instance.ipv4.push(nextAddress(state, "10.229", 37));
-    for (let i = 0; i < (request.networks ?? 0); i++) instance.ipv4.push(nextAddress(state, "192.168", 1));
+    // Extra networks get loopback addresses too: every address an instance reports reaches it from this host.
+    for (let i = 0; i <= (request.networks ?? 0); i++) instance.ipv4.push(nextAddress(state, ctx.paths.dir));
     return instance;
   });
 }

@@ -191,15 +191,3 @@ export function normalizeState(value: unknown, now: number, isAlive: (pid: numbe
 export function findInstance(state: SimState, name: string): SimInstance | undefined {
   return state.instances.find((instance) => instance.name === name);
 }
-
-/** The first `prefix.N.M` address (N from `firstOctet`) no instance uses yet. */
-export function nextAddress(state: SimState, prefix: string, firstOctet: number): string {
-  const used = new Set(state.instances.flatMap((instance) => instance.ipv4));
-  for (let third = firstOctet; third < 255; third++) {
-    for (let fourth = 2; fourth < 255; fourth++) {
-      const candidate = `${prefix}.${third}.${fourth}`;
-      if (!used.has(candidate)) return candidate;
-    }
-  }
-  throw new Error("address pool exhausted");
-}

@@ -107,7 +107,7 @@ describe("a cluster of three nodes", () => {
     expect(lines[0]).toMatch(/^Node Name\s+Instance Name\s+State\s+IPv4\s+Image$/);
     const rows = lines.slice(1).filter((l) => !l.startsWith(" ")).map((l) => l.split(/\s{2,}/));
     expect(rows.map((r) => `${r[1]}@${r[0]}`)).toEqual(["primary@n1", "web@n1", "db@n2", "primary@n2"]);
-    expect(rows.find((r) => r[1] === "db")).toEqual(["n2", "db", "Running", expect.stringMatching(/^10\./), "Ubuntu 22.04 LTS"]);
+    expect(rows.find((r) => r[1] === "db")).toEqual(["n2", "db", "Running", expect.stringMatching(/^127\./), "Ubuntu 22.04 LTS"]);
 
     const ls = await client(master, ["ls"]);
     expect(ls.stdout).toBe(table.stdout);
@@ -116,7 +116,7 @@ describe("a cluster of three nodes", () => {
     const raw = await (await fetch(`${master.apiUrl}/api/v1/instances`, { headers: { authorization: `Bearer ${master.apiToken}` } })).text();
     expect(json.stdout).toBe(raw + "\n");
     const list = arrayOf(parseInstanceView)(parseJson(json.stdout, "instances --json"), "instances --json");
-    expect(list).toContainEqual({ node: "n1", name: "web", state: "Running", ipv4: [expect.stringMatching(/^10\./)], release: "Ubuntu 24.04 LTS" });
+    expect(list).toContainEqual({ node: "n1", name: "web", state: "Running", ipv4: [expect.stringMatching(/^127\./)], release: "Ubuntu 24.04 LTS" });
   });
 
   test("info: live figures from every node as numbers, in a table and in JSON", async () => {
