@@ -189,10 +189,27 @@ function scan(path: string): Scanned {
     state.skipped++;
   };
 
+  try {
+    const read = forEachLine(path, index);
+    state.exists = read.exists;
+    state.torn = read.torn;
+  } catch (error) {
+    throw storageError("read", path, error);
+  }
+  return state;
+}
+
+/**
+ * Calls `line` with each line of the file at `path` (without its newline)
+ * and where it starts, the last one even without a newline; reads in 1 MiB
+ * chunks, so memory stays bounded whatever the file's size. An absent file
+ * has no lines. @returns whether the file exists and ends mid-line.
+ * @throws the read's error (a directory, permissions, I/O)
+ */
+export function forEachLine(path: string, line: (offset: number, bytes: Buffer) => void): { exists: boolean; torn: boolean } {
   let fd: number | null = null;
   try {
     fd = openSync(path, "r");
-    state.exists = true;
     const stat = fstatSync(fd);
     if (stat.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
     // Read only up to the size seen now: a device such as /dev/full would never end.
@@ -206,21 +223,21 @@ function scan(path: string): Scanned {
       const base = pos - carry.length;
       let start = 0;
       for (let nl = data.indexOf(10, start); nl !== -1; nl = data.indexOf(10, start)) {
-        index(base + start, data.subarray(start, nl));
+        line(base + start, data.subarray(start, nl));
         start = nl + 1;
       }
       carry = Buffer.from(data.subarray(start));
       pos += n;
     }
-    index(pos - carry.length, carry);
-    state.torn = carry.length > 0;
+    if (carry.length > 0) line(pos - carry.length, carry);
+    return { exists: true, torn: carry.length > 0 };
   } catch (error) {
     const code = errnoOf(error);
-    if (code !== "ENOENT" && code !== "ENOTDIR") throw storageError("read", path, error);
+    if (code === "ENOENT" || code === "ENOTDIR") return { exists: false, torn: false };
+    throw error;
   } finally {
     if (fd !== null) closeSync(fd);
   }
-  return state;
 }
 
 function openForAppend(path: string): number {

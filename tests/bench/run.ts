@@ -2,6 +2,7 @@
  * `bun run bench`: every benchmark, one after the other, each printing its
  * table. Benchmarks report figures; they never pass or fail on timing.
  */
+import { runAuditBench } from "./audit.ts";
 import { runBinariesBench } from "./binaries.ts";
 import { runFlowControlBench } from "./flow-control.ts";
 import { runPollingBench } from "./polling.ts";
@@ -18,6 +19,8 @@ await runPollingBench();
 await runFlowControlBench();
 await runScreenMirrorBench();
 await runKeptShellsBench();
+// The audit trail at a million records: the JSON-lines file against the SQLite table (issue 15).
+await runAuditBench();
 // Says it is skipped when there is no Chromium.
 await runWebBench();
 // Says it is skipped when there are no executables (npm run build first).

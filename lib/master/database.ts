@@ -1,0 +1,133 @@
+/**
+ * The master's own durable state in one SQLite file (`<data-dir>/master.db`,
+ * mode 0600), through `bun:sqlite` — part of the runtime, so no dependency
+ * (issue 15): the audit trail first; labels, cordons and node identities
+ * join it. The cluster's instance state is not here: it stays a cache rebuilt
+ * from the workers.
+ *
+ * - WAL journal, `synchronous=FULL`: a committed write survives a power cut,
+ *   and readers never wait for the writer.
+ * - One writer: the master (data-dir-lock.ts keeps a second master off the
+ *   directory), through this one connection.
+ * - The schema is versioned in `PRAGMA user_version`; {@link MIGRATIONS}
+ *   take it from any older version to the newest, each in its own
+ *   transaction. A file from a newer master is refused, never rewritten.
+ */
+import { Database } from "bun:sqlite";
+import { chmodSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { AppError, messageOf } from "../core/errors.ts";
+
+/** One schema step: from `version - 1` to `version`. */
+export interface Migration {
+  readonly version: number;
+  readonly what: string;
+  readonly sql: string;
+}
+
+/** Every schema step, oldest first; versions are 1, 2, 3… with no gaps. Never edit a released step: add one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    what: "the audit trail",
+    sql: `
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        time_ms INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        phase TEXT NOT NULL CHECK (phase IN ('requested', 'done')),
+        record TEXT NOT NULL
+      );
+      CREATE INDEX events_by_time ON events (time_ms);
+      CREATE INDEX events_by_request ON events (request_id, phase);
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `,
+  },
+];
+
+/** Where the master keeps its database. */
+export function databasePath(dataDir: string): string {
+  return join(dataDir, "master.db");
+}
+
+export interface MasterDatabase {
+  readonly path: string;
+  readonly db: Database;
+  /** The schema version after opening (the newest this master knows). */
+  readonly version: number;
+  /** A value of the `meta` table, or null. */
+  getMeta(key: string): string | null;
+  setMeta(key: string, value: string): void;
+  close(): void;
+}
+
+function storageError(doing: string, path: string, error: unknown): AppError {
+  return new AppError("E_STORAGE", `The master cannot ${doing} its database "${path}": ${messageOf(error)}`, { cause: error });
+}
+
+/**
+ * Opens (creating if missing) the database at `path` and migrates it to the
+ * newest schema of `migrations`.
+ * @throws AppError E_STORAGE when it cannot be opened, is not a database, a
+ *   migration fails (the file is left at the last good version), or its
+ *   schema is newer than this master's.
+ */
+export function openDatabase(path: string, migrations: readonly Migration[] = MIGRATIONS): MasterDatabase {
+  checkMigrations(migrations);
+  let db: Database;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    db = new Database(path, { create: true, strict: true });
+    chmodSync(path, 0o600);
+  } catch (error) {
+    throw storageError("open", path, error);
+  }
+  try {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec("PRAGMA foreign_keys = ON");
+    // Another process reading (a backup, sqlite3 by hand) may hold a lock for a moment.
+    db.exec("PRAGMA busy_timeout = 5000");
+    const version = migrate(db, path, migrations);
+    return {
+      path,
+      db,
+      version,
+      getMeta: (key) => db.query<{ value: string }, { key: string }>("SELECT value FROM meta WHERE key = $key").get({ key })?.value ?? null,
+      setMeta: (key, value) => void db.query("INSERT INTO meta (key, value) VALUES ($key, $value) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run({ key, value }),
+      close: () => db.close(),
+    };
+  } catch (error) {
+    db.close();
+    throw error instanceof AppError ? error : storageError("open", path, error);
+  }
+}
+
+function checkMigrations(migrations: readonly Migration[]): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new AppError("E_INTERNAL", `Migration ${i + 1} is numbered ${m.version}`);
+  });
+}
+
+/** Runs the steps past the file's version, each in a transaction; returns the version reached. */
+function migrate(db: Database, path: string, migrations: readonly Migration[]): number {
+  const current = db.query<{ user_version: number }, []>("PRAGMA user_version").get()?.user_version ?? 0;
+  const newest = migrations.length;
+  if (current > newest) {
+    throw new AppError(
+      "E_STORAGE",
+      `The database "${path}" has schema version ${current}, newer than this master's ${newest}: it was written by a newer multiverse master; run that version, or restore a backup`,
+    );
+  }
+  for (const step of migrations.slice(current)) {
+    try {
+      db.transaction(() => {
+        db.exec(step.sql);
+        db.exec(`PRAGMA user_version = ${step.version}`);
+      })();
+    } catch (error) {
+      throw new AppError("E_STORAGE", `The master cannot migrate its database "${path}" to version ${step.version} (${step.what}): ${messageOf(error)}`, { cause: error });
+    }
+  }
+  return newest;
+}
