@@ -39,6 +39,7 @@ import type { ClientEnd, RelayHandle, SessionOutcome } from "./session-ends.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import { createRefusals, socketSession } from "./client-socket.ts";
 import { mergeSessions, type KeptSessions } from "./kept-sessions.ts";
+import { registerCopyRoutes } from "./copy-routes.ts";
 import {
   attachFromQuery,
   keepaliveFromQuery,
@@ -166,6 +167,17 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
       () => recordSession(c, call, `Not attaching to session "${spec.id}"`),
       (onEnd) => socketSession((end) => relay.attach(node, session, spec, end, onEnd), times),
     );
+  });
+
+  // cp (issue 14): copies are execs of a script the master builds, recorded and relayed as execs are (copy-routes.ts).
+  registerCopyRoutes(app, {
+    registry,
+    relay,
+    record: recordSession,
+    upgrade: (c, node, spec, call, refused) => {
+      const url = new URL(c.req.url);
+      return upgradeRecorded(c, refusalKey(c, url), () => recordSession(c, call, refused), (onEnd) => socketSession((end) => relay.open(node, spec, end, onEnd), clientTimes(url)));
+    },
   });
 
   app.get("/api/v1/sessions", async (c) => c.json(mergeSessions(relay.list(), await kept.list(c.req.raw.signal), deps.caller(c).tokenId)));

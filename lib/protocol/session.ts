@@ -125,6 +125,12 @@ export interface SessionSpec {
   term: string;
   /** The session's id (the master's); with `owner`, a terminal shell may be kept past its client. */
   id?: string;
+  /**
+   * False: the instance must already be running, and is not started for the
+   * session (`multiverse cp`, as `multipass transfer`): E_CONFLICT otherwise.
+   * Absent or true: a stopped instance is started, as `multipass exec` does.
+   */
+  autoStart?: boolean;
   /** The token id of the client that opened it: only that token may attach. */
   owner?: string;
 }
@@ -255,6 +261,7 @@ export function parseSessionSpec(value: unknown): SessionSpec {
     cols: field(o, "cols", "start", dimension),
     rows: field(o, "rows", "start", dimension),
     term: validateTerm(field(o, "term", "start", string)),
+    ...(o["autoStart"] === undefined ? {} : { autoStart: field(o, "autoStart", "start", boolean) }),
     ...(o["id"] === undefined ? {} : { id: field(o, "id", "start", parseSessionId) }),
     ...(o["owner"] === undefined ? {} : { owner: field(o, "owner", "start", tokenId) }),
   };

@@ -61,6 +61,13 @@ export interface WorkerOps {
    *   from a fresh listing), E_CONFLICT when it is deleted
    */
   ensureRunning(instance: string): Promise<void>;
+  /**
+   * Checks that an instance is running, without starting it (`multiverse
+   * cp`, as `multipass transfer`, never starts one).
+   * @throws AppError E_NOT_FOUND when it does not exist, E_CONFLICT when it
+   *   is not running (or deleted)
+   */
+  checkRunning(instance: string): Promise<void>;
 }
 
 /** Purge touches every deleted instance; it takes this key so it never overlaps itself. */
@@ -89,6 +96,7 @@ export function createWorkerOps(deps: WorkerOpsDeps): WorkerOps {
     purge: (requestId = null) => operations.track(requestId, { action: "purge", instance: null }, () => purge(ctx)),
     operation: (requestId) => operationOf(ctx, requestId),
     ensureRunning: (instance) => lock.run(instance, () => ensureRunning(ctx, instance)),
+    checkRunning: (instance) => checkRunning(ctx, instance),
   };
 }
 
@@ -245,4 +253,16 @@ async function ensureRunning(ctx: Context, instance: string): Promise<void> {
   ctx.log.info(`starting "${instance}" for a session`);
   await ctx.multipass.start([instance]);
   await ctx.monitor.refresh();
+}
+
+async function checkRunning(ctx: Context, instance: string): Promise<void> {
+  const running = (i: InstanceSummary | undefined) => i?.state === "Running" || i?.state === "Delayed Shutdown";
+  const listed = (await refuseMissingPrimary(ctx, instance, "copy files with")) ?? ctx.monitor.current()?.instances;
+  let found = listed?.find((i) => i.name === instance);
+  // The cache may be behind a start made on the host itself: a refusal is checked against a fresh listing.
+  if (!running(found)) found = (await fresh(ctx)).find((i) => i.name === instance);
+  if (!found) throw new AppError("E_NOT_FOUND", `Instance "${instance}" does not exist on node "${ctx.node}"`);
+  if (running(found)) return;
+  if (found.state === "Deleted") throw new AppError("E_CONFLICT", `Instance "${instance}" on node "${ctx.node}" is deleted; recover it first`);
+  throw new AppError("E_CONFLICT", `instance "${instance}" is not running (${found.state} on node "${ctx.node}"); not starting it for a copy, as multipass transfer does not: start it first`);
 }

@@ -187,7 +187,9 @@ export class Session implements HostedSession, ShellClient {
     const noTerminal = spec.tty ? terminalUnavailable(this.#host.deps.platform) : null;
     if (noTerminal) return this.#end(null, noTerminal);
     try {
-      await this.#host.deps.ensureRunning(spec.instance);
+      if (spec.autoStart !== false) await this.#host.deps.ensureRunning(spec.instance);
+      else if (this.#host.deps.checkRunning) await this.#host.deps.checkRunning(spec.instance);
+      else throw new AppError("E_UNAVAILABLE", "This worker cannot check that an instance runs without starting it");
     } catch (error) {
       return this.#end(null, toAppError(error));
     }

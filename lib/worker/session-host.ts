@@ -29,6 +29,8 @@ export interface SessionHostDeps {
   log: ConsolaInstance;
   /** Starts the instance if needed, like `multipass exec` would (without spinner noise). */
   ensureRunning: (instance: string) => Promise<void>;
+  /** Checks that the instance runs, never starting it, for a session whose spec says `autoStart: false` (cp); without it, such sessions are refused. */
+  checkRunning?: (instance: string) => Promise<void>;
   /** Environment of the exec processes. */
   env: Record<string, string | undefined>;
   /**

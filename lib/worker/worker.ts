@@ -75,6 +75,7 @@ export function createWorker(options: WorkerOptions): Worker {
     multipass: options.multipass,
     log: options.log,
     ensureRunning: (instance) => ops.ensureRunning(instance),
+    checkRunning: (instance) => ops.checkRunning(instance),
     env: options.env,
     platform: options.platform,
     liveness: options.liveness,
