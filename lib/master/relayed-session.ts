@@ -253,6 +253,9 @@ export class RelayedSession implements RelayHandle {
         this.#state = "detaching";
         this.#clientLive?.stop();
         return client.control(message);
+      case "eof":
+        // A forward's connection half-closed by the instance's service (issue 14).
+        return client.control(message);
       default:
         return;
     }

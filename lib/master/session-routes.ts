@@ -7,6 +7,16 @@
  *   NDJSON out, streamed as produced: `{type:"stdout"|"stderr", data}`
  *   (base64), then `{type:"exit", code}` (and `{type:"error"}` before it on
  *   failure). For curl and scripts; the client uses the WebSocket.
+ * - `GET /api/v1/instances/:ref/forward` — WebSocket; `port` (1..65535):
+ *   one TCP connection to that port of the instance's own address (issue
+ *   14). Binary frames are the connection's bytes both ways; `eof` either
+ *   way is a half-close; `exit` 0 is a clean end, `error` then `exit` null a
+ *   failure (refused, reset, the instance going down). There is no address
+ *   parameter: the worker dials only the instance's address as Multipass
+ *   reports it, and a query naming one (or anything but `port` and
+ *   `keepalive`) is refused with E_USAGE. A stopped instance is refused
+ *   (E_CONFLICT), not started. With websocat:
+ *   `websocat -b -H "Authorization: Bearer $TOKEN" ws://MASTER/api/v1/instances/web/forward?port=80`
  * - `GET /api/v1/sessions` — live sessions: the relay's, merged with the
  *   shells the Ready nodes keep (kept-sessions.ts), `mine` for the caller.
  * - `GET /api/v1/sessions/:id/attach` — WebSocket; `cols`, `rows`,
@@ -16,7 +26,7 @@
  *
  * A shell opens under a fresh session id, with the caller's token id as its
  * owner, so its node may keep it past its client (issue 12). Every shell,
- * exec and attach is in the audit trail; a kept shell left running without
+ * exec, forward (action "forward", params { port }) and attach is in the audit trail; a kept shell left running without
  * its client (detached) also leaves a "detach" record.
  *
  * A refused upgrade is explained to the client's plain HTTP retry as
@@ -42,6 +52,7 @@ import { mergeSessions, type KeptSessions } from "./kept-sessions.ts";
 import { registerCopyRoutes } from "./copy-routes.ts";
 import {
   attachFromQuery,
+  forwardFromQuery,
   keepaliveFromQuery,
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
@@ -49,7 +60,6 @@ import {
   DEFAULT_ROWS,
   specFromQuery,
   validateCommand,
-  type SessionKind,
   type SessionSpec,
 } from "../protocol/session.ts";
 import { parseInstanceRef } from "../core/validate.ts";
@@ -136,7 +146,7 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
 
   const refusalKey = (c: Context<BunEnv>, url: URL) => `${deps.caller(c).tokenId} ${url.pathname}${url.search}`;
 
-  const webSocketRoute = (kind: SessionKind) => (c: Context<BunEnv>) => {
+  const webSocketRoute = (kind: "shell" | "exec") => (c: Context<BunEnv>) => {
     const { node, name } = sessionTarget(registry, parseInstanceRef(c.req.param("ref")));
     const url = new URL(c.req.url);
     const owner = deps.caller(c).tokenId;
@@ -153,6 +163,23 @@ export function registerSessionRoutes(app: Hono<BunEnv>, deps: SessionRouteDeps)
   };
   app.get("/api/v1/instances/:ref/shell", webSocketRoute("shell"));
   app.get("/api/v1/instances/:ref/exec", webSocketRoute("exec"));
+
+  app.get("/api/v1/instances/:ref/forward", (c) => {
+    const url = new URL(c.req.url);
+    const ref = parseInstanceRef(c.req.param("ref"));
+    // The query first: an address is refused whatever the instance.
+    const forward = forwardFromQuery(ref.name, url.searchParams);
+    const { node, name } = sessionTarget(registry, ref);
+    const spec: SessionSpec = { ...forward, instance: name, owner: deps.caller(c).tokenId };
+    const times = clientTimes(url);
+    const call = { action: "forward", node: node.name, instance: name, params: { port: spec.port } };
+    return upgradeRecorded(
+      c,
+      refusalKey(c, url),
+      () => recordSession(c, call, `Not opening the forward to port ${spec.port} of "${name}"`),
+      (onEnd) => socketSession((end) => relay.open(node, spec, end, onEnd), times),
+    );
+  });
 
   app.get("/api/v1/sessions/:id/attach", async (c) => {
     const url = new URL(c.req.url);

@@ -241,7 +241,7 @@ export function parseSessionView(value: unknown, path: string): SessionView {
     id: field(o, "id", path, string),
     node: field(o, "node", path, string),
     instance: field(o, "instance", path, string),
-    kind: field(o, "kind", path, oneOf(["shell", "exec"] as const)),
+    kind: field(o, "kind", path, oneOf(["shell", "exec", "forward"] as const)),
     tty: field(o, "tty", path, boolean),
     since: field(o, "since", path, string),
     size: { cols: field(size, "cols", `${path}.size`, integer), rows: field(size, "rows", `${path}.size`, integer) },

@@ -37,6 +37,8 @@ export interface WorkerOpsDeps {
   node: string;
   /** Where operations named by a request id are kept (default: a fresh, bounded one). */
   operations?: OperationLog;
+  /** Hears that a verb taking an instance down (stop, suspend, restart, delete) is about to run: its forwards end first (forward-targets.ts). */
+  onGoing?: (instance: string, action: LifecycleAction) => void;
 }
 
 export interface WorkerOps {
@@ -82,6 +84,7 @@ const PURGE_KEY = "\u0000purge";
  */
 const DAEMON_KEY = "\u0000daemon";
 const BLOCKS_THE_DAEMON: ReadonlySet<LifecycleAction> = new Set(["stop", "suspend", "delete"]);
+const TAKES_DOWN: ReadonlySet<LifecycleAction> = new Set(["stop", "suspend", "restart", "delete"]);
 
 type Context = WorkerOpsDeps & { operations: OperationLog };
 
@@ -136,6 +139,7 @@ async function launch(ctx: Context, spec: LaunchSpec, onProgress: (progress: Lau
 
 async function act(ctx: Context, action: LifecycleAction, name: string, options: ActionOptions): Promise<InstanceSummary[]> {
   await refuseMissingPrimary(ctx, name, action);
+  if (TAKES_DOWN.has(action)) ctx.onGoing?.(name, action);
   try {
     if (BLOCKS_THE_DAEMON.has(action)) await ctx.lock.run(DAEMON_KEY, () => runVerb(ctx, action, name, options));
     else await runVerb(ctx, action, name, options);

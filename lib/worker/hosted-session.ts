@@ -16,6 +16,11 @@
  * same ways, but only the shell's exit (or the worker ending the shell) ends
  * the shell: otherwise the session leaves it (`detached`, then close) and a
  * writer's leaving detaches the shell, which the keeper keeps.
+ *
+ * A forward (issue 14) is a session whose "process" is a TCP connection to a
+ * port of the instance's own address (forward-socket.ts, forward-targets.ts):
+ * it never starts the instance, and it also ends, with the reason, when the
+ * instance goes down.
  */
 import { AppError, messageOf, toAppError } from "../core/errors.ts";
 import { LOGIN_SHELL, type ExecProcess, type ExecStream } from "../multipass/driver.ts";
@@ -33,6 +38,7 @@ import {
   type SessionControl,
   type SessionSpec,
 } from "../protocol/session.ts";
+import { ForwardSocket } from "./forward-socket.ts";
 import { KeptShell, type KeepableSpec, type ShellClient, type ShellFeed } from "./kept-shell.ts";
 import type { HostContext, HostedSession, SessionSocket, SessionState } from "./session-host.ts";
 import { SessionInput } from "./session-input.ts";
@@ -79,6 +85,8 @@ export class Session implements HostedSession, ShellClient {
   readonly #output = new SessionOutput(() => this.#dropped());
   #socket: SessionSocket | null = null;
   #startTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A forward's watch on its instance, stopped when the session ends. */
+  #unwatch: (() => void) | null = null;
   readonly #liveness: Liveness;
   readonly #host: HostContext;
 
@@ -138,6 +146,7 @@ export class Session implements HostedSession, ShellClient {
   /** The socket has closed, whoever closed it: its own process is hung up; a kept shell is left (detached). */
   close(): void {
     clearTimeout(this.#startTimer);
+    this.#unwatch?.();
     this.#liveness.stop();
     this.#socket = null;
     this.#input.closed();
@@ -184,6 +193,7 @@ export class Session implements HostedSession, ShellClient {
   async #begin(spec: SessionSpec): Promise<void> {
     this.#to("starting");
     this.#spec = spec;
+    if (spec.kind === "forward") return this.#forward(spec);
     const noTerminal = spec.tty ? terminalUnavailable(this.#host.deps.platform) : null;
     if (noTerminal) return this.#end(null, noTerminal);
     try {
@@ -227,6 +237,46 @@ export class Session implements HostedSession, ShellClient {
       live.delete(child);
       this.#end(code);
     });
+  }
+
+  /**
+   * starting → running: a forward's connection to the instance's own address,
+   * ended with the session; a failure to connect ends the session with why.
+   */
+  async #forward(spec: SessionSpec): Promise<void> {
+    const { deps, live } = this.#host;
+    const port = spec.port ?? 0;
+    const targets = deps.forwardTargets;
+    let socket: ForwardSocket;
+    try {
+      if (targets === undefined) throw new AppError("E_UNAVAILABLE", "This worker does not forward ports");
+      const host = await targets.addressOf(spec.instance);
+      if (this.#state !== "starting") return;
+      socket = new ForwardSocket({
+        host,
+        port,
+        what: `port ${port} of "${spec.instance}"`,
+        onOutput: (bytes) => this.#output.send(bytes),
+        onInputReady: () => this.#input.resume(),
+        onEnd: () => this.#send({ type: "eof" }),
+        ...(deps.forwardConnectMs === undefined ? {} : { connectTimeoutMs: deps.forwardConnectMs }),
+      });
+      this.#process = socket;
+      this.#unwatch = targets.watch(spec.instance, (why) => this.#end(null, why));
+      await socket.connect();
+    } catch (error) {
+      return this.#end(null, toAppError(error));
+    }
+    if (this.#state !== "starting") return;
+    this.#feed = socket;
+    this.#output.from(socket);
+    live.add(socket);
+    void socket.exited.then(() => {
+      live.delete(socket);
+      this.#end(socket.failure === null ? 0 : null, socket.failure ?? undefined);
+    });
+    this.#to("running");
+    this.#input.to(socket);
   }
 
   /** A kept shell, this session its writer; the client is told its id. @throws MultipassError, AppError E_CONFLICT */
@@ -327,6 +377,7 @@ export class Session implements HostedSession, ShellClient {
 
   #finish(): void {
     this.#to("ended");
+    this.#unwatch?.();
     clearTimeout(this.#startTimer);
     this.#liveness.stop();
     this.#output.stop();

@@ -20,6 +20,7 @@ import type { ExecProcess, Multipass } from "../multipass/driver.ts";
 import type { LivenessTimes } from "../net/liveness.ts";
 import type { Socket, WsSession } from "../net/ws.ts";
 import type { KeptSessionView } from "../protocol/agent.ts";
+import type { ForwardTargets } from "./forward-targets.ts";
 import { Session } from "./hosted-session.ts";
 import type { KeptShell } from "./kept-shell.ts";
 import { DEFAULT_SESSION_GRACE_MS, SessionKeeper } from "./session-keeper.ts";
@@ -31,6 +32,14 @@ export interface SessionHostDeps {
   ensureRunning: (instance: string) => Promise<void>;
   /** Checks that the instance runs, never starting it, for a session whose spec says `autoStart: false` (cp); without it, such sessions are refused. */
   checkRunning?: (instance: string) => Promise<void>;
+  /**
+   * Where a forward to an instance connects (its own address, as Multipass
+   * reports it), and when it must end (forward-targets.ts). Without it,
+   * forwards are refused.
+   */
+  forwardTargets?: Pick<ForwardTargets, "addressOf" | "watch">;
+  /** How long a forward's connection may take (default CONNECT_TIMEOUT_MS, forward-socket.ts). */
+  forwardConnectMs?: number;
   /** Environment of the exec processes. */
   env: Record<string, string | undefined>;
   /**

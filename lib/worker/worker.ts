@@ -13,6 +13,7 @@ import { createKeyedLock } from "../core/keyed-lock.ts";
 import { createSessionHost, type SessionHost } from "./session-host.ts";
 import { DEFAULT_SESSION_GRACE_MS } from "./session-keeper.ts";
 import { createWorkerOps } from "./host-ops.ts";
+import { createForwardTargets } from "./forward-targets.ts";
 import { createAgentApp } from "./agent-server.ts";
 import { createMembership } from "./membership.ts";
 import { runMasterLink } from "./cluster-client.ts";
@@ -69,13 +70,22 @@ export function createWorker(options: WorkerOptions): Worker {
     pollMs: options.pollMs,
     log: options.log,
   });
-  const ops = createWorkerOps({ multipass: options.multipass, monitor, lock: createKeyedLock(), log: options.log, node: options.name });
+  const forwardTargets = createForwardTargets({ multipass: options.multipass, monitor, node: options.name });
+  const ops = createWorkerOps({
+    multipass: options.multipass,
+    monitor,
+    lock: createKeyedLock(),
+    log: options.log,
+    node: options.name,
+    onGoing: (instance, action) => forwardTargets.going(instance, action),
+  });
   const shellEnds = new ShellEndOutbox();
   const sessions = createSessionHost({
     multipass: options.multipass,
     log: options.log,
     ensureRunning: (instance) => ops.ensureRunning(instance),
     checkRunning: (instance) => ops.checkRunning(instance),
+    forwardTargets,
     env: options.env,
     platform: options.platform,
     liveness: options.liveness,
