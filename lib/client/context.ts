@@ -30,6 +30,10 @@ export interface ClientContext {
   defaultTokenFile: string;
   /** The local terminal, for shell and exec. */
   terminal: TerminalIo;
+  /** The argv that runs this client again (the executable, or bun and client.ts): ssh-config's ProxyCommand. */
+  self?: readonly string[];
+  /** The user's home directory (the default SSH key of ssh-key add and launch --ssh-key). */
+  home?: string;
 }
 
 export { DEFAULT_MASTER };

@@ -15,6 +15,7 @@ import { formatBytes, stripControl } from "../core/format.ts";
 import { parseJson } from "../core/parse.ts";
 import { MAX_CLOUD_INIT_BYTES, parseLaunchEvent, parseLaunchPlan, parseLaunchRequest, PRIMARY_NAME, type LaunchEvent, type LaunchRequestBody } from "../protocol/operations.ts";
 import type { Progress } from "./progress.ts";
+import { cloudInitWithKey, readPublicKey } from "./ssh-keys.ts";
 import { endedEarly, watchOperation } from "./watch.ts";
 
 const launchArgs = {
@@ -24,6 +25,7 @@ const launchArgs = {
   memory: { type: "string", valueHint: "SIZE", description: "Memory, e.g. 2G (default 1G; at least 128M on Multipass 1.16, 512M on 1.17 and newer)" },
   disk: { type: "string", valueHint: "SIZE", description: "Disk, e.g. 20G (default 5G; at least 512M on Multipass 1.16, 1G on 1.17 and newer)" },
   "cloud-init": { type: "string", valueHint: "FILE", description: "A cloud-init YAML file" },
+  "ssh-key": { type: "string", valueHint: "FILE", description: "Authorize this SSH public key for the default user, through cloud-init (added to --cloud-init's)" },
   node: { type: "string", valueHint: "NODE", description: "Launch on this node instead of placing it" },
   timeout: { type: "string", valueHint: "SECONDS", description: "Multipass's own launch timeout" },
   "dry-run": { type: "boolean", default: false, description: "Print the node that would be chosen, and why" },
@@ -43,6 +45,13 @@ function readCloudInit(path: string): string {
   }
 }
 
+/** The cloud-init of a launch: the file's, with the `--ssh-key` added (ssh-keys.ts says how, and when it refuses). @throws AppError E_USAGE */
+function cloudInitOf(args: ParsedArgs<typeof launchArgs>): { cloudInit?: string } {
+  const own = args["cloud-init"] === undefined ? null : readCloudInit(args["cloud-init"]);
+  if (args["ssh-key"] === undefined) return own === null ? {} : { cloudInit: own };
+  return { cloudInit: cloudInitWithKey(own, readPublicKey(args["ssh-key"], undefined).key) };
+}
+
 /**
  * The launch the flags ask for, through the same validation the master runs.
  * @throws AppError E_USAGE
@@ -54,7 +63,7 @@ function launchRequest(args: ParsedArgs<typeof launchArgs>): LaunchRequestBody {
     ...(args.cpus === undefined ? {} : { cpus: args.cpus }),
     ...(args.memory === undefined ? {} : { memory: args.memory }),
     ...(args.disk === undefined ? {} : { disk: args.disk }),
-    ...(args["cloud-init"] === undefined ? {} : { cloudInit: readCloudInit(args["cloud-init"]) }),
+    ...cloudInitOf(args),
     ...(args.node === undefined ? {} : { node: args.node }),
     ...(args.timeout === undefined ? {} : { timeoutSeconds: args.timeout }),
     ...(args["dry-run"] ? { dryRun: true } : {}),

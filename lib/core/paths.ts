@@ -9,3 +9,20 @@ export function defaultDataDir(platform: NodeJS.Platform, env: Record<string, st
   if (platform === "darwin") return join(home, "Library", "Application Support", "multiverse");
   return join(env["XDG_DATA_HOME"] || join(home, ".local", "share"), "multiverse");
 }
+
+/**
+ * Whether `entryPath` (the entry module's `import.meta.path`) lies inside a
+ * compiled executable's embedded file system: `/$bunfs/…` on Linux and macOS,
+ * `B:\~BUN\…` (or `B:/~BUN/…`) on Windows.
+ */
+export function isCompiledEntry(entryPath: string): boolean {
+  return entryPath.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(entryPath);
+}
+
+/**
+ * The argv prefix that runs this program again: the executable alone when
+ * compiled, else the runtime (bun) and the entry script.
+ */
+export function selfCommand(execPath: string, entryPath: string): string[] {
+  return isCompiledEntry(entryPath) ? [execPath] : [execPath, entryPath];
+}

@@ -13,22 +13,7 @@
 /** The first argument that makes the worker executable act as `multipass`. */
 export const ACT_AS_MULTIPASS_FLAG = "--act-as-multipass";
 
-/**
- * Whether `entryPath` (the entry module's `import.meta.path`) lies inside a
- * compiled executable's embedded file system: `/$bunfs/…` on Linux and macOS,
- * `B:\~BUN\…` (or `B:/~BUN/…`) on Windows.
- */
-export function isCompiledEntry(entryPath: string): boolean {
-  return entryPath.startsWith("/$bunfs/") || /^[A-Za-z]:[\\/]~BUN[\\/]/.test(entryPath);
-}
-
-/**
- * The argv prefix that runs this program again: the executable alone when
- * compiled, else the runtime (bun) and the entry script.
- */
-export function selfCommand(execPath: string, entryPath: string): string[] {
-  return isCompiledEntry(entryPath) ? [execPath] : [execPath, entryPath];
-}
+export { isCompiledEntry, selfCommand } from "../core/paths.ts";
 
 /**
  * The argv prefix of a simulated `multipass` whose state lives in `simDir`:
