@@ -6,6 +6,7 @@ import { defineCommand } from "citty";
 import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
 import { launchCommand } from "./launch.ts";
+import { cpCommand } from "./cp.ts";
 import { nodesCommand } from "./nodes.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
 import { runSession } from "./session.ts";
@@ -165,6 +166,7 @@ export function createClientCommand(ctx: ClientContext) {
       info: infoCommand(ctx),
       shell: shellCommand(ctx),
       exec: execCommand(ctx),
+      cp: cpCommand(ctx),
       sessions: sessionsCommand(ctx),
       attach: attachCommand(ctx),
       launch: launchCommand(ctx),

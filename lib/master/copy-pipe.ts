@@ -18,7 +18,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import { CHANNEL_STDERR, CHANNEL_STDOUT, type SessionControl } from "../protocol/session.ts";
-import { copyRefusalMessage, parseCopySentinel, refusalOfStatus, type CopySentinel } from "../protocol/copy.ts";
+import { CopyStderr } from "../protocol/copy.ts";
 import type { ClientEnd, Delivery, RelayHandle, SessionOutcome } from "./session-ends.ts";
 
 export type CopyPipeState = "running" | "draining" | "done" | "failed";
@@ -41,46 +41,6 @@ export interface CopyPipeOptions {
   onDone: (result: CopyResult) => void;
 }
 
-/** The longest stderr line kept from either side; more of a line is dropped. */
-const MAX_LINE_CHARS = 4096;
-/** Tar's own messages kept for an error, at most. */
-const MAX_MESSAGES = 5;
-
-/** Splits one side's stderr into lines, keeping the sentinels and a few of tar's messages. */
-class StderrLines {
-  #partial = "";
-  readonly sentinels: CopySentinel[] = [];
-  readonly messages: string[] = [];
-  readonly #decoder = new TextDecoder();
-
-  push(bytes: Uint8Array): void {
-    const lines = (this.#partial + this.#decoder.decode(bytes, { stream: true })).split("\n");
-    this.#partial = (lines.pop() ?? "").slice(0, MAX_LINE_CHARS);
-    for (const line of lines) this.#line(line);
-  }
-
-  #line(line: string): void {
-    const sentinel = parseCopySentinel(line);
-    if (sentinel !== null) {
-      if (this.sentinels.length < MAX_MESSAGES) this.sentinels.push(sentinel);
-    } else if (line.trim() !== "" && this.messages.length < MAX_MESSAGES) this.messages.push(line.slice(0, MAX_LINE_CHARS));
-  }
-
-  /** Why this side failed with `code`, in the user's words. */
-  explain(ref: string, code: number | null, error: { code: string; message: string } | null): AppError {
-    if (this.#partial !== "") this.#line(this.#partial);
-    this.#partial = "";
-    const refusal = this.sentinels.find((s) => s.kind === "error");
-    const reason = refusal?.kind === "error" ? (refusal.reason ?? refusalOfStatus(code)) : refusalOfStatus(code);
-    if (refusal?.kind === "error" && reason !== null) {
-      return new AppError(reason === "not-found" ? "E_NOT_FOUND" : "E_USAGE", copyRefusalMessage(reason, `${ref}:${refusal.path}`));
-    }
-    if (error !== null) return new AppError(error.code === "E_CONFLICT" || error.code === "E_NOT_FOUND" ? error.code : "E_UNREACHABLE", `${ref}: ${error.message}`);
-    const said = this.messages.length > 0 ? `: ${this.messages.join("; ")}` : "";
-    return new AppError("E_MULTIPASS", `${ref}: the copy failed with status ${code ?? "unknown"}${said}`);
-  }
-}
-
 /** Starts a copy between two instances; `onDone` hears its end, once. */
 export class CopyPipe {
   #state: CopyPipeState = "running";
@@ -90,8 +50,8 @@ export class CopyPipe {
   #targetFull = false;
   readonly #source: RelayHandle;
   readonly #target: RelayHandle;
-  readonly #sourceErr = new StderrLines();
-  readonly #targetErr = new StderrLines();
+  readonly #sourceErr = new CopyStderr();
+  readonly #targetErr = new CopyStderr();
   #sourceError: { code: string; message: string } | null = null;
   #targetError: { code: string; message: string } | null = null;
   readonly #o: CopyPipeOptions;
@@ -124,8 +84,7 @@ export class CopyPipe {
       binary: (bytes): Delivery => {
         if (bytes[0] === CHANNEL_STDERR) {
           this.#sourceErr.push(bytes.subarray(1));
-          const size = this.#sourceErr.sentinels.find((s) => s.kind === "size");
-          if (size?.kind === "size") this.#total = size.bytes;
+          this.#total = this.#sourceErr.size;
           return "more";
         }
         if (bytes[0] !== CHANNEL_STDOUT || this.#state !== "running") return "more";

@@ -189,6 +189,55 @@ export function refusalOfStatus(code: number | null): CopyRefusal | null {
   return null;
 }
 
+/** The longest stderr line kept from either side; more of a line is dropped. */
+export const MAX_LINE_CHARS = 4096;
+/** Tar's own messages kept for an error, at most. */
+const MAX_MESSAGES = 5;
+
+/**
+ * One side's stderr, split into lines as it comes: the sentinels, and a few
+ * of tar's own messages for an error; bounded whatever the side sends.
+ */
+export class CopyStderr {
+  #partial = "";
+  readonly sentinels: CopySentinel[] = [];
+  readonly messages: string[] = [];
+  readonly #decoder = new TextDecoder();
+
+  push(bytes: Uint8Array): void {
+    const lines = (this.#partial + this.#decoder.decode(bytes, { stream: true })).split("\n");
+    this.#partial = (lines.pop() ?? "").slice(0, MAX_LINE_CHARS);
+    for (const line of lines) this.#line(line);
+  }
+
+  #line(line: string): void {
+    const sentinel = parseCopySentinel(line);
+    if (sentinel !== null) {
+      if (this.sentinels.length < MAX_MESSAGES) this.sentinels.push(sentinel);
+    } else if (line.trim() !== "" && this.messages.length < MAX_MESSAGES) this.messages.push(line.slice(0, MAX_LINE_CHARS));
+  }
+
+  /** The total size the copy-out script announced, when it did. */
+  get size(): number | null {
+    const size = this.sentinels.find((s) => s.kind === "size");
+    return size?.kind === "size" ? size.bytes : null;
+  }
+
+  /** Why this side (`ref`, NAME@NODE) failed with status `code` or the session's `error`, in the user's words. */
+  explain(ref: string, code: number | null, error: { code: string; message: string } | null): AppError {
+    if (this.#partial !== "") this.#line(this.#partial);
+    this.#partial = "";
+    const refusal = this.sentinels.find((s) => s.kind === "error");
+    const reason = refusal?.kind === "error" ? (refusal.reason ?? refusalOfStatus(code)) : refusalOfStatus(code);
+    if (refusal?.kind === "error" && reason !== null) {
+      return new AppError(reason === "not-found" ? "E_NOT_FOUND" : "E_CONFLICT", copyRefusalMessage(reason, `${ref}:${refusal.path}`));
+    }
+    if (error !== null) return new AppError(error.code === "E_CONFLICT" || error.code === "E_NOT_FOUND" ? error.code : "E_UNREACHABLE", `${ref}: ${error.message}`);
+    const said = this.messages.length > 0 ? `: ${this.messages.join("; ")}` : "";
+    return new AppError("E_MULTIPASS", `${ref}: the copy failed with status ${code ?? "unknown"}${said}`);
+  }
+}
+
 // ---------------------------------------------------------------- routes
 
 function flag(query: URLSearchParams, key: string): boolean {

@@ -19,6 +19,7 @@
  *   gets a parent-death SIGHUP.
  */
 
+import { readdirSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { isatty } from "node:tty";
 
@@ -135,11 +136,16 @@ export async function runChild(spec: ChildSpec): Promise<number> {
   };
   let fatal: NodeJS.Signals | null = null;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
+  let graceOver: () => void = () => {};
+  const grace = new Promise<void>((resolve) => (graceOver = resolve));
   const onFatal = (signal: NodeJS.Signals) => (): void => {
     if (fatal !== null) return;
     fatal = signal;
     send("SIGHUP");
-    killTimer = setTimeout(() => send("SIGKILL"), KILL_GRACE_MS);
+    killTimer = setTimeout(() => {
+      send("SIGKILL");
+      graceOver();
+    }, KILL_GRACE_MS);
   };
   const listeners: [NodeJS.Signals, () => void][] = [
     ["SIGINT", () => (terminalDelivers ? undefined : send("SIGINT"))],
@@ -154,13 +160,56 @@ export async function runChild(spec: ChildSpec): Promise<number> {
     if (!terminalDelivers) guard = guardGroup(child.pid, spec);
     await child.exited;
   } finally {
-    clearTimeout(killTimer);
     for (const [signal, listener] of listeners) process.off(signal, listener);
   }
-  if (fatal !== null && !terminalDelivers) send("SIGKILL");
+  if (fatal !== null && !terminalDelivers) {
+    // The rest of the group keeps its grace even when the leader went at once (a shell without a
+    // trap dies of the hang-up): a script's own trap may still be cleaning up, as it could in an
+    // instance, where the hang-up of an SSH session is not followed by a SIGKILL at all.
+    let waiting = true;
+    await Promise.race([grace, groupGone(ended.pid, () => waiting)]);
+    waiting = false;
+    send("SIGKILL");
+  }
+  clearTimeout(killTimer);
   await guard?.release();
   if (fatal !== null) await dieOf(fatal);
   return ended.signalCode !== null ? SIGNAL_EXIT : (ended.exitCode ?? SIGNAL_EXIT);
+}
+
+/**
+ * Whether process group `group` has a live member. Zombies do not count: a
+ * member whose parent died waits for init to reap it, and some containers'
+ * init never does. Without /proc, any member counts.
+ */
+function groupAlive(group: number): boolean {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+  } catch {
+    try {
+      process.kill(-group, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+      // After "(comm)": state, ppid, pgrp.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(pgrp) === group && state !== "Z") return true;
+    } catch {
+      // Gone while looking.
+    }
+  }
+  return false;
+}
+
+/** Resolves once process group `group` has no live process left, or `waiting` says to stop looking. */
+async function groupGone(group: number, waiting: () => boolean): Promise<void> {
+  while (waiting() && groupAlive(group)) await Bun.sleep(20);
 }
 
 /** Ends the stand-in by the signal it received, as an unhandled signal would have. */
