@@ -205,6 +205,21 @@ export const COMMANDS: readonly CommandSpec[] = [
     positionals: [NAMES],
   },
   {
+    name: "transfer",
+    aliases: ["copy-files"],
+    shortHelp: "Transfer files between the host and instances",
+    description: "Copy files and directories between the host and instances.",
+    usageArgs: "<source> [<source> ...] <destination>",
+    options: [
+      { names: ["r", "recursive"], description: "Recursively copy entire directories" },
+      { names: ["p", "parents"], description: "Make parent directories as needed" },
+    ],
+    positionals: [
+      { name: "source", description: "One or more paths to transfer, prefixed with <name:> for paths inside the instance, or '-' for stdin" },
+      { name: "destination", description: "The destination path, prefixed with <name:> for a path inside the instance, or '-' for stdout" },
+    ],
+  },
+  {
     name: "version",
     aliases: [],
     shortHelp: "Show version details",
@@ -217,8 +232,8 @@ export const COMMANDS: readonly CommandSpec[] = [
 
 /** Commands of the real client that the stand-in does not simulate. */
 export const UNSUPPORTED = [
-  "alias", "aliases", "authenticate", "auth", "clone", "copy-files", "find", "mount", "networks",
-  "prefer", "restore", "set", "snapshot", "transfer", "umount", "unmount", "unalias",
+  "alias", "aliases", "authenticate", "auth", "clone", "find", "mount", "networks",
+  "prefer", "restore", "set", "snapshot", "umount", "unmount", "unalias",
 ];
 
 /** The command called `word` (name or alias). */

@@ -26,6 +26,7 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   start: async () => (await import("./start.ts")).runStart,
   stop: async () => (await import("./lifecycle.ts")).runStop,
   suspend: async () => (await import("./lifecycle.ts")).runSuspend,
+  transfer: async () => (await import("./transfer.ts")).runTransfer,
   version: async () => (await import("./query.ts")).runVersion,
 };
 
