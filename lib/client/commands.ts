@@ -9,7 +9,9 @@ import { launchCommand } from "./launch.ts";
 import { cpCommand } from "./cp.ts";
 import { nodesCommand } from "./nodes.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
+import { portForwardCommand } from "./port-forward.ts";
 import { runSession } from "./session.ts";
+import { sshCommands } from "./ssh.ts";
 import { attachCommand, attachTo, detachedShellsOn, offerReattach, sessionArgs, sessionBase, sessionsCommand } from "./sessions.ts";
 import { ESCAPES_DOC } from "./escapes.ts";
 import { withNotes } from "../cli/help.ts";
@@ -169,6 +171,8 @@ export function createClientCommand(ctx: ClientContext) {
       cp: cpCommand(ctx),
       sessions: sessionsCommand(ctx),
       attach: attachCommand(ctx),
+      "port-forward": portForwardCommand(ctx),
+      ...sshCommands(ctx),
       launch: launchCommand(ctx),
       start: lifecycleCommand(ctx, "start"),
       stop: lifecycleCommand(ctx, "stop"),
