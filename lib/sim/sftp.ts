@@ -67,9 +67,17 @@ function typeOf(stat: { isFile(): boolean; isDirectory(): boolean; isSymbolicLin
   return stat.isFile() ? "regular" : stat.isDirectory() ? "directory" : "special";
 }
 
-/** One SFTP session into an instance. Every method throws SftpFailure where sftp-server answers with an error status. */
+/**
+ * One SFTP session into an instance. Every method throws SftpFailure where
+ * sftp-server answers with an error status. `mountPoints` are the host paths
+ * of the instance's mount links (homes.ts): a guest sees a mounted directory
+ * there, not a symbolic link.
+ */
 export class SftpSession {
-  constructor(private readonly files: InstanceFiles) {}
+  constructor(
+    private readonly files: InstanceFiles,
+    private readonly mountPoints: ReadonlySet<string> = new Set(),
+  ) {}
 
   /** Where a guest path lives on this host. */
   hostPath(path: string): string {
@@ -91,7 +99,9 @@ export class SftpSession {
   /** SSH_FXP_LSTAT; null when it fails. */
   lstat(path: string): SftpAttributes | null {
     try {
-      const stat = lstatSync(this.hostPath(path));
+      const host = this.hostPath(path);
+      const stat = lstatSync(host);
+      if (stat.isSymbolicLink() && this.mountPoints.has(host.replace(/\/+$/, ""))) return this.stat(path);
       return { type: typeOf(stat), mode: stat.mode };
     } catch {
       return null;

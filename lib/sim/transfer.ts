@@ -10,7 +10,7 @@
 import type { QtParse } from "./args.ts";
 import { EXIT, type SimContext } from "./context.ts";
 import { localIsDirectory, quotePath } from "./fspath.ts";
-import { ensureInstanceFiles } from "./homes.ts";
+import { ensureInstanceFiles, guestPathToHost } from "./homes.ts";
 import { SftpSession } from "./sftp.ts";
 import { SftpClient } from "./sftp-client.ts";
 import { fdReader, fdWriter, fromStdin, OutputClosed, toStdout } from "./sftp-files.ts";
@@ -90,7 +90,9 @@ export async function runTransfer(ctx: SimContext, args: QtParse): Promise<numbe
   for (const name of [...new Set(parsed.instances)].sort()) {
     const instance = findInstance(state, name);
     if (instance === undefined) continue;
-    const session = new SftpSession(ensureInstanceFiles(ctx.paths, instance));
+    const files = ensureInstanceFiles(ctx.paths, instance);
+    const mountPoints = new Set(instance.mounts.map((mount) => guestPathToHost(files, mount.target)).filter((path) => path.startsWith(`${files.home}/`)));
+    const session = new SftpSession(files, mountPoints);
     try {
       ok = runForInstance(new SftpClient(session, log), session, name, parsed.plan, flags) && ok;
     } catch (error) {

@@ -273,6 +273,19 @@ describe("copies", () => {
     expect((await transfer(["out/one", "out/two", "web:"])).code).toBe(0);
   });
 
+  test("a mounted directory is a directory, as on a guest, not the link the stand-in makes", async () => {
+    const project = join(host.dir, "project");
+    mkdirSync(project);
+    writeFileSync(join(project, "README"), "mounted");
+    host.seed({ instances: [{ name: "web", state: "Running", mounts: [{ source: project, target: "/home/ubuntu/proj" }] }] });
+    writeFileSync(join(work, "a"), "a");
+    expect(await transfer(["-p", "a", "web:proj/sub/a"])).toEqual({ code: 0, stdout: Buffer.alloc(0), stderr: "" });
+    expect(readFileSync(join(project, "sub", "a"), "utf8")).toBe("a");
+    expect((await transfer(["-r", "web:", "back"])).code).toBe(0);
+    expect(lstatSync(join(work, "back", "proj")).isDirectory()).toBe(true);
+    expect(readFileSync(join(work, "back", "proj", "README"), "utf8")).toBe("mounted");
+  });
+
   test("~ is not expanded: sftp-server takes it as a directory name", async () => {
     writeFileSync(join(work, "a"), "a");
     expect((await transfer(["a", "web:~/a"])).stderr).toMatch(/\[sftp\] remote target does not exist\n$/);
