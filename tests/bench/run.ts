@@ -4,6 +4,7 @@
  */
 import { runAuditBench } from "./audit.ts";
 import { runBinariesBench } from "./binaries.ts";
+import { runCpBench } from "./cp.ts";
 import { runFlowControlBench } from "./flow-control.ts";
 import { runPollingBench } from "./polling.ts";
 import { runKeptShellsBench } from "./kept-shells.ts";
@@ -19,6 +20,8 @@ await runPollingBench();
 await runFlowControlBench();
 await runScreenMirrorBench();
 await runKeptShellsBench();
+// cp (issue 14) beside cat, exec's cat and the host's own multipass transfer.
+await runCpBench();
 // The audit trail at a million records: the JSON-lines file against the SQLite table (issue 15).
 await runAuditBench();
 // Says it is skipped when there is no Chromium.
