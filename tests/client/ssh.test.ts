@@ -148,8 +148,9 @@ describe("ssh-config", () => {
       [
         "Host web.n1.multiverse",
         "  User ubuntu",
+        "  Port 22",
         "  HostKeyAlias web.n1.multiverse",
-        "  ProxyCommand /usr/bin/bun /home/you/multiverse/client.ts ssh-proxy web@n1 --port 22 --master https://m:7777 --ca /etc/mv/ca.pem",
+        "  ProxyCommand /usr/bin/bun /home/you/multiverse/client.ts ssh-proxy web@n1 --master https://m:7777 --ca /etc/mv/ca.pem --port %p",
       ].join("\n"),
     );
     expect(text).toContain("Host db.rack-2.lab.multiverse\n");
