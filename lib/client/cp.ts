@@ -24,7 +24,7 @@ import { SEND_BACKLOG_BYTES } from "../protocol/session.ts";
 import type { ApiClient } from "./api-client.ts";
 import { apiFor, resolveRef, type ClientContext } from "./context.ts";
 import { runCopyLink, type CopyLinkResult } from "./cp-link.ts";
-import { checkSources, LocalExtract, placeLocal, tarOf } from "./cp-local.ts";
+import { checkSources, LocalExtract, memberName, placeLocal, tarOf } from "./cp-local.ts";
 import { createCopyProgress } from "./cp-progress.ts";
 import { diagnoser, sessionArgs } from "./sessions.ts";
 import type { TerminalIo } from "./terminal-io.ts";
@@ -198,6 +198,9 @@ export async function copy(job: CopyJob, operands: Operand[]): Promise<void> {
   const remote = sources.filter((s): s is Extract<Operand, { kind: "remote" }> => s.kind === "remote");
   if (remote.length > 0 && remote.length < sources.length) throw usageError("Sources must all be local or all in one instance");
   if (remote.some((s) => s.ref !== remote[0]!.ref)) throw usageError("All sources must be in one instance");
+  const names = remote.map((s) => memberName(s.path || "~"));
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) throw usageError(`Two sources are named "${twice}": they would land on the same target`);
   if (target.kind === "remote" && remote.length > 0) return betweenInstances(job, remote, target);
   if (target.kind === "remote") return toInstance(job, sources, target);
   if (remote.length > 0) return fromInstance(job, remote, target);
