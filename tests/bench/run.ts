@@ -7,6 +7,7 @@ import { runBinariesBench } from "./binaries.ts";
 import { runCpBench } from "./cp.ts";
 import { runFlowControlBench } from "./flow-control.ts";
 import { runPollingBench } from "./polling.ts";
+import { runPortForwardBench } from "./port-forward.ts";
 import { runKeptShellsBench } from "./kept-shells.ts";
 import { runRelayBench } from "./relay.ts";
 import { runScaleBench } from "./scale.ts";
@@ -22,6 +23,8 @@ await runScreenMirrorBench();
 await runKeptShellsBench();
 // cp (issue 14) beside cat, exec's cat and the host's own multipass transfer.
 await runCpBench();
+// port-forward (issue 14): throughput and connection set-up beside a direct loopback connection.
+await runPortForwardBench();
 // The audit trail at a million records: the JSON-lines file against the SQLite table (issue 15).
 await runAuditBench();
 // Says it is skipped when there is no Chromium.
