@@ -13,7 +13,8 @@ import { constants } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, open, readdir, readlink, rename, rm, stat, symlink, utimes } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { AppError, errnoOf } from "../core/errors.ts";
-import { encodeTarHeader, TAR_END, TarDecoder, tarPadding, type TarEntry } from "../core/tar.ts";
+import { encodeTarHeader, TAR_END, tarPadding, type TarEntry } from "../core/tar.ts";
+import { TarDecoder } from "../core/tar-decode.ts";
 
 /** The bytes read from a local file at a time. */
 const READ_BYTES = 256 * 1024;

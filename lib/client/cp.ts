@@ -28,7 +28,7 @@ import { checkSources, LocalExtract, memberName, placeLocal, tarOf } from "./cp-
 import { createCopyProgress } from "./cp-progress.ts";
 import { diagnoser, sessionArgs } from "./sessions.ts";
 import type { TerminalIo } from "./terminal-io.ts";
-import { TarDecoder } from "../core/tar.ts";
+import { TarDecoder } from "../core/tar-decode.ts";
 
 /** One operand: a local path, `-`, or `NAME[@NODE]:PATH`. */
 export type Operand = { kind: "local"; path: string } | { kind: "stdio" } | { kind: "remote"; ref: string; path: string };

@@ -2,7 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeTarHeader, memberComponents, TAR_END, TarDecoder, tarPadding, type TarEntry, type TarEvent } from "../../lib/core/tar.ts";
+import { encodeTarHeader, memberComponents, TAR_END, tarPadding, type TarEntry, type TarEvent } from "../../lib/core/tar.ts";
+import { TarDecoder } from "../../lib/core/tar-decode.ts";
 
 const dirs: string[] = [];
 function tempDir(): string {
