@@ -64,6 +64,8 @@ export class ForwardLink {
   #inputHeld: ReturnType<typeof setInterval> | undefined;
   /** The local side ended its input before the socket opened. */
   #eofPending = false;
+  /** The local side ended its input (its `eof` is sent, or pending). */
+  #inputEnded = false;
 
   constructor(options: ForwardLinkOptions) {
     this.#o = options;
@@ -85,6 +87,7 @@ export class ForwardLink {
 
   /** The local side ended its input (a FIN, stdin at its end). */
   inputEnded(): void {
+    this.#inputEnded = true;
     if (this.state === "connecting") this.#eofPending = true;
     else if (this.state === "open") this.#link.control({ type: "eof" });
   }
@@ -96,7 +99,17 @@ export class ForwardLink {
     this.#link.resume();
   }
 
-  /** The local side is gone (closed, reset), or the user ended the forward: ends the session, quietly. */
+  /**
+   * The local connection has closed. After its end of input, cleanly, what it
+   * sent may still be on its way to the service: the worker's own end (exit)
+   * ends the forward. Otherwise (a reset) the forward ends now.
+   */
+  localClosed(abrupt: boolean): void {
+    if (!abrupt && this.#inputEnded) return;
+    this.close("local connection closed");
+  }
+
+  /** The user ended the forward, or the local side is gone: ends the session, quietly. */
   close(reason = "client closed"): void {
     if (this.state === "ended") return;
     this.#link.close(SESSION_CLOSE.exit, reason);

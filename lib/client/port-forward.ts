@@ -127,7 +127,7 @@ export function startForwarder(options: ForwarderOptions): Forwarder {
             if (conn?.writer.drain()) conn.link?.writable();
           },
           end: (socket) => connections.get(socket)?.link?.inputEnded(),
-          close: (socket) => connections.get(socket)?.link?.close("local connection closed"),
+          close: (socket, error) => connections.get(socket)?.link?.localClosed(error !== undefined),
           error: () => {},
         },
       });
