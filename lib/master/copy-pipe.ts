@@ -10,6 +10,7 @@
  *
  * ```
  * running ──source exit 0──▶ draining ──target exit 0──▶ done
+ *    │  (a target that read the archive's end first: done at the source's exit 0)
  *    └──────────────┴── any failure: both hung up ──▶ failed
  * ```
  *
@@ -46,6 +47,8 @@ export class CopyPipe {
   #state: CopyPipeState = "running";
   #bytes = 0;
   #total: number | null = null;
+  /** The target ended well (it read the whole archive) before the source's session ended. */
+  #targetDone = false;
   /** The target's node has a full backlog of input: the source's output waits. */
   #targetFull = false;
   readonly #source: RelayHandle;
@@ -126,25 +129,25 @@ export class CopyPipe {
 
   /** running → draining: the whole tar is with the target; its end says whether it is in place. */
   #sourceEnded(outcome: SessionOutcome): void {
-    if (this.#state !== "running") return;
-    if (outcome.exitCode === 0) {
-      this.#state = "draining";
-      this.#target.control({ type: "eof" });
-      return;
-    }
-    this.#fail(this.#sourceErr.explain(this.#o.fromRef, outcome.exitCode, this.#sourceError ?? outcome.error));
+    if (this.#state === "done" || this.#state === "failed") return;
+    if (outcome.exitCode !== 0) return this.#fail(this.#sourceErr.explain(this.#o.fromRef, outcome.exitCode, this.#sourceError ?? outcome.error));
+    if (this.#targetDone) return this.#done();
+    this.#state = "draining";
+    this.#target.control({ type: "eof" });
   }
 
   #targetEnded(outcome: SessionOutcome): void {
     if (this.#state === "done" || this.#state === "failed") return;
-    if (outcome.exitCode === 0 && this.#state === "draining") {
-      this.#state = "done";
-      this.#o.onDone({ bytes: this.#bytes, error: null });
-      return;
-    }
-    // A target that ended before the source did cannot have taken the whole stream.
-    const code = outcome.exitCode === 0 ? null : outcome.exitCode;
-    this.#fail(this.#targetErr.explain(this.#o.toRef, code, this.#targetError ?? outcome.error));
+    if (outcome.exitCode !== 0) return this.#fail(this.#targetErr.explain(this.#o.toRef, outcome.exitCode, this.#targetError ?? outcome.error));
+    // tar stops at the archive's end marker, which may be before the source's session has ended: the copy is whole once both have.
+    if (this.#state === "draining") return this.#done();
+    this.#targetDone = true;
+  }
+
+  /** → done: both sides ended well. */
+  #done(): void {
+    this.#state = "done";
+    this.#o.onDone({ bytes: this.#bytes, error: null });
   }
 
   /** → failed: both sides are hung up; the target's script removes what it extracted. */

@@ -107,9 +107,23 @@ describe("CopyPipe", () => {
     stopped.target.ended({ exitCode: null, error: { code: "E_CONFLICT", message: 'instance "db" is not running' } });
     expect(stopped.results[0]?.error).toMatchObject({ code: "E_CONFLICT", message: 'db@n2: instance "db" is not running' });
 
-    const early = start();
-    early.target.ended({ exitCode: 0, error: null });
-    expect(early.results[0]?.error?.message).toMatch(/db@n2: the copy failed/);
+    const lost = start();
+    lost.target.ended({ exitCode: null, error: { code: "E_UNREACHABLE", message: 'Lost the connection to node "n2"' } });
+    expect(lost.results[0]?.error?.message).toBe('db@n2: Lost the connection to node "n2"');
+  });
+
+  test("a target that read the archive's end before the source's session ended: done once the source ends well, failed if it does not", () => {
+    const ok = start();
+    ok.target.ended({ exitCode: 0, error: null });
+    expect(ok.results).toEqual([]);
+    ok.source.ended({ exitCode: 0, error: null });
+    expect(ok.results).toEqual([{ bytes: 0, error: null }]);
+
+    const late = start();
+    late.target.ended({ exitCode: 0, error: null });
+    late.source.end.binary(err("tar: logs/app.log: file changed as we read it\n"));
+    late.source.ended({ exitCode: 1, error: null });
+    expect(late.results[0]?.error?.message).toBe("web@n1: the copy failed with status 1: tar: logs/app.log: file changed as we read it");
   });
 
   test("a caller gone hangs both sides up once, and reports the copy cancelled", () => {
