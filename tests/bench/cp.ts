@@ -39,10 +39,11 @@ async function sha256(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
-/** Runs `argv` (stdin from `stdinFile` when given) and returns the seconds it took. @throws when it fails */
-async function timed(argv: string[], env: Record<string, string>, stdinFile?: string): Promise<number> {
+/** Runs `argv` (stdin from `stdinFile`, stdout to `stdoutFile` when given) and returns the seconds it took. @throws when it fails */
+async function timed(argv: string[], env: Record<string, string>, stdinFile?: string, stdoutFile?: string): Promise<number> {
   const started = performance.now();
-  const proc = Bun.spawn(argv, { env, stdin: stdinFile === undefined ? "ignore" : Bun.file(stdinFile), stdout: "ignore", stderr: "pipe" });
+  const stdout = stdoutFile === undefined ? "ignore" : Bun.file(stdoutFile);
+  const proc = Bun.spawn(argv, { env, stdin: stdinFile === undefined ? "ignore" : Bun.file(stdinFile), stdout, stderr: "pipe" });
   const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`${argv.slice(0, 6).join(" ")} … exited ${code}: ${stderr.slice(0, 400)}`);
   return (performance.now() - started) / 1000;
@@ -101,6 +102,7 @@ export async function runCpBench(): Promise<void> {
     await add("local → instance", "multipass transfer - web:F < FILE (on the host)", host(s1, "transfer", "-", "web:transfer-stdin.bin")(source), same(join(webHome, "transfer-stdin.bin")));
     await add("local → instance", "multipass exec web -- sh -c 'cat > F' < FILE (on the host)", host(s1, "exec", "web", "--no-map-working-directory", "--", "sh", "-c", "cat > host-up.bin")(source), same(join(webHome, "host-up.bin")));
     await add("instance → local", "multiverse cp web:F DIR", cp("web:up.bin", join(local, "down.bin")), same(join(local, "down.bin")));
+    await add("instance → local", "multiverse exec web -- cat F > COPY", () => timed([...roleCommand("client"), "exec", "web", ...clientArgs, "--", "cat", "up.bin"], env, undefined, join(local, "exec-down.bin")), same(join(local, "exec-down.bin")));
     await add("instance → local", "multipass transfer web:F DIR (on the host)", host(s1, "transfer", "web:up.bin", join(local, "transfer-down.bin"))(), same(join(local, "transfer-down.bin")));
     await add("instance → instance", "multiverse cp web@n1:F db@n2: (through the master)", cp("web@n1:up.bin", "db@n2:across.bin"), same(join(dbHome, "across.bin")));
     console.log(`\ncp benchmark: one ${FILE_MIB} MiB file, best of ${RUNS}, simulated hosts on this machine (MB/s = MiB/s)`);
