@@ -5,7 +5,7 @@
  * place only when whole, removed otherwise.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseOperand } from "../../lib/client/cp.ts";
@@ -96,6 +96,21 @@ describe("cp local tar", () => {
     expect(mode(join(out, "tree", "secret"))).toBe(0o600);
     expect(mode(join(out, "tool"))).toBe(0o755);
     expect(readlinkSync(join(out, "tree", "alias"))).toBe("secret");
+  });
+
+  test("a local file that shrinks while it is sent is an error, not a short member", async () => {
+    const root = temp();
+    const file = join(root, "shrinks.bin");
+    writeFileSync(file, Buffer.alloc(1024 * 1024, 5));
+    const stream = tarOf([file]);
+    await stream.next();
+    await stream.next();
+    truncateSync(file, 1000);
+    await expect(
+      (async () => {
+        for (;;) if ((await stream.next()).done) break;
+      })(),
+    ).rejects.toThrow(/shrinks\.bin: changed while being copied/);
   });
 
   test("GNU tar's output extracted beside the target, then renamed into place with its modes", async () => {
