@@ -173,7 +173,8 @@ export function portForwardCommand(ctx: ClientContext) {
       { name: "port-forward", description: "Forward local ports to an instance's ports: port-forward NAME [LOCAL:]REMOTE..." },
       [
         "8080 forwards local 8080 to the instance's 8080; 9000:80 local 9000 to its 80; :80 any free local port to its 80.",
-        "Only the instance's own address is reached, never another. Ctrl-C ends the forward.",
+        "Only the instance's own address is reached, never another. A connection that fails ends alone, its reason on stderr.",
+        "Ctrl-C closes the listeners and every connection (exit status 130).",
       ],
     ),
     args: {

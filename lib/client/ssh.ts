@@ -129,7 +129,7 @@ function sshConfigCommand(ctx: ClientContext) {
       "No token is written: each proxy finds one as the client does; --master, --ca and --token-file given here are carried over.",
     ]),
     args: {
-      port: { type: "string", default: "22", valueHint: "PORT", description: "The instances' SSH port" },
+      port: { type: "string", default: "22", valueHint: "PORT", description: "The instances' SSH port (each Host's Port; ssh -p overrides it)" },
       user: { type: "string", default: "ubuntu", valueHint: "USER", description: "The user to log in as" },
       master: common.master,
       token: common.token,
