@@ -18,6 +18,8 @@ import { TarDecoder } from "../core/tar-decode.ts";
 
 /** The bytes read from a local file at a time. */
 const READ_BYTES = 256 * 1024;
+/** Directories and links whose modes and targets wait for the end of an extraction, at most. */
+const MAX_DEFERRED = 1_000_000;
 
 function notFound(path: string): AppError {
   return new AppError("E_NOT_FOUND", `${path}: No such file or directory`);
@@ -165,6 +167,9 @@ export class LocalExtract {
     this.#entry = entry;
     const path = join(this.#tmp, entry.name);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    if (entry.type !== "file" && this.#dirs.length + this.#links.length >= MAX_DEFERRED) {
+      throw new AppError("E_TOO_LARGE", `More than ${MAX_DEFERRED} directories and links in one copy; copy the tree in parts`);
+    }
     if (entry.type === "directory") {
       await mkdir(path, { recursive: true, mode: 0o700 });
       this.#dirs.push(entry);
