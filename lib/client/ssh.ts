@@ -26,6 +26,12 @@ import { openForward } from "./port-forward.ts";
 import { sessionArgs } from "./sessions.ts";
 import { authorizeCommand, readPublicKey } from "./ssh-keys.ts";
 
+/** `--port`'s value. @throws AppError E_USAGE */
+function portArg(text: string): number {
+  if (!/^\d{1,5}$/.test(text)) throw usageError(`Invalid port "${text.slice(0, 20)}": expected a number between 1 and 65535`);
+  return validatePort(Number(text));
+}
+
 /** The host name ssh-config gives an instance. */
 export function sshHostName(name: string, node: string): string {
   return `${name}.${node}.multiverse`;
@@ -71,7 +77,7 @@ function sshProxyCommand(ctx: ClientContext) {
       ...sessionArgs,
     },
     async run({ args }) {
-      const port = validatePort(/^\d{1,5}$/.test(args.port) ? Number(args.port) : NaN, "port");
+      const port = portArg(args.port);
       const api = apiFor({ ...args, json: false }, ctx);
       const ref = await resolveRef(api, args.name);
       return proxy(ctx, api, ref, port);
@@ -138,7 +144,7 @@ function sshConfigCommand(ctx: ClientContext) {
       verbose: common.verbose,
     },
     async run({ args }) {
-      const port = validatePort(/^\d{1,5}$/.test(args.port) ? Number(args.port) : NaN, "port");
+      const port = portArg(args.port);
       if (!/^[a-z_][a-z0-9_.-]{0,31}$/i.test(args.user)) throw usageError(`Invalid user "${args.user.slice(0, 40)}": expected a login name`);
       if (ctx.self === undefined) throw new AppError("E_UNAVAILABLE", "This client does not know how it was started, so it cannot name itself in a ProxyCommand");
       const api = apiFor({ ...args, json: false }, ctx);
