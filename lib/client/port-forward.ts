@@ -11,6 +11,7 @@ import type { Socket, TCPSocketListener } from "bun";
 import { defineCommand } from "citty";
 import { withNotes } from "../cli/help.ts";
 import { EXIT } from "../cli/run.ts";
+import { formatHostPort } from "../core/address.ts";
 import { AppError, usageError } from "../core/errors.ts";
 import { stripControl } from "../core/format.ts";
 import { SocketWriter, socketFailure } from "../net/tcp.ts";
@@ -99,7 +100,7 @@ export function startForwarder(options: ForwarderOptions): Forwarder {
   };
 
   const listen = (pair: PortPair) => {
-    const label = (local: number) => `${address}:${local} -> ${ref}:${pair.remote}`;
+    const label = (local: number) => `${formatHostPort({ host: address, port: local })} -> ${ref}:${pair.remote}`;
     let listener: TCPSocketListener<undefined>;
     try {
       listener = Bun.listen({
@@ -132,7 +133,8 @@ export function startForwarder(options: ForwarderOptions): Forwarder {
         },
       });
     } catch (error) {
-      throw new AppError("E_CONFLICT", `Cannot listen on ${address}:${pair.local || "(any port)"}: ${socketFailure(error)}`, { cause: error });
+      const where = pair.local === 0 ? `${address} (any port)` : formatHostPort({ host: address, port: pair.local });
+      throw new AppError("E_CONFLICT", `Cannot listen on ${where}: ${socketFailure(error)}`, { cause: error });
     }
     listeners.push(listener);
     lines.push(`Forwarding ${label(listener.port)}`);
