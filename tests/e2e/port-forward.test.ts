@@ -132,7 +132,7 @@ describe("port-forward", () => {
     const line = await pf.waitForLine(/^web@n1:9: /);
     expect(line.stream).toBe("stderr");
     expect(line.text).toBe('web@n1:9: Cannot connect to port 9 of "web": connection refused');
-    expect((await fetch(`http://127.0.0.1:${good}/f3.txt`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${good}/`)).status).toBe(200);
     expect(pf.proc.exitCode).toBeNull();
     pf.kill("SIGINT");
     expect(await pf.exited).toBe(130);
