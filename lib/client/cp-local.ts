@@ -104,31 +104,44 @@ async function* fileData(path: string, size: number): AsyncGenerator<Uint8Array>
   }
 }
 
-/** Where extracted sources go: inside `dir`, or (one source) as `path` itself. */
-export type Placement = { into: true; dir: string } | { into: false; path: string };
+/**
+ * Where extracted sources go: inside `dir`, or (one source) as `path`
+ * itself; `make` is the directory -p creates once the whole stream is here
+ * (so a failed copy leaves none behind), null when nothing is missing.
+ */
+export type Placement = ({ into: true; dir: string } | { into: false; path: string }) & { make: string | null };
 
 /**
- * Decides where the sources go, as cp(1) would, before anything is copied.
+ * Decides where the sources go, as cp(1) would, before anything is copied; creates nothing.
  * @throws AppError E_CONFLICT "Not a directory", E_NOT_FOUND for a missing parent without -p
  */
 export async function placeLocal(target: string, several: boolean, parents: boolean): Promise<Placement> {
   const mustBeDir = several || target.endsWith("/");
   const info = await stat(target).catch(() => null);
-  if (info?.isDirectory()) return { into: true, dir: target };
+  if (info?.isDirectory()) return { into: true, dir: target, make: null };
   if (info && mustBeDir) throw new AppError("E_CONFLICT", `${target}: Not a directory`);
   if (mustBeDir) {
     if (!parents) throw new AppError("E_NOT_FOUND", `${target}: No such directory (use -p to create it)`);
-    await mkdir(target, { recursive: true });
-    return { into: true, dir: target };
+    await existingAncestor(target);
+    return { into: true, dir: target, make: target };
   }
   const parent = dirname(target);
   const parentInfo = await stat(parent).catch(() => null);
   if (parentInfo && !parentInfo.isDirectory()) throw new AppError("E_CONFLICT", `${parent}: Not a directory`);
-  if (!parentInfo) {
-    if (!parents) throw new AppError("E_NOT_FOUND", `${parent}: No such directory (use -p to create it)`);
-    await mkdir(parent, { recursive: true });
+  if (parentInfo) return { into: false, path: target, make: null };
+  if (!parents) throw new AppError("E_NOT_FOUND", `${parent}: No such directory (use -p to create it)`);
+  await existingAncestor(parent);
+  return { into: false, path: target, make: parent };
+}
+
+/** The nearest directory that exists at or above `path`. @throws AppError E_CONFLICT when a file is in the way */
+async function existingAncestor(path: string): Promise<string> {
+  for (let at = path; ; at = dirname(at)) {
+    const info = await lstat(at).catch(() => null);
+    if (info?.isDirectory()) return at;
+    if (info) throw new AppError("E_CONFLICT", `${at}: Not a directory`);
+    if (dirname(at) === at) return at;
   }
-  return { into: false, path: target };
 }
 
 /**
@@ -151,7 +164,7 @@ export class LocalExtract {
   }
 
   static async create(placement: Placement): Promise<LocalExtract> {
-    const beside = placement.into ? placement.dir : dirname(placement.path);
+    const beside = await existingAncestor(placement.into ? placement.dir : dirname(placement.path));
     return new LocalExtract(await mkdtemp(join(beside, ".multiverse-cp.")), placement);
   }
 
@@ -201,6 +214,7 @@ export class LocalExtract {
     if (!this.#placement.into && moves.length !== 1) throw new AppError("E_CONFLICT", `${this.#placement.path}: Not a directory`);
     // Every check first: a refusal leaves the target as it was.
     for (const move of moves) await checkMove(move.from, move.to);
+    if (this.#placement.make !== null) await mkdir(this.#placement.make, { recursive: true });
     for (const move of moves) await moveInto(move.from, move.to);
     await this.abort();
   }

@@ -63,14 +63,17 @@ describe("cp placement, as cp(1)", () => {
     const root = temp();
     mkdirSync(join(root, "dir"));
     writeFileSync(join(root, "file"), "x");
-    expect(await placeLocal(join(root, "dir"), false, false)).toEqual({ into: true, dir: join(root, "dir") });
-    expect(await placeLocal(join(root, "new"), false, false)).toEqual({ into: false, path: join(root, "new") });
+    expect(await placeLocal(join(root, "dir"), false, false)).toEqual({ into: true, dir: join(root, "dir"), make: null });
+    expect(await placeLocal(join(root, "new"), false, false)).toEqual({ into: false, path: join(root, "new"), make: null });
     await expect(placeLocal(join(root, "file"), true, false)).rejects.toThrow(/file: Not a directory/);
     await expect(placeLocal(join(root, "missing"), true, false)).rejects.toThrow(/No such directory \(use -p/);
     await expect(placeLocal(join(root, "a", "b"), false, false)).rejects.toThrow(/a: No such directory/);
     await expect(placeLocal(join(root, "file", "x"), false, false)).rejects.toThrow(/file: Not a directory/);
-    expect(await placeLocal(join(root, "a", "b"), false, true)).toEqual({ into: false, path: join(root, "a", "b") });
-    expect(await placeLocal(join(root, "many"), true, true)).toEqual({ into: true, dir: join(root, "many") });
+    // -p decides what to make; nothing is made before the copy has arrived whole.
+    expect(await placeLocal(join(root, "a", "b"), false, true)).toEqual({ into: false, path: join(root, "a", "b"), make: join(root, "a") });
+    expect(await placeLocal(join(root, "many"), true, true)).toEqual({ into: true, dir: join(root, "many"), make: join(root, "many") });
+    await expect(placeLocal(join(root, "file", "x", "y"), false, true)).rejects.toThrow(/file: Not a directory/);
+    expect(readdirSync(root).sort()).toEqual(["dir", "file"]);
   });
 
   test("sources are checked before anything is sent", async () => {
@@ -118,7 +121,7 @@ describe("cp local tar", () => {
     tree(src);
     const bytes = await gnuTar(["--format=pax", "-cf", "-", "tree"], src);
     const dest = temp();
-    const extract = await LocalExtract.create({ into: false, path: join(dest, "copy") });
+    const extract = await LocalExtract.create({ into: false, path: join(dest, "copy"), make: null });
     for (let at = 0; at < bytes.length; at += 1000) await extract.push(bytes.subarray(at, at + 1000));
     expect(readdirSync(dest)).toEqual([expect.stringMatching(/^\.multiverse-cp\./)]);
     await extract.commit();
@@ -130,13 +133,27 @@ describe("cp local tar", () => {
     expect(readlinkSync(join(dest, "copy", "alias"))).toBe("secret");
   });
 
+  test("-p makes the missing parents when the stream has arrived whole", async () => {
+    const src = temp();
+    writeFileSync(join(src, "f"), "data");
+    const bytes = await gnuTar(["--format=pax", "-cf", "-", "f"], src);
+    const dest = temp();
+    const placement = await placeLocal(join(dest, "x", "y", "g"), false, true);
+    const extract = await LocalExtract.create(placement);
+    await extract.push(bytes);
+    expect(readdirSync(dest)).toEqual([expect.stringMatching(/^\.multiverse-cp\./)]);
+    await extract.commit();
+    expect(readFileSync(join(dest, "x", "y", "g"), "utf8")).toBe("data");
+    expect(readdirSync(dest)).toEqual(["x"]);
+  });
+
   test("a stream cut short, or one that climbs out, leaves nothing behind", async () => {
     const src = temp();
     writeFileSync(join(src, "big"), Buffer.alloc(100_000, 1));
     const bytes = await gnuTar(["--format=pax", "-cf", "-", "big"], src);
     const dest = temp();
     writeFileSync(join(dest, "big"), "old");
-    const cut = await LocalExtract.create({ into: true, dir: dest });
+    const cut = await LocalExtract.create({ into: true, dir: join(dest, "made", "by", "p"), make: join(dest, "made", "by", "p") });
     await cut.push(bytes.subarray(0, 50_000));
     await expect(cut.commit()).rejects.toThrow(/cut short/);
     await cut.abort();
@@ -145,7 +162,7 @@ describe("cp local tar", () => {
 
     mkdirSync(join(src, "in"));
     const evil = await gnuTar(["--format=pax", "-P", "-cf", "-", "../big"], join(src, "in"));
-    const refused = await LocalExtract.create({ into: true, dir: dest });
+    const refused = await LocalExtract.create({ into: true, dir: dest, make: null });
     await expect(refused.push(evil)).rejects.toThrow(/climbs out/);
     await refused.abort();
     expect(readdirSync(dest)).toEqual(["big"]);

@@ -98,6 +98,16 @@ describe("copy scripts", () => {
     expect(readFileSync(join(cwd, "raw.bin"), "utf8")).toBe("raw bytes");
   });
 
+  test("-p makes nothing when the stream does not arrive whole", async () => {
+    const cwd = home();
+    writeFileSync(join(cwd, "big"), Buffer.alloc(200_000, 1));
+    const tar = (await out(cwd, ["big"])).stdout;
+    expect((await into(cwd, "a/b/c", tar.subarray(0, 100_000), { parents: true })).code).not.toBe(0);
+    expect((await into(cwd, "many/", tar.subarray(0, 100_000), { parents: true })).code).not.toBe(0);
+    expect(readdirSync(cwd)).toEqual(["big"]);
+    expect((await into(cwd, "big/x/y", tar, { parents: true })).code).toBe(COPY_STATUS["not-a-directory"]);
+  });
+
   test("a tar stream cut short leaves nothing behind", async () => {
     const cwd = home();
     writeFileSync(join(cwd, "big"), Buffer.alloc(200_000, 1));
