@@ -15,7 +15,7 @@ import { formatHostPort } from "../core/address.ts";
 import { AppError, usageError } from "../core/errors.ts";
 import { stripControl } from "../core/format.ts";
 import { SocketWriter, socketFailure } from "../net/tcp.ts";
-import { validatePort } from "../protocol/session.ts";
+import { validatePort } from "../protocol/forward.ts";
 import type { ApiClient } from "./api-client.ts";
 import { apiFor, resolveRef, type ClientContext } from "./context.ts";
 import { ForwardLink, type ForwardOutcome, type LocalEnd } from "./forward-link.ts";

@@ -52,7 +52,6 @@ import { mergeSessions, type KeptSessions } from "./kept-sessions.ts";
 import { registerCopyRoutes } from "./copy-routes.ts";
 import {
   attachFromQuery,
-  forwardFromQuery,
   keepaliveFromQuery,
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
@@ -62,6 +61,7 @@ import {
   validateCommand,
   type SessionSpec,
 } from "../protocol/session.ts";
+import { forwardFromQuery } from "../protocol/forward.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 import { upgrade, type BunEnv, type WsSession } from "../net/ws.ts";
 

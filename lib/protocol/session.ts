@@ -30,19 +30,14 @@
  *   stays while the shell is detached (it does not stop the grace clock),
  *   and gets `exit` when the shell ends (after `error` when the worker ended it).
  *
- * Forwards (issue 14). A `forward` session carries one TCP connection to a
- * port of the instance: its binary frames are the connection's bytes as they
- * are, both ways (no stream byte); `eof` from the client half-closes the
- * connection towards the instance; the connection's own end is `exit` 0, a
- * failure (refused, reset, timed out) is `error` then `exit` null. The start
- * frame names a port and nothing else: the worker dials only the address
- * Multipass reports for the instance, so an address (or any field but the
- * known ones) in a forward's start frame or query is refused.
+ * Forwards (issue 14): a `forward` session carries one TCP connection to a
+ * port of the instance, on this same wire (forward.ts).
  */
 import { AppError, isErrorCode, type ErrorCode } from "../core/errors.ts";
-import { arrayOf, boolean, field, integer, object, optional, ParseError, parseJson, string, type JsonObject } from "../core/parse.ts";
+import { arrayOf, boolean, field, integer, object, optional, ParseError, parseJson, string } from "../core/parse.ts";
 import { validateInstanceName } from "../core/validate.ts";
 import { WS_CLOSE } from "./close.ts";
+import { parseForwardSpec } from "./forward.ts";
 
 /** Close codes of a session socket, on both hops. */
 export const SESSION_CLOSE = {
@@ -260,7 +255,15 @@ export function parseSessionStart(value: unknown): SessionStart {
 export function parseSessionSpec(value: unknown): SessionSpec {
   const o = object(value, "start");
   const kind = field(o, "kind", "start", string);
-  if (kind === "forward") return parseForwardSpec(o);
+  // A forward's fields are checked first: an address is refused as one, whatever else the frame holds.
+  if (kind === "forward") return parseForwardSpec(o, () => ({
+    instance: validateInstanceName(field(o, "instance", "start", string)),
+    cols: field(o, "cols", "start", dimension),
+    rows: field(o, "rows", "start", dimension),
+    term: validateTerm(field(o, "term", "start", string)),
+    ...(o["id"] === undefined ? {} : { id: field(o, "id", "start", parseSessionId) }),
+    ...(o["owner"] === undefined ? {} : { owner: field(o, "owner", "start", tokenId) }),
+  }));
   if (kind !== "shell" && kind !== "exec") throw new ParseError("start.kind", `expected shell, exec or forward, got ${JSON.stringify(kind).slice(0, 20)}`);
   const command = field(o, "command", "start", arrayOf(string));
   if (kind === "exec") validateCommand(command);
@@ -277,58 +280,6 @@ export function parseSessionSpec(value: unknown): SessionSpec {
     ...(o["id"] === undefined ? {} : { id: field(o, "id", "start", parseSessionId) }),
     ...(o["owner"] === undefined ? {} : { owner: field(o, "owner", "start", tokenId) }),
   };
-}
-
-/** The fields a forward's start frame may carry; anything else (an address above all) is refused. */
-const FORWARD_FIELDS: ReadonlySet<string> = new Set(["type", "kind", "instance", "port", "command", "tty", "cols", "rows", "term", "id", "owner"]);
-/** What a forward's query may carry. */
-const FORWARD_QUERY: ReadonlySet<string> = new Set(["port", "keepalive"]);
-
-/** The refusal of a field or parameter a forward does not take; naming an address says why it never will. */
-function forwardRefusal(key: string): AppError {
-  const name = JSON.stringify(key.slice(0, 40));
-  if (/addr|host|ip|target|dest/i.test(key)) {
-    return new AppError("E_USAGE", `A forward reaches only the instance's own address, as Multipass reports it: it takes a port, never an address (${name} refused)`);
-  }
-  return new AppError("E_USAGE", `A forward takes only a port: ${name} refused`);
-}
-
-/** Checks a TCP port number. @throws AppError E_USAGE */
-export function validatePort(port: number, what = "port"): number {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new AppError("E_USAGE", `Invalid ${what} ${String(port).slice(0, 20)}: expected a number between 1 and 65535`);
-  return port;
-}
-
-/** A forward's start frame: a port of the instance, no command, no terminal. @throws ParseError / AppError E_USAGE */
-function parseForwardSpec(o: JsonObject): SessionSpec {
-  for (const key of Object.keys(o)) if (!FORWARD_FIELDS.has(key)) throw forwardRefusal(key);
-  if (field(o, "command", "start", arrayOf(string)).length > 0) throw new ParseError("start.command", "a forward takes no command", "E_USAGE");
-  if (field(o, "tty", "start", boolean)) throw new ParseError("start.tty", "a forward has no terminal", "E_USAGE");
-  return {
-    kind: "forward",
-    instance: validateInstanceName(field(o, "instance", "start", string)),
-    command: [],
-    tty: false,
-    cols: field(o, "cols", "start", dimension),
-    rows: field(o, "rows", "start", dimension),
-    term: validateTerm(field(o, "term", "start", string)),
-    port: validatePort(field(o, "port", "start", integer)),
-    ...(o["id"] === undefined ? {} : { id: field(o, "id", "start", parseSessionId) }),
-    ...(o["owner"] === undefined ? {} : { owner: field(o, "owner", "start", tokenId) }),
-  };
-}
-
-/**
- * The start frame of `GET /api/v1/instances/:ref/forward?port=N`: `port`
- * (and `keepalive`) and nothing else; an address is refused.
- * @throws AppError E_USAGE
- */
-export function forwardFromQuery(instance: string, query: URLSearchParams): SessionSpec {
-  for (const key of query.keys()) if (!FORWARD_QUERY.has(key)) throw forwardRefusal(key);
-  const text = query.get("port");
-  if (text === null) throw new AppError("E_USAGE", "No port given: forward?port=N");
-  if (!/^\d{1,5}$/.test(text)) throw new AppError("E_USAGE", `Invalid port "${text.slice(0, 20)}": expected a number between 1 and 65535`);
-  return { kind: "forward", instance, command: [], tty: false, cols: DEFAULT_COLS, rows: DEFAULT_ROWS, term: "dumb", port: validatePort(Number(text)) };
 }
 
 /**

@@ -5,7 +5,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { AppError } from "../../lib/core/errors.ts";
-import { forwardFromQuery, parseSessionSpec, validatePort } from "../../lib/protocol/session.ts";
+import { forwardFromQuery, validatePort } from "../../lib/protocol/forward.ts";
+import { parseSessionSpec } from "../../lib/protocol/session.ts";
 
 const START = { type: "start", kind: "forward", instance: "web", port: 8080, command: [], tty: false, cols: 80, rows: 24, term: "dumb" };
 
