@@ -103,20 +103,7 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
 
   return {
     append(record) {
-      const event: AuditEvent = {
-        id: state.nextId,
-        time: new Date(now()).toISOString(),
-        requestId: record.requestId,
-        phase: record.phase,
-        token: record.token,
-        action: record.action,
-        node: record.node,
-        instance: record.instance,
-      };
-      if (record.params !== undefined) event.params = sanitizeParams(record.params);
-      if (record.result !== undefined) event.result = record.result;
-      if (record.error !== undefined) event.error = { code: record.error.code, message: record.error.message };
-      if (record.exitCode !== undefined) event.exitCode = record.exitCode;
+      const event = auditEvent(state.nextId, now(), record);
       const lead = state.torn ? "\n" : "";
       const line = JSON.stringify(event);
       const start = writeDurably(path, state, Buffer.from(lead + line + "\n"));
@@ -125,21 +112,12 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
       state.torn = false;
       state.nextId = event.id + 1;
       state.entries.push({ id: event.id, timeMs: Date.parse(event.time), offset: start + lead.length, length: Buffer.byteLength(line) });
-      for (const listener of listeners) {
-        try {
-          listener(event);
-        } catch {
-          // The record is written; a listener's fault is its own.
-        }
-      }
+      tell(listeners, event);
       return event;
     },
 
     list(listOptions = {}) {
-      const limit = listOptions.limit ?? DEFAULT_LIST_LIMIT;
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-        throw new AppError("E_USAGE", `Invalid limit ${limit}: expected a number between 1 and ${MAX_LIST_LIMIT}`);
-      }
+      const limit = listLimit(listOptions.limit);
       const since = listOptions.since === undefined ? null : parseEventsSince(listOptions.since);
       const picked: IndexEntry[] = [];
       for (let i = state.entries.length - 1; i >= 0 && picked.length < limit; i--) {
@@ -159,6 +137,44 @@ export function createAuditLog(options: { path: string; now?: () => number; warn
       return () => listeners.delete(listener);
     },
   };
+}
+
+/** The record `append` stores under `id` at `timeMs`: its params sanitized, nothing but the known fields. */
+export function auditEvent(id: number, timeMs: number, record: Omit<AuditEvent, "id" | "time">): AuditEvent {
+  const event: AuditEvent = {
+    id,
+    time: new Date(timeMs).toISOString(),
+    requestId: record.requestId,
+    phase: record.phase,
+    token: record.token,
+    action: record.action,
+    node: record.node,
+    instance: record.instance,
+  };
+  if (record.params !== undefined) event.params = sanitizeParams(record.params);
+  if (record.result !== undefined) event.result = record.result;
+  if (record.error !== undefined) event.error = { code: record.error.code, message: record.error.message };
+  if (record.exitCode !== undefined) event.exitCode = record.exitCode;
+  return event;
+}
+
+/** Tells each `onAppend` listener of a written record; one that throws does not stop the others. */
+export function tell(listeners: Iterable<(event: AuditEvent) => void>, event: AuditEvent): void {
+  for (const listener of listeners) {
+    try {
+      listener(event);
+    } catch {
+      // The record is written; a listener's fault is its own.
+    }
+  }
+}
+
+/** Checks a listing's limit (default {@link DEFAULT_LIST_LIMIT}). @throws AppError E_USAGE */
+export function listLimit(limit: number = DEFAULT_LIST_LIMIT): number {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new AppError("E_USAGE", `Invalid limit ${limit}: expected a number between 1 and ${MAX_LIST_LIMIT}`);
+  }
+  return limit;
 }
 
 /** A scanned file: its state, the lines skipped, and the requests without an end by request id. */

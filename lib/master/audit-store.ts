@@ -14,10 +14,9 @@
  *   `events.jsonl.imported` (kept, never read again).
  */
 import { existsSync, renameSync } from "node:fs";
-import { forEachLine, type AuditLog } from "./audit-log.ts";
-import { sanitizeParams } from "./audit-sanitize.ts";
+import { auditEvent, forEachLine, listLimit, tell, type AuditLog } from "./audit-log.ts";
 import type { MasterDatabase } from "./database.ts";
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseAuditEvent, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
+import { parseAuditEvent, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
 import { AppError, messageOf } from "../core/errors.ts";
 import { parseJson } from "../core/parse.ts";
 
@@ -130,41 +129,19 @@ export function createAuditStore(options: AuditStoreOptions): AuditLog {
 
   return {
     append(record) {
-      const event: AuditEvent = {
-        id: nextId,
-        time: new Date(now()).toISOString(),
-        requestId: record.requestId,
-        phase: record.phase,
-        token: record.token,
-        action: record.action,
-        node: record.node,
-        instance: record.instance,
-      };
-      if (record.params !== undefined) event.params = sanitizeParams(record.params);
-      if (record.result !== undefined) event.result = record.result;
-      if (record.error !== undefined) event.error = { code: record.error.code, message: record.error.message };
-      if (record.exitCode !== undefined) event.exitCode = record.exitCode;
+      const event = auditEvent(nextId, now(), record);
       try {
         store(event);
       } catch (error) {
         throw storageError("write", path, error);
       }
       nextId = event.id + 1;
-      for (const listener of listeners) {
-        try {
-          listener(event);
-        } catch {
-          // The record is written; a listener's fault is its own.
-        }
-      }
+      tell(listeners, event);
       return event;
     },
 
     list(listOptions = {}) {
-      const limit = listOptions.limit ?? DEFAULT_LIST_LIMIT;
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-        throw new AppError("E_USAGE", `Invalid limit ${limit}: expected a number between 1 and ${MAX_LIST_LIMIT}`);
-      }
+      const limit = listLimit(listOptions.limit);
       const since = listOptions.since === undefined ? null : parseEventsSince(listOptions.since);
       try {
         const rows = since?.kind === "time" ? byTime(since.ms, limit) : byId.all({ since: since?.id ?? 0, limit });
