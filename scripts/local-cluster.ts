@@ -143,17 +143,23 @@ if (!stopping) {
   const tokenFile = join(dataDir, "api-token");
   const token = readFileSync(tokenFile, "utf8").trim() ? `$(cat '${tokenFile}')` : "<API token>";
   const name = hostname().split(".")[0];
+  // The client looks for localhost:1338 and the default data dir's token by itself; anything else it must be told.
+  const customApi = api !== "localhost:1338";
+  const customDir = values["data-dir"] !== undefined;
+  const exports = [
+    ...(customApi ? [`  export MULTIVERSE_MASTER=http://${api}`] : []),
+    ...(customApi || customDir ? [`  export MULTIVERSE_API_TOKEN=${token}`] : []),
+  ];
   console.log(`
 ${pc.bold(`The local cluster is up: master on ${api}, worker "${name}".`)} Try, in another terminal:
 
-  npx bun client.ts nodes
+${exports.length > 0 ? `${exports.join("\n")}\n` : ""}  npx bun client.ts nodes
   npx bun client.ts instances
   npx bun client.ts info
   npx bun client.ts info primary --json${simDir !== null && values.realistic ? "\n  npx bun client.ts launch web          # about a minute, as on a real host" : ""}
   curl -s -H "Authorization: Bearer ${token}" http://${api}/api/v1/instances
 
-The client finds the API token in ${tokenFile} on this machine;
-elsewhere pass --token or set MULTIVERSE_API_TOKEN.
+${exports.length > 0 ? `The client reads the master and token from those variables (or --master and --token-file ${tokenFile}).` : `The client finds the API token in ${tokenFile} on this machine;\nelsewhere pass --token or set MULTIVERSE_API_TOKEN.`}
 
 The web console: open http://${api}/ in a browser and log in with that token
 (${pc.bold(`cat '${tokenFile}'`)}). Ctrl-C stops the cluster.
