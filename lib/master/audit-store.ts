@@ -14,7 +14,8 @@
  *   `events.jsonl.imported` (kept, never read again).
  */
 import { existsSync, renameSync } from "node:fs";
-import { auditEvent, forEachLine, listLimit, tell, type AuditLog } from "./audit-log.ts";
+import type { AuditLog } from "./audit-log.ts";
+import { auditEvent, forEachLine, listLimit, tell } from "./audit-records.ts";
 import type { MasterDatabase } from "./database.ts";
 import { parseAuditEvent, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
 import { AppError, messageOf } from "../core/errors.ts";
