@@ -78,7 +78,7 @@ const COPY_OUT_SCRIPT = [
   // Absolute, since GNU tar takes a relative -C from the one before; ./ so a name cannot read as an option.
   '  set -- "$@" -C "$d" "./$b"',
   'done',
-  'exec tar --format=pax --hard-dereference -cf - "$@"',
+  'exec tar --format=pax --hard-dereference --blocking-factor=128 -cf - "$@"',
 ].join("\n");
 
 const COPY_IN_SCRIPT = [
@@ -120,7 +120,7 @@ const COPY_IN_SCRIPT = [
   '  mv -fT -- "$tmp/f" "$t" || exit 1',
   '  exit 0',
   'fi',
-  'tar -xpf - --no-same-owner -C "$tmp" || exit 1',
+  'tar -xpf - --no-same-owner --blocking-factor=128 --read-full-records -C "$tmp" || exit 1',
   // Checks first, renames after: a refusal leaves the target as it was.
   'count=0',
   'for e in "$tmp"/* "$tmp"/.[!.]* "$tmp"/..?*; do',

@@ -196,8 +196,8 @@ describe("cp, API and terminal", () => {
     writeFileSync(join(homeOf(n1, "web"), "api.txt"), "piped bytes\n");
     const done = await post({ from: { instance: "web", paths: ["api.txt"] }, to: { instance: "db", path: "~/via-api.txt" } });
     expect(done.status).toBe(200);
-    // GNU tar writes whole 10 KiB records.
-    expect(done.text.trim().split("\n").at(-1)).toBe(JSON.stringify({ type: "done", bytes: 10240 }));
+    // GNU tar writes whole records: 64 KiB, as copy-out asks (--blocking-factor=128).
+    expect(done.text.trim().split("\n").at(-1)).toBe(JSON.stringify({ type: "done", bytes: 65536 }));
     expect(readFileSync(join(homeOf(n2, "db"), "via-api.txt"), "utf8")).toBe("piped bytes\n");
     const events = (await (await fetch(`${master.apiUrl}/api/v1/events`, { headers })).json()) as { action: string; phase: string; params?: Record<string, unknown> }[];
     const requested = events.find((e) => e.action === "cp" && e.params?.["to"] === "db@n2:~/via-api.txt");
