@@ -20,6 +20,7 @@ import { websocketHandler } from "./lib/net/ws.ts";
 import { AppError, messageOf } from "./lib/core/errors.ts";
 import { lockDataDir, pidAlive } from "./lib/master/data-dir-lock.ts";
 import { loadNodeKeys, nodeKeysPath } from "./lib/master/node-keys.ts";
+import { databasePath, openDatabase } from "./lib/master/database.ts";
 import { loadConsole, unavailableConsole, type ConsolePage } from "./lib/master/ui-assets.ts";
 // The web console: Bun bundles it (scripts, styles, fonts) from this import, and embeds it in a compiled executable.
 import consoleHtml from "./lib/ui/index.html";
@@ -83,6 +84,8 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
   const tokens = loadMasterTokens(config, loadOrCreateToken);
   for (const note of tokens.notes) log.info(note);
 
+  const database = openDatabase(databasePath(config.dataDir));
+  log.info(`database: ${database.path} (schema version ${database.version})`);
   const nodeKeys = loadNodeKeys(nodeKeysPath(config.dataDir));
   log.info(`node keys: ${nodeKeysPath(config.dataDir)}`);
   const audit = createAuditLog({ path: config.auditPath, warn: (m) => log.warn(m) });
@@ -102,6 +105,7 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
     cpuOvercommit: config.cpuOvercommit,
     nodeKeys,
     console: page,
+    database,
   });
   const servers: ReturnType<typeof Bun.serve>[] = [];
   try {
@@ -140,6 +144,7 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
   } finally {
     master.close();
     await Promise.all(servers.map((server) => server.stop(true)));
+    database.close();
   }
 }
 

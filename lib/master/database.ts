@@ -43,6 +43,36 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `,
   },
+  {
+    version: 2,
+    what: "labels, cordons and node keys",
+    sql: `
+      CREATE TABLE instance_labels (
+        node TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (node, instance, key)
+      );
+      CREATE INDEX instance_labels_by_key ON instance_labels (key, value);
+      CREATE TABLE node_labels (
+        node TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (node, key)
+      );
+      CREATE TABLE node_cordons (
+        node TEXT PRIMARY KEY,
+        since_ms INTEGER NOT NULL,
+        reason TEXT
+      );
+      CREATE TABLE node_keys (
+        node TEXT PRIMARY KEY,
+        public_key TEXT NOT NULL,
+        pinned_ms INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Where the master keeps its database. */

@@ -24,6 +24,7 @@ import type { NodeKeys } from "./node-keys.ts";
 import { recordShellEnd } from "./audit-policy.ts";
 import type { WebSessions } from "./web-sessions.ts";
 import type { ConsolePage } from "./ui-assets.ts";
+import type { MasterDatabase } from "./database.ts";
 
 export interface MasterOptions {
   log: ConsolaInstance;
@@ -52,6 +53,8 @@ export interface MasterOptions {
   console?: ConsolePage;
   /** The console's login sessions (default: a fresh store; tests pass one with their clock). */
   webSessions?: WebSessions;
+  /** The master's own durable state (database.ts): labels, cordons (issue 15). The entry opens and closes it. */
+  database?: MasterDatabase;
 }
 
 export interface Master {
