@@ -7,6 +7,7 @@ import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext 
 import { eventsCommand } from "./events.ts";
 import { launchCommand } from "./launch.ts";
 import { cpCommand } from "./cp.ts";
+import { execCommand } from "./exec.ts";
 import { nodesCommand } from "./nodes.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
 import { portForwardCommand } from "./port-forward.ts";
@@ -21,7 +22,6 @@ import { formatLoad, formatUsage, stripControl } from "../core/format.ts";
 import { renderTable, stateCell, type Cell } from "./tables.ts";
 import { arrayOf } from "../core/parse.ts";
 import { MAX_INFO_TIMEOUT_MS, parseInfoResponse, parseInstanceView } from "../protocol/api.ts";
-import { validateCommand } from "../protocol/session.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 import { VERSION } from "../core/version.ts";
 
@@ -125,38 +125,6 @@ function shellCommand(ctx: ClientContext) {
 
 /** The user's login shell, reading commands from its stdin: what `shell` runs when input is piped. */
 const PIPED_LOGIN_SHELL = ["sh", "-c", 'if [ -x "${SHELL:-}" ]; then exec "$SHELL" -l; else exec /bin/sh -l; fi'];
-
-/** `-t`/`--tty` and `-T`/`--no-tty` before `--`; the last one given wins. */
-function ttyChoice(rawArgs: string[]): boolean | null {
-  let choice: boolean | null = null;
-  for (const arg of rawArgs) {
-    if (arg === "--") break;
-    if (arg === "-t" || arg === "--tty") choice = true;
-    if (arg === "-T" || arg === "--no-tty") choice = false;
-  }
-  return choice;
-}
-
-function execCommand(ctx: ClientContext) {
-  return defineCommand({
-    meta: { name: "exec", description: "Run a command in an instance on any node: exec NAME -- CMD [ARGS...]" },
-    args: {
-      name: { type: "positional", required: true, description: "Instance, NAME or NAME@NODE" },
-      command: { type: "positional", required: false, valueHint: "-- CMD...", description: "The command and its arguments, after --" },
-      tty: { type: "boolean", alias: "t", description: "Run under a terminal, interactively (default when stdin and stdout are terminals)" },
-      T: { type: "boolean", description: "Never a terminal (same as --no-tty)" },
-      ...sessionArgs,
-    },
-    async run({ args, rawArgs }) {
-      const dashDash = rawArgs.indexOf("--");
-      const command = validateCommand(dashDash >= 0 ? rawArgs.slice(dashDash + 1) : args._.slice(1).map(String));
-      const tty = ttyChoice(rawArgs) ?? (ctx.terminal.stdinIsTTY && ctx.terminal.stdoutIsTTY);
-      const api = apiFor({ ...args, json: false }, ctx);
-      const ref = await resolveRef(api, args.name);
-      return runSession({ ...sessionBase(api, ctx), kind: "exec", ref, command, tty });
-    },
-  });
-}
 
 /** The client's command tree. */
 export function createClientCommand(ctx: ClientContext) {
