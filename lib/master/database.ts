@@ -75,6 +75,9 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+/** How long a write waits for another connection's lock before it fails (SQLITE_BUSY). */
+export const BUSY_TIMEOUT_MS = 1000;
+
 /** Where the master keeps its database. */
 export function databasePath(dataDir: string): string {
   return join(dataDir, "master.db");
@@ -97,12 +100,13 @@ function storageError(doing: string, path: string, error: unknown): AppError {
 
 /**
  * Opens (creating if missing) the database at `path` and migrates it to the
- * newest schema of `migrations`.
+ * newest schema of `migrations`. `busyTimeoutMs` (default {@link BUSY_TIMEOUT_MS})
+ * bounds a write's wait for another connection's lock.
  * @throws AppError E_STORAGE when it cannot be opened, is not a database, a
  *   migration fails (the file is left at the last good version), or its
  *   schema is newer than this master's.
  */
-export function openDatabase(path: string, migrations: readonly Migration[] = MIGRATIONS): MasterDatabase {
+export function openDatabase(path: string, migrations: readonly Migration[] = MIGRATIONS, options: { busyTimeoutMs?: number } = {}): MasterDatabase {
   checkMigrations(migrations);
   let db: Database;
   try {
@@ -116,8 +120,11 @@ export function openDatabase(path: string, migrations: readonly Migration[] = MI
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = FULL");
     db.exec("PRAGMA foreign_keys = ON");
-    // Another process reading (a backup, sqlite3 by hand) may hold a lock for a moment.
-    db.exec("PRAGMA busy_timeout = 5000");
+    // Another process (a backup, sqlite3 by hand) may hold the write lock for a moment. bun:sqlite
+    // is synchronous: the wait blocks the master's whole event loop (every call, every heartbeat),
+    // and every mutating call waits on its audit record, so it is short; past it the call is
+    // refused with E_STORAGE naming the file, and nothing is done.
+    db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busyTimeoutMs ?? BUSY_TIMEOUT_MS)}`);
     const version = migrate(db, path, migrations);
     return {
       path,

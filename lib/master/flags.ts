@@ -34,8 +34,8 @@ export interface MasterConfig {
   downGraceMs: number;
   nodeTimeoutMs: number;
   dataDir: string;
-  /** `<data-dir>/events.jsonl`. */
-  auditPath: string;
+  /** `<data-dir>/events.jsonl`: an older master's audit trail, imported once into master.db (audit-store.ts). */
+  auditImportPath: string;
   cpuOvercommit: number;
   /** The files of --tls-cert and --tls-key, as given (net/tls.ts reads and checks them). */
   tlsCert: string | undefined;
@@ -70,7 +70,7 @@ export function parseMasterFlags(args: MasterArgs, host: MasterHost): MasterConf
     downGraceMs,
     nodeTimeoutMs,
     dataDir,
-    auditPath: join(dataDir, "events.jsonl"),
+    auditImportPath: join(dataDir, "events.jsonl"),
     cpuOvercommit: parseCpuOvercommit(args["cpu-overcommit"]),
     tlsCert: args["tls-cert"],
     tlsKey: args["tls-key"],

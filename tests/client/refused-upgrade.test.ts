@@ -4,14 +4,13 @@
  * lockout (429), an audit trail that cannot be written (503).
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import { createApiClient } from "../../lib/client/api-client.ts";
 import { diagnoser } from "../../lib/client/sessions.ts";
 import { runSession } from "../../lib/client/session.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { fakeClient } from "../support/fake-client.ts";
 import { waitFor } from "../e2e/harness.ts";
+import { lockDatabase } from "../support/database-lock.ts";
 import { API, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
@@ -52,9 +51,9 @@ describe("a refused session upgrade", () => {
 
   test("an audit trail that cannot be written: the master's 503, not 1006", async () => {
     const m = await cluster();
-    // A directory where the audit file should be (none was written yet): every append fails, as on a full disk.
-    mkdirSync(join(m.dataDir, "events.jsonl"));
-    const { code, stderr } = await exec(m.baseUrl, API);
+    // The database's write lock held by another connection: every append fails (SQLITE_BUSY), as on a full disk.
+    const lock = lockDatabase(m.dataDir);
+    const { code, stderr } = await exec(m.baseUrl, API).finally(() => lock.release());
     expect(code).toBe(1);
     expect(stderr).toStartWith('multiverse: Not opening the exec on "web": ');
     expect(stderr).not.toContain("1006");

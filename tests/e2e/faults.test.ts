@@ -1,15 +1,16 @@
 /**
  * Faults, with real processes: the master killed during sessions and
  * launches, a worker killed or cut off from the network (a network namespace
- * made here, when this machine allows it), and a master whose data dir
- * cannot be written.
+ * made here, when this machine allows it), and a master whose database
+ * cannot be written (locked by another writer; a full disk, as root).
  */
 import { parseLaunchPlan } from "../../lib/protocol/operations.ts";
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson } from "../../lib/core/parse.ts";
 import { parseAuditEvent } from "../../lib/protocol/audit.ts";
+import { lockDatabase, readDatabase } from "../support/database-lock.ts";
 import { makeVethNamespace, netnsUnavailable } from "./netns.ts";
 import {
   api,
@@ -53,12 +54,17 @@ async function nodeState(master: MasterHandle, name: string): Promise<string | u
   return (await apiNodes(master)).find((n) => n.name === name)?.state;
 }
 
-/** The audit trail of a master, read back from its file. */
+/** The audit trail of a master, read back from its database (read-only, beside the running master: WAL). */
 function auditTrail(master: MasterHandle) {
-  return readFileSync(join(master.dataDir, "events.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((l, i) => parseAuditEvent(parseJson(l, `events.jsonl:${i + 1}`)));
+  const db = readDatabase(master.dataDir);
+  try {
+    return db
+      .query<{ id: number; record: string }, []>("SELECT id, record FROM events ORDER BY id")
+      .all()
+      .map((row) => parseAuditEvent(parseJson(row.record, `events row ${row.id}`)));
+  } finally {
+    db.close();
+  }
 }
 
 /** The records of one action: phase, result and error code, in order. */
@@ -245,41 +251,73 @@ describe("a hung worker (stopped: it accepts connections and never answers)", ()
   });
 });
 
-describe("the master's data dir", () => {
-  for (const [what, breakIt] of [
-    ["full", (path: string) => symlinkSync("/dev/full", path)],
-    ["unwritable", (path: string) => mkdirSync(path)],
-  ] as const) {
-    test(`${what}: mutating calls are refused with a clear error, nothing reaches multipass, nothing is lost`, async () => {
-      const master = await startMaster();
-      const worker = await seeded(master, "d1", ["web"]);
-      await waitFor("web listed", async () => (await apiInstances(master)).length === 1);
-      expect((await client(master, ["stop", "web"])).code).toBe(0);
+describe("the master's database", () => {
+  /** Stops `web`, breaks the database with `breakIt`, and checks what is refused, then repaired by `repair`. */
+  async function refusedThenRepaired(master: MasterHandle, breakIt: () => void, repair: () => void, why: RegExp) {
+    const worker = await seeded(master, "d1", ["web"]);
+    await waitFor("web listed", async () => (await apiInstances(master)).length === 1);
+    expect((await client(master, ["stop", "web"])).code).toBe(0);
 
-      const events = join(master.dataDir, "events.jsonl");
-      const kept = readFileSync(events, "utf8");
-      rmSync(events);
-      breakIt(events);
-      const calls = () => readFileSync(join(worker.simDir, "calls.log"), "utf8").split("\n").filter((l) => /"argv":\["(start|stop|launch|delete)"/.test(l)).length;
-      const before = calls();
+    const calls = () => readFileSync(join(worker.simDir, "calls.log"), "utf8").split("\n").filter((l) => /"argv":\["(start|stop|launch|delete)"/.test(l)).length;
+    const before = calls();
+    breakIt();
+    try {
       const start = await client(master, ["start", "web"]);
       expect(start.code).toBe(1);
-      expect(start.stderr).toMatch(/audit log/);
+      expect(start.stderr).toMatch(why);
       const launch = await client(master, ["launch", "other"]);
       expect(launch.code).toBe(1);
-      expect(launch.stderr).toMatch(/Not launching "other": .*audit log/);
+      expect(launch.stderr).toMatch(/Not launching "other": /);
+      expect(launch.stderr).toMatch(why);
       expect(calls()).toBe(before);
       expect(master.proc.proc.exitCode).toBeNull();
       expect((await api(master, "/api/v1/nodes")).status).toBe(200);
-
-      // Repaired: calls work again, and every call that acted is in the trail.
-      rmSync(events, { recursive: true, force: true });
-      await Bun.write(events, kept);
-      expect((await client(master, ["start", "web"])).code).toBe(0);
-      const records = readFileSync(events, "utf8").trim().split("\n").map((l, i) => parseAuditEvent(parseJson(l, `events.jsonl:${i + 1}`)));
-      const done = records.filter((r) => r.phase === "done" && r.result === "ok").map((r) => r.action);
-      expect(done).toEqual(["stop", "start"]);
-      expect(records.filter((r) => r.phase === "requested").length).toBe(2);
-    });
+    } finally {
+      repair();
+    }
+    // Repaired: calls work again, and every call that acted is in the trail; the refused ones left nothing.
+    expect((await client(master, ["start", "web"])).code).toBe(0);
+    const records = auditTrail(master);
+    expect(records.filter((r) => r.phase === "done" && r.result === "ok").map((r) => r.action)).toEqual(["stop", "start"]);
+    expect(records.filter((r) => r.phase === "requested").length).toBe(2);
   }
+
+  test("locked by another writer: mutating calls are refused naming the database, nothing reaches multipass, nothing is lost", async () => {
+    const master = await startMaster();
+    let lock: ReturnType<typeof lockDatabase> | undefined;
+    await refusedThenRepaired(
+      master,
+      () => (lock = lockDatabase(master.dataDir)),
+      () => lock?.release(),
+      /audit trail in ".*master\.db": database is locked/,
+    );
+  });
+
+  // Mounting a file system needs root (CAP_SYS_ADMIN); elsewhere this case cannot be made honestly.
+  test.skipIf(process.getuid?.() !== 0)("on a full disk (a 4 MiB tmpfs; root only): the same refusal, and it works again once there is room", async () => {
+    const dataDir = tempDir("master-tmpfs");
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", dataDir]).exitCode).toBe(0);
+    try {
+      const master = await startMaster({ dataDir });
+      const filler = join(dataDir, "filler");
+      await refusedThenRepaired(master, () => fill(filler), () => rmSync(filler), /audit trail in ".*master\.db": database or disk is full/);
+    } finally {
+      await stopAll();
+      Bun.spawnSync(["umount", dataDir]);
+    }
+  });
 });
+
+/** Writes zeros to `path` until the file system has no room left (ENOSPC). */
+function fill(path: string): void {
+  const fd = openSync(path, "w");
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
+  } finally {
+    closeSync(fd);
+  }
+}
+

@@ -3,13 +3,12 @@
  * hostile frames, and the exit frame that always comes before the close.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
-import { join } from "node:path";
 import { field, object, parseJson, string } from "../../lib/core/parse.ts";
 import { parseSessionControl, type SessionControl } from "../../lib/protocol/session.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { waitFor } from "../e2e/harness.ts";
+import { lockDatabase } from "../support/database-lock.ts";
 import { API, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
@@ -172,18 +171,17 @@ describe("sessions through the relay", () => {
 
   test("a session that cannot be recorded is refused before it opens", async () => {
     const m = await cluster();
-    // The audit file turned into a directory: nothing can be appended.
-    const path = join(m.dataDir, "events.jsonl");
-    rmSync(path, { force: true });
-    mkdirSync(path);
+    // The database's write lock held by another connection: nothing can be appended.
+    const lock = lockDatabase(m.dataDir);
     const refused = await fetch(`http://127.0.0.1:${m.api.port}/api/v1/instances/web/exec`, {
       method: "POST",
       headers: { authorization: `Bearer ${API}`, "content-type": "application/json" },
       body: JSON.stringify({ command: ["touch", "/tmp/never"] }),
-    });
+    }).finally(() => lock.release());
     expect(refused.status).toBe(503);
     expect(await refused.json()).toMatchObject({ error: { code: "E_STORAGE", message: expect.stringContaining('Not opening the exec on "web"') } });
     expect(m.w.worker.sessions.running).toBe(0);
+    expect(m.audit.list()).toEqual([]);
   });
 
   test("a missing instance and a bad query are HTTP errors before any upgrade", async () => {

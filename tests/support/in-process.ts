@@ -7,7 +7,8 @@ import type { Server } from "bun";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createAuditLog } from "../../lib/master/audit-log.ts";
+import { createAuditStore } from "../../lib/master/audit-store.ts";
+import { databasePath, openDatabase } from "../../lib/master/database.ts";
 import { createMaster, type Master } from "../../lib/master/master.ts";
 import { loadNodeKeys, nodeKeysPath } from "../../lib/master/node-keys.ts";
 import { generateNodeKey, type NodeKey } from "../../lib/net/node-key.ts";
@@ -32,14 +33,17 @@ export async function runCleanups(): Promise<void> {
   for (const c of cleanups.splice(0).reverse()) await c();
 }
 
-/** A master on `clusterPort` (0: any); `dataDir` reuses a stopped master's audit trail, as a restart does. */
+/** A master on `clusterPort` (0: any); `dataDir` reuses a stopped master's database (audit trail, node keys, cordons), as a restart does. */
 export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimits?: FailureLimits, options: { dataDir?: string } = {}) {
   const { log, lines } = createTestLog();
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "mv-inproc-"));
   if (options.dataDir === undefined) cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
-  const audit = createAuditLog({ path: join(dataDir, "events.jsonl") });
+  // A short wait for a locked database (tests/support/database-lock.ts): the wait blocks this one
+  // event loop, which the in-process workers and their heartbeats share.
+  const database = openDatabase(databasePath(dataDir), undefined, { busyTimeoutMs: 50 });
+  const audit = createAuditStore({ database });
   const master = createMaster({
-    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness, authLimits, nodeKeys: loadNodeKeys(nodeKeysPath(dataDir)) });
+    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness, authLimits, nodeKeys: loadNodeKeys(nodeKeysPath(dataDir)), database });
   const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   let stopped = false;
@@ -48,9 +52,10 @@ export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimit
     stopped = true;
     master.close();
     await Promise.all([cluster.stop(true), api.stop(true)]);
+    database.close();
   };
   cleanups.push(stop);
-  return { master, cluster, api, lines, stop, audit, dataDir };
+  return { master, cluster, api, lines, stop, audit, dataDir, database };
 }
 
 /** A worker in this process; `key` is its node key (a fresh one unless given: a restart of the same node passes its old one). */
