@@ -164,6 +164,15 @@ export const COMMANDS: readonly CommandSpec[] = [
     positionals: [NAMES],
   },
   {
+    name: "restore",
+    aliases: [],
+    shortHelp: "Restore an instance from a snapshot",
+    description: "Restore a stopped instance to the state of a previously taken snapshot.",
+    usageArgs: "<instance>.<snapshot>",
+    options: [{ names: ["d", "destructive"], description: "Discard the current state of the instance" }],
+    positionals: [{ name: "instance.snapshot", description: "The instance to restore and snapshot to use, in <instance>.<snapshot> format, where <instance> is the name of an instance, and <snapshot> is the name of a snapshot" }],
+  },
+  {
     name: "shell",
     aliases: ["sh", "connect"],
     shortHelp: "Open a shell on a running instance",
@@ -171,6 +180,18 @@ export const COMMANDS: readonly CommandSpec[] = [
     usageArgs: "[<name>]",
     options: [TIMEOUT],
     positionals: [{ name: "name", description: "Name of the instance to open a shell on. If omitted, 'primary' (the configured primary instance name) will be assumed. If the instance is not running, an attempt is made to start it (see `start` for more info)." }],
+  },
+  {
+    name: "snapshot",
+    aliases: [],
+    shortHelp: "Take a snapshot of an instance",
+    description: "Take a snapshot of a stopped instance that can later be restored to recover the current state.",
+    usageArgs: "<instance>",
+    options: [
+      { names: ["n", "name"], valueName: "name", description: "An optional name for the snapshot, subject to the same validity rules as instance names (see `help launch`). Default: \"snapshotN\", where N is one plus the number of snapshots that were ever taken for <instance>." },
+      { names: ["c", "m", "comment"], valueName: "comment", description: "An optional free comment to associate with the snapshot. (Hint: quote the text to avoid spaces being parsed by your shell)" },
+    ],
+    positionals: [{ name: "instance", description: "The instance to take a snapshot of." }],
   },
   {
     name: "start",
@@ -233,7 +254,7 @@ export const COMMANDS: readonly CommandSpec[] = [
 /** Commands of the real client that the stand-in does not simulate. */
 export const UNSUPPORTED = [
   "alias", "aliases", "authenticate", "auth", "clone", "find", "mount", "networks",
-  "prefer", "restore", "set", "snapshot", "umount", "unmount", "unalias",
+  "prefer", "set", "umount", "unmount", "unalias",
 ];
 
 /** The command called `word` (name or alias). */

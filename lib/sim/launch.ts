@@ -97,6 +97,9 @@ function createInstance(
       ipv4: [],
       mounts: mountsFor(request, name),
       snapshots: 0,
+      taken: [],
+      snapshotsEver: 0,
+      head: "",
     };
     state.instances.push(instance);
     // Extra networks get loopback addresses too: every address an instance reports reaches it from this host.

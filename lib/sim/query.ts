@@ -9,6 +9,7 @@ import type { QtParse } from "./args.ts";
 import { EXIT, type SimContext } from "./context.ts";
 import { queueBehindDaemon } from "./daemon-busy.ts";
 import { formatJson } from "./json.ts";
+import { snapshotsListing } from "./snapshot.ts";
 import { findInstance, isRunning, PRIMARY, type SimInstance } from "./state.ts";
 import { logSshLookup, readState } from "./store.ts";
 import { infoCsv, infoTable, infoYaml, listCsv, listTable, listYaml, versionText } from "./tables.ts";
@@ -45,6 +46,12 @@ export async function runList(ctx: SimContext, args: QtParse): Promise<number> {
   const unreachable = await ctx.reachDaemon("list");
   if (unreachable !== null) return unreachable;
   await queueBehindDaemon(ctx.paths);
+  if (args.isSet("snapshots") && !(format === "json" && ctx.config.fault === "garbage")) {
+    const listing = snapshotsListing(ctx, format);
+    if (listing.kind === "error") return ctx.failure("list", listing.message);
+    ctx.out(listing.value);
+    return EXIT.ok;
+  }
   if (answeredAside(ctx, args, format)) return EXIT.ok;
   const withIpv4 = !args.isSet("no-ipv4");
   const instances = daemonOrder(readState(ctx.paths));
@@ -66,19 +73,11 @@ async function lookUpOverSsh(ctx: SimContext, command: string, instances: readon
   }
 }
 
-/** Output that is not the instances: the garbage fault (JSON only) or a snapshot listing. */
+/** Output that is not the instances: the garbage fault (JSON only). */
 function answeredAside(ctx: SimContext, args: QtParse, format: string): boolean {
   if (format === "json" && ctx.config.fault === "garbage") ctx.out(GARBAGE);
-  else if (args.isSet("snapshots")) ctx.out(snapshotsOutput(format));
   else return false;
   return true;
-}
-
-function snapshotsOutput(format: string): string {
-  if (format === "json") return formatJson({ errors: [], info: {} });
-  if (format === "csv") return "Instance,Snapshot,Parent,Comment\n";
-  if (format === "yaml") return "{}\n";
-  return "No snapshots found.\n";
 }
 
 function formatViews(
@@ -117,6 +116,12 @@ export async function runInfo(ctx: SimContext, args: QtParse): Promise<number> {
   if (missing.length > 0) {
     const lines = missing.map((name) => `instance "${name}" does not exist`).join("\n");
     return ctx.failure("info", "The following errors occurred:", lines);
+  }
+  if (args.isSet("snapshots") && !(format === "json" && ctx.config.fault === "garbage")) {
+    const listing = snapshotsListing(ctx, format);
+    if (listing.kind === "error") return ctx.failure("list", listing.message);
+    ctx.out(listing.value);
+    return EXIT.ok;
   }
   if (answeredAside(ctx, args, format)) return EXIT.ok;
   const chosen =

@@ -7,9 +7,13 @@ import type { QtParse } from "./args.ts";
 import { EXIT, type SimContext } from "./context.ts";
 import { takeDaemonTurn } from "./daemon-busy.ts";
 import { removeInstanceFiles } from "./homes.ts";
+import { deleteSnapshotsIn, snapshotPickError } from "./snapshot.ts";
 import { chosenNames, selectionLines } from "./selection.ts";
 import { findInstance, isRunning, type SimInstance, type SimState } from "./state.ts";
 import { readState, updateState } from "./store.ts";
+
+/** Upstream's snapshot_purge_notice_msg (src/client/cli/cmd/delete.cpp). */
+const SNAPSHOT_PURGE_NOTICE = "Snapshots can only be purged (after deletion, they cannot be recovered)";
 
 type Outcome =
   | { kind: "ok"; purged: string[]; shuttingDown: number }
@@ -65,11 +69,20 @@ function deleteIn(state: SimState, names: readonly string[] | null, purging: boo
  * a snapshot, and the state changes when the wait is over.
  */
 export async function runDelete(ctx: SimContext, args: QtParse): Promise<number> {
-  const names = chosenNames(ctx, args, false);
-  if (names === undefined) return EXIT.commandLine;
+  const chosen = chosenNames(ctx, args, false);
+  if (chosen === undefined) return EXIT.commandLine;
   const unreachable = await ctx.reachDaemon("delete");
   if (unreachable !== null) return unreachable;
   const purging = args.isSet("purge");
+  const picks = (chosen ?? []).filter((name) => name.includes(".")).map((name): [string, string] => {
+    const dot = name.indexOf(".");
+    return [name.slice(0, dot), name.slice(dot + 1)];
+  });
+  const names = chosen === null ? null : chosen.filter((name) => !name.includes("."));
+  if (picks.length > 0) {
+    const failed = deleteSnapshots(ctx, picks, purging);
+    if (failed !== null || names?.length === 0) return failed ?? EXIT.ok;
+  }
   const turn = await takeDaemonTurn(ctx.paths, "delete");
   try {
     const planned = deleteIn(readState(ctx.paths), names, purging);
@@ -85,6 +98,21 @@ export async function runDelete(ctx: SimContext, args: QtParse): Promise<number>
   } finally {
     turn.release();
   }
+}
+
+/** The snapshot picks (`NAME.SNAP`) of a delete: checked, then purged; returns the exit code of a failure. */
+function deleteSnapshots(ctx: SimContext, picks: readonly [string, string][], purging: boolean): number | null {
+  const error = updateState(ctx.paths, (state): { message: string; details?: string } | null => {
+    const instances = [...new Set(picks.map(([name]) => name))];
+    const missing = missingIn(state, instances);
+    if (missing.length > 0) return { message: "The following errors occurred:", details: selectionLines(instances, missing, []) };
+    const picked = snapshotPickError(ctx, state, picks);
+    if (picked !== null) return { message: picked };
+    if (!purging) return { message: `${SNAPSHOT_PURGE_NOTICE}. Unable to query client for confirmation. Please use the \`--purge\` flag if that is what you want.` };
+    deleteSnapshotsIn(ctx, state, picks);
+    return null;
+  });
+  return error === null ? null : ctx.failure("delete", error.message, error.details);
 }
 
 /** `multipass recover NAME… | --all`: back to the state the instance had when deleted. */

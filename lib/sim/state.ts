@@ -69,10 +69,30 @@ export interface SimInstance {
   /** Management address first. Shown only while Running / Delayed Shutdown. */
   ipv4: string[];
   mounts: SimMount[];
+  /** info's snapshot_count: the number of `taken`, or a seeded count when state.json has no `taken`. */
   snapshots: number;
+  /** The snapshots held (snapshot.ts), oldest first. */
+  taken: SimSnapshot[];
+  /** Snapshots ever taken, for the default names snapshot1, snapshot2, … */
+  snapshotsEver: number;
+  /** The snapshot the instance's current state descends from (the next one's parent), "" for none. */
+  head: string;
   /** Epoch ms at which a Delayed Shutdown turns into Stopped. */
   shutdownAt?: number;
   runtime?: SimRuntime;
+}
+
+/** One snapshot: the instance's specs at the time; its home's copy lives in the instance's files. */
+export interface SimSnapshot {
+  name: string;
+  comment: string;
+  /** "" for none. */
+  parent: string;
+  /** ISO-8601. */
+  created: string;
+  cpus: number;
+  memory: number;
+  disk: number;
 }
 
 /** A launch between "Creating" and "Starting": not listed yet, but the name is taken. */
@@ -132,6 +152,20 @@ function normalizeRuntime(value: unknown): SimRuntime | undefined {
   return runtime;
 }
 
+function normalizeSnapshot(value: unknown, instance: SimInstance): SimSnapshot | null {
+  const raw = asRecord(value);
+  if (typeof raw.name !== "string" || raw.name === "") return null;
+  return {
+    name: raw.name,
+    comment: str(raw.comment, ""),
+    parent: str(raw.parent, ""),
+    created: str(raw.created, new Date(0).toISOString()),
+    cpus: num(raw.cpus, instance.cpus),
+    memory: num(raw.memory, instance.memory),
+    disk: num(raw.disk, instance.disk),
+  };
+}
+
 function normalizeInstance(value: unknown, now: number): SimInstance | null {
   const raw = asRecord(value);
   if (typeof raw.name !== "string" || raw.name === "") return null;
@@ -157,7 +191,14 @@ function normalizeInstance(value: unknown, now: number): SimInstance | null {
       };
     }),
     snapshots: num(raw.snapshots, 0),
+    taken: [],
+    snapshotsEver: num(raw.snapshotsEver, 0),
+    head: str(raw.head, ""),
   };
+  if (Array.isArray(raw.taken)) {
+    instance.taken = raw.taken.map((entry) => normalizeSnapshot(entry, instance)).filter((s): s is SimSnapshot => s !== null);
+    instance.snapshots = instance.taken.length;
+  }
   if (raw.stateBeforeDelete !== undefined) instance.stateBeforeDelete = stateOf(raw.stateBeforeDelete, "Stopped");
   if (typeof raw.shutdownAt === "number") instance.shutdownAt = raw.shutdownAt;
   const runtime = normalizeRuntime(raw.runtime);

@@ -35,6 +35,8 @@ export interface SimConfig {
   readonly timing: SimTiming;
   /** config.json has a `timing` entry: see ResolvedTiming.profiled. */
   readonly profiled: boolean;
+  /** false plays a backend without snapshot support (config.json `"snapshots": false`). */
+  readonly snapshots: boolean;
 }
 
 const DEFAULT_STEP_MS = 150;
@@ -42,6 +44,7 @@ const DEFAULT_CONFIG: SimConfig = {
   fault: null,
   stepMs: DEFAULT_STEP_MS,
   version: "1.16.3",
+  snapshots: true,
   ...resolveTiming(undefined, DEFAULT_STEP_MS),
 };
 
@@ -88,7 +91,8 @@ export function loadConfig(paths: SimPaths): SimConfig {
       ? raw.stepMs
       : DEFAULT_CONFIG.stepMs;
   const version = typeof raw.version === "string" ? raw.version : DEFAULT_CONFIG.version;
-  return { fault, stepMs, version, ...resolveTiming(raw.timing, stepMs) };
+  const snapshots = raw.snapshots !== false;
+  return { fault, stepMs, version, snapshots, ...resolveTiming(raw.timing, stepMs) };
 }
 
 /** Appends `{"time", "pid", "argv"}` as one line to calls.log. */

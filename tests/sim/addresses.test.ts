@@ -23,6 +23,9 @@ function stateWith(addresses: string[]): SimState {
     ipv4: [address],
     mounts: [],
     snapshots: 0,
+    taken: [],
+    snapshotsEver: 0,
+    head: "",
   }));
   return state;
 }
