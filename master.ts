@@ -86,8 +86,7 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
 
   const database = openDatabase(databasePath(config.dataDir));
   log.info(`database: ${database.path} (schema version ${database.version})`);
-  const nodeKeys = loadNodeKeys(nodeKeysPath(config.dataDir));
-  log.info(`node keys: ${nodeKeysPath(config.dataDir)}`);
+  const nodeKeys = loadNodeKeys(database, Date.now, { importFrom: nodeKeysPath(config.dataDir), warn: (m) => log.warn(m) });
   const audit = createAuditStore({ database, importFrom: config.auditImportPath, warn: (m) => log.warn(m) });
   log.info(`audit trail: ${database.path}`);
   const { clusterAddr, apiAddr } = config;

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAuditLog } from "../../lib/master/audit-log.ts";
 import { createMaster } from "../../lib/master/master.ts";
-import { loadNodeKeys, nodeKeysPath } from "../../lib/master/node-keys.ts";
+import { loadNodeKeys } from "../../lib/master/node-keys.ts";
 import { CONSOLE_CSP, loadConsole, MAX_CONSOLE_FILES, type ConsolePage } from "../../lib/master/ui-assets.ts";
 import { parseErrorBody } from "../../lib/protocol/api.ts";
 import { createTestLog } from "../support/test-log.ts";
@@ -35,7 +35,7 @@ function apiApp(page?: ConsolePage) {
     downGraceMs: 60_000,
     nodeTimeoutMs: 1000,
     version: "test",
-    nodeKeys: loadNodeKeys(nodeKeysPath(dataDir)),
+    nodeKeys: loadNodeKeys(null),
     console: page,
   });
   cleanups.push(() => master.close());

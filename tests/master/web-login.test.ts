@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAuditLog } from "../../lib/master/audit-log.ts";
 import { createMaster } from "../../lib/master/master.ts";
-import { loadNodeKeys, nodeKeysPath } from "../../lib/master/node-keys.ts";
+import { loadNodeKeys } from "../../lib/master/node-keys.ts";
 import { createWebSessions, WEB_SESSION_TTL_MS } from "../../lib/master/web-sessions.ts";
 import { tokenId } from "../../lib/net/tokens.ts";
 import { websocketHandler } from "../../lib/net/ws.ts";
@@ -44,7 +44,7 @@ function startMaster(options: { tls?: boolean; authLimits?: FailureLimits } = {}
     nodeTimeoutMs: 1000,
     version: "test",
     authLimits: options.authLimits,
-    nodeKeys: loadNodeKeys(nodeKeysPath(dataDir)),
+    nodeKeys: loadNodeKeys(null),
     webSessions,
   });
   const tls = options.tls ? selfSignedCertificate() : undefined;

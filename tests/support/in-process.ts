@@ -43,7 +43,7 @@ export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimit
   const database = openDatabase(databasePath(dataDir), undefined, { busyTimeoutMs: 50 });
   const audit = createAuditStore({ database });
   const master = createMaster({
-    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness, authLimits, nodeKeys: loadNodeKeys(nodeKeysPath(dataDir)), database });
+    audit, log, joinToken: JOIN, apiToken: API, heartbeatMs: 200, downGraceMs: 60_000, nodeTimeoutMs: 1000, version: "test", liveness, authLimits, nodeKeys: loadNodeKeys(database, Date.now, { importFrom: nodeKeysPath(dataDir) }), database });
   const cluster = Bun.serve({ hostname: "127.0.0.1", port: clusterPort, fetch: master.clusterApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: master.apiApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   let stopped = false;
