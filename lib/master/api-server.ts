@@ -10,12 +10,15 @@
  *   logged in, logout (web-routes.ts);
  * - `GET /api/v1/watch` — server-sent events: snapshots of the cache and
  *   audit records as they happen (watch-routes.ts);
- * - `GET /api/v1/nodes`, `GET /api/v1/nodes/:name` — from the cache;
+ * - `GET /api/v1/nodes[?selector=SEL]`, `GET /api/v1/nodes/:name` — from the
+ *   cache; a selector keeps the nodes whose labels it selects;
  * - `DELETE /api/v1/nodes/:name[?force=1]` — drops a Down node (any node
  *   with `force`) from the cache at once, audited (node-removal.ts);
- * - `GET /api/v1/instances`, `GET /api/v1/instances/:ref` — from the cache,
- *   `ref` is `NAME` or `NAME@NODE`;
- * - `GET /api/v1/info[?instance=REF][&timeout=MS]` — live, fanned out to the
+ * - `GET /api/v1/instances[?selector=SEL]`, `GET /api/v1/instances/:ref` —
+ *   from the cache, `ref` is `NAME` or `NAME@NODE`; a selector (kubectl's
+ *   syntax, core/labels.ts) keeps the instances whose labels it selects;
+ * - labels of instances and nodes: see label-routes.ts;
+ * - `GET /api/v1/info[?instance=REF|selector=SEL][&timeout=MS]` — live, fanned out to the
  *   Ready nodes in parallel, each with its own timeout (default the master's
  *   `--node-timeout`, at most {@link MAX_INFO_TIMEOUT_MS}); the request is
  *   held open that long, and a node that does not answer in time is an
@@ -41,6 +44,9 @@ import { parseInstanceRef, validateNodeName } from "../core/validate.ts";
 import type { AuditLog } from "./audit-log.ts";
 import { registerEventRoutes } from "./events-routes.ts";
 import { registerOperationRoutes } from "./operation-routes.ts";
+import { registerLabelRoutes } from "./label-routes.ts";
+import { selectNodes } from "./targets.ts";
+import { parseSelectorQuery } from "../protocol/labels.ts";
 import type { Operations } from "./operations.ts";
 import type { SessionRelay } from "./session-relay.ts";
 import { registerSessionRoutes } from "./session-routes.ts";
@@ -100,7 +106,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   );
   registerWebSessionRoutes(app, web);
 
-  app.get("/api/v1/nodes", (c) => c.json(registry.nodeViews()));
+  app.get("/api/v1/nodes", (c) => c.json(selectNodes(registry, parseSelectorQuery(c.req.query("selector")))));
   app.get("/api/v1/nodes/:name", (c) => {
     const name = c.req.param("name");
     validateNodeName(name);
@@ -117,7 +123,11 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
 
   app.get("/api/v1/stats", (c) => c.json(masterStats(deps)));
 
-  app.get("/api/v1/instances", () => new Response(registry.instanceViewsBody(), { headers: { "content-type": "application/json" } }));
+  app.get("/api/v1/instances", (c) => {
+    const selector = parseSelectorQuery(c.req.query("selector"));
+    if (selector !== null) return c.json(registry.instanceViews(selector));
+    return new Response(registry.instanceViewsBody(), { headers: { "content-type": "application/json" } });
+  });
   app.get("/api/v1/instances/:ref", (c) => {
     const ref = parseInstanceRef(c.req.param("ref"));
     return c.json(registry.instanceView(registry.resolve(ref.name, ref.node)));
@@ -127,16 +137,19 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     const timeoutMs = parseTimeout(c.req.query("timeout"), deps.nodeTimeoutMs);
     const refText = c.req.query("instance");
     const ref = refText === undefined ? null : parseInstanceRef(refText);
+    const selector = parseSelectorQuery(c.req.query("selector"));
+    if (ref !== null && selector !== null) throw new AppError("E_USAGE", "Give an instance or a selector, not both");
     // The per-node timeouts bound this wait, not the server's idle timer: with
     // both near one value, whichever fired first decided between an answer and
     // a reset connection that lost every node's rows.
     holdOpen(c);
-    return c.json(await liveInfo(deps, ref, { timeoutMs, signal: c.req.raw.signal }));
+    return c.json(await liveInfo(deps, ref, { timeoutMs, signal: c.req.raw.signal }, selector));
   });
 
   const kept = createKeptSessions({ registry, agents: deps.agents, log: deps.log });
   registerSessionRoutes(app, { registry, relay: deps.relay, kept, audit: deps.audit, caller, log: deps.log });
   registerOperationRoutes(app, { registry, ops: deps.ops, caller });
+  registerLabelRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
   registerEventRoutes(app, { audit: deps.audit });
   registerWatchRoutes(app, { registry, audit: deps.audit });
   const page = deps.console ?? unavailableConsole("this master was started without its web console");

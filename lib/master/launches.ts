@@ -10,7 +10,8 @@
 import { randomUUID } from "node:crypto";
 import type { AgentClient } from "./agent-client.ts";
 import { audited, type AuditDeps, type Caller } from "./audit-policy.ts";
-import { AppError } from "../core/errors.ts";
+import { AppError, messageOf } from "../core/errors.ts";
+import type { Labels } from "../core/labels.ts";
 import type { InstanceSummary, LaunchSpec } from "../protocol/instances.ts";
 import { createNodeLoad, launchBoundMs, type NodeLoad } from "./call-bounds.ts";
 import { randomInstanceName } from "./instance-names.ts";
@@ -28,6 +29,8 @@ export interface PreparedLaunch {
   placement: Placement | null;
   spec: LaunchSpec;
   requestId: string;
+  /** Set on the instance once launched: the master's, never sent to the node. */
+  labels: Labels;
 }
 
 export interface LaunchDeps extends AuditDeps {
@@ -90,8 +93,8 @@ export function createLaunches(options: LaunchDeps): Launches {
       checkName(name);
       const { node, placement } = chooseNode(deps, launching, body);
       launching.add(name, { node: node.name, demand: demandOf(body) });
-      const { node: _node, dryRun: _dryRun, name: _name, ...rest } = body;
-      return { node, placement, spec: { name, ...rest }, requestId: randomUUID() };
+      const { node: _node, dryRun: _dryRun, name: _name, labels = {}, ...rest } = body;
+      return { node, placement, spec: { name, ...rest }, requestId: randomUUID(), labels };
     },
 
     async runLaunch(prepared, caller, emit) {
@@ -140,6 +143,20 @@ function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRe
 }
 
 /**
+ * Sets the labels a launch asked for, replacing any an older instance of the
+ * same name left (purged on the host itself, where the master did not see
+ * it). A store that fails is logged: the VM is launched all the same, and
+ * `label` can set them again.
+ */
+function storeLabels(deps: ChangeDeps, { node, spec, labels }: PreparedLaunch): void {
+  try {
+    deps.registry.labels.setInstanceLabels(node.name, spec.name, labels);
+  } catch (error) {
+    deps.log.error(`cannot store the labels of "${spec.name}" on node "${node.name}" after its launch: ${messageOf(error)}`);
+  }
+}
+
+/**
  * Records, launches and records again; emits `placed` and the progress, and
  * returns the last event (not emitted yet) and when the launch's "done"
  * record is written.
@@ -163,6 +180,7 @@ async function launch(deps: ChangeDeps, prepared: PreparedLaunch, caller: Caller
     return instances.find((i) => i.name === spec.name);
   });
   const { settled } = outcome;
+  if (outcome.ok) storeLabels(deps, prepared);
   if (outcome.ok) return { settled, end: { type: "launched", node: node.name, name: spec.name, state: outcome.value?.state ?? "Unknown", ipv4: outcome.value?.ipv4 ?? [] } };
   if (outcome.acted) return { settled, end: { type: "error", code: outcome.error.code, message: outcome.error.message } };
   return { settled, end: { type: "error", code: outcome.error.code, message: `Not launching "${spec.name}": ${outcome.error.message}` } };

@@ -7,6 +7,7 @@
 import type { AgentClient, CallLimits } from "./agent-client.ts";
 import { AppError, toAppError } from "../core/errors.ts";
 import type { InstanceRef } from "../core/validate.ts";
+import { matchesSelector, type Selector } from "../core/labels.ts";
 import type { InstanceInfo } from "../protocol/instances.ts";
 import type { InfoResponse, InfoView, NodeError } from "../protocol/api.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
@@ -17,14 +18,21 @@ export interface LiveInfoDeps {
 }
 
 /**
- * The live figures of one instance (`ref`), or of every instance of every node (`ref` null).
+ * The live figures of one instance (`ref`), of the instances `selector`
+ * selects, or of every instance of every node (both null).
  * @throws AppError when `ref` resolves to no instance or to several, or when
  *   its node is not Ready or does not answer.
  */
-export async function liveInfo(deps: LiveInfoDeps, ref: InstanceRef | null, limits: CallLimits): Promise<InfoResponse> {
+export async function liveInfo(deps: LiveInfoDeps, ref: InstanceRef | null, limits: CallLimits, selector: Selector | null = null): Promise<InfoResponse> {
   const { registry } = deps;
   let targets: { node: NodeEntry; names: string[] }[];
-  if (ref !== null) {
+  if (selector !== null) {
+    // Only the nodes holding a selected instance are asked, and only for those.
+    targets = registry.entries().flatMap((node) => {
+      const names = node.snapshot.instances.map((i) => i.name).filter((n) => matchesSelector(selector, registry.labels.instanceLabels(node.name, n)));
+      return names.length === 0 ? [] : [{ node, names }];
+    });
+  } else if (ref !== null) {
     const { node } = registry.resolve(ref.name, ref.node);
     targets = [{ node, names: [ref.name] }];
   } else {

@@ -9,6 +9,7 @@ import { createApiApp } from "./api-server.ts";
 import { beatMembers, createClusterApp, newClusterCounters } from "./cluster-server.ts";
 import type { Socket } from "../net/ws.ts";
 import { Registry } from "./registry.ts";
+import { createLabelStore } from "./labels.ts";
 import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
 import type { LivenessTimes } from "../net/liveness.ts";
 import type { AuditLog } from "./audit-log.ts";
@@ -83,6 +84,7 @@ export function createMaster(options: MasterOptions): Master {
     heartbeatMs: options.heartbeatMs,
     downGraceMs: options.downGraceMs,
     nodeKeys: options.nodeKeys,
+    labels: createLabelStore(options.database ?? null),
   });
   const members = new Set<Socket>();
   const counters = newClusterCounters();

@@ -8,8 +8,10 @@
  *   error. `dryRun` answers `{ node, reason }` and launches nothing.
  * - `POST /api/v1/instances/:ref/{start,stop,restart,suspend,delete,recover}`
  *   — body `{ force?, purge? }`; answers the instance's result.
- * - `POST /api/v1/actions/:action` — body `{ instances: [ref…] | all: true,
- *   force?, purge? }`; answers `{ ok, results: [{ node, name, ok, state, error }] }`.
+ * - `POST /api/v1/actions/:action` — body `{ instances: [ref…] | all: true |
+ *   selector: "role=web,…", force?, purge? }`; answers `{ ok, results: [{ node,
+ *   name, ok, state, error }] }`; a selector that selects nothing the verb
+ *   applies to is 404, saying so.
  * - `POST /api/v1/purge` — body `{ node? }`; removes deleted instances;
  *   answers `{ ok, results: [{ node, ok, purged, error }] }`.
  *

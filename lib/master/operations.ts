@@ -12,7 +12,7 @@
  * first call's headers deadline, and no node waits for another.
  */
 import { audited, type Caller } from "./audit-policy.ts";
-import { AppError } from "../core/errors.ts";
+import { AppError, messageOf } from "../core/errors.ts";
 import type { InstanceSummary } from "../protocol/instances.ts";
 import type { ActionOptions, ActionResult, LifecycleAction, PurgeResult } from "../protocol/operations.ts";
 import { actionBoundMs } from "./call-bounds.ts";
@@ -88,6 +88,7 @@ async function actOne(deps: ChangeDeps, { action, target: { node, name }, option
       slot.end();
     }
     deps.registry.applyInstances(node.name, instances);
+    if (action === "delete" && options.purge && !instances.some((i) => i.name === name)) forgetLabels(deps, node.name, [name]);
     return instances.find((i) => i.name === name)?.state ?? null;
   });
   if (outcome.ok) return { node: node.name, name, ok: true, state: outcome.value, error: null };
@@ -104,6 +105,19 @@ function notSent(action: LifecycleAction, name: string, node: string, why: AppEr
   );
 }
 
+/**
+ * Drops the labels of instances the master saw purged. A failure is logged,
+ * not the call's: the purge happened, and a launch of the name replaces what
+ * was left (launches.ts).
+ */
+function forgetLabels(deps: ChangeDeps, node: string, names: string[]): void {
+  try {
+    deps.registry.labels.dropInstances(node, names);
+  } catch (error) {
+    deps.log.error(`cannot forget the labels of purged ${names.join(", ")} on node "${node}": ${messageOf(error)}`);
+  }
+}
+
 async function purgeOne(deps: ChangeDeps, node: NodeEntry, caller: Caller): Promise<PurgeResult> {
   const before = node.snapshot.instances.filter((i) => i.state === "Deleted").map((i) => i.name);
   const outcome = await audited(deps, { token: caller.tokenId, action: "purge", node: node.name, instance: null }, "E_MULTIPASS", async (ctx) => {
@@ -117,7 +131,9 @@ async function purgeOne(deps: ChangeDeps, node: NodeEntry, caller: Caller): Prom
       slot.end();
     }
     deps.registry.applyInstances(node.name, instances);
-    return before.filter((n) => !instances.some((i) => i.name === n));
+    const purged = before.filter((n) => !instances.some((i) => i.name === n));
+    forgetLabels(deps, node.name, purged);
+    return purged;
   });
   if (outcome.ok) return { node: node.name, ok: true, purged: outcome.value, error: null };
   return { node: node.name, ok: false, purged: [], error: { code: outcome.error.code, message: outcome.error.message } };

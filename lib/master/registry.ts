@@ -17,6 +17,8 @@ import type { InstanceSummary } from "../protocol/instances.ts";
 import type { InstanceView, NodeView } from "../protocol/api.ts";
 import type { HostResources, HostSnapshot, NodeState } from "../protocol/join.ts";
 import { loadNodeKeys, type NodeKeys } from "./node-keys.ts";
+import { createLabelStore, type LabelStore } from "./labels.ts";
+import { matchesSelector, type Labels, type Selector } from "../core/labels.ts";
 
 /** Missed heartbeats after which a connected node is NotReady. */
 export const MISSED_HEARTBEATS = 3;
@@ -47,6 +49,8 @@ export interface RegistryOptions {
   downGraceMs: number;
   /** The keys pinned to node names; in memory only when not given. */
   nodeKeys?: NodeKeys;
+  /** The labels of instances and nodes (labels.ts); in memory only when not given. */
+  labels?: LabelStore;
 }
 
 export interface JoinInfo {
@@ -77,6 +81,7 @@ export interface ResolvedInstance {
 interface Fragment {
   instances: InstanceSummary[];
   ready: boolean;
+  labelsVersion: number;
   bytes: Uint8Array<ArrayBuffer>;
 }
 
@@ -91,10 +96,14 @@ export class Registry {
   #body: { parts: Fragment[]; blob: Blob } | null = null;
   /** The keys pinned to node names (trust on first use). */
   readonly keys: NodeKeys;
+  /** The labels shown in the views and matched by selectors; a change of them is a change of the views. */
+  readonly labels: LabelStore;
   readonly #listeners = new Set<() => void>();
 
   constructor(readonly options: RegistryOptions) {
     this.keys = options.nodeKeys ?? loadNodeKeys(null, options.now);
+    this.labels = options.labels ?? createLabelStore(null);
+    this.labels.onChange(() => this.#changed());
   }
 
   /**
@@ -245,17 +254,22 @@ export class Registry {
       resources: e.snapshot.resources,
       allocated: e.snapshot.allocated,
       instanceCount: e.snapshot.instances.length,
+      labels: this.labels.nodeLabels(e.name),
     };
   }
 
-  /** Every cached instance's view, by node then name: `GET /api/v1/instances` as values (see {@link instanceViewsBody}). */
-  instanceViews(): InstanceView[] {
-    return this.entries().flatMap((e) => this.#nodeInstanceViews(e, this.#instancesKnown(e)));
+  /**
+   * Every cached instance's view, by node then name: `GET /api/v1/instances`
+   * as values (see {@link instanceViewsBody}); with `selector`, only the
+   * instances whose labels it selects.
+   */
+  instanceViews(selector?: Selector): InstanceView[] {
+    return this.entries().flatMap((e) => this.#nodeInstanceViews(e, this.#instancesKnown(e), selector));
   }
 
   /** The view of one resolved instance, without building the whole list. */
   instanceView({ node, instance }: ResolvedInstance): InstanceView {
-    return view(node, instance, this.#instancesKnown(node));
+    return view(node, instance, this.#instancesKnown(node), this.labels.instanceLabels(node.name, instance.name));
   }
 
   /**
@@ -293,10 +307,11 @@ export class Registry {
     const parts: Fragment[] = [];
     for (const e of this.entries()) {
       const ready = this.#instancesKnown(e);
+      const labelsVersion = this.labels.version(e.name);
       let fragment = this.#fragments.get(e);
-      if (!fragment || fragment.instances !== e.snapshot.instances || fragment.ready !== ready) {
+      if (!fragment || fragment.instances !== e.snapshot.instances || fragment.ready !== ready || fragment.labelsVersion !== labelsVersion) {
         const json = JSON.stringify(this.#nodeInstanceViews(e, ready)).slice(1, -1);
-        fragment = { instances: e.snapshot.instances, ready, bytes: new TextEncoder().encode(json) };
+        fragment = { instances: e.snapshot.instances, ready, labelsVersion, bytes: new TextEncoder().encode(json) };
         this.#fragments.set(e, fragment);
       }
       parts.push(fragment);
@@ -308,10 +323,10 @@ export class Registry {
     return this.stateOf(e) === "Ready" && e.snapshot.multipassError === null;
   }
 
-  #nodeInstanceViews(e: NodeEntry, ready: boolean): InstanceView[] {
-    return [...e.snapshot.instances]
-      .sort((a, b) => compareNames(a.name, b.name))
-      .map((i) => view(e, i, ready));
+  #nodeInstanceViews(e: NodeEntry, ready: boolean, selector?: Selector): InstanceView[] {
+    const labelsOf = (i: InstanceSummary) => this.labels.instanceLabels(e.name, i.name);
+    const instances = selector ? e.snapshot.instances.filter((i) => matchesSelector(selector, labelsOf(i))) : [...e.snapshot.instances];
+    return instances.sort((a, b) => compareNames(a.name, b.name)).map((i) => view(e, i, ready, labelsOf(i)));
   }
 
   /**
@@ -371,8 +386,8 @@ export class Registry {
   }
 }
 
-function view(e: NodeEntry, i: InstanceSummary, known: boolean): InstanceView {
-  return { node: e.name, name: i.name, state: known ? i.state : "Unknown", ipv4: i.ipv4, release: i.release };
+function view(e: NodeEntry, i: InstanceSummary, known: boolean, labels: Labels): InstanceView {
+  return { node: e.name, name: i.name, state: known ? i.state : "Unknown", ipv4: i.ipv4, release: i.release, labels };
 }
 
 /** Byte-wise name order, so listings are stable and locale-independent. */

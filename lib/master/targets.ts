@@ -1,12 +1,15 @@
 /**
  * What a call means, resolved before anything is done: the instances of a
- * lifecycle verb, the nodes of a purge, the node of a session. One unknown
+ * lifecycle verb (named, all, or by label selector), the nodes of a purge
+ * or of a listing, the node of a session. One unknown
  * or ambiguous name stops the whole call, so nothing happens to the others.
  */
 import { AppError } from "../core/errors.ts";
 import { validateNodeName, type InstanceRef } from "../core/validate.ts";
 import { ELIGIBLE, PRIMARY_NAME, type BulkActionBody, type LifecycleAction } from "../protocol/operations.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
+import { formatSelector, matchesSelector, type Selector } from "../core/labels.ts";
+import type { NodeView } from "../protocol/api.ts";
 
 /** One instance, by name, on the node that holds it. */
 export interface Target {
@@ -50,15 +53,26 @@ export function instanceTarget(registry: Registry, ref: InstanceRef): Target {
 
 /**
  * The instances of a bulk verb: with `all`, every instance the verb applies
- * to on the nodes that are not Down; otherwise the named ones, each once.
- * @throws AppError E_NOT_FOUND / E_AMBIGUOUS for the first name that does not resolve.
+ * to on the nodes that are not Down; with a selector, those of them whose
+ * labels it selects; otherwise the named ones, each once.
+ * @throws AppError E_NOT_FOUND / E_AMBIGUOUS for the first name that does not
+ *   resolve; E_NOT_FOUND when a selector selects nothing the verb applies to
+ *   (a call that would do nothing says so).
  */
-export function bulkTargets(registry: Registry, action: LifecycleAction, body: Pick<BulkActionBody, "all" | "instances">): Target[] {
+export function bulkTargets(registry: Registry, action: LifecycleAction, body: Pick<BulkActionBody, "all" | "instances"> & { selector?: Selector | null }): Target[] {
   const targets: Target[] = [];
-  if (body.all) {
+  const selector = body.selector ?? null;
+  if (body.all || selector !== null) {
     for (const node of registry.entries()) {
       if (registry.stateOf(node) === "Down") continue;
-      for (const i of node.snapshot.instances) if (ELIGIBLE[action](i.state)) targets.push({ node, name: i.name });
+      for (const i of node.snapshot.instances) {
+        if (!ELIGIBLE[action](i.state)) continue;
+        if (selector !== null && !matchesSelector(selector, registry.labels.instanceLabels(node.name, i.name))) continue;
+        targets.push({ node, name: i.name });
+      }
+    }
+    if (selector !== null && targets.length === 0) {
+      throw new AppError("E_NOT_FOUND", `No instance that can be ${PAST[action]} matches the selector "${formatSelector(selector).slice(0, 200)}" (on the nodes that are not Down)`);
     }
     return targets;
   }
@@ -70,6 +84,21 @@ export function bulkTargets(registry: Registry, action: LifecycleAction, body: P
     seen.add(key);
   }
   return targets;
+}
+
+const PAST: Record<LifecycleAction, string> = {
+  start: "started",
+  stop: "stopped",
+  restart: "restarted",
+  suspend: "suspended",
+  delete: "deleted",
+  recover: "recovered",
+};
+
+/** The views of the nodes whose labels `selector` selects (every node when it is null). */
+export function selectNodes(registry: Registry, selector: Selector | null): NodeView[] {
+  const views = registry.nodeViews();
+  return selector === null ? views : views.filter((v) => matchesSelector(selector, v.labels));
 }
 
 /**

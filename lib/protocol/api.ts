@@ -4,7 +4,9 @@
  * reads every answer through them).
  */
 import type { ErrorCode } from "../core/errors.ts";
-import { arrayOf, boolean, field, integer, nonNegative, nullable, object, oneOf, ParseError, parseErrorCode, string, type JsonObject } from "../core/parse.ts";
+import type { Labels } from "../core/labels.ts";
+import { parseLabels } from "./labels.ts";
+import { arrayOf, boolean, field, integer, nonNegative, nullable, object, oneOf, optional, ParseError, parseErrorCode, string, type JsonObject } from "../core/parse.ts";
 import type { SessionKind } from "./session.ts";
 import { parseInstanceSummary, parseLiveFigures, type InstanceState, type LiveFigures } from "./instances.ts";
 import { NODE_STATES, parseAllocation, parseHostResources, type Allocation, type HostResources, type NodeState } from "./join.ts";
@@ -31,6 +33,8 @@ export interface NodeView {
   allocated: Allocation;
   /** Number of instances (deleted ones included) the node reported. */
   instanceCount: number;
+  /** The node's labels (issue 15), `{}` when none. */
+  labels: Labels;
 }
 
 /** The answer of `DELETE /api/v1/nodes/:name[?force=1]`: the node dropped, and the state it was in. */
@@ -58,6 +62,8 @@ export interface InstanceView {
   state: InstanceState;
   ipv4: string[];
   release: string | null;
+  /** The instance's labels (issue 15), `{}` when none. */
+  labels: Labels;
 }
 
 /** `GET /api/v1/info` item: live figures, `null` where Multipass gives nothing. */
@@ -101,12 +107,13 @@ export function parseNodeView(value: unknown, path: string): NodeView {
     resources: field(o, "resources", path, parseHostResources),
     allocated: field(o, "allocated", path, parseAllocation),
     instanceCount: field(o, "instanceCount", path, integer),
+    labels: field(o, "labels", path, optional(parseLabels)) ?? {},
   };
 }
 
 export function parseInstanceView(value: unknown, path: string): InstanceView {
   const o = object(value, path);
-  return { node: field(o, "node", path, string), ...parseInstanceSummary(o, path) };
+  return { node: field(o, "node", path, string), ...parseInstanceSummary(o, path), labels: field(o, "labels", path, optional(parseLabels)) ?? {} };
 }
 
 export function parseInfoView(value: unknown, path: string): InfoView {

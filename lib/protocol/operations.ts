@@ -3,6 +3,8 @@
  * agent API, with the parsers that validate them. Validation happens here,
  * before anything reaches a worker, and again on the worker.
  */
+import { parseSelector, type Labels, type Selector } from "../core/labels.ts";
+import { parseLabels } from "./labels.ts";
 import { AppError, isErrorCode, messageOf, usageError, type ErrorCode } from "../core/errors.ts";
 import { INSTANCE_STATES, type InstanceState, type InstanceSummary, type LaunchSpec, parseInstanceSummary } from "./instances.ts";
 import { arrayOf, boolean, field, nullable, number, object, oneOf, optional, string } from "../core/parse.ts";
@@ -52,6 +54,8 @@ export interface LaunchRequestBody extends Omit<LaunchSpec, "name"> {
    * can exec there reads that home. Refused unless this is true.
    */
   allowPrimary?: boolean;
+  /** Labels set on the instance once it is launched (issue 15); never sent to the worker. */
+  labels?: Labels;
 }
 
 /** The name Multipass treats specially (CONTRACT.md §2.2): its launch mounts the host account's home. */
@@ -115,7 +119,7 @@ function cloudInitText(value: unknown): string {
 /** Validates a `POST /api/v1/instances` body. @throws AppError E_USAGE with the exact reason */
 export function parseLaunchRequest(value: unknown): LaunchRequestBody {
   const o = object(value, "body");
-  const known = new Set(["name", "image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "node", "dryRun", "allowPrimary"]);
+  const known = new Set(["name", "image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "node", "dryRun", "allowPrimary", "labels"]);
   for (const key of Object.keys(o)) if (!known.has(key)) throw usageError(`Unknown launch field "${key.slice(0, 40)}"`);
   const str = (key: string) => field(o, key, "body", optional(string));
   const name = str("name");
@@ -123,6 +127,7 @@ export function parseLaunchRequest(value: unknown): LaunchRequestBody {
   const node = str("node");
   const sizes = validateLaunchSizes({ memory: str("memory"), disk: str("disk") });
   const allowPrimary = field(o, "allowPrimary", "body", optional(boolean)) ?? false;
+  const labels = field(o, "labels", "body", optional(parseLabels));
   if (name === PRIMARY_NAME && !allowPrimary) {
     throw usageError(
       `An instance named "${PRIMARY_NAME}" is Multipass's primary instance: launching it mounts the home directory of the worker's account into the VM, where anyone who can run commands there can read it. Choose another name, or allow it explicitly (--allow-primary, or "allowPrimary": true)`,
@@ -139,12 +144,14 @@ export function parseLaunchRequest(value: unknown): LaunchRequestBody {
     ...(node === undefined ? {} : { node: validateNodeName(node) }),
     dryRun: field(o, "dryRun", "body", optional(boolean)) ?? false,
     ...(allowPrimary ? { allowPrimary } : {}),
+    ...(labels === undefined || Object.keys(labels).length === 0 ? {} : { labels }),
   };
 }
 
 /** Validates a launch spec arriving at a worker. @throws AppError E_USAGE */
 export function parseLaunchSpec(value: unknown): LaunchSpec {
   const o = object(value, "launch");
+  if (o["labels"] !== undefined) throw usageError('Unknown launch field "labels"');
   const { node: _node, dryRun: _dryRun, allowPrimary: _allowPrimary, name, ...rest } = parseLaunchRequest({ ...o, name: o["name"] });
   if (name === undefined) throw usageError("A launch needs a name");
   return { name, ...rest };
@@ -159,20 +166,23 @@ export function parseActionOptions(value: unknown): ActionOptions {
   };
 }
 
-/** `POST /api/v1/actions/:action` body: instances by `NAME`/`NAME@NODE`, or all of them. */
+/** `POST /api/v1/actions/:action` body: instances by `NAME`/`NAME@NODE`, all of them, or those a label selector selects. */
 export interface BulkActionBody extends ActionOptions {
   instances: { name: string; node?: string }[];
   all: boolean;
+  selector: Selector | null;
 }
 
 export function parseBulkAction(value: unknown): BulkActionBody {
   const o = object(value, "body");
   const refs = field(o, "instances", "body", optional(arrayOf(string))) ?? [];
   const all = field(o, "all", "body", optional(boolean)) ?? false;
-  if (all && refs.length > 0) throw usageError("Give instance names or all, not both");
-  if (!all && refs.length === 0) throw usageError("Give at least one instance name, or all");
+  const selectorText = field(o, "selector", "body", optional(string));
+  if ([all, refs.length > 0, selectorText !== undefined].filter(Boolean).length > 1) throw usageError("Give instance names, all or a selector: only one of them");
+  if (!all && refs.length === 0 && selectorText === undefined) throw usageError("Give at least one instance name, all, or a selector");
   if (refs.length > 1000) throw usageError("Too many instances in one call (at most 1000)");
-  return { instances: refs.map((r) => parseInstanceRef(r)), all, ...parseActionOptions(o) };
+  const selector = selectorText === undefined ? null : parseSelector(selectorText);
+  return { instances: refs.map((r) => parseInstanceRef(r)), all, selector, ...parseActionOptions(o) };
 }
 
 function isLifecycleAction(text: string): text is LifecycleAction {

@@ -116,7 +116,7 @@ describe("a cluster of three nodes", () => {
     const raw = await (await fetch(`${master.apiUrl}/api/v1/instances`, { headers: { authorization: `Bearer ${master.apiToken}` } })).text();
     expect(json.stdout).toBe(raw + "\n");
     const list = arrayOf(parseInstanceView)(parseJson(json.stdout, "instances --json"), "instances --json");
-    expect(list).toContainEqual({ node: "n1", name: "web", state: "Running", ipv4: [expect.stringMatching(/^127\./)], release: "Ubuntu 24.04 LTS" });
+    expect(list).toContainEqual({ node: "n1", name: "web", state: "Running", ipv4: [expect.stringMatching(/^127\./)], release: "Ubuntu 24.04 LTS", labels: {} });
   });
 
   test("info: live figures from every node as numbers, in a table and in JSON", async () => {

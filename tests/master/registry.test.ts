@@ -97,8 +97,8 @@ describe("Registry", () => {
     join("bb", "n2", [{ name: "db", state: "Stopped" }]);
     registry.disconnect("bb", "n2");
     expect(await listed(registry)).toEqual([
-      { node: "n1", name: "web", state: "Running", ipv4: [], release: "Ubuntu 24.04 LTS" },
-      { node: "n2", name: "db", state: "Unknown", ipv4: [], release: "Ubuntu 24.04 LTS" },
+      { node: "n1", name: "web", state: "Running", ipv4: [], release: "Ubuntu 24.04 LTS", labels: {} },
+      { node: "n2", name: "db", state: "Unknown", ipv4: [], release: "Ubuntu 24.04 LTS", labels: {} },
     ]);
     registry.update("a", "n1", { ...snapshot([{ name: "web" }]), multipassError: "daemon down" });
     expect((await listed(registry))[0]!.state).toBe("Unknown");

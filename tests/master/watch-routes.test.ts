@@ -158,7 +158,7 @@ describe("GET /api/v1/watch", () => {
     parseWatchSnapshot(first!.data);
     registry.applyInstances("n1", [{ name: "db", state: "Stopped", ipv4: ["10.0.0.9"], release: null }]);
     const [second] = await readEvents(body, 1);
-    expect(parseWatchSnapshot(second!.data).instances).toEqual([{ node: "n1", name: "db", state: "Stopped", ipv4: ["10.0.0.9"], release: null }]);
+    expect(parseWatchSnapshot(second!.data).instances).toEqual([{ node: "n1", name: "db", state: "Stopped", ipv4: ["10.0.0.9"], release: null, labels: {} }]);
     const appended = record(audit, 1);
     const [third] = await readEvents(body, 1);
     expect(third!.event).toBe("audit");

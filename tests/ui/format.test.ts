@@ -17,6 +17,7 @@ const node: NodeView = {
   resources: { cpus: 4, load: [3.8, 1, 1], memory: { total: 16 * GiB, available: 4 * GiB }, disk: { total: 100 * GiB, available: 90 * GiB } },
   allocated: { cpus: 2, memory: 4 * GiB, disk: 20 * GiB, unknown: 0 },
   instanceCount: 2,
+  labels: {},
 };
 
 describe("the console's words", () => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { InstanceView } from "../../lib/protocol/api.ts";
 import { filterWords, instanceRef, matchesFilter, nextSort, rowCells, sameOrder, sortInstances } from "../../lib/ui/table-model.ts";
 
-const vm = (name: string, node: string, state: InstanceView["state"] = "Running", ipv4: string[] = []): InstanceView => ({ name, node, state, ipv4, release: null });
+const vm = (name: string, node: string, state: InstanceView["state"] = "Running", ipv4: string[] = []): InstanceView => ({ name, node, state, ipv4, release: null, labels: {} });
 
 describe("the instances table's model", () => {
   test("the key is NAME@NODE", () => {
