@@ -1,8 +1,8 @@
 /**
  * Where a launch goes when the user does not say. The rule, also in the README:
  *
- * 1. Candidates are the Ready nodes whose multipass answers, and whose
- *    Multipass version launches the sizes asked for (1.17 raised the
+ * 1. Candidates are the Ready nodes that are not cordoned (cordons.ts),
+ *    whose multipass answers, and whose Multipass version launches the sizes asked for (1.17 raised the
  *    minimums from 128M memory / 512M disk to 512M / 1G: a request the API
  *    accepted against the lowest minimums goes only where it can succeed).
  * 2. A node's capacity is its memory, its disk, and its CPUs times the CPU
@@ -63,6 +63,8 @@ export interface Candidate {
   instanceCount: number;
   /** The node's Multipass version, which sets its size minimums; absent or null: unknown (the lowest apply). */
   multipassVersion?: string | null;
+  /** Cordoned (`nodes cordon`): never a candidate. Absent: not cordoned. */
+  cordoned?: boolean;
 }
 
 /**
@@ -193,13 +195,16 @@ function roomiest(rooms: NodeRoom[], counts: Map<string, number>): NodeRoom {
 /**
  * Picks the node for `demand`.
  * @throws AppError E_USAGE when every Ready node's Multipass refuses the
- *   sizes (naming each node's version and minimum), E_CONFLICT when no node fits (naming the roomiest),
- *   E_UNREACHABLE when no node is Ready.
+ *   sizes (naming each node's version and minimum), E_CONFLICT when no node fits (naming the roomiest)
+ *   or every Ready node is cordoned, E_UNREACHABLE when no node is Ready.
  */
 export function place(candidates: Candidate[], demand: Demand, cpuOvercommit = DEFAULT_CPU_OVERCOMMIT): Placement {
-  const ready = candidates.filter((c) => c.state === "Ready" && c.multipassError === null);
+  const up = candidates.filter((c) => c.state === "Ready" && c.multipassError === null);
+  const cordoned = up.filter((c) => c.cordoned === true).map((c) => `${c.name} is cordoned`);
+  const ready = up.filter((c) => c.cordoned !== true);
   if (ready.length === 0) {
-    const states = candidates.map((c) => `${c.name} is ${c.multipassError ? "failing" : c.state}`).join(", ");
+    const states = candidates.map((c) => `${c.name} is ${c.multipassError ? "failing" : c.cordoned && c.state === "Ready" ? "cordoned" : c.state}`).join(", ");
+    if (cordoned.length > 0) throw new AppError("E_CONFLICT", `No node to launch on: every Ready node is cordoned (${states}); uncordon one with "multiverse nodes uncordon NODE"`);
     throw new AppError("E_UNREACHABLE", `No Ready node to launch on${states ? ` (${states})` : ""}`);
   }
   const refusals = ready.flatMap((c) => {
@@ -217,7 +222,8 @@ export function place(candidates: Candidate[], demand: Demand, cpuOvercommit = D
     const most = roomiest(all, counts);
     throw new AppError(
       "E_CONFLICT",
-      `No node can fit ${describeDemand(demand)}; the most room is on node "${most.node}": ${describeDemand(most.free)} free`,
+      `No node can fit ${describeDemand(demand)}; the most room is on node "${most.node}": ${describeDemand(most.free)} free` +
+        (cordoned.length > 0 ? ` (${cordoned.join(", ")})` : ""),
     );
   }
   const best = roomiest(fitting, counts);
@@ -226,6 +232,7 @@ export function place(candidates: Candidate[], demand: Demand, cpuOvercommit = D
   const others = [
     ...rooms.filter((r) => r !== best).map((r) => `${r.node}: ${describeDemand(r.free)} free${r.fits ? "" : ", does not fit"}`),
     ...refusals,
+    ...cordoned,
   ];
   const reason =
     `the most free capacity after allocations: ${describeDemand(best.free)} free` + (others.length > 0 ? ` (${others.join("; ")})` : "");

@@ -3,9 +3,10 @@ import { checkNodeMinimums, createPendingLaunches, DEFAULT_DEMAND, demandOf, fre
 
 const GiB = 1024 ** 3;
 
-function node(name: string, over: { cpus?: number; memory?: number; disk?: number; used?: Partial<Candidate["allocated"]>; count?: number; state?: Candidate["state"]; error?: string; version?: string } = {}): Candidate {
+function node(name: string, over: { cpus?: number; memory?: number; disk?: number; used?: Partial<Candidate["allocated"]>; count?: number; state?: Candidate["state"]; error?: string; version?: string; cordoned?: boolean } = {}): Candidate {
   return {
     ...(over.version === undefined ? {} : { multipassVersion: over.version }),
+    ...(over.cordoned === undefined ? {} : { cordoned: over.cordoned }),
     name,
     state: over.state ?? "Ready",
     multipassError: over.error ?? null,
@@ -82,6 +83,25 @@ describe("placement", () => {
       expect.objectContaining({ code: "E_USAGE", message: 'Cannot launch 1 CPU, 256.0MiB memory, 5.0GiB disk on node "n2": Multipass 1.17.0 needs at least 512M memory' }),
     );
     expect(() => checkNodeMinimums("n2", "1.17.0", DEFAULT_DEMAND)).not.toThrow();
+  });
+
+  test("a cordoned node is never a candidate, however roomy; the reason says so", () => {
+    const p = place([node("n1", { cpus: 2, count: 3 }), node("n2", { cordoned: true })], DEFAULT_DEMAND);
+    expect(p.node).toBe("n1");
+    expect(p.reason).toEndWith("(n2 is cordoned)");
+    expect(p.rooms.map((r) => r.node)).toEqual(["n1"]);
+    // Not cordoned (false) is a candidate like any other.
+    expect(place([node("n1", { cpus: 2, count: 3 }), node("n2", { cordoned: false })], DEFAULT_DEMAND).node).toBe("n2");
+  });
+
+  test("every Ready node cordoned: a conflict naming each and how to lift it; nothing fits: the cordoned ones are named too", () => {
+    const all = () => place([node("n1", { cordoned: true }), node("n2", { state: "Down" }), node("n3", { cordoned: true, state: "NotReady" })], DEFAULT_DEMAND);
+    expect(all).toThrow(expect.objectContaining({ code: "E_CONFLICT" }));
+    expect(all).toThrow('No node to launch on: every Ready node is cordoned (n1 is cordoned, n2 is Down, n3 is NotReady); uncordon one with "multiverse nodes uncordon NODE"');
+    // No Ready node at all, cordoned or not: unreachable, as before.
+    expect(() => place([node("n3", { cordoned: true, state: "Down" })], DEFAULT_DEMAND)).toThrow(expect.objectContaining({ code: "E_UNREACHABLE" }));
+    const tooBig = () => place([node("a", { memory: 16 }), node("b", { memory: 64, cordoned: true })], { cpus: 1, memory: 32 * GiB, disk: GiB }, 1);
+    expect(tooBig).toThrow('No node can fit 1 CPU, 32.0GiB memory, 1.0GiB disk; the most room is on node "a": 8 CPUs, 16.0GiB memory, 200.0GiB disk free (b is cordoned)');
   });
 
   test("nothing fits: a clear error naming the node with the most room", () => {
