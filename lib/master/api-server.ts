@@ -18,6 +18,7 @@
  *   from the cache, `ref` is `NAME` or `NAME@NODE`; a selector (kubectl's
  *   syntax, core/labels.ts) keeps the instances whose labels it selects;
  * - labels of instances and nodes: see label-routes.ts;
+ * - cordons of nodes (`POST /api/v1/nodes/:name/cordon`, `…/uncordon`): see cordon-routes.ts;
  * - `GET /api/v1/info[?instance=REF|selector=SEL][&timeout=MS]` — live, fanned out to the
  *   Ready nodes in parallel, each with its own timeout (default the master's
  *   `--node-timeout`, at most {@link MAX_INFO_TIMEOUT_MS}); the request is
@@ -45,6 +46,7 @@ import type { AuditLog } from "./audit-log.ts";
 import { registerEventRoutes } from "./events-routes.ts";
 import { registerOperationRoutes } from "./operation-routes.ts";
 import { registerLabelRoutes } from "./label-routes.ts";
+import { registerCordonRoutes } from "./cordon-routes.ts";
 import { selectNodes } from "./targets.ts";
 import { parseSelectorQuery } from "../protocol/labels.ts";
 import type { Operations } from "./operations.ts";
@@ -150,6 +152,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   registerSessionRoutes(app, { registry, relay: deps.relay, kept, audit: deps.audit, caller, log: deps.log });
   registerOperationRoutes(app, { registry, ops: deps.ops, caller });
   registerLabelRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
+  registerCordonRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
   registerEventRoutes(app, { audit: deps.audit });
   registerWatchRoutes(app, { registry, audit: deps.audit });
   const page = deps.console ?? unavailableConsole("this master was started without its web console");

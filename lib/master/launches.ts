@@ -121,6 +121,11 @@ function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRe
     if (!node) throw new AppError("E_NOT_FOUND", `Node "${body.node}" is not part of the cluster`);
     const state = registry.stateOf(node);
     if (state !== "Ready") throw new AppError("E_UNREACHABLE", `Node "${node.name}" is ${state}; cannot launch there`);
+    const cordon = registry.cordons.get(node.name);
+    if (cordon) {
+      const why = cordon.reason === null ? "" : ` (${cordon.reason})`;
+      throw new AppError("E_CONFLICT", `Node "${node.name}" is cordoned since ${cordon.since}${why}; no launch goes there until "multiverse nodes uncordon ${node.name}"`);
+    }
     checkNodeMinimums(node.name, node.snapshot.multipassVersion, demandOf(body));
     return { node, placement: null };
   }
@@ -134,6 +139,7 @@ function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRe
         resources: e.snapshot.resources,
         allocated: e.snapshot.allocated,
         instanceCount: e.snapshot.instances.filter((i) => i.state !== "Deleted").length,
+        cordoned: registry.cordons.get(e.name) !== null,
       },
       (name) => e.snapshot.instances.some((i) => i.name === name),
     ),

@@ -10,6 +10,7 @@ import { beatMembers, createClusterApp, newClusterCounters } from "./cluster-ser
 import type { Socket } from "../net/ws.ts";
 import { Registry } from "./registry.ts";
 import { createLabelStore } from "./labels.ts";
+import { createCordonStore } from "./cordons.ts";
 import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
 import type { LivenessTimes } from "../net/liveness.ts";
 import type { AuditLog } from "./audit-log.ts";
@@ -85,6 +86,7 @@ export function createMaster(options: MasterOptions): Master {
     downGraceMs: options.downGraceMs,
     nodeKeys: options.nodeKeys,
     labels: createLabelStore(options.database ?? null),
+    cordons: createCordonStore(options.database ?? null),
   });
   const members = new Set<Socket>();
   const counters = newClusterCounters();

@@ -17,6 +17,7 @@ import type { InstanceSummary } from "../protocol/instances.ts";
 import type { InstanceView, NodeView } from "../protocol/api.ts";
 import type { HostResources, HostSnapshot, NodeState } from "../protocol/join.ts";
 import { loadNodeKeys, type NodeKeys } from "./node-keys.ts";
+import { createCordonStore, type CordonStore } from "./cordons.ts";
 import { createLabelStore, type LabelStore } from "./labels.ts";
 import { matchesSelector, type Labels, type Selector } from "../core/labels.ts";
 
@@ -51,6 +52,8 @@ export interface RegistryOptions {
   nodeKeys?: NodeKeys;
   /** The labels of instances and nodes (labels.ts); in memory only when not given. */
   labels?: LabelStore;
+  /** The nodes' cordons (cordons.ts); in memory only when not given. */
+  cordons?: CordonStore;
 }
 
 export interface JoinInfo {
@@ -98,12 +101,16 @@ export class Registry {
   readonly keys: NodeKeys;
   /** The labels shown in the views and matched by selectors; a change of them is a change of the views. */
   readonly labels: LabelStore;
+  /** The cordoned nodes, shown in the node views; a change of them is a change of the views. */
+  readonly cordons: CordonStore;
   readonly #listeners = new Set<() => void>();
 
   constructor(readonly options: RegistryOptions) {
     this.keys = options.nodeKeys ?? loadNodeKeys(null, options.now);
     this.labels = options.labels ?? createLabelStore(null);
     this.labels.onChange(() => this.#changed());
+    this.cordons = options.cordons ?? createCordonStore(null, options.now);
+    this.cordons.onChange(() => this.#changed());
   }
 
   /**
@@ -255,6 +262,7 @@ export class Registry {
       allocated: e.snapshot.allocated,
       instanceCount: e.snapshot.instances.length,
       labels: this.labels.nodeLabels(e.name),
+      cordoned: this.cordons.get(e.name),
     };
   }
 

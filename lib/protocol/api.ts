@@ -10,6 +10,7 @@ import { arrayOf, boolean, field, integer, nonNegative, nullable, object, oneOf,
 import type { SessionKind } from "./session.ts";
 import { parseInstanceSummary, parseLiveFigures, type InstanceState, type LiveFigures } from "./instances.ts";
 import { NODE_STATES, parseAllocation, parseHostResources, type Allocation, type HostResources, type NodeState } from "./join.ts";
+import { parseCordonView, type CordonView } from "./cordon.ts";
 
 /** `GET /api/v1/nodes` item. */
 export interface NodeView {
@@ -35,6 +36,8 @@ export interface NodeView {
   instanceCount: number;
   /** The node's labels (issue 15), `{}` when none. */
   labels: Labels;
+  /** The node's cordon (`nodes cordon`: no new launches placed there), or null. */
+  cordoned: CordonView | null;
 }
 
 /** The answer of `DELETE /api/v1/nodes/:name[?force=1]`: the node dropped, and the state it was in. */
@@ -108,6 +111,7 @@ export function parseNodeView(value: unknown, path: string): NodeView {
     allocated: field(o, "allocated", path, parseAllocation),
     instanceCount: field(o, "instanceCount", path, integer),
     labels: field(o, "labels", path, optional(parseLabels)) ?? {},
+    cordoned: field(o, "cordoned", path, optional(nullable(parseCordonView))) ?? null,
   };
 }
 

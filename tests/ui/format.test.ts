@@ -18,6 +18,7 @@ const node: NodeView = {
   allocated: { cpus: 2, memory: 4 * GiB, disk: 20 * GiB, unknown: 0 },
   instanceCount: 2,
   labels: {},
+  cordoned: null,
 };
 
 describe("the console's words", () => {
