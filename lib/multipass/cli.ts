@@ -7,7 +7,8 @@
 import { AppError, messageOf, usageError } from "../core/errors.ts";
 import { DAEMON_BOUND_MS } from "../core/timers.ts";
 import { classifyFailure, commandOf } from "./failure.ts";
-import { parseInfo, parseList, parseVersion } from "./parse.ts";
+import { parseInfo, parseList, parseSnapshotList, parseSnapshotTaken, parseVersion } from "./parse.ts";
+import { snapshotArgv } from "./snapshot-argv.ts";
 import { createLaunchProgressParser } from "./progress.ts";
 import { runProcess, type RunOptions, type RunResult, type Runner } from "./run.ts";
 import { spawnExec, startExec, type ExecSpawner } from "./exec.ts";
@@ -30,6 +31,8 @@ const COMMANDS = [
   "delete",
   "recover",
   "purge",
+  "snapshot",
+  "restore",
 ] as const;
 /** Commands with their own timeout. */
 export type MultipassCommand = (typeof COMMANDS)[number];
@@ -57,6 +60,9 @@ export const DEFAULT_TIMEOUTS_MS: Readonly<Record<MultipassCommand, number>> = {
   delete: DAEMON_BOUND_MS + MINUTE,
   recover: DAEMON_BOUND_MS + MINUTE,
   purge: DAEMON_BOUND_MS + MINUTE,
+  // A snapshot or restore of a stopped VM copies or reverts its disk image on the daemon's thread: like a stop.
+  snapshot: DAEMON_BOUND_MS + MINUTE,
+  restore: DAEMON_BOUND_MS + MINUTE,
 };
 /** Added to a launch's own `--timeout`, so multipass's exit 5 arrives before our kill. */
 export const LAUNCH_TIMEOUT_MARGIN_MS = MINUTE;
@@ -125,6 +131,7 @@ export const buildArgv = {
   ],
   recover: (instances: readonly string[]): string[] => ["recover", "--", ...names(instances, "recover")],
   purge: (): string[] => ["purge"],
+  ...snapshotArgv,
   exec: (name: string, command: readonly string[]): string[] => {
     if (command.length === 0) throw usageError(`multipass exec needs a command to run in ${JSON.stringify(name)}`);
     return ["exec", validateInstanceName(name), "--no-map-working-directory", "--", ...command];
@@ -268,6 +275,17 @@ export function createMultipassCli(options: MultipassCliOptions = {}): Multipass
       simple("delete", () => buildArgv.delete(instances, { purge: callOptions.purge }), callOptions),
     recover: (instances, callOptions) => simple("recover", () => buildArgv.recover(instances), callOptions),
     purge: (callOptions) => simple("purge", buildArgv.purge, callOptions),
+    snapshots: (callOptions) => call("list", buildArgv.snapshots, parseSnapshotList, callOptions),
+    snapshot: (instance, callOptions = {}) =>
+      call("snapshot", () => buildArgv.snapshot(instance, { name: callOptions.name, comment: callOptions.comment }), (stdout, argv) => {
+        const name = parseSnapshotTaken(stdout, instance) ?? callOptions.name;
+        if (name === undefined) {
+          throw new MultipassError({ kind: "bad-output", message: "multipass snapshot succeeded without saying the snapshot's name", argv, exitCode: 0, stderr: "" });
+        }
+        return { name };
+      }, callOptions),
+    restore: (instance, snapshot, callOptions) => simple("restore", () => buildArgv.restore(instance, snapshot), callOptions),
+    deleteSnapshots: (instance, snapshots, callOptions) => simple("delete", () => buildArgv.deleteSnapshots(instance, snapshots), callOptions),
     exec: (request) => startExec(request, (remote) => argvWith(prefix, "exec", () => buildArgv.exec(request.instance, remote)), spawn),
   };
 }

@@ -8,6 +8,7 @@
  */
 import { AppError, type ErrorCode } from "../core/errors.ts";
 import type { InstanceInfo, InstanceSummary, LaunchProgress, LaunchSpec } from "../protocol/instances.ts";
+import type { SnapshotSummary } from "../protocol/snapshots.ts";
 
 /** `multipass version`. */
 export interface MultipassVersion {
@@ -88,6 +89,34 @@ export interface Multipass {
   recover(names: string[], options?: CallOptions): Promise<void>;
   /** Removes every deleted instance. Idempotent. @throws MultipassError */
   purge(options?: CallOptions): Promise<void>;
+  /**
+   * `multipass list --snapshots`: every snapshot of every instance. Read-only.
+   * @throws MultipassError, kind "snapshots-unsupported" on a backend without snapshots.
+   */
+  snapshots(options?: CallOptions): Promise<SnapshotSummary[]>;
+  /**
+   * `multipass snapshot [--name N] [--comment C] INSTANCE` of a stopped
+   * instance. Not idempotent: a second snapshot of one name fails with kind
+   * "already-exists"; without a name Multipass picks snapshotN.
+   * @returns the snapshot's name, from Multipass's `Snapshot taken:` line.
+   * @throws MultipassError, kind "not-stopped" when the instance is not
+   *   stopped, "snapshots-unsupported", "not-found", "invalid-arguments" (the name).
+   */
+  snapshot(instance: string, options?: CallOptions & { name?: string; comment?: string }): Promise<{ name: string }>;
+  /**
+   * `multipass restore --destructive INSTANCE.SNAPSHOT`: the current state is
+   * discarded (a caller that wants to keep it takes a snapshot first, as
+   * Multipass's own prompt offers). Idempotent.
+   * @throws MultipassError, kind "not-found" (instance or snapshot),
+   *   "not-stopped", "snapshots-unsupported".
+   */
+  restore(instance: string, snapshot: string, options?: CallOptions): Promise<void>;
+  /**
+   * `multipass delete --purge INSTANCE.SNAPSHOT…`: snapshots can only be
+   * purged. Not idempotent: a snapshot already gone is kind "not-found".
+   * @throws MultipassError
+   */
+  deleteSnapshots(instance: string, snapshots: string[], options?: CallOptions): Promise<void>;
   /**
    * Starts `multipass exec NAME --no-map-working-directory -- …` of a command,
    * or of the user's login shell, and returns at once. Not idempotent: every
@@ -185,6 +214,8 @@ export type MultipassErrorKind =
   // unhandled exception. Our own validation ran first, so the host must act (e.g. a Multipass too
   // old for an option), not the user.
   | "command-line"
+  | "not-stopped" // Multipass can only take (restore) snapshots of stopped instances
+  | "snapshots-unsupported" // The snapshots feature is not implemented on this backend
   | "timeout" // our timeout, or multipass's own --timeout (exit 5)
   | "not-installed" // the binary could not be started
   | "bad-output" // exit 0 but stdout did not parse
@@ -196,6 +227,8 @@ const KIND_CODE: Record<MultipassErrorKind, ErrorCode> = {
   deleted: "E_CONFLICT",
   "being-prepared": "E_CONFLICT",
   "invalid-arguments": "E_USAGE",
+  "not-stopped": "E_CONFLICT",
+  "snapshots-unsupported": "E_UNAVAILABLE",
   "daemon-unreachable": "E_MULTIPASS",
   "command-line": "E_MULTIPASS",
   timeout: "E_TIMEOUT",

@@ -14,6 +14,13 @@ const RULES: readonly (readonly [RegExp, MultipassErrorKind])[] = [
   [/\bUnable to find an image matching\b|\bCould not load cloud-init configuration\b/, "invalid-arguments"],
   [/\bRemote "[^"\n]*" is unknown or unreachable\b/, "invalid-arguments"],
   [/\bRequested disk \([^)\n]*\) below minimum for this image\b/, "invalid-arguments"],
+  // Snapshots (src/daemon/daemon.cpp, include/multipass/exceptions/snapshot_exceptions.h).
+  [/\bThe snapshots? feature is not implemented on this backend\b/, "snapshots-unsupported"],
+  [/\bMultipass can only (take|restore) snapshots of stopped instances\b/, "not-stopped"],
+  [/\bInvalid snapshot name: "/, "invalid-arguments"],
+  [/\bSnapshot already exists: /, "already-exists"],
+  [/\bNo such snapshot: /, "not-found"],
+  [/\bCannot delete snapshots of deleted instances: /, "deleted"],
   [/\binstance ["'][^"'\n]*["'] is being prepared/i, "being-prepared"],
   [/\binstance ["'][^"'\n]*["'] already exists/i, "already-exists"],
   // Several missing and deleted names in one call: "does not exist" wins, as a 404 tells the caller more.

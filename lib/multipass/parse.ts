@@ -1,5 +1,6 @@
 /**
- * Pure parsers of `multipass list|info|version --format json` (CONTRACT.md §5)
+ * Pure parsers of `multipass list|info|version --format json` (CONTRACT.md §5),
+ * of `list --snapshots` (§4.1) and of `snapshot`'s `Snapshot taken:` line,
  * into the normalised shapes of `protocol/instances.ts`. Both the 1.16 layout (sorted
  * keys, `"N/A"` in ipv4) and the main layout (insertion order, `zone`) are
  * accepted; key order is never relied on. Every field that is used is
@@ -7,6 +8,7 @@
  * which field is wrong, never a crash or a half-typed value.
  */
 import { INSTANCE_STATES, type InstanceInfo, type InstanceState, type InstanceSummary, type Usage } from "../protocol/instances.ts";
+import type { SnapshotSummary } from "../protocol/snapshots.ts";
 import { messageOf } from "../core/errors.ts";
 import { MultipassError, type MultipassVersion } from "./driver.ts";
 
@@ -228,4 +230,39 @@ export function parseVersion(stdout: string, argv: string[] = []): MultipassVers
       daemon: daemon === undefined ? null : optionalText(daemon, "$.multipassd"),
     };
   });
+}
+
+/**
+ * Parses `multipass list --snapshots --format json` (`{"errors": [], "info":
+ * {INSTANCE: {SNAPSHOT: {"parent", "comment"}}}}`, either layout), instance
+ * by instance in multipass's order; an empty parent becomes null.
+ * @throws MultipassError kind "bad-output" when the document is not that shape.
+ */
+export function parseSnapshotList(stdout: string, argv: string[] = []): SnapshotSummary[] {
+  return parseDocument("list", stdout, argv, (doc) => {
+    const errors = optional(doc, "errors");
+    if (errors !== undefined) asArray(errors, "$.errors");
+    return Object.entries(asObject(required(doc, "info", "$"), "$.info")).flatMap(([instance, snapshots]) => {
+      const path = child("$.info", instance);
+      if (instance === "") throw new Malformed(`${path} has an empty instance name`);
+      return Object.entries(asObject(snapshots, path)).map(([name, item]) => {
+        const at = child(path, name);
+        if (name === "") throw new Malformed(`${at} has an empty snapshot name`);
+        const o = asObject(item, at);
+        const parent = asString(required(o, "parent", at), child(at, "parent"));
+        return { instance, name, parent: parent === "" ? null : parent, comment: asString(required(o, "comment", at), child(at, "comment")) };
+      });
+    });
+  });
+}
+
+/**
+ * The snapshot's name from `multipass snapshot`'s stdout (`Snapshot taken:
+ * INSTANCE.SNAPSHOT`, after the spinner's noise), or null when the line is not there.
+ */
+export function parseSnapshotTaken(stdout: string, instance: string): string | null {
+  for (const match of stdout.matchAll(/Snapshot taken: ([A-Za-z0-9-]+)\.([A-Za-z0-9-]+)/g)) {
+    if (match[1] === instance && match[2] !== undefined) return match[2];
+  }
+  return null;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseInfo, parseList, parseVersion } from "../../lib/multipass/parse.ts";
+import { parseInfo, parseList, parseSnapshotList, parseVersion } from "../../lib/multipass/parse.ts";
+import type { SnapshotSummary } from "../../lib/protocol/snapshots.ts";
 import { type InstanceInfo, type InstanceSummary } from "../../lib/protocol/instances.ts";
 import { MultipassError, type MultipassVersion } from "../../lib/multipass/driver.ts";
 
@@ -131,9 +132,21 @@ const UT_VERSION: MultipassVersion = { client: "Client version", daemon: "Daemon
 type Expectation =
   | { parser: "list"; value: InstanceSummary[] }
   | { parser: "info"; value: InstanceInfo[] }
-  | { parser: "version"; value: MultipassVersion };
+  | { parser: "version"; value: MultipassVersion }
+  | { parser: "snapshots"; value: SnapshotSummary[] };
 
-/** Every list, info and version document of tests/fixtures, with what it must parse to. */
+const HALE_ROLLER: SnapshotSummary[] = [
+  { instance: "hale-roller", name: "pristine", parent: null, comment: "A first snapshot" },
+  { instance: "hale-roller", name: "rocking", parent: "pristine", comment: "A very long comment that should be truncated by the table formatter" },
+  { instance: "hale-roller", name: "rolling", parent: "pristine", comment: "Loaded with stuff" },
+];
+const SPADEFISH: SnapshotSummary[] = [
+  { instance: "prosperous-spadefish", name: "snapshot10", parent: "snapshot2", comment: "" },
+  { instance: "prosperous-spadefish", name: "snapshot2", parent: null, comment: "Before restoring snap1\nContains a newline that\r\nshould be truncated" },
+];
+const FOO_SNAPSHOT: SnapshotSummary[] = [{ instance: "foo", name: "snapshot1", parent: null, comment: "This is a sample comment" }];
+
+/** Every list, info, version and snapshot list document of tests/fixtures, with what it must parse to. */
 const EXPECTED: Record<string, Expectation> = {
   "list_3_instances.v1.16.json": { parser: "list", value: LIST_3 },
   "list_3_instances.main.json": { parser: "list", value: LIST_3 },
@@ -164,11 +177,17 @@ const EXPECTED: Record<string, Expectation> = {
   "ut.main.version_daemon_no_update_reply.json": { parser: "version", value: UT_VERSION },
   "ut.v1.16.3.version_daemon_update_reply.json": { parser: "version", value: UT_VERSION },
   "ut.main.version_daemon_update_reply.json": { parser: "version", value: UT_VERSION },
+  // list --snapshots: 1.16 sorts instances and snapshots by name; main keeps the daemon's order.
+  "ut.v1.16.3.list_multiple_snapshots.json": { parser: "snapshots", value: [...HALE_ROLLER, ...SPADEFISH] },
+  "ut.main.multiple_snapshots_list_reply.json": { parser: "snapshots", value: [...SPADEFISH, ...HALE_ROLLER.toReversed()] },
+  "ut.v1.16.3.list_single_snapshot.json": { parser: "snapshots", value: FOO_SNAPSHOT },
+  "ut.main.single_snapshot_list_reply.json": { parser: "snapshots", value: FOO_SNAPSHOT },
 };
 
 function parse(parser: Expectation["parser"], text: string): unknown {
   if (parser === "list") return parseList(text);
   if (parser === "info") return parseInfo(text);
+  if (parser === "snapshots") return parseSnapshotList(text);
   return parseVersion(text);
 }
 
@@ -186,7 +205,7 @@ describe("every list/info/version fixture", () => {
 
   test("is covered by the table below (a new fixture must be added to it)", () => {
     expect(documents).toEqual(Object.keys(EXPECTED).sort());
-    expect(documents.length).toBe(28);
+    expect(documents.length).toBe(32);
   });
 
   test.each(Object.keys(EXPECTED))("%s parses to the expected value", (name) => {
@@ -204,6 +223,9 @@ describe("every list/info/version fixture", () => {
       const reverseAll = (infos: InstanceInfo[]): InstanceInfo[] =>
         infos.toReversed().map((info) => ({ ...info, mounts: info.mounts.toReversed() }));
       expect(reverseAll(parseInfo(reversed))).toEqual(expected.value);
+    } else if (expected.parser === "snapshots") {
+      // Reversing both maps reverses the flat list.
+      expect(parseSnapshotList(reversed)).toEqual(expected.value.toReversed());
     } else {
       expect(parse(expected.parser, reversed)).toEqual(expected.value);
     }

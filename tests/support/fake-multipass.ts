@@ -5,6 +5,7 @@
  */
 import { type InstanceInfo, type InstanceState, type InstanceSummary } from "../../lib/protocol/instances.ts";
 import { MultipassError, type CallOptions, type Multipass } from "../../lib/multipass/driver.ts";
+import type { SnapshotSummary } from "../../lib/protocol/snapshots.ts";
 import { startExec } from "../../lib/multipass/exec.ts";
 
 interface FakeInstance {
@@ -26,6 +27,8 @@ export interface FakeMultipass extends Multipass {
   addressLookups: number;
   /** Each `list`'s options, in order. */
   lists: { noIpv4: boolean; timeoutMs: number | undefined }[];
+  /** Every instance's snapshots, oldest first, as `snapshot` took them (each the parent of the next). */
+  snapshotsOf: Map<string, SnapshotSummary[]>;
   /**
    * The next calls of `method` fail with this error, or hang when "hang":
    * until the call is aborted, or its `timeoutMs` passes (then it fails as the
@@ -114,11 +117,24 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
     for (const n of names) existing(n).state = state;
   };
 
+  const snapshotsOf = new Map<string, SnapshotSummary[]>();
+  const stopped = (name: string, verb: string): FakeInstance => {
+    const i = existing(name);
+    if (i.state !== "Stopped") {
+      const message = `Multipass can only ${verb} snapshots of stopped instances.`;
+      throw new MultipassError({ kind: "not-stopped", message, argv: [verb], exitCode: 2, stderr: `${message}\n` });
+    }
+    return i;
+  };
+  const noSuchSnapshot = (instance: string, name: string): MultipassError =>
+    new MultipassError({ kind: "not-found", message: `No such snapshot: ${instance}.${name}`, argv: [], exitCode: 2, stderr: "" });
+
   const fake: FakeMultipass = {
     instances,
     calls,
     addressLookups: 0,
     lists,
+    snapshotsOf,
     hold(method) {
       let release: () => void = () => {};
       let started: () => void = () => {};
@@ -181,6 +197,32 @@ export function createFakeMultipass(seed: Partial<FakeInstance>[] = []): FakeMul
     async purge(options) {
       await enter("purge", options);
       for (const [n, i] of instances) if (i.state === "Deleted") instances.delete(n);
+    },
+    async snapshots(options) {
+      await enter("snapshots", options);
+      return [...snapshotsOf.values()].flat();
+    },
+    async snapshot(instance, options = {}) {
+      await enter("snapshot", options);
+      stopped(instance, "take");
+      const taken = snapshotsOf.get(instance) ?? [];
+      const name = options.name ?? `snapshot${taken.length + 1}`;
+      if (taken.some((s) => s.name === name)) throw new MultipassError({ kind: "already-exists", message: `Snapshot already exists: ${instance}.${name}`, argv: [], exitCode: 2, stderr: "" });
+      snapshotsOf.set(instance, [...taken, { instance, name, parent: taken.at(-1)?.name ?? null, comment: options.comment ?? "" }]);
+      return { name };
+    },
+    async restore(instance, snapshot, options) {
+      await enter("restore", options);
+      existing(instance);
+      if (!(snapshotsOf.get(instance) ?? []).some((s) => s.name === snapshot)) throw noSuchSnapshot(instance, snapshot);
+      stopped(instance, "restore");
+    },
+    async deleteSnapshots(instance, names, options) {
+      await enter("deleteSnapshots", options);
+      existing(instance);
+      const taken = snapshotsOf.get(instance) ?? [];
+      for (const name of names) if (!taken.some((s) => s.name === name)) throw noSuchSnapshot(instance, name);
+      snapshotsOf.set(instance, taken.filter((s) => !names.includes(s.name)));
     },
     // Runs the command on this machine, as the stand-in does for its instances: the driver's own
     // process handling with the wrapped command as the whole argv.
