@@ -29,7 +29,7 @@ export function execCommand(ctx: ClientContext) {
   return defineCommand({
     meta: withNotes({ name: "exec", description: "Run a command in an instance on any node, or on many: exec NAME... -- CMD [ARGS...]" }, [
       "One instance: its exit status is the command's; interactive under a terminal when stdin and stdout are terminals.",
-      "Many (-l, --all, several names, or any of --parallel, --timeout, --group, --json): only the Running instances are run, without a terminal, each line prefixed with its instance; piped stdin (at most 8 MiB) is read once and sent to every one. A summary (ok, failed with exit codes, timed out, unreachable, skipped) ends on stderr; the exit status is 0 only when every instance run succeeded, 130 after Ctrl-C.",
+      "Many (-l, --all, several names, or any of --parallel, --timeout, --group, --json): only the Running instances are run (those of a node that is not Ready count as unreachable), without a terminal, each line prefixed with its instance; piped stdin (at most 8 MiB) is read once and sent to every one. A summary (ok, failed with exit codes, timed out, unreachable, skipped) ends on stderr; the exit status is 0 only when every instance run succeeded, 130 after Ctrl-C.",
       "A node that is Down fails its instances at once; one that does not accept a session fails within 10s; a command that never ends is waited for unless --timeout is given.",
     ]),
     args: {

@@ -1,7 +1,8 @@
 /**
  * `exec` on many instances (issue 15): `exec -l SELECTOR -- CMD`, `exec --all
  * -- CMD`, or several `NAME[@NODE]`s before `--`. Chooses the instances (only
- * the Running ones are run; the others are reported as skipped), reads piped
+ * the Running ones are run; those in state Unknown, on a node that is not
+ * Ready, are reported unreachable; the others skipped, with their state), reads piped
  * stdin once for all of them, runs the fan-out (fleet.ts) into the chosen
  * output (fleet-output.ts), and ends with the summary (fleet-summary.ts).
  */
@@ -11,11 +12,11 @@ import { usageError } from "../core/errors.ts";
 import { matchesSelector, parseSelector } from "../core/labels.ts";
 import { arrayOf } from "../core/parse.ts";
 import { parseInstanceRef } from "../core/validate.ts";
-import { parseInstanceView, type InstanceView } from "../protocol/api.ts";
+import { parseInstanceView, parseNodeView, type InstanceView } from "../protocol/api.ts";
 import type { ApiClient } from "./api-client.ts";
 import { paint, type ClientContext } from "./context.ts";
 import { DEFAULT_PARALLEL, MAX_PARALLEL, readFleetStdin, runFleet } from "./fleet.ts";
-import { FleetOutput, type FleetMode } from "./fleet-output.ts";
+import { FleetOutput, type FleetMode, type FleetResult } from "./fleet-output.ts";
 import { allSucceeded, formatSummary, summarize, type Skipped } from "./fleet-summary.ts";
 import { diagnoser } from "./sessions.ts";
 
@@ -64,6 +65,21 @@ async function chooseInstances(api: ApiClient, args: FleetExecArgs): Promise<{ c
   return { chosen, what: selector === null ? "the cluster" : `selector "${args.selector}"` };
 }
 
+/**
+ * Instances whose state the master does not know (their node is not Ready,
+ * or its multipass fails) are not run — an exec could start a stopped VM —
+ * but reported as unreachable, with their node's state: they were meant to run.
+ */
+async function unknownResults(api: ApiClient, unknown: InstanceView[]): Promise<FleetResult[]> {
+  if (unknown.length === 0) return [];
+  const nodes = arrayOf(parseNodeView)((await api.get("/api/v1/nodes")).json, "nodes");
+  return unknown.map((i) => {
+    const node = nodes.find((n) => n.name === i.node);
+    const why = node === undefined ? "is gone" : node.state === "Ready" ? `cannot list its instances (${node.multipassError ?? "multipass fails"})` : `is ${node.state}`;
+    return { instance: i.name, node: i.node, outcome: "unreachable", exitCode: null, error: `not run: its node "${i.node}" ${why}`, durationMs: 0 };
+  });
+}
+
 /** Runs a fleet exec; resolves with the client's exit status. @throws AppError on bad options or when the master cannot list */
 export async function runFleetExec(ctx: ClientContext, api: ApiClient, args: FleetExecArgs): Promise<number> {
   const parallel = parseParallel(args.parallel);
@@ -77,11 +93,13 @@ export async function runFleetExec(ctx: ClientContext, api: ApiClient, args: Fle
     return EXIT.failure;
   }
   const running = chosen.filter((i) => i.state === "Running");
-  const skipped: Skipped[] = chosen.filter((i) => i.state !== "Running").map((i) => ({ instance: i.name, node: i.node, state: i.state }));
+  const skipped: Skipped[] = chosen.filter((i) => i.state !== "Running" && i.state !== "Unknown").map((i) => ({ instance: i.name, node: i.node, state: i.state }));
+  const unknown = await unknownResults(api, chosen.filter((i) => i.state === "Unknown"));
   if (running.length === 0) {
     ctx.stderr(`${e.red("error")}: none of the ${chosen.length} instances of ${what} is Running\n`);
-    if (mode !== "json") ctx.stderr(formatSummary(summarize([], skipped), e));
-    else ctx.stdout(JSON.stringify(summarize([], skipped)) + "\n");
+    const summary = summarize(unknown, skipped);
+    if (mode === "json") ctx.stdout(JSON.stringify(summary) + "\n");
+    ctx.stderr(formatSummary(summary, e));
     return EXIT.failure;
   }
   const stdin = await readFleetStdin(ctx.terminal);
@@ -105,12 +123,12 @@ export async function runFleetExec(ctx: ClientContext, api: ApiClient, args: Fle
     base: { baseUrl: api.baseUrl, token: api.token, tls: api.tls, diagnose: diagnoser(api) },
     terminal: ctx.terminal,
   });
-  const summary = summarize(results, skipped);
+  const summary = summarize([...unknown, ...results], skipped);
   if (mode === "json") ctx.terminal.writeStdout(JSON.stringify(summary) + "\n");
   ctx.terminal.writeStderr(formatSummary(summary, e));
   await ctx.terminal.flush();
   if (interrupted) return EXIT.interrupted;
-  return allSucceeded(results) ? EXIT.ok : EXIT.failure;
+  return unknown.length === 0 && allSucceeded(results) ? EXIT.ok : EXIT.failure;
 }
 
 /** Whether these options ask for a fleet exec rather than the single, interactive one. */
