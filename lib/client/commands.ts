@@ -6,6 +6,10 @@ import { defineCommand } from "citty";
 import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
 import { launchCommand } from "./launch.ts";
+import { formatLabels, labelColumns, labelCommand, selectorArg } from "./labels.ts";
+import type { Labels } from "../core/labels.ts";
+import { usageError } from "../core/errors.ts";
+import type { ArgsDef } from "citty";
 import { cpCommand } from "./cp.ts";
 import { execCommand } from "./exec.ts";
 import { nodesCommand } from "./nodes.ts";
@@ -27,26 +31,41 @@ import { VERSION } from "../core/version.ts";
 
 export type { ClientContext } from "./context.ts";
 
+/** `-l`: the instances (or nodes) whose labels match. */
+const selectorOption = {
+  selector: { type: "string", alias: "l", valueHint: "SELECTOR", description: "Only those whose labels match, e.g. role=web,env!=prod,tier in (a,b),!legacy" },
+} as const satisfies ArgsDef;
+
 function instancesCommand(ctx: ClientContext) {
   return defineCommand({
     meta: { name: "instances", alias: "ls", description: "List every instance on every node (from the master's cache)" },
-    args: common,
+    args: {
+      ...selectorOption,
+      "label-columns": { type: "string", alias: "L", valueHint: "KEY[,KEY]", description: "A column with the value of each of these labels" },
+      "show-labels": { type: "boolean", default: false, description: "A LABELS column: every label, k=v,k=v" },
+      ...common,
+    },
     async run({ args }) {
-      const answer = await apiFor(args, ctx).get("/api/v1/instances");
+      const selector = selectorArg(args.selector);
+      const columns = labelColumns(args["label-columns"]);
+      const answer = await apiFor(args, ctx).get(`/api/v1/instances${selector === null ? "" : `?${new URLSearchParams({ selector })}`}`);
       if (args.json) return ctx.stdout(answer.text + "\n");
       const instances = arrayOf(parseInstanceView)(answer.json, "instances");
       if (instances.length === 0) {
-        ctx.stdout("No instances found.\n");
+        ctx.stdout(selector === null ? "No instances found.\n" : `No instances match the selector ${JSON.stringify(selector)}.\n`);
         return;
       }
       const c = paint(ctx);
       const rows: Cell[][] = [];
+      const labelCells = (labels: Labels) => [...columns.map((k) => labels[k] ?? ""), ...(args["show-labels"] ? [formatLabels(labels)] : [])];
+      const blank = labelCells({}).map(() => "");
       for (const i of instances) {
         const [first = "--", ...more] = i.ipv4;
-        rows.push([i.node, i.name, stateCell(i.state, c), first, i.release ?? "Not Available"]);
-        for (const ip of more) rows.push(["", "", "", ip, ""]);
+        rows.push([i.node, i.name, stateCell(i.state, c), first, i.release ?? "Not Available", ...labelCells(i.labels)]);
+        for (const ip of more) rows.push(["", "", "", ip, "", ...blank]);
       }
-      ctx.stdout(renderTable(["Node Name", "Instance Name", "State", "IPv4", "Image"], rows, c));
+      const headers = ["Node Name", "Instance Name", "State", "IPv4", "Image", ...columns.map((k) => k.toUpperCase()), ...(args["show-labels"] ? ["LABELS"] : [])];
+      ctx.stdout(renderTable(headers, rows, c));
     },
   });
 }
@@ -56,14 +75,18 @@ const INFO_MARGIN_MS = 15_000;
 
 function infoCommand(ctx: ClientContext) {
   return defineCommand({
-    meta: { name: "info", description: "Live figures of every instance, or of one (NAME or NAME@NODE)" },
+    meta: { name: "info", description: "Live figures of every instance, of one (NAME or NAME@NODE), or of those -l selects" },
     args: {
       name: { type: "positional", required: false, description: "Instance, NAME or NAME@NODE" },
+      ...selectorOption,
       timeout: { type: "string", valueHint: "DURATION", description: "Per-node time limit (default: the master's --node-timeout; at most 10m)" },
       ...common,
     },
     async run({ args }) {
       const query = new URLSearchParams();
+      const selector = selectorArg(args.selector);
+      if (args.name && selector !== null) throw usageError("Give an instance or -l, not both");
+      if (selector !== null) query.set("selector", selector);
       if (args.name) {
         parseInstanceRef(args.name);
         query.set("instance", args.name);
@@ -76,7 +99,7 @@ function infoCommand(ctx: ClientContext) {
       const info = parseInfoResponse(answer.json);
       const c = paint(ctx);
       if (args.json) ctx.stdout(answer.text + "\n");
-      else if (info.instances.length === 0) ctx.stdout("No instances found.\n");
+      else if (info.instances.length === 0) ctx.stdout(selector === null ? "No instances found.\n" : `No instances match the selector ${JSON.stringify(selector)}.\n`);
       else {
         const rows: Cell[][] = info.instances.map((i) => [
           i.node,
@@ -149,6 +172,7 @@ export function createClientCommand(ctx: ClientContext) {
       delete: lifecycleCommand(ctx, "delete"),
       recover: lifecycleCommand(ctx, "recover"),
       purge: purgeCommand(ctx),
+      label: labelCommand(ctx),
       events: eventsCommand(ctx),
     },
   });

@@ -16,6 +16,7 @@ import { parseJson } from "../core/parse.ts";
 import { MAX_CLOUD_INIT_BYTES, parseLaunchEvent, parseLaunchPlan, parseLaunchRequest, PRIMARY_NAME, type LaunchEvent, type LaunchRequestBody } from "../protocol/operations.ts";
 import type { Progress } from "./progress.ts";
 import { cloudInitWithKey, readPublicKey } from "./ssh-keys.ts";
+import { repeatedLabels } from "./labels.ts";
 import { endedEarly, watchOperation } from "./watch.ts";
 
 const launchArgs = {
@@ -27,6 +28,7 @@ const launchArgs = {
   "cloud-init": { type: "string", valueHint: "FILE", description: "A cloud-init YAML file" },
   "ssh-key": { type: "string", valueHint: "FILE", description: "Authorize this SSH public key for the default user, through cloud-init (added to --cloud-init's)" },
   node: { type: "string", valueHint: "NODE", description: "Launch on this node instead of placing it" },
+  label: { type: "string", valueHint: "KEY=VALUE", description: "A label of the new instance, set once it is launched (repeatable)" },
   timeout: { type: "string", valueHint: "SECONDS", description: "Multipass's own launch timeout" },
   "dry-run": { type: "boolean", default: false, description: "Print the node that would be chosen, and why" },
   "allow-primary": { type: "boolean", default: false, description: `Allow the name "${PRIMARY_NAME}": Multipass mounts the worker account's home directory into it` },
@@ -56,8 +58,10 @@ function cloudInitOf(args: ParsedArgs<typeof launchArgs>): { cloudInit?: string 
  * The launch the flags ask for, through the same validation the master runs.
  * @throws AppError E_USAGE
  */
-function launchRequest(args: ParsedArgs<typeof launchArgs>): LaunchRequestBody {
+function launchRequest(args: ParsedArgs<typeof launchArgs>, rawArgs: string[]): LaunchRequestBody {
+  const labels = repeatedLabels(rawArgs);
   return parseLaunchRequest({
+    ...(labels === null ? {} : { labels }),
     ...(args.name === undefined ? {} : { name: args.name }),
     ...(args.image === undefined ? {} : { image: args.image }),
     ...(args.cpus === undefined ? {} : { cpus: args.cpus }),
@@ -75,8 +79,8 @@ export function launchCommand(ctx: ClientContext) {
   return defineCommand({
     meta: { name: "launch", description: "Launch an instance on the node with the most room (or --node)" },
     args: launchArgs,
-    async run({ args }) {
-      const body = launchRequest(args);
+    async run({ args, rawArgs }) {
+      const body = launchRequest(args, rawArgs);
       const api = apiFor(args, ctx);
       if (body.dryRun) return planLaunch(api, body, ctx, args.json);
       return streamLaunch(api, body, ctx, args.json);

@@ -1,7 +1,9 @@
 /**
  * `client nodes`: the nodes of the cluster as a table (or the API's JSON),
  * and `nodes remove NAME`, which drops a node from the master at once: a
- * Down one, or any with `--force` (a running worker joins again).
+ * Down one, or any with `--force` (a running worker joins again). A cordoned
+ * node's state reads `Ready,SchedulingDisabled`, as kubectl shows it; `nodes
+ * cordon`, `uncordon` and `drain` are in maintenance.ts.
  */
 import { defineCommand } from "citty";
 import { apiFor, common, paint, writeArgs, type ClientContext } from "./context.ts";
@@ -10,6 +12,8 @@ import { renderTable, stateCell, type Cell } from "./tables.ts";
 import { arrayOf } from "../core/parse.ts";
 import { parseNodeRemoved, parseNodeView } from "../protocol/api.ts";
 import { validateNodeName } from "../core/validate.ts";
+import { cordonCommand, drainCommand, uncordonCommand } from "./maintenance.ts";
+import { nodeLabelCommand } from "./labels.ts";
 
 function removeCommand(ctx: ClientContext) {
   return defineCommand({
@@ -33,7 +37,7 @@ export function nodesCommand(ctx: ClientContext) {
   return defineCommand({
     meta: { name: "nodes", description: "List the nodes (Multipass hosts) of the cluster; nodes remove NAME drops one" },
     args: common,
-    subCommands: { remove: removeCommand(ctx) },
+    subCommands: { remove: removeCommand(ctx), label: nodeLabelCommand(ctx) },
     async run({ args }) {
       const answer = await apiFor(args, ctx).get("/api/v1/nodes");
       if (args.json) return ctx.stdout(answer.text + "\n");
@@ -51,7 +55,7 @@ export function nodesCommand(ctx: ClientContext) {
         used(n.resources.memory),
         used(n.resources.disk),
         formatTime(n.lastSync),
-        stateCell(n.state, c),
+        n.cordoned ? { ...stateCell(n.state, c), text: `${n.state},SchedulingDisabled` } : stateCell(n.state, c),
       ]);
       ctx.stdout(renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c));
       const e = paint(ctx, "stderr");

@@ -1,6 +1,6 @@
 /**
  * The client's commands that change the state of instances: the lifecycle
- * verbs on one or more instances (or `--all`), and `purge`. Input is checked
+ * verbs on one or more instances (or `--all`, or `-l SELECTOR`), and `purge`. Input is checked
  * here first for quick, exact errors; the master checks it again. Destructive
  * calls ask first on a terminal unless `--yes`. The answers stream: each
  * instance's (or node's) result is printed as it finishes, and a terminal
@@ -10,7 +10,8 @@ import { defineCommand } from "citty";
 import type { ApiClient } from "./api-client.ts";
 import { apiFor, defaultInstance, paint, writeArgs, type ClientContext } from "./context.ts";
 import { EXIT } from "../cli/run.ts";
-import { usageError } from "../core/errors.ts";
+import { AppError, usageError } from "../core/errors.ts";
+import { selectorArg } from "./labels.ts";
 import { stripControl } from "../core/format.ts";
 import { createRowPrinter, stateCell, type Cell } from "./tables.ts";
 import { ELIGIBLE, parseActionEvent, parsePurgeEvent, type ActionResult, type LifecycleAction } from "../protocol/operations.ts";
@@ -20,14 +21,24 @@ import { endedEarly, watchOperation } from "./watch.ts";
 import { parseInstanceView } from "../protocol/api.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 
-/** What `--all` would touch, for the confirmation question. */
-async function eligible(api: ApiClient, action: LifecycleAction): Promise<string[]> {
-  const list = arrayOf(parseInstanceView)((await api.get("/api/v1/instances")).json, "instances");
+/** What `--all` (or `-l SELECTOR`) would touch, for the confirmation question. */
+async function eligible(api: ApiClient, action: LifecycleAction, selector: string | null = null): Promise<string[]> {
+  const query = selector === null ? "" : `?${new URLSearchParams({ selector })}`;
+  const list = arrayOf(parseInstanceView)((await api.get(`/api/v1/instances${query}`)).json, "instances");
   return list.filter((i) => ELIGIBLE[action](i.state)).map((i) => `${i.name}@${i.node}`);
 }
 
+const PAST: Record<LifecycleAction, string> = {
+  start: "started",
+  stop: "stopped",
+  restart: "restarted",
+  suspend: "suspended",
+  delete: "deleted",
+  recover: "recovered",
+};
+
 /** Whether there is someone to ask: questions go to a terminal and are answered from one. */
-function canAsk(ctx: ClientContext): boolean {
+export function canAsk(ctx: ClientContext): boolean {
   return ctx.isTTY && ctx.terminal.stdinIsTTY;
 }
 
@@ -35,7 +46,7 @@ function canAsk(ctx: ClientContext): boolean {
  * Asks before touching `targets`. Returns the exit status to stop with, or
  * null to go on: there is nothing to do, or the user said no.
  */
-async function askFirst(ctx: ClientContext, targets: string[], nothing: string, question: string): Promise<number | null> {
+export async function askFirst(ctx: ClientContext, targets: string[], nothing: string, question: string): Promise<number | null> {
   if (targets.length === 0) {
     ctx.stdout(`${nothing}\n`);
     return EXIT.ok;
@@ -73,42 +84,66 @@ const DOING: Record<LifecycleAction, string> = {
  * named `primary`, when exactly one exists.
  * @throws AppError E_USAGE
  */
-async function lifecycleRefs(api: ApiClient, action: LifecycleAction, names: string[], all: boolean): Promise<string[]> {
-  if (all && names.length > 0) throw usageError("Give instance names or --all, not both");
-  if (all) return [];
+async function lifecycleRefs(api: ApiClient, action: LifecycleAction, names: string[], all: boolean, selector: string | null): Promise<string[]> {
+  if ([all, names.length > 0, selector !== null].filter(Boolean).length > 1) throw usageError("Give instance names, --all or -l: only one of them");
+  if (all || selector !== null) return [];
   for (const ref of names) parseInstanceRef(ref);
   if (names.length > 0) return names;
-  if (!PRIMARY_DEFAULT.has(action)) throw usageError(`Name the instances to ${action}, or use --all`);
+  if (!PRIMARY_DEFAULT.has(action)) throw usageError(`Name the instances to ${action}, or use --all or -l`);
   return [await defaultInstance(api, action)];
 }
 
 /** What a lifecycle call does, once its flags are read. */
 interface LifecycleCall {
   action: LifecycleAction;
-  /** The instances named; empty with `all`. */
+  /** The instances named; empty with `all` or a selector. */
   refs: string[];
   all: boolean;
+  /** `-l`: the instances whose labels match (those the verb applies to). */
+  selector: string | null;
   force: boolean;
   purge: boolean;
   yes: boolean;
   json: boolean;
 }
 
-async function runLifecycle(ctx: ClientContext, api: ApiClient, call: LifecycleCall): Promise<number> {
-  const { action, refs, all } = call;
-  if ((action === "delete" || all) && !call.yes && canAsk(ctx)) {
-    const targets = all ? await eligible(api, action) : refs;
-    const verb = action === "delete" && call.purge ? "Delete for good" : action[0]!.toUpperCase() + action.slice(1);
-    const stop = await askFirst(ctx, targets, `Nothing to ${action}.`, `${verb} ${targets.join(", ")}?`);
-    if (stop !== null) return stop;
-  }
-  const body = { ...(all ? { all: true } : { instances: refs }), force: call.force, purge: call.purge };
-  const what = all ? `the ${action} of every instance it applies to` : `the ${action} of ${refs.map((r) => `"${r}"`).join(", ")}`;
+/**
+ * Asks before the verb when it is destructive or names its instances by
+ * `--all` or `-l`. A selector's targets are listed, and once confirmed they
+ * are what is sent (by name), so nothing the user did not see is touched.
+ * @returns the exit status to stop with, or the call to make.
+ */
+async function confirmed(ctx: ClientContext, api: ApiClient, call: LifecycleCall): Promise<number | LifecycleCall> {
+  const { action, all, selector } = call;
+  if (!((action === "delete" || all || selector !== null) && !call.yes && canAsk(ctx))) return call;
+  const targets = all || selector !== null ? await eligible(api, action, selector) : call.refs;
+  if (selector !== null && targets.length === 0) throw noMatch(action, selector);
+  const verb = action === "delete" && call.purge ? "Delete for good" : action[0]!.toUpperCase() + action.slice(1);
+  const stop = await askFirst(ctx, targets, `Nothing to ${action}.`, `${verb} ${targets.join(", ")}?`);
+  if (stop !== null) return stop;
+  return selector === null ? call : { ...call, selector: null, refs: targets };
+}
+
+function noMatch(action: LifecycleAction, selector: string) {
+  return new AppError("E_NOT_FOUND", `No instance that can be ${PAST[action]} matches the selector ${JSON.stringify(selector)}`);
+}
+
+async function runLifecycle(ctx: ClientContext, api: ApiClient, asked: LifecycleCall): Promise<number> {
+  const call = await confirmed(ctx, api, asked);
+  if (typeof call === "number") return call;
+  const { action, refs, all, selector } = call;
+  const body = { ...(all ? { all: true } : selector !== null ? { selector } : { instances: refs }), force: call.force, purge: call.purge };
+  const what = all
+    ? `the ${action} of every instance it applies to`
+    : selector !== null
+      ? `the ${action} of the instances matching ${JSON.stringify(selector)}`
+      : `the ${action} of ${refs.map((r) => `"${r}"`).join(", ")}`;
   return watchOperation(ctx, { what, live: ctx.isTTY && !call.json }, async (signal, progress) => {
     const pending = [...refs];
     let finished = 0;
     const show = () => {
-      const which = all ? `every instance it applies to${finished > 0 ? ` (${finished} done)` : ""}` : pending.join(", ");
+      const many = all ? "every instance it applies to" : `the instances matching ${JSON.stringify(selector)}`;
+      const which = all || selector !== null ? `${many}${finished > 0 ? ` (${finished} done)` : ""}` : pending.join(", ");
       if (!call.json) progress.phase(`${DOING[action]} ${which}`, action);
     };
     show();
@@ -127,7 +162,7 @@ async function runLifecycle(ctx: ClientContext, api: ApiClient, call: LifecycleC
       if (at >= 0) pending.splice(at, 1);
       if (call.json) continue;
       showResult(ctx, progress, printRow, event.result, call.purge);
-      if (pending.length > 0 || all) show();
+      if (pending.length > 0 || all || selector !== null) show();
       else progress.stop();
     }
     throw endedEarly(api);
@@ -139,7 +174,7 @@ async function runLifecycle(ctx: ClientContext, api: ApiClient, call: LifecycleC
  * stderr). A success with no state is an instance gone from its node's
  * listing: purged, when the call was a `delete --purge`.
  */
-function showResult(ctx: ClientContext, progress: Progress, printRow: (cells: Cell[]) => string, r: ActionResult, purge: boolean): void {
+export function showResult(ctx: ClientContext, progress: Progress, printRow: (cells: Cell[]) => string, r: ActionResult, purge: boolean): void {
   const c = paint(ctx);
   const gone: Cell = { text: purge ? "Purged" : "Gone", paint: c.red };
   progress.line(printRow([r.node, r.name, r.ok ? (r.state === null ? gone : stateCell(r.state, c)) : { text: "failed", paint: c.red }]));
@@ -150,17 +185,18 @@ function showResult(ctx: ClientContext, progress: Progress, printRow: (cells: Ce
  * The `{ ok, results }` of a streamed `done` event, as the JSON answer has
  * them: what `--json` printed before answers were streamed, byte for byte.
  */
-function bulkAnswer(done: Json): { ok: Json | undefined; results: Json | undefined } {
+export function bulkAnswer(done: Json): { ok: Json | undefined; results: Json | undefined } {
   const o = object(done, "event");
   return { ok: o["ok"], results: o["results"] };
 }
 
 export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction) {
   return defineCommand({
-    meta: { name: action, description: `${DESCRIPTIONS[action]}: NAME or NAME@NODE, several, or --all` },
+    meta: { name: action, description: `${DESCRIPTIONS[action]}: NAME or NAME@NODE, several, --all, or -l SELECTOR` },
     args: {
       names: { type: "positional", required: false, valueHint: "NAME...", description: "Instances, NAME or NAME@NODE" },
       all: { type: "boolean", default: false, description: `Every instance the verb applies to, on every node` },
+      selector: { type: "string", alias: "l", valueHint: "SELECTOR", description: "Every instance the verb applies to whose labels match, e.g. role=web,env!=prod (listed and asked first on a terminal)" },
       ...(action === "stop" ? { force: { type: "boolean", default: false, description: "Power off at once" } } : {}),
       ...(action === "delete" ? { purge: { type: "boolean", default: false, description: "Delete for good (cannot be recovered)" } } : {}),
       yes: { type: "boolean", alias: "y", default: false, description: "Do not ask for confirmation" },
@@ -168,8 +204,9 @@ export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction) {
     },
     async run({ args }) {
       const api = apiFor(args, ctx);
-      const refs = await lifecycleRefs(api, action, args._.map(String), args.all);
-      const call = { action, refs, all: args.all, force: args["force"] === true, purge: args["purge"] === true, yes: args.yes, json: args.json };
+      const selector = selectorArg(args.selector);
+      const refs = await lifecycleRefs(api, action, args._.map(String), args.all, selector);
+      const call = { action, refs, all: args.all, selector, force: args["force"] === true, purge: args["purge"] === true, yes: args.yes, json: args.json };
       return runLifecycle(ctx, api, call);
     },
   });
