@@ -1,7 +1,7 @@
 /**
  * exec on many instances (issue 15), with real processes: a master, three
  * workers on simulated hosts with ten instances each, and the client. All
- * succeeding, some failing, stdin to all, --group, --json; then one node
+ * succeeding, some failing, stdin to all, --group, --json, -l; then one node
  * hung (its multipass hangs: --timeout reports it), one frozen (SIGSTOP:
  * the master gives up on it after its accept limit), one killed (Down: at
  * once) — each time the others complete and the exit status is 1. Ctrl-C
@@ -107,6 +107,26 @@ describe("exec on 30 instances over 3 nodes", () => {
     expect(blocks.map((b) => b.replace(/\(exit 0, [\d.]+s\)/, "(exit 0)"))).toEqual(
       ["a03@n1", "b03@n2", "c03@n3"].map((ref) => `${ref} (exit 0)\n${[1, 2, 3].map((i) => `${ref.split("@")[0]} ${i}`).join("\n")}\n`),
     );
+  });
+
+  test("-l SELECTOR: the instances whose labels match, asked of the master; an empty match is exit 1", async () => {
+    const label = async (ref: string, set: Record<string, string>) => {
+      const response = await fetch(`${master.apiUrl}/api/v1/instances/${ref}/labels`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${master.apiToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ set }),
+      });
+      expect(response.status).toBe(200);
+    };
+    for (const ref of ["a01", "a02", "c01"]) await label(ref, { role: "web" });
+    await label("b01", { role: "web", env: "prod" });
+    const r = await client(master, ["exec", "-l", "role=web,env!=prod", "--", "echo", "web"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trimEnd().split("\n").sort()).toEqual(["a01@n1 | web", "a02@n1 | web", "c01@n3 | web"]);
+    const none = await client(master, ["exec", "-l", "role=db", "--", "echo", "db"]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe("");
+    expect(none.stderr).toContain('no instances match selector "role=db"');
   });
 
   test("a stopped instance is skipped with its state; the rest run", async () => {
