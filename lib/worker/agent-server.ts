@@ -29,6 +29,7 @@ import { ParseError } from "../core/parse.ts";
 import type { NodeKey } from "../net/node-key.ts";
 import { validateInstanceName } from "../core/validate.ts";
 import { registerAgentOpRoutes } from "./agent-routes.ts";
+import { registerSnapshotRoutes, type SnapshotOps } from "./snapshots.ts";
 import type { SessionHost } from "./session-host.ts";
 import type { WorkerOps } from "./host-ops.ts";
 import { upgrade, type BunEnv } from "../net/ws.ts";
@@ -45,6 +46,8 @@ export interface AgentDeps {
   key: NodeKey;
   sessions: SessionHost;
   ops: WorkerOps;
+  /** The snapshot routes (snapshots.ts); without them the node has none. */
+  snapshots?: SnapshotOps;
 }
 
 /** Unguessable placeholder for "no master yet": comparing against it always fails. */
@@ -90,5 +93,6 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
     return c.json(body);
   });
   registerAgentOpRoutes(app, { ops: deps.ops, node: deps.name });
+  if (deps.snapshots) registerSnapshotRoutes(app, { snapshots: deps.snapshots });
   return app;
 }

@@ -82,7 +82,7 @@ const PURGE_KEY = "\u0000purge";
  * explicit, so each multipass process's own time limit starts when the
  * daemon starts its work, not while it waits behind another instance's stop.
  */
-const DAEMON_KEY = "\u0000daemon";
+export const DAEMON_KEY = "\u0000daemon";
 const BLOCKS_THE_DAEMON: ReadonlySet<LifecycleAction> = new Set(["stop", "suspend", "delete"]);
 const TAKES_DOWN: ReadonlySet<LifecycleAction> = new Set(["stop", "suspend", "restart", "delete"]);
 

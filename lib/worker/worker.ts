@@ -13,6 +13,7 @@ import { createKeyedLock } from "../core/keyed-lock.ts";
 import { createSessionHost, type SessionHost } from "./session-host.ts";
 import { DEFAULT_SESSION_GRACE_MS } from "./session-keeper.ts";
 import { createWorkerOps } from "./host-ops.ts";
+import { createSnapshotOps } from "./snapshots.ts";
 import { createForwardTargets } from "./forward-targets.ts";
 import { createAgentApp } from "./agent-server.ts";
 import { createMembership } from "./membership.ts";
@@ -71,10 +72,11 @@ export function createWorker(options: WorkerOptions): Worker {
     log: options.log,
   });
   const forwardTargets = createForwardTargets({ multipass: options.multipass, monitor, node: options.name });
+  const lock = createKeyedLock();
   const ops = createWorkerOps({
     multipass: options.multipass,
     monitor,
-    lock: createKeyedLock(),
+    lock,
     log: options.log,
     node: options.name,
     onGoing: (instance, action) => forwardTargets.going(instance, action),
@@ -104,6 +106,7 @@ export function createWorker(options: WorkerOptions): Worker {
     key: options.key,
     sessions,
     ops,
+    snapshots: createSnapshotOps({ multipass: options.multipass, lock, log: options.log, node: options.name }),
   });
   return {
     agentApp,
