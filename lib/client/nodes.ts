@@ -37,7 +37,7 @@ export function nodesCommand(ctx: ClientContext) {
   return defineCommand({
     meta: { name: "nodes", description: "List the nodes (Multipass hosts) of the cluster; nodes remove NAME drops one" },
     args: common,
-    subCommands: { remove: removeCommand(ctx), label: nodeLabelCommand(ctx) },
+    subCommands: { remove: removeCommand(ctx), label: nodeLabelCommand(ctx), cordon: cordonCommand(ctx), uncordon: uncordonCommand(ctx), drain: drainCommand(ctx) },
     async run({ args }) {
       const answer = await apiFor(args, ctx).get("/api/v1/nodes");
       if (args.json) return ctx.stdout(answer.text + "\n");
@@ -55,7 +55,7 @@ export function nodesCommand(ctx: ClientContext) {
         used(n.resources.memory),
         used(n.resources.disk),
         formatTime(n.lastSync),
-        n.cordoned ? { ...stateCell(n.state, c), text: `${n.state},SchedulingDisabled` } : stateCell(n.state, c),
+        stateCell(n.cordoned ? `${n.state},SchedulingDisabled` : n.state, c),
       ]);
       ctx.stdout(renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c));
       const e = paint(ctx, "stderr");
