@@ -351,3 +351,6 @@ function nodeError(node: AgentTarget, body: unknown, status: number): AppError {
   const message = e?.message ?? `HTTP ${status}`;
   return new AppError(code, message.includes(`node "${node.name}"`) ? message : `Node "${node.name}": ${message}`);
 }
+
+/** The plumbing of every agent call, for the snapshot calls (snapshots.ts): a read-only call, a streamed change, one line of it. */
+export { call as agentCall, streamedChange, parseLine, type ChangeEnd, type StreamedChange };

@@ -18,6 +18,7 @@
  *   from the cache, `ref` is `NAME` or `NAME@NODE`; a selector (kubectl's
  *   syntax, core/labels.ts) keeps the instances whose labels it selects;
  * - labels of instances and nodes: see label-routes.ts;
+ * - snapshots (list, take, restore, delete): see snapshot-routes.ts;
  * - cordons of nodes (`POST /api/v1/nodes/:name/cordon`, `…/uncordon`): see cordon-routes.ts;
  * - `GET /api/v1/info[?instance=REF|selector=SEL][&timeout=MS]` — live, fanned out to the
  *   Ready nodes in parallel, each with its own timeout (default the master's
@@ -46,6 +47,7 @@ import type { AuditLog } from "./audit-log.ts";
 import { registerEventRoutes } from "./events-routes.ts";
 import { registerOperationRoutes } from "./operation-routes.ts";
 import { registerLabelRoutes } from "./label-routes.ts";
+import { registerSnapshotRoutes } from "./snapshot-routes.ts";
 import { registerCordonRoutes } from "./cordon-routes.ts";
 import { selectNodes } from "./targets.ts";
 import { parseSelectorQuery } from "../protocol/labels.ts";
@@ -152,6 +154,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   registerSessionRoutes(app, { registry, relay: deps.relay, kept, audit: deps.audit, caller, log: deps.log });
   registerOperationRoutes(app, { registry, ops: deps.ops, caller });
   registerLabelRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
+  registerSnapshotRoutes(app, { registry, audit: deps.audit, log: deps.log, caller, nodeTimeoutMs: deps.nodeTimeoutMs });
   registerCordonRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
   registerEventRoutes(app, { audit: deps.audit });
   registerWatchRoutes(app, { registry, audit: deps.audit });

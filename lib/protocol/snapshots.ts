@@ -3,7 +3,7 @@
  * - between master and worker: `GET /agent/v1/snapshots[?instance=NAME]`
  *   answers {@link AgentSnapshots}; `POST /agent/v1/snapshots/:instance`
  *   ({@link TakeSnapshotBody}), `POST /agent/v1/snapshots/:instance/:snap/restore`
- *   ({@link RestoreSnapshotBody}) and `DELETE /agent/v1/snapshots/:instance/:snap`
+ *   ({@link RestoreSnapshotBody}) and `POST /agent/v1/snapshots/:instance/:snap/delete`
  *   answer NDJSON: keepalives while Multipass works, then one
  *   {@link AgentSnapshotEvent};
  * - the API: `GET /api/v1/snapshots[?instance=REF]` answers

@@ -3,7 +3,7 @@
  * - `GET /agent/v1/snapshots[?instance=NAME]` — `multipass list --snapshots`;
  * - `POST /agent/v1/snapshots/:instance` — body `{ name?, comment? }`: take one;
  * - `POST /agent/v1/snapshots/:instance/:snap/restore` — body `{ destructive? }`;
- * - `DELETE /agent/v1/snapshots/:instance/:snap` — purge one.
+ * - `POST /agent/v1/snapshots/:instance/:snap/delete` — purge one.
  *
  * A change answers NDJSON: keepalives while Multipass works (a snapshot or a
  * restore copies a disk image on the daemon's one thread, like a stop: up to
@@ -163,7 +163,7 @@ export function registerSnapshotRoutes(app: Hono<BunEnv>, deps: { snapshots: Sna
     const body = await readBody(c, MAX_BODY_BYTES, parseRestoreSnapshotBody);
     return changeAnswer(() => snapshots.restore(instance, snapshot, body));
   });
-  app.delete("/agent/v1/snapshots/:instance/:snap", (c) => {
+  app.post("/agent/v1/snapshots/:instance/:snap/delete", (c) => {
     const { instance, snapshot } = names(c);
     return changeAnswer(() => snapshots.remove(instance, snapshot));
   });

@@ -85,7 +85,7 @@ describe("agent routes", () => {
     expect(parseAgentSnapshots(await listed.json()).snapshots.map((s) => s.name)).toEqual(["x"]);
     const restore = await app.request("/agent/v1/snapshots/web/x/restore", { method: "POST", body: JSON.stringify({ destructive: true }) });
     expect(await lastEvent(restore)).toMatchObject({ type: "done", snapshot: "x", taken: null });
-    const removed = await app.request("/agent/v1/snapshots/web/x", { method: "DELETE" });
+    const removed = await app.request("/agent/v1/snapshots/web/x/delete", { method: "POST" });
     expect(await lastEvent(removed)).toMatchObject({ type: "done", snapshots: [] });
   });
 });

@@ -1,0 +1,52 @@
+/**
+ * Snapshot routes of the API (issue 15; the work is in snapshots.ts):
+ * - `GET /api/v1/snapshots[?instance=REF]` — every node's snapshots (or one
+ *   instance's): `{ snapshots: [{ node, instance, name, parent, comment }],
+ *   errors: [{ node, message }] }`, each node bounded by the node timeout;
+ * - `POST /api/v1/instances/:ref/snapshots` — body `{ name?, comment? }`: 201;
+ * - `POST /api/v1/instances/:ref/snapshots/:snap/restore` — body `{ destructive? }`;
+ * - `DELETE /api/v1/instances/:ref/snapshots/:snap`.
+ *
+ * The changes answer `{ node, instance, snapshot, taken, snapshots }` and are
+ * audited (actions "snapshot", "restore", "delete-snapshot"). Every name and
+ * body is checked before anything is recorded or sent: a bad one changes
+ * nothing. The requests are held open (`holdOpen`) while the host works: the
+ * change's own bound ends them, not the server's idle timer.
+ */
+import type { Context, Hono } from "hono";
+import { parseInstanceRef } from "../core/validate.ts";
+import { holdOpen, readBody } from "../net/http.ts";
+import type { BunEnv } from "../net/ws.ts";
+import { parseRestoreSnapshotBody, parseTakeSnapshotBody, validateSnapshotName } from "../protocol/snapshots.ts";
+import type { Caller } from "./audit-policy.ts";
+import { deleteSnapshot, listSnapshots, restoreSnapshot, takeSnapshot, type SnapshotDeps } from "./snapshots.ts";
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+export function registerSnapshotRoutes(app: Hono<BunEnv>, deps: SnapshotDeps & { caller: (c: Context) => Caller; nodeTimeoutMs: number }): void {
+  app.get("/api/v1/snapshots", async (c) => {
+    const text = c.req.query("instance");
+    const ref = text === undefined ? null : parseInstanceRef(text);
+    holdOpen(c);
+    return c.json(await listSnapshots(deps, ref, { timeoutMs: deps.nodeTimeoutMs, signal: c.req.raw.signal }));
+  });
+  app.post("/api/v1/instances/:ref/snapshots", async (c) => {
+    const ref = parseInstanceRef(c.req.param("ref"));
+    const body = await readBody(c, MAX_BODY_BYTES, parseTakeSnapshotBody);
+    holdOpen(c);
+    return c.json(await takeSnapshot(deps, deps.caller(c), ref, body), 201);
+  });
+  app.post("/api/v1/instances/:ref/snapshots/:snap/restore", async (c) => {
+    const ref = parseInstanceRef(c.req.param("ref"));
+    const snapshot = validateSnapshotName(c.req.param("snap"));
+    const body = await readBody(c, MAX_BODY_BYTES, parseRestoreSnapshotBody);
+    holdOpen(c);
+    return c.json(await restoreSnapshot(deps, deps.caller(c), ref, snapshot, body));
+  });
+  app.delete("/api/v1/instances/:ref/snapshots/:snap", async (c) => {
+    const ref = parseInstanceRef(c.req.param("ref"));
+    const snapshot = validateSnapshotName(c.req.param("snap"));
+    holdOpen(c);
+    return c.json(await deleteSnapshot(deps, deps.caller(c), ref, snapshot));
+  });
+}
