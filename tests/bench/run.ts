@@ -5,6 +5,7 @@
 import { runAuditBench } from "./audit.ts";
 import { runBinariesBench } from "./binaries.ts";
 import { runCpBench } from "./cp.ts";
+import { runFanOutBench } from "./fan-out.ts";
 import { runFlowControlBench } from "./flow-control.ts";
 import { runPollingBench } from "./polling.ts";
 import { runPortForwardBench } from "./port-forward.ts";
@@ -27,6 +28,8 @@ await runCpBench();
 await runPortForwardBench();
 // The audit trail at a million records: the JSON-lines file against the SQLite table (issue 15).
 await runAuditBench();
+// exec on 200 instances over 10 nodes beside the slowest single exec (issue 15).
+await runFanOutBench();
 // Says it is skipped when there is no Chromium.
 await runWebBench();
 // Says it is skipped when there are no executables (npm run build first).
