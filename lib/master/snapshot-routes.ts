@@ -9,19 +9,42 @@
  *
  * The changes answer `{ node, instance, snapshot, taken, snapshots }` and are
  * audited (actions "snapshot", "restore", "delete-snapshot"). Every name and
- * body is checked before anything is recorded or sent: a bad one changes
- * nothing. The requests are held open (`holdOpen`) while the host works: the
- * change's own bound ends them, not the server's idle timer.
+ * body is checked, and the instance resolved, before anything is recorded or
+ * sent: a bad one changes nothing. With `Accept: application/x-ndjson` a take
+ * or a restore streams keepalives while the host works, then one
+ * SnapshotChangeEvent (`done` with that answer, or `error`), so no idle timer
+ * on the way cuts a long one; otherwise the request is held open (`holdOpen`)
+ * and the change's own bound ends it, not the server's idle timer.
  */
 import type { Context, Hono } from "hono";
 import { parseInstanceRef } from "../core/validate.ts";
 import { holdOpen, readBody } from "../net/http.ts";
 import type { BunEnv } from "../net/ws.ts";
-import { parseRestoreSnapshotBody, parseTakeSnapshotBody, validateSnapshotName } from "../protocol/snapshots.ts";
+import { toAppError } from "../core/errors.ts";
+import { streamedResponse } from "../net/stream.ts";
+import { parseRestoreSnapshotBody, parseTakeSnapshotBody, validateSnapshotName, type SnapshotChangeEvent, type SnapshotChangeResponse } from "../protocol/snapshots.ts";
+import { instanceTarget } from "./targets.ts";
 import type { Caller } from "./audit-policy.ts";
 import { deleteSnapshot, listSnapshots, restoreSnapshot, takeSnapshot, type SnapshotDeps } from "./snapshots.ts";
 
 const MAX_BODY_BYTES = 64 * 1024;
+
+/** A change's answer: streamed when asked for NDJSON, else JSON at the end. */
+async function changeAnswer(c: Context<BunEnv>, status: 200 | 201, work: () => Promise<SnapshotChangeResponse>): Promise<Response> {
+  if ((c.req.header("accept") ?? "").includes("application/x-ndjson")) {
+    return streamedResponse((out) =>
+      work().then(
+        (result) => out.write({ type: "done", result } satisfies SnapshotChangeEvent),
+        (error) => {
+          const e = toAppError(error);
+          out.write({ type: "error", code: e.code, message: e.message } satisfies SnapshotChangeEvent);
+        },
+      ),
+    );
+  }
+  holdOpen(c);
+  return c.json(await work(), status);
+}
 
 export function registerSnapshotRoutes(app: Hono<BunEnv>, deps: SnapshotDeps & { caller: (c: Context) => Caller; nodeTimeoutMs: number }): void {
   app.get("/api/v1/snapshots", async (c) => {
@@ -33,15 +56,15 @@ export function registerSnapshotRoutes(app: Hono<BunEnv>, deps: SnapshotDeps & {
   app.post("/api/v1/instances/:ref/snapshots", async (c) => {
     const ref = parseInstanceRef(c.req.param("ref"));
     const body = await readBody(c, MAX_BODY_BYTES, parseTakeSnapshotBody);
-    holdOpen(c);
-    return c.json(await takeSnapshot(deps, deps.caller(c), ref, body), 201);
+    instanceTarget(deps.registry, ref);
+    return changeAnswer(c, 201, () => takeSnapshot(deps, deps.caller(c), ref, body));
   });
   app.post("/api/v1/instances/:ref/snapshots/:snap/restore", async (c) => {
     const ref = parseInstanceRef(c.req.param("ref"));
     const snapshot = validateSnapshotName(c.req.param("snap"));
     const body = await readBody(c, MAX_BODY_BYTES, parseRestoreSnapshotBody);
-    holdOpen(c);
-    return c.json(await restoreSnapshot(deps, deps.caller(c), ref, snapshot, body));
+    instanceTarget(deps.registry, ref);
+    return changeAnswer(c, 200, () => restoreSnapshot(deps, deps.caller(c), ref, snapshot, body));
   });
   app.delete("/api/v1/instances/:ref/snapshots/:snap", async (c) => {
     const ref = parseInstanceRef(c.req.param("ref"));

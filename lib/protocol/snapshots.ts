@@ -186,3 +186,15 @@ export function parseSnapshotChangeResponse(value: unknown): SnapshotChangeRespo
     snapshots: field(o, "snapshots", "answer", arrayOf(parseView)),
   };
 }
+
+/** The streamed answer of a take or a restore (`Accept: application/x-ndjson`): keepalives, then one of these. */
+export type SnapshotChangeEvent = { type: "done"; result: SnapshotChangeResponse } | { type: "error"; code: AppError["code"]; message: string };
+
+/** One line of a streamed take or restore (the client reads it). @throws ParseError */
+export function parseSnapshotChangeEvent(value: unknown): SnapshotChangeEvent {
+  const o = object(value, "event");
+  const type = field(o, "type", "event", string);
+  if (type === "done") return { type, result: field(o, "result", "event", parseSnapshotChangeResponse) };
+  if (type === "error") return { type, code: field(o, "code", "event", parseErrorCode), message: field(o, "message", "event", string) };
+  throw new ParseError("event.type", `unknown event type "${type.slice(0, 40)}"`);
+}

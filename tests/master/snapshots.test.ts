@@ -7,7 +7,7 @@
  * or sent, and every change audited.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { parseSnapshotChangeResponse, parseSnapshotsResponse } from "../../lib/protocol/snapshots.ts";
+import { parseSnapshotChangeEvent, parseSnapshotChangeResponse, parseSnapshotsResponse } from "../../lib/protocol/snapshots.ts";
 import { waitFor } from "../e2e/harness.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { API, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
@@ -21,8 +21,8 @@ async function cluster() {
   startWorker(m.cluster.port!, "n1", n1);
   const w2 = startWorker(m.cluster.port!, "n2", n2);
   await waitFor("both joined", () => readyCount(m.master) === 2);
-  const api = (path: string, init: RequestInit = {}) =>
-    fetch(`http://127.0.0.1:${m.api.port}${path}`, { ...init, headers: { authorization: `Bearer ${API}`, "content-type": "application/json" } });
+  const api = (path: string, init: RequestInit = {}, accept = "application/json") =>
+    fetch(`http://127.0.0.1:${m.api.port}${path}`, { ...init, headers: { authorization: `Bearer ${API}`, "content-type": "application/json", accept } });
   return { m, n1, n2, w2, api };
 }
 
@@ -87,6 +87,21 @@ describe("snapshot API", () => {
     }
     expect(m.audit.list().length).toBe(before);
     expect([...n1.snapshotsOf.values(), ...n2.snapshotsOf.values()].flat()).toEqual([]);
+  });
+
+  test("a streamed take or restore ends in one event; a bad name is still an HTTP error", async () => {
+    const { api } = await cluster();
+    const lastEvent = async (response: Response) => {
+      const lines = (await response.text()).split("\n").filter((line) => line.trim() !== "");
+      return parseSnapshotChangeEvent(JSON.parse(lines.at(-1) ?? "null"));
+    };
+    const ndjson = "application/x-ndjson";
+    const taken = await lastEvent(await api("/api/v1/instances/web/snapshots", { method: "POST", body: '{"name": "s"}' }, ndjson));
+    expect(taken).toMatchObject({ type: "done", result: { node: "n1", instance: "web", snapshot: "s", taken: null } });
+    const refused = await lastEvent(await api("/api/v1/instances/up/snapshots", { method: "POST", body: "{}" }, ndjson));
+    expect(refused).toMatchObject({ type: "error", code: "E_CONFLICT" });
+    expect((await api("/api/v1/instances/twin/snapshots/s/restore", { method: "POST", body: "{}" }, ndjson)).status).toBe(409);
+    expect((await api("/api/v1/instances/ghost/snapshots", { method: "POST", body: "{}" }, ndjson)).status).toBe(404);
   });
 
   test("a node that is down is an error of the listing beside the other's snapshots", async () => {
