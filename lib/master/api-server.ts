@@ -29,7 +29,9 @@
  * - launch, lifecycle verbs and purge: see operation-routes.ts;
  * - `GET /api/v1/events`: the audit trail (events-routes.ts);
  * - `GET /api/v1/stats` — the master's own figures: nodes by state,
- *   instances, live sessions, what the cluster server took in, CPU and RSS.
+ *   instances, live sessions, what the cluster server took in, CPU and RSS;
+ * - `GET /metrics` — the same and more in Prometheus' text format
+ *   (metrics.ts), for the API token or the read-only metrics token.
  */
 import type { Hono } from "hono";
 import type { ConsolaInstance } from "consola";
@@ -41,6 +43,7 @@ import { liveInfo } from "./live-info.ts";
 import { removeNode } from "./node-removal.ts";
 import type { Registry } from "./registry.ts";
 import { masterStats } from "./stats.ts";
+import { registerMetricsRoute, renderMetrics, RequestMetrics, timeRequests } from "./metrics.ts";
 import { tokenId, tokenKind } from "../net/tokens.ts";
 import { parseInstanceRef, validateNodeName } from "../core/validate.ts";
 import type { AuditLog } from "./audit-log.ts";
@@ -82,6 +85,8 @@ export interface ApiDeps {
   console?: ConsolePage;
   /** The console's login sessions (default: a fresh store, web-sessions.ts). */
   webSessions?: WebSessions;
+  /** What `GET /metrics` adds to the cache's figures (metrics.ts); default: requests counted here, no failures known, no metrics token. */
+  metrics?: { requests: RequestMetrics; auditFailures: () => number; metricsToken?: () => string | null };
 }
 
 /** Largest request body: a POST exec may carry up to 8 MiB of stdin. */
@@ -90,6 +95,8 @@ const MAX_BODY_BYTES = 9 * 1024 * 1024;
 export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   const { registry } = deps;
   const app = createBaseApp({ log: deps.log, maxBodyBytes: MAX_BODY_BYTES, name: "api" });
+  const requests = deps.metrics?.requests ?? new RequestMetrics();
+  timeRequests(app, requests);
 
   // Only the API token opens the /api routes, so the caller is that token, by id.
   const caller = () => ({ tokenId: tokenId(deps.apiToken()) });
@@ -103,6 +110,20 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
     limiter: createFailureLimiter(deps.authLimits),
   };
   const web = { sessions: deps.webSessions ?? createWebSessions(), check };
+  registerMetricsRoute(app, {
+    check,
+    metricsToken: deps.metrics?.metricsToken ?? (() => null),
+    render: () =>
+      renderMetrics({
+        registry,
+        sessions: () => deps.relay.list(),
+        counters: deps.counters,
+        requests,
+        auditFailures: deps.metrics?.auditFailures ?? (() => 0),
+        startedAt: deps.startedAt,
+        version: deps.version,
+      }),
+  });
   registerLogin(app, web);
   app.use(
     "/api/*",

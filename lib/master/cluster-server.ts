@@ -24,7 +24,7 @@ import { peerAddress, upgrade, type BunEnv, type Socket } from "../net/ws.ts";
 
 /** What the cluster server has taken in since the master started (`GET /api/v1/stats`). */
 export function newClusterCounters(): ClusterCounters {
-  return { joins: 0, states: 0, heartbeats: 0, rejected: 0 };
+  return { joins: 0, rejoins: 0, states: 0, heartbeats: 0, rejected: 0 };
 }
 
 export interface ClusterDeps {

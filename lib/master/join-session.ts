@@ -129,6 +129,7 @@ function admit(deps: JoinSessionDeps, ws: Socket, peer: string, claim: Claim): {
   });
   send(ws, { type: "welcome", id, heartbeatMs: deps.heartbeatMs, agentToken });
   deps.counters.joins++;
+  if (replaced) deps.counters.rejoins++;
   deps.members.add(ws);
   const again = replaced ? ` (replacing ${replaced.disconnectedAt === null ? "a live" : "its earlier"} connection)` : "";
   const tls = hello.agentCert ? ` (TLS, certificate ${fingerprint(hello.agentCert).slice(0, 23)}…)` : "";

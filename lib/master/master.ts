@@ -27,6 +27,7 @@ import { recordShellEnd } from "./audit-policy.ts";
 import type { WebSessions } from "./web-sessions.ts";
 import type { ConsolePage } from "./ui-assets.ts";
 import type { MasterDatabase } from "./database.ts";
+import { countingAudit, RequestMetrics } from "./metrics.ts";
 
 export interface MasterOptions {
   log: ConsolaInstance;
@@ -55,6 +56,8 @@ export interface MasterOptions {
   console?: ConsolePage;
   /** The console's login sessions (default: a fresh store; tests pass one with their clock). */
   webSessions?: WebSessions;
+  /** The read-only token of `GET /metrics` (`--metrics-token-file`), or null; the API token opens it too. */
+  metricsToken?: () => string | null;
   /** The master's own durable state (database.ts): labels, cordons (issue 15). The entry opens and closes it. */
   database?: MasterDatabase;
 }
@@ -80,6 +83,9 @@ export interface Master {
  */
 export function createMaster(options: MasterOptions): Master {
   const { log } = options;
+  // Every record goes through this wrapper, so /metrics counts the ones that could not be written.
+  const counted = countingAudit(options.audit);
+  const audit = counted.audit;
   const registry = new Registry({
     now: Date.now,
     heartbeatMs: options.heartbeatMs,
@@ -99,19 +105,19 @@ export function createMaster(options: MasterOptions): Master {
     heartbeatMs: options.heartbeatMs,
     log,
     authLimits: options.authLimits,
-    onShellEnded: (node, ended) => recordShellEnd({ audit: options.audit, log }, node, ended),
+    onShellEnded: (node, ended) => recordShellEnd({ audit, log }, node, ended),
   });
   const relay = createSessionRelay({ log, liveness: options.liveness });
   const agents = createAgentClient();
   const stopping = new AbortController();
-  const ops = createOperations({ registry, agents, audit: options.audit, log, cpuOvercommit: options.cpuOvercommit, stopping: stopping.signal });
-  const reconciled = reconcile({ registry, agents, audit: options.audit, log, stopping: stopping.signal }, interruptedCalls(options));
+  const ops = createOperations({ registry, agents, audit, log, cpuOvercommit: options.cpuOvercommit, stopping: stopping.signal });
+  const reconciled = reconcile({ registry, agents, audit, log, stopping: stopping.signal }, interruptedCalls(options));
   const apiApp = createApiApp({
     counters,
     startedAt: Date.now(),
     relay,
     ops,
-    audit: options.audit,
+    audit,
     registry,
     agents,
     apiToken: () => options.apiToken,
@@ -121,6 +127,7 @@ export function createMaster(options: MasterOptions): Master {
     authLimits: options.authLimits,
     console: options.console,
     webSessions: options.webSessions,
+    metrics: { requests: new RequestMetrics(), auditFailures: counted.failures, metricsToken: options.metricsToken ?? (() => null) },
   });
   const sweeper = setInterval(
     () => {

@@ -172,6 +172,8 @@ export function parseHealthRole(value: unknown): HealthRole | null {
 export interface ClusterCounters {
   /** Workers welcomed. */
   joins: number;
+  /** Of those, joins of a node the master already listed (a worker or network coming back). */
+  rejoins: number;
   /** State messages applied. */
   states: number;
   heartbeats: number;
@@ -207,6 +209,7 @@ export function parseMasterStats(value: unknown): MasterStats {
     sessions: count(o, "sessions", "stats"),
     cluster: {
       joins: count(cluster, "joins", "stats.cluster"),
+      rejoins: count(cluster, "rejoins", "stats.cluster"),
       states: count(cluster, "states", "stats.cluster"),
       heartbeats: count(cluster, "heartbeats", "stats.cluster"),
       rejected: count(cluster, "rejected", "stats.cluster"),
