@@ -13,6 +13,7 @@ import { runKeptShellsBench } from "./kept-shells.ts";
 import { runRelayBench } from "./relay.ts";
 import { runScaleBench } from "./scale.ts";
 import { runScreenMirrorBench } from "./screen-mirror.ts";
+import { runSelectorsBench } from "./selectors.ts";
 import { runWebBench } from "./web.ts";
 
 await runRelayBench();
@@ -30,6 +31,8 @@ await runPortForwardBench();
 await runAuditBench();
 // exec on 200 instances over 10 nodes beside the slowest single exec (issue 15).
 await runFanOutBench();
+// Label selectors over 20,000 instances (issue 15).
+await runSelectorsBench();
 // Says it is skipped when there is no Chromium.
 await runWebBench();
 // Says it is skipped when there are no executables (npm run build first).
