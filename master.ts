@@ -9,12 +9,12 @@ import { formatHostPort } from "./lib/core/address.ts";
 import { runCli } from "./lib/cli/run.ts";
 import { createLog } from "./lib/cli/log.ts";
 import { createAuditStore } from "./lib/master/audit-store.ts";
-import { clearTextWarnings, loadMasterTokens, parseMasterFlags } from "./lib/master/flags.ts";
+import { checkMetricsToken, clearTextWarnings, loadMasterTokens, parseMasterFlags } from "./lib/master/flags.ts";
 import { createMaster } from "./lib/master/master.ts";
 import { defaultDataDir } from "./lib/core/paths.ts";
 import { MAX_JOIN_MESSAGE_BYTES } from "./lib/protocol/join.ts";
 import { fingerprint, serverTls } from "./lib/net/tls.ts";
-import { loadOrCreateToken } from "./lib/net/tokens.ts";
+import { loadOrCreateToken, readTokenFile } from "./lib/net/tokens.ts";
 import { VERSION } from "./lib/core/version.ts";
 import { websocketHandler } from "./lib/net/ws.ts";
 import { AppError, messageOf } from "./lib/core/errors.ts";
@@ -37,6 +37,7 @@ const main = defineCommand({
     "tls-key": { type: "string", valueHint: "FILE", description: "The private key of --tls-cert (PEM)" },
     "node-timeout": { type: "string", valueHint: "DURATION", default: "90s", description: "Per-node time limit of live calls such as info (at most 10m)" },
     "cpu-overcommit": { type: "string", valueHint: "RATIO", default: "4", description: "Virtual CPUs placement puts on each host CPU (1 = never more VM CPUs than host CPUs)" },
+    "metrics-token-file": { type: "string", valueHint: "FILE", description: "A read-only token for GET /metrics (a Prometheus scraper's), besides the API token" },
     verbose: { type: "boolean", default: false, description: "Debug logging" },
   },
   async run({ args }) {
@@ -83,6 +84,8 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
   for (const warning of clearTextWarnings(config, tls !== null)) log.warn(warning);
   const tokens = loadMasterTokens(config, loadOrCreateToken);
   for (const note of tokens.notes) log.info(note);
+  const metricsToken = config.metricsTokenFile === undefined ? null : checkMetricsToken(readTokenFile(config.metricsTokenFile), tokens);
+  if (config.metricsTokenFile !== undefined) log.info(`metrics token: ${config.metricsTokenFile} (opens GET /metrics only)`);
 
   const database = openDatabase(databasePath(config.dataDir));
   log.info(`database: ${database.path} (schema version ${database.version})`);
@@ -105,6 +108,7 @@ async function serve(config: ReturnType<typeof parseMasterFlags>, tls: ReturnTyp
     nodeKeys,
     console: page,
     database,
+    metricsToken: () => metricsToken,
   });
   const servers: ReturnType<typeof Bun.serve>[] = [];
   try {

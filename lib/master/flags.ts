@@ -23,6 +23,7 @@ export interface MasterArgs {
   "tls-key"?: string;
   "node-timeout": string;
   "cpu-overcommit": string;
+  "metrics-token-file"?: string;
   verbose: boolean;
 }
 
@@ -40,6 +41,8 @@ export interface MasterConfig {
   /** The files of --tls-cert and --tls-key, as given (net/tls.ts reads and checks them). */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** The file of --metrics-token-file (read once at start by the entry), or undefined: only the API token opens /metrics. */
+  metricsTokenFile: string | undefined;
   /** Tokens from the environment; each beats the token file of its kind. */
   tokenOverrides: Record<TokenKind, string | undefined>;
   verbose: boolean;
@@ -74,6 +77,7 @@ export function parseMasterFlags(args: MasterArgs, host: MasterHost): MasterConf
     cpuOvercommit: parseCpuOvercommit(args["cpu-overcommit"]),
     tlsCert: args["tls-cert"],
     tlsKey: args["tls-key"],
+    metricsTokenFile: args["metrics-token-file"],
     tokenOverrides: { join: host.env["MULTIVERSE_JOIN_TOKEN"], api: host.env["MULTIVERSE_API_TOKEN"] },
     verbose: args.verbose,
   };
@@ -95,6 +99,19 @@ export function clearTextWarnings(config: Pick<MasterConfig, "clusterAddr" | "ap
   return listeners
     .filter(([, addr]) => !isLoopback(addr.host))
     .map(([flag, addr]) => `${flag} ${formatHostPort(addr)} is not loopback and TLS is off: tokens travel in clear text (use --tls-cert and --tls-key)`);
+}
+
+/**
+ * The read-only token of `GET /metrics`, as read from its file: it must not
+ * be the join or the API token, or "read-only" would not be true.
+ * @throws AppError E_USAGE
+ */
+export function checkMetricsToken(token: string, others: { join: string; api: string }): string {
+  if (token === others.api || token === others.join) {
+    throw usageError("The --metrics-token-file token must differ from the join and API tokens: it only opens GET /metrics");
+  }
+  if (!/^[\x21-\x7e]{16,512}$/.test(token)) throw usageError("The --metrics-token-file token must be 16 to 512 printable characters without spaces");
+  return token;
 }
 
 /** A token as net/tokens.ts loads it: from the environment, its file, or freshly created there. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppError } from "../../lib/core/errors.ts";
-import { clearTextWarnings, loadMasterTokens, parseCpuOvercommit, parseMasterFlags, type MasterArgs, type TokenLoader } from "../../lib/master/flags.ts";
+import { checkMetricsToken, clearTextWarnings, loadMasterTokens, parseCpuOvercommit, parseMasterFlags, type MasterArgs, type TokenLoader } from "../../lib/master/flags.ts";
 import { loadOrCreateToken } from "../../lib/net/tokens.ts";
 
 /** The flags as citty hands them over when none is given. */
@@ -45,6 +45,7 @@ describe("parseMasterFlags", () => {
       cpuOvercommit: 4,
       tlsCert: undefined,
       tlsKey: undefined,
+      metricsTokenFile: undefined,
       tokenOverrides: { join: undefined, api: undefined },
       verbose: false,
     });
@@ -52,7 +53,7 @@ describe("parseMasterFlags", () => {
 
   test("what is given beats the defaults; port 0 means any free port", () => {
     const config = parseMasterFlags(
-      { ...DEFAULTS, "cluster-addr": "0.0.0.0:0", "api-addr": "[::1]:9000", "data-dir": "/srv/mv", "heartbeat-interval": "500ms", "down-grace": "0", "node-timeout": "2m", "cpu-overcommit": "1.5", "tls-cert": "c.pem", "tls-key": "k.pem", verbose: true },
+      { ...DEFAULTS, "cluster-addr": "0.0.0.0:0", "api-addr": "[::1]:9000", "data-dir": "/srv/mv", "heartbeat-interval": "500ms", "down-grace": "0", "node-timeout": "2m", "cpu-overcommit": "1.5", "tls-cert": "c.pem", "tls-key": "k.pem", "metrics-token-file": "/etc/mv/metrics", verbose: true },
       LINUX,
     );
     expect(config).toMatchObject({
@@ -66,6 +67,7 @@ describe("parseMasterFlags", () => {
       cpuOvercommit: 1.5,
       tlsCert: "c.pem",
       tlsKey: "k.pem",
+      metricsTokenFile: "/etc/mv/metrics",
       verbose: true,
     });
   });
@@ -173,5 +175,20 @@ describe("loadMasterTokens", () => {
     };
     loadMasterTokens({ dataDir: "/d", tokenOverrides: { join: "j", api: undefined } }, load);
     expect(asked).toEqual([["join", "j"], ["api", undefined]]);
+  });
+});
+
+describe("checkMetricsToken", () => {
+  const tokens = { join: "mvj_join-token-0000000000000000000000000", api: "mva_api-token-00000000000000000000000000" };
+  test("a token of its own is taken as it is", () => {
+    expect(checkMetricsToken("prometheus-scrape-secret-1234", tokens)).toBe("prometheus-scrape-secret-1234");
+  });
+  test.each([
+    [tokens.api, "must differ from the join and API tokens"],
+    [tokens.join, "must differ from the join and API tokens"],
+    ["short", "16 to 512 printable characters"],
+    ["has a space in it somewhere", "16 to 512 printable characters"],
+  ])("%p is refused", (token, why) => {
+    expect(() => checkMetricsToken(token, tokens)).toThrow(expect.objectContaining({ code: "E_USAGE", message: expect.stringContaining(why) }));
   });
 });
