@@ -120,17 +120,17 @@ export class FleetOutput {
       this.keep(share, stream, bytes);
       return true;
     }
-    let text = share.partial[stream] + share.decoders[stream].decode(bytes, { stream: true });
+    const text = share.partial[stream] + share.decoders[stream].decode(bytes, { stream: true });
     let more = true;
-    for (let newline = text.indexOf("\n"); newline >= 0; newline = text.indexOf("\n")) {
-      more = this.line(share, stream, text.slice(0, newline)) && more;
-      text = text.slice(newline + 1);
+    let start = 0;
+    for (let newline = text.indexOf("\n"); newline >= 0; newline = text.indexOf("\n", start)) {
+      // A line over the bound is written in pieces of the bound, each prefixed.
+      for (; newline - start > this.lineLimit; start += this.lineLimit) more = this.line(share, stream, text.slice(start, start + this.lineLimit)) && more;
+      more = this.line(share, stream, text.slice(start, newline)) && more;
+      start = newline + 1;
     }
-    while (text.length > this.lineLimit) {
-      more = this.line(share, stream, text.slice(0, this.lineLimit)) && more;
-      text = text.slice(this.lineLimit);
-    }
-    share.partial[stream] = text;
+    for (; text.length - start > this.lineLimit; start += this.lineLimit) more = this.line(share, stream, text.slice(start, start + this.lineLimit)) && more;
+    share.partial[stream] = text.slice(start);
     return more;
   }
 

@@ -66,6 +66,16 @@ describe("lines", () => {
     expect(out.at(-1)).toBe("web@n1     | ij\n");
   });
 
+  test("the bound holds for a long line whose end came in the same chunk, and many lines of one chunk keep their order", () => {
+    const { output, out } = capture({ lineLimit: 4 });
+    output.data(0, "stdout", bytes("abcdefghij\n1\n2\nxy"));
+    expect(out).toEqual(["web@n1     | abcd\n", "web@n1     | efgh\n", "web@n1     | ij\n", "web@n1     | 1\n", "web@n1     | 2\n"]);
+    const many = Array.from({ length: 5000 }, (_, i) => `${i}`);
+    const { output: big, out: bigOut } = capture();
+    big.data(0, "stdout", bytes(many.join("\n") + "\n"));
+    expect(bigOut).toEqual(many.map((l) => `web@n1     | ${l}\n`));
+  });
+
   test("on a terminal, control characters are stripped and prefixes coloured", () => {
     const { output, out } = capture({ strip: true, colors: colors(true) });
     output.data(0, "stdout", bytes("a\x1b]0;title\x07b\x1b[2Jc\n"));
