@@ -14,6 +14,7 @@ import { cpCommand } from "./cp.ts";
 import { execCommand } from "./exec.ts";
 import { nodesCommand } from "./nodes.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
+import { printSnapshots, restoreCommand, snapshotCommand } from "./snapshots.ts";
 import { portForwardCommand } from "./port-forward.ts";
 import { runSession } from "./session.ts";
 import { sshCommands } from "./ssh.ts";
@@ -43,11 +44,13 @@ function instancesCommand(ctx: ClientContext) {
       ...selectorOption,
       "label-columns": { type: "string", alias: "L", valueHint: "KEY[,KEY]", description: "A column with the value of each of these labels" },
       "show-labels": { type: "boolean", default: false, description: "A LABELS column: every label, k=v,k=v" },
+      snapshots: { type: "boolean", default: false, description: "List the snapshots of every instance instead (live from the nodes)" },
       ...common,
     },
     async run({ args }) {
       const selector = selectorArg(args.selector);
       const columns = labelColumns(args["label-columns"]);
+      if (args.snapshots) return printSnapshots(ctx, args, selector !== null || columns.length > 0 || args["show-labels"]);
       const answer = await apiFor(args, ctx).get(`/api/v1/instances${selector === null ? "" : `?${new URLSearchParams({ selector })}`}`);
       if (args.json) return ctx.stdout(answer.text + "\n");
       const instances = arrayOf(parseInstanceView)(answer.json, "instances");
@@ -173,6 +176,8 @@ export function createClientCommand(ctx: ClientContext) {
       recover: lifecycleCommand(ctx, "recover"),
       purge: purgeCommand(ctx),
       label: labelCommand(ctx),
+      snapshot: snapshotCommand(ctx),
+      restore: restoreCommand(ctx),
       events: eventsCommand(ctx),
     },
   });
