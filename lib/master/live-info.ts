@@ -12,6 +12,9 @@ import type { InstanceInfo } from "../protocol/instances.ts";
 import type { InfoResponse, InfoView, NodeError } from "../protocol/api.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 
+/** The most instances one node is asked for by name; a selector that selects more asks for all of them. */
+export const MAX_NAMES_ASKED = 100;
+
 export interface LiveInfoDeps {
   registry: Registry;
   agents: AgentClient;
@@ -25,12 +28,14 @@ export interface LiveInfoDeps {
  */
 export async function liveInfo(deps: LiveInfoDeps, ref: InstanceRef | null, limits: CallLimits, selector: Selector | null = null): Promise<InfoResponse> {
   const { registry } = deps;
-  let targets: { node: NodeEntry; names: string[] }[];
+  let targets: { node: NodeEntry; names: string[]; keep?: ReadonlySet<string> }[];
   if (selector !== null) {
-    // Only the nodes holding a selected instance are asked, and only for those.
+    // Only the nodes holding a selected instance are asked, and only for those; past
+    // MAX_NAMES_ASKED, for all of theirs (one argv and one URL of bounded length), kept to those.
     targets = registry.entries().flatMap((node) => {
       const names = node.snapshot.instances.map((i) => i.name).filter((n) => matchesSelector(selector, registry.labels.instanceLabels(node.name, n)));
-      return names.length === 0 ? [] : [{ node, names }];
+      if (names.length === 0) return [];
+      return names.length > MAX_NAMES_ASKED ? [{ node, names: [], keep: new Set(names) }] : [{ node, names }];
     });
   } else if (ref !== null) {
     const { node } = registry.resolve(ref.name, ref.node);
@@ -47,10 +52,10 @@ export async function liveInfo(deps: LiveInfoDeps, ref: InstanceRef | null, limi
     return false;
   });
   const answers = await Promise.all(
-    live.map(async ({ node, names }) => {
+    live.map(async ({ node, names, keep }) => {
       try {
         const infos = await deps.agents.info(node, names, limits);
-        return infos.map((i) => toInfoView(node.name, i));
+        return infos.filter((i) => keep === undefined || keep.has(i.name)).map((i) => toInfoView(node.name, i));
       } catch (error) {
         failures.push({ node: node.name, error: toAppError(error) });
         return [];

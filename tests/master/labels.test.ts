@@ -19,6 +19,9 @@ import { parseLabelChangeBody } from "../../lib/protocol/labels.ts";
 import { parseBulkAction } from "../../lib/protocol/operations.ts";
 import type { AuditEvent } from "../../lib/protocol/audit.ts";
 import { createTestLog } from "../support/test-log.ts";
+import { liveInfo, MAX_NAMES_ASKED } from "../../lib/master/live-info.ts";
+import type { AgentClient } from "../../lib/master/agent-client.ts";
+import type { InstanceInfo } from "../../lib/protocol/instances.ts";
 
 const dirs: string[] = [];
 const open: MasterDatabase[] = [];
@@ -217,5 +220,44 @@ describe("selectors", () => {
     expect(() => parseBulkAction({ selector: "role=web", instances: ["a"] })).toThrow(/only one of them/);
     expect(() => parseBulkAction({ selector: "role in web" })).toThrow(/Invalid selector "role in web"/);
     expect(() => parseLabelChangeBody({ remove: ["-x"] })).toThrow(/Invalid label key/);
+  });
+});
+
+describe("info by selector", () => {
+  function agentsFor(registry: Registry) {
+    const asked: [string, string[]][] = [];
+    const agents = {
+      async info(node: { name: string }, names: string[]): Promise<InstanceInfo[]> {
+        asked.push([node.name, names]);
+        const all = registry.get(node.name)!.snapshot.instances.map((i) => i.name);
+        return (names.length === 0 ? all : names).map((name) => ({ ...FIGURES, name }));
+      },
+    } as unknown as AgentClient;
+    return { asked, agents };
+  }
+  const FIGURES: InstanceInfo = { name: "", state: "Running", cpus: 1, load: [0, 0, 0], memory: { used: 1, total: 2 }, disk: { used: 1, total: 2 }, release: null, imageRelease: null, imageHash: null, ipv4: [], mounts: [], snapshots: null };
+  const limits = { timeoutMs: 1000 };
+
+  test("only the nodes holding a selected instance are asked, for those; a Down one is an error of the answer", async () => {
+    const registry = cluster();
+    registry.labels.setInstanceLabels("n1", "db", { role: "db" });
+    registry.labels.setInstanceLabels("n2", "cache", { role: "db" });
+    registry.labels.setInstanceLabels("n3", "gone", { role: "db" });
+    const { asked, agents } = agentsFor(registry);
+    const answer = await liveInfo({ registry, agents }, null, limits, parseSelector("role=db"));
+    expect(asked).toEqual([["n1", ["db"]], ["n2", ["cache"]]]);
+    expect(answer.instances.map((i) => `${i.name}@${i.node}`)).toEqual(["db@n1", "cache@n2"]);
+    expect(answer.errors).toEqual([{ node: "n3", message: expect.stringMatching(/^Node "n3" is Down/) }]);
+  });
+
+  test(`more than ${MAX_NAMES_ASKED} selected on a node: asked for all of them, kept to the selected`, async () => {
+    const registry = new Registry({ now: () => 1_000_000, heartbeatMs: 1000, downGraceMs: 60_000 });
+    joinNode(registry, "big", Array.from({ length: MAX_NAMES_ASKED + 2 }, (_, i) => [`vm${i}`, "Running"] as [string, "Running"]));
+    for (let i = 0; i <= MAX_NAMES_ASKED; i++) registry.labels.setInstanceLabels("big", `vm${i}`, { role: "web" });
+    const { asked, agents } = agentsFor(registry);
+    const answer = await liveInfo({ registry, agents }, null, limits, parseSelector("role=web"));
+    expect(asked).toEqual([["big", []]]);
+    expect(answer.instances).toHaveLength(MAX_NAMES_ASKED + 1);
+    expect(answer.instances.some((i) => i.name === `vm${MAX_NAMES_ASKED + 1}`)).toBe(false);
   });
 });
