@@ -61,7 +61,7 @@ describe("the master's start", () => {
 
   test("a second master on the same data dir refuses to start, naming the first one's pid", async () => {
     const { first } = await runningMaster();
-    const dataDir = /audit trail: (.*)\/events\.jsonl/.exec(first.output())![1]!;
+    const dataDir = /database: (.*)\/master\.db/.exec(first.output())![1]!;
     expect(readFileSync(join(dataDir, "master.lock"), "utf8").trim()).toBe(String(first.child.pid));
     const second = startMaster(dataDir);
     const code = await Promise.race([second.child.exited, Bun.sleep(15_000).then(() => "still running")]);
