@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAgentClient } from "../../lib/master/agent-client.ts";
-import { createAuditLog } from "../../lib/master/audit-log.ts";
+import { auditTrailIn, closeAuditTrails } from "../support/audit-trail.ts";
 import { createOperations } from "../../lib/master/operations.ts";
 import { Registry } from "../../lib/master/registry.ts";
 import type { ActionResult } from "../../lib/protocol/operations.ts";
@@ -22,6 +22,7 @@ import { createTestLog } from "../support/test-log.ts";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
+  closeAuditTrails();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -95,7 +96,7 @@ function setup() {
     stopping.abort();
     rmSync(dir, { recursive: true, force: true });
   });
-  const audit = createAuditLog({ path: join_(dir, "events.jsonl") });
+  const audit = auditTrailIn(dir);
   const ops = createOperations({ registry, agents: createAgentClient({ headersMs: HEADERS_MS }), audit, log: createTestLog().log, stopping: stopping.signal });
   return { registry, join, ops, audit };
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
-import { createAuditLog, type AuditLog } from "../../lib/master/audit-log.ts";
+import type { AuditLog } from "../../lib/master/audit-log.ts";
+import { auditTrailIn, closeAuditTrails } from "../support/audit-trail.ts";
 import { registerEventRoutes } from "../../lib/master/events-routes.ts";
 import { arrayOf } from "../../lib/core/parse.ts";
 import { errorResponse } from "../../lib/net/http.ts";
@@ -13,13 +14,16 @@ import type { BunEnv } from "../../lib/net/ws.ts";
 
 const dirs: string[] = [];
 const parseEvents = (value: unknown) => arrayOf(parseAuditEvent)(value, "events");
-afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterEach(() => {
+  closeAuditTrails();
+  dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
 
 function setup(): { app: Hono<BunEnv>; audit: AuditLog } {
   const d = mkdtempSync(join(tmpdir(), "mv-events-"));
   dirs.push(d);
   let t = Date.parse("2024-05-01T12:00:00.000Z");
-  const audit = createAuditLog({ path: join(d, "events.jsonl"), now: () => (t += 60_000) });
+  const audit = auditTrailIn(d, () => (t += 60_000));
   const app = new Hono<BunEnv>();
   app.onError((error, c) => errorResponse(c, error));
   registerEventRoutes(app, { audit });

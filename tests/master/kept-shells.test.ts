@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Context } from "hono";
 import { createAgentClient } from "../../lib/master/agent-client.ts";
-import { createAuditLog, type AuditLog } from "../../lib/master/audit-log.ts";
+import type { AuditLog } from "../../lib/master/audit-log.ts";
+import { auditTrailIn, closeAuditTrails } from "../support/audit-trail.ts";
 import { createKeptSessions } from "../../lib/master/kept-sessions.ts";
 import { Registry } from "../../lib/master/registry.ts";
 import { createSessionRelay } from "../../lib/master/session-relay.ts";
@@ -33,6 +34,7 @@ const ID = "3f2a9c1e-7b4d-4e8a-9c2f-0a1b2c3d4e5f";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
+  closeAuditTrails();
   for (const c of cleanups.splice(0).reverse()) await c();
   await runCleanups();
 });
@@ -40,7 +42,7 @@ afterEach(async () => {
 /** A master's session routes on a real port, its nodes the stand-in agents; the caller's token id is the `x-token` header. */
 function master(agents: KeptAgent[]) {
   const dir = mkdtempSync(join(tmpdir(), "mv-kept-"));
-  const audit: AuditLog = createAuditLog({ path: join(dir, "events.jsonl") });
+  const audit: AuditLog = auditTrailIn(dir);
   const { log } = createTestLog();
   const registry = new Registry({ now: Date.now, heartbeatMs: 60_000, downGraceMs: 60_000 });
   agents.forEach((a, i) => registry.join(a.node(`n${i + 1}`)));

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createAuditLog } from "../../lib/master/audit-log.ts";
+import { auditTrailIn, closeAuditTrails } from "../support/audit-trail.ts";
 import { createMaster } from "../../lib/master/master.ts";
 import { loadNodeKeys } from "../../lib/master/node-keys.ts";
 import { CONSOLE_CSP, loadConsole, MAX_CONSOLE_FILES, type ConsolePage } from "../../lib/master/ui-assets.ts";
@@ -19,6 +19,7 @@ import consoleHtml from "../../lib/ui/index.html";
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
+  closeAuditTrails();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -27,7 +28,7 @@ function apiApp(page?: ConsolePage) {
   const dataDir = mkdtempSync(join(tmpdir(), "mv-ui-"));
   cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
   const master = createMaster({
-    audit: createAuditLog({ path: join(dataDir, "events.jsonl") }),
+    audit: auditTrailIn(dataDir),
     log: createTestLog().log,
     joinToken: JOIN,
     apiToken: API,

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Hono } from "hono";
-import { createAuditLog, type AuditLog } from "../../lib/master/audit-log.ts";
+import type { AuditLog } from "../../lib/master/audit-log.ts";
+import { auditTrailIn, closeAuditTrails } from "../support/audit-trail.ts";
 import { Registry } from "../../lib/master/registry.ts";
 import { registerWatchRoutes, watchStream, WATCH_INTERVAL_MS, MAX_PENDING_AUDIT_EVENTS } from "../../lib/master/watch-routes.ts";
 import { errorResponse } from "../../lib/net/http.ts";
@@ -21,13 +22,16 @@ import { joinNode } from "../support/registry.ts";
 import { waitFor } from "../e2e/harness.ts";
 
 const dirs: string[] = [];
-afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterEach(() => {
+  closeAuditTrails();
+  dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
 
 function setup() {
   const d = mkdtempSync(join(tmpdir(), "mv-watch-"));
   dirs.push(d);
   const registry = new Registry({ now: Date.now, heartbeatMs: 60_000, downGraceMs: 60_000 });
-  const audit = createAuditLog({ path: join(d, "events.jsonl") });
+  const audit = auditTrailIn(d);
   joinNode(registry, "n1", [["web", "Running"]]);
   return { registry, audit };
 }

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createAuditLog } from "../../lib/master/audit-log.ts";
+import { auditTrailIn, closeAuditTrails } from "../support/audit-trail.ts";
 import { createMaster } from "../../lib/master/master.ts";
 import { loadNodeKeys } from "../../lib/master/node-keys.ts";
 import { createWebSessions, WEB_SESSION_TTL_MS } from "../../lib/master/web-sessions.ts";
@@ -24,6 +24,7 @@ import { API, JOIN, readyCount, runCleanups, startWorker } from "../support/in-p
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
+  closeAuditTrails();
   for (const c of cleanups.splice(0).reverse()) await c();
   await runCleanups();
 });
@@ -35,7 +36,7 @@ function startMaster(options: { tls?: boolean; authLimits?: FailureLimits } = {}
   let now = Date.now();
   const webSessions = createWebSessions({ now: () => now });
   const master = createMaster({
-    audit: createAuditLog({ path: join(dataDir, "events.jsonl") }),
+    audit: auditTrailIn(dataDir),
     log: createTestLog().log,
     joinToken: JOIN,
     apiToken: API,
