@@ -21,8 +21,8 @@ export interface FleetIoOptions {
   /** The instance's index in the output. */
   index: number;
   output: FleetOutput;
-  /** The real terminal: its TERM and when its stdout and stderr drain. */
-  real: TerminalIo;
+  /** TERM of the real terminal. */
+  term: string;
   /** What every session reads as its stdin (empty: the end of input at once). */
   stdin: Uint8Array;
 }
@@ -36,11 +36,21 @@ export class FleetIo implements TerminalIo {
   /** The session's last note: why it ended other than with a status. */
   note: string | null = null;
   private signalListeners = new Set<(signal: NodeJS.Signals) => void>();
+  private writableListeners = new Set<() => void>();
   private stdinPaused = false;
   private pump: (() => void) | null = null;
 
   constructor(private readonly options: FleetIoOptions) {
-    this.term = options.real.term;
+    this.term = options.term;
+  }
+
+  /**
+   * The real stdout and stderr took their backlog. The runner listens to the
+   * real terminal once for every session (a listener each would pile up on
+   * the process's streams) and passes it on here.
+   */
+  writable(): void {
+    for (const listener of [...this.writableListeners]) listener();
   }
 
   /** Ends the session from this side, as a signal to the client would. */
@@ -108,7 +118,8 @@ export class FleetIo implements TerminalIo {
   }
 
   onWritable(listener: () => void): () => void {
-    return this.options.real.onWritable(listener);
+    this.writableListeners.add(listener);
+    return () => this.writableListeners.delete(listener);
   }
 
   onSignal(listener: (signal: NodeJS.Signals) => void): () => void {

@@ -63,10 +63,13 @@ export async function runFleet(run: FleetRun): Promise<{ results: FleetResult[];
     interrupted = true;
     for (const slot of slots) if (slot.state === "running") slot.io.hangUp(signal);
   });
+  const unsubscribeWritable = run.terminal.onWritable(() => {
+    for (const slot of slots) if (slot.state === "running") slot.io.writable();
+  });
 
   async function one(index: number): Promise<void> {
     const target = run.targets[index]!;
-    const io = new FleetIo({ index, output: run.output, real: run.terminal, stdin: run.stdin });
+    const io = new FleetIo({ index, output: run.output, term: run.terminal.term, stdin: run.stdin });
     const slot: Slot & { state: "running" } = { state: "running", io, timedOut: false };
     slots[index] = slot;
     const started = now();
@@ -86,6 +89,7 @@ export async function runFleet(run: FleetRun): Promise<{ results: FleetResult[];
     await Promise.all(Array.from({ length: Math.min(run.parallel, run.targets.length) }, worker));
   } finally {
     unsubscribe();
+    unsubscribeWritable();
   }
   await run.terminal.flush();
   const results = slots.map((slot, i): FleetResult => {

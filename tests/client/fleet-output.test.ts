@@ -9,7 +9,6 @@ import { FleetIo } from "../../lib/client/fleet-io.ts";
 import { formatSummary, summarize } from "../../lib/client/fleet-summary.ts";
 import { parseParallel } from "../../lib/client/fleet-exec.ts";
 import { colors } from "../../lib/client/tables.ts";
-import type { TerminalIo } from "../../lib/client/terminal-io.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -182,8 +181,7 @@ test("--parallel: 1..256, anything else refused quoting it", () => {
 describe("the terminal a session sees", () => {
   function fleetIo(stdin: string) {
     const { output, out, err } = capture();
-    const real = { term: "xterm", onWritable: () => () => {} } as unknown as TerminalIo;
-    return { io: new FleetIo({ index: 0, output, real, stdin: bytes(stdin) }), out, err };
+    return { io: new FleetIo({ index: 0, output, term: "xterm", stdin: bytes(stdin) }), out, err };
   }
 
   test("bytes are output; text is the session's own note, kept as the reason and not printed", () => {
@@ -215,6 +213,16 @@ describe("the terminal a session sees", () => {
     await Promise.resolve();
     expect(got).toEqual([65536, 65536, 65536, 8192]);
     expect(ended).toBe(true);
+  });
+
+  test("the real terminal's drain, passed on, reaches the session's listener until it unsubscribes", () => {
+    const { io } = fleetIo("");
+    let drained = 0;
+    const off = io.onWritable(() => drained++);
+    io.writable();
+    off();
+    io.writable();
+    expect(drained).toBe(1);
   });
 
   test("a hang-up reaches the session's signal listener", () => {
