@@ -48,9 +48,10 @@ export function execCommand(ctx: ClientContext) {
     async run({ args, rawArgs }) {
       const dashDash = rawArgs.indexOf("--");
       const words = args._.map(String);
-      // Without --, the first word is the instance and the rest the command.
-      const names = dashDash >= 0 ? words.slice(0, words.length - (rawArgs.length - dashDash - 1)) : words.slice(0, 1);
-      const command = validateCommand(dashDash >= 0 ? rawArgs.slice(dashDash + 1) : words.slice(1));
+      // Without --, the first word is the instance and the rest the command; with -l or --all, all of it is the command.
+      const chosen = args.selector !== undefined || args.all ? 0 : 1;
+      const names = dashDash >= 0 ? words.slice(0, words.length - (rawArgs.length - dashDash - 1)) : words.slice(0, chosen);
+      const command = validateCommand(dashDash >= 0 ? rawArgs.slice(dashDash + 1) : words.slice(chosen));
       const api = apiFor({ ...args, json: false }, ctx);
       const fleet = { selector: args.selector, all: args.all, names, parallel: args.parallel, timeout: args.timeout, group: args.group, json: args.json };
       if (isFleetExec(fleet)) {

@@ -125,6 +125,9 @@ describe("exec on 30 instances over 3 nodes", () => {
     const r = await client(master, ["exec", "-l", "role=web,env!=prod", "--", "echo", "web"]);
     expect(r.code).toBe(0);
     expect(r.stdout.trimEnd().split("\n").sort()).toEqual(["a01@n1 | web", "a02@n1 | web", "c01@n3 | web"]);
+    const bare = await client(master, ["exec", "-l", "role=web,env!=prod", "echo", "no", "dashes"]);
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toContain("c01@n3 | no dashes\n");
     const none = await client(master, ["exec", "-l", "role=db", "--", "echo", "db"]);
     expect(none.code).toBe(1);
     expect(none.stdout).toBe("");
