@@ -4,7 +4,10 @@
  */
 import { defineCommand } from "citty";
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, parseAuditEvent, parseEventsLimit, parseEventsSince, type AuditEvent } from "../protocol/audit.ts";
-import { apiFor, common, paint, type ClientContext } from "./context.ts";
+import { apiFor, common, paint, type ClientContext, type CommonArgs } from "./context.ts";
+import type { ApiAnswer, ApiClient } from "./api-client.ts";
+import { followEvents } from "./events-follow.ts";
+import { EXIT } from "../cli/run.ts";
 import { parseDuration } from "../core/duration.ts";
 import { usageError } from "../core/errors.ts";
 import { formatTime } from "../core/format.ts";
@@ -99,20 +102,12 @@ export function eventsCommand(ctx: ClientContext) {
     args: {
       since: { type: "string", valueHint: "WHEN", description: "Only newer events: a duration (30m, 1h), an ISO time, or an event id" },
       limit: { type: "string", valueHint: "N", description: `At most N calls, the newest (N records with --json; default ${DEFAULT_LIST_LIMIT}, max ${MAX_LIST_LIMIT})` },
+      follow: { type: "boolean", alias: "f", default: false, description: "Then print every new record as it happens, until Ctrl-C (--json: NDJSON, a record per line)" },
       ...common,
     },
     async run({ args }) {
-      const query = new URLSearchParams();
-      if (args.since !== undefined) query.set("since", sinceQuery(args.since, Date.now()));
-      const limit = args.limit === undefined ? undefined : parseEventsLimit(args.limit);
-      // The API's limit counts records, and a call has up to two (requested, done): the table
-      // asks for twice as many to show `limit` calls. --json prints the API's answer as it is.
-      if (args.json) {
-        if (limit !== undefined) query.set("limit", String(limit));
-      } else {
-        query.set("limit", String(Math.min(2 * (limit ?? DEFAULT_LIST_LIMIT), MAX_LIST_LIMIT)));
-      }
-      const answer = await apiFor(args, ctx).get("/api/v1/events" + (query.size > 0 ? `?${query}` : ""));
+      if (args.follow) return follow(ctx, args);
+      const { answer, limit } = await listing(apiFor(args, ctx), args);
       if (args.json) return ctx.stdout(answer.text + "\n");
       const events = arrayOf(parseAuditEvent)(answer.json, "events");
       if (events.length === 0) {
@@ -122,4 +117,49 @@ export function eventsCommand(ctx: ClientContext) {
       ctx.stdout(formatEvents(events, paint(ctx), limit ?? DEFAULT_LIST_LIMIT));
     },
   });
+}
+
+type EventsArgs = CommonArgs & { since?: string; limit?: string };
+
+/** Reads the listing `events` prints, as its flags ask. */
+async function listing(api: ApiClient, args: EventsArgs): Promise<{ answer: ApiAnswer; limit: number | undefined }> {
+  const query = new URLSearchParams();
+  if (args.since !== undefined) query.set("since", sinceQuery(args.since, Date.now()));
+  const limit = args.limit === undefined ? undefined : parseEventsLimit(args.limit);
+  // The API's limit counts records, and a call has up to two (requested, done): the table
+  // asks for twice as many to show `limit` calls. --json prints the API's answer as it is.
+  if (args.json) {
+    if (limit !== undefined) query.set("limit", String(limit));
+  } else {
+    query.set("limit", String(Math.min(2 * (limit ?? DEFAULT_LIST_LIMIT), MAX_LIST_LIMIT)));
+  }
+  return { answer: await api.get("/api/v1/events" + (query.size > 0 ? `?${query}` : "")), limit };
+}
+
+/** `events --follow`: the listing (a table, or NDJSON with --json), then each new record until Ctrl-C (130). */
+async function follow(ctx: ClientContext, args: EventsArgs): Promise<number> {
+  const api = apiFor(args, ctx);
+  const colors = paint(ctx);
+  const controller = new AbortController();
+  const unsubscribe = ctx.terminal.onSignal(() => controller.abort());
+  try {
+    await followEvents(ctx, {
+      api,
+      json: args.json,
+      colors,
+      signal: controller.signal,
+      first: async () => {
+        const { answer, limit } = await listing(api, args);
+        const events = arrayOf(parseAuditEvent)(answer.json, "events");
+        if (args.json) for (const e of events) ctx.stdout(`${JSON.stringify(e)}\n`);
+        else if (events.length > 0) ctx.stdout(formatEvents(events, colors, limit ?? DEFAULT_LIST_LIMIT));
+        return events;
+      },
+    });
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+  } finally {
+    unsubscribe();
+  }
+  return EXIT.interrupted;
 }
