@@ -205,6 +205,7 @@ export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction) {
     async run({ args }) {
       const api = apiFor(args, ctx);
       const selector = selectorArg(args.selector);
+      if (selector !== null && selector.trim() === "") throw usageError("An empty -l would select every instance; to mean that, use --all");
       const refs = await lifecycleRefs(api, action, args._.map(String), args.all, selector);
       const call = { action, refs, all: args.all, selector, force: args["force"] === true, purge: args["purge"] === true, yes: args.yes, json: args.json };
       return runLifecycle(ctx, api, call);

@@ -182,6 +182,7 @@ export function parseBulkAction(value: unknown): BulkActionBody {
   if (!all && refs.length === 0 && selectorText === undefined) throw usageError("Give at least one instance name, all, or a selector");
   if (refs.length > 1000) throw usageError("Too many instances in one call (at most 1000)");
   const selector = selectorText === undefined ? null : parseSelector(selectorText);
+  if (selector !== null && selector.length === 0) throw usageError("An empty selector would select every instance; to mean that, use all");
   return { instances: refs.map((r) => parseInstanceRef(r)), all, selector, ...parseActionOptions(o) };
 }
 

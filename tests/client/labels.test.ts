@@ -67,6 +67,7 @@ describe("label", () => {
       [["instances", "-l", "role in web"], /Invalid selector "role in web"/],
       [["instances", "-L", "a,,b"], /Invalid label key ""/],
       [["stop", "web", "-l", "role=web"], /only one of them/],
+      [["stop", "-l", ""], /An empty -l would select every instance; to mean that, use --all/],
       [["launch", "--label", "role"], /expected key=value/],
       [["info", "web", "-l", "role=web"], /not both/],
     ];

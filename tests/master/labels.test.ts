@@ -219,6 +219,7 @@ describe("selectors", () => {
     expect(() => parseBulkAction({ selector: "role=web", all: true })).toThrow(/only one of them/);
     expect(() => parseBulkAction({ selector: "role=web", instances: ["a"] })).toThrow(/only one of them/);
     expect(() => parseBulkAction({ selector: "role in web" })).toThrow(/Invalid selector "role in web"/);
+    expect(() => parseBulkAction({ selector: " " })).toThrow(/An empty selector would select every instance/);
     expect(() => parseLabelChangeBody({ remove: ["-x"] })).toThrow(/Invalid label key/);
   });
 });
