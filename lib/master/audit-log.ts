@@ -1,6 +1,10 @@
 /**
  * The audit trail: one durable record before and one after every mutating
- * call, kept as append-only JSON lines (`<data-dir>/events.jsonl`, mode 0600).
+ * call. The {@link AuditLog} contract is here; the master keeps the trail in
+ * its database (audit-store.ts, issue 15). `createAuditLog` is the older home,
+ * append-only JSON lines (`<data-dir>/events.jsonl`, mode 0600), the format
+ * audit-store.ts imports once from an older master; tests/bench/audit.ts
+ * measures the two side by side.
  *
  * Storage choice: the file is scanned once on open into an in-memory index of
  * `{ id, time, byte offset, length }` (a few dozen bytes per record, so ~100k

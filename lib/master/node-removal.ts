@@ -2,8 +2,8 @@
  * `nodes remove`: an operator drops a node from the master's cache at once,
  * rather than waiting out the Down grace period, during which a stopped
  * worker's last-known instances make bare names ambiguous, and forgets the
- * key pinned to its name, so a replacement host may join under it. Audited
- * like every other change of the cluster.
+ * key pinned to its name and its cordon, so a replacement host may join
+ * under it afresh. Audited like every other change of the cluster.
  */
 import type { ConsolaInstance } from "consola";
 import { audited, type Caller } from "./audit-policy.ts";
@@ -39,10 +39,14 @@ export async function removeNode(deps: NodeRemovalDeps, caller: Caller, name: st
     deps,
     { token: caller.tokenId, action: REMOVE_NODE_ACTION, node: name, instance: null, params: { force } },
     "E_INTERNAL",
-    async () => deps.registry.remove(name, { force }),
+    async () => {
+      const removed = deps.registry.remove(name, { force });
+      deps.registry.cordons.uncordon(name);
+      return removed;
+    },
   );
   await outcome.settled;
   if (!outcome.ok) throw outcome.error;
-  deps.log.info(`node "${name}" removed by an operator (it was ${outcome.value.state}); its key is forgotten, so the next node to join as "${name}" is pinned`);
+  deps.log.info(`node "${name}" removed by an operator (it was ${outcome.value.state}); its key and cordon are forgotten, so the next node to join as "${name}" is pinned`);
   return { name, state: outcome.value.state, removed: true };
 }
