@@ -12,7 +12,8 @@
  * of its purge (`delete --purge`, `purge`: operations.ts), and a launch
  * replaces whatever an older instance of the same name left behind
  * (launches.ts), so a name reused after a purge on the host itself never
- * inherits labels.
+ * inherits labels. `nodes remove` forgets a node's labels and its
+ * instances' (node-removal.ts): a replacement host under the name starts afresh.
  *
  * Every write is one transaction, to the database first and to memory once
  * it committed: a failed write (E_STORAGE) changes nothing.
@@ -38,6 +39,8 @@ export interface LabelStore {
   setNodeLabels(node: string, labels: Labels): void;
   /** Forgets the labels of purged instances of `node`. @throws AppError E_STORAGE */
   dropInstances(node: string, instances: readonly string[]): void;
+  /** Forgets a removed node's labels and its instances' (`nodes remove`). @throws AppError E_STORAGE */
+  dropNode(node: string): void;
   /**
    * A number that changes whenever an instance label of `node` changes: the
    * registry keeps each node's part of the instance listing until it does.
@@ -63,6 +66,7 @@ interface Backing {
   replaceInstance(node: string, instance: string, labels: Labels): void;
   replaceNode(node: string, labels: Labels): void;
   dropInstances(node: string, instances: readonly string[]): void;
+  dropNode(node: string): void;
 }
 
 function sqliteBacking(database: MasterDatabase): Backing {
@@ -82,6 +86,10 @@ function sqliteBacking(database: MasterDatabase): Backing {
     }),
     dropInstances: db.transaction((node: string, instances: readonly string[]) => {
       for (const instance of instances) deleteInstance.run({ node, instance });
+    }),
+    dropNode: db.transaction((node: string) => {
+      db.query("DELETE FROM instance_labels WHERE node = $node").run({ node });
+      deleteNode.run({ node });
     }),
   };
 }
@@ -168,6 +176,13 @@ export function createLabelStore(database: MasterDatabase | null): LabelStore {
       if (labelled.length === 0) return;
       write(`forget the labels of purged instances on node "${node}"`, () => backing?.dropInstances(node, labelled));
       for (const name of labelled) byInstance!.delete(name);
+      changed(node);
+    },
+    dropNode(node) {
+      if (!instances.has(node) && !nodes.has(node)) return;
+      write(`forget the labels of node "${node}"`, () => backing?.dropNode(node));
+      instances.delete(node);
+      nodes.delete(node);
       changed(node);
     },
     version: (node) => versions.get(node) ?? 0,

@@ -2,8 +2,8 @@
  * `nodes remove`: an operator drops a node from the master's cache at once,
  * rather than waiting out the Down grace period, during which a stopped
  * worker's last-known instances make bare names ambiguous, and forgets the
- * key pinned to its name and its cordon, so a replacement host may join
- * under it afresh. Audited like every other change of the cluster.
+ * key pinned to its name, its cordon and its labels (its instances' too),
+ * so a replacement host may join under it afresh. Audited like every other change of the cluster.
  */
 import type { ConsolaInstance } from "consola";
 import { audited, type Caller } from "./audit-policy.ts";
@@ -42,6 +42,7 @@ export async function removeNode(deps: NodeRemovalDeps, caller: Caller, name: st
     async () => {
       const removed = deps.registry.remove(name, { force });
       deps.registry.cordons.uncordon(name);
+      deps.registry.labels.dropNode(name);
       return removed;
     },
   );

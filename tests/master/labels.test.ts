@@ -20,6 +20,7 @@ import { parseBulkAction } from "../../lib/protocol/operations.ts";
 import type { AuditEvent } from "../../lib/protocol/audit.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { liveInfo, MAX_NAMES_ASKED } from "../../lib/master/live-info.ts";
+import { removeNode } from "../../lib/master/node-removal.ts";
 import type { AgentClient } from "../../lib/master/agent-client.ts";
 import type { InstanceInfo } from "../../lib/protocol/instances.ts";
 
@@ -76,6 +77,20 @@ describe("the label store", () => {
     db.db.exec("DROP TABLE instance_labels");
     expect(() => store.setInstanceLabels("n1", "web", { role: "db" })).toThrow(expect.objectContaining({ code: "E_STORAGE" }));
     expect(store.instanceLabels("n1", "web")).toEqual({ role: "web" });
+  });
+
+  test("a removed node's labels and its instances' are forgotten, durably; other nodes keep theirs", () => {
+    const first = database();
+    const store = createLabelStore(first.db);
+    store.setInstanceLabels("n1", "web", { role: "web" });
+    store.setInstanceLabels("n2", "web", { role: "web" });
+    store.setNodeLabels("n1", { zone: "a" });
+    store.dropNode("n1");
+    expect([store.instanceLabels("n1", "web"), store.nodeLabels("n1"), store.instanceLabels("n2", "web")]).toEqual([{}, {}, { role: "web" }]);
+    first.db.close();
+    open.splice(0);
+    const again = createLabelStore(database(first.dir).db);
+    expect([again.instanceLabels("n1", "web"), again.nodeLabels("n1"), again.instanceLabels("n2", "web")]).toEqual([{}, {}, { role: "web" }]);
   });
 
   test("without a database, labels live in memory and listeners hear every change", () => {
@@ -160,6 +175,15 @@ describe("the label routes", () => {
     }
     expect(records).toEqual([]);
     expect(registry.instanceViews().every((v) => Object.keys(v.labels).length === 0)).toBe(true);
+  });
+
+  test("nodes remove forgets the node's labels and its instances'", async () => {
+    const { registry, records } = routes();
+    registry.labels.setInstanceLabels("n3", "gone", { role: "web" });
+    registry.labels.setNodeLabels("n3", { zone: "c" });
+    const audit = { append: (r: Omit<AuditEvent, "id" | "time">) => (records.push(r), { ...r, id: records.length, time: "" }) as AuditEvent };
+    await removeNode({ registry, audit, log: createTestLog().log }, { tokenId: "tok" }, "n3", false);
+    expect([registry.labels.instanceLabels("n3", "gone"), registry.labels.nodeLabels("n3")]).toEqual([{}, {}]);
   });
 
   test("past MAX_LABELS after the change is refused whole", async () => {
