@@ -21,7 +21,7 @@ import type { ConsolaInstance } from "consola";
 import { createBaseApp, errorResponse, holdOpen, presentedToken, requireToken } from "../net/http.ts";
 import { AppError } from "../core/errors.ts";
 import type { TokenStanding } from "./membership.ts";
-import { createFailureLimiter } from "../net/rate-limit.ts";
+import { createFailureLimiter, type FailureLimits } from "../net/rate-limit.ts";
 import type { Multipass } from "../multipass/driver.ts";
 import type { AgentIdentity, AgentInfoResponse, AgentSessions } from "../protocol/agent.ts";
 import { agentProofText, parseNonce } from "../protocol/identity.ts";
@@ -46,6 +46,8 @@ export interface AgentDeps {
   key: NodeKey;
   sessions: SessionHost;
   ops: WorkerOps;
+  /** Failed tokens allowed per address before a lockout (default DEFAULT_FAILURE_LIMITS). */
+  authLimits?: FailureLimits;
   /** The snapshot routes (snapshots.ts); without them the node has none. */
   snapshots?: SnapshotOps;
 }
@@ -77,7 +79,7 @@ export function createAgentApp(deps: AgentDeps): Hono<BunEnv> {
     const message = `node "${deps.name}" rejoined the master after this call was made (under its previous membership); it was not run`;
     return errorResponse(c, new AppError("E_UNREACHABLE", message));
   });
-  app.use("/agent/*", requireToken({ expected: () => deps.agentToken() ?? NOBODY, realm: "agent", limiter: createFailureLimiter() }));
+  app.use("/agent/*", requireToken({ expected: () => deps.agentToken() ?? NOBODY, realm: "agent", limiter: createFailureLimiter(deps.authLimits) }));
 
   app.get("/agent/v1/info", async (c) => {
     const names = c.req.queries("name") ?? [];

@@ -8,6 +8,7 @@ import { createHostMonitor, type HostMonitor } from "./host-monitor.ts";
 import type { Multipass } from "../multipass/driver.ts";
 import type { HostResources } from "../protocol/join.ts";
 import type { LivenessTimes } from "../net/liveness.ts";
+import type { FailureLimits } from "../net/rate-limit.ts";
 import type { BackoffPolicy } from "../core/backoff.ts";
 import { createKeyedLock } from "../core/keyed-lock.ts";
 import { createSessionHost, type SessionHost } from "./session-host.ts";
@@ -50,6 +51,8 @@ export interface WorkerOptions {
   sessionGraceMs?: number;
   /** How many detached shells are kept at most; default 32. */
   maxDetachedSessions?: number;
+  /** Failed tokens the agent server allows per address before a lockout (default DEFAULT_FAILURE_LIMITS). */
+  authLimits?: FailureLimits;
 }
 
 export interface Worker {
@@ -107,6 +110,7 @@ export function createWorker(options: WorkerOptions): Worker {
     sessions,
     ops,
     snapshots: createSnapshotOps({ multipass: options.multipass, lock, log: options.log, node: options.name }),
+    authLimits: options.authLimits,
   });
   return {
     agentApp,

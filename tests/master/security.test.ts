@@ -32,8 +32,9 @@ function routesOf(app: Hono<BunEnv>): { method: string; path: string }[] {
 
 async function cluster() {
   // Enough failures allowed for every route to be tried with every wrong token.
-  const m = startMaster(0, undefined, { maxFailures: 10_000, windowMs: 60_000, lockoutMs: 60_000 });
-  const w = startWorker(m.cluster.port!, "n1", createFakeMultipass([{ name: "web" }]));
+  const limits = { maxFailures: 10_000, windowMs: 60_000, lockoutMs: 60_000 };
+  const m = startMaster(0, undefined, limits);
+  const w = startWorker(m.cluster.port!, "n1", createFakeMultipass([{ name: "web" }]), undefined, undefined, undefined, undefined, limits);
   await waitFor("joined", () => readyCount(m.master) === 1);
   return { m, w };
 }

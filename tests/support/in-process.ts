@@ -58,8 +58,8 @@ export function startMaster(clusterPort = 0, liveness?: LivenessTimes, authLimit
   return { master, cluster, api, lines, stop, audit, dataDir, database };
 }
 
-/** A worker in this process; `key` is its node key (a fresh one unless given: a restart of the same node passes its old one). */
-export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes, hostResources: HostResources = resources, key: NodeKey = generateNodeKey().key) {
+/** A worker in this process; `key` is its node key (a fresh one unless given: a restart of the same node passes its old one); `authLimits` its agent server's failed-token limits. */
+export function startWorker(clusterPort: number, name: string, multipass: FakeMultipass, token = JOIN, liveness?: LivenessTimes, hostResources: HostResources = resources, key: NodeKey = generateNodeKey().key, authLimits?: FailureLimits) {
   const { log, lines } = createTestLog();
   const worker = createWorker({
     multipass,
@@ -76,6 +76,7 @@ export function startWorker(clusterPort: number, name: string, multipass: FakeMu
     platform: process.platform,
     backoff: { baseMs: 50, maxMs: 200 },
     liveness,
+    authLimits,
   });
   const agent: Server<WsData> = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: worker.agentApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
   const controller = new AbortController();
