@@ -7,6 +7,7 @@
 import { joinNode } from "../support/registry.ts";
 import { afterEach, describe, expect, test } from "bun:test";
 import { parseJson } from "../../lib/core/parse.ts";
+import { parseAuditEvent } from "../../lib/protocol/audit.ts";
 import type { AgentClient } from "../../lib/master/agent-client.ts";
 import type { AuditSink } from "../../lib/master/audit-policy.ts";
 import { reconcile } from "../../lib/master/reconcile.ts";
@@ -19,6 +20,7 @@ import { websocketHandler } from "../../lib/net/ws.ts";
 import { createFakeMultipass } from "../support/fake-multipass.ts";
 import { createTestLog } from "../support/test-log.ts";
 import { waitFor } from "../e2e/harness.ts";
+import { readDatabase } from "../support/database-lock.ts";
 import { API, listInstances, readyCount, runCleanups, startMaster, startWorker } from "../support/in-process.ts";
 
 afterEach(runCleanups);
@@ -131,7 +133,11 @@ describe("the master killed during a launch, in one process", () => {
     await w.agent.stop(true);
     const agentAgain = Bun.serve({ hostname: "127.0.0.1", port, fetch: w.worker.agentApp.fetch, websocket: websocketHandler({ maxPayloadLength: 1 << 20 }) });
     try {
-      expect(first.audit.list().filter((e) => e.action === "launch").map((e) => e.phase)).toEqual(["requested"]);
+      // What the stopped master left in its database (its own connection is closed).
+      const db = readDatabase(first.dataDir);
+      const left = db.query<{ record: string }, []>("SELECT record FROM events ORDER BY id").all().map((r) => parseAuditEvent(parseJson(r.record, "record")));
+      db.close();
+      expect(left.filter((e) => e.action === "launch").map((e) => e.phase)).toEqual(["requested"]);
 
       const second = startMaster(clusterPort, undefined, undefined, { dataDir: first.dataDir });
       await waitFor("the worker rejoined", () => readyCount(second.master) === 1, 10_000);
