@@ -5,16 +5,15 @@
 import { defineCommand } from "citty";
 import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
+import { instancesCommand } from "./instances.ts";
 import { launchCommand } from "./launch.ts";
-import { formatLabels, labelColumns, labelCommand, selectorArg } from "./labels.ts";
-import type { Labels } from "../core/labels.ts";
+import { labelCommand, selectorArg, selectorOption } from "./labels.ts";
 import { usageError } from "../core/errors.ts";
-import type { ArgsDef } from "citty";
 import { cpCommand } from "./cp.ts";
 import { execCommand } from "./exec.ts";
 import { nodesCommand } from "./nodes.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
-import { printSnapshots, restoreCommand, snapshotCommand } from "./snapshots.ts";
+import { restoreCommand, snapshotCommand } from "./snapshots.ts";
 import { portForwardCommand } from "./port-forward.ts";
 import { runSession } from "./session.ts";
 import { sshCommands } from "./ssh.ts";
@@ -24,54 +23,13 @@ import { withNotes } from "../cli/help.ts";
 import { EXIT } from "../cli/run.ts";
 import { parseDuration } from "../core/duration.ts";
 import { formatLoad, formatUsage, stripControl } from "../core/format.ts";
-import { renderTable, stateCell, type Cell } from "./tables.ts";
-import { arrayOf } from "../core/parse.ts";
-import { MAX_INFO_TIMEOUT_MS, parseInfoResponse, parseInstanceView } from "../protocol/api.ts";
+import { renderTable, type Cell } from "./tables.ts";
+import { MAX_INFO_TIMEOUT_MS, parseInfoResponse } from "../protocol/api.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 import { VERSION } from "../core/version.ts";
 
 export type { ClientContext } from "./context.ts";
 
-/** `-l`: the instances (or nodes) whose labels match. */
-const selectorOption = {
-  selector: { type: "string", alias: "l", valueHint: "SELECTOR", description: "Only those whose labels match, e.g. role=web,env!=prod,tier in (a,b),!legacy" },
-} as const satisfies ArgsDef;
-
-function instancesCommand(ctx: ClientContext) {
-  return defineCommand({
-    meta: { name: "instances", alias: "ls", description: "List every instance on every node (from the master's cache)" },
-    args: {
-      ...selectorOption,
-      "label-columns": { type: "string", alias: "L", valueHint: "KEY[,KEY]", description: "A column with the value of each of these labels" },
-      "show-labels": { type: "boolean", default: false, description: "A LABELS column: every label, k=v,k=v" },
-      snapshots: { type: "boolean", default: false, description: "List the snapshots of every instance instead (live from the nodes)" },
-      ...common,
-    },
-    async run({ args }) {
-      const selector = selectorArg(args.selector);
-      const columns = labelColumns(args["label-columns"]);
-      if (args.snapshots) return printSnapshots(ctx, args, selector !== null || columns.length > 0 || args["show-labels"]);
-      const answer = await apiFor(args, ctx).get(`/api/v1/instances${selector === null ? "" : `?${new URLSearchParams({ selector })}`}`);
-      if (args.json) return ctx.stdout(answer.text + "\n");
-      const instances = arrayOf(parseInstanceView)(answer.json, "instances");
-      if (instances.length === 0) {
-        ctx.stdout(selector === null ? "No instances found.\n" : `No instances match the selector ${JSON.stringify(selector)}.\n`);
-        return;
-      }
-      const c = paint(ctx);
-      const rows: Cell[][] = [];
-      const labelCells = (labels: Labels) => [...columns.map((k) => labels[k] ?? ""), ...(args["show-labels"] ? [formatLabels(labels)] : [])];
-      const blank = labelCells({}).map(() => "");
-      for (const i of instances) {
-        const [first = "--", ...more] = i.ipv4;
-        rows.push([i.node, i.name, stateCell(i.state, c), first, i.release ?? "Not Available", ...labelCells(i.labels)]);
-        for (const ip of more) rows.push(["", "", "", ip, "", ...blank]);
-      }
-      const headers = ["Node Name", "Instance Name", "State", "IPv4", "Image", ...columns.map((k) => k.toUpperCase()), ...(args["show-labels"] ? ["LABELS"] : [])];
-      ctx.stdout(renderTable(headers, rows, c));
-    },
-  });
-}
 
 /** How much longer than the per-node limit `info` waits for the master's answer: its own work around the nodes' calls. */
 const INFO_MARGIN_MS = 15_000;

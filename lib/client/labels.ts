@@ -5,7 +5,7 @@
  * failed), and what the listings and `launch` share: reading `-l`, `-L` and
  * every `--label`, and showing labels as `k=v,k=v`.
  */
-import { defineCommand } from "citty";
+import { defineCommand, type ArgsDef } from "citty";
 import { apiFor, paint, writeArgs, type ClientContext } from "./context.ts";
 import type { ApiClient } from "./api-client.ts";
 import { EXIT } from "../cli/run.ts";
@@ -144,3 +144,8 @@ export function nodeLabelCommand(ctx: ClientContext) {
     },
   });
 }
+
+/** `-l`: the instances (or nodes) whose labels match. */
+export const selectorOption = {
+  selector: { type: "string", alias: "l", valueHint: "SELECTOR", description: "Only those whose labels match, e.g. role=web,env!=prod,tier in (a,b),!legacy" },
+} as const satisfies ArgsDef;

@@ -93,15 +93,19 @@ function retryable(error: AppError): boolean {
 /** What changed between two listings keyed by `key`: kubectl's watch event types. */
 export type Change<T> = { type: "ADDED" | "MODIFIED"; object: T } | { type: "DELETED"; object: T };
 
-/** The changes from `before` (null: nothing yet, so everything is ADDED) to `after`, in `after`'s order, deletions last. */
-export function changes<T>(before: readonly T[] | null, after: readonly T[], key: (item: T) => string): Change<T>[] {
+/**
+ * The changes from `before` (null: nothing yet, so everything is ADDED) to
+ * `after`, in `after`'s order, deletions last; an item is MODIFIED when what
+ * `compared` keeps of it differs (default: all of it).
+ */
+export function changes<T>(before: readonly T[] | null, after: readonly T[], key: (item: T) => string, compared: (item: T) => unknown = (item) => item): Change<T>[] {
   const old = new Map((before ?? []).map((item) => [key(item), item]));
   const out: Change<T>[] = [];
   for (const item of after) {
     const was = old.get(key(item));
     old.delete(key(item));
     if (was === undefined) out.push({ type: "ADDED", object: item });
-    else if (JSON.stringify(was) !== JSON.stringify(item)) out.push({ type: "MODIFIED", object: item });
+    else if (JSON.stringify(compared(was)) !== JSON.stringify(compared(item))) out.push({ type: "MODIFIED", object: item });
   }
   for (const gone of old.values()) out.push({ type: "DELETED", object: gone });
   return out;

@@ -8,9 +8,10 @@
 import { defineCommand } from "citty";
 import { apiFor, common, paint, writeArgs, type ClientContext } from "./context.ts";
 import { formatBytes, formatTime, stripControl } from "../core/format.ts";
-import { renderTable, stateCell, type Cell } from "./tables.ts";
+import { renderTable, stateCell, type Cell, type Colors } from "./tables.ts";
+import { runLiveView } from "./live-view.ts";
 import { arrayOf } from "../core/parse.ts";
-import { parseNodeRemoved, parseNodeView } from "../protocol/api.ts";
+import { parseNodeRemoved, parseNodeView, type NodeView } from "../protocol/api.ts";
 import { validateNodeName } from "../core/validate.ts";
 import { cordonCommand, drainCommand, uncordonCommand } from "./maintenance.ts";
 import { nodeLabelCommand } from "./labels.ts";
@@ -33,31 +34,50 @@ function removeCommand(ctx: ClientContext) {
   });
 }
 
+/**
+ * What of a node a --watch --json change is about: not what moves with every
+ * heartbeat (the last sync, the load, the memory and disk still free), or a
+ * watcher would hear of every node every few seconds; its state, address,
+ * totals, allocations, instances, labels and cordon.
+ */
+function steadyPart(n: NodeView): unknown {
+  const { lastSync: _sync, resources, ...rest } = n;
+  return { ...rest, cpus: resources.cpus, memory: resources.memory.total, disk: resources.disk.total };
+}
+
+/** The table of `nodes` (or its "none" line). */
+export function nodesTable(nodes: readonly NodeView[], c: Colors): string {
+  if (nodes.length === 0) return "No nodes have joined yet.\n";
+  const used = (r: { total: number; available: number }) => `${formatBytes(r.total - r.available)}/${formatBytes(r.total)}`;
+  const rows: Cell[][] = nodes.map((n) => [
+    n.name,
+    n.address,
+    String(n.resources.cpus),
+    used(n.resources.memory),
+    used(n.resources.disk),
+    formatTime(n.lastSync),
+    stateCell(n.cordoned ? `${n.state},SchedulingDisabled` : n.state, c),
+  ]);
+  return renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c);
+}
+
 export function nodesCommand(ctx: ClientContext) {
   return defineCommand({
     meta: { name: "nodes", description: "List the nodes (Multipass hosts) of the cluster; nodes remove NAME drops one" },
-    args: common,
+    args: {
+      watch: { type: "boolean", alias: "w", default: false, description: "Keep the list current until Ctrl-C (--json: a stream of ADDED/MODIFIED/DELETED changes)" },
+      ...common,
+    },
     subCommands: { remove: removeCommand(ctx), label: nodeLabelCommand(ctx), cordon: cordonCommand(ctx), uncordon: uncordonCommand(ctx), drain: drainCommand(ctx) },
     async run({ args }) {
-      const answer = await apiFor(args, ctx).get("/api/v1/nodes");
+      const api = apiFor(args, ctx);
+      if (args.watch) {
+        return runLiveView({ ctx, api, json: args.json, pick: (s) => s.nodes, key: (n) => n.name, render: (nodes) => nodesTable(nodes, paint(ctx)), same: steadyPart });
+      }
+      const answer = await api.get("/api/v1/nodes");
       if (args.json) return ctx.stdout(answer.text + "\n");
       const nodes = arrayOf(parseNodeView)(answer.json, "nodes");
-      if (nodes.length === 0) {
-        ctx.stdout("No nodes have joined yet.\n");
-        return;
-      }
-      const c = paint(ctx);
-      const used = (r: { total: number; available: number }) => `${formatBytes(r.total - r.available)}/${formatBytes(r.total)}`;
-      const rows: Cell[][] = nodes.map((n) => [
-        n.name,
-        n.address,
-        String(n.resources.cpus),
-        used(n.resources.memory),
-        used(n.resources.disk),
-        formatTime(n.lastSync),
-        stateCell(n.cordoned ? `${n.state},SchedulingDisabled` : n.state, c),
-      ]);
-      ctx.stdout(renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c));
+      ctx.stdout(nodesTable(nodes, paint(ctx)));
       const e = paint(ctx, "stderr");
       for (const n of nodes) {
         if (n.multipassError) ctx.stderr(`${e.yellow("warning")}: ${stripControl(`node "${n.name}": ${n.multipassError}`)}\n`);

@@ -2,7 +2,7 @@
  * The Prometheus text exposition format (version 0.0.4), written by hand:
  * families of gauges, counters and histograms, each with its `# HELP` and
  * `# TYPE`, label values escaped, and histogram buckets cumulative with a
- * `+Inf` bucket, `_sum` and `_count`. Pure: the master's metrics.ts gathers
+ * `+Inf` bucket, `_sum` and `_count`. Pure: lib/master/metrics.ts gathers
  * the figures, this only formats them.
  */
 
