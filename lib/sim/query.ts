@@ -119,7 +119,7 @@ export async function runInfo(ctx: SimContext, args: QtParse): Promise<number> {
   }
   if (args.isSet("snapshots") && !(format === "json" && ctx.config.fault === "garbage")) {
     const listing = snapshotsListing(ctx, format);
-    if (listing.kind === "error") return ctx.failure("list", listing.message);
+    if (listing.kind === "error") return ctx.failure("info", listing.message);
     ctx.out(listing.value);
     return EXIT.ok;
   }
@@ -130,7 +130,8 @@ export async function runInfo(ctx: SimContext, args: QtParse): Promise<number> {
       : args.positionals.flatMap((name) => findInstance(state, name) ?? []);
   const runtime = !args.isSet("no-runtime-information");
   if (runtime) await lookUpOverSsh(ctx, "info", chosen, ctx.config.timing.infoPerRunningVm);
-  const views = chosen.map((instance) => viewOf(instance, runtime));
+  // A backend without snapshots reports no count (the daemon catches NotImplementedOnThisBackendException).
+  const views = chosen.map((instance) => ({ ...viewOf(instance, runtime), ...(ctx.config.snapshots ? {} : { snapshots: null }) }));
   ctx.out(formatViews(format, views, infoDocument, infoTable, infoCsv, infoYaml));
   return EXIT.ok;
 }

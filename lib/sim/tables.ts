@@ -45,7 +45,7 @@ function mountLines(mounts: readonly SimMount[]): string {
 
 function instanceDetails(view: InstanceView): string {
   const line = (label: string, value: string): string => `${label.padEnd(16)}${value}\n`;
-  let text = line("Name:", view.name) + line("State:", view.state) + line("Snapshots:", String(view.snapshots));
+  let text = line("Name:", view.name) + line("State:", view.state) + (view.snapshots === null ? "" : line("Snapshots:", String(view.snapshots)));
   text += line("IPv4:", view.ipv4[0] ?? "--");
   for (const ip of view.ipv4.slice(1)) text += line("", ip);
   text += line("Release:", view.currentRelease === "" ? "--" : view.currentRelease);
@@ -80,14 +80,14 @@ export function infoCsv(views: readonly InstanceView[], primary: string): string
   if (views.length === 0) return "";
   const header =
     "Name,State,Ipv4,Ipv6,Release,Image hash,Image release,Load,Disk usage,Disk total,Memory usage,Memory total," +
-    "Mounts,AllIPv4,CPU(s),Snapshots\n";
+    `Mounts,AllIPv4,CPU(s)${views.some((view) => view.snapshots === null) ? "" : ",Snapshots"}\n`;
   const rows = humanOrder(views, primary).map((view) => {
     const fields = [view.name, view.state, view.ipv4[0] ?? "", "", view.currentRelease, view.imageHash];
     fields.push(view.imageRelease, view.load, view.diskUsage, view.diskTotal, view.memoryUsage, view.memoryTotal);
     const mounts = sortedMounts(view.mounts)
       .map((mount) => `${mount.source} => ${mount.target}`)
       .join(";");
-    return `${fields.join(",")},${mounts},${view.ipv4.join(";")},${view.cpuCount},${view.snapshots}\n`;
+    return `${fields.join(",")},${mounts},${view.ipv4.join(";")},${view.cpuCount}${view.snapshots === null ? "" : `,${view.snapshots}`}\n`;
   });
   return header + rows.join("");
 }
@@ -113,7 +113,7 @@ export function listYaml(views: readonly InstanceView[], primary: string): strin
 }
 
 function yamlInstance(view: InstanceView): string {
-  let text = `${view.name}:\n  - state: ${view.state}\n    snapshot_count: ${view.snapshots}\n`;
+  let text = `${view.name}:\n  - state: ${view.state}\n${view.snapshots === null ? "" : `    snapshot_count: ${view.snapshots}\n`}`;
   text += `    image_hash: ${yamlScalar(view.imageHash)}\n    image_release: ${yamlScalar(view.imageRelease)}\n`;
   text += `    release: ${yamlScalar(view.currentRelease)}\n    cpu_count: ${yamlScalar(view.cpuCount)}\n`;
   if (view.load !== "") text += `    load:${yamlList("      ", view.load.split(" "))}`;

@@ -26,7 +26,8 @@ export interface InstanceView {
   readonly diskTotal: string;
   readonly memoryUsage: string;
   readonly memoryTotal: string;
-  readonly snapshots: number;
+  /** info's snapshot_count; null on a backend without snapshot support, where every format leaves it out. */
+  readonly snapshots: number | null;
   readonly mounts: readonly SimMount[];
 }
 
@@ -152,7 +153,7 @@ export function infoItem(view: InstanceView): JsonValue {
     memory,
     mounts: mountsObject(view.mounts),
     release: view.currentRelease,
-    snapshot_count: String(view.snapshots),
+    ...(view.snapshots === null ? {} : { snapshot_count: String(view.snapshots) }),
     state: view.state,
   };
 }

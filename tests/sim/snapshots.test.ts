@@ -157,5 +157,14 @@ describe("list --snapshots and delete NAME.SNAP", () => {
     expect(await mp("snapshot", "web")).toMatchObject({ code: 2, stderr: `snapshot failed: ${reason}` });
     expect(await mp("list", "--snapshots")).toMatchObject({ code: 2, stderr: `list failed: ${reason}` });
     expect(await mp("restore", "-d", "web.x")).toMatchObject({ code: 2, stderr: `restore failed: ${reason}` });
+    // info leaves the count out in every format, as the formatters do without num_snapshots.
+    const info = await mp("info", "web", "--format", "json");
+    expect(info.code).toBe(0);
+    expect(Object.keys(JSON.parse(info.stdout).info.web)).not.toContain("snapshot_count");
+    expect((await mp("info", "web")).stdout).not.toContain("Snapshots:");
+    expect((await mp("info", "web", "--format", "csv")).stdout.split("\n")[0]).toEndWith(",AllIPv4,CPU(s)");
+    expect((await mp("info", "web", "--format", "yaml")).stdout).not.toContain("snapshot_count");
+    seed([{ name: "web", state: "Stopped" }]);
+    expect((await mp("info", "web")).stdout).toContain("Snapshots:      0\n");
   });
 });
