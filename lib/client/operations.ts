@@ -14,7 +14,7 @@ import { AppError, usageError } from "../core/errors.ts";
 import { selectorArg } from "./labels.ts";
 import { stripControl } from "../core/format.ts";
 import { createRowPrinter, stateCell, type Cell } from "./tables.ts";
-import { ELIGIBLE, parseActionEvent, parsePurgeEvent, type ActionResult, type LifecycleAction } from "../protocol/operations.ts";
+import { ELIGIBLE, LIFECYCLE_PAST, parseActionEvent, parsePurgeEvent, type ActionResult, type LifecycleAction } from "../protocol/operations.ts";
 import { arrayOf, object, parseJson, type Json } from "../core/parse.ts";
 import type { Progress } from "./progress.ts";
 import { endedEarly, watchOperation } from "./watch.ts";
@@ -27,15 +27,6 @@ async function eligible(api: ApiClient, action: LifecycleAction, selector: strin
   const list = arrayOf(parseInstanceView)((await api.get(`/api/v1/instances${query}`)).json, "instances");
   return list.filter((i) => ELIGIBLE[action](i.state)).map((i) => `${i.name}@${i.node}`);
 }
-
-const PAST: Record<LifecycleAction, string> = {
-  start: "started",
-  stop: "stopped",
-  restart: "restarted",
-  suspend: "suspended",
-  delete: "deleted",
-  recover: "recovered",
-};
 
 /** Whether there is someone to ask: questions go to a terminal and are answered from one. */
 export function canAsk(ctx: ClientContext): boolean {
@@ -125,7 +116,7 @@ async function confirmed(ctx: ClientContext, api: ApiClient, call: LifecycleCall
 }
 
 function noMatch(action: LifecycleAction, selector: string) {
-  return new AppError("E_NOT_FOUND", `No instance that can be ${PAST[action]} matches the selector ${JSON.stringify(selector)}`);
+  return new AppError("E_NOT_FOUND", `No instance that can be ${LIFECYCLE_PAST[action]} matches the selector ${JSON.stringify(selector)}`);
 }
 
 async function runLifecycle(ctx: ClientContext, api: ApiClient, asked: LifecycleCall): Promise<number> {

@@ -6,7 +6,7 @@
  */
 import { AppError } from "../core/errors.ts";
 import { validateNodeName, type InstanceRef } from "../core/validate.ts";
-import { ELIGIBLE, PRIMARY_NAME, type BulkActionBody, type LifecycleAction } from "../protocol/operations.ts";
+import { ELIGIBLE, LIFECYCLE_PAST, PRIMARY_NAME, type BulkActionBody, type LifecycleAction } from "../protocol/operations.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import { formatSelector, matchesSelector, type Selector } from "../core/labels.ts";
 import type { NodeView } from "../protocol/api.ts";
@@ -72,7 +72,7 @@ export function bulkTargets(registry: Registry, action: LifecycleAction, body: P
       }
     }
     if (selector !== null && targets.length === 0) {
-      throw new AppError("E_NOT_FOUND", `No instance that can be ${PAST[action]} matches the selector "${formatSelector(selector).slice(0, 200)}" (on the nodes that are not Down)`);
+      throw new AppError("E_NOT_FOUND", `No instance that can be ${LIFECYCLE_PAST[action]} matches the selector "${formatSelector(selector).slice(0, 200)}" (on the nodes that are not Down)`);
     }
     return targets;
   }
@@ -85,15 +85,6 @@ export function bulkTargets(registry: Registry, action: LifecycleAction, body: P
   }
   return targets;
 }
-
-const PAST: Record<LifecycleAction, string> = {
-  start: "started",
-  stop: "stopped",
-  restart: "restarted",
-  suspend: "suspended",
-  delete: "deleted",
-  recover: "recovered",
-};
 
 /** The views of the nodes whose labels `selector` selects (every node when it is null). */
 export function selectNodes(registry: Registry, selector: Selector | null): NodeView[] {

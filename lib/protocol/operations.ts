@@ -24,6 +24,16 @@ export const MAX_CLOUD_INIT_BYTES = 256 * 1024;
 export const LIFECYCLE_ACTIONS = ["start", "stop", "restart", "suspend", "delete", "recover"] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
 
+/** What a verb did to an instance, as messages say it ("No instance that can be stopped …"). */
+export const LIFECYCLE_PAST: Record<LifecycleAction, string> = {
+  start: "started",
+  stop: "stopped",
+  restart: "restarted",
+  suspend: "suspended",
+  delete: "deleted",
+  recover: "recovered",
+};
+
 /** Which instances `--all` means for each verb. */
 export const ELIGIBLE: Record<LifecycleAction, (state: InstanceState) => boolean> = {
   start: (s) => s !== "Running" && s !== "Deleted",
