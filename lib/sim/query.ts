@@ -10,6 +10,7 @@ import { EXIT, type SimContext } from "./context.ts";
 import { queueBehindDaemon } from "./daemon-busy.ts";
 import { formatJson } from "./json.ts";
 import { snapshotsListing } from "./snapshot.ts";
+import { infoSnapshots } from "./snapshot-info.ts";
 import { findInstance, isRunning, PRIMARY, type SimInstance } from "./state.ts";
 import { logSshLookup, readState } from "./store.ts";
 import { infoCsv, infoTable, infoYaml, listCsv, listTable, listYaml, versionText } from "./tables.ts";
@@ -112,18 +113,15 @@ export async function runInfo(ctx: SimContext, args: QtParse): Promise<number> {
   if (unreachable !== null) return unreachable;
   await queueBehindDaemon(ctx.paths);
   const state = readState(ctx.paths);
-  const missing = args.positionals.filter((name) => findInstance(state, name) === undefined);
+  // NAME.SNAPSHOT names a snapshot of NAME (snapshot-info.ts); the instance must exist either way.
+  const missing = [...new Set(args.positionals.map((arg) => arg.split(".")[0] ?? arg))].filter((name) => findInstance(state, name) === undefined);
   if (missing.length > 0) {
     const lines = missing.map((name) => `instance "${name}" does not exist`).join("\n");
     return ctx.failure("info", "The following errors occurred:", lines);
   }
-  if (args.isSet("snapshots") && !(format === "json" && ctx.config.fault === "garbage")) {
-    const listing = snapshotsListing(ctx, format);
-    if (listing.kind === "error") return ctx.failure("info", listing.message);
-    ctx.out(listing.value);
-    return EXIT.ok;
-  }
   if (answeredAside(ctx, args, format)) return EXIT.ok;
+  const snapshots = infoSnapshots(ctx, args, state, format);
+  if (snapshots !== null) return snapshots;
   const chosen =
     args.positionals.length === 0
       ? daemonOrder(state)

@@ -120,6 +120,29 @@ describe("restore", () => {
   });
 });
 
+describe("info of snapshots", () => {
+  test("info NAME.SNAP: the 1.16 layout of upstream's vector (ut.v1.16.3.info_single_snapshot_info_reply.json), children included", async () => {
+    seed([{ name: "web", state: "Stopped", cpus: 2 }]);
+    await mp("snapshot", "web", "--name", "snapshot1");
+    await mp("snapshot", "web", "--name", "snapshot2", "--comment", "This is a comment with some\nnew\r\nlines.");
+    await mp("snapshot", "web", "--name", "snapshot3");
+    const r = await mp("info", "web.snapshot2", "--format", "json");
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    const s2 = doc.info.web.snapshots.snapshot2;
+    // The vector's keys, in its (sorted) order.
+    expect(Object.keys(s2)).toEqual(["children", "comment", "cpu_count", "created", "disk_space", "memory_size", "mounts", "parent", "size"]);
+    expect(s2).toMatchObject({ children: ["snapshot3"], comment: "This is a comment with some\nnew\r\nlines.", cpu_count: "2", disk_space: "5.0GiB", memory_size: "1.0GiB", parent: "snapshot1", size: "" });
+    expect(doc.errors).toEqual([]);
+    const table = (await mp("info", "web.snapshot2")).stdout;
+    expect(table).toStartWith("Snapshot:       snapshot2\nInstance:       web\nCPU(s):         2\nDisk space:     5.0GiB\nMemory size:    1.0GiB\nMounts:         --\n");
+    expect(table).toContain("Parent:         snapshot1\nChildren:       snapshot3\n");
+    expect((await mp("info", "--snapshots")).stdout.match(/^Snapshot: /gm)?.length).toBe(3);
+    expect(await mp("info", "web.nope")).toEqual({ code: 2, stdout: "", stderr: "info failed: The following errors occurred:\nNo such snapshot: web.nope\n" });
+    expect(await mp("info", "ghost.s1")).toMatchObject({ code: 2, stderr: 'info failed: The following errors occurred:\ninstance "ghost" does not exist\n' });
+  });
+});
+
 describe("list --snapshots and delete NAME.SNAP", () => {
   test("the table is upstream's formatter's, byte for byte", async () => {
     const taken = (list: [string, string, string][]) => list.map(([name, parent, comment]) => ({ name, parent, comment }));
