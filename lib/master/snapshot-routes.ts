@@ -24,6 +24,7 @@ import { toAppError } from "../core/errors.ts";
 import { streamedResponse } from "../net/stream.ts";
 import { parseRestoreSnapshotBody, parseTakeSnapshotBody, validateSnapshotName, type SnapshotChangeEvent, type SnapshotChangeResponse } from "../protocol/snapshots.ts";
 import { instanceTarget } from "./targets.ts";
+import { createNodeLoad } from "./call-bounds.ts";
 import type { Caller } from "./audit-policy.ts";
 import { deleteSnapshot, listSnapshots, restoreSnapshot, takeSnapshot, type SnapshotDeps } from "./snapshots.ts";
 
@@ -46,7 +47,8 @@ async function changeAnswer(c: Context<BunEnv>, status: 200 | 201, work: () => P
   return c.json(await work(), status);
 }
 
-export function registerSnapshotRoutes(app: Hono<BunEnv>, deps: SnapshotDeps & { caller: (c: Context) => Caller; nodeTimeoutMs: number }): void {
+export function registerSnapshotRoutes(app: Hono<BunEnv>, routeDeps: Omit<SnapshotDeps, "load"> & { caller: (c: Context) => Caller; nodeTimeoutMs: number }): void {
+  const deps = { ...routeDeps, load: createNodeLoad() };
   app.get("/api/v1/snapshots", async (c) => {
     const text = c.req.query("instance");
     const ref = text === undefined ? null : parseInstanceRef(text);

@@ -7,8 +7,9 @@
  *
  * A change is bounded above the daemon's own bounds (call-bounds.ts): one
  * daemon turn for a take or a delete, two for a restore that keeps the
- * current state first; its stream's silence watchdog notices a lost node
- * sooner. A change whose answer is lost is recorded as failed with the
+ * current state first, plus one for each snapshot change of this master
+ * already in flight on the node; its stream's silence watchdog notices a
+ * lost node sooner. A change whose answer is lost is recorded as failed with the
  * reason: the worker keeps no outcome of snapshot calls to ask for later.
  */
 import { AppError, messageOf, toAppError } from "../core/errors.ts";
@@ -27,12 +28,14 @@ import {
   type TakeSnapshotBody,
 } from "../protocol/snapshots.ts";
 import { audited, type AuditDeps, type Caller } from "./audit-policy.ts";
-import { actionBoundMs } from "./call-bounds.ts";
+import { actionBoundMs, type NodeLoad } from "./call-bounds.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 import { instanceTarget } from "./targets.ts";
 
 export interface SnapshotDeps extends AuditDeps {
   registry: Registry;
+  /** The snapshot changes in flight per node: each queues behind the others on the host's daemon, so its bound counts them. */
+  load: NodeLoad;
 }
 
 /** The audit trail's names of the changes. */
@@ -109,20 +112,21 @@ async function snapshotEnd(lines: AsyncIterable<string>, node: AgentTarget): Pro
 async function change(deps: SnapshotDeps, caller: Caller, ref: InstanceRef, ask: ChangeAsk): Promise<SnapshotChangeResponse> {
   const { node, name } = instanceTarget(deps.registry, ref);
   const call = { token: caller.tokenId, action: SNAPSHOT_ACTIONS[ask.action], node: node.name, instance: name, params: ask.params };
+  const slot = deps.load.begin(node.name);
   const outcome = await audited(deps, call, "E_MULTIPASS", ({ requestId }) =>
     streamedChange(
       {
         node,
         path: `/agent/v1/snapshots/${ask.path}`,
         payload: ask.payload,
-        call: { requestId, boundMs: actionBoundMs(ask.turns - 1) },
+        call: { requestId, boundMs: actionBoundMs(slot.queued + ask.turns - 1) },
         what: ask.what,
         silenceMs: STREAM_SILENCE_MS,
         headersMs: AGENT_HEADERS_MS,
       },
       snapshotEnd,
     ),
-  );
+  ).finally(() => slot.end());
   if (!outcome.ok) throw outcome.error;
   const done = outcome.value;
   return { node: node.name, instance: name, snapshot: done.snapshot, taken: done.taken, snapshots: done.snapshots.map((s) => view(node.name, s)) };
