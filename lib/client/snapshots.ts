@@ -84,6 +84,7 @@ export function snapshotCommand(ctx: ClientContext) {
     meta: withNotes({ name: "snapshot", description: "Take a snapshot of a stopped instance (snapshot delete NAME.SNAP deletes one)" }, [
       "The instance must be stopped, as Multipass requires; a backend without snapshot support refuses with Multipass's own reason.",
       "Snapshot names follow the instance-name rule. List them with: multiverse instances --snapshots.",
+      'An instance called "delete" is named with its node here (snapshot delete@NODE), as the bare word is the sub-command.',
     ]),
     args: {
       instance: { type: "positional", required: true, valueHint: "NAME", description: "Instance, NAME or NAME@NODE" },
