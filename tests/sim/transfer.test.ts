@@ -337,7 +337,9 @@ describe("streams", () => {
       length += part.length;
     }
     expect([await pull.exited, length, received.digest("hex")]).toEqual([0, size, sent.digest("hex")]);
-    // A copy that held the file would need over 1 GiB; the stand-in stays at its own few tens of MB.
-    for (const child of [push, pull]) expect(child.resourceUsage()?.maxRSS ?? Infinity).toBeLessThan(256 * 1024 * 1024);
+    // A copy that held the file would need over 1 GiB. The stand-in stays at its own few tens of MB
+    // (42 MB here), but one CI run on a loaded machine saw 279 MB, not understood yet: the bound is
+    // what tells streaming from holding, with room for that.
+    for (const child of [push, pull]) expect(child.resourceUsage()?.maxRSS ?? Infinity).toBeLessThan(512 * 1024 * 1024);
   });
 });
