@@ -13,8 +13,11 @@ import { runLiveView } from "./live-view.ts";
 import { arrayOf } from "../core/parse.ts";
 import { parseNodeRemoved, parseNodeView, type NodeView } from "../protocol/api.ts";
 import { validateNodeName } from "../core/validate.ts";
+import { usageError } from "../core/errors.ts";
 import { cordonCommand, drainCommand, uncordonCommand } from "./maintenance.ts";
-import { nodeLabelCommand } from "./labels.ts";
+import { formatLabels, nodeLabelCommand } from "./labels.ts";
+import { isTable, outputArgs, parseOutput, printListing, tableOptions, type Output } from "./output.ts";
+import type { TableOptions } from "./tables.ts";
 
 function removeCommand(ctx: ClientContext) {
   return defineCommand({
@@ -45,10 +48,15 @@ function steadyPart(n: NodeView): unknown {
   return { ...rest, cpus: resources.cpus, memory: resources.memory.total, disk: resources.disk.total };
 }
 
-/** The table of `nodes` (or its "none" line). */
-export function nodesTable(nodes: readonly NodeView[], c: Colors): string {
+/**
+ * The table of `nodes` (or its "none" line); `wide` adds what is allocated
+ * of each resource (CPUs, memory, disk, given to its live instances) out of
+ * the total, and the labels.
+ */
+export function nodesTable(nodes: readonly NodeView[], c: Colors, options: TableOptions & { wide?: boolean } = {}): string {
   if (nodes.length === 0) return "No nodes have joined yet.\n";
   const used = (r: { total: number; available: number }) => `${formatBytes(r.total - r.available)}/${formatBytes(r.total)}`;
+  const wide = options.wide === true;
   const rows: Cell[][] = nodes.map((n) => [
     n.name,
     n.address,
@@ -57,8 +65,22 @@ export function nodesTable(nodes: readonly NodeView[], c: Colors): string {
     used(n.resources.disk),
     formatTime(n.lastSync),
     stateCell(n.cordoned ? `${n.state},SchedulingDisabled` : n.state, c),
+    ...(wide
+      ? [
+          `${n.allocated.cpus}/${n.resources.cpus}`,
+          `${formatBytes(n.allocated.memory)}/${formatBytes(n.resources.memory.total)}`,
+          `${formatBytes(n.allocated.disk)}/${formatBytes(n.resources.disk.total)}`,
+          n.multipassVersion ?? "--",
+          formatLabels(n.labels) || "--",
+        ]
+      : []),
   ]);
-  return renderTable(["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State"], rows, c);
+  const headers = ["Node Name", "IPv4", "Cpu", "Mem", "Disk", "Last Sync", "State", ...(wide ? ["Alloc Cpu", "Alloc Mem", "Alloc Disk", "Multipass", "Labels"] : [])];
+  return renderTable(headers, rows, c, { ...options, shrinkable: wide ? [11] : [] });
+}
+
+function viewOf(ctx: ClientContext, out: Output): TableOptions & { wide: boolean } {
+  return { ...tableOptions(ctx, out), wide: out.format.kind === "wide" };
 }
 
 export function nodesCommand(ctx: ClientContext) {
@@ -67,17 +89,20 @@ export function nodesCommand(ctx: ClientContext) {
     args: {
       watch: { type: "boolean", alias: "w", default: false, description: "Keep the list current until Ctrl-C (--json: a stream of ADDED/MODIFIED/DELETED changes)" },
       ...common,
+      ...outputArgs,
     },
     subCommands: { remove: removeCommand(ctx), label: nodeLabelCommand(ctx), cordon: cordonCommand(ctx), uncordon: uncordonCommand(ctx), drain: drainCommand(ctx) },
     async run({ args }) {
+      const out = parseOutput(args);
       const api = apiFor(args, ctx);
       if (args.watch) {
-        return runLiveView({ ctx, api, json: args.json, pick: (s) => s.nodes, key: (n) => n.name, render: (nodes) => nodesTable(nodes, paint(ctx)), same: steadyPart });
+        if (!isTable(out) && out.format.kind !== "json") throw usageError("--watch prints a table or, with --json, a stream of changes");
+        return runLiveView({ ctx, api, json: out.format.kind === "json", pick: (s) => s.nodes, key: (n) => n.name, render: (nodes) => nodesTable(nodes, paint(ctx), viewOf(ctx, out)), same: steadyPart });
       }
       const answer = await api.get("/api/v1/nodes");
-      if (args.json) return ctx.stdout(answer.text + "\n");
-      const nodes = arrayOf(parseNodeView)(answer.json, "nodes");
-      ctx.stdout(nodesTable(nodes, paint(ctx)));
+      const nodes = printListing(ctx, out, answer, { key: null, parse: (items) => arrayOf(parseNodeView)(items, "nodes"), name: (n) => n.name });
+      if (nodes === null) return;
+      ctx.stdout(nodesTable(nodes, paint(ctx), viewOf(ctx, out)));
       const e = paint(ctx, "stderr");
       for (const n of nodes) {
         if (n.multipassError) ctx.stderr(`${e.yellow("warning")}: ${stripControl(`node "${n.name}": ${n.multipassError}`)}\n`);

@@ -16,7 +16,8 @@ import type { ApiClient } from "./api-client.ts";
 import { apiFor, common, paint, type ClientContext } from "./context.ts";
 import { ESCAPES_DOC } from "./escapes.ts";
 import { runSession, type Refusal, type SessionRequest } from "./session.ts";
-import { formatAge, renderTable, shortIds, type Cell, type Colors } from "./tables.ts";
+import { formatAge, renderTable, shortIds, type Cell, type Colors, type TableOptions } from "./tables.ts";
+import { outputArgs, parseOutput, printListing, tableOptions } from "./output.ts";
 
 /** The options of the commands that open a session. */
 export const sessionArgs = {
@@ -73,7 +74,7 @@ function stateCell(view: SessionView, c: Colors, nowMs: number): Cell {
 }
 
 /** The human table of `sessions`. */
-export function formatSessions(views: SessionView[], c: Colors, nowMs: number): string {
+export function formatSessions(views: SessionView[], c: Colors, nowMs: number, options: TableOptions = {}): string {
   const ids = shortIds(views.map((v) => v.id));
   const rows: Cell[][] = views.map((v, i) => {
     const idle = v.lastActivityAt === null ? NaN : Date.parse(v.lastActivityAt);
@@ -87,7 +88,7 @@ export function formatSessions(views: SessionView[], c: Colors, nowMs: number): 
       Number.isNaN(idle) ? "--" : formatAge(nowMs - idle),
     ];
   });
-  return renderTable(["ID", "Instance", "Kind", "Owner", "Started", "State", "Idle"], rows, c);
+  return renderTable(["ID", "Instance", "Kind", "Owner", "Started", "State", "Idle"], rows, c, { ...options, shrinkable: [5] });
 }
 
 /**
@@ -108,14 +109,15 @@ export function findSession(text: string, views: SessionView[]): SessionView {
 export function sessionsCommand(ctx: ClientContext) {
   return defineCommand({
     meta: { name: "sessions", description: "List live sessions: shells (attached or detached, kept by their worker) and execs" },
-    args: common,
+    args: { ...common, ...outputArgs },
     async run({ args }) {
+      const out = parseOutput(args);
       const api = apiFor(args, ctx);
       const answer = await api.get("/api/v1/sessions");
-      if (args.json) return ctx.stdout(answer.text + "\n");
-      const views = arrayOf(parseSessionView)(answer.json, "sessions");
+      const views = printListing(ctx, out, answer, { key: null, parse: (items) => arrayOf(parseSessionView)(items, "sessions"), name: (v) => v.id });
+      if (views === null) return;
       if (views.length === 0) return ctx.stdout("No sessions.\n");
-      ctx.stdout(formatSessions(views, paint(ctx), Date.now()));
+      ctx.stdout(formatSessions(views, paint(ctx), Date.now(), tableOptions(ctx, out)));
     },
   });
 }

@@ -29,6 +29,7 @@ import {
   type SnapshotView,
 } from "../protocol/snapshots.ts";
 import { renderTable, type Cell } from "./tables.ts";
+import { printListing, tableOptions, type Output } from "./output.ts";
 
 /** Multipass's table cuts a comment at its first line break and at 50 characters. */
 const MAX_COMMENT_CELL = 50;
@@ -133,16 +134,16 @@ export function commentCell(comment: string): string {
 }
 
 /** `instances --snapshots`: every snapshot of every node (`--json`: the API's answer); a node's error goes to stderr and makes the exit status 1. */
-export async function printSnapshots(ctx: ClientContext, args: CommonArgs, withLabelOptions: boolean): Promise<number> {
+export async function printSnapshots(ctx: ClientContext, args: CommonArgs, out: Output, withLabelOptions: boolean): Promise<number> {
   if (withLabelOptions) throw usageError("--snapshots lists every snapshot: -l, -L and --show-labels do not apply to it");
   const answer = await apiFor(args, ctx).get("/api/v1/snapshots");
-  const { snapshots, errors } = parseSnapshotsResponse(answer.json);
-  if (args.json) ctx.stdout(answer.text + "\n");
-  else if (snapshots.length === 0) ctx.stdout("No snapshots found.\n");
-  else {
+  const { errors } = parseSnapshotsResponse(answer.json);
+  const snapshots = printListing(ctx, out, answer, { key: "snapshots", parse: (items) => parseSnapshotsResponse({ snapshots: items, errors: [] }).snapshots, name: (s) => `${s.instance}.${s.name}@${s.node}` });
+  if (snapshots?.length === 0) ctx.stdout("No snapshots found.\n");
+  else if (snapshots !== null) {
     const order = (a: SnapshotView, b: SnapshotView) => (a.node + a.instance < b.node + b.instance ? -1 : a.node + a.instance > b.node + b.instance ? 1 : 0);
-    const rows: Cell[][] = [...snapshots].sort(order).map((s) => [s.node, s.instance, s.name, s.parent ?? "--", commentCell(s.comment)].map(stripControl));
-    ctx.stdout(renderTable(["Node Name", "Instance", "Snapshot", "Parent", "Comment"], rows, paint(ctx)));
+    const rows: Cell[][] = (out.sortBy === null ? [...snapshots].sort(order) : snapshots).map((s) => [s.node, s.instance, s.name, s.parent ?? "--", commentCell(s.comment)].map(stripControl));
+    ctx.stdout(renderTable(["Node Name", "Instance", "Snapshot", "Parent", "Comment"], rows, paint(ctx), { ...tableOptions(ctx, out), shrinkable: [4] }));
   }
   const e = paint(ctx, "stderr");
   for (const failure of errors) ctx.stderr(`${e.red("error")}: ${stripControl(`node "${failure.node}": ${failure.message}`)}\n`);
