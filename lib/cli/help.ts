@@ -57,6 +57,7 @@ export async function renderHelp<T extends ArgsDef>(cmd: CommandDef<T>, ancestor
     const rows: [string, string][] = [];
     for (const [key, sub] of Object.entries(subs)) {
       const m = await metaOf(await resolve(sub));
+      if (m.hidden) continue;
       rows.push([[key, ...aliasesOf(m.alias)].join(", "), m.description ?? ""]);
     }
     out.push("", "Commands:", ...columns(rows), "", `Run "${name} <command> --help" for the options of a command.`);
