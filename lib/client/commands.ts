@@ -5,6 +5,8 @@
 import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
+import { configCommand } from "./config-commands.ts";
+import { loginCommand } from "./login.ts";
 import { completionCommands } from "./completion-commands.ts";
 import { instancesCommand } from "./instances.ts";
 import { launchCommand } from "./launch.ts";
@@ -25,6 +27,7 @@ import { EXIT } from "../cli/run.ts";
 import { parseDuration } from "../core/duration.ts";
 import { formatLoad, formatUsage, stripControl } from "../core/format.ts";
 import { renderTable, type Cell } from "./tables.ts";
+import { outputArgs, parseOutput, printListing, tableOptions } from "./output.ts";
 import { MAX_INFO_TIMEOUT_MS, parseInfoResponse } from "../protocol/api.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 import { VERSION } from "../core/version.ts";
@@ -43,8 +46,10 @@ function infoCommand(ctx: ClientContext) {
       ...selectorOption,
       timeout: { type: "string", valueHint: "DURATION", description: "Per-node time limit (default: the master's --node-timeout; at most 10m)" },
       ...common,
+      ...outputArgs,
     },
     async run({ args }) {
+      const out = parseOutput(args);
       const query = new URLSearchParams();
       const selector = selectorArg(args.selector);
       if (args.name && selector !== null) throw usageError("Give an instance or -l, not both");
@@ -60,10 +65,10 @@ function infoCommand(ctx: ClientContext) {
       const answer = await apiFor(args, ctx).get(`/api/v1/info${query.size > 0 ? `?${query}` : ""}`, { timeoutMs });
       const info = parseInfoResponse(answer.json);
       const c = paint(ctx);
-      if (args.json) ctx.stdout(answer.text + "\n");
-      else if (info.instances.length === 0) ctx.stdout(selector === null ? "No instances found.\n" : `No instances match the selector ${JSON.stringify(selector)}.\n`);
-      else {
-        const rows: Cell[][] = info.instances.map((i) => [
+      const items = printListing(ctx, out, answer, { key: "instances", parse: (raw) => parseInfoResponse({ instances: raw, errors: [] }).instances, name: (i) => `${i.name}@${i.node}` });
+      if (items?.length === 0) ctx.stdout(selector === null ? "No instances found.\n" : `No instances match the selector ${JSON.stringify(selector)}.\n`);
+      else if (items !== null) {
+        const rows: Cell[][] = items.map((i) => [
           i.node,
           i.name,
           i.cpus === null ? "--" : String(i.cpus),
@@ -71,7 +76,7 @@ function infoCommand(ctx: ClientContext) {
           formatUsage(i.disk),
           formatUsage(i.memory),
         ]);
-        ctx.stdout(renderTable(["Node Name", "Instance Name", "Cpu", "Load", "Disk", "Memory"], rows, c));
+        ctx.stdout(renderTable(["Node Name", "Instance Name", "Cpu", "Load", "Disk", "Memory"], rows, c, tableOptions(ctx, out)));
       }
       const e = paint(ctx, "stderr");
       for (const failure of info.errors) ctx.stderr(`${e.red("error")}: ${stripControl(`node "${failure.node}": ${failure.message}`)}\n`);
@@ -138,6 +143,8 @@ export function createClientCommand(ctx: ClientContext) {
       snapshot: snapshotCommand(ctx),
       restore: restoreCommand(ctx),
       events: eventsCommand(ctx),
+      config: configCommand(ctx),
+      login: loginCommand(ctx),
       ...completionCommands(ctx, (): CommandDef<ArgsDef> => createClientCommand(ctx)),
     },
   });
