@@ -29,6 +29,7 @@ import { outputArgs, parseOutput, printListing, tableOptions } from "./output.ts
 import { MAX_INFO_TIMEOUT_MS, parseInfoResponse } from "../protocol/api.ts";
 import { parseInstanceRef } from "../core/validate.ts";
 import { VERSION } from "../core/version.ts";
+import { versionCommand } from "./version.ts";
 
 export type { ClientContext } from "./context.ts";
 
@@ -141,6 +142,7 @@ export function createClientCommand(ctx: ClientContext) {
       snapshot: snapshotCommand(ctx),
       restore: restoreCommand(ctx),
       events: eventsCommand(ctx),
+      version: versionCommand(ctx),
       ...completionCommands(ctx, (): CommandDef<ArgsDef> => createClientCommand(ctx)),
     },
   });

@@ -256,6 +256,7 @@ export class Registry {
       address: e.address,
       lastSync: new Date(e.lastSync).toISOString(),
       multipassVersion: e.snapshot.multipassVersion,
+      workerVersion: e.version,
       multipassError: e.snapshot.multipassError,
       staleSince: e.snapshot.staleSince ?? null,
       resources: e.snapshot.resources,

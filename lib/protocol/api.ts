@@ -21,6 +21,12 @@ export interface NodeView {
   /** ISO 8601 time of the last message from the worker. */
   lastSync: string;
   multipassVersion: string | null;
+  /**
+   * The multiverse version of the node's worker, as its hello gave it
+   * (issue 16: `multiverse version`); null from a master before it, which
+   * did not send it.
+   */
+  workerVersion?: string | null;
   multipassError: string | null;
   /**
    * ISO 8601 time since which the node's multipass has not answered a
@@ -105,6 +111,7 @@ export function parseNodeView(value: unknown, path: string): NodeView {
     address: field(o, "address", path, string),
     lastSync: field(o, "lastSync", path, string),
     multipassVersion: field(o, "multipassVersion", path, nullable(string)),
+    workerVersion: field(o, "workerVersion", path, optional(nullable(string))) ?? null,
     multipassError: field(o, "multipassError", path, nullable(string)),
     staleSince: field(o, "staleSince", path, nullable(string)),
     resources: field(o, "resources", path, parseHostResources),

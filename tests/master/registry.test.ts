@@ -180,7 +180,7 @@ describe("Registry", () => {
     join("bb", "alpha", [{ name: "c" }]);
     expect(registry.nodeViews().map((n) => n.name)).toEqual(["alpha", "zeta"]);
     expect((await listed(registry)).map((i) => `${i.node}/${i.name}`)).toEqual(["alpha/c", "zeta/a", "zeta/b"]);
-    expect(registry.nodeViews()[0]).toMatchObject({ lastSync: new Date(1_000_000).toISOString(), instanceCount: 1, multipassVersion: "1.16.3" });
+    expect(registry.nodeViews()[0]).toMatchObject({ lastSync: new Date(1_000_000).toISOString(), instanceCount: 1, multipassVersion: "1.16.3", workerVersion: "0.1.0" });
   });
 });
 

@@ -150,8 +150,12 @@ describe("what a worker reports is checked before it reaches the API", () => {
 
 describe("API shapes", () => {
   test("node view and info response parse, null where Multipass gives nothing", () => {
-    const node = { name: "n1", state: "Down", address: "h:1", lastSync: "2024-01-01T00:00:00.000Z", multipassVersion: null, multipassError: null, staleSince: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instanceCount: 0, labels: { role: "web" }, cordoned: null };
+    const node = { name: "n1", state: "Down", address: "h:1", lastSync: "2024-01-01T00:00:00.000Z", multipassVersion: null, workerVersion: "0.1.0", multipassError: null, staleSince: null, resources, allocated: { cpus: 0, memory: 0, disk: 0, unknown: 0 }, instanceCount: 0, labels: { role: "web" }, cordoned: null };
     expect(parseNodeView(node, "n")).toEqual(node as never);
+    // A master before issue 16 sends no workerVersion: unknown, not an error; a wrong type is one.
+    const { workerVersion: _, ...older } = node;
+    expect(parseNodeView(older, "n").workerVersion).toBeNull();
+    expect(() => parseNodeView({ ...node, workerVersion: 1 }, "n")).toThrow(/n\.workerVersion/);
     const cordoned = { ...node, cordoned: { since: "2024-01-01T00:00:01.000Z", reason: "disk swap" } };
     expect(parseNodeView(cordoned, "n")).toEqual(cordoned as never);
     expect(() => parseNodeView({ ...node, cordoned: { since: 1, reason: null } }, "n")).toThrow(/n\.cordoned\.since/);
