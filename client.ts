@@ -8,7 +8,7 @@ import { homedir } from "node:os";
 import { runCli } from "./lib/cli/run.ts";
 import { createClientCommand } from "./lib/client/commands.ts";
 import { processTerminal } from "./lib/client/terminal-io.ts";
-import { defaultDataDir, selfCommand } from "./lib/core/paths.ts";
+import { defaultConfigFile, defaultDataDir, selfCommand } from "./lib/core/paths.ts";
 import { tokenPath } from "./lib/net/tokens.ts";
 
 if (import.meta.main) {
@@ -24,6 +24,7 @@ if (import.meta.main) {
     terminal: processTerminal(process, process.env["TERM"]),
     self: selfCommand(process.execPath, import.meta.path),
     home: homedir(),
+    configFile: defaultConfigFile(process.platform, process.env, homedir()),
   });
   process.exitCode = await runCli(command, process.argv.slice(2), { stdout, stderr, verbose: process.argv.includes("--verbose") });
 }

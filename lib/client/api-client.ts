@@ -17,6 +17,9 @@ import { fetchPeer } from "../net/fetch.ts";
 import { heardChunks, watchSilence, type SilenceWatch } from "../net/silence.ts";
 import { parseErrorBody, parseHealthRole, type HealthRole } from "../protocol/api.ts";
 
+/** TLS options of the client's connections to an https master (fetch and WebSocket take them as they are). */
+export type ClientTls = { ca?: string; checkServerIdentity?: (host: string, cert: { fingerprint256?: string }) => Error | undefined };
+
 export interface ApiClientOptions {
   /** `http://host:port` of the master API. */
   baseUrl: string;
@@ -29,8 +32,8 @@ export interface ApiClientOptions {
   timeoutMs: number;
   /** How long a streamed answer may stay silent before the master is taken for lost (default STREAM_SILENCE_MS). */
   silenceMs?: number;
-  /** Trust for an https master: its CA, or its self-signed certificate. */
-  tls?: { ca: string };
+  /** Trust for an https master: its CA, or its self-signed certificate, and a check of its certificate's pinned fingerprint. */
+  tls?: ClientTls;
   fetch?: typeof fetch;
 }
 
@@ -45,7 +48,7 @@ export interface ApiClient {
   /** The token requests carry, for other connections to the same master (sessions). */
   readonly token: string | null;
   /** The TLS trust requests use, for other connections to the same master. */
-  readonly tls: { ca: string } | undefined;
+  readonly tls: ClientTls | undefined;
   /**
    * GET `path` (with its query), answered within the client's limit or `timeoutMs`.
    * @throws AppError E_UNREACHABLE when the master cannot be reached,
@@ -218,7 +221,7 @@ function isCertificateError(code: string | null): boolean {
   return code !== null && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME/.test(code);
 }
 
-function unreachable(baseUrl: string, tls: { ca: string } | undefined, error: unknown): AppError {
+function unreachable(baseUrl: string, tls: ClientTls | undefined, error: unknown): AppError {
   if (error instanceof DOMException && error.name === "TimeoutError") {
     return new AppError("E_TIMEOUT", `The master at ${baseUrl} did not answer in time`);
   }

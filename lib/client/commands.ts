@@ -5,6 +5,8 @@
 import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import { apiFor, common, defaultInstance, paint, resolveRef, type ClientContext } from "./context.ts";
 import { eventsCommand } from "./events.ts";
+import { configCommand } from "./config-commands.ts";
+import { loginCommand } from "./login.ts";
 import { completionCommands } from "./completion-commands.ts";
 import { instancesCommand } from "./instances.ts";
 import { launchCommand } from "./launch.ts";
@@ -143,6 +145,8 @@ export function createClientCommand(ctx: ClientContext) {
       restore: restoreCommand(ctx),
       events: eventsCommand(ctx),
       version: versionCommand(ctx),
+      config: configCommand(ctx),
+      login: loginCommand(ctx),
       ...completionCommands(ctx, (): CommandDef<ArgsDef> => createClientCommand(ctx)),
     },
   });

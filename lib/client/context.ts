@@ -5,7 +5,8 @@
  */
 import { existsSync } from "node:fs";
 import type { ArgsDef } from "citty";
-import { createApiClient, DEFAULT_MASTER, type ApiClient } from "./api-client.ts";
+import { createApiClient, DEFAULT_MASTER, type ApiClient, type ClientTls } from "./api-client.ts";
+import { findContext, readConfig, runTokenCommand, type ConfigContext } from "./config.ts";
 import { isLoopback, parseMasterAddress, type HostPort } from "../core/address.ts";
 import { colors, type Colors } from "./tables.ts";
 import { parseInstanceView } from "../protocol/api.ts";
@@ -34,6 +35,8 @@ export interface ClientContext {
   self?: readonly string[];
   /** The user's home directory (the default SSH key of ssh-key add and launch --ssh-key). */
   home?: string;
+  /** The client's config file (its contexts, lib/client/config.ts); without it, there are none. */
+  configFile?: string;
 }
 
 export { DEFAULT_MASTER };
@@ -43,6 +46,7 @@ export const common = {
   token: { type: "string", valueHint: "TOKEN", description: "API token (env MULTIVERSE_API_TOKEN)" },
   "token-file": { type: "string", valueHint: "FILE", description: "File holding the API token" },
   ca: { type: "string", valueHint: "FILE", description: "CA (or self-signed) certificate of an https master (env MULTIVERSE_CA)" },
+  context: { type: "string", valueHint: "NAME", description: "Context of the config file to use (default: its current-context)" },
   json: { type: "boolean", default: false, description: "Print the API's JSON instead of a table" },
   verbose: { type: "boolean", default: false, description: "Show stack traces of failures" },
 } as const satisfies ArgsDef;
@@ -53,22 +57,29 @@ export const writeArgs = {
   token: common.token,
   "token-file": common["token-file"],
   ca: common.ca,
+  context: common.context,
   json: { type: "boolean", default: false, description: "Print the API's JSON answer" },
   verbose: common.verbose,
 } as const satisfies ArgsDef;
 
-export type CommonArgs = { master?: string; token?: string; "token-file"?: string; ca?: string; json: boolean };
+export type CommonArgs = { master?: string; token?: string; "token-file"?: string; ca?: string; context?: string; json: boolean };
 
 /** The port of a local master with default settings: its API token file is for it alone. */
 const LOCAL_API_PORT = parseMasterAddress(DEFAULT_MASTER, "master").addr.port;
 
 /** The token for the master at `addr` and where it came from, or where the client looked when it found none. */
-function tokenFor(args: CommonArgs, ctx: ClientContext, addr: HostPort): { token: string | null; source: string; missing: string } {
-  // What is on the command line beats the environment.
+function tokenFor(args: CommonArgs, ctx: ClientContext, addr: HostPort, context: ConfigContext | null): { token: string | null; source: string; missing: string } {
+  // What is on the command line beats the environment, which beats the context.
   if (args.token) return { token: args.token, source: "given with --token", missing: "" };
   if (args["token-file"]) return { token: readTokenFile(args["token-file"]), source: `read from --token-file ${args["token-file"]}`, missing: "" };
   if (ctx.env["MULTIVERSE_API_TOKEN"]) return { token: ctx.env["MULTIVERSE_API_TOKEN"], source: "from MULTIVERSE_API_TOKEN", missing: "" };
-  const give = "give one with --token or --token-file, or set MULTIVERSE_API_TOKEN";
+  if (context) {
+    const source = `from context "${context.name}" of ${ctx.configFile}`;
+    if (context.token !== undefined) return { token: context.token, source, missing: "" };
+    if (context.tokenFile !== undefined) return { token: readTokenFile(context.tokenFile), source, missing: "" };
+    if (context.tokenCommand !== undefined) return { token: runTokenCommand(context.tokenCommand, context.name), source, missing: "" };
+  }
+  const give = "give one with --token or --token-file, or set MULTIVERSE_API_TOKEN, or use a context (multiverse login URL)";
   // The token file on disk belongs to the master on this machine: never send it anywhere else.
   if (!isLoopback(addr.host) || addr.port !== LOCAL_API_PORT) {
     return { token: null, source: "", missing: `no token was given (the token file of this machine, ${ctx.defaultTokenFile}, is only sent to the local master at port ${LOCAL_API_PORT}): ${give}` };
@@ -92,12 +103,43 @@ function tokenFor(args: CommonArgs, ctx: ClientContext, addr: HostPort): { token
  */
 export const SHORT_CALL_MS = 30_000;
 
+/**
+ * The context a command uses: `--context NAME`, else the config file's
+ * current-context, else none.
+ * @throws AppError E_USAGE when the file is damaged or names no such context
+ */
+export function selectedContext(args: Pick<CommonArgs, "context">, ctx: Pick<ClientContext, "configFile">): ConfigContext | null {
+  if (args.context !== undefined && ctx.configFile === undefined) throw usageError("--context needs a config file, and this client has none");
+  if (ctx.configFile === undefined) return null;
+  const config = readConfig(ctx.configFile);
+  const name = args.context ?? config.currentContext;
+  return name === null ? null : findContext(config, name, ctx.configFile);
+}
+
+/**
+ * An API client for the master the options name. Precedence, for each of the
+ * master, token and CA: flags > environment > the selected context > the
+ * local master's token file. A context's token, CA and pinned fingerprint go
+ * only to the master it names: with another master (from a flag or the
+ * environment), the context is set aside whole.
+ * @throws AppError E_USAGE for a bad address, file or context
+ */
 export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
-  const { url: baseUrl, addr } = parseMasterAddress(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? DEFAULT_MASTER, "master");
-  const caPath = args.ca ?? ctx.env["MULTIVERSE_CA"];
-  const tls = caPath ? { ca: readCertificate(caPath, "CA certificate") } : undefined;
-  const { token, source, missing } = tokenFor(args, ctx, addr);
+  const selected = selectedContext(args, ctx);
+  const { url: baseUrl, addr } = parseMasterAddress(args.master ?? ctx.env["MULTIVERSE_MASTER"] ?? selected?.master ?? DEFAULT_MASTER, "master");
+  const context = selected !== null && selected.master === baseUrl ? selected : null;
+  const caPath = args.ca ?? ctx.env["MULTIVERSE_CA"] ?? context?.ca;
+  const ca = caPath ? { ca: readCertificate(caPath, "CA certificate") } : {};
+  const pin = context?.fingerprint;
+  const tls: ClientTls | undefined = pin ? { ...ca, checkServerIdentity: pinnedFingerprint(pin) } : caPath ? ca : undefined;
+  const { token, source, missing } = tokenFor(args, ctx, addr, context);
   return createApiClient({ baseUrl, token, tokenSource: source, missingToken: missing, timeoutMs: SHORT_CALL_MS, ...(tls ? { tls } : {}) });
+}
+
+/** A TLS check that accepts only a certificate whose SHA-256 fingerprint is `pin`. */
+export function pinnedFingerprint(pin: string): NonNullable<ClientTls["checkServerIdentity"]> {
+  return (_host, cert) =>
+    cert.fingerprint256?.toUpperCase() === pin ? undefined : new Error(`the master's certificate (SHA-256 ${cert.fingerprint256 ?? "unknown"}) is not the one pinned by the context (${pin})`);
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { watchPeer, type Liveness, type LivenessTimes } from "../net/liveness.ts";
 import { controlFrame, type SessionControl } from "../protocol/session.ts";
+import type { ClientTls } from "./api-client.ts";
 
 export interface LinkEvents {
   open(): void;
@@ -19,7 +20,7 @@ export interface LinkTarget {
   /** ws(s) URL of the route. */
   url: string;
   token: string | null;
-  tls?: { ca: string } | undefined;
+  tls?: ClientTls | undefined;
 }
 
 /** The bytes of a binary frame, or null when `data` holds none. */

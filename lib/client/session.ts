@@ -16,6 +16,7 @@ import type { ReconnectPolicy, Refusal } from "./reconnect.ts";
 import { ClientSession } from "./session-machine.ts";
 import type { KeptShell } from "./session-notes.ts";
 import type { TerminalIo } from "./terminal-io.ts";
+import type { ClientTls } from "./api-client.ts";
 
 export type { Refusal } from "./reconnect.ts";
 
@@ -30,7 +31,7 @@ export interface SessionRequest {
   baseUrl: string;
   token: string | null;
   /** Trust for an https master. */
-  tls?: { ca: string } | undefined;
+  tls?: ClientTls | undefined;
   kind: SessionKind;
   /** `NAME@NODE`, already resolved. */
   ref: string;

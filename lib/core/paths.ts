@@ -26,3 +26,14 @@ export function isCompiledEntry(entryPath: string): boolean {
 export function selfCommand(execPath: string, entryPath: string): string[] {
   return isCompiledEntry(entryPath) ? [execPath] : [execPath, entryPath];
 }
+
+/**
+ * The client's config file (its contexts): `MULTIVERSE_CONFIG`, else
+ * `config.yaml` in the platform's per-user config place
+ * (`$XDG_CONFIG_HOME/multiverse`, `~/.config/multiverse`, `%APPDATA%\multiverse`).
+ */
+export function defaultConfigFile(platform: NodeJS.Platform, env: Record<string, string | undefined>, home: string): string {
+  if (env["MULTIVERSE_CONFIG"]) return env["MULTIVERSE_CONFIG"];
+  if (platform === "win32") return join(env["APPDATA"] ?? join(home, "AppData", "Roaming"), "multiverse", "config.yaml");
+  return join(env["XDG_CONFIG_HOME"] || join(home, ".config"), "multiverse", "config.yaml");
+}
