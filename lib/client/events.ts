@@ -11,7 +11,8 @@ import { EXIT } from "../cli/run.ts";
 import { parseDuration } from "../core/duration.ts";
 import { usageError } from "../core/errors.ts";
 import { formatTime } from "../core/format.ts";
-import { renderTable, type Cell, type Colors } from "./tables.ts";
+import { renderTable, type Cell, type Colors, type TableOptions } from "./tables.ts";
+import { isTable, outputArgs, parseOutput, printListing, tableOptions } from "./output.ts";
 import { arrayOf } from "../core/parse.ts";
 
 /** One call of the audit trail: its "requested" record completed by its "done" one. */
@@ -62,7 +63,7 @@ function resultCell(row: EventRow, c: Colors): Cell {
 }
 
 /** The human table of `client events`: the newest `limit` calls (all, without one). */
-export function formatEvents(events: AuditEvent[], c: Colors, limit?: number): string {
+export function formatEvents(events: AuditEvent[], c: Colors, limit?: number, options: TableOptions = {}): string {
   const calls = mergeEvents(events);
   const rows: Cell[][] = calls.slice(limit === undefined ? 0 : Math.max(0, calls.length - limit)).map((r) => [
     formatTime(r.time),
@@ -73,7 +74,7 @@ export function formatEvents(events: AuditEvent[], c: Colors, limit?: number): s
     // Last, so a long error message does not push the other columns apart.
     resultCell(r, c),
   ]);
-  return renderTable(["Time", "Action", "Node", "Instance", "Token", "Result"], rows, c);
+  return renderTable(["Time", "Action", "Node", "Instance", "Token", "Result"], rows, c, { ...options, shrinkable: [5] });
 }
 
 const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h)$/;
@@ -104,17 +105,23 @@ export function eventsCommand(ctx: ClientContext) {
       limit: { type: "string", valueHint: "N", description: `At most N calls, the newest (N records with --json; default ${DEFAULT_LIST_LIMIT}, max ${MAX_LIST_LIMIT})` },
       follow: { type: "boolean", alias: "f", default: false, description: "Then print every new record as it happens, until Ctrl-C (--json: NDJSON, a record per line)" },
       ...common,
+      ...outputArgs,
     },
     async run({ args }) {
-      if (args.follow) return follow(ctx, args);
-      const { answer, limit } = await listing(apiFor(args, ctx), args);
-      if (args.json) return ctx.stdout(answer.text + "\n");
-      const events = arrayOf(parseAuditEvent)(answer.json, "events");
+      const out = parseOutput(args);
+      if (args.follow) {
+        if (!isTable(out) && out.format.kind !== "json") throw usageError("--follow prints a table or, with --json, NDJSON");
+        return follow(ctx, { ...args, json: out.format.kind === "json" });
+      }
+      // Every format but the tables prints records, as --json does: -o name their ids, for --since.
+      const { answer, limit } = await listing(apiFor(args, ctx), { ...args, json: !isTable(out) });
+      const events = printListing(ctx, out, answer, { key: null, parse: (items) => arrayOf(parseAuditEvent)(items, "events"), name: (e) => String(e.id) });
+      if (events === null) return;
       if (events.length === 0) {
         ctx.stdout("No events found.\n");
         return;
       }
-      ctx.stdout(formatEvents(events, paint(ctx), limit ?? DEFAULT_LIST_LIMIT));
+      ctx.stdout(formatEvents(events, paint(ctx), limit ?? DEFAULT_LIST_LIMIT, tableOptions(ctx, out)));
     },
   });
 }

@@ -101,6 +101,20 @@ describe("listing formats", () => {
   });
 });
 
+describe("events", () => {
+  const record = (id: number, requestId: string, phase: string) => ({ id, time: "2026-01-01T00:00:00.000Z", requestId, phase, action: "stop", node: "n1", instance: "web", token: "admin", ...(phase === "done" ? { result: "ok" } : {}) });
+  test("-o name prints the records' ids (for --since), asking for records as --json does; --follow takes only table or json", async () => {
+    master = fakeMaster(() => Response.json([record(1, "r1", "requested"), record(2, "r1", "done")]));
+    const c = fakeClient();
+    expect(await runClient(c, master, ["events", "-o", "name", "--limit", "5"])).toBe(0);
+    expect(c.out.join("")).toBe("1\n2\n");
+    expect(master.seen.map((r) => r.path)).toEqual(["/api/v1/events?limit=5"]);
+    const f = fakeClient();
+    expect(await runClient(f, master, ["events", "--follow", "-o", "yaml"])).toBe(2);
+    expect(master.seen).toHaveLength(1);
+  });
+});
+
 describe("terminal width", () => {
   test("a table wider than the terminal cuts its free-text column with an ellipsis, never a name", async () => {
     const long = "Ubuntu 24.04 LTS with a very long release title indeed";
