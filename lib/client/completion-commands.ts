@@ -9,6 +9,7 @@ import { apiFor, type ClientContext } from "./context.ts";
 import { complete } from "./completion.ts";
 import { COMPLETE_COMMAND, completionScript, SHELLS, type Shell } from "./completion-scripts.ts";
 import { createMasterSource } from "./completion-source.ts";
+import { readConfig } from "./config.ts";
 import { usageError } from "../core/errors.ts";
 import { withNotes } from "../cli/help.ts";
 
@@ -23,7 +24,7 @@ function completionCommand(ctx: ClientContext) {
       "zsh: source <(multiverse completion zsh), e.g. in ~/.zshrc.",
       "fish: multiverse completion fish > ~/.config/fish/completions/multiverse.fish",
       "powershell: multiverse completion powershell | Out-String | Invoke-Expression, e.g. in $PROFILE.",
-      "Instances, nodes, snapshots and label keys are asked of the master (the one --master, MULTIVERSE_MASTER and the token settings name), for at most 2 seconds; nothing is offered when it does not answer.",
+      "Contexts come from the config file; instances, nodes, snapshots and label keys are asked of the master the command would use (--master, --context, the environment), for at most 2 seconds; nothing is offered when it does not answer.",
     ]),
     args: {
       shell: { type: "positional", required: true, valueHint: "SHELL", description: "bash, zsh, fish or powershell" },
@@ -62,7 +63,9 @@ function completeCommand(ctx: ClientContext, root: () => CommandDef<ArgsDef>) {
         // PowerShell passes a blank word for a new one (see completion-scripts.ts).
         if (words.length > 0 && words[words.length - 1]!.trim() === "") words[words.length - 1] = "";
         const source = createMasterSource({
-          apiFor: (options) => apiFor({ master: options["master"], token: options["token"], "token-file": options["token-file"], ca: options["ca"], json: false }, ctx),
+          apiFor: (options) =>
+            apiFor({ master: options["master"], token: options["token"], "token-file": options["token-file"], ca: options["ca"], context: options["context"], json: false }, ctx),
+          contexts: () => (ctx.configFile === undefined ? [] : readConfig(ctx.configFile).contexts.map((c) => c.name)),
         });
         const candidates = await complete(root(), words, source);
         if (candidates.length > 0) ctx.stdout(candidates.join("\n") + "\n");

@@ -45,7 +45,7 @@ type AnyCommand = CommandDef<ArgsDef>;
 export function kindOf(name: string, def: ArgDef): DynamicKind | null {
   const hint = def.valueHint ?? "";
   const description = def.description ?? "";
-  if (name === "context") return "context";
+  if (name === "context" || description === "Context name") return "context";
   if (hint === "NAME.SNAP") return "snapshot";
   if (hint === "SELECTOR" || hint.startsWith("KEY[,KEY]")) return "label-key";
   if (/^NODE\b/.test(hint) || description === "Node name") return "node";

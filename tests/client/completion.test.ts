@@ -14,7 +14,11 @@ import { apiFor } from "../../lib/client/context.ts";
 import { completionScript, SHELLS } from "../../lib/client/completion-scripts.ts";
 import { aliasesOf, metaOf, resolve } from "../../lib/cli/citty.ts";
 import { runCli } from "../../lib/cli/run.ts";
+import { writeConfig } from "../../lib/client/config.ts";
 import { fakeClient, fakeMaster, type FakeMaster } from "../support/fake-client.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const root = (): CommandDef<ArgsDef> => createClientCommand(fakeClient().ctx);
 
@@ -170,6 +174,26 @@ describe("__complete and completion", () => {
     expect(await run(client, ["__complete", "--", "shell", "--master", "http://127.0.0.1:9", "--token", "t", ""])).toBe(0);
     expect(client.out).toEqual([]);
     expect(client.err).toEqual([]);
+  });
+
+  test("contexts from the config file; a typed --context reaches its own master, with its own token", async () => {
+    const other = fakeMaster(() => Response.json([vm("n9", "elsewhere")]));
+    master = fakeMaster(() => Response.json([vm("n1", "web")]));
+    const dir = mkdtempSync(join(tmpdir(), "completion-"));
+    try {
+      const file = join(dir, "config.yaml");
+      writeConfig(file, { currentContext: "home", contexts: [{ name: "home", master: other.url, token: "mva_home" }, { name: "lab", master: master.url, token: "mva_lab" }] });
+      const client = fakeClient();
+      client.ctx.configFile = file;
+      expect(await run(client, ["__complete", "--", "nodes", "--context", ""])).toBe(0);
+      expect(await run(client, ["__complete", "--", "config", "use-context", "l"])).toBe(0);
+      expect(await run(client, ["__complete", "--", "info", "--context", "lab", "w"])).toBe(0);
+      expect(client.out.join("")).toBe("home\nlab\nlab\nweb\nweb@n1\n");
+      expect(other.seen).toEqual([]);
+    } finally {
+      await other.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("completion SHELL prints that shell's script; an unknown shell is a usage error printing nothing", async () => {
