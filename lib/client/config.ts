@@ -21,6 +21,7 @@ import { dirname } from "node:path";
 import { LineCounter, parseDocument, stringify } from "yaml";
 import { AppError, messageOf, usageError } from "../core/errors.ts";
 import { parseMasterAddress } from "../core/address.ts";
+import { stripControl } from "../core/format.ts";
 
 /** One named master; its token comes from at most one of token, tokenFile, tokenCommand. */
 export interface ConfigContext {
@@ -220,7 +221,7 @@ export function runTokenCommand(argv: string[], context: string): string {
     throw usageError(`${what} could not run: ${messageOf(error)}`);
   }
   if (r.exitedDueToTimeout) throw usageError(`${what} did not finish within ${TOKEN_COMMAND_TIMEOUT_MS / 1000}s`);
-  if (r.exitCode !== 0) throw usageError(`${what} exited with ${r.exitCode ?? r.signalCode}: ${r.stderr.toString().trim().slice(0, 200)}`);
+  if (r.exitCode !== 0) throw usageError(`${what} exited with ${r.exitCode ?? r.signalCode}: ${stripControl(r.stderr.toString().trim().slice(0, 200))}`);
   const token = (r.stdout.toString().split("\n")[0] ?? "").trim();
   if (token === "") throw usageError(`${what} printed no token`);
   return token;

@@ -25,6 +25,7 @@ export const sessionArgs = {
   token: common.token,
   "token-file": common["token-file"],
   ca: common.ca,
+  context: common.context,
   verbose: common.verbose,
 } as const satisfies ArgsDef;
 

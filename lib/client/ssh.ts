@@ -133,7 +133,7 @@ function sshConfigCommand(ctx: ClientContext) {
   return defineCommand({
     meta: withNotes({ name: "ssh-config", description: "Print ssh_config Host entries for every instance (NAME.NODE.multiverse), through ssh-proxy" }, [
       "multiverse ssh-config > ~/.ssh/multiverse.conf, then Include ~/.ssh/multiverse.conf in ~/.ssh/config: ssh, scp, rsync and VS Code Remote-SSH then work unchanged.",
-      "No token is written: each proxy finds one as the client does; --master, --ca and --token-file given here are carried over.",
+      "No token is written: each proxy finds one as the client does; --master, --ca, --token-file and --context given here are carried over.",
     ]),
     args: {
       port: { type: "string", default: "22", valueHint: "PORT", description: "The instances' SSH port (each Host's Port; ssh -p overrides it)" },
@@ -142,6 +142,7 @@ function sshConfigCommand(ctx: ClientContext) {
       token: common.token,
       "token-file": common["token-file"],
       ca: common.ca,
+      context: common.context,
       verbose: common.verbose,
     },
     async run({ args }) {
@@ -154,6 +155,7 @@ function sshConfigCommand(ctx: ClientContext) {
       if (args.master !== undefined) carry.push("--master", args.master);
       if (args.ca !== undefined) carry.push("--ca", absolute(args.ca));
       if (args["token-file"] !== undefined) carry.push("--token-file", absolute(args["token-file"]));
+      if (args.context !== undefined) carry.push("--context", args.context);
       if (args.token !== undefined) {
         ctx.stderr("multiverse: the token given with --token is not written into the config; the proxies find theirs as the client does (--token-file, MULTIVERSE_API_TOKEN, or the local master's token file)\n");
       }
