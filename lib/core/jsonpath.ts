@@ -98,7 +98,7 @@ export function parseJsonPath(expr: string): JsonPath {
       if (!range) bad(expr, "{end} has no {range}");
       const body = stack.pop()!;
       stack.at(-1)!.push({ kind: "range", ...range, body });
-    } else if (/^range\s/.test(inner)) {
+    } else if (/^range(?=[\s.[$@])/.test(inner)) {
       ranges.push(parseSteps(expr, inner.slice("range".length).trim()));
       stack.push([]);
     } else stack.at(-1)!.push({ kind: "path", ...parseSteps(expr, inner) });

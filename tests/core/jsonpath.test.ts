@@ -32,6 +32,7 @@ describe("jsonpath", () => {
     ['{range [*]}{.name}@{.node}{"\\n"}{end}', instances, "web@n1\ndb@n2\n"],
     ['{range .instances[*]}{.name}{"\\t"}{$.errors}{end}', info, "web\t[]"],
     ["{range [*]}{range .ipv4[*]}<{@}>{end}{end}", instances, "<10.0.0.2><10.0.0.3>"],
+    ["{range[*]}{.name};{end}", instances, "web;db;"],
     ["names: {[*].name}.", instances, "names: web db."],
     ["{.missing}", instances, ""],
   ];
