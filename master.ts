@@ -25,7 +25,8 @@ import { loadConsole, unavailableConsole, type ConsolePage } from "./lib/master/
 // The web console: Bun bundles it (scripts, styles, fonts) from this import, and embeds it in a compiled executable.
 import consoleHtml from "./lib/ui/index.html";
 
-const main = defineCommand({
+/** The command line: what --help shows, and the man page scripts/man.ts writes from it. */
+export const main = defineCommand({
   meta: { name: "multiverse-master", version: VERSION, description: "Cluster server for Multipass hosts, and the API for clients" },
   args: {
     "cluster-addr": { type: "string", valueHint: "HOST:PORT", default: "localhost:1337", description: "Where workers join (HOST:PORT; port 0 = any free port)" },

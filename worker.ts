@@ -27,7 +27,8 @@ import { loadOrCreateIdentity } from "./lib/worker/identity.ts";
 import { defaultDataDir } from "./lib/core/paths.ts";
 import { websocketHandler } from "./lib/net/ws.ts";
 
-const main = defineCommand({
+/** The command line: what --help shows, and the man page scripts/man.ts writes from it. */
+export const main = defineCommand({
   meta: { name: "multiverse-worker", version: VERSION, description: "Joins a Multipass host to a multiverse master" },
   args: {
     master: { type: "string", valueHint: "HOST:PORT|URL", default: "localhost:1337", description: "The master's cluster address (HOST:PORT, or https://HOST:PORT for TLS)" },

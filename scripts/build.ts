@@ -1,12 +1,15 @@
 #!/usr/bin/env bun
 /**
  * `npm run build`: standalone executables of every role for every target,
- * in dist/ as multiverse-<role>-<target>[.exe], with dist/SHA256SUMS.
+ * in dist/ as multiverse-<role>-<target>[.exe], the Debian packages of the
+ * linux targets (scripts/deb.ts, with the man pages of scripts/man.ts) when
+ * dpkg-deb is there, and dist/SHA256SUMS.
  *
  *   bun scripts/build.ts [--targets linux-x64,darwin-arm64|host] [--roles worker,client] [--out DIR]
  *
  * (`--targets host` is this machine's target.) The output directory holds one
- * build: earlier multiverse-* files and SHA256SUMS in it are removed first.
+ * build: earlier multiverse-*, multiverse_*.deb files and SHA256SUMS in it
+ * are removed first.
  *
  * The runtime of this machine's target is the installed bun; the others are
  * the npm packages @oven/bun-<target> at the same version (scripts/runtimes.ts).
@@ -21,6 +24,8 @@ import { delimiter, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { HEADER_BYTES, headerMismatch, hostTarget, readBinaryHeader, TARGETS, type Target } from "./binary-header.ts";
 import { buildVersion } from "./build-version.ts";
+import { buildDeb, DEB_ARCHES, haveDpkgDeb } from "./deb.ts";
+import { manPagesIn } from "./man.ts";
 import { forbiddenIn, libFoldersOf, ROLES, type Role } from "./bundle-contents.ts";
 import { pinnedBunVersion, runtimeFor } from "./runtimes.ts";
 
@@ -135,18 +140,46 @@ async function pool(jobs: (() => Promise<void>)[], limit: number): Promise<void>
   await Promise.all(Array.from({ length: Math.min(limit, jobs.length) }, lane));
 }
 
+/** The Debian packages of the linux outputs, with man pages generated now from the command definitions. */
+function packages(outputs: { role: Role; target: Target; path: string }[], outDir: string, version: string): string[] {
+  const linux = outputs.filter((o) => DEB_ARCHES[o.target] !== undefined);
+  if (linux.length === 0) return [];
+  if (!haveDpkgDeb()) {
+    log("no dpkg-deb on PATH: no Debian packages");
+    return [];
+  }
+  const manDir = join(outDir, ".man");
+  rmSync(manDir, { recursive: true, force: true });
+  try {
+    manPagesIn(manDir, version);
+    const epoch = Number(process.env["SOURCE_DATE_EPOCH"]);
+    const date = Number.isFinite(epoch) && epoch > 0 ? new Date(epoch * 1000) : new Date();
+    return linux.map(({ role, target, path }) => {
+      const name = role === "client" ? "multiverse" : `multiverse-${role}`;
+      const deb = buildDeb({ role, target, version, binary: path, manPage: join(manDir, `${name}.1`), outDir, date });
+      log(`${deb.slice(outDir.length + 1)}: ${(statSync(deb).size / 1024 / 1024).toFixed(1)} MiB`);
+      return deb;
+    });
+  } finally {
+    rmSync(manDir, { recursive: true, force: true });
+  }
+}
+
 const BUILD_HELP = `npm run build -- [options]: standalone executables of every role for every target, in dist/
 
 Options:
   --targets LIST   Comma-separated targets (${TARGETS.join(", ")}), or "host" for this machine's (default: all)
   --roles LIST     Comma-separated roles (${ROLES.join(", ")}) (default: all)
   --out DIR        Output directory (default: dist/); earlier multiverse-* files and SHA256SUMS in it are removed
+  --no-debs        No Debian packages (made for linux-x64 and linux-arm64 when dpkg-deb is installed)
   -h, --help       Show this help
 `;
 
-function buildFlags(): { targets?: string; roles?: string; out?: string; help: boolean } {
+function buildFlags(): { targets?: string; roles?: string; out?: string; "no-debs": boolean; help: boolean } {
   try {
-    const { values } = parseArgs({ options: { targets: { type: "string" }, roles: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h", default: false } } });
+    const { values } = parseArgs({
+      options: { targets: { type: "string" }, roles: { type: "string" }, out: { type: "string" }, "no-debs": { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+    });
     return values;
   } catch (error) {
     throw new BuildError(`${error instanceof Error ? error.message : String(error)}\n\n${BUILD_HELP}`);
@@ -178,7 +211,7 @@ async function main(): Promise<void> {
 
   // One build per directory: SHA256SUMS must list exactly what is there.
   mkdirSync(outDir, { recursive: true });
-  for (const name of readdirSync(outDir)) if (name.startsWith("multiverse-") || name === "SHA256SUMS") rmSync(join(outDir, name), { force: true });
+  for (const name of readdirSync(outDir)) if (name.startsWith("multiverse-") || (name.startsWith("multiverse_") && name.endsWith(".deb")) || name === "SHA256SUMS") rmSync(join(outDir, name), { force: true });
 
   const runtimes = new Map<Target, string>();
   for (const target of targets) {
@@ -216,10 +249,11 @@ async function main(): Promise<void> {
   const notRun = targets.filter((t) => t !== host);
   if (notRun.length > 0) log(`not run here (other platforms; header checked only): ${notRun.join(", ")}`);
 
+  const debs = values["no-debs"] ? [] : packages(outputs, outDir, version);
   const sums: string[] = [];
-  for (const { path } of [...outputs].sort((a, b) => a.path.localeCompare(b.path))) sums.push(`${await sha256(path)}  ${path.slice(outDir.length + 1)}`);
+  for (const path of [...outputs.map((o) => o.path), ...debs].sort((a, b) => a.localeCompare(b))) sums.push(`${await sha256(path)}  ${path.slice(outDir.length + 1)}`);
   writeFileSync(join(outDir, "SHA256SUMS"), `${sums.join("\n")}\n`);
-  log(`${outputs.length} executables and SHA256SUMS in ${outDir} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  log(`${outputs.length} executables${debs.length > 0 ? `, ${debs.length} Debian packages` : ""} and SHA256SUMS in ${outDir} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }
 
 if (import.meta.main) {
