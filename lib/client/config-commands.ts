@@ -3,6 +3,7 @@
  * pick the current one, add or change one, delete one, and view the file
  * with its secrets redacted.
  */
+import { resolve as absolutePath } from "node:path";
 import { defineCommand } from "citty";
 import { paint, type ClientContext } from "./context.ts";
 import { authKind, checkContextName, findContext, formatConfig, parseFingerprint, readConfig, writeConfig, type ClientConfig, type ConfigContext } from "./config.ts";
@@ -67,7 +68,7 @@ export function mergeContext(
     if (old.tokenCommand !== undefined) next.tokenCommand = old.tokenCommand;
   }
   if (opts.token !== undefined) next.token = opts.token;
-  if (opts.tokenFile !== undefined) next.tokenFile = opts.tokenFile;
+  if (opts.tokenFile !== undefined) next.tokenFile = absolutePath(opts.tokenFile);
   if (opts.tokenCommand !== undefined) {
     const argv = opts.tokenCommand.trim().split(/\s+/).filter((a) => a !== "");
     if (argv.length === 0) throw usageError("--token-command is empty");
@@ -76,7 +77,7 @@ export function mergeContext(
   const trust = opts.ca !== undefined || opts.fingerprint !== undefined ? opts : (old ?? {});
   if (trust.ca !== undefined) {
     readCertificate(trust.ca, "CA certificate");
-    next.ca = trust.ca;
+    next.ca = absolutePath(trust.ca);
   }
   if (trust.fingerprint !== undefined) next.fingerprint = parseFingerprint(trust.fingerprint);
   return next;

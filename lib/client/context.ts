@@ -133,7 +133,8 @@ export function apiFor(args: CommonArgs, ctx: ClientContext): ApiClient {
   const pin = context?.fingerprint;
   const tls: ClientTls | undefined = pin ? { ...ca, checkServerIdentity: pinnedFingerprint(pin) } : caPath ? ca : undefined;
   const { token, source, missing } = tokenFor(args, ctx, addr, context);
-  return createApiClient({ baseUrl, token, tokenSource: source, missingToken: missing, timeoutMs: SHORT_CALL_MS, ...(tls ? { tls } : {}) });
+  const setAside = selected !== null && context === null ? ` (context "${selected.name}" is for ${selected.master}: its token goes only there)` : "";
+  return createApiClient({ baseUrl, token, tokenSource: source, missingToken: missing + setAside, timeoutMs: SHORT_CALL_MS, ...(tls ? { tls } : {}) });
 }
 
 /** A TLS check that accepts only a certificate whose SHA-256 fingerprint is `pin`. */

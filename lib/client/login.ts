@@ -8,7 +8,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve as absolutePath } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
 import { isIP } from "node:net";
 import { defineCommand } from "citty";
@@ -62,7 +62,7 @@ export function peerCertificate(addr: HostPort): Promise<PeerCert> {
 /** The token login checks and where the context will find it again. */
 async function loginToken(args: { "token-file"?: string; "token-command"?: string }, ctx: ClientContext, name: string): Promise<{ token: string; keep: Partial<ConfigContext> }> {
   if (args["token-file"] !== undefined && args["token-command"] !== undefined) throw usageError("Give --token-file or --token-command, not both");
-  if (args["token-file"] !== undefined) return { token: readTokenFile(args["token-file"]), keep: { tokenFile: args["token-file"] } };
+  if (args["token-file"] !== undefined) return { token: readTokenFile(args["token-file"]), keep: { tokenFile: absolutePath(args["token-file"]) } };
   if (args["token-command"] !== undefined) {
     const argv = args["token-command"].trim().split(/\s+/).filter((a) => a !== "");
     if (argv.length === 0) throw usageError("--token-command is empty");
@@ -132,7 +132,7 @@ export function loginCommand(ctx: ClientContext) {
       let keepPem: string | null = null;
       if (args.ca !== undefined) {
         tls = { ca: readCertificate(args.ca, "CA certificate") };
-        context.ca = args.ca;
+        context.ca = absolutePath(args.ca);
       } else if (https) {
         const cert = await peerCertificate(addr);
         await acceptCertificate(cert, url, args.fingerprint, ctx);

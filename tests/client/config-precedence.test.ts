@@ -85,6 +85,7 @@ describe("precedence: flags > environment > context", () => {
     expect(code).toBe(1);
     for (const key of ["a", "b", "x"] as const) expect(masters[key].seen).toEqual(key === asked ? [expected] : []);
     expect(err).not.toContain("mva_ctx");
+    if (expected === null) expect(err).toMatch(/\(context "[ab]" is for http:\/\/127\.0\.0\.1:\d+: its token goes only there\)$/m);
   });
 
   test("tokenFile and tokenCommand are read only when their context is used", async () => {

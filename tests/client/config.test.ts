@@ -184,6 +184,12 @@ describe("the config commands", () => {
     expect(readFileSync(file, "utf8")).toBe(before);
   });
 
+  test("relative paths are kept absolute, so the context works from any directory", async () => {
+    const file = join(temp(), "config.yaml");
+    await config(file, ["set-context", "a", "--master", "http://h:1", "--token-file", "some/token"]);
+    expect(readConfig(file).contexts[0]?.tokenFile).toBe(join(process.cwd(), "some", "token"));
+  });
+
   test("a damaged file is named with its line, and not rewritten", async () => {
     const file = join(temp(), "config.yaml");
     writeFileSync(file, "contexts:\n  - name: a\n    master: http://h:1\n    colour: blue\n");
