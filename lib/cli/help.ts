@@ -20,9 +20,20 @@ function flagName(name: string): string {
   return name.length === 1 ? `-${name}` : `--${name}`;
 }
 
-function optionLabel(name: string, def: ArgDef): string {
+/**
+ * How an option is spelt on the command line, its aliases first (`-o`,
+ * `--output`); a boolean that is on unless turned off, by its negation
+ * alone (`--no-headers`: citty reads `--no-NAME` as NAME=false). --help and
+ * the man pages both spell options with it.
+ */
+export function optionNames(name: string, def: ArgDef): string[] {
+  if (def.type === "boolean" && def.default === true) return [flagName(`no-${name}`)];
   const alias = "alias" in def ? aliasesOf(def.alias) : [];
-  const names = [...alias.map(flagName), flagName(name)].join(", ");
+  return [...alias.map(flagName), flagName(name)];
+}
+
+function optionLabel(name: string, def: ArgDef): string {
+  const names = optionNames(name, def).join(", ");
   if (def.type === "boolean") return names;
   return `${names} ${def.valueHint ?? name.toUpperCase().replaceAll("-", "_")}`;
 }

@@ -6,6 +6,7 @@
  */
 import type { ArgDef, ArgsDef, CommandDef } from "citty";
 import { aliasesOf, commandName, metaOf, resolve } from "./citty.ts";
+import { optionNames } from "./help.ts";
 
 /** What a man page adds to the command tree: the sections no option says. */
 export interface ManOptions {
@@ -25,14 +26,9 @@ export function roffEscape(text: string): string {
     .join("\n");
 }
 
-function flagName(name: string): string {
-  return name.length === 1 ? `-${name}` : `--${name}`;
-}
-
 /** `.TP` entry of one option: bold names, italic value, the description and its default. */
 function optionEntry(name: string, def: ArgDef): string[] {
-  const alias = "alias" in def ? aliasesOf(def.alias) : [];
-  const names = [...alias.map(flagName), flagName(name)].map((n) => `\\fB${roffEscape(n)}\\fR`).join(", ");
+  const names = optionNames(name, def).map((n) => `\\fB${roffEscape(n)}\\fR`).join(", ");
   const value = def.type === "boolean" ? "" : ` \\fI${roffEscape(def.valueHint ?? name.toUpperCase().replaceAll("-", "_"))}\\fR`;
   const fallback = def.default !== undefined && def.type !== "boolean" ? ` (default: ${String(def.default)})` : "";
   return [".TP", `${names}${value}`, roffEscape(`${def.description ?? ""}${fallback}`)];

@@ -17,7 +17,7 @@ import type { TableOptions } from "./tables.ts";
 /** The options every listing adds to `common`. */
 export const outputArgs = {
   output: { type: "string", alias: "o", valueHint: "FORMAT", description: "table, wide, json, yaml, name or jsonpath=EXPR (default table)" },
-  headers: { type: "boolean", default: true, description: "Print the header row of table and wide (--no-headers: leave it out)" },
+  headers: { type: "boolean", default: true, description: "Leave out the header row of table and wide" },
   "sort-by": { type: "string", valueHint: "FIELD", description: "Order by a field of the API's objects: name, .state, .resources.cpus…" },
 } as const satisfies ArgsDef;
 
@@ -106,7 +106,11 @@ export function printListing<T>(ctx: ClientContext, out: Output, answer: { text:
   }
   const { format } = out;
   if (format.kind === "json") ctx.stdout((out.sortBy === null ? answer.text : JSON.stringify(json)) + "\n");
-  else if (format.kind === "yaml") ctx.stdout(stringify(json));
+  else if (format.kind === "yaml") {
+    // yaml escapes C0 controls in what it quotes, not C1 ones (\x9b starts a sequence on some terminals).
+    const text = stringify(json);
+    ctx.stdout(ctx.isTTY ? stripControl(text) : text);
+  }
   else if (format.kind === "jsonpath") {
     const text = evaluateJsonPath(format.path, json);
     ctx.stdout(ctx.isTTY ? stripControl(text) : text);

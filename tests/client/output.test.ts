@@ -101,6 +101,21 @@ describe("listing formats", () => {
   });
 });
 
+describe("on a terminal", () => {
+  test("yaml and jsonpath lose the control characters a name may carry; the help names --no-headers", async () => {
+    master = fakeMaster(() => Response.json([instance("web\u009b31m\u001b]0;x\u0007", "n1", "Running")]));
+    for (const format of ["yaml", "jsonpath={[*].name}", "name"]) {
+      const c = fakeClient({ isTTY: true });
+      expect(await runClient(c, master, ["instances", "-o", format])).toBe(0);
+      expect(c.out.join("")).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+      expect(c.out.join("")).toContain("web");
+    }
+    const help = fakeClient();
+    expect(await runClient(help, master, ["nodes", "--help"])).toBe(0);
+    expect(help.out.join("")).toContain("  --no-headers   ");
+  });
+});
+
 describe("events", () => {
   const record = (id: number, requestId: string, phase: string) => ({ id, time: "2026-01-01T00:00:00.000Z", requestId, phase, action: "stop", node: "n1", instance: "web", token: "admin", ...(phase === "done" ? { result: "ok" } : {}) });
   test("-o name prints the records' ids (for --since), asking for records as --json does; --follow takes only table or json", async () => {
