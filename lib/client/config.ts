@@ -212,15 +212,16 @@ export function authKind(context: ConfigContext): string {
  * line of its output, within a time and size bound.
  * @throws AppError E_USAGE when it fails, times out or prints nothing
  */
-export function runTokenCommand(argv: string[], context: string): string {
+export function runTokenCommand(argv: string[], context: string, timeoutMs = TOKEN_COMMAND_TIMEOUT_MS): string {
   const what = `The tokenCommand of context "${context}" (${JSON.stringify(argv[0]).slice(0, 80)})`;
   let r;
   try {
-    r = Bun.spawnSync(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: TOKEN_COMMAND_TIMEOUT_MS, maxBuffer: MAX_TOKEN_OUTPUT });
+    r = Bun.spawnSync(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: timeoutMs, maxBuffer: MAX_TOKEN_OUTPUT });
   } catch (error) {
     throw usageError(`${what} could not run: ${messageOf(error)}`);
   }
-  if (r.exitedDueToTimeout) throw usageError(`${what} did not finish within ${TOKEN_COMMAND_TIMEOUT_MS / 1000}s`);
+  if (r.exitedDueToTimeout) throw usageError(`${what} did not finish within ${timeoutMs / 1000}s`);
+  if (r.exitedDueToMaxBuffer) throw usageError(`${what} printed more than ${MAX_TOKEN_OUTPUT} bytes`);
   if (r.exitCode !== 0) throw usageError(`${what} exited with ${r.exitCode ?? r.signalCode}: ${stripControl(r.stderr.toString().trim().slice(0, 200))}`);
   const token = (r.stdout.toString().split("\n")[0] ?? "").trim();
   if (token === "") throw usageError(`${what} printed no token`);

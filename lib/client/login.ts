@@ -12,11 +12,11 @@ import { dirname, join, resolve as absolutePath } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
 import { isIP } from "node:net";
 import { defineCommand } from "citty";
-import { pinnedFingerprint, type ClientContext } from "./context.ts";
+import { paint, pinnedFingerprint, type ClientContext } from "./context.ts";
 import { checkContextName, parseFingerprint, readConfig, runTokenCommand, writeConfig, type ConfigContext } from "./config.ts";
 import { configFileOf, withContext } from "./config-commands.ts";
 import { createApiClient, type ClientTls } from "./api-client.ts";
-import { parseMasterAddress, type HostPort } from "../core/address.ts";
+import { isLoopback, parseMasterAddress, type HostPort } from "../core/address.ts";
 import { AppError, messageOf, usageError } from "../core/errors.ts";
 import { stripControl } from "../core/format.ts";
 import { readCertificate } from "../net/tls.ts";
@@ -139,6 +139,9 @@ export function loginCommand(ctx: ClientContext) {
         context.fingerprint = cert.fingerprint;
         keepPem = cert.trusted ? null : cert.pem;
         tls = { ...(keepPem ? { ca: keepPem } : {}), checkServerIdentity: pinnedFingerprint(cert.fingerprint) };
+      }
+      if (!https && !isLoopback(addr.host)) {
+        ctx.stderr(`${paint(ctx, "stderr").yellow("warning")}: ${url} is plain http: the token travels in clear to it at every command\n`);
       }
       const { token, keep } = await loginToken(args, ctx, name);
       const api = createApiClient({ baseUrl: url, token, tokenSource: "given to login", timeoutMs: PEER_TIMEOUT_MS, ...(tls ? { tls } : {}) });

@@ -129,6 +129,10 @@ describe("tokenCommand", () => {
     expect(() => runTokenCommand(["true"], "a")).toThrow("printed no token");
     expect(() => runTokenCommand(["/nonexistent/program"], "a")).toThrow(/could not run|exited/);
   });
+  test("its time and output are bounded", () => {
+    expect(() => runTokenCommand(["sleep", "30"], "a", 200)).toThrow('The tokenCommand of context "a" ("sleep") did not finish within 0.2s');
+    expect(() => runTokenCommand(["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' a"], "a")).toThrow("printed more than 65536 bytes");
+  });
 });
 
 async function config(file: string, args: string[]) {

@@ -92,6 +92,14 @@ describe.skipIf(Bun.which("openssl") === null)("login on a terminal", () => {
     expect(existsSync(r.file)).toBe(false);
   });
 
+  test("a plain http master beyond loopback is warned about", async () => {
+    dir = mkdtempSync(join(tmpdir(), "login-"));
+    const r = await login(["http://192.0.2.1:1338", "--token-file", "/nonexistent/token"], {});
+    expect(r.err).toContain("warning: http://192.0.2.1:1338 is plain http: the token travels in clear");
+    expect(r.code).toBe(2);
+    expect(existsSync(r.file)).toBe(false);
+  });
+
   test("a token is not read from a terminal, where it would show", async () => {
     const master = tlsMaster();
     const r = await login([master.url, "--fingerprint", master.fingerprint], {});
