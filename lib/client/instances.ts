@@ -66,6 +66,7 @@ export function instancesCommand(ctx: ClientContext) {
       const api = apiFor(args, ctx);
       if (args.watch) {
         if (!isTable(out) && out.format.kind !== "json") throw usageError("--watch prints a table or, with --json, a stream of changes");
+        if (out.sortBy !== null) throw usageError("--sort-by does not apply to --watch, which keeps the master's order");
         const wanted = selector === null ? null : parseSelector(selector);
         return runLiveView({
           ctx,

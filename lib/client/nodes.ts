@@ -97,6 +97,7 @@ export function nodesCommand(ctx: ClientContext) {
       const api = apiFor(args, ctx);
       if (args.watch) {
         if (!isTable(out) && out.format.kind !== "json") throw usageError("--watch prints a table or, with --json, a stream of changes");
+        if (out.sortBy !== null) throw usageError("--sort-by does not apply to --watch, which keeps the master's order");
         return runLiveView({ ctx, api, json: out.format.kind === "json", pick: (s) => s.nodes, key: (n) => n.name, render: (nodes) => nodesTable(nodes, paint(ctx), viewOf(ctx, out)), same: steadyPart });
       }
       const answer = await api.get("/api/v1/nodes");

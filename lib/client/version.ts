@@ -54,6 +54,7 @@ export function versionCommand(ctx: ClientContext) {
     meta: { name: "version", description: "Versions of the client, the master and every node's worker and Multipass, and any skew" },
     args: {
       ...common,
+      json: { type: "boolean", default: false, description: "Print the report as JSON (-o json)" },
       output: { type: "string", alias: "o", valueHint: "FORMAT", description: "table, json or yaml (default table)" },
     },
     async run({ args }) {

@@ -91,7 +91,7 @@ describe("listing formats", () => {
     expect((await run(["instances", "-o", "wide"])).out.split("\n")[1]).toMatch(/web .*tier=front$/);
   });
   test("a bad -o is a usage error listing the formats, and the master is not asked", async () => {
-    for (const args of [["-o", "xml"], ["-o", "jsonpath={.name"], ["--json", "-o", "yaml"], ["--sort-by", ""]]) {
+    for (const args of [["-o", "xml"], ["-o", "jsonpath={.name"], ["--json", "-o", "yaml"], ["--sort-by", ""], ["--watch", "-o", "name"], ["--watch", "--sort-by", "name"]]) {
       const r = await run(["instances", ...args]);
       expect(r.code).toBe(2);
       expect(r.asked).toBe(0);
