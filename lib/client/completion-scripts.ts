@@ -15,10 +15,17 @@ export const COMPLETE_COMMAND = "__complete";
 
 const bash = (prog: string, fn: string) => `# bash completion for ${prog}. Load it with: source <(${prog} completion bash)
 ${fn}() {
-  local IFS=$'\\n'
-  local words=("\${COMP_WORDS[@]:1:COMP_CWORD}")
-  [[ \${#words[@]} -lt \${COMP_CWORD} ]] && words+=("")
-  COMPREPLY=($(${prog} ${COMPLETE_COMMAND} -- "\${words[@]}" 2>/dev/null))
+  # The line up to the cursor, split at blanks: bash's own words are also split at = and :.
+  local line=\${COMP_LINE:0:COMP_POINT} words cur=\${COMP_WORDS[COMP_CWORD]} candidate
+  read -ra words <<< "$line"
+  [[ -z $line || $line == *[[:space:]] ]] && words+=("")
+  # What bash replaces is only the part after its last word break: drop what comes before it.
+  local full=\${words[\${#words[@]}-1]}
+  local before=\${full%"$cur"}
+  COMPREPLY=()
+  while IFS= read -r candidate; do
+    [[ -n $candidate ]] && COMPREPLY+=("\${candidate#"$before"}")
+  done < <(${prog} ${COMPLETE_COMMAND} -- "\${words[@]:1}" 2>/dev/null)
 }
 complete -o default -F ${fn} ${prog}
 `;

@@ -126,8 +126,13 @@ export async function planCompletion(root: AnyCommand, typed: readonly string[])
       const [spelling = "", value] = word.split(/=(.*)/s, 2);
       const option = optionsOf(args).get(spelling);
       if (option && takesValue(option[1]) && value === undefined) {
-        if (i + 1 < words.length - 1) options[option[0]] = words[++i]!;
-        else return valuePlan(kindOf(option[0], option[1]), "", current, options);
+        // bash splits `--opt=value` at the "=" (COMP_WORDBREAKS): `--opt`, `=`, `value`.
+        const at = words[i + 1] === "=" ? i + 2 : i + 1;
+        if (at < words.length - 1) {
+          options[option[0]] = words[at]!;
+          i = at;
+        } else if (at === words.length - 1) return valuePlan(kindOf(option[0], option[1]), "", current, options);
+        else return { words: [], dynamic: null, prefix: "", current, options };
       } else if (option && value !== undefined) options[option[0]] = value;
       continue;
     }

@@ -100,6 +100,10 @@ describe("values of the cluster where the definitions take them", () => {
     expect(await candidates("instances -l role=web,!z")).toEqual(["role=web,!zone"]);
     expect(await candidates("instances --selector=role=web,")).toEqual(["--selector=role=web,role", "--selector=role=web,zone"]);
     expect(await candidates("instances -l role=w")).toEqual([]);
+    // bash hands `--selector=role=web,z` over split at its first "=".
+    expect(await candidates("instances --selector = role=web,z")).toEqual(["role=web,zone"]);
+    expect(await candidates("launch --node = n")).toEqual(["n1", "n2"]);
+    expect(await candidates("launch --node = n1 --")).toContain("--image");
   });
 
   test("the connection options typed go to the source; other options' values are skipped over", async () => {

@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { apiInstances, envWithBun, hostMultipass, removeTempDirs, roleCommand, runClient, simConfig, startMaster, startWorker, stopAll, tempDir, waitFor, type MasterHandle } from "./harness.ts";
+import { apiInstances, client, envWithBun, hostMultipass, removeTempDirs, roleCommand, runClient, simConfig, startMaster, startWorker, stopAll, tempDir, waitFor, type MasterHandle } from "./harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -30,6 +30,7 @@ beforeAll(async () => {
   for (const name of ["web", "db"]) expect((await hostMultipass(sim, ["launch", "--name", name])).code).toBe(0);
   await startWorker(master, "n1", { simDir: sim });
   await waitFor("2 instances", async () => (await apiInstances(master)).length === 2);
+  expect((await client(master, ["label", "web", "role=web"])).code).toBe(0);
   binPath = tempDir("compl-bin");
   writeFileSync(join(binPath, "multiverse"), `#!/bin/sh\nexec ${roleCommand("client").map(quote).join(" ")} "$@"\n`);
   chmodSync(join(binPath, "multiverse"), 0o755);
@@ -64,12 +65,16 @@ const missing = (shell: string) => {
   return absent;
 };
 
-/** bash: the function `complete -p` names, called with COMP_WORDS and COMP_CWORD as bash sets them on a TAB. */
-function bash(words: string[]): string[] {
+/**
+ * bash: the function `complete -p` names, called as bash calls it on a TAB
+ * at the end of `line`: COMP_LINE and COMP_POINT, and COMP_WORDS and
+ * COMP_CWORD, the words bash split (at blanks, and at = and : too).
+ */
+function bash(words: string[], bashWords = words): string[] {
   const script = [
     `source ${quote(scripts["bash"]!)}`,
     `fn=$(complete -p multiverse | sed -n 's/.* -F \\([^ ]*\\) .*/\\1/p')`,
-    `COMP_WORDS=(${words.map(quote).join(" ")}); COMP_CWORD=${words.length - 1}; COMP_LINE=${quote(words.join(" "))}; COMP_POINT=\${#COMP_LINE}`,
+    `COMP_WORDS=(${bashWords.map(quote).join(" ")}); COMP_CWORD=${bashWords.length - 1}; COMP_LINE=${quote(words.join(" "))}; COMP_POINT=\${#COMP_LINE}`,
     `"$fn" && for c in "\${COMPREPLY[@]}"; do printf '%s\\n' "$c"; done`,
   ].join("\n");
   return ["bash", "--norc", "--noprofile", "-c", script];
@@ -82,6 +87,12 @@ describe.skipIf(missing("bash"))("bash", () => {
     expect(lines((await inShell(bash(["multiverse", "sh"]))).stdout)).toEqual(["shell"]);
     expect(lines((await inShell(bash(["multiverse", "shell", "w"]))).stdout)).toEqual(["web", "web@n1"]);
     expect(lines((await inShell(bash(["multiverse", "nodes", "remove", ""]))).stdout)).toEqual(["n1"]);
+  });
+
+  test("a word bash split at = (a selector): the label key replaces only what follows bash's break", async () => {
+    const line = ["multiverse", "instances", "-l", "role=web,r"];
+    expect(lines((await inShell(bash(line, ["multiverse", "instances", "-l", "role", "=", "web,r"]))).stdout)).toEqual(["web,role"]);
+    expect(lines((await inShell(bash(["multiverse", "launch", "--node=n"], ["multiverse", "launch", "--node", "=", "n"]))).stdout)).toEqual(["n1"]);
   });
 
   test("a master that does not answer: no candidate, nothing printed on stderr", async () => {
