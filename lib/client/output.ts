@@ -8,7 +8,7 @@
  */
 import type { ArgsDef } from "citty";
 import { stringify } from "yaml";
-import { usageError } from "../core/errors.ts";
+import { AppError, usageError } from "../core/errors.ts";
 import { evaluateJsonPath, fieldValue, parseJsonPath, type JsonPath } from "../core/jsonpath.ts";
 import { stripControl } from "../core/format.ts";
 import type { ClientContext } from "./context.ts";
@@ -87,9 +87,11 @@ export interface ListingShape<T> {
   name: (item: T) => string;
 }
 
+/** @throws AppError E_PROTOCOL when the answer has no array where the listing's items should be */
 function itemsOf(json: unknown, key: string | null): unknown[] {
-  const items = key === null ? json : (json as Record<string, unknown> | null)?.[key];
-  return Array.isArray(items) ? items : [];
+  const items = key === null ? json : json !== null && typeof json === "object" && !Array.isArray(json) ? (json as Record<string, unknown>)[key] : undefined;
+  if (!Array.isArray(items)) throw new AppError("E_PROTOCOL", `The master's answer has no list of items${key === null ? "" : ` in "${key}"`}: is it a multiverse master?`);
+  return items;
 }
 
 /**

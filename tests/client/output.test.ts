@@ -130,6 +130,18 @@ describe("events", () => {
   });
 });
 
+describe("a master that answers something else", () => {
+  test("is a protocol error in every format, not an empty listing", async () => {
+    master = fakeMaster(() => Response.json({ not: "a list" }));
+    for (const format of ["table", "name", "yaml"]) {
+      const c = fakeClient();
+      expect(await runClient(c, master, ["instances", "-o", format, "--sort-by", "name"])).toBe(1);
+      expect(c.out.join("")).toBe("");
+      expect(c.err.join("")).toContain("is it a multiverse master?");
+    }
+  });
+});
+
 describe("terminal width", () => {
   test("a table wider than the terminal cuts its free-text column with an ellipsis, never a name", async () => {
     const long = "Ubuntu 24.04 LTS with a very long release title indeed";
