@@ -171,6 +171,10 @@ describe("__complete and completion", () => {
     expect(client.out.join("")).toBe("web\nweb@n1\n");
     expect(client.err).toEqual([]);
     expect(master.seen.map((r) => r.path)).toEqual(["/api/v1/instances"]);
+    // PowerShell's script passes a blank word for a new one: every instance.
+    const blank = fakeClient();
+    expect(await run(blank, ["__complete", "--", "shell", "--master", master.url, "--token", "mva_x", " "])).toBe(0);
+    expect(blank.out.join("")).toBe("db\ndb@n1\nweb\nweb@n1\n");
   });
 
   test("__complete with an unreachable master: nothing printed, exit 0", async () => {
