@@ -251,7 +251,7 @@ async function main(): Promise<void> {
 
   const debs = values["no-debs"] ? [] : packages(outputs, outDir, version);
   const sums: string[] = [];
-  for (const path of [...outputs.map((o) => o.path), ...debs].sort((a, b) => a.localeCompare(b))) sums.push(`${await sha256(path)}  ${path.slice(outDir.length + 1)}`);
+  for (const path of [...outputs.map((o) => o.path), ...debs].sort()) sums.push(`${await sha256(path)}  ${path.slice(outDir.length + 1)}`);
   writeFileSync(join(outDir, "SHA256SUMS"), `${sums.join("\n")}\n`);
   log(`${outputs.length} executables${debs.length > 0 ? `, ${debs.length} Debian packages` : ""} and SHA256SUMS in ${outDir} (${((performance.now() - started) / 1000).toFixed(1)} s)`);
 }

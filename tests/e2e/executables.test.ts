@@ -131,10 +131,10 @@ describe.skipIf(skipExecutables)("the compiled executables", () => {
     }
   });
 
-  test("SHA256SUMS lists every executable with its real checksum, as `sha256sum -c` checks it", () => {
+  test("SHA256SUMS lists every executable and Debian package with its real checksum, as `sha256sum -c` checks it", () => {
     const dir = binDir()!;
     const listed = readFileSync(join(dir, "SHA256SUMS"), "utf8").trim().split("\n").map((line) => line.split("  ")[1]);
-    expect(listed.sort()).toEqual(readdirSync(dir).filter((f) => f.startsWith("multiverse-")).sort());
+    expect(listed.sort()).toEqual(readdirSync(dir).filter((f) => f.startsWith("multiverse-") || (f.startsWith("multiverse_") && f.endsWith(".deb"))).sort());
     const check = Bun.spawnSync(["sha256sum", "-c", "SHA256SUMS"], { cwd: dir, stdout: "pipe", stderr: "pipe" });
     expect({ code: check.exitCode, out: check.stdout.toString() }).toEqual({ code: 0, out: listed.map((f) => `${f}: OK\n`).join("") });
   });
