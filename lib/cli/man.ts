@@ -64,12 +64,13 @@ function paragraphs(lines: string[]): string[] {
   return lines.flatMap((line) => (line.trim() === "" ? [".PP"] : [".nf", roffEscape(line), ".fi"]));
 }
 
-/** Every command under `cmd` with its ancestors, depth first, in definition order. */
+/** Every command under `cmd` with its ancestors, depth first, in definition order; hidden ones (as --help hides them) left out. */
 async function descendants<T extends ArgsDef>(cmd: CommandDef<T>, ancestors: CommandDef<T>[]): Promise<[CommandDef<T>, CommandDef<T>[]][]> {
   if (!cmd.subCommands) return [];
   const out: [CommandDef<T>, CommandDef<T>[]][] = [];
   for (const sub of Object.values(await resolve(cmd.subCommands))) {
     const child = (await resolve(sub)) as CommandDef<T>;
+    if ((await metaOf(child)).hidden) continue;
     out.push([child, [...ancestors, cmd]], ...(await descendants(child, [...ancestors, cmd])));
   }
   return out;

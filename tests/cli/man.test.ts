@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { defineCommand, type ArgsDef, type CommandDef } from "citty";
 import { renderHelp } from "../../lib/cli/help.ts";
 import { renderMan, roffEscape } from "../../lib/cli/man.ts";
-import { resolve } from "../../lib/cli/citty.ts";
+import { metaOf, resolve } from "../../lib/cli/citty.ts";
 import { renderManPages } from "../../scripts/man.ts";
 import { main as masterCommand } from "../../master.ts";
 import { main as workerCommand } from "../../worker.ts";
@@ -51,7 +51,12 @@ describe("renderMan", () => {
 /** Every command of a tree with its ancestors. */
 async function walk(cmd: CommandDef<ArgsDef>, ancestors: CommandDef<ArgsDef>[] = []): Promise<[CommandDef<ArgsDef>, CommandDef<ArgsDef>[]][]> {
   const out: [CommandDef<ArgsDef>, CommandDef<ArgsDef>[]][] = [[cmd, ancestors]];
-  if (cmd.subCommands) for (const sub of Object.values(await resolve(cmd.subCommands))) out.push(...(await walk((await resolve(sub)) as CommandDef<ArgsDef>, [...ancestors, cmd])));
+  if (!cmd.subCommands) return out;
+  for (const sub of Object.values(await resolve(cmd.subCommands))) {
+    const child = (await resolve(sub)) as CommandDef<ArgsDef>;
+    // A hidden command (the completion scripts' __complete) is in neither --help nor the page.
+    if (!(await metaOf(child)).hidden) out.push(...(await walk(child, [...ancestors, cmd])));
+  }
   return out;
 }
 
@@ -76,5 +81,9 @@ describe("the roles' man pages and their --help", () => {
       }
     }
     expect(flags).toBeGreaterThan(5);
+  });
+
+  test("hidden commands are not in the page", async () => {
+    expect((await renderManPages("9.9.9")).get("multiverse.1")).not.toContain("__complete");
   });
 });
