@@ -69,6 +69,8 @@ function infoCommand(ctx: ClientContext) {
       const items = printListing(ctx, out, answer, { key: "instances", parse: (raw) => parseInfoResponse({ instances: raw, errors: [] }).instances, name: (i) => `${i.name}@${i.node}` });
       if (items?.length === 0) ctx.stdout(selector === null ? "No instances found.\n" : `No instances match the selector ${JSON.stringify(selector)}.\n`);
       else if (items !== null) {
+        // wide: where each runs from — its address, its image's release and the image's hash (as multipass info shortens it).
+        const wide = out.format.kind === "wide";
         const rows: Cell[][] = items.map((i) => [
           i.node,
           i.name,
@@ -76,8 +78,10 @@ function infoCommand(ctx: ClientContext) {
           formatLoad(i.load),
           formatUsage(i.disk),
           formatUsage(i.memory),
+          ...(wide ? [i.ipv4[0] ?? "--", i.imageRelease ?? "--", i.imageHash === null ? "--" : i.imageHash.slice(0, 12)] : []),
         ]);
-        ctx.stdout(renderTable(["Node Name", "Instance Name", "Cpu", "Load", "Disk", "Memory"], rows, c, tableOptions(ctx, out)));
+        const headers = ["Node Name", "Instance Name", "Cpu", "Load", "Disk", "Memory", ...(wide ? ["IPv4", "Image", "Image Hash"] : [])];
+        ctx.stdout(renderTable(headers, rows, c, tableOptions(ctx, out)));
       }
       const e = paint(ctx, "stderr");
       for (const failure of info.errors) ctx.stderr(`${e.red("error")}: ${stripControl(`node "${failure.node}": ${failure.message}`)}\n`);

@@ -80,6 +80,7 @@ function toInfoView(node: string, i: InstanceInfo): InfoView {
     disk: i.disk,
     release: i.release,
     imageRelease: i.imageRelease,
+    imageHash: i.imageHash,
     ipv4: i.ipv4,
   };
 }

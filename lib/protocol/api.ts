@@ -78,6 +78,8 @@ export interface InstanceView {
 /** `GET /api/v1/info` item: live figures, `null` where Multipass gives nothing. */
 export interface InfoView extends LiveFigures {
   node: string;
+  /** SHA-256 of the instance's image (`info -o wide`); null when Multipass gives none, or from an older master. */
+  imageHash: string | null;
 }
 
 export interface NodeError {
@@ -129,7 +131,7 @@ export function parseInstanceView(value: unknown, path: string): InstanceView {
 
 export function parseInfoView(value: unknown, path: string): InfoView {
   const o = object(value, path);
-  return { node: field(o, "node", path, string), ...parseLiveFigures(o, path) };
+  return { node: field(o, "node", path, string), ...parseLiveFigures(o, path), imageHash: field(o, "imageHash", path, optional(nullable(string))) ?? null };
 }
 
 export function parseNodeError(value: unknown, path: string): NodeError {

@@ -27,6 +27,8 @@ import {
   type MasterHandle,
 } from "./harness.ts";
 import { VERSION } from "../../lib/core/version.ts";
+import { parseJson } from "../../lib/core/parse.ts";
+import { parseInfoResponse } from "../../lib/protocol/api.ts";
 
 setDefaultTimeout(60_000);
 
@@ -102,6 +104,14 @@ describe("output formats against a cluster", () => {
     const nodes = await apiNodes(master);
     const n1 = nodes.find((n) => n.name === "n1")!;
     expect(wide.stdout).toContain(`${n1.allocated.cpus}/${n1.resources.cpus}`);
+    // info -o wide: the image each runs, with its hash as multipass info shortens it.
+    const info = parseInfoResponse(parseJson(await apiText("/api/v1/info?instance=web%40n1"), "info"));
+    const hash = info.instances[0]?.imageHash;
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    const infoWide = await client(master, ["info", "web@n1", "-o", "wide"]);
+    expect(infoWide.code).toBe(0);
+    expect(infoWide.stdout.split("\n")[0]).toMatch(/IPv4\s+Image\s+Image Hash$/);
+    expect(infoWide.stdout).toContain(hash!.slice(0, 12));
   });
 
   test("a bad -o or --sort-by is a usage error naming what is wrong", async () => {

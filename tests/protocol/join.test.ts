@@ -165,7 +165,10 @@ describe("API shapes", () => {
       instances: [{ node: "n1", name: "db", state: "Stopped", cpus: null, load: null, memory: { used: null, total: null }, disk: { used: null, total: null }, release: null, imageRelease: "22.04 LTS", ipv4: [] }],
       errors: [{ node: "n2", message: "timeout" }],
     };
-    expect(parseInfoResponse(info)).toEqual(info as never);
+    // An older master's answer has no imageHash: it reads as null.
+    expect(parseInfoResponse(info)).toEqual({ ...info, instances: info.instances.map((i) => ({ ...i, imageHash: null })) } as never);
+    const hashed = { ...info, instances: info.instances.map((i) => ({ ...i, imageHash: "ab".repeat(32) })) };
+    expect(parseInfoResponse(hashed)).toEqual(hashed as never);
     expect(() => parseInfoResponse({ instances: [{ ...info.instances[0], cpus: "2" }], errors: [] })).toThrow(/cpus/);
   });
 
