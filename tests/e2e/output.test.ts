@@ -28,13 +28,18 @@ import {
 } from "./harness.ts";
 import { VERSION } from "../../lib/core/version.ts";
 import { parseJson } from "../../lib/core/parse.ts";
-import { parseInfoResponse } from "../../lib/protocol/api.ts";
+import { parseInfoResponse, parseMasterStats } from "../../lib/protocol/api.ts";
 
 setDefaultTimeout(60_000);
 
 let master: MasterHandle;
 /** The version the second worker (run from source with a --define) reports. */
 const OTHER = "9.9.0";
+/**
+ * The version of the build under test, as the master reports it: VERSION from source, VERSION+commit
+ * from the compiled executables (MULTIVERSE_BIN_DIR); the client and the first worker are the same build.
+ */
+let BUILT: string;
 
 beforeAll(async () => {
   master = await startMaster();
@@ -49,6 +54,8 @@ beforeAll(async () => {
   const command = [process.execPath, "--define", `MULTIVERSE_VERSION="${OTHER}"`, join(ROOT, "worker.ts"), ...args];
   await startWorker(master, "n2", { simDir: sims.n2, command, env: { PATH: `${dirname(process.execPath)}:${process.env["PATH"] ?? "/usr/bin:/bin"}` } });
   await waitFor("3 instances", async () => (await apiInstances(master)).length === 3);
+  BUILT = parseMasterStats(parseJson(await apiText("/api/v1/stats"), "stats")).version;
+  expect(BUILT.startsWith(VERSION)).toBe(true);
 });
 
 afterAll(async () => {
@@ -95,7 +102,7 @@ describe("output formats against a cluster", () => {
   test("jsonpath with range, --sort-by, --no-headers, wide", async () => {
     const range = await client(master, ["instances", "-o", 'jsonpath={range [*]}{.name}={.state}{"\\n"}{end}', "--sort-by", ".name"]);
     expect(range).toMatchObject({ code: 0, stdout: "cache=Running\ndb=Running\nweb=Running\n" });
-    expect((await client(master, ["nodes", "-o", "jsonpath={[*].workerVersion}"])).stdout).toBe(`${VERSION} ${OTHER}\n`);
+    expect((await client(master, ["nodes", "-o", "jsonpath={[*].workerVersion}"])).stdout).toBe(`${BUILT} ${OTHER}\n`);
     const table = await client(master, ["instances", "--no-headers", "--sort-by", "name"]);
     expect(table.stdout.split("\n").filter(Boolean).map((l) => l.split(/\s+/)[1])).toEqual(["cache", "db", "web"]);
     const wide = await client(master, ["nodes", "-o", "wide"]);
@@ -131,13 +138,13 @@ describe("version", () => {
   test("the client's, the master's and each node's versions; a worker of another major.minor is warned of", async () => {
     const r = await client(master, ["version"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toStartWith(`Client: ${VERSION}\nMaster: ${VERSION}\n\nNode Name   Worker`);
-    expect(r.stdout).toMatch(new RegExp(`n1\\s+${VERSION.replace(/\./g, "\\.")}\\s+1\\.`));
+    expect(r.stdout).toStartWith(`Client: ${BUILT}\nMaster: ${BUILT}\n\nNode Name   Worker`);
+    expect(r.stdout).toMatch(new RegExp(`n1\\s+${BUILT.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s+1\\.`));
     expect(r.stdout).toMatch(/n2\s+9\.9\.0\s+1\./);
-    expect(r.stderr).toBe(`warning: node "n2" runs worker ${OTHER} and the master is ${VERSION}: their major.minor versions differ\n`);
+    expect(r.stderr).toBe(`warning: node "n2" runs worker ${OTHER} and the master is ${BUILT}: their major.minor versions differ\n`);
     const json = JSON.parse((await client(master, ["version", "-o", "json"])).stdout);
-    expect(json).toMatchObject({ client: VERSION, master: VERSION, notes: [] });
-    expect(json.nodes.map((n: { workerVersion: string }) => n.workerVersion)).toEqual([VERSION, OTHER]);
+    expect(json).toMatchObject({ client: BUILT, master: BUILT, notes: [] });
+    expect(json.nodes.map((n: { workerVersion: string }) => n.workerVersion)).toEqual([BUILT, OTHER]);
   });
 
   test("a client of another version is warned of too", async () => {
@@ -148,7 +155,7 @@ describe("version", () => {
     });
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     expect(code).toBe(0);
-    expect(out).toStartWith(`Client: ${OTHER}\nMaster: ${VERSION}\n`);
-    expect(err).toContain(`warning: the client is ${OTHER} and the master ${VERSION}: their major.minor versions differ\n`);
+    expect(out).toStartWith(`Client: ${OTHER}\nMaster: ${BUILT}\n`);
+    expect(err).toContain(`warning: the client is ${OTHER} and the master ${BUILT}: their major.minor versions differ\n`);
   });
 });
