@@ -6,6 +6,7 @@ import { sanitizeParams } from "../../lib/master/audit-sanitize.ts";
 import { parseAuditEvent, parseEventsSince, type AuditEvent } from "../../lib/protocol/audit.ts";
 import { createAuditLog } from "../../lib/master/audit-log.ts";
 import { AppError } from "../../lib/core/errors.ts";
+import { clock, done, requested, T0 } from "../support/audit-records.ts";
 
 const dirs: string[] = [];
 const dir = () => {
@@ -15,33 +16,6 @@ const dir = () => {
 };
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const T0 = Date.parse("2024-05-01T12:00:00.000Z");
-
-/** A clock that advances one minute per reading. */
-function clock(start = T0) {
-  let t = start - 60_000;
-  return () => (t += 60_000);
-}
-
-const requested = (requestId: string, action = "start"): Omit<AuditEvent, "id" | "time"> => ({
-  requestId,
-  phase: "requested",
-  token: "0123456789ab",
-  action,
-  node: "n1",
-  instance: "vm1",
-  params: { name: "vm1" },
-});
-const done = (requestId: string): Omit<AuditEvent, "id" | "time"> => ({
-  requestId,
-  phase: "done",
-  token: "0123456789ab",
-  action: "start",
-  node: "n1",
-  instance: "vm1",
-  result: "error",
-  error: { code: "E_MULTIPASS", message: "boom" },
-});
 
 function storageFailure(fn: () => unknown): AppError {
   try {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { createAuditLog } from "../../lib/master/audit-log.ts";
 import { createAuditStore } from "../../lib/master/audit-store.ts";
 import { databasePath, MIGRATIONS, openDatabase, type MasterDatabase, type Migration } from "../../lib/master/database.ts";
-import type { AuditEvent } from "../../lib/protocol/audit.ts";
+import { clock, done, requested, T0 } from "../support/audit-records.ts";
 
 const dirs: string[] = [];
 const opened: MasterDatabase[] = [];
@@ -26,31 +26,6 @@ function open(path: string, migrations?: readonly Migration[]): MasterDatabase {
   return db;
 }
 
-const T0 = Date.parse("2024-05-01T12:00:00.000Z");
-function clock(start = T0) {
-  let t = start - 60_000;
-  return () => (t += 60_000);
-}
-
-const requested = (requestId: string, action = "start"): Omit<AuditEvent, "id" | "time"> => ({
-  requestId,
-  phase: "requested",
-  token: "0123456789ab",
-  action,
-  node: "n1",
-  instance: "vm1",
-  params: { name: "vm1", token: "s3cr3t-s3cr3t-s3cr3t" },
-});
-const done = (requestId: string): Omit<AuditEvent, "id" | "time"> => ({
-  requestId,
-  phase: "done",
-  token: "0123456789ab",
-  action: "start",
-  node: "n1",
-  instance: "vm1",
-  result: "error",
-  error: { code: "E_MULTIPASS", message: "boom" },
-});
 
 describe("the master's database", () => {
   test("created 0600 in a 0700 directory, in WAL mode, at the newest schema", () => {
@@ -118,7 +93,7 @@ describe("the audit trail in the database", () => {
   test("appends with increasing ids, sanitized, listed back in order, across reopening", () => {
     const path = join(dir(), "master.db");
     const first = createAuditStore({ database: open(path), now: clock() });
-    const a = first.append(requested("r1"));
+    const a = first.append(requested("r1", "start", { name: "vm1", token: "s3cr3t-s3cr3t-s3cr3t" }));
     const b = first.append(done("r1"));
     expect(a).toMatchObject({ id: 1, time: "2024-05-01T12:00:00.000Z", params: { name: "vm1" } });
     expect(a.params).toEqual({ name: "vm1" });
