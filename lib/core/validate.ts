@@ -262,3 +262,56 @@ export function validateImage(text: unknown): string {
   }
   return image;
 }
+
+/** Longer than any `name=…,mode=manual,mac=…` a host needs; bounds what reaches argv. */
+export const MAX_NETWORK_SPEC_LENGTH = 256;
+/** `mpu::valid_mac_address`: six colon-separated hex pairs. */
+const MAC_ADDRESS = /^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Multipass's own complaint about a spec (`net_digest` in `launch.cpp`), or null when it passes. */
+function networkSpecProblem(spec: string): string | null {
+  const fields = spec.split(",").filter((part) => part !== "");
+  let name = "";
+  for (const field of fields) {
+    const pair = field.split("=").filter((part) => part !== "");
+    const [key = "", value = ""] = pair;
+    if (pair.length === 2) {
+      const lower = key.toLowerCase();
+      if (lower === "name") name = value;
+      else if (lower === "mode") {
+        if (!["auto", "manual"].includes(value.toLowerCase())) return `Bad network mode '${value}', need 'auto' or 'manual'`;
+      } else if (lower === "mac") {
+        if (!MAC_ADDRESS.test(value)) return `Invalid MAC address: ${value}`;
+      } else return `Bad network field: ${lower}`;
+    } else if (pair.length === 1 && fields.length === 1) {
+      // The `<name>` shortcut: one field with no usable `=` is the name (so `name=` names "name", as in Multipass).
+      name = key;
+    } else {
+      return `Bad network field definition: ${field}`;
+    }
+  }
+  return name === "" ? "Bad network definition, need at least a 'name' field" : null;
+}
+
+/**
+ * Checks a `launch --network` spec with the client-side checks of Multipass
+ * (CONTRACT.md §4.3): comma-separated `name=`, `mode=auto|manual` and `mac=`
+ * fields, or the `<name>` shortcut (`bridged`, `eth1`). Whether the network
+ * exists is the daemon's call.
+ * @returns the spec, unchanged.
+ * @throws AppError E_USAGE quoting the spec and Multipass's message (`Bad network
+ *   mode 'X', need 'auto' or 'manual'`, `Invalid MAC address: X`, `Bad network
+ *   field: X`, `Bad network definition, need at least a 'name' field`), or on
+ *   control characters or more than {@link MAX_NETWORK_SPEC_LENGTH} characters.
+ */
+export function validateNetworkSpec(spec: unknown): string {
+  const text = requireString(spec, "network spec");
+  if (text.length > MAX_NETWORK_SPEC_LENGTH) {
+    throw usageError(`Invalid network spec ${quoteValue(text)}: at most ${MAX_NETWORK_SPEC_LENGTH} characters`);
+  }
+  if (CONTROL.test(text)) throw usageError(`Invalid network spec ${quoteValue(text)}: must not contain control characters`);
+  const problem = networkSpecProblem(text);
+  if (problem !== null) throw usageError(`Invalid network spec ${quoteValue(text)}: ${problem.slice(0, 2 * MAX_QUOTED_LENGTH)}`);
+  return text;
+}

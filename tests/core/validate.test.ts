@@ -11,6 +11,7 @@ import {
   MINIMUMS_1_16,
   MINIMUMS_1_17,
   validateLaunchSizes,
+  validateNetworkSpec,
   validateNodeName,
   validateTimeoutSeconds,
 } from "../../lib/core/validate.ts";
@@ -290,5 +291,50 @@ describe("validateImage (CONTRACT §4.3)", () => {
     expect(usageError(() => validateImage(`https://example.com/${"a".repeat(2048)}`)).message).toMatch(
       /at most 2048 characters/,
     );
+  });
+});
+
+describe("validateNetworkSpec (CONTRACT §4.3, Multipass's client-side checks)", () => {
+  test.each([
+    "bridged",
+    "eth1",
+    "Ethernet 2",
+    "name=eth1",
+    "name=eth1,mode=manual",
+    "name=eth1,mode=AUTO,mac=52:54:00:12:34:56",
+    "NAME=br0,Mode=Manual,MAC=52:54:00:AB:cd:EF",
+    "name=br0,,mode=auto,",
+    "mode=manual,name=br0",
+    "name=",
+  ])("accepts %p unchanged", (spec) => {
+    expect(validateNetworkSpec(spec)).toBe(spec);
+  });
+
+  test.each([
+    ["name=eth1,mode=bridge", `Invalid network spec "name=eth1,mode=bridge": Bad network mode 'bridge', need 'auto' or 'manual'`],
+    ["name=eth1,mac=52:54:00:12:34", `Invalid network spec "name=eth1,mac=52:54:00:12:34": Invalid MAC address: 52:54:00:12:34`],
+    ["name=eth1,mac=52-54-00-12-34-56", `Invalid network spec "name=eth1,mac=52-54-00-12-34-56": Invalid MAC address: 52-54-00-12-34-56`],
+    ["name=eth1,Speed=10", `Invalid network spec "name=eth1,Speed=10": Bad network field: speed`],
+    ["mode=manual", `Invalid network spec "mode=manual": Bad network definition, need at least a 'name' field`],
+    ["", `Invalid network spec "": Bad network definition, need at least a 'name' field`],
+    [",,", `Invalid network spec ",,": Bad network definition, need at least a 'name' field`],
+    ["eth1,mode=manual", `Invalid network spec "eth1,mode=manual": Bad network field definition: eth1`],
+    ["name=a=b", `Invalid network spec "name=a=b": Bad network field definition: name=a=b`],
+  ] as const)("rejects %p with Multipass's message", (spec, message) => {
+    expect(usageError(() => validateNetworkSpec(spec)).message).toBe(message);
+  });
+
+  test.each([
+    [42, /expected a string/],
+    [null, /expected a string/],
+    ["br0\n", /control characters/],
+    ["a".repeat(257), /at most 256 characters/],
+  ] as const)("rejects %p", (spec, message) => {
+    expect(usageError(() => validateNetworkSpec(spec)).message).toMatch(message);
+  });
+
+  test("quotes a bounded prefix of a long spec", () => {
+    const message = usageError(() => validateNetworkSpec(`mode=${"x".repeat(200)}`)).message;
+    expect(message.length).toBeLessThan(250);
   });
 });
