@@ -13,8 +13,8 @@ import { createLaunchProgressParser } from "./progress.ts";
 import { runProcess, type RunOptions, type RunResult, type Runner } from "./run.ts";
 import { spawnExec, startExec, type ExecSpawner } from "./exec.ts";
 import { MultipassError, type CallOptions, type Multipass } from "./driver.ts";
-import type { LaunchSpec } from "../protocol/instances.ts";
-import { validateCpus, validateImage, validateInstanceName, validateLaunchSizes, validateTimeoutSeconds } from "../core/validate.ts";
+import { MAX_NETWORKS, type LaunchSpec } from "../protocol/instances.ts";
+import { validateCpus, validateImage, validateInstanceName, validateLaunchSizes, validateNetworkSpec, validateTimeoutSeconds } from "../core/validate.ts";
 
 export type { Runner } from "./run.ts";
 
@@ -111,6 +111,9 @@ export const buildArgv = {
     if (request.timeoutSeconds !== undefined) {
       argv.push("--timeout", String(validateTimeoutSeconds(request.timeoutSeconds)));
     }
+    const networks = request.networks ?? [];
+    if (networks.length > MAX_NETWORKS) throw usageError(`Too many networks (${networks.length}; at most ${MAX_NETWORKS})`);
+    for (const spec of networks) argv.push("--network", validateNetworkSpec(spec));
     if (request.image !== undefined) argv.push("--", validateImage(request.image));
     return argv;
   },

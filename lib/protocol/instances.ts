@@ -78,7 +78,16 @@ export interface LaunchSpec {
   cloudInit?: string;
   /** Multipass's own `--timeout` in seconds. */
   timeoutSeconds?: number;
+  /**
+   * Extra network interfaces, one `--network SPEC` each (CONTRACT.md §4.3):
+   * `bridged`, `eth1`, `name=eth1,mode=manual,mac=52:54:00:12:34:56`; at most
+   * {@link MAX_NETWORKS}. Absent when there are none.
+   */
+  networks?: string[];
 }
+
+/** Most `--network`s one launch takes: Multipass sets no limit, but no lab needs more NICs per VM, and it bounds the argv. */
+export const MAX_NETWORKS = 8;
 
 /** Phases of a launch, parsed from Multipass's spinner text (CONTRACT.md §4.3). */
 export type LaunchPhase =

@@ -6,7 +6,7 @@
 import { parseSelector, type Labels, type Selector } from "../core/labels.ts";
 import { parseLabels } from "./labels.ts";
 import { AppError, isErrorCode, messageOf, usageError, type ErrorCode } from "../core/errors.ts";
-import { INSTANCE_STATES, type InstanceState, type InstanceSummary, type LaunchSpec, parseInstanceSummary } from "./instances.ts";
+import { INSTANCE_STATES, MAX_NETWORKS, type InstanceState, type InstanceSummary, type LaunchSpec, parseInstanceSummary } from "./instances.ts";
 import { arrayOf, boolean, field, nullable, number, object, oneOf, optional, string } from "../core/parse.ts";
 import {
   parseInstanceRef,
@@ -14,6 +14,7 @@ import {
   validateImage,
   validateInstanceName,
   validateLaunchSizes,
+  validateNetworkSpec,
   validateNodeName,
   validateTimeoutSeconds,
 } from "../core/validate.ts";
@@ -126,10 +127,17 @@ function cloudInitText(value: unknown): string {
   return value;
 }
 
+/** `networks`: a list of at most {@link MAX_NETWORKS} specs, each checked as Multipass's client checks it. */
+function networkSpecs(value: unknown): string[] {
+  if (!Array.isArray(value)) throw usageError('networks must be a list of network specs such as ["bridged"]');
+  if (value.length > MAX_NETWORKS) throw usageError(`Too many networks (${value.length}; at most ${MAX_NETWORKS})`);
+  return value.map((spec) => validateNetworkSpec(spec));
+}
+
 /** Validates a `POST /api/v1/instances` body. @throws AppError E_USAGE with the exact reason */
 export function parseLaunchRequest(value: unknown): LaunchRequestBody {
   const o = object(value, "body");
-  const known = new Set(["name", "image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "node", "dryRun", "allowPrimary", "labels"]);
+  const known = new Set(["name", "image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "networks", "node", "dryRun", "allowPrimary", "labels"]);
   for (const key of Object.keys(o)) if (!known.has(key)) throw usageError(`Unknown launch field "${key.slice(0, 40)}"`);
   const str = (key: string) => field(o, key, "body", optional(string));
   const name = str("name");
@@ -138,6 +146,7 @@ export function parseLaunchRequest(value: unknown): LaunchRequestBody {
   const sizes = validateLaunchSizes({ memory: str("memory"), disk: str("disk") });
   const allowPrimary = field(o, "allowPrimary", "body", optional(boolean)) ?? false;
   const labels = field(o, "labels", "body", optional(parseLabels));
+  const networks = o["networks"] === undefined ? [] : networkSpecs(o["networks"]);
   if (name === PRIMARY_NAME && !allowPrimary) {
     throw usageError(
       `An instance named "${PRIMARY_NAME}" is Multipass's primary instance: launching it mounts the home directory of the worker's account into the VM, where anyone who can run commands there can read it. Choose another name, or allow it explicitly (--allow-primary, or "allowPrimary": true)`,
@@ -151,6 +160,7 @@ export function parseLaunchRequest(value: unknown): LaunchRequestBody {
     ...(sizes.disk === undefined ? {} : { disk: sizes.disk }),
     ...(o["cloudInit"] === undefined ? {} : { cloudInit: cloudInitText(o["cloudInit"]) }),
     ...(o["timeoutSeconds"] === undefined ? {} : { timeoutSeconds: validateTimeoutSeconds(o["timeoutSeconds"]) }),
+    ...(networks.length === 0 ? {} : { networks }),
     ...(node === undefined ? {} : { node: validateNodeName(node) }),
     dryRun: field(o, "dryRun", "body", optional(boolean)) ?? false,
     ...(allowPrimary ? { allowPrimary } : {}),

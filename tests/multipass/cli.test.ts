@@ -70,6 +70,7 @@ describe("buildArgv", () => {
         disk: "20GiB",
         cloudInit: "#cloud-config\npackages: [git]\n",
         timeoutSeconds: 600,
+        networks: ["bridged", "name=eth1,mode=manual,mac=52:54:00:12:34:56"],
       }),
       [
         "launch",
@@ -85,10 +86,16 @@ describe("buildArgv", () => {
         "-",
         "--timeout",
         "600",
+        "--network",
+        "bridged",
+        "--network",
+        "name=eth1,mode=manual,mac=52:54:00:12:34:56",
         "--",
         "daily:25.10",
       ],
     ],
+    ["launch with one network", buildArgv.launch({ name: "w", networks: ["eth1"] }), ["launch", "--name", "w", "--network", "eth1"]],
+    ["launch with no networks", buildArgv.launch({ name: "w", networks: [] }), ["launch", "--name", "w"]],
     ["launch at 1.16's minimums on 1.16", buildArgv.launch({ name: "w", memory: "128M", disk: "512M" }, "1.16.3"), ["launch", "--name", "w", "--memory", "128M", "--disk", "512M"]],
     ["launch at 1.17's minimums on 1.17", buildArgv.launch({ name: "w", memory: "512M", disk: "1G" }, "1.17.0"), ["launch", "--name", "w", "--memory", "512M", "--disk", "1G"]],
     [
@@ -119,6 +126,9 @@ describe("buildArgv", () => {
     ["launch disk below 1.17's minimum", () => buildArgv.launch({ name: "w", disk: "768M" }, "1.17.1"), 'Invalid disk size "768M": the minimum is 1G on Multipass 1.17.1'],
     ["launch cpus", () => buildArgv.launch({ name: "w", cpus: 0 }), "Invalid CPU count 0"],
     ["launch timeout", () => buildArgv.launch({ name: "w", timeoutSeconds: 1.5 }), "Invalid timeout 1.5"],
+    ["launch network mode", () => buildArgv.launch({ name: "w", networks: ["name=eth1,mode=on"] }), `Invalid network spec "name=eth1,mode=on": Bad network mode 'on'`],
+    ["launch network with no name", () => buildArgv.launch({ name: "w", networks: ["mode=auto"] }), `Invalid network spec "mode=auto": Bad network definition, need at least a 'name' field`],
+    ["launch with nine networks", () => buildArgv.launch({ name: "w", networks: Array(9).fill("bridged") }), "Too many networks (9; at most 8)"],
   ])("rejects %s", (_, build, message) => {
     let thrown: unknown;
     try {
