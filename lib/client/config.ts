@@ -18,10 +18,11 @@
  */
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { LineCounter, parseDocument, stringify } from "yaml";
+import { stringify } from "yaml";
 import { AppError, messageOf, usageError } from "../core/errors.ts";
 import { parseMasterAddress } from "../core/address.ts";
 import { stripControl } from "../core/format.ts";
+import { readYamlDocument, type YamlDocument } from "../cli/yaml-document.ts";
 
 /** One named master; its token comes from at most one of token, tokenFile, tokenCommand. */
 export interface ConfigContext {
@@ -73,16 +74,20 @@ export function parseFingerprint(text: string): string {
  * @throws AppError E_USAGE naming the file and the line of the first problem
  */
 export function parseConfig(text: string, file: string): ClientConfig {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-  const [first] = doc.errors;
-  if (first) throw usageError(`Cannot read the config file "${file}": ${first.message.split("\n")[0]}`);
+  let doc: YamlDocument;
+  try {
+    doc = readYamlDocument(text, file);
+  } catch (error) {
+    const { line, reason } = (error instanceof AppError ? error.details : undefined) ?? {};
+    const at = typeof line === "number" ? ` (line ${line})` : "";
+    throw usageError(`Cannot read the config file "${file}"${at}: ${typeof reason === "string" ? reason : messageOf(error)}`, { cause: error });
+  }
   const at = (path: (string | number)[]) => {
-    const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
-    return node?.range ? ` (line ${lineCounter.linePos(node.range[0]).line})` : "";
+    const line = doc.lineOf(path);
+    return line === null ? "" : ` (line ${line})`;
   };
   const bad = (path: (string | number)[], why: string) => usageError(`Invalid config file "${file}"${at(path)}: ${why}`);
-  const data: unknown = doc.toJS();
+  const data: unknown = doc.value;
   if (data === null || data === undefined) return emptyConfig();
   if (typeof data !== "object" || Array.isArray(data)) throw bad([], "expected a mapping with current-context and contexts");
   for (const key of Object.keys(data)) if (!TOP_KEYS.has(key)) throw bad([key], `unknown key "${key.slice(0, 40)}" (expected current-context, contexts)`);
