@@ -33,3 +33,19 @@ export async function commandName<T extends ArgsDef>(cmd: CommandDef<T>, ancesto
     .filter(Boolean)
     .join(" ");
 }
+
+/**
+ * Every value of a repeatable string option, `--NAME VALUE` or `--NAME=VALUE`,
+ * in order, before `--`: citty keeps only the last of a repeated option.
+ */
+export function repeatedOption(rawArgs: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  const flag = `--${name}`;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i]!;
+    if (arg === "--") break;
+    if (arg === flag) values.push(rawArgs[++i] ?? "");
+    else if (arg.startsWith(`${flag}=`)) values.push(arg.slice(flag.length + 1));
+  }
+  return values;
+}

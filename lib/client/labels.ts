@@ -9,6 +9,7 @@ import { defineCommand, type ArgsDef } from "citty";
 import { apiFor, paint, writeArgs, type ClientContext } from "./context.ts";
 import type { ApiClient } from "./api-client.ts";
 import { EXIT } from "../cli/run.ts";
+import { repeatedOption } from "../cli/citty.ts";
 import { withNotes } from "../cli/help.ts";
 import { toAppError, usageError } from "../core/errors.ts";
 import { stripControl } from "../core/format.ts";
@@ -45,13 +46,7 @@ export function labelColumns(text: string | undefined): string[] {
 
 /** Every `--label k=v` (or `--label=k=v`) before `--`, as one set: citty keeps only the last of a repeated option. @throws AppError E_USAGE */
 export function repeatedLabels(rawArgs: readonly string[]): Record<string, string> | null {
-  const words: string[] = [];
-  for (let i = 0; i < rawArgs.length; i++) {
-    const arg = rawArgs[i]!;
-    if (arg === "--") break;
-    if (arg === "--label") words.push(rawArgs[++i] ?? "");
-    else if (arg.startsWith("--label=")) words.push(arg.slice("--label=".length));
-  }
+  const words = repeatedOption(rawArgs, "label");
   if (words.length === 0) return null;
   for (const w of words) if (!w.includes("=")) throw usageError(`Invalid --label ${JSON.stringify(w.slice(0, 70))}: expected key=value`);
   return parseLabelChange(words).set;

@@ -9,6 +9,7 @@ import { readFileSync, statSync } from "node:fs";
 import { defineCommand, type ArgsDef, type ParsedArgs } from "citty";
 import type { ApiClient } from "./api-client.ts";
 import { apiFor, paint, writeArgs, type ClientContext } from "./context.ts";
+import { repeatedOption } from "../cli/citty.ts";
 import { EXIT } from "../cli/run.ts";
 import { AppError, messageOf, usageError } from "../core/errors.ts";
 import { formatBytes, stripControl } from "../core/format.ts";
@@ -29,6 +30,7 @@ const launchArgs = {
   "ssh-key": { type: "string", valueHint: "FILE", description: "Authorize this SSH public key for the default user, through cloud-init (added to --cloud-init's)" },
   node: { type: "string", valueHint: "NODE", description: "Launch on this node instead of placing it" },
   label: { type: "string", valueHint: "KEY=VALUE", description: "A label of the new instance, set once it is launched (repeatable)" },
+  network: { type: "string", valueHint: "SPEC", description: "Multipass's --network: bridged, a host network's name, or name=NAME[,mode=auto|manual][,mac=MAC] (repeatable)" },
   timeout: { type: "string", valueHint: "SECONDS", description: "Multipass's own launch timeout" },
   "dry-run": { type: "boolean", default: false, description: "Print the node that would be chosen, and why" },
   "allow-primary": { type: "boolean", default: false, description: `Allow the name "${PRIMARY_NAME}": Multipass mounts the worker account's home directory into it` },
@@ -60,8 +62,10 @@ function cloudInitOf(args: ParsedArgs<typeof launchArgs>): { cloudInit?: string 
  */
 function launchRequest(args: ParsedArgs<typeof launchArgs>, rawArgs: string[]): LaunchRequestBody {
   const labels = repeatedLabels(rawArgs);
+  const networks = repeatedOption(rawArgs, "network");
   return parseLaunchRequest({
     ...(labels === null ? {} : { labels }),
+    ...(networks.length === 0 ? {} : { networks }),
     ...(args.name === undefined ? {} : { name: args.name }),
     ...(args.image === undefined ? {} : { image: args.image }),
     ...(args.cpus === undefined ? {} : { cpus: args.cpus }),

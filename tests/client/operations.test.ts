@@ -203,6 +203,19 @@ describe("launch", () => {
     expect(refused.err[0]).toStartWith('error: An instance named "primary" is Multipass\'s primary instance: launching it mounts the home directory');
     expect(m.seen).toHaveLength(1);
   });
+
+  test("every --network goes in the request, in order; a bad spec is refused in Multipass's words before any request", async () => {
+    const m = serve(() => ndjsonAnswer(events.map((line) => ({ afterMs: 0, line }))));
+    const client = fakeClient();
+    const args = ["launch", "web", "--network", "bridged", "--network=name=eth1,mode=manual,mac=52:54:00:12:34:56", "--json"];
+    expect(await runClient(client, m, args)).toBe(0);
+    expect(m.seen[0]!.body).toEqual({ name: "web", networks: ["bridged", "name=eth1,mode=manual,mac=52:54:00:12:34:56"], dryRun: false });
+
+    const refused = fakeClient();
+    expect(await runClient(refused, m, ["launch", "web", "--network", "bridged", "--network", "name=eth1,mode=bridge"])).toBe(2);
+    expect(refused.err[0]).toBe(`error: Invalid network spec "name=eth1,mode=bridge": Bad network mode 'bridge', need 'auto' or 'manual'\n`);
+    expect(m.seen).toHaveLength(1);
+  });
 });
 
 describe("info", () => {
