@@ -122,10 +122,12 @@ export const MAX_FLEET_STDIN_BYTES = 8 * 1024 * 1024;
 
 /**
  * Reads all of piped stdin, once, for every session; empty from a terminal
- * (nothing is sent then, and each command sees the end of its input).
- * @throws AppError E_USAGE past {@link MAX_FLEET_STDIN_BYTES}, or when stdin fails
+ * (nothing is sent then, and each command sees the end of its input). Other
+ * commands that read a whole piped input (`apply -f -`) pass their own limit
+ * and the reason for it.
+ * @throws AppError E_USAGE past {@link MAX_FLEET_STDIN_BYTES} (or `limit`), or when stdin fails
  */
-export function readFleetStdin(io: TerminalIo, limit = MAX_FLEET_STDIN_BYTES): Promise<Uint8Array> {
+export function readFleetStdin(io: TerminalIo, limit = MAX_FLEET_STDIN_BYTES, why = "exec on several instances sends at most that to each of them"): Promise<Uint8Array> {
   if (io.stdinIsTTY) return Promise.resolve(new Uint8Array(0));
   return new Promise((resolve, reject) => {
     const chunks: Uint8Array[] = [];
@@ -135,7 +137,7 @@ export function readFleetStdin(io: TerminalIo, limit = MAX_FLEET_STDIN_BYTES): P
         size += bytes.length;
         if (size > limit) {
           stop();
-          reject(new AppError("E_USAGE", `Standard input is larger than ${formatBytes(limit)}: exec on several instances sends at most that to each of them`));
+          reject(new AppError("E_USAGE", `Standard input is larger than ${formatBytes(limit)}: ${why}`));
           return;
         }
         chunks.push(bytes.slice());

@@ -1,6 +1,7 @@
 /**
  * Watching an operation that runs on a host (a launch, a lifecycle verb, a
- * purge) while the master streams its progress. The operation belongs to the
+ * purge), or at the master (an environment's apply), while the master
+ * streams its progress. The operation belongs to the
  * host, not to this process: Ctrl-C (or SIGTERM, SIGHUP) stops watching and
  * never cancels anything, and a master lost mid-way is said plainly. Either
  * way the user learns how to find out what became of it.
@@ -17,6 +18,10 @@ export interface WatchOptions {
   what: string;
   /** Plain lines instead of a redrawn one (also with `--json`, which prints no progress at all). */
   live: boolean;
+  /** Where the operation goes on without the client (default `on the host`; an environment's apply: `at the master`). */
+  where?: string;
+  /** How to follow or finish it, said after an interruption or a lost master (default: `multiverse instances` and `events --since`). */
+  follow?: string;
   now?: () => number;
 }
 
@@ -29,6 +34,7 @@ export interface WatchOptions {
 export async function watchOperation(ctx: ClientContext, options: WatchOptions, watch: (signal: AbortSignal, progress: Progress) => Promise<number>): Promise<number> {
   const now = options.now ?? Date.now;
   const since = eventsSince(now());
+  const where = options.where ?? "on the host";
   const controller = new AbortController();
   const progress = createProgress(ctx, { live: options.live, now });
   const unsubscribe = ctx.terminal.onSignal(() => controller.abort());
@@ -37,11 +43,12 @@ export async function watchOperation(ctx: ClientContext, options: WatchOptions, 
   } catch (error) {
     progress.stop();
     if (controller.signal.aborted) {
-      ctx.stderr(`Stopped watching; ${options.what} goes on on the host.\n${checkWith("Follow it", since)}\n`);
+      ctx.stderr(`Stopped watching; ${options.what} goes on ${where}.\n${options.follow ?? checkWith("Follow it", since)}\n`);
       return EXIT.interrupted;
     }
     if (isLostMaster(error)) {
-      ctx.stderr(`error: ${stripControl(error.message)} during ${options.what}.\n${checkWith("It goes on, or has ended, on the host; check", since)}\n`);
+      const next = options.follow === undefined ? checkWith(`It goes on, or has ended, ${where}; check`, since) : `It goes on, or has ended, ${where}. ${options.follow}`;
+      ctx.stderr(`error: ${stripControl(error.message)} during ${options.what}.\n${next}\n`);
       return EXIT.failure;
     }
     throw error;
