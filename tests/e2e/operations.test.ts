@@ -110,6 +110,28 @@ describe("launch", () => {
     expect(readFileSync(join(workers["n1"]!.simDir, "instances", "seeded", "user-data"), "utf8")).toBe(doc);
   });
 
+  test("--network reaches multipass as --network SPEC and the instance gets an address per network; a bad spec is refused in Multipass's words, launching nothing", async () => {
+    const r = await client(master, ["launch", "lab", "--node", "n1", "--network", "bridged"]);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(r.stdout).toMatch(/Launched "lab" on node "n1" \(127\.\d+\.\d+\.\d+, 127\.\d+\.\d+\.\d+\)/);
+    expect(launches("n1").at(-1)).toEqual(["launch", "--name", "lab", "--network", "bridged"]);
+    const lab = (await apiInstances(master)).find((i) => i.name === "lab" && i.node === "n1");
+    expect(lab?.ipv4).toHaveLength(2);
+
+    const before = launches("n1").length;
+    const bad = await client(master, ["launch", "lab2", "--node", "n1", "--network", "name=eth1,mode=bridge"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toStartWith(`error: Invalid network spec "name=eth1,mode=bridge": Bad network mode 'bridge', need 'auto' or 'manual'\n`);
+    const response = await fetch(`${master.apiUrl}/api/v1/instances`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${master.apiToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "lab2", node: "n1", networks: ["mode=manual"] }),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.text()).toContain("Bad network definition, need at least a 'name' field");
+    expect(launches("n1")).toHaveLength(before);
+  });
+
   test("nothing fits: a clear error naming the node with the most room, and no launch anywhere", async () => {
     const before = ["n1", "n2", "n3"].map((n) => launches(n).length);
     const r = await client(master, ["launch", "huge", "--memory", "4096G"]);
