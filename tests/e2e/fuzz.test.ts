@@ -126,11 +126,12 @@ describe("hostile input", () => {
       for (const field of ["image", "memory", "disk", "node", "cloudInit"]) {
         requests.push({ method: "POST", path: "/api/v1/instances", body: JSON.stringify({ name: "fuzzed", dryRun: true, [field]: nasty }) });
       }
+      requests.push({ method: "POST", path: "/api/v1/instances", body: JSON.stringify({ name: "fuzzed", dryRun: true, networks: [nasty, `name=${nasty}`, `name=eth1,mode=${nasty}`] }) });
       requests.push({ method: "POST", path: "/api/v1/instances", body: JSON.stringify({ name: "fuzzed", dryRun: true, cloudInit: `#cloud-config\nwrite_files:\n  - path: ${nasty}\n`, memory: "1" }) });
     }
     for (const value of VALUES) {
       requests.push({ method: "POST", path: "/api/v1/instances", body: JSON.stringify({ name: value }) });
-      for (const field of ["image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "node", "dryRun"]) {
+      for (const field of ["image", "cpus", "memory", "disk", "cloudInit", "timeoutSeconds", "networks", "node", "dryRun"]) {
         requests.push({ method: "POST", path: "/api/v1/instances", body: JSON.stringify({ name: "fuzzed", dryRun: field !== "dryRun" || value, [field]: value }) });
       }
       requests.push({ method: "POST", path: "/api/v1/actions/stop", body: JSON.stringify({ instances: value }) });
