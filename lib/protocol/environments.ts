@@ -5,8 +5,11 @@
  * apply or delete streams, their results and the listing. The document
  * itself, its expansion and its templates are in environment-document.ts.
  */
+import { usageError } from "../core/errors.ts";
 import type { Labels } from "../core/labels.ts";
-import type { InstanceState } from "./instances.ts";
+import { array, arrayOf, boolean, field, integer, nonNegative, nullable, number, object, oneOf, optional, ParseError, string, type JsonObject } from "../core/parse.ts";
+import { validateInstanceName } from "../core/validate.ts";
+import { INSTANCE_STATES, type InstanceState } from "./instances.ts";
 
 /** The label every instance of an environment carries, naming it: `multiverse/env=lab`. */
 export const ENVIRONMENT_LABEL = "multiverse/env";
@@ -132,4 +135,163 @@ export interface EnvironmentView {
   declared: number;
   /** Its instances on the cluster (labelled with it or recorded as its members), by name. */
   instances: { name: string; node: string; state: InstanceState; ipv4: string[] }[];
+}
+
+/** The most `env` values one request carries. */
+export const MAX_ENV_VALUES = 256;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const REQUEST_FIELDS = ["action", "document", "env", "confirm", "purge", "name"];
+
+/**
+ * Validates a `POST /api/v1/environments` body. The document is only checked
+ * to be there (an object, or YAML text): its own parser reads it.
+ * @throws AppError E_USAGE on an unknown field, a missing or malformed one
+ *   (ParseError, which the API answers as a usage error)
+ */
+export function parseEnvironmentRequest(value: unknown): EnvironmentRequest {
+  const o = object(value, "body");
+  for (const key of Object.keys(o)) {
+    if (!REQUEST_FIELDS.includes(key)) throw usageError(`Unknown environment request field "${key.slice(0, 40)}" (expected ${REQUEST_FIELDS.join(", ")})`);
+  }
+  const action = field(o, "action", "body", oneOf(ENVIRONMENT_ACTIONS));
+  const name = field(o, "name", "body", optional(string));
+  if (name !== undefined && action !== "delete") throw usageError(`body.name is only for delete: ${action} takes the environment's document`);
+  const document = o["document"];
+  if (document === undefined || document === null) {
+    if (name === undefined) throw usageError(action === "delete" ? "A delete needs the environment's name or its document" : `${action === "apply" ? "An" : "A"} ${action} needs the environment's document`);
+  } else if (typeof document !== "string" && (typeof document !== "object" || Array.isArray(document))) {
+    throw new ParseError("body.document", "expected the document as an object, or its YAML text");
+  }
+  const request: EnvironmentRequest = {
+    action,
+    document: document ?? null,
+    env: field(o, "env", "body", optional(envValues)) ?? {},
+    confirm: field(o, "confirm", "body", optional(boolean)) ?? false,
+    purge: field(o, "purge", "body", optional(boolean)) ?? false,
+  };
+  if (name !== undefined) request.name = validateInstanceName(name);
+  return request;
+}
+
+function envValues(value: unknown, path: string): Record<string, string> {
+  const o = object(value, path);
+  const keys = Object.keys(o);
+  if (keys.length > MAX_ENV_VALUES) throw new ParseError(path, `${keys.length} values; at most ${MAX_ENV_VALUES}`);
+  const env: Record<string, string> = {};
+  for (const key of keys) {
+    if (!ENV_NAME.test(key)) throw new ParseError(path, `"${key.slice(0, 40)}" is not a variable name (letters, digits and _, not starting with a digit)`);
+    env[key] = string(o[key], `${path}.${key}`);
+  }
+  return env;
+}
+
+const stepError = nullable((value: unknown, path: string) => {
+  const e = object(value, path);
+  return { code: field(e, "code", path, string), message: field(e, "message", path, string) };
+});
+const instanceState = nullable(oneOf(INSTANCE_STATES));
+
+/** One step of a plan. @throws ParseError (E_PROTOCOL) */
+export function parsePlanStep(value: unknown, path: string): PlanStep {
+  const o = object(value, path);
+  return {
+    name: field(o, "name", path, string),
+    key: field(o, "key", path, nullable(string)),
+    action: field(o, "action", path, oneOf(PLAN_ACTIONS)),
+    node: field(o, "node", path, nullable(string)),
+    reason: field(o, "reason", path, string),
+    state: field(o, "state", path, instanceState),
+    after: field(o, "after", path, arrayOf(string)),
+    drift: field(o, "drift", path, arrayOf(string)),
+  };
+}
+
+/** A plan, as `action: plan` answers it and `apply` streams it first. @throws ParseError (E_PROTOCOL) */
+export function parseEnvironmentPlan(value: unknown, path = "plan"): EnvironmentPlan {
+  const o = object(value, path);
+  return {
+    environment: field(o, "environment", path, string),
+    steps: field(o, "steps", path, arrayOf(parsePlanStep)),
+    notes: field(o, "notes", path, arrayOf(string)),
+  };
+}
+
+/** One step's outcome. @throws ParseError (E_PROTOCOL) */
+export function parseStepResult(value: unknown, path = "result"): StepResult {
+  const o = object(value, path);
+  return {
+    name: field(o, "name", path, string),
+    node: field(o, "node", path, nullable(string)),
+    action: field(o, "action", path, oneOf([...PLAN_ACTIONS, "delete"] as const)),
+    ok: field(o, "ok", path, boolean),
+    skipped: field(o, "skipped", path, boolean),
+    state: field(o, "state", path, instanceState),
+    ipv4: field(o, "ipv4", path, arrayOf(string)),
+    error: field(o, "error", path, stepError),
+  };
+}
+
+/** One event of an apply's or a delete's stream. @throws ParseError (E_PROTOCOL) */
+export function parseEnvironmentEvent(value: unknown): EnvironmentEvent {
+  const o = object(value, "event");
+  const type = field(o, "type", "event", oneOf(["plan", "waiting", "step", "result", "done", "error"] as const));
+  switch (type) {
+    case "plan":
+      return { type, plan: field(o, "plan", "event", parseEnvironmentPlan) };
+    case "waiting":
+      return { type, message: field(o, "message", "event", string) };
+    case "step":
+      return parseStepEvent(o);
+    case "result":
+      return { type, result: field(o, "result", "event", parseStepResult) };
+    case "done":
+      return { type, ok: field(o, "ok", "event", boolean), results: field(o, "results", "event", arrayOf(parseStepResult)) };
+    case "error":
+      return { type, code: field(o, "code", "event", string), message: field(o, "message", "event", string) };
+  }
+}
+
+function parseStepEvent(o: JsonObject): EnvironmentEvent {
+  const event: Extract<EnvironmentEvent, { type: "step" }> = {
+    type: "step",
+    name: field(o, "name", "event", string),
+    node: field(o, "node", "event", nullable(string)),
+    status: field(o, "status", "event", oneOf(["started", "progress"] as const)),
+  };
+  const phase = field(o, "phase", "event", optional(string));
+  const message = field(o, "message", "event", optional(string));
+  if (phase !== undefined) event.phase = phase;
+  if (o["percent"] !== undefined) event.percent = field(o, "percent", "event", nullable(number));
+  if (message !== undefined) event.message = message;
+  return event;
+}
+
+function parseEnvironmentView(value: unknown, path: string): EnvironmentView {
+  const o = object(value, path);
+  const lastApply = field(o, "lastApply", path, nullable((v, p) => {
+    const a = object(v, p);
+    return { at: field(a, "at", p, string), ok: field(a, "ok", p, boolean) };
+  }));
+  return {
+    name: field(o, "name", path, string),
+    createdAt: field(o, "createdAt", path, string),
+    updatedAt: field(o, "updatedAt", path, string),
+    lastApply,
+    declared: nonNegative(field(o, "declared", path, integer), `${path}.declared`),
+    instances: field(o, "instances", path, arrayOf((v, p) => {
+      const i = object(v, p);
+      return {
+        name: field(i, "name", p, string),
+        node: field(i, "node", p, string),
+        state: field(i, "state", p, oneOf(INSTANCE_STATES)),
+        ipv4: field(i, "ipv4", p, arrayOf(string)),
+      };
+    })),
+  };
+}
+
+/** `GET /api/v1/environments`: `{ environments: [...] }`. @throws ParseError (E_PROTOCOL) */
+export function parseEnvironmentViews(value: unknown): EnvironmentView[] {
+  const o = object(value, "answer");
+  return array(o["environments"], "answer.environments").map((v, i) => parseEnvironmentView(v, `answer.environments[${i}]`));
 }
