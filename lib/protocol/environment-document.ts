@@ -21,6 +21,7 @@
  * text in as `cloudInit` ({@link cloudInitFiles}, {@link withCloudInitFiles}).
  */
 import { usageError } from "../core/errors.ts";
+import { MAX_LABELS } from "../core/labels.ts";
 import { templateRefs, type TemplateRef } from "../core/template.ts";
 import { quoteValue, validateInstanceName } from "../core/validate.ts";
 import { ENVIRONMENT_LABEL, type Environment, type EnvironmentMember } from "./environments.ts";
@@ -102,6 +103,8 @@ export function parseEnvironmentDocument(value: unknown, options: DocumentOption
   const total = entries.reduce((sum, e) => sum + (e.count ?? 1), 0);
   if (total > MAX_ENVIRONMENT_MEMBERS) r.fail(["instances"], `makes ${total} instances; an environment has at most ${MAX_ENVIRONMENT_MEMBERS}`);
   const members = expandMembers(name, entries, r).map((m) => member(name, defaults, m.entry, m.key, m.after));
+  const crowded = members.find((m) => Object.keys(m.labels).length > MAX_LABELS);
+  if (crowded) r.fail(["instances", entries.find((e) => e.name === crowded.entry)!.index, "labels"], `${quoteValue(crowded.name)} would carry ${Object.keys(crowded.labels).length} labels with the defaults' and ${ENVIRONMENT_LABEL}; at most ${MAX_LABELS}`);
   return { name, members, envNames: namesOf(entries, "env"), secretNames: namesOf(entries, "secret") };
 }
 

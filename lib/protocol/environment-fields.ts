@@ -75,13 +75,40 @@ export function readObject(value: unknown, path: DocPath, r: Reporter, what: str
   return value as Record<string, unknown>;
 }
 
-/** Refuses a key not in `allowed`. */
+/** Refuses a key not in `allowed`, suggesting the one meant where it is close (`cpu`, `cloud-init`). */
 export function checkKeys(o: Record<string, unknown>, allowed: readonly string[], path: DocPath, r: Reporter): void {
   for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) r.fail([...path, key], `unknown key ${quoteValue(key)} (expected ${allowed.join(", ")})`);
+    if (allowed.includes(key)) continue;
+    const meant = closest(key, allowed);
+    r.fail([...path, key], `unknown key ${quoteValue(key)}${meant === null ? "" : ` (did you mean ${meant}?)`}: expected ${allowed.join(", ")}`);
   }
 }
 
+/** The allowed key `key` is a slip of: the same but for case, `-` and `_`, or at most two edits away. */
+function closest(key: string, allowed: readonly string[]): string | null {
+  const fold = (k: string) => k.toLowerCase().replace(/[-_]/g, "");
+  if (key.length > 40) return null;
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const candidate of allowed) {
+    const d = fold(candidate) === fold(key) ? 0 : distance(fold(key), fold(candidate));
+    if (d < bestDistance && d < candidate.length / 2) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance of two short strings. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** How a value reads in a message: `empty`, `a list`, `the string "x"`, `number 2`. */
 export function kindOf(value: unknown): string {
   if (value === null || value === undefined) return "empty";
   if (Array.isArray(value)) return "a list";
@@ -89,6 +116,7 @@ export function kindOf(value: unknown): string {
   return typeof value === "string" ? `the string ${quoteValue(value)}` : `${typeof value} ${quoteValue(value)}`;
 }
 
+/** A non-empty string. */
 export function readString(value: unknown, path: DocPath, r: Reporter): string {
   if (typeof value !== "string" || value === "") r.fail(path, `must be a non-empty string, not ${kindOf(value)}`);
   return value;
@@ -102,13 +130,16 @@ export function readWhole(value: unknown, min: number, max: number, path: DocPat
   return value;
 }
 
+/** A CPU count, 1 to {@link MAX_CPUS}. */
 export function readCpus(value: unknown, path: DocPath, r: Reporter): number {
   return readWhole(value, 1, MAX_CPUS, path, r);
 }
 
 /** An image; a number is refused with a hint, since YAML reads `24.10` unquoted as 24.1. */
 export function readImage(value: unknown, path: DocPath, r: Reporter): string {
-  if (typeof value === "number") r.fail(path, `must be a string: write it in quotes ("${value}"), since YAML reads an unquoted release such as 24.10 as the number 24.1`);
+  if (typeof value === "number") {
+    r.fail(path, `must be text, not the number ${value}: put the release in quotes (image: "24.04"); unquoted, YAML reads 24.10 as the number 24.1`);
+  }
   return r.at(path, () => validateImage(readString(value, path, r)));
 }
 
@@ -118,10 +149,12 @@ export function readSize(value: unknown, which: "memory" | "disk", path: DocPath
   return r.at(path, () => validateLaunchSizes({ [which]: String(value) })[which]!);
 }
 
+/** A node's name (to pin an instance to it). */
 export function readNode(value: unknown, path: DocPath, r: Reporter): string {
   return r.at(path, () => validateNodeName(readString(value, path, r)));
 }
 
+/** `true` or `false`, nothing YAML 1.1 would have read as one (`yes`, `on`). */
 export function readBoolean(value: unknown, path: DocPath, r: Reporter): boolean {
   if (typeof value !== "boolean") r.fail(path, `must be true or false, not ${kindOf(value)}`);
   return value;

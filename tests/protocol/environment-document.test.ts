@@ -102,14 +102,16 @@ instances:
     ["a bad name", "name: 1lab\ninstances: [{ name: a }]\n", 'lab.yaml:1: name: Invalid instance name "1lab"'],
     ["no instances", "name: lab\n", "lab.yaml:1: the document: needs instances"],
     ["an empty list", "name: lab\ninstances: []\n", "lab.yaml:2: instances: must be a list of at least one instance"],
-    ["an unknown top key", "name: lab\ninstance: []\n", 'lab.yaml:2: instance: unknown key "instance" (expected name, defaults, instances)'],
-    ["an unknown entry key", "name: lab\ninstances:\n  - name: a\n    cpu: 2\n", 'lab.yaml:4: instances[0].cpu: unknown key "cpu" (expected name, image, cpus, memory, disk, network, labels, count, node, spread, after, cloudInit, cloudInitFile)'],
+    ["an unknown top key", "name: lab\ninstance: []\n", 'lab.yaml:2: instance: unknown key "instance" (did you mean instances?): expected name, defaults, instances'],
+    ["a key far from any", "name: lab\nmachines: []\n", 'lab.yaml:2: machines: unknown key "machines": expected name, defaults, instances'],
+    ["a key in another spelling", "name: lab\ninstances:\n  - name: a\n    cloud-init: x\n", 'lab.yaml:4: instances[0].cloud-init: unknown key "cloud-init" (did you mean cloudInit?)'],
+    ["an unknown entry key", "name: lab\ninstances:\n  - name: a\n    cpu: 2\n", 'lab.yaml:4: instances[0].cpu: unknown key "cpu" (did you mean cpus?): expected name, image, cpus, memory, disk, network, labels, count, node, spread, after, cloudInit, cloudInitFile'],
     ["a key defaults cannot hold", "name: lab\ndefaults:\n  count: 2\ninstances: [{ name: a }]\n", 'lab.yaml:3: defaults.count: unknown key "count"'],
     ["cpus 0", "name: lab\ninstances:\n  - name: a\n  - name: b\n    cpus: 0\n", "lab.yaml:5: instances[1].cpus: must be a whole number from 1 to 1024"],
     ["cpus as text", "name: lab\ninstances:\n  - { name: a, cpus: two }\n", 'lab.yaml:3: instances[0].cpus: must be a whole number from 1 to 1024, not the string "two"'],
     ["memory too small", "name: lab\ninstances:\n  - name: a\n    memory: 1M\n", 'lab.yaml:4: instances[0].memory: Invalid memory size "1M": the minimum is 128M'],
     ["a bad disk", "name: lab\ndefaults:\n  disk: lots\ninstances: [{ name: a }]\n", 'lab.yaml:3: defaults.disk: Invalid disk size "lots"'],
-    ["an image as a number", "name: lab\ninstances:\n  - name: a\n    image: 24.10\n", 'lab.yaml:4: instances[0].image: must be a string: write it in quotes ("24.1")'],
+    ["an image as a number", "name: lab\ninstances:\n  - name: a\n    image: 24.10\n", 'lab.yaml:4: instances[0].image: must be text, not the number 24.1: put the release in quotes (image: "24.04")'],
     ["a bad image", "name: lab\ninstances:\n  - { name: a, image: 'No Such' }\n", 'lab.yaml:3: instances[0].image: Invalid image "No Such"'],
     ["a bad node", "name: lab\ninstances:\n  - name: a\n    node: -n\n", 'lab.yaml:4: instances[0].node: Invalid node name "-n"'],
     ["spread as text", "name: lab\ninstances:\n  - name: a\n    spread: yes\n", 'lab.yaml:4: instances[0].spread: must be true or false, not the string "yes"'],
@@ -149,6 +151,12 @@ instances:
 
   test("an instance naming itself in its cloud-init", () => {
     expect(errorOf(() => parse("name: lab\ninstances:\n  - name: a\n    cloudInit: '{{ instances.a.ipv4 }}'\n"))).toContain('"{{ instances.a.ipv4 }}" names this instance itself');
+  });
+
+  test("the labels an instance ends with are bounded, the defaults' and the environment's included", () => {
+    const labels = (from: number) => `{ ${Array.from({ length: 32 }, (_, i) => `k${from + i}: v`).join(", ")} }`;
+    const text = `name: lab\ndefaults:\n  labels: ${labels(0)}\ninstances:\n  - name: a\n    labels: ${labels(32)}\n`;
+    expect(errorOf(() => parse(text))).toBe(`lab.yaml:6: instances[0].labels: "lab-a" would carry 65 labels with the defaults' and multiverse/env; at most 64`);
   });
 
   test("at most 200 instances", () => {
