@@ -16,6 +16,8 @@ import { cpCommand } from "./cp.ts";
 import { execCommand } from "./exec.ts";
 import { nodesCommand } from "./nodes.ts";
 import { lifecycleCommand, purgeCommand } from "./operations.ts";
+import { applyCommand, deleteEnvironment, diffCommand } from "./environments.ts";
+import { envsCommand } from "./env-list.ts";
 import { restoreCommand, snapshotCommand } from "./snapshots.ts";
 import { portForwardCommand } from "./port-forward.ts";
 import { runSession } from "./session.ts";
@@ -141,9 +143,12 @@ export function createClientCommand(ctx: ClientContext) {
       stop: lifecycleCommand(ctx, "stop"),
       restart: lifecycleCommand(ctx, "restart"),
       suspend: lifecycleCommand(ctx, "suspend"),
-      delete: lifecycleCommand(ctx, "delete"),
+      delete: lifecycleCommand(ctx, "delete", deleteEnvironment),
       recover: lifecycleCommand(ctx, "recover"),
       purge: purgeCommand(ctx),
+      apply: applyCommand(ctx),
+      diff: diffCommand(ctx),
+      envs: envsCommand(ctx),
       label: labelCommand(ctx),
       snapshot: snapshotCommand(ctx),
       restore: restoreCommand(ctx),

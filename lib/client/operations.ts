@@ -181,15 +181,31 @@ export function bulkAnswer(done: Json): { ok: Json | undefined; results: Json | 
   return { ok: o["ok"], results: o["results"] };
 }
 
-export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction) {
+/**
+ * `delete -f FILE`: every instance of the environment the file names
+ * (environments.ts, handed in by the command tree so that this file need not import it).
+ */
+export type EnvironmentDelete = (ctx: ClientContext, api: ApiClient, call: { path: string; purge: boolean; yes: boolean; json: boolean }) => Promise<number>;
+
+/** `delete -f FILE` with names, --all or -l is refused: the file names what is deleted. @throws AppError E_USAGE */
+function fileDelete(args: { _: unknown[]; all: boolean; file?: string }, selector: string | null): string | null {
+  if (args.file === undefined) return null;
+  if (args._.length > 0 || args.all || selector !== null) throw usageError("Give instance names, --all, -l or -f FILE: only one of them");
+  if (args.file === "") throw usageError("-f needs the environment's file");
+  return args.file;
+}
+
+/** A lifecycle verb's command; `delete` also takes `-f FILE` when given `fromFile`. */
+export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction, fromFile?: EnvironmentDelete) {
   return defineCommand({
-    meta: { name: action, description: `${DESCRIPTIONS[action]}: NAME or NAME@NODE, several, --all, or -l SELECTOR` },
+    meta: { name: action, description: `${DESCRIPTIONS[action]}: NAME or NAME@NODE, several, --all, ${fromFile ? "-l SELECTOR or -f FILE" : "or -l SELECTOR"}` },
     args: {
       names: { type: "positional", required: false, valueHint: "NAME...", description: "Instances, NAME or NAME@NODE" },
       all: { type: "boolean", default: false, description: `Every instance the verb applies to, on every node` },
       selector: { type: "string", alias: "l", valueHint: "SELECTOR", description: "Every instance the verb applies to whose labels match, e.g. role=web,env!=prod (listed and asked first on a terminal)" },
       ...(action === "stop" ? { force: { type: "boolean", default: false, description: "Power off at once" } } : {}),
       ...(action === "delete" ? { purge: { type: "boolean", default: false, description: "Delete for good (cannot be recovered)" } } : {}),
+      ...(fromFile ? { file: { type: "string", alias: "f", valueHint: "FILE", description: "Every instance of the environment this YAML file names (with --purge, its definition too)" } } : {}),
       yes: { type: "boolean", alias: "y", default: false, description: "Do not ask for confirmation" },
       ...writeArgs,
     },
@@ -197,6 +213,8 @@ export function lifecycleCommand(ctx: ClientContext, action: LifecycleAction) {
       const api = apiFor(args, ctx);
       const selector = selectorArg(args.selector);
       if (selector !== null && selector.trim() === "") throw usageError("An empty -l would select every instance; to mean that, use --all");
+      const path = fromFile ? fileDelete({ ...args, file: typeof args["file"] === "string" ? args["file"] : undefined }, selector) : null;
+      if (fromFile && path !== null) return fromFile(ctx, api, { path, purge: args["purge"] === true, yes: args.yes, json: args.json });
       const refs = await lifecycleRefs(api, action, args._.map(String), args.all, selector);
       const call = { action, refs, all: args.all, selector, force: args["force"] === true, purge: args["purge"] === true, yes: args.yes, json: args.json };
       return runLifecycle(ctx, api, call);
