@@ -32,7 +32,8 @@ export function formatPlan(plan: EnvironmentPlan, c: Colors, options: TableOptio
   const rows: Cell[][] = [];
   for (const step of plan.steps) {
     rows.push([actionCell(step.action, c), clean(step.name), clean(step.node ?? "--"), step.state === null ? "--" : stateCell(clean(step.state), c), reasonOf(step)]);
-    for (const drift of step.drift) rows.push(["", { text: `drift: ${clean(drift)}`, paint: c.yellow }, "", "", ""]);
+    // Under its reason: the last column is not padded, so a long drift does not widen the others.
+    for (const drift of step.drift) rows.push(["", "", "", "", { text: `drift: ${clean(drift)}`, paint: c.yellow }]);
   }
   const header = `Plan of environment "${clean(plan.environment)}":\n`;
   const table = rows.length === 0 ? "  (no instances)\n" : renderTable(["Action", "Instance", "Node", "State", "Reason"], rows, c, { ...options, shrinkable: [4] });
