@@ -113,22 +113,23 @@ export async function readEnvironmentFile(ctx: ClientContext, path: string): Pro
   return { source, document, environment, envUses: envUsesOf(doc, text, source, files) };
 }
 
+/** The `{{ env.NAME }}` the file uses that the client's environment does not set, each with where it is first used. */
+export function unsetEnv(ctx: Pick<ClientContext, "env">, file: EnvironmentFile): { name: string; where: string }[] {
+  return file.environment.envNames.filter((name) => ctx.env[name] === undefined).map((name) => ({ name, where: file.envUses.get(name) ?? file.source }));
+}
+
 /**
  * The values of the `{{ env.NAME }}` the file's templates use, from the
  * client's environment: only those names are sent.
  * @throws AppError E_USAGE naming the first variable that is not set, and where the file uses it
  */
 export function envValues(ctx: Pick<ClientContext, "env">, file: EnvironmentFile): Record<string, string> {
-  const values: Record<string, string> = {};
-  for (const name of file.environment.envNames) {
-    const value = ctx.env[name];
-    if (value === undefined) {
-      const where = file.envUses.get(name) ?? file.source;
-      throw usageError(`${where}: the environment variable ${name} is not set ({{ env.${name} }} uses it): set it, e.g. ${name}=… multiverse …`, { details: { variable: name } });
-    }
-    values[name] = value;
+  const [unset] = unsetEnv(ctx, file);
+  if (unset !== undefined) {
+    const { name, where } = unset;
+    throw usageError(`${where}: the environment variable ${name} is not set ({{ env.${name} }} uses it): set it, e.g. ${name}=… multiverse …`, { details: { variable: name } });
   }
-  return values;
+  return Object.fromEntries(file.environment.envNames.map((name) => [name, ctx.env[name] ?? ""]));
 }
 
 /** The body of `POST /api/v1/environments` for the file. */

@@ -18,7 +18,7 @@ import { usageError } from "../core/errors.ts";
 import { stripControl } from "../core/format.ts";
 import { parseJson } from "../core/parse.ts";
 import { parseEnvironmentEvent, parseEnvironmentPlan, parseEnvironmentViews, type EnvironmentRequest } from "../protocol/environments.ts";
-import { envValues, environmentRequest, readEnvironmentFile, type EnvironmentFile } from "./env-file.ts";
+import { envValues, environmentRequest, readEnvironmentFile, unsetEnv, type EnvironmentFile } from "./env-file.ts";
 import { formatAccount, formatPlan, removals, resultLine, stepText } from "./env-render.ts";
 import { endedEarly, watchOperation } from "./watch.ts";
 import type { Progress } from "./progress.ts";
@@ -107,7 +107,7 @@ async function runApply(ctx: ClientContext, args: { file?: string; yes: boolean;
   const file = await readEnvironmentFile(ctx, path);
   const env = envValues(ctx, file);
   const api = apiFor(args, ctx);
-  const { plan } = await fetchPlan(api, environmentRequest("plan", file, env));
+  const { plan } = await fetchPlan(api, environmentRequest("plan", file, {}));
   const c = paint(ctx);
   if (!args.json) ctx.stdout(formatPlan(plan, c, { maxWidth: ctx.isTTY ? ctx.terminal.size().cols : null }));
   const removed = removals(plan);
@@ -140,11 +140,16 @@ export function applyCommand(ctx: ClientContext) {
 
 export function diffCommand(ctx: ClientContext) {
   return defineCommand({
-    meta: { name: "diff", description: "What apply -f FILE would do, and why; nothing is changed" },
+    meta: withNotes({ name: "diff", description: "What apply -f FILE would do, and why; nothing is changed" }, [
+      "The file is checked as apply checks it. A plan needs no {{ env.NAME }} values: none are sent, and those not set are warned of, as apply will need them.",
+    ]),
     args: { ...fileArg, ...writeArgs },
     async run({ args }) {
       const file = await readEnvironmentFile(ctx, fileOf(args, "diff"));
-      const { answer, plan } = await fetchPlan(apiFor(args, ctx), environmentRequest("plan", file, envValues(ctx, file)));
+      // A plan needs no values: say what an apply will need, and send none.
+      const warn = paint(ctx, "stderr").yellow("warning");
+      for (const { name, where } of unsetEnv(ctx, file)) ctx.stderr(`${warn}: ${where}: the environment variable ${name} is not set; apply will need it\n`);
+      const { answer, plan } = await fetchPlan(apiFor(args, ctx), environmentRequest("plan", file, {}));
       if (args.json) ctx.stdout(answer.text + "\n");
       else ctx.stdout(formatPlan(plan, paint(ctx), { maxWidth: ctx.isTTY ? ctx.terminal.size().cols : null }));
       return EXIT.ok;

@@ -105,19 +105,18 @@ describe("reading the file", () => {
 });
 
 describe("diff", () => {
-  test("sends the document with the cloudInitFile read in and only the variables used; shows the plan", async () => {
+  test("sends the document with the cloudInitFile read in (and no variables: a plan needs none); shows the plan", async () => {
     const plan = planOf(
       [step("lab-server", "keep", { reason: "exists, Running", state: "Running", drift: ["cpus: 2 in the file, launched with 1"] }), step("lab-agent-1", "launch", { node: "n2", after: ["lab-server"] })],
       ["spread of \"agent\": only one node has room"],
     );
     const m = serve(() => json(plan));
     const client = withToken(fakeClient());
-    client.ctx.env["UNRELATED"] = "x";
     expect(await runClient(client, m, ["diff", "-f", lab])).toBe(0);
     expect(m.seen).toHaveLength(1);
     const body = m.seen[0]!.body as { action: string; document: { instances: Record<string, unknown>[] }; env: unknown; confirm: boolean; purge: boolean };
     expect(m.seen[0]!.path).toBe("/api/v1/environments");
-    expect([body.action, body.env, body.confirm, body.purge]).toEqual(["plan", { LAB_TOKEN: "s3cret" }, false, false]);
+    expect([body.action, body.env, body.confirm, body.purge]).toEqual(["plan", {}, false, false]);
     expect(body.document.instances[1]!["cloudInit"]).toBe(AGENT_INIT);
     expect(body.document.instances[1]!["cloudInitFile"]).toBeUndefined();
     expect(client.out.join("")).toBe(
@@ -132,6 +131,14 @@ describe("diff", () => {
         "",
       ].join("\n"),
     );
+  });
+
+  test("a variable that is not set is a warning: apply will need it", async () => {
+    const m = serve(() => json(LAUNCH_ALL));
+    const client = fakeClient();
+    expect(await runClient(client, m, ["diff", "-f", lab])).toBe(0);
+    expect(client.err.join("")).toBe("warning: agent-init.yaml:4: the environment variable LAB_TOKEN is not set; apply will need it\n");
+    expect(client.out.join("")).toContain("3 to launch.\n");
   });
 
   test("--json prints the plan as the API answered it", async () => {
@@ -185,6 +192,15 @@ describe("apply", () => {
         "",
       ].join("\n"),
     );
+  });
+
+  test("only the names the file uses are sent, with the apply; an apply that could not start says so, exit 1", async () => {
+    const m = environmentsMaster(LAUNCH_ALL, [{ type: "error", code: "E_CONFLICT", message: "the plan changed while waiting" }]);
+    const client = withToken(fakeClient());
+    client.ctx.env["UNRELATED"] = "x";
+    expect(await runClient(client, m, ["apply", "-f", lab])).toBe(1);
+    expect(m.seen.map((r) => (r.body as { env: unknown }).env)).toEqual([{}, { LAB_TOKEN: "s3cret" }]);
+    expect(client.err.join("")).toBe("error: the plan changed while waiting (nothing was done)\n");
   });
 
   test("a second apply of the same file: nothing to launch, exit 0", async () => {
