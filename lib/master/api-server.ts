@@ -20,6 +20,7 @@
  * - labels of instances and nodes: see label-routes.ts;
  * - snapshots (list, take, restore, delete): see snapshot-routes.ts;
  * - cordons of nodes (`POST /api/v1/nodes/:name/cordon`, `…/uncordon`): see cordon-routes.ts;
+ * - environments (`POST /api/v1/environments` plan/apply/delete, `GET` them): see environment-routes.ts;
  * - `GET /api/v1/info[?instance=REF|selector=SEL][&timeout=MS]` — live, fanned out to the
  *   Ready nodes in parallel, each with its own timeout (default the master's
  *   `--node-timeout`, at most {@link MAX_INFO_TIMEOUT_MS}); the request is
@@ -52,6 +53,9 @@ import { registerOperationRoutes } from "./operation-routes.ts";
 import { registerLabelRoutes } from "./label-routes.ts";
 import { registerSnapshotRoutes } from "./snapshot-routes.ts";
 import { registerCordonRoutes } from "./cordon-routes.ts";
+import { registerEnvironmentRoutes } from "./environment-routes.ts";
+import { createEnvironments } from "./environments.ts";
+import { createEnvironmentStore, type EnvironmentStore } from "./environment-store.ts";
 import { selectNodes } from "./targets.ts";
 import { parseSelectorQuery } from "../protocol/labels.ts";
 import type { Operations } from "./operations.ts";
@@ -85,6 +89,10 @@ export interface ApiDeps {
   console?: ConsolePage;
   /** The console's login sessions (default: a fresh store, web-sessions.ts). */
   webSessions?: WebSessions;
+  /** The environments' documents, secrets and members (environment-store.ts); default: in memory. */
+  environments?: EnvironmentStore;
+  /** Virtual CPUs placed per host CPU, for environment plans (placement.ts). */
+  cpuOvercommit?: number;
   /** What `GET /metrics` adds to the cache's figures (metrics.ts); default: requests counted here, no failures known, no metrics token. */
   metrics?: { requests: RequestMetrics; auditFailures: () => number; metricsToken?: () => string | null };
 }
@@ -177,6 +185,8 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   registerLabelRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
   registerSnapshotRoutes(app, { registry, audit: deps.audit, log: deps.log, caller, nodeTimeoutMs: deps.nodeTimeoutMs });
   registerCordonRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
+  const environments = createEnvironments({ registry, ops: deps.ops, store: deps.environments ?? createEnvironmentStore(null), log: deps.log, cpuOvercommit: deps.cpuOvercommit });
+  registerEnvironmentRoutes(app, { environments, caller });
   registerEventRoutes(app, { audit: deps.audit });
   registerWatchRoutes(app, { registry, audit: deps.audit });
   const page = deps.console ?? unavailableConsole("this master was started without its web console");

@@ -73,6 +73,34 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    what: "environments",
+    sql: `
+      CREATE TABLE environments (
+        name TEXT PRIMARY KEY,
+        document TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        last_apply_ms INTEGER,
+        last_apply_ok INTEGER
+      );
+      CREATE TABLE environment_secrets (
+        environment TEXT NOT NULL REFERENCES environments (name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (environment, name)
+      );
+      CREATE TABLE environment_members (
+        environment TEXT NOT NULL REFERENCES environments (name) ON DELETE CASCADE,
+        instance TEXT NOT NULL,
+        node TEXT NOT NULL,
+        launched TEXT NOT NULL,
+        since_ms INTEGER NOT NULL,
+        PRIMARY KEY (environment, instance)
+      );
+    `,
+  },
 ];
 
 /** How long a write waits for another connection's lock before it fails (SQLITE_BUSY). */

@@ -17,7 +17,7 @@ import { createNodeLoad, launchBoundMs, type NodeLoad } from "./call-bounds.ts";
 import { randomInstanceName } from "./instance-names.ts";
 import { changeOrFollow } from "./outcomes.ts";
 import type { LaunchEvent, LaunchRequestBody } from "../protocol/operations.ts";
-import { checkNodeMinimums, createPendingLaunches, demandOf, place, type PendingLaunches, type Placement } from "./placement.ts";
+import { checkNodeMinimums, createPendingLaunches, demandOf, place, type Candidate, type PendingLaunches, type Placement } from "./placement.ts";
 import type { NodeEntry, Registry } from "./registry.ts";
 
 /** The last event of a launch. */
@@ -53,6 +53,10 @@ export interface Launches {
   prepareLaunch(body: LaunchRequestBody): PreparedLaunch;
   /** Where a launch would go, without reserving anything. */
   planLaunch(body: LaunchRequestBody): { node: string; reason: string; name: string | null };
+  /** Every node as placement sees it now, the launches in flight charged to theirs (placement.ts). */
+  candidates(): Candidate[];
+  /** The node a launch of `name` in flight goes to, or null. */
+  launchingOn(name: string): string | null;
   /**
    * Runs a prepared launch to its end, emitting events, the last of them
    * (`launched` or `error`) also its result; never rejects.
@@ -87,6 +91,9 @@ export function createLaunches(options: LaunchDeps): Launches {
       const { node, placement } = chooseNode(deps, launching, body);
       return { node: node.name, reason: placement?.reason ?? "asked for with --node", name: body.name ?? null };
     },
+
+    candidates: () => candidatesOf(registry, launching),
+    launchingOn: (name) => launching.get(name)?.node ?? null,
 
     prepareLaunch(body) {
       const name = body.name ?? randomInstanceName((n) => whereIs(registry, n) !== null || launching.get(n) !== undefined);
@@ -129,7 +136,13 @@ function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRe
     checkNodeMinimums(node.name, node.snapshot.multipassVersion, demandOf(body));
     return { node, placement: null };
   }
-  const candidates = registry.entries().map((e) =>
+  const placement = place(candidatesOf(registry, launching), demandOf(body), deps.cpuOvercommit);
+  return { node: registry.get(placement.node)!, placement };
+}
+
+/** Every node as placement sees it, with the launches in flight charged to theirs. */
+function candidatesOf(registry: Registry, launching: PendingLaunches): Candidate[] {
+  return registry.entries().map((e) =>
     launching.charge(
       {
         name: e.name,
@@ -144,8 +157,6 @@ function chooseNode(deps: LaunchDeps, launching: PendingLaunches, body: LaunchRe
       (name) => e.snapshot.instances.some((i) => i.name === name),
     ),
   );
-  const placement = place(candidates, demandOf(body), deps.cpuOvercommit);
-  return { node: registry.get(placement.node)!, placement };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Socket } from "../net/ws.ts";
 import { Registry } from "./registry.ts";
 import { createLabelStore } from "./labels.ts";
 import { createCordonStore } from "./cordons.ts";
+import { createEnvironmentStore } from "./environment-store.ts";
 import { createSessionRelay, type SessionRelay } from "./session-relay.ts";
 import type { LivenessTimes } from "../net/liveness.ts";
 import type { AuditLog } from "./audit-log.ts";
@@ -58,7 +59,7 @@ export interface MasterOptions {
   webSessions?: WebSessions;
   /** The read-only token of `GET /metrics` (`--metrics-token-file`), or null; the API token opens it too. */
   metricsToken?: () => string | null;
-  /** The master's own durable state (database.ts): labels, cordons (issue 15). The entry opens and closes it. */
+  /** The master's own durable state (database.ts): labels, cordons (issue 15), environments (issue 17). The entry opens and closes it. */
   database?: MasterDatabase;
 }
 
@@ -127,6 +128,8 @@ export function createMaster(options: MasterOptions): Master {
     authLimits: options.authLimits,
     console: options.console,
     webSessions: options.webSessions,
+    environments: createEnvironmentStore(options.database ?? null),
+    cpuOvercommit: options.cpuOvercommit,
     metrics: { requests: new RequestMetrics(), auditFailures: counted.failures, metricsToken: options.metricsToken ?? (() => null) },
   });
   const sweeper = setInterval(

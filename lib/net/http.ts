@@ -44,6 +44,8 @@ export function errorResponse(c: Context, error: unknown): Response {
   const body: ErrorBody = { error: { code: e.code, message: e.code === "E_INTERNAL" ? "Internal error" : e.message } };
   const candidates = e.details?.["candidates"];
   if (Array.isArray(candidates)) body.error.candidates = candidates.map(String);
+  const plan = e.details?.["plan"];
+  if (plan !== undefined) body.error.plan = plan;
   return c.json(body, e.status as 400);
 }
 

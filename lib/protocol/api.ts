@@ -102,7 +102,8 @@ export const MAX_INFO_TIMEOUT_MS = 600_000;
 
 /** The body of every error answer. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string; candidates?: string[] };
+  /** `plan`: the environment plan an apply was refused for (a removal not confirmed), unparsed. */
+  error: { code: ErrorCode; message: string; candidates?: string[]; plan?: unknown };
 }
 
 export function parseNodeView(value: unknown, path: string): NodeView {
@@ -157,6 +158,7 @@ export function parseErrorBody(value: unknown): ErrorBody | null {
         code: field(e, "code", "error", parseErrorCode),
         message: field(e, "message", "error", string),
         ...(candidates === undefined ? {} : { candidates: arrayOf(string)(candidates, "error.candidates") }),
+        ...(e["plan"] === undefined ? {} : { plan: e["plan"] }),
       },
     };
   } catch {

@@ -58,6 +58,8 @@ function fakeOps(delays: Record<string, number>, failing: string[] = []): Operat
       );
     },
     planLaunch: () => ({ node: "n1", reason: "test", name: null }),
+    candidates: () => [],
+    launchingOn: () => null,
     prepareLaunch: (body) => ({ node: cluster().get("n1")!, placement: null, spec: { name: body.name ?? "x" }, requestId: "r", labels: {} }),
     async runLaunch(prepared, _caller, emit) {
       emit({ type: "placed", node: "n1", reason: "test" });
