@@ -2,9 +2,11 @@
  * The template language of an environment's cloud-init (issue 17). A
  * template is plain text in which `{{ … }}` holds one of:
  *
- * - `instances.KEY.ipv4`, `instances.KEY.node`: the first address, or the
- *   node, of another member of the environment (KEY as the member's key:
- *   `server`, `agent-1`);
+ * - `instances.KEY.ipv4`, `instances.KEY.node`: the address, or the node, of
+ *   another member of the environment (KEY as the member's key: `server`,
+ *   `agent-1`). The address is the one other hosts can reach: its first on
+ *   an extra network (`network: bridged`) when it has one, else its first
+ *   (the master's environment-apply.ts, `reachableAddress`);
  * - `env.NAME`: a value of the client's environment, sent with the request;
  * - `secrets.NAME`: a secret stored with the environment on the master.
  *
