@@ -100,17 +100,20 @@ const DONE: Record<StepResult["action"], string> = {
 
 /**
  * The account an apply or delete ends with: what exists now (name, node,
- * state, address), what was removed or deleted, what failed and why, what
- * was skipped; then what to do next when something went wrong.
+ * state, address), what was deleted (recoverable) or is gone, what failed
+ * and why, what was skipped; then what to do next when something went wrong.
  */
 export function formatAccount(results: StepResult[], c: Colors, rerun: string): string {
   const lines: string[] = [];
-  const exists = results.filter((r) => r.state !== null && !r.skipped && r.ok);
+  // Whatever has a state exists, whether its own step went well or not (a failed start leaves it Stopped).
+  const exists = results.filter((r) => r.state !== null && r.state !== "Deleted");
+  const deleted = results.filter((r) => r.state === "Deleted");
   const gone = results.filter((r) => r.ok && r.state === null);
   const failed = results.filter((r) => !r.ok && !r.skipped);
   const skipped = results.filter((r) => r.skipped);
   const where = (r: StepResult) => [r.node, r.state, r.ipv4[0]].filter((x): x is string => typeof x === "string").map(clean).join(", ");
   if (exists.length > 0) lines.push(`Exists:  ${exists.map((r) => `${clean(r.name)} (${where(r)})`).join(", ")}`);
+  if (deleted.length > 0) lines.push(`Deleted: ${deleted.map((r) => `${clean(r.name)}${r.node === null ? "" : ` (${clean(r.node)})`}`).join(", ")} (recoverable until purged)`);
   if (gone.length > 0) lines.push(`Gone:    ${gone.map((r) => clean(r.name)).join(", ")}`);
   for (const r of failed) lines.push(`${c.red("Failed")}:  ${clean(r.name)}${r.node === null ? "" : ` on ${clean(r.node)}`}: ${clean(r.error?.message ?? "unknown error")}`);
   for (const r of skipped) lines.push(`${c.yellow("Skipped")}: ${clean(r.name)}: ${clean(r.error?.message ?? "a step it waits for failed")}`);
