@@ -91,6 +91,8 @@ export interface ApiDeps {
   webSessions?: WebSessions;
   /** The environments' documents, secrets and members (environment-store.ts); default: in memory. */
   environments?: EnvironmentStore;
+  /** Launches the last master left in flight, being settled (reconcile.ts): instance → node. */
+  settlingLaunches?: ReadonlyMap<string, string>;
   /** Virtual CPUs placed per host CPU, for environment plans (placement.ts). */
   cpuOvercommit?: number;
   /** What `GET /metrics` adds to the cache's figures (metrics.ts); default: requests counted here, no failures known, no metrics token. */
@@ -185,7 +187,15 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   registerLabelRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
   registerSnapshotRoutes(app, { registry, audit: deps.audit, log: deps.log, caller, nodeTimeoutMs: deps.nodeTimeoutMs });
   registerCordonRoutes(app, { registry, audit: deps.audit, log: deps.log, caller });
-  const environments = createEnvironments({ registry, ops: deps.ops, store: deps.environments ?? createEnvironmentStore(null), log: deps.log, cpuOvercommit: deps.cpuOvercommit });
+  const settling = deps.settlingLaunches ?? new Map<string, string>();
+  const environments = createEnvironments({
+    registry,
+    ops: deps.ops,
+    store: deps.environments ?? createEnvironmentStore(null),
+    log: deps.log,
+    cpuOvercommit: deps.cpuOvercommit,
+    launchingOn: (name) => deps.ops.launchingOn(name) ?? settling.get(name) ?? null,
+  });
   registerEnvironmentRoutes(app, { environments, caller });
   registerEventRoutes(app, { audit: deps.audit });
   registerWatchRoutes(app, { registry, audit: deps.audit });

@@ -32,6 +32,8 @@ export interface ApplyDeps {
   ops: Operations;
   store: EnvironmentStore;
   log: Pick<ConsolaInstance, "error" | "info">;
+  /** The node a launch of `name` in flight goes to (this master's, or one the last master left and this one settles), or null. */
+  launchingOn(name: string): string | null;
   /** How often a waited-for instance is looked at (default 500 ms). */
   pollMs?: number;
   /** How long a step waits for an instance another call is launching or starting to be Running (default {@link WAIT_BOUND_MS}). */
@@ -177,7 +179,7 @@ async function waitStep(deps: ApplyDeps, s: PlannedStep): Promise<StepResult> {
       relabel(deps, { ...s, node: now.node });
       return ok(s, now.node, now.state, now.ipv4);
     }
-    const launching = deps.ops.launchingOn(s.name) !== null;
+    const launching = deps.launchingOn(s.name) !== null;
     if (now === null && !launching) throw new AppError("E_CONFLICT", `"${s.name}" was being launched by another call, which did not succeed; apply again to launch it`);
     if (now !== null && !launching && (now.state === "Stopped" || now.state === "Suspended" || now.state === "Deleted")) {
       throw new AppError("E_CONFLICT", `"${s.name}" settled ${now.state}, not Running; apply again to start it`);

@@ -75,7 +75,7 @@ export function createEnvironments(deps: EnvironmentsDeps): Environments {
       stored: store.members(env.name),
       candidates: deps.ops.candidates(),
       cpuOvercommit: deps.cpuOvercommit,
-      launchingOn: (name) => deps.ops.launchingOn(name),
+      launchingOn: deps.launchingOn,
     });
   /** The environment's instances: labelled with it, or recorded as its members on that node. */
   const instancesOf = (name: string): SeenInstance[] => {

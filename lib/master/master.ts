@@ -112,7 +112,9 @@ export function createMaster(options: MasterOptions): Master {
   const agents = createAgentClient();
   const stopping = new AbortController();
   const ops = createOperations({ registry, agents, audit, log, cpuOvercommit: options.cpuOvercommit, stopping: stopping.signal });
-  const reconciled = reconcile({ registry, agents, audit, log, stopping: stopping.signal }, interruptedCalls(options));
+  // Launches the last master left in flight, while they are settled: an environment's apply waits for them.
+  const settling = new Map<string, string>();
+  const reconciled = reconcile({ registry, agents, audit, log, stopping: stopping.signal, settling }, interruptedCalls(options));
   const apiApp = createApiApp({
     counters,
     startedAt: Date.now(),
@@ -129,6 +131,7 @@ export function createMaster(options: MasterOptions): Master {
     console: options.console,
     webSessions: options.webSessions,
     environments: createEnvironmentStore(options.database ?? null),
+    settlingLaunches: settling,
     cpuOvercommit: options.cpuOvercommit,
     metrics: { requests: new RequestMetrics(), auditFailures: counted.failures, metricsToken: options.metricsToken ?? (() => null) },
   });

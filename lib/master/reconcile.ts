@@ -33,6 +33,12 @@ export interface ReconcileDeps extends OutcomeDeps, AuditDeps {
   log: Pick<ConsolaInstance, "error" | "info">;
   /** How often to look whether a node has joined (default 1 s). */
   joinPollMs?: number;
+  /**
+   * Filled with the launches being settled, instance → node, each removed
+   * once settled: an environment's apply waits for such an instance instead
+   * of launching it again (environment-plan.ts).
+   */
+  settling?: Map<string, string>;
 }
 
 const SESSIONS = new Set(["shell", "exec"]);
@@ -48,6 +54,16 @@ export async function reconcile(deps: ReconcileDeps, records: AuditEvent[]): Pro
 }
 
 async function settle(deps: ReconcileDeps, record: AuditEvent): Promise<void> {
+  const launch = record.action === "launch" && record.node !== null && record.instance !== null ? record.instance : null;
+  if (launch !== null) deps.settling?.set(launch, record.node!);
+  try {
+    await settleOne(deps, record);
+  } finally {
+    if (launch !== null && deps.settling?.get(launch) === record.node) deps.settling.delete(launch);
+  }
+}
+
+async function settleOne(deps: ReconcileDeps, record: AuditEvent): Promise<void> {
   const what = `the ${record.action}${record.instance === null ? "" : ` of "${record.instance}"`}`;
   if (SESSIONS.has(record.action)) {
     const message = `Ended with the master, which stopped during this ${record.action}: the worker hangs up a session whose master connection drops; exit status unknown`;

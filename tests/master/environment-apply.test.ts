@@ -68,7 +68,7 @@ function setup(yaml: object, options: { ms?: number; failing?: string[]; seed?: 
   const { steps } = planEnvironment(env, { instances: seen, stored: [], candidates: registry.entries().map((e) => ({ name: e.name, state: "Ready" as const, multipassError: null, resources: ROOMY, allocated: e.snapshot.allocated, instanceCount: 0 })), launchingOn: () => null });
   const events: EnvironmentEvent[] = [];
   const run = (more: { confirmed?: boolean; values?: Record<string, string>; steps?: PlannedStep[] } = {}) =>
-    runApply({ registry, ops, store, log: createTestLog().log }, { env, steps: more.steps ?? steps, values: more.values ?? {}, confirmed: more.confirmed ?? false, caller: { tokenId: "t" }, emit: (e) => events.push(e) });
+    runApply({ registry, ops, store, log: createTestLog().log, launchingOn: () => null }, { env, steps: more.steps ?? steps, values: more.values ?? {}, confirmed: more.confirmed ?? false, caller: { tokenId: "t" }, emit: (e) => events.push(e) });
   return { registry, calls, store, env, steps, events, run };
 }
 
