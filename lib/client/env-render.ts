@@ -18,25 +18,21 @@ function actionCell(action: PlanAction, c: Colors): Cell {
   return paint === undefined ? action : { text: action, paint };
 }
 
-/** Why, with what the step waits for. */
-function reasonOf(step: EnvironmentPlan["steps"][number]): string {
-  const after = step.after.length > 0 ? ` (after ${step.after.join(", ")})` : "";
-  return clean(step.reason + after);
-}
-
 /**
- * The plan as a table (Action, Instance, Node, State, Reason), each
- * instance's drift on lines under it, the plan's notes, and a closing count.
+ * The plan as a table (Action, Instance, Node, State, After, Reason), each
+ * instance's drift on lines under its reason, the plan's notes, and a
+ * closing count.
  */
 export function formatPlan(plan: EnvironmentPlan, c: Colors, options: TableOptions = {}): string {
   const rows: Cell[][] = [];
   for (const step of plan.steps) {
-    rows.push([actionCell(step.action, c), clean(step.name), clean(step.node ?? "--"), step.state === null ? "--" : stateCell(clean(step.state), c), reasonOf(step)]);
+    const after = step.after.length === 0 ? "--" : clean(step.after.join(","));
+    rows.push([actionCell(step.action, c), clean(step.name), clean(step.node ?? "--"), step.state === null ? "--" : stateCell(clean(step.state), c), after, clean(step.reason)]);
     // Under its reason: the last column is not padded, so a long drift does not widen the others.
-    for (const drift of step.drift) rows.push(["", "", "", "", { text: `drift: ${clean(drift)}`, paint: c.yellow }]);
+    for (const drift of step.drift) rows.push(["", "", "", "", "", { text: `drift: ${clean(drift)}`, paint: c.yellow }]);
   }
   const header = `Plan of environment "${clean(plan.environment)}":\n`;
-  const table = rows.length === 0 ? "  (no instances)\n" : renderTable(["Action", "Instance", "Node", "State", "Reason"], rows, c, { ...options, shrinkable: [4] });
+  const table = rows.length === 0 ? "  (no instances)\n" : renderTable(["Action", "Instance", "Node", "State", "After", "Reason"], rows, c, { ...options, shrinkable: [4, 5] });
   const notes = plan.notes.map((n) => `${c.yellow("note")}: ${clean(n)}\n`).join("");
   return header + table + notes + planSummary(plan) + "\n";
 }
@@ -104,21 +100,23 @@ const DONE: Record<StepResult["action"], string> = {
  * and why, what was skipped; then what to do next when something went wrong.
  */
 export function formatAccount(results: StepResult[], c: Colors, rerun: string): string {
-  const lines: string[] = [];
   // Whatever has a state exists, whether its own step went well or not (a failed start leaves it Stopped).
   const exists = results.filter((r) => r.state !== null && r.state !== "Deleted");
-  const deleted = results.filter((r) => r.state === "Deleted");
-  const gone = results.filter((r) => r.ok && r.state === null);
   const failed = results.filter((r) => !r.ok && !r.skipped);
   const skipped = results.filter((r) => r.skipped);
-  const where = (r: StepResult) => [r.node, r.state, r.ipv4[0]].filter((x): x is string => typeof x === "string").map(clean).join(", ");
-  if (exists.length > 0) lines.push(`Exists:  ${exists.map((r) => `${clean(r.name)} (${where(r)})`).join(", ")}`);
-  if (deleted.length > 0) lines.push(`Deleted: ${deleted.map((r) => `${clean(r.name)}${r.node === null ? "" : ` (${clean(r.node)})`}`).join(", ")} (recoverable until purged)`);
-  if (gone.length > 0) lines.push(`Gone:    ${gone.map((r) => clean(r.name)).join(", ")}`);
-  for (const r of failed) lines.push(`${c.red("Failed")}:  ${clean(r.name)}${r.node === null ? "" : ` on ${clean(r.node)}`}: ${clean(r.error?.message ?? "unknown error")}`);
-  for (const r of skipped) lines.push(`${c.yellow("Skipped")}: ${clean(r.name)}: ${clean(r.error?.message ?? "a step it waits for failed")}`);
+  const why = (r: StepResult, otherwise: string) => clean(r.error?.message ?? otherwise);
+  const sections: [string, [StepResult, string][]][] = [
+    ["Exists", exists.map((r) => [r, [r.node, r.state, r.ipv4[0]].filter((x): x is string => typeof x === "string").map(clean).join(", ")])],
+    [c.yellow("Deleted"), results.filter((r) => r.state === "Deleted").map((r) => [r, `${r.node === null ? "" : `${clean(r.node)}, `}recoverable until purged`])],
+    ["Gone", results.filter((r) => r.ok && r.state === null).map((r) => [r, r.node === null ? "" : `was on ${clean(r.node)}`])],
+    [c.red("Failed"), failed.map((r) => [r, `${r.node === null ? "" : `on ${clean(r.node)}: `}${why(r, "unknown error")}`])],
+    [c.yellow("Skipped"), skipped.map((r) => [r, why(r, "a step it waits for failed")])],
+  ];
+  const width = Math.max(0, ...results.map((r) => clean(r.name).length));
+  const lines = sections.filter(([, rows]) => rows.length > 0).flatMap(([title, rows]) => [`${title}:`, ...rows.map(([r, text]) => `  ${clean(r.name).padEnd(width)}   ${text}`.trimEnd())]);
   const ok = failed.length === 0 && skipped.length === 0;
-  const head = ok ? `${c.green("Done")}: ${results.length} ${results.length === 1 ? "step" : "steps"} succeeded.` : `${c.red("Not done")}: ${failed.length} failed, ${skipped.length} skipped, ${results.length - failed.length - skipped.length} succeeded.`;
+  const steps = (n: number) => `${n} ${n === 1 ? "step" : "steps"}`;
+  const head = ok ? `${c.green("Done")}: ${steps(results.length)} succeeded.` : `${c.red("Not done")}: ${failed.length} failed, ${skipped.length} skipped, ${results.length - failed.length - skipped.length} succeeded.`;
   if (!ok) lines.push(`Fix what failed and run "${rerun}" again: it goes on from here.`);
   return [head, ...lines].join("\n") + "\n";
 }

@@ -24,7 +24,7 @@ describe("the plan", () => {
   test("removals are named NAME@NODE; the master's text loses its control characters", () => {
     expect(removals(plan([step("a", "remove", { node: "n2" }), step("b", "keep")]))).toEqual(["a@n2"]);
     const text = formatPlan(plan([step("a", "launch", { reason: "most room\u001b[2J\r" })]), c);
-    expect(text).toContain("launch   a          n1     --      most room\n");
+    expect(text).toContain("launch   a          n1     --      --      most room\n");
     expect(text).not.toContain("\u001b");
   });
 });
@@ -35,13 +35,16 @@ describe("the account", () => {
     expect(formatAccount([result("db", { ipv4: ["10.0.0.2"] }), failedStart], c, "multiverse apply -f lab.yaml")).toBe(
       [
         "Not done: 1 failed, 0 skipped, 1 succeeded.",
-        "Exists:  db (n1, Running, 10.0.0.2), web (n1, Stopped)",
-        "Failed:  web on n1: start failed",
+        "Exists:",
+        "  db    n1, Running, 10.0.0.2",
+        "  web   n1, Stopped",
+        "Failed:",
+        "  web   on n1: start failed",
         'Fix what failed and run "multiverse apply -f lab.yaml" again: it goes on from here.',
         "",
       ].join("\n"),
     );
     const deleted = [result("a", { action: "delete", state: "Deleted" }), result("b", { action: "delete", state: null })];
-    expect(formatAccount(deleted, c, "multiverse delete -f lab.yaml")).toBe("Done: 2 steps succeeded.\nDeleted: a (n1) (recoverable until purged)\nGone:    b\n");
+    expect(formatAccount(deleted, c, "multiverse delete -f lab.yaml")).toBe("Done: 2 steps succeeded.\nDeleted:\n  a   n1, recoverable until purged\nGone:\n  b   was on n1\n");
   });
 });

@@ -122,10 +122,10 @@ describe("diff", () => {
     expect(client.out.join("")).toBe(
       [
         'Plan of environment "lab":',
-        "Action   Instance      Node   State     Reason",
-        "keep     lab-server    n1     Running   exists, Running",
-        "                                        drift: cpus: 2 in the file, launched with 1",
-        "launch   lab-agent-1   n2     --        most room (after lab-server)",
+        "Action   Instance      Node   State     After        Reason",
+        "keep     lab-server    n1     Running   --           exists, Running",
+        "                                                     drift: cpus: 2 in the file, launched with 1",
+        "launch   lab-agent-1   n2     --        lab-server   most room",
         'note: spread of "agent": only one node has room',
         "1 to launch, 1 unchanged (1 with drift, not changed in place: recreate it to apply the file's sizes).",
         "",
@@ -185,9 +185,12 @@ describe("apply", () => {
     expect(out).toEndWith(
       [
         "Not done: 1 failed, 1 skipped, 1 succeeded.",
-        "Exists:  lab-server (n1, Running, 10.0.0.5)",
-        "Failed:  lab-agent-1 on n2: launch failed: no room",
-        'Skipped: lab-agent-2: waits for "lab-agent-1", which failed',
+        "Exists:",
+        "  lab-server    n1, Running, 10.0.0.5",
+        "Failed:",
+        "  lab-agent-1   on n2: launch failed: no room",
+        "Skipped:",
+        '  lab-agent-2   waits for "lab-agent-1", which failed',
         `Fix what failed and run "multiverse apply -f ${lab}" again: it goes on from here.`,
         "",
       ].join("\n"),
@@ -212,7 +215,7 @@ describe("apply", () => {
     const out = client.out.join("");
     expect(out).toContain('Nothing to launch: environment "lab" is as the file says.\n');
     expect(out).not.toContain("kept lab-server");
-    expect(out).toEndWith("Done: 1 step succeeded.\nExists:  lab-server (n1, Running, 10.0.0.5)\n");
+    expect(out).toEndWith("Done: 1 step succeeded.\nExists:\n  lab-server   n1, Running, 10.0.0.5\n");
   });
 
   const lowered = planOf([step("lab-server", "keep", { state: "Running" }), step("lab-agent-3", "remove", { key: null, node: "n2", state: "Running", reason: 'count of "agent" lowered from 3 to 2' })]);
