@@ -8,7 +8,7 @@
  */
 import { stripControl } from "../core/format.ts";
 import type { EnvironmentPlan, PlanAction, StepResult } from "../protocol/environments.ts";
-import { renderTable, stateCell, type Cell, type Colors, type TableOptions } from "./tables.ts";
+import { renderTable, stateCell, type Cell, type Colors } from "./tables.ts";
 
 const clean = (text: string) => stripControl(text).replace(/\s+/g, " ").trim();
 
@@ -21,9 +21,10 @@ function actionCell(action: PlanAction, c: Colors): Cell {
 /**
  * The plan as a table (Action, Instance, Node, State, After, Reason), each
  * instance's drift on lines under its reason, the plan's notes, and a
- * closing count.
+ * closing count. Never cut to the terminal's width: the reasons are what a
+ * plan is read for, so a long one wraps rather than lose its end.
  */
-export function formatPlan(plan: EnvironmentPlan, c: Colors, options: TableOptions = {}): string {
+export function formatPlan(plan: EnvironmentPlan, c: Colors): string {
   const rows: Cell[][] = [];
   for (const step of plan.steps) {
     const after = step.after.length === 0 ? "--" : clean(step.after.join(","));
@@ -32,7 +33,7 @@ export function formatPlan(plan: EnvironmentPlan, c: Colors, options: TableOptio
     for (const drift of step.drift) rows.push(["", "", "", "", "", { text: `drift: ${clean(drift)}`, paint: c.yellow }]);
   }
   const header = `Plan of environment "${clean(plan.environment)}":\n`;
-  const table = rows.length === 0 ? "  (no instances)\n" : renderTable(["Action", "Instance", "Node", "State", "After", "Reason"], rows, c, { ...options, shrinkable: [4, 5] });
+  const table = rows.length === 0 ? "  (no instances)\n" : renderTable(["Action", "Instance", "Node", "State", "After", "Reason"], rows, c);
   const notes = plan.notes.map((n) => `${c.yellow("note")}: ${clean(n)}\n`).join("");
   return header + table + notes + planSummary(plan) + "\n";
 }

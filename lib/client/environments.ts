@@ -109,7 +109,7 @@ async function runApply(ctx: ClientContext, args: { file?: string; yes: boolean;
   const api = apiFor(args, ctx);
   const { plan } = await fetchPlan(api, environmentRequest("plan", file, {}));
   const c = paint(ctx);
-  if (!args.json) ctx.stdout(formatPlan(plan, c, { maxWidth: ctx.isTTY ? ctx.terminal.size().cols : null }));
+  if (!args.json) ctx.stdout(formatPlan(plan, c));
   const removed = removals(plan);
   let confirm = false;
   if (removed.length > 0 && !args.yes) {
@@ -151,7 +151,7 @@ export function diffCommand(ctx: ClientContext) {
       for (const { name, where } of unsetEnv(ctx, file)) ctx.stderr(`${warn}: ${where}: the environment variable ${name} is not set; apply will need it\n`);
       const { answer, plan } = await fetchPlan(apiFor(args, ctx), environmentRequest("plan", file, {}));
       if (args.json) ctx.stdout(answer.text + "\n");
-      else ctx.stdout(formatPlan(plan, paint(ctx), { maxWidth: ctx.isTTY ? ctx.terminal.size().cols : null }));
+      else ctx.stdout(formatPlan(plan, paint(ctx)));
       return EXIT.ok;
     },
   });
