@@ -3,7 +3,8 @@
  *
  * - `POST /api/v1/environments` — body `{ action, document, env?, confirm?,
  *   purge?, name? }` (protocol/environments.ts). `document` is the file as a
- *   JSON value, or its YAML text (`curl --data` of a JSON body holding it).
+ *   JSON value, or its YAML text. Or the YAML file itself as the body
+ *   (`Content-Type: application/yaml`) with `?action=…&confirm=1&purge=1`.
  *   - `plan`: answers the plan; nothing changes.
  *   - `apply`: every `{{ env.NAME }}` must be in `env` (else 400, nothing
  *     done); a plan with removals needs `confirm: true` (else 409 with the
@@ -40,7 +41,7 @@ export function registerEnvironmentRoutes(app: Hono<BunEnv>, deps: { environment
   app.get("/api/v1/environments/:name", (c) => c.json(environments.get(validateInstanceName(c.req.param("name")))));
 
   app.post("/api/v1/environments", async (c) => {
-    const request = await readBody(c, MAX_BODY_BYTES, parseEnvironmentRequest);
+    const request = await readRequest(c);
     const caller = deps.caller(c);
     if (request.action === "delete") {
       const name = request.name ?? environments.read(request.document).env.name;
@@ -57,6 +58,28 @@ export function registerEnvironmentRoutes(app: Hono<BunEnv>, deps: { environment
     }
     return answer(c, (emit) => environments.apply(doc, { values, confirmed: request.confirm }, caller, emit));
   });
+}
+
+/**
+ * The request: a JSON body, or (`Content-Type: application/yaml`) the
+ * document's YAML itself with `?action=plan|apply|delete[&confirm=1][&purge=1]`
+ * — what `curl --data-binary @lab.yaml` sends. Such a request carries no
+ * `env` values.
+ */
+async function readRequest(c: Context): Promise<EnvironmentRequest> {
+  if (!/yaml/i.test(c.req.header("content-type") ?? "")) return readBody(c, MAX_BODY_BYTES, parseEnvironmentRequest);
+  const length = Number(c.req.header("content-length") ?? "0");
+  const text = length > MAX_BODY_BYTES ? null : await c.req.text();
+  if (text === null || Buffer.byteLength(text) > MAX_BODY_BYTES) throw new AppError("E_TOO_LARGE", `Request body is larger than ${MAX_BODY_BYTES} bytes`);
+  const flag = (key: string): boolean => {
+    const value = c.req.query(key);
+    if (value === undefined || value === "0" || value === "false") return false;
+    if (value === "" || value === "1" || value === "true") return true;
+    throw new AppError("E_USAGE", `Invalid ${key} "${value.slice(0, 20)}": expected 1 or 0`);
+  };
+  const action = c.req.query("action");
+  if (action === undefined) throw new AppError("E_USAGE", "A YAML document needs ?action=plan, ?action=apply or ?action=delete");
+  return parseEnvironmentRequest({ action, document: text, confirm: flag("confirm"), purge: flag("purge") });
 }
 
 /** The `{{ env.NAME }}` values the document uses, each required. @throws AppError E_USAGE naming the missing ones */
