@@ -77,10 +77,11 @@ async function follow(ctx: ClientContext, api: ApiClient, body: EnvironmentReque
       if (call.json || event.type === "plan") continue;
       if (event.type === "waiting") progress.line(stripControl(event.message));
       else if (event.type === "step") {
+        // Plain lines: each instance's phase once. Live: every instance at work on the one line.
         const text = stepText(event, live);
-        if (!live && phases.get(event.name) !== stepText(event, false)) progress.line(text);
-        phases.set(event.name, stepText(event, false));
-        if (live) progress.phase([...phases.keys()].map((n) => (n === event.name ? text : phases.get(n))).join("; "), [...phases.keys()].join(" "));
+        if (!live && phases.get(event.name) !== text) progress.line(text);
+        phases.set(event.name, text);
+        showGoing(progress, phases, live, doing);
       } else {
         phases.delete(event.result.name);
         if (!(event.result.ok && event.result.action === "keep")) progress.line(resultLine(event.result, paint(ctx)));
@@ -111,14 +112,12 @@ async function runApply(ctx: ClientContext, args: { file?: string; yes: boolean;
   const c = paint(ctx);
   if (!args.json) ctx.stdout(formatPlan(plan, c));
   const removed = removals(plan);
-  let confirm = false;
   if (removed.length > 0 && !args.yes) {
     if (!canAsk(ctx)) throw usageError(`The plan removes ${removed.join(", ")}: give --yes to go ahead (nothing was changed)`);
     const stop = await askFirst(ctx, removed, "", `Remove ${removed.join(", ")}?`);
     if (stop !== null) return stop;
-    confirm = true;
-  } else confirm = removed.length > 0;
-  const body = environmentRequest("apply", file, env, { confirm });
+  }
+  const body = environmentRequest("apply", file, env, { confirm: removed.length > 0 });
   return follow(ctx, api, body, { json: args.json, name: file.environment.name, rerun: rerunOf("apply", path) });
 }
 

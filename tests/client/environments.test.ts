@@ -206,6 +206,32 @@ describe("apply", () => {
     expect(client.err.join("")).toBe("error: the plan changed while waiting (nothing was done)\n");
   });
 
+  test("on a terminal: every instance at work on one redrawn line, its percentage with it", async () => {
+    const events = [
+      { type: "step", name: "lab-agent-1", node: "n2", status: "started", message: "launching on n2" },
+      { type: "step", name: "lab-agent-2", node: "n3", status: "progress", phase: "Retrieving image", percent: 40, message: "Retrieving image: 40%" },
+      { type: "result", result: result("lab-agent-1", { node: "n2" }) },
+      { type: "done", ok: true, results: [result("lab-agent-1", { node: "n2" }), result("lab-agent-2", { node: "n3" })] },
+    ];
+    const m = environmentsMaster(LAUNCH_ALL, events);
+    const client = withToken(fakeClient({ isTTY: true, cols: 200 }));
+    expect(await runClient(client, m, ["apply", "-f", lab])).toBe(0);
+    const out = client.out.join("");
+    expect(out).toContain("\r\u001b[2Klab-agent-1: launching on n2; lab-agent-2: Retrieving image 40% … 0 s");
+    expect(out).toContain("\r\u001b[2Klaunched lab-agent-1 on n2 (10.0.0.5)\n\r\u001b[2Klab-agent-2: Retrieving image 40% … 0 s");
+  });
+
+  test("-f - reads the file from stdin, never from a terminal", async () => {
+    const m = serve(() => json({}));
+    const tty = fakeClient({ stdinIsTTY: true });
+    expect(await runClient(tty, m, ["diff", "-f", "-"])).toBe(2);
+    expect(tty.err.join("")).toStartWith("error: -f - reads the environment's file from stdin, which is a terminal here");
+    const empty = fakeClient();
+    expect(await runClient(empty, m, ["diff", "-f", "-"])).toBe(2);
+    expect(empty.err.join("")).toStartWith("error: stdin: ");
+    expect(m.seen).toEqual([]);
+  });
+
   test("a second apply of the same file: nothing to launch, exit 0", async () => {
     const kept = planOf([step("lab-server", "keep", { reason: "exists, Running", state: "Running" })]);
     const done = { type: "done", ok: true, results: [result("lab-server", { action: "keep" })] };
