@@ -47,6 +47,7 @@ export function environmentInstancesTable(views: EnvironmentView[], c: Colors, o
   return renderTable(["Environment", "Node Name", "Instance Name", "State", "IPv4"], rows, c, options);
 }
 
+/** `envs [-o FORMAT]`: the listing of `GET /api/v1/environments`. */
 export function envsCommand(ctx: ClientContext) {
   return defineCommand({
     meta: withNotes({ name: "envs", description: "List the environments (apply -f FILE) with their instances, nodes and states" }, [

@@ -121,6 +121,7 @@ async function runApply(ctx: ClientContext, args: { file?: string; yes: boolean;
   return follow(ctx, api, body, { json: args.json, name: file.environment.name, rerun: rerunOf("apply", path) });
 }
 
+/** `apply -f FILE [--yes]`: exit 0 only when every step succeeded; 2 for a file refused or removals without --yes; 130 after Ctrl-C. */
 export function applyCommand(ctx: ClientContext) {
   return defineCommand({
     meta: withNotes({ name: "apply", description: "Create or bring up to date an environment from its YAML file: apply -f FILE" }, [
@@ -137,6 +138,7 @@ export function applyCommand(ctx: ClientContext) {
   });
 }
 
+/** `diff -f FILE`: the plan only (`--json`: as the API answered it); nothing changes. */
 export function diffCommand(ctx: ClientContext) {
   return defineCommand({
     meta: withNotes({ name: "diff", description: "What apply -f FILE would do, and why; nothing is changed" }, [
