@@ -6,7 +6,7 @@
  *   another member of the environment (KEY as the member's key: `server`,
  *   `agent-1`). The address is the one other hosts can reach: its first on
  *   an extra network (`network: bridged`) when it has one, else its first
- *   (the master's environment-apply.ts, `reachableAddress`);
+ *   (`reachableAddress` in lib/master/environment-apply.ts);
  * - `env.NAME`: a value of the client's environment, sent with the request;
  * - `secrets.NAME`: a secret stored with the environment on the master.
  *
