@@ -180,6 +180,8 @@ async function waitStep(deps: ApplyDeps, s: PlannedStep): Promise<StepResult> {
       return ok(s, now.node, now.state, now.ipv4);
     }
     const launching = deps.launchingOn(s.name) !== null;
+    const entry = now === null ? undefined : deps.registry.get(now.node);
+    if (entry && deps.registry.stateOf(entry) === "Down") throw new AppError("E_UNREACHABLE", `"${s.name}" is on node "${now!.node}", which is Down; apply again once it is back`);
     if (now === null && !launching) throw new AppError("E_CONFLICT", `"${s.name}" was being launched by another call, which did not succeed; apply again to launch it`);
     if (now !== null && !launching && (now.state === "Stopped" || now.state === "Suspended" || now.state === "Deleted")) {
       throw new AppError("E_CONFLICT", `"${s.name}" settled ${now.state}, not Running; apply again to start it`);
