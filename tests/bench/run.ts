@@ -2,6 +2,7 @@
  * `bun run bench`: every benchmark, one after the other, each printing its
  * table. Benchmarks report figures; they never pass or fail on timing.
  */
+import { runApplyBench } from "./apply.ts";
 import { runAuditBench } from "./audit.ts";
 import { runBinariesBench } from "./binaries.ts";
 import { runCpBench } from "./cp.ts";
@@ -33,6 +34,8 @@ await runAuditBench();
 await runFanOutBench();
 // Label selectors over 20,000 instances (issue 15).
 await runSelectorsBench();
+// apply -f of 12 instances over 3 nodes beside the same launches one by one (issue 17).
+await runApplyBench();
 // Says it is skipped when there is no Chromium.
 await runWebBench();
 // Says it is skipped when there are no executables (npm run build first).
