@@ -191,6 +191,7 @@ export function createApiApp(deps: ApiDeps): Hono<BunEnv> {
   const environments = createEnvironments({
     registry,
     ops: deps.ops,
+    audit: deps.audit,
     store: deps.environments ?? createEnvironmentStore(null),
     log: deps.log,
     cpuOvercommit: deps.cpuOvercommit,

@@ -10,6 +10,9 @@
  *   changes. Running: kept. Stopped, suspended, or deleted and not purged:
  *   started (a deleted one recovered first). Any other state (starting,
  *   being launched): waited for.
+ * - A missing one that an apply launched on a node that is not Ready now (or
+ *   has not joined since the master started) is not launched again
+ *   elsewhere: its step fails, saying so, until the node is back.
  * - A missing one is launched: on its `node` when the document pins it, else
  *   where placement.ts puts it, each planned launch charged to its node so
  *   the next one sees it. `spread` keeps an entry's instances on different
@@ -92,6 +95,14 @@ export function planEnvironment(env: Environment, world: PlanWorld): { plan: Env
     const existing = byName.get(member.name)?.[0];
     const after = member.after.map((key) => `${env.name}-${key}`);
     if (existing !== undefined) return existingStep(member, existing, after, stored.get(member.name));
+    const record = stored.get(member.name);
+    const home = record === undefined ? undefined : world.candidates.find((c) => c.name === record.node);
+    if (record !== undefined && home?.state !== "Ready") {
+      // Its node has not joined since the master started, or is not Ready: the instance may well be there.
+      const why = home === undefined ? "which is not in the cluster now (not joined since the master started, or removed)" : `which is ${home.state}`;
+      const reason = `launched on node "${record.node}", ${why}: not launched again elsewhere; apply again once the node is Ready`;
+      return step(member, { action: "wait", node: record.node, reason, state: null, after }, new AppError("E_UNREACHABLE", `"${member.name}" was ${reason}`));
+    }
     const inFlight = world.launchingOn(member.name);
     if (inFlight !== null) {
       placedOn.set(member.name, inFlight);

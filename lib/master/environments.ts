@@ -16,12 +16,14 @@ import { createKeyedLock } from "../core/keyed-lock.ts";
 import { readYamlDocument } from "../cli/yaml-document.ts";
 import { parseEnvironmentDocument } from "../protocol/environment-document.ts";
 import { ENVIRONMENT_LABEL, type Environment, type EnvironmentEvent, type EnvironmentPlan, type EnvironmentView, type StepResult } from "../protocol/environments.ts";
-import type { Caller } from "./audit-policy.ts";
+import { recordRequest, type AuditDeps, type Caller, type CallEnd } from "./audit-policy.ts";
 import { runApply, type ApplyDeps } from "./environment-apply.ts";
 import { planEnvironment, type PlannedStep, type SeenInstance } from "./environment-plan.ts";
 
 export interface EnvironmentsDeps extends Omit<ApplyDeps, "log"> {
   log: Pick<ConsolaInstance, "error" | "info">;
+  /** Each apply and delete of an environment is recorded as a whole (`apply-environment`, `delete-environment`), beside the calls it makes. */
+  audit: AuditDeps["audit"];
   cpuOvercommit?: number;
 }
 
@@ -140,9 +142,16 @@ export function createEnvironments(deps: EnvironmentsDeps): Environments {
           const e = error instanceof AppError ? error : new AppError("E_INTERNAL", String(error));
           return { ok: false, plan: null, results: [], error: e };
         }
+        let end: (end: CallEnd) => void;
+        try {
+          end = recordRequest(deps, { token: caller.tokenId, action: "apply-environment", node: null, instance: null, params: { environment: env.name, confirm: options.confirmed, ...countSteps(plan.steps) } });
+        } catch (error) {
+          return { ok: false, plan: null, results: [], error: error instanceof AppError ? error : new AppError("E_STORAGE", String(error)) };
+        }
         emit({ type: "plan", plan: plan.plan });
         const results = await runApply(deps, { env, steps: plan.steps, values: options.values, confirmed: options.confirmed, caller, emit });
         const ok = results.every((r) => r.ok);
+        end(ok ? { error: null } : { error: { code: "E_CONFLICT", message: summarize(results) } });
         try {
           store.recordApply(env.name, ok);
         } catch (error) {
@@ -156,6 +165,12 @@ export function createEnvironments(deps: EnvironmentsDeps): Environments {
       if (store.get(name) === null && instancesOf(name).length === 0) throw new AppError("E_NOT_FOUND", `No environment "${name}": the master has no record of it and no instance carries its label`);
       return exclusive(name, emit, async () => {
         const targets = instancesOf(name).filter((i) => purge || i.state !== "Deleted");
+        let end: (end: CallEnd) => void;
+        try {
+          end = recordRequest(deps, { token: caller.tokenId, action: "delete-environment", node: null, instance: null, params: { environment: name, purge, instances: targets.length } });
+        } catch (error) {
+          return { ok: false, plan: null, results: [], error: error instanceof AppError ? error : new AppError("E_STORAGE", String(error)) };
+        }
         const results: StepResult[] = [];
         const entries = targets.flatMap((i) => {
           const node = registry.get(i.node);
@@ -168,6 +183,7 @@ export function createEnvironments(deps: EnvironmentsDeps): Environments {
           if (r.ok && purge) store.dropMember(name, r.name);
         });
         const ok = results.every((r) => r.ok);
+        end(ok ? { error: null } : { error: { code: "E_CONFLICT", message: summarize(results) } });
         if (ok && purge) store.forget(name);
         return { ok, plan: null, results, error: null };
       });
@@ -188,4 +204,18 @@ export function createEnvironments(deps: EnvironmentsDeps): Environments {
       return { ...view(name, declaredOf(record?.document)), document: record === null ? null : (JSON.parse(record.document) as unknown) };
     },
   };
+}
+
+/** How many steps of each action a plan has, for its audit record. */
+function countSteps(steps: readonly PlannedStep[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const s of steps) counts[s.action] = (counts[s.action] ?? 0) + 1;
+  return counts;
+}
+
+/** The failures of an apply or delete, for its audit record: `lab-a failed (…); lab-b skipped`. */
+function summarize(results: readonly StepResult[]): string {
+  const bad = results.filter((r) => !r.ok);
+  const shown = bad.slice(0, 10).map((r) => `${r.name} ${r.skipped ? "skipped" : `failed (${(r.error?.message ?? "unknown error").slice(0, 200)})`}`);
+  return `${bad.length} of ${results.length} steps did not succeed: ${shown.join("; ")}${bad.length > 10 ? "; …" : ""}`;
 }

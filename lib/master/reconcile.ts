@@ -42,6 +42,8 @@ export interface ReconcileDeps extends OutcomeDeps, AuditDeps {
 }
 
 const SESSIONS = new Set(["shell", "exec"]);
+/** An environment's apply or delete as a whole (environments.ts): its calls are settled one by one. */
+const ENVIRONMENT_ACTIONS = new Set(["apply-environment", "delete-environment"]);
 
 /**
  * Settles `records` (the interrupted calls of the audit trail), each as soon
@@ -72,6 +74,10 @@ async function settleOne(deps: ReconcileDeps, record: AuditEvent): Promise<void>
   // A change of the master's own cache, nothing a node can report on.
   if (record.action === REMOVE_NODE_ACTION) {
     const message = "Outcome unknown: the master stopped during this removal; the cache it acted on went with it, and a node joins the new master afresh";
+    return recordEnd(deps, record, { error: { code: "E_CANCELLED", message } });
+  }
+  if (ENVIRONMENT_ACTIONS.has(record.action)) {
+    const message = "Ended with the master, which stopped during it: each launch, start and removal it made has its own record; apply the file again to go on from what exists";
     return recordEnd(deps, record, { error: { code: "E_CANCELLED", message } });
   }
   if (record.node === null) return recordEnd(deps, record, { error: { code: "E_UNREACHABLE", message: "Outcome unknown: the record names no node to ask" } });

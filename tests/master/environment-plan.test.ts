@@ -124,4 +124,17 @@ describe("environment plans", () => {
     const { plan } = planEnvironment(env([member("a")]), world({ launchingOn: (n) => (n === "lab-a" ? "n2" : null) }));
     expect(plan.steps[0]).toMatchObject({ action: "wait", node: "n2" });
   });
+
+  test("a member recorded on a node that has not joined (or is not Ready) is not launched elsewhere", () => {
+    const m = member("a");
+    const stored = [{ instance: "lab-a", node: "n9", launched: launchedWith(m) }];
+    const { plan, steps } = planEnvironment(env([m]), world({ stored }));
+    expect(plan.steps[0]).toMatchObject({ action: "wait", node: "n9" });
+    expect(plan.steps[0]!.reason).toContain('launched on node "n9", which is not in the cluster now');
+    expect(steps[0]!.refusal?.code).toBe("E_UNREACHABLE");
+    const down = planEnvironment(env([m]), world({ stored: [{ ...stored[0]!, node: "n2" }], candidates: [node("n1"), node("n2", { state: "Down" })] }));
+    expect(down.plan.steps[0]!.reason).toContain("which is Down");
+    // Back and Ready, not listing it (purged on the host): launched again.
+    expect(planEnvironment(env([m]), world({ stored: [{ ...stored[0]!, node: "n2" }] })).plan.steps[0]!.action).toBe("launch");
+  });
 });
