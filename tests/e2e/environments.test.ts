@@ -350,7 +350,15 @@ describe("environments", () => {
     expect(recover.code).toBe(0);
     expect(simStates(sims.get(names[0]!.split("@")[1]!)!).get(names[0]!.split("@")[0]!)).toBe("Stopped");
 
-    const before = mark();
+    // Applied again: the deleted ones recovered and started, the recovered one started; nothing launched.
+    let before = mark();
+    const again = await run(["apply", "-f", file]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain("5 to start");
+    expect(launches("", calls(before))).toEqual([]);
+    expect((await envInstances("shop")).map((i) => `${i.name}@${i.node} ${i.state}`).sort()).toEqual(names.map((n) => `${n} Running`));
+
+    before = mark();
     const purge = await run(["delete", "-f", file, "--purge", "--yes"]);
     expect(purge.code).toBe(0);
     expect(deletes("shop-", calls(before)).every((c) => c.argv.includes("--purge"))).toBe(true);
@@ -365,10 +373,14 @@ describe("environments", () => {
     expect(dbPassword).toMatch(/^[0-9a-f]{64}$/);
     const events = await apiRead(master, "/api/v1/events?limit=10000", (body) => arrayOf(parseAuditEvent)(body, "events"));
     expect(events.some((e) => e.action === "launch" && e.instance === "k3s-server")).toBe(true);
+    const stored = await api(master, "/api/v1/environments/k3s");
+    expect(stored.status).toBe(200);
+    expect(JSON.stringify(stored.body)).toContain("{{ secrets.k3s_token }}");
     const places: [string, string][] = [
       ["master output", master.proc.output],
       ...workers.map((w): [string, string] => [`worker ${w.name} output`, w.proc.output]),
       ["audit trail", JSON.stringify(events)],
+      ["the stored document", JSON.stringify(stored.body)],
       ...[...sims].map(([node, dir]): [string, string] => [`calls.log of ${node}`, readFileSync(join(dir, "calls.log"), "utf8")]),
       ["client output", clientOutput.join("\n")],
     ];
