@@ -226,6 +226,13 @@ describe("environments", () => {
     const r = await run(["apply", "-f", changed]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("with drift");
+    // The API without a stream holds the request open and answers at the end; YAML text is a document too.
+    const held = await post({ action: "apply", document: readFileSync(changed, "utf8") });
+    expect(held.status).toBe(200);
+    const answer = (await held.json()) as { ok: boolean; plan: EnvironmentPlan; results: { name: string; action: string; ok: boolean }[] };
+    expect(answer.ok).toBe(true);
+    expect(answer.plan.steps.map((s) => `${s.action} ${s.drift.length}`)).toEqual(["keep 3"]);
+    expect(answer.results.map((x) => `${x.name} ${x.action} ${x.ok}`)).toEqual(["drift-box keep true"]);
     const after = calls(before);
     expect(launches("drift-", after)).toEqual([]);
     expect(deletes("drift-", after)).toEqual([]);
