@@ -132,6 +132,8 @@ describe("environments", () => {
     const listed = await envInstances("k3s");
     expect(listed.map((i) => `${i.name}@${i.node} ${i.state}`).sort()).toEqual([...planned].map(([n, node]) => `${n}@${node} Running`).sort());
     expect(planned.get("k3s-agent-1")).not.toBe(planned.get("k3s-agent-2"));
+    expect(plan.steps.find((s) => s.name === "k3s-agent-2")?.reason).toStartWith("spread: apart from k3s-agent-1; ");
+    expect(plan.steps.find((s) => s.name === "k3s-agent-1")?.after).toEqual(["k3s-server"]);
 
     const server = listed.find((i) => i.name === "k3s-server")!;
     expect(server.labels).toEqual({ "multiverse/env": "k3s", role: "server" });
