@@ -196,6 +196,8 @@ describe("environments at real pacing", () => {
 
       const r = await viaClient;
       expect(r.code).toBe(0);
+      // The API's events and nothing else: the keepalives are not printed.
+      expect(r.stdout).not.toMatch(/^$\n|\n\n/m);
       const clientEvents = r.stdout
         .split("\n")
         .filter(Boolean)
