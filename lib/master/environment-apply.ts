@@ -169,17 +169,21 @@ async function removeStep(deps: ApplyDeps, input: ApplyInput, s: PlannedStep): P
   return ok(s, s.node, null, []);
 }
 
-/** Waits until the instance is Running (then sets its labels), bounded. */
+/**
+ * Waits until the instance is Running and no launch of it is in flight (its
+ * launch ends once cloud-init is done: Running comes before), then sets its
+ * labels; bounded.
+ */
 async function waitStep(deps: ApplyDeps, s: PlannedStep): Promise<StepResult> {
   const bound = deps.waitBoundMs ?? WAIT_BOUND_MS;
   const deadline = Date.now() + bound;
   for (;;) {
     const now = listed(deps.registry, s.name);
-    if (now?.state === "Running") {
+    const launching = deps.launchingOn(s.name) !== null;
+    if (now?.state === "Running" && !launching) {
       relabel(deps, { ...s, node: now.node });
       return ok(s, now.node, now.state, now.ipv4);
     }
-    const launching = deps.launchingOn(s.name) !== null;
     const entry = now === null ? undefined : deps.registry.get(now.node);
     if (entry && deps.registry.stateOf(entry) === "Down") throw new AppError("E_UNREACHABLE", `"${s.name}" is on node "${now!.node}", which is Down; apply again once it is back`);
     if (now === null && !launching) throw new AppError("E_CONFLICT", `"${s.name}" was being launched by another call, which did not succeed; apply again to launch it`);

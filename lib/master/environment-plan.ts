@@ -8,8 +8,9 @@
  *   environment's label or was recorded as its member (environment-store.ts);
  *   any other instance of that name is a conflict, refused before anything
  *   changes. Running: kept. Stopped, suspended, or deleted and not purged:
- *   started (a deleted one recovered first). Any other state (starting,
- *   being launched): waited for.
+ *   started (a deleted one recovered first). Any other state (starting),
+ *   or a launch of it not ended yet (by another call, or one the last master
+ *   left in flight: Running comes before cloud-init is done): waited for.
  * - A missing one that an apply launched on a node that is not Ready now (or
  *   has not joined since the master started) is not launched again
  *   elsewhere: its step fails, saying so, until the node is back.
@@ -94,7 +95,7 @@ export function planEnvironment(env: Environment, world: PlanWorld): { plan: Env
   const steps: PlannedStep[] = env.members.map((member) => {
     const existing = byName.get(member.name)?.[0];
     const after = member.after.map((key) => `${env.name}-${key}`);
-    if (existing !== undefined) return existingStep(member, existing, after, stored.get(member.name));
+    if (existing !== undefined) return existingStep(member, existing, after, stored.get(member.name), world.launchingOn(member.name) !== null);
     const record = stored.get(member.name);
     const home = record === undefined ? undefined : world.candidates.find((c) => c.name === record.node);
     if (record !== undefined && home?.state !== "Ready") {
@@ -142,12 +143,16 @@ function step(member: EnvironmentMember, view: Omit<PlanStep, "name" | "key" | "
   return { name: member.name, key: member.key, drift, ...view, member, refusal, relabel };
 }
 
-function existingStep(member: EnvironmentMember, existing: SeenInstance, after: string[], record: StoredMember | undefined): PlannedStep {
+function existingStep(member: EnvironmentMember, existing: SeenInstance, after: string[], record: StoredMember | undefined, launching: boolean): PlannedStep {
   const drift = record === undefined ? [] : driftOf(member, record.launched);
   const wanted: Labels = { ...existing.labels, ...member.labels };
   const relabel = sameLabels(wanted, existing.labels) ? null : wanted;
   const labelNote = relabel === null ? "" : existing.labels[ENVIRONMENT_LABEL] === undefined ? "; adopted: labels set" : "; labels updated";
   const view = { node: existing.node, state: existing.state, after };
+  if (launching) {
+    // Listed (even Running) while its launch has not ended: its cloud-init may still run, and what waits on it must wait.
+    return step(member, { ...view, action: "wait", reason: `exists, ${existing.state}, its launch not ended yet: waited for until it has${labelNote}` }, null, drift, relabel);
+  }
   if (existing.state === "Running") return step(member, { ...view, action: "keep", reason: `exists, Running${labelNote}` }, null, drift, relabel);
   if (SETTLED_START.includes(existing.state)) {
     const how = existing.state === "Deleted" ? "deleted (not purged): recovered and started" : `${existing.state}: started`;

@@ -57,7 +57,7 @@ function fakeOps(registry: Registry, calls: Call[], options: { ms?: number; fail
   return ops as Operations;
 }
 
-function setup(yaml: object, options: { ms?: number; failing?: string[]; seed?: [string, "Running"][] } = {}) {
+function setup(yaml: object, options: { ms?: number; failing?: string[]; seed?: [string, "Running"][]; launchingOn?: (name: string) => string | null } = {}) {
   const registry = new Registry({ now: () => Date.now(), heartbeatMs: 60_000, downGraceMs: 60_000 });
   for (const name of ["n1", "n2", "n3"]) joinNode(registry, name, name === "n1" ? (options.seed ?? []) : []);
   const calls: Call[] = [];
@@ -68,7 +68,7 @@ function setup(yaml: object, options: { ms?: number; failing?: string[]; seed?: 
   const { steps } = planEnvironment(env, { instances: seen, stored: [], candidates: registry.entries().map((e) => ({ name: e.name, state: "Ready" as const, multipassError: null, resources: ROOMY, allocated: e.snapshot.allocated, instanceCount: 0 })), launchingOn: () => null });
   const events: EnvironmentEvent[] = [];
   const run = (more: { confirmed?: boolean; values?: Record<string, string>; steps?: PlannedStep[] } = {}) =>
-    runApply({ registry, ops, store, log: createTestLog().log, launchingOn: () => null }, { env, steps: more.steps ?? steps, values: more.values ?? {}, confirmed: more.confirmed ?? false, caller: { tokenId: "t" }, emit: (e) => events.push(e) });
+    runApply({ registry, ops, store, log: createTestLog().log, launchingOn: options.launchingOn ?? (() => null), pollMs: 10 }, { env, steps: more.steps ?? steps, values: more.values ?? {}, confirmed: more.confirmed ?? false, caller: { tokenId: "t" }, emit: (e) => events.push(e) });
   return { registry, calls, store, env, steps, events, run };
 }
 
@@ -131,5 +131,20 @@ describe("applying an environment", () => {
     expect(reachableAddress(1, ["10.0.0.2", "192.168.1.2"])).toBe("192.168.1.2");
     expect(reachableAddress(1, ["10.0.0.2"])).toBe("10.0.0.2");
     expect(reachableAddress(0, [])).toBeUndefined();
+  });
+
+  test("a waited-for instance listed Running counts only once its launch has ended (cloud-init runs after Running)", async () => {
+    let inFlight = true;
+    const { run, steps, calls, registry } = setup({ name: "lab", instances: [{ name: "db" }, { name: "app", after: ["db"] }] }, { launchingOn: (n) => (n === "lab-db" && inFlight ? "n1" : null) });
+    registry.applyInstances("n1", [{ name: "lab-db", state: "Running", ipv4: ["10.0.0.9"], release: null }]);
+    const wait: PlannedStep = { ...steps[0]!, action: "wait", node: "n1", state: "Running", refusal: null };
+    const done = run({ steps: [wait, steps[1]!] });
+    await Bun.sleep(100);
+    expect(calls.filter((c) => c.what === "launch")).toEqual([]);
+    const ended = Date.now();
+    inFlight = false;
+    const results = await done;
+    expect(results.map((r) => [r.name, r.action, r.ok])).toEqual([["lab-db", "wait", true], ["lab-app", "launch", true]]);
+    expect(calls.find((c) => c.what === "launch" && c.name === "lab-app")!.at).toBeGreaterThanOrEqual(ended);
   });
 });

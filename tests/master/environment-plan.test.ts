@@ -120,9 +120,14 @@ describe("environment plans", () => {
     expect(plan.steps[0]).toMatchObject({ action: "keep", drift: ["cpus: 2 in the file, launched with 1"] });
   });
 
-  test("a launch already in flight by another call is waited for, not launched twice", () => {
-    const { plan } = planEnvironment(env([member("a")]), world({ launchingOn: (n) => (n === "lab-a" ? "n2" : null) }));
+  test("a launch already in flight by another call is waited for, not launched twice, even once it is listed Running", () => {
+    const launchingOn = (n: string) => (n === "lab-a" ? "n2" : null);
+    const { plan } = planEnvironment(env([member("a")]), world({ launchingOn }));
     expect(plan.steps[0]).toMatchObject({ action: "wait", node: "n2" });
+    // Running comes before cloud-init is done: what waits on it must wait for the launch's end.
+    const listed = planEnvironment(env([member("a")]), world({ launchingOn, instances: [seen("lab-a", "n2")] }));
+    expect(listed.plan.steps[0]).toMatchObject({ action: "wait", node: "n2", state: "Running" });
+    expect(listed.plan.steps[0]!.reason).toContain("its launch not ended yet");
   });
 
   test("a member recorded on a node that has not joined (or is not Ready) is not launched elsewhere", () => {
