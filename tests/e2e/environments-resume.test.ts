@@ -28,6 +28,7 @@ import {
   RoleProcess,
   simConfig,
   simStates,
+  simTimedCalls,
   startMaster,
   startWorker,
   stopAll,
@@ -51,15 +52,7 @@ interface Call {
 }
 
 function calls(): Call[] {
-  return [...sims].flatMap(([node, dir]) =>
-    readFileSync(join(dir, "calls.log"), "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => {
-        const { time, argv } = parseJson(line, "calls.log") as { time: string; argv: string[] };
-        return { node, time: Date.parse(time), argv };
-      }),
-  );
+  return [...sims].flatMap(([node, dir]) => simTimedCalls(dir).map((c) => ({ node, ...c })));
 }
 
 /** How many `launch` calls each instance whose name starts with `prefix` got, over every host. */

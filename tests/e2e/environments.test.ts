@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { arrayOf, parseJson } from "../../lib/core/parse.ts";
 import { parseAuditEvent } from "../../lib/protocol/audit.ts";
 import { parseEnvironmentEvent, parseEnvironmentPlan, type EnvironmentEvent, type EnvironmentPlan } from "../../lib/protocol/environments.ts";
-import { api, apiInstances, apiNodes, apiRead, client, removeTempDirs, ROOT, simConfig, simStates, startMaster, startWorker, stopAll, tempDir, waitFor, type MasterHandle, type RunResult, type WorkerHandle } from "./harness.ts";
+import { api, apiInstances, apiNodes, apiRead, client, removeTempDirs, ROOT, simConfig, simStates, simTimedCalls, startMaster, startWorker, stopAll, tempDir, waitFor, type MasterHandle, type RunResult, type WorkerHandle } from "./harness.ts";
 
 setDefaultTimeout(90_000);
 
@@ -39,22 +39,15 @@ interface Call {
 /** Lines of each host's calls.log so far: `calls(mark)` gives only what came after. */
 type Mark = Map<string, number>;
 
-function logOf(dir: string): string[] {
-  return readFileSync(join(dir, "calls.log"), "utf8").split("\n").filter(Boolean);
-}
-
 function mark(): Mark {
-  return new Map([...sims].map(([node, dir]) => [node, logOf(dir).length]));
+  return new Map([...sims].map(([node, dir]) => [node, simTimedCalls(dir).length]));
 }
 
 function calls(since: Mark = new Map()): Call[] {
   return [...sims].flatMap(([node, dir]) =>
-    logOf(dir)
+    simTimedCalls(dir)
       .slice(since.get(node) ?? 0)
-      .map((line) => {
-        const { time, argv } = parseJson(line, "calls.log") as { time: string; argv: string[] };
-        return { node, time: Date.parse(time), argv };
-      }),
+      .map((c) => ({ node, ...c })),
   );
 }
 

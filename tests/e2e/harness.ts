@@ -344,11 +344,20 @@ export function apiSessions(master: MasterHandle): Promise<SessionView[]> {
 
 /** Every argv the simulated host of `simDir` received, in order, from its calls.log. */
 export function simCalls(simDir: string): string[][] {
+  return simTimedCalls(simDir).map((c) => c.argv);
+}
+
+/** Every call the simulated host of `simDir` received, in order, with when it was made (ms since the epoch). */
+export function simTimedCalls(simDir: string): { time: number; argv: string[] }[] {
   const text = readFileSync(join(simDir, "calls.log"), "utf8");
   return text
     .split("\n")
     .filter(Boolean)
-    .map((line, i) => field(object(parseJson(line, `calls.log:${i + 1}`), `calls.log:${i + 1}`), "argv", `calls.log:${i + 1}`, arrayOf(string)));
+    .map((line, i) => {
+      const where = `calls.log:${i + 1}`;
+      const o = object(parseJson(line, where), where);
+      return { time: Date.parse(field(o, "time", where, string)), argv: field(o, "argv", where, arrayOf(string)) };
+    });
 }
 
 /** Writes the stand-in's config.json (fault injection, step delay, a timing profile: see lib/sim/README.md). */
