@@ -151,7 +151,8 @@ function existingStep(member: EnvironmentMember, existing: SeenInstance, after: 
   const view = { node: existing.node, state: existing.state, after };
   if (launching) {
     // Listed (even Running) while its launch has not ended: its cloud-init may still run, and what waits on it must wait.
-    return step(member, { ...view, action: "wait", reason: `exists, ${existing.state}, its launch not ended yet: waited for until it has${labelNote}` }, null, drift, relabel);
+    // Its launch sets its labels (a launch the last master left: the wait does), so no "adopted" here.
+    return step(member, { ...view, action: "wait", reason: `exists, ${existing.state}, its launch not ended yet: waited for until it has` }, null, drift, relabel);
   }
   if (existing.state === "Running") return step(member, { ...view, action: "keep", reason: `exists, Running${labelNote}` }, null, drift, relabel);
   if (SETTLED_START.includes(existing.state)) {
