@@ -15,7 +15,8 @@ import { parseNodeRemoved, parseNodeView, type NodeView } from "../protocol/api.
 import { validateNodeName } from "../core/validate.ts";
 import { usageError } from "../core/errors.ts";
 import { cordonCommand, drainCommand, uncordonCommand } from "./maintenance.ts";
-import { formatLabels, nodeLabelCommand } from "./labels.ts";
+import { formatLabels, nodeLabelCommand, selectorArg, selectorOption } from "./labels.ts";
+import { matchesSelector, parseSelector } from "../core/labels.ts";
 import { isTable, outputArgs, parseOutput, printListing, tableOptions, type Output } from "./output.ts";
 import type { TableOptions } from "./tables.ts";
 
@@ -88,6 +89,7 @@ export function nodesCommand(ctx: ClientContext) {
     meta: { name: "nodes", description: "List the nodes (Multipass hosts) of the cluster; nodes remove NAME drops one" },
     args: {
       watch: { type: "boolean", alias: "w", default: false, description: "Keep the list current until Ctrl-C (--json: a stream of ADDED/MODIFIED/DELETED changes)" },
+      ...selectorOption,
       ...common,
       ...outputArgs,
     },
@@ -95,14 +97,18 @@ export function nodesCommand(ctx: ClientContext) {
     async run({ args }) {
       const out = parseOutput(args);
       const api = apiFor(args, ctx);
+      const selector = selectorArg(args.selector);
       if (args.watch) {
         if (!isTable(out) && out.format.kind !== "json") throw usageError("--watch prints a table or, with --json, a stream of changes");
         if (out.sortBy !== null) throw usageError("--sort-by does not apply to --watch, which keeps the master's order");
-        return runLiveView({ ctx, api, json: out.format.kind === "json", pick: (s) => s.nodes, key: (n) => n.name, render: (nodes) => nodesTable(nodes, paint(ctx), viewOf(ctx, out)), same: steadyPart });
+        const wanted = selector === null ? null : parseSelector(selector);
+        const pick = (s: { nodes: NodeView[] }) => (wanted === null ? s.nodes : s.nodes.filter((n) => matchesSelector(wanted, n.labels)));
+        return runLiveView({ ctx, api, json: out.format.kind === "json", pick, key: (n) => n.name, render: (nodes) => nodesTable(nodes, paint(ctx), viewOf(ctx, out)), same: steadyPart });
       }
-      const answer = await api.get("/api/v1/nodes");
+      const answer = await api.get(`/api/v1/nodes${selector === null ? "" : `?${new URLSearchParams({ selector })}`}`);
       const nodes = printListing(ctx, out, answer, { key: null, parse: (items) => arrayOf(parseNodeView)(items, "nodes"), name: (n) => n.name });
       if (nodes === null) return;
+      if (nodes.length === 0 && selector !== null) return void ctx.stdout(`No nodes match the selector ${JSON.stringify(selector)}.\n`);
       ctx.stdout(nodesTable(nodes, paint(ctx), viewOf(ctx, out)));
       const e = paint(ctx, "stderr");
       for (const n of nodes) {

@@ -113,6 +113,17 @@ describe("listings with labels", () => {
     expect(client.out.join("")).toBe('No instances match the selector "role=none".\n');
   });
 
+  test("nodes -l asks the master with ?selector=, and an empty match says so", async () => {
+    const m = serve(() => Response.json([]));
+    const client = fakeClient();
+    expect(await runClient(client, m, ["nodes", "-l", "gpu=yes,zone!=b"])).toBe(0);
+    expect(m.seen[0]!.path).toBe(`/api/v1/nodes?${new URLSearchParams({ selector: "gpu=yes,zone!=b" })}`);
+    expect(client.out.join("")).toBe('No nodes match the selector "gpu=yes,zone!=b".\n');
+    const bad = fakeClient();
+    expect(await runClient(bad, m, ["nodes", "-l", "gpu in yes"])).toBe(2);
+    expect(m.seen).toHaveLength(1);
+  });
+
   test("info -l sends the selector", async () => {
     const m = serve(() => Response.json({ instances: [], errors: [] }));
     const client = fakeClient();
