@@ -26,10 +26,11 @@ export function filterWords(query: string): string[] {
   return query.toLowerCase().split(/\s+/).filter((w) => w !== "").slice(0, 20);
 }
 
-/** Whether an instance matches every word, in its name, node, state or an address. */
+/** Whether an instance matches every word, in its name, node, state, an address or a label (`key=value`: `multiverse/env=lab`). */
 export function matchesFilter(instance: InstanceView, words: readonly string[]): boolean {
   if (words.length === 0) return true;
-  const haystack = [instance.name, instance.node, instance.state, ...instance.ipv4].join("\n").toLowerCase();
+  const labels = Object.entries(instance.labels).map(([k, v]) => `${k}=${v}`);
+  const haystack = [instance.name, instance.node, instance.state, ...instance.ipv4, ...labels].join("\n").toLowerCase();
   return words.every((w) => haystack.includes(w));
 }
 

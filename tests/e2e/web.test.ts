@@ -304,6 +304,15 @@ describe.skipIf(unavailable !== null)("web console in Chromium", () => {
 
     await page.locator("input[data-testid=filter]").fill("cache");
     await waitFor("only cache left", async () => [...(await tableStates(page)).keys()].join() === "cache@n2", 3_000);
+    // Labels filter too, as key=value (an environment's instances: multiverse/env=NAME).
+    const labelled = await fetch(`${master.apiUrl}/api/v1/instances/web@n1/labels`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${master.apiToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ set: { tier: "front" } }),
+    });
+    expect(labelled.status).toBe(200);
+    await page.locator("input[data-testid=filter]").fill("tier=front");
+    await waitFor("only the labelled web left", async () => [...(await tableStates(page)).keys()].join() === "web@n1", 3_000);
     await page.locator("input[data-testid=filter]").fill("");
     await waitFor("every row back", async () => (await tableStates(page)).size === instances.length, 3_000);
 
@@ -528,11 +537,19 @@ describe.skipIf(unavailable !== null)("web console in Chromium", () => {
 
   test("deep links open their view: /instances/NAME@NODE and its /shell when logged in, and after the login form when not", async () => {
     const { page, errors } = await loggedInPage();
+    const labelled = await fetch(`${master.apiUrl}/api/v1/instances/cache@n2/labels`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${master.apiToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ set: { "multiverse/env": "lab", role: "cache" } }),
+    });
+    expect(labelled.status).toBe(200);
     await page.goto("/instances/cache@n2");
     const instance = page.locator("[data-testid=instance]");
     await instance.waitFor();
     expect(await instance.textContent()).toContain("cache");
     await waitForText(instance.locator("[data-field=state]"), /running/i);
+    await waitForText(instance.locator("[data-field=labels]"), /^multiverse\/env=lab, role=cache$/);
+    await screenshot(page, "instance-labels-light");
 
     await page.goto("/instances/cache@n2/shell");
     await waitForTerminal(page, /ubuntu@cache:~[$#]/);

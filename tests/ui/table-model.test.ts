@@ -19,6 +19,14 @@ describe("the instances table's model", () => {
     expect(filterWords(Array.from({ length: 50 }, (_, i) => `w${i}`).join(" "))).toHaveLength(20);
   });
 
+  test("the filter matches labels as key=value: an environment's instances by multiverse/env=NAME", () => {
+    const agent = { ...vm("lab-agent-1", "n2"), labels: { "multiverse/env": "lab", role: "agent" } };
+    expect(matchesFilter(agent, filterWords("multiverse/env=lab"))).toBe(true);
+    expect(matchesFilter(agent, filterWords("role=agent n2"))).toBe(true);
+    expect(matchesFilter(agent, filterWords("multiverse/env=shop"))).toBe(false);
+    expect(matchesFilter(vm("lab", "n1"), filterWords("multiverse/env=lab"))).toBe(false);
+  });
+
   test("sorting is natural, total (ties by name then node, ascending) and flips on a second click", () => {
     const list = [vm("web10", "n1"), vm("web2", "n1"), vm("web2", "n0", "Stopped"), vm("db", "n2", "Suspended")];
     expect(sortInstances(list, { key: "name", dir: 1 }).map(instanceRef)).toEqual(["db@n2", "web2@n0", "web2@n1", "web10@n1"]);

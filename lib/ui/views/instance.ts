@@ -80,7 +80,7 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
   const [name = "", node = ""] = ref.split("@");
   const state = badge("…", "off");
   state.setAttribute("data-field", "state");
-  const facts = { node: h("dd", {}, node), ipv4: h("dd", { class: "mono" }), release: h("dd", {}) };
+  const facts = { node: h("dd", {}, node), ipv4: h("dd", { class: "mono" }), release: h("dd", {}), labels: h("dd", { "data-field": "labels" }) };
   const message = h("p", { class: "action-message", "aria-live": "polite" });
   const missing = h("p", { class: "notice-inline", hidden: true });
   const figures = createFigures(ref, name, node);
@@ -97,7 +97,7 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
       h(
         "div",
         { class: "two-col" },
-        h("article", { class: "card" }, h("h2", {}, "Instance"), h("dl", { class: "facts" }, h("dt", {}, "Node"), facts.node, h("dt", {}, "IPv4"), facts.ipv4, h("dt", {}, "Release"), facts.release)),
+        h("article", { class: "card" }, h("h2", {}, "Instance"), h("dl", { class: "facts" }, h("dt", {}, "Node"), facts.node, h("dt", {}, "IPv4"), facts.ipv4, h("dt", {}, "Release"), facts.release, h("dt", {}, "Labels"), facts.labels)),
         figures.root,
       ),
     ),
@@ -121,6 +121,8 @@ export function mountInstance(container: HTMLElement, ctx: Ctx, ref: string): Un
     setText(facts.ipv4, instance.ipv4.length === 0 ? "—" : instance.ipv4.join(", "));
     facts.ipv4.classList.toggle("mono", instance.ipv4.length > 0);
     setText(facts.release, instance.release ?? "—");
+    const labels = Object.entries(instance.labels).map(([k, v]) => `${k}=${v}`);
+    setText(facts.labels, labels.length === 0 ? "—" : labels.join(", "));
   };
   PAGE_ACTIONS.forEach((action, i) => {
     buttons[i]!.addEventListener("click", () => {

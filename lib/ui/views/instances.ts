@@ -15,7 +15,7 @@ const MAX_RESULT_LINES = 200;
 
 export function mountInstances(container: HTMLElement, ctx: Ctx): Unmount {
   const table = new InstanceTable(ctx.navigate);
-  const filter = h("input", { type: "search", "data-testid": "filter", placeholder: "Filter by name, node, state or address", "aria-keyshortcuts": "/", title: "Filter (press / to jump here)", "aria-label": "Filter instances", autocomplete: "off" });
+  const filter = h("input", { type: "search", "data-testid": "filter", placeholder: "Filter by name, node, state, address or label (role=web)", "aria-keyshortcuts": "/", title: "Filter (press / to jump here)", "aria-label": "Filter instances", autocomplete: "off" });
   const count = h("span", { class: "muted count", "data-testid": "count", "aria-live": "polite" });
   const buttons = PAGE_ACTIONS.map((action) => h("button", { type: "button", "data-action": action, class: action === "delete" ? "danger-text" : "", disabled: true }, ACTION_LABEL[action]));
   const launch = h("button", { type: "button", class: "primary", "data-testid": "launch-open" }, "Launch…");
