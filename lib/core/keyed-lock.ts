@@ -41,3 +41,33 @@ export function createKeyedLock(): KeyedLock {
   };
   return lock;
 }
+
+/**
+ * At most `limit` tasks at a time per key (per node): the rest wait, in
+ * arrival order. Nothing is kept for a key with no task running or waiting.
+ */
+export interface KeyedLimit {
+  run<T>(key: string, task: () => Promise<T>, onQueued?: (ahead: number) => void): Promise<T>;
+}
+
+export function createKeyedLimit(limit: number): KeyedLimit {
+  const keys = new Map<string, { running: number; waiting: (() => void)[] }>();
+  return {
+    async run(key, task, onQueued) {
+      let slot = keys.get(key);
+      if (!slot) keys.set(key, (slot = { running: 0, waiting: [] }));
+      if (slot.running >= limit) {
+        onQueued?.(slot.waiting.length + slot.running);
+        await new Promise<void>((resolve) => slot!.waiting.push(resolve));
+      } else slot.running++;
+      try {
+        return await task();
+      } finally {
+        const next = slot.waiting.shift();
+        // The slot passes straight to the next in line; only the last one out frees it.
+        if (next) next();
+        else if (--slot.running === 0) keys.delete(key);
+      }
+    },
+  };
+}

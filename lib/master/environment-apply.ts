@@ -18,6 +18,7 @@
 import type { ConsolaInstance } from "consola";
 import { AppError, messageOf } from "../core/errors.ts";
 import type { Labels } from "../core/labels.ts";
+import { createKeyedLimit, type KeyedLimit } from "../core/keyed-lock.ts";
 import { renderTemplate, type TemplateRef } from "../core/template.ts";
 import type { Environment, EnvironmentEvent, StepResult } from "../protocol/environments.ts";
 import type { InstanceState, InstanceSummary } from "../protocol/instances.ts";
@@ -34,6 +35,8 @@ export interface ApplyDeps {
   log: Pick<ConsolaInstance, "error" | "info">;
   /** The node a launch of `name` in flight goes to (this master's, or one the last master left and this one settles), or null. */
   launchingOn(name: string): string | null;
+  /** Launches of one apply running at once on a node (default {@link LAUNCHES_PER_NODE}). */
+  launchesPerNode?: number;
   /** How often a waited-for instance is looked at (default 500 ms). */
   pollMs?: number;
   /** How long a step waits for an instance another call is launching or starting to be Running (default {@link WAIT_BOUND_MS}). */
@@ -46,6 +49,13 @@ export interface ApplyDeps {
  * download comes before them.
  */
 export const WAIT_BOUND_MS = 15 * 60_000;
+
+/**
+ * Launches of one apply at once on a node: each boots a VM (and the first
+ * fetches the image), so a 50-instance lab does not start 50 VMs on one
+ * laptop at once; the others wait their turn, in plan order.
+ */
+export const LAUNCHES_PER_NODE = 4;
 
 export interface ApplyInput {
   env: Environment;
@@ -69,6 +79,7 @@ export async function runApply(deps: ApplyDeps, input: ApplyInput): Promise<Step
   }
   const byName = new Map(steps.map((s) => [s.name, s]));
   const running = new Map<string, Promise<StepResult>>();
+  const launches = createKeyedLimit(deps.launchesPerNode ?? LAUNCHES_PER_NODE);
   const run = (s: PlannedStep): Promise<StepResult> => {
     const known = running.get(s.name);
     if (known) return known;
@@ -77,7 +88,7 @@ export async function runApply(deps: ApplyDeps, input: ApplyInput): Promise<Step
       const bad = before.filter((r) => !r.ok).map((r) => r.name);
       if (bad.length > 0) return skipped(s, `not ${s.action === "launch" ? "launched" : "done"}: ${bad.join(", ")}, which it waits for, did not succeed`);
       try {
-        return await execute(deps, input, s, { secrets, before: new Map(before.map((r) => [r.name, r])) });
+        return await execute(deps, input, s, { secrets, launches, before: new Map(before.map((r) => [r.name, r])) });
       } catch (error) {
         return failed(s, error);
       }
@@ -117,6 +128,8 @@ function ok(s: PlannedStep, node: string | null, state: InstanceState | null, ip
 
 interface StepContext {
   secrets: Map<string, string>;
+  /** The apply's launch slots, per node. */
+  launches: KeyedLimit;
   /** Results of the steps this one waited for, by name. */
   before: Map<string, StepResult>;
 }
@@ -135,8 +148,10 @@ async function execute(deps: ApplyDeps, input: ApplyInput, s: PlannedStep, ctx: 
       return waitStep(deps, s);
     case "remove":
       return removeStep(deps, input, s);
-    case "launch":
-      return launchStep(deps, input, s, ctx);
+    case "launch": {
+      const queued = (ahead: number) => input.emit({ type: "step", name: s.name, node: s.node, status: "started", message: `waiting for a turn on ${s.node}: ${ahead} launch${ahead === 1 ? "" : "es"} of this apply ahead` });
+      return ctx.launches.run(s.node ?? "", () => launchStep(deps, input, s, ctx), queued);
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createKeyedLock } from "../../lib/core/keyed-lock.ts";
+import { createKeyedLimit, createKeyedLock } from "../../lib/core/keyed-lock.ts";
 
 describe("keyed lock", () => {
   test("serializes one key, in arrival order, and survives failures", async () => {
@@ -59,5 +59,44 @@ describe("keyed lock of several keys", () => {
     expect(during).toEqual([]);
     await Bun.sleep(0);
     expect(lock.busy).toBe(0);
+  });
+});
+
+describe("keyed limit", () => {
+  test("at most N at a time per key, in arrival order; other keys do not wait; nothing kept after", async () => {
+    const limit = createKeyedLimit(2);
+    const running = new Map<string, number>();
+    const most = new Map<string, number>();
+    const started: string[] = [];
+    const queued: number[] = [];
+    const gates: (() => void)[] = [];
+    const task = (key: string, id: string) => () => {
+      started.push(id);
+      running.set(key, (running.get(key) ?? 0) + 1);
+      most.set(key, Math.max(most.get(key) ?? 0, running.get(key)!));
+      return new Promise<string>((resolve) =>
+        gates.push(() => {
+          running.set(key, running.get(key)! - 1);
+          resolve(id);
+        }),
+      );
+    };
+    const all = ["a1", "a2", "a3", "a4", "b1"].map((id) => limit.run(id[0]!, task(id[0]!, id), (ahead) => queued.push(ahead)));
+    await Bun.sleep(5);
+    expect(started).toEqual(["a1", "a2", "b1"]);
+    expect(queued).toEqual([2, 3]);
+    while (gates.length > 0) {
+      gates.shift()!();
+      await Bun.sleep(1);
+    }
+    expect(await Promise.all(all)).toEqual(["a1", "a2", "a3", "a4", "b1"]);
+    expect(started).toEqual(["a1", "a2", "b1", "a3", "a4"]);
+    expect(most.get("a")).toBe(2);
+  });
+
+  test("a task that fails frees its slot", async () => {
+    const limit = createKeyedLimit(1);
+    await expect(limit.run("k", () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await limit.run("k", async () => "next")).toBe("next");
   });
 });

@@ -57,7 +57,7 @@ function fakeOps(registry: Registry, calls: Call[], options: { ms?: number; fail
   return ops as Operations;
 }
 
-function setup(yaml: object, options: { ms?: number; failing?: string[]; seed?: [string, "Running"][]; launchingOn?: (name: string) => string | null } = {}) {
+function setup(yaml: object, options: { ms?: number; failing?: string[]; seed?: [string, "Running"][]; launchingOn?: (name: string) => string | null; launchesPerNode?: number } = {}) {
   const registry = new Registry({ now: () => Date.now(), heartbeatMs: 60_000, downGraceMs: 60_000 });
   for (const name of ["n1", "n2", "n3"]) joinNode(registry, name, name === "n1" ? (options.seed ?? []) : []);
   const calls: Call[] = [];
@@ -68,7 +68,7 @@ function setup(yaml: object, options: { ms?: number; failing?: string[]; seed?: 
   const { steps } = planEnvironment(env, { instances: seen, stored: [], candidates: registry.entries().map((e) => ({ name: e.name, state: "Ready" as const, multipassError: null, resources: ROOMY, allocated: e.snapshot.allocated, instanceCount: 0 })), launchingOn: () => null });
   const events: EnvironmentEvent[] = [];
   const run = (more: { confirmed?: boolean; values?: Record<string, string>; steps?: PlannedStep[] } = {}) =>
-    runApply({ registry, ops, store, log: createTestLog().log, launchingOn: options.launchingOn ?? (() => null), pollMs: 10 }, { env, steps: more.steps ?? steps, values: more.values ?? {}, confirmed: more.confirmed ?? false, caller: { tokenId: "t" }, emit: (e) => events.push(e) });
+    runApply({ registry, ops, store, log: createTestLog().log, launchingOn: options.launchingOn ?? (() => null), pollMs: 10, launchesPerNode: options.launchesPerNode }, { env, steps: more.steps ?? steps, values: more.values ?? {}, confirmed: more.confirmed ?? false, caller: { tokenId: "t" }, emit: (e) => events.push(e) });
   return { registry, calls, store, env, steps, events, run };
 }
 
@@ -146,5 +146,23 @@ describe("applying an environment", () => {
     const results = await done;
     expect(results.map((r) => [r.name, r.action, r.ok])).toEqual([["lab-db", "wait", true], ["lab-app", "launch", true]]);
     expect(calls.find((c) => c.what === "launch" && c.name === "lab-app")!.at).toBeGreaterThanOrEqual(ended);
+  });
+
+  test("at most launchesPerNode launches of an apply run at once on a node; the others wait their turn, saying so", async () => {
+    const { run, calls, events } = setup({ name: "lab", instances: [{ name: "w", count: 5, node: "n1" }, { name: "x", node: "n2" }] }, { ms: 40, launchesPerNode: 2 });
+    const results = await run();
+    expect(results.every((r) => r.ok)).toBe(true);
+    // Replay the launches' starts and ends in time order: never more than 2 on n1 at once.
+    const n1 = calls.filter((c) => c.name.startsWith("lab-w-")).sort((a, b) => a.at - b.at || (a.what === "launched" ? -1 : 1));
+    let active = 0;
+    let most = 0;
+    for (const c of n1) {
+      active += c.what === "launch" ? 1 : -1;
+      most = Math.max(most, active);
+    }
+    expect(most).toBe(2);
+    // n2's launch did not wait for n1's turns.
+    expect(calls.find((c) => c.what === "launch" && c.name === "lab-x")!.at).toBeLessThan(calls.find((c) => c.what === "launch" && c.name === "lab-w-3")!.at);
+    expect(events.some((e) => e.type === "step" && e.name === "lab-w-3" && /waiting for a turn on n1: 2 launches of this apply ahead/.test(e.message ?? ""))).toBe(true);
   });
 });
