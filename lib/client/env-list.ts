@@ -10,7 +10,9 @@ import { apiFor, common, paint, type ClientContext } from "./context.ts";
 import { stripControl } from "../core/format.ts";
 import { withNotes } from "../cli/help.ts";
 import { parseEnvironmentViews, type EnvironmentView } from "../protocol/environments.ts";
-import { outputArgs, parseOutput, printListing, tableOptions } from "./output.ts";
+import { outputArgs, parseOutput, printListing, tableOptions, type Output } from "./output.ts";
+import { usageError } from "../core/errors.ts";
+import { validateInstanceName } from "../core/validate.ts";
 import { formatAge, renderTable, stateCell, type Cell, type Colors, type TableOptions } from "./tables.ts";
 
 /** How many instances are in each state: `2 Running, 1 Stopped`. */
@@ -53,9 +55,10 @@ export function envsCommand(ctx: ClientContext) {
     meta: withNotes({ name: "envs", description: "List the environments (apply -f FILE) with their instances, nodes and states" }, [
       "INSTANCES is existing/declared: the instances on the cluster, and how many the file last applied asks for. -o wide prints one row per instance.",
     ]),
-    args: { ...common, ...outputArgs },
+    args: { name: { type: "positional", required: false, description: "One environment: its instances, a row each (--json: the API's, with its stored document)" }, ...common, ...outputArgs },
     async run({ args }) {
       const out = parseOutput(args);
+      if (args.name) return showOne(ctx, args, out, validateInstanceName(args.name));
       const answer = await apiFor(args, ctx).get("/api/v1/environments");
       const views = printListing(ctx, out, answer, { key: "environments", parse: (items) => parseEnvironmentViews({ environments: items }), name: (v) => v.name });
       if (views === null) return;
@@ -65,4 +68,15 @@ export function envsCommand(ctx: ClientContext) {
       else ctx.stdout(environmentsTable(views, paint(ctx), options, Date.now()));
     },
   });
+}
+
+/** `envs NAME`: one environment, a row per instance; the other formats print `GET /api/v1/environments/NAME` as it came. */
+async function showOne(ctx: ClientContext, args: Parameters<typeof apiFor>[0], out: Output, name: string): Promise<void> {
+  if (out.sortBy !== null) throw usageError("--sort-by orders a listing: envs NAME shows one environment");
+  const answer = await apiFor(args, ctx).get(`/api/v1/environments/${encodeURIComponent(name)}`);
+  const kind = out.format.kind;
+  if (kind !== "table" && kind !== "wide" && kind !== "name") return void printListing(ctx, out, answer, { key: null, parse: () => [], name: () => name });
+  const [view] = parseEnvironmentViews({ environments: [answer.json] });
+  if (kind === "name") return void ctx.stdout(`${stripControl(view!.name)}\n`);
+  ctx.stdout(environmentInstancesTable([view!], paint(ctx), tableOptions(ctx, out)));
 }

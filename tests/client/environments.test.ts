@@ -365,4 +365,25 @@ describe("envs", () => {
     expect(await runClient(names, m, ["envs", "-o", "name"])).toBe(0);
     expect(names.out.join("")).toBe("lab\nempty\n");
   });
+
+  test("envs NAME: that environment's instances, a row each; --json its API answer; an unknown one is the master's 404, a bad name refused unsent", async () => {
+    const one = { ...VIEWS.environments[0], document: { name: "lab", instances: [{ name: "server" }] } };
+    const text = JSON.stringify(one);
+    const m = serve((r) => (r.path === "/api/v1/environments/lab" ? new Response(text, { headers: { "content-type": "application/json" } }) : Response.json({ error: { code: "E_NOT_FOUND", message: 'No environment "nope"' } }, { status: 404 })));
+    const table = fakeClient();
+    expect(await runClient(table, m, ["envs", "lab"])).toBe(0);
+    expect(table.out.join("")).toBe(
+      ["Environment   Node Name   Instance Name   State     IPv4", "lab           n1          lab-server      Running   10.0.0.5", "lab           n2          lab-agent-1     Stopped   --", ""].join("\n"),
+    );
+    const asJson = fakeClient();
+    expect(await runClient(asJson, m, ["envs", "lab", "--json"])).toBe(0);
+    expect(asJson.out.join("")).toBe(text + "\n");
+    const missing = fakeClient();
+    expect(await runClient(missing, m, ["envs", "nope"])).toBe(1);
+    expect(missing.err.join("")).toContain('No environment "nope"');
+    const seen = m.seen.length;
+    const bad = fakeClient();
+    expect(await runClient(bad, m, ["envs", "no/pe"])).toBe(2);
+    expect(m.seen.length).toBe(seen);
+  });
 });
